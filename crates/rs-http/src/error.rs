@@ -1,0 +1,154 @@
+//! The one error type of the handshake: every way a request can be refused,
+//! each with its HTTP status and a short explanation for the client.
+
+use std::fmt;
+
+/// Why an upgrade request was refused.
+///
+/// Every variant maps to one HTTP status ([`status`](Self::status)) and its
+/// [`Display`](fmt::Display) text is the plain-text body sent to the client
+/// (see [`write_error_response`](crate::write_error_response)).
+///
+/// ```
+/// use rs_http::HandshakeError;
+///
+/// let err = HandshakeError::MissingKey;
+/// assert_eq!(err.status(), 400);
+/// assert_eq!(err.to_string(), "missing Sec-WebSocket-Key header");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HandshakeError {
+    /// 400: the request line is not `METHOD SP request-target SP HTTP-version`
+    /// (invalid method or target character, missing parts, non-UTF-8 target).
+    MalformedRequestLine,
+    /// 400: a header line has an invalid name or value byte.
+    MalformedHeader,
+    /// 400: a line does not end in CRLF (or a bare LF).
+    MalformedLineEnding,
+    /// 400: more than [`MAX_HEADERS`](crate::MAX_HEADERS) header lines.
+    TooManyHeaders,
+    /// 400: the HTTP version is not HTTP/1.1 (HTTP/1.0 included).
+    UnsupportedHttpVersion,
+    /// 405: the method is not GET. The response carries `Allow: GET`.
+    MethodNotAllowed,
+    /// 400: the request announces a body (`Content-Length` other than 0, or
+    /// any `Transfer-Encoding`).
+    UnexpectedBody,
+    /// 400: the request target is neither origin-form (`/path?query`) nor
+    /// absolute-form with a `ws`, `wss`, `http` or `https` scheme, or it has
+    /// a fragment or user information.
+    BadRequestTarget,
+    /// 400: no `Host` header.
+    MissingHost,
+    /// 400: the `Host` header is not a valid `host[:port]`.
+    BadHost,
+    /// 400: a header that must appear at most once appeared several times.
+    /// Carries the header's name.
+    DuplicateHeader(&'static str),
+    /// 400: a header this crate interprets is not valid text (not UTF-8) or
+    /// has an invalid value. Carries the header's name.
+    InvalidHeader(&'static str),
+    /// 400: no `Upgrade` header containing the token `websocket`.
+    MissingUpgrade,
+    /// 400: no `Connection` header containing the token `upgrade`.
+    MissingConnectionUpgrade,
+    /// 426: no `Sec-WebSocket-Version` header. The response carries
+    /// `Sec-WebSocket-Version: 13`.
+    MissingVersion,
+    /// 426: `Sec-WebSocket-Version` is not 13. The response carries
+    /// `Sec-WebSocket-Version: 13`.
+    UnsupportedVersion,
+    /// 400: no `Sec-WebSocket-Key` header.
+    MissingKey,
+    /// 400: `Sec-WebSocket-Key` is not the base64 encoding of 16 bytes.
+    BadKey,
+    /// 431: the request head did not end within `limit` bytes.
+    TooLarge {
+        /// The configured limit in bytes.
+        limit: usize,
+    },
+    /// 404: no endpoint is configured for the requested path on this port.
+    NotFound,
+    /// 403: the `Origin` header is not among the endpoint's allowed origins.
+    ForbiddenOrigin,
+}
+
+impl HandshakeError {
+    /// The HTTP status code to answer with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::MethodNotAllowed => 405,
+            Self::MissingVersion | Self::UnsupportedVersion => 426,
+            Self::TooLarge { .. } => 431,
+            Self::NotFound => 404,
+            Self::ForbiddenOrigin => 403,
+            Self::MalformedRequestLine
+            | Self::MalformedHeader
+            | Self::MalformedLineEnding
+            | Self::TooManyHeaders
+            | Self::UnsupportedHttpVersion
+            | Self::UnexpectedBody
+            | Self::BadRequestTarget
+            | Self::MissingHost
+            | Self::BadHost
+            | Self::DuplicateHeader(_)
+            | Self::InvalidHeader(_)
+            | Self::MissingUpgrade
+            | Self::MissingConnectionUpgrade
+            | Self::MissingKey
+            | Self::BadKey => 400,
+        }
+    }
+
+    /// The reason phrase of [`status`](Self::status), e.g. `"Bad Request"`.
+    pub fn reason_phrase(&self) -> &'static str {
+        match self.status() {
+            403 => "Forbidden",
+            404 => "Not Found",
+            405 => "Method Not Allowed",
+            426 => "Upgrade Required",
+            431 => "Request Header Fields Too Large",
+            _ => "Bad Request",
+        }
+    }
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MalformedRequestLine => f.write_str("malformed request line"),
+            Self::MalformedHeader => f.write_str("malformed header line"),
+            Self::MalformedLineEnding => f.write_str("malformed line ending"),
+            Self::TooManyHeaders => {
+                write!(f, "too many headers (at most {})", crate::MAX_HEADERS)
+            }
+            Self::UnsupportedHttpVersion => f.write_str("only HTTP/1.1 is supported"),
+            Self::MethodNotAllowed => f.write_str("only GET can open a WebSocket"),
+            Self::UnexpectedBody => f.write_str("an upgrade request must not have a body"),
+            Self::BadRequestTarget => f.write_str("invalid request target"),
+            Self::MissingHost => f.write_str("missing Host header"),
+            Self::BadHost => f.write_str("invalid Host header"),
+            Self::DuplicateHeader(name) => write!(f, "duplicate {name} header"),
+            Self::InvalidHeader(name) => write!(f, "invalid {name} header"),
+            Self::MissingUpgrade => f.write_str("missing \"Upgrade: websocket\" header"),
+            Self::MissingConnectionUpgrade => f.write_str("missing \"Connection: Upgrade\" header"),
+            Self::MissingVersion => {
+                f.write_str("missing Sec-WebSocket-Version header (supported: 13)")
+            }
+            Self::UnsupportedVersion => {
+                f.write_str("unsupported Sec-WebSocket-Version (supported: 13)")
+            }
+            Self::MissingKey => f.write_str("missing Sec-WebSocket-Key header"),
+            Self::BadKey => {
+                f.write_str("invalid Sec-WebSocket-Key header (must be base64 of 16 bytes)")
+            }
+            Self::TooLarge { limit } => {
+                write!(f, "request header fields exceed {limit} bytes")
+            }
+            Self::NotFound => f.write_str("no WebSocket endpoint at this URL"),
+            Self::ForbiddenOrigin => f.write_str("origin not allowed"),
+        }
+    }
+}
+
+impl std::error::Error for HandshakeError {}

@@ -1,0 +1,350 @@
+//! Incremental parsing of the request head: bytes in, a validated
+//! [`UpgradeRequest`] (or the error to answer with) out.
+
+use crate::error::HandshakeError;
+use crate::request::{UpgradeRequest, validate};
+
+/// Default limit on the request head: request line, headers and the blank
+/// line that ends them.
+pub const DEFAULT_MAX_HEAD_LEN: usize = 8 * 1024;
+
+/// Most header lines a request may have (browsers send about 15).
+pub const MAX_HEADERS: usize = 64;
+
+/// What a [`RequestParser::push`] achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// The head is not complete yet: push more bytes.
+    Incomplete,
+    /// The head is complete and valid.
+    Complete {
+        /// The validated request.
+        request: UpgradeRequest,
+        /// How many bytes of the input just pushed belonged to the request.
+        /// `input[consumed..]` arrived after it (a pipelined first frame) and
+        /// belongs to the WebSocket frame decoder.
+        consumed: usize,
+    },
+}
+
+/// An incremental, sans-IO parser for the WebSocket upgrade request.
+///
+/// Push bytes as they arrive, in chunks of any size: one byte at a time
+/// gives exactly the same outcome as one buffer. The parser answers as soon
+/// as the outcome is known: a complete valid request, or a
+/// [`HandshakeError`]. Syntax errors are found when the line containing
+/// them ends, not only at the end of the head, and a first byte that cannot
+/// start a request (e.g. a TLS handshake sent to a plain-text port) is
+/// refused at once.
+///
+/// Memory: when the whole head arrives in one push (the usual case) it is
+/// parsed straight from the caller's slice, without copying. Only a partial
+/// head is buffered, never more than the limit, and the buffer is freed as
+/// soon as an outcome is known. After an outcome the parser is back in its
+/// initial state and would parse a new request.
+///
+/// The head (request line, headers and the blank line that ends them, plus
+/// any empty lines before the request line) may be at most
+/// [`max_head_len`](Self::max_head_len) bytes ([`DEFAULT_MAX_HEAD_LEN`]
+/// unless configured); a longer one is refused with
+/// [`HandshakeError::TooLarge`] (431).
+///
+/// ```
+/// use rs_http::{Progress, RequestParser};
+///
+/// let mut parser = RequestParser::new();
+/// let head = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+///     Sec-WebSocket-Version: 13\r\n\r\n";
+/// let (first, rest) = head.split_at(10);
+/// assert_eq!(parser.push(first), Ok(Progress::Incomplete));
+/// match parser.push(rest) {
+///     Ok(Progress::Complete { request, consumed }) => {
+///         assert_eq!(request.path(), "/chat");
+///         assert_eq!(consumed, rest.len());
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequestParser {
+    /// The partial head; empty (and unallocated) unless a head is split
+    /// across pushes.
+    buffer: Vec<u8>,
+    max_head_len: usize,
+    /// Whether a byte other than CR/LF has been seen, i.e. the request line
+    /// has started.
+    started: bool,
+}
+
+impl Default for RequestParser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RequestParser {
+    /// A parser with the [`DEFAULT_MAX_HEAD_LEN`] limit.
+    pub fn new() -> Self {
+        Self::with_max_head_len(DEFAULT_MAX_HEAD_LEN)
+    }
+
+    /// A parser refusing heads longer than `max_head_len` bytes with 431.
+    pub fn with_max_head_len(max_head_len: usize) -> Self {
+        Self {
+            buffer: Vec::new(),
+            max_head_len,
+            started: false,
+        }
+    }
+
+    /// The configured head size limit in bytes.
+    pub fn max_head_len(&self) -> usize {
+        self.max_head_len
+    }
+
+    /// How many bytes of a partial head are buffered.
+    pub fn buffered_len(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Feeds the next bytes received from the client.
+    ///
+    /// Returns [`Progress::Incomplete`] until the head is complete, then
+    /// [`Progress::Complete`] with the request and how many bytes of `input`
+    /// it used. On `Err`, answer with
+    /// [`write_error_response`](crate::write_error_response) and close.
+    ///
+    /// # Errors
+    ///
+    /// Every [`HandshakeError`] of status 400, 405, 426 or 431; see the
+    /// variants for the rules.
+    pub fn push(&mut self, input: &[u8]) -> Result<Progress, HandshakeError> {
+        let held = self.buffer.len();
+        // Bytes past the limit are never looked at: the head must end before.
+        let room = self.max_head_len.saturating_sub(held);
+        let over_limit = input.len() > room;
+        let input_in_limit = &input[..input.len().min(room)];
+        let parse_point = self.last_parse_point(input_in_limit);
+        let parse_len = if over_limit {
+            input_in_limit.len()
+        } else if let Some(point) = parse_point {
+            point
+        } else {
+            self.buffer_more(input);
+            return Ok(Progress::Incomplete);
+        };
+        let outcome = if held == 0 {
+            parse_head(&input_in_limit[..parse_len])
+        } else {
+            self.buffer_more(input_in_limit);
+            parse_head(&self.buffer[..held + parse_len])
+        };
+        match outcome {
+            Ok(None) if !over_limit => {
+                if held == 0 {
+                    self.buffer_more(input_in_limit);
+                }
+                Ok(Progress::Incomplete)
+            }
+            Ok(None) => {
+                self.reset();
+                Err(HandshakeError::TooLarge {
+                    limit: self.max_head_len,
+                })
+            }
+            Ok(Some((request, head_len))) => {
+                self.reset();
+                Ok(Progress::Complete {
+                    request,
+                    // A buffered part never holds a complete head (it would
+                    // have been parsed), so `head_len > held`.
+                    consumed: head_len.saturating_sub(held),
+                })
+            }
+            Err(error) => {
+                self.reset();
+                Err(error)
+            }
+        }
+    }
+
+    /// Where in these new bytes to parse up to, if anywhere: after the
+    /// first byte of the request line (so garbage is refused at once) and
+    /// after the last LF (a line ended; maybe the head).
+    ///
+    /// Parsing only at these points keeps the outcome a function of the
+    /// bytes received, whatever the chunking: bytes after the last LF are
+    /// looked at once their line ends (or the limit is reached). It also
+    /// keeps a client that sends one byte at a time from making the parser
+    /// re-parse the head for every byte.
+    fn last_parse_point(&mut self, new: &[u8]) -> Option<usize> {
+        let mut first_byte_point = None;
+        let mut lines_from = 0;
+        if !self.started {
+            // Empty lines before the request line are allowed (RFC 7230
+            // §3.5) and are part of the head.
+            let first = new.iter().position(|&b| b != b'\r' && b != b'\n')?;
+            self.started = true;
+            first_byte_point = Some(first + 1);
+            lines_from = first + 1;
+        }
+        new[lines_from..]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map(|lf| lines_from + lf + 1)
+            .or(first_byte_point)
+    }
+
+    /// Appends to the partial head, growing the buffer as a `Vec` would but
+    /// never beyond the limit (the caller keeps `bytes` within it).
+    fn buffer_more(&mut self, bytes: &[u8]) {
+        let needed = self.buffer.len() + bytes.len();
+        if needed > self.buffer.capacity() {
+            let target = needed
+                .max(self.buffer.capacity().saturating_mul(2))
+                .min(self.max_head_len)
+                .max(needed);
+            self.buffer.reserve_exact(target - self.buffer.len());
+        }
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    fn reset(&mut self) {
+        self.buffer = Vec::new();
+        self.started = false;
+    }
+}
+
+/// Parses what has been received of the head: `Ok(None)` while incomplete.
+fn parse_head(head: &[u8]) -> Result<Option<(UpgradeRequest, usize)>, HandshakeError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(head) {
+        Ok(httparse::Status::Complete(len)) => validate(&request).map(|valid| Some((valid, len))),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(error) => Err(map_syntax_error(error)),
+    }
+}
+
+fn map_syntax_error(error: httparse::Error) -> HandshakeError {
+    match error {
+        httparse::Error::Version => HandshakeError::UnsupportedHttpVersion,
+        httparse::Error::HeaderName | httparse::Error::HeaderValue => {
+            HandshakeError::MalformedHeader
+        }
+        httparse::Error::NewLine => HandshakeError::MalformedLineEnding,
+        httparse::Error::TooManyHeaders => HandshakeError::TooManyHeaders,
+        // `Token` (method or target) and `Status` (responses only).
+        _ => HandshakeError::MalformedRequestLine,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n";
+
+    #[test]
+    fn whole_head_is_parsed_without_buffering() {
+        let mut parser = RequestParser::new();
+        let progress = parser.push(HEAD);
+        assert!(
+            matches!(progress, Ok(Progress::Complete { consumed, .. }) if consumed == HEAD.len())
+        );
+        assert_eq!(parser.buffer.capacity(), 0);
+    }
+
+    #[test]
+    fn partial_head_is_buffered_then_freed() {
+        let mut parser = RequestParser::new();
+        assert_eq!(parser.push(&HEAD[..20]), Ok(Progress::Incomplete));
+        assert_eq!(parser.buffered_len(), 20);
+        let progress = parser.push(&HEAD[20..]);
+        assert!(
+            matches!(progress, Ok(Progress::Complete { consumed, .. }) if consumed == HEAD.len() - 20)
+        );
+        assert_eq!(parser.buffer.capacity(), 0);
+    }
+
+    #[test]
+    fn buffer_is_freed_after_an_error() {
+        let mut parser = RequestParser::new();
+        assert_eq!(parser.push(b"GET / HTTP/1.1\r\n"), Ok(Progress::Incomplete));
+        assert_eq!(
+            parser.push(b"Bad Name: x\r\n"),
+            Err(HandshakeError::MalformedHeader)
+        );
+        assert_eq!(parser.buffer.capacity(), 0);
+    }
+
+    #[test]
+    fn buffer_never_exceeds_the_limit() {
+        let mut parser = RequestParser::with_max_head_len(32);
+        assert_eq!(parser.push(&HEAD[..31]), Ok(Progress::Incomplete));
+        assert_eq!(
+            parser.push(&HEAD[31..]),
+            Err(HandshakeError::TooLarge { limit: 32 })
+        );
+        assert_eq!(parser.buffer.capacity(), 0);
+    }
+
+    #[test]
+    fn buffer_capacity_stays_within_the_limit() {
+        let mut parser = RequestParser::with_max_head_len(100);
+        for _ in 0..99 {
+            assert_eq!(parser.push(b"a"), Ok(Progress::Incomplete));
+        }
+        assert!(
+            parser.buffer.capacity() <= 100,
+            "{}",
+            parser.buffer.capacity()
+        );
+    }
+
+    #[test]
+    fn parser_starts_over_after_an_outcome() {
+        let mut parser = RequestParser::new();
+        assert_eq!(
+            parser.push(b"\x16\x03\x01"),
+            Err(HandshakeError::MalformedRequestLine)
+        );
+        assert!(matches!(parser.push(HEAD), Ok(Progress::Complete { .. })));
+        assert!(matches!(parser.push(HEAD), Ok(Progress::Complete { .. })));
+    }
+
+    #[test]
+    fn garbage_first_byte_is_refused_at_once() {
+        let mut parser = RequestParser::new();
+        assert_eq!(
+            parser.push(b"\x16"),
+            Err(HandshakeError::MalformedRequestLine)
+        );
+    }
+
+    #[test]
+    fn a_line_is_checked_once_it_ends() {
+        let mut parser = RequestParser::new();
+        assert_eq!(parser.push(b"G"), Ok(Progress::Incomplete));
+        assert_eq!(
+            parser.push(b"E\x01T / HTTP/1.1\r"),
+            Ok(Progress::Incomplete)
+        );
+        assert_eq!(
+            parser.push(b"\n"),
+            Err(HandshakeError::MalformedRequestLine)
+        );
+    }
+
+    #[test]
+    fn parse_points() {
+        let mut parser = RequestParser::new();
+        assert_eq!(parser.last_parse_point(b"\r\n\r\n"), None);
+        assert_eq!(parser.last_parse_point(b"\r\nGE"), Some(3));
+        assert_eq!(parser.last_parse_point(b"T / HTTP/1.1"), None);
+        assert_eq!(parser.last_parse_point(b"\r\nA: b\r\nC"), Some(8));
+    }
+}

@@ -1,0 +1,104 @@
+//! The server's answer to the upgrade request: `101 Switching Protocols`,
+//! or an error status whose body says what was wrong.
+
+use std::fmt::{self, Write as _};
+
+use crate::accept::{ACCEPT_KEY_LEN, AcceptKey};
+use crate::error::HandshakeError;
+
+const SWITCHING_PROTOCOLS_HEAD: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\n\
+    Upgrade: websocket\r\n\
+    Connection: Upgrade\r\n\
+    Sec-WebSocket-Accept: ";
+const SWITCHING_PROTOCOLS_TAIL: &[u8] = b"\r\n\r\n";
+
+/// Length of every `101 Switching Protocols` response in bytes.
+pub const SWITCHING_PROTOCOLS_LEN: usize =
+    SWITCHING_PROTOCOLS_HEAD.len() + ACCEPT_KEY_LEN + SWITCHING_PROTOCOLS_TAIL.len();
+
+/// The `101 Switching Protocols` response accepting the connection, in a
+/// fixed-size array (no allocation). No subprotocol or extension is
+/// negotiated.
+///
+/// ```
+/// let response = rs_http::switching_protocols(&rs_http::accept_key("dGhlIHNhbXBsZSBub25jZQ=="));
+/// assert_eq!(
+///     &response[..],
+///     b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+///       Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+/// );
+/// ```
+pub fn switching_protocols(accept: &AcceptKey) -> [u8; SWITCHING_PROTOCOLS_LEN] {
+    let mut response = [0u8; SWITCHING_PROTOCOLS_LEN];
+    let (head, rest) = response.split_at_mut(SWITCHING_PROTOCOLS_HEAD.len());
+    let (key, tail) = rest.split_at_mut(ACCEPT_KEY_LEN);
+    head.copy_from_slice(SWITCHING_PROTOCOLS_HEAD);
+    key.copy_from_slice(accept.as_bytes());
+    tail.copy_from_slice(SWITCHING_PROTOCOLS_TAIL);
+    response
+}
+
+/// Appends the [`switching_protocols`] response to `out` (allocating only
+/// if `out` lacks [`SWITCHING_PROTOCOLS_LEN`] bytes of spare capacity).
+pub fn write_switching_protocols(accept: &AcceptKey, out: &mut Vec<u8>) {
+    out.extend_from_slice(&switching_protocols(accept));
+}
+
+/// Appends the response refusing a handshake to `out`: the error's status
+/// line, `Connection: close`, a plain-text body with the error's
+/// [`Display`](fmt::Display) text and a newline, and the headers some
+/// statuses require: `Allow: GET` for 405 and `Sec-WebSocket-Version: 13`
+/// for 426. Send it, then close the connection.
+///
+/// ```
+/// let mut out = Vec::new();
+/// rs_http::write_error_response(&rs_http::HandshakeError::NotFound, &mut out);
+/// assert_eq!(
+///     out,
+///     b"HTTP/1.1 404 Not Found\r\nConnection: close\r\n\
+///       Content-Type: text/plain; charset=utf-8\r\nContent-Length: 34\r\n\r\n\
+///       no WebSocket endpoint at this URL\n"
+/// );
+/// ```
+pub fn write_error_response(error: &HandshakeError, out: &mut Vec<u8>) {
+    let mut body_len = ByteCounter(1); // the final newline
+    // Counting and appending to a Vec cannot fail.
+    let _ = write!(body_len, "{error}");
+    let mut out = VecWriter(out);
+    let _ = write!(
+        out,
+        "HTTP/1.1 {} {}\r\n\
+         Connection: close\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\n",
+        error.status(),
+        error.reason_phrase(),
+        body_len.0
+    );
+    match error.status() {
+        405 => out.0.extend_from_slice(b"Allow: GET\r\n"),
+        426 => out.0.extend_from_slice(b"Sec-WebSocket-Version: 13\r\n"),
+        _ => {}
+    }
+    let _ = write!(out, "\r\n{error}\n");
+}
+
+/// Measures formatted text without storing it.
+struct ByteCounter(usize);
+
+impl fmt::Write for ByteCounter {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.0 += text.len();
+        Ok(())
+    }
+}
+
+/// Formats straight into a byte vector.
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for VecWriter<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.0.extend_from_slice(text.as_bytes());
+        Ok(())
+    }
+}

@@ -1,0 +1,236 @@
+//! Property: however the bytes are split into pushes, the parser reaches the
+//! same outcome as with one push, and hands back the same trailing bytes.
+
+use proptest::prelude::*;
+use proptest::sample::Index;
+use rs_http::{DEFAULT_MAX_HEAD_LEN, HandshakeError, Progress, RequestParser, UpgradeRequest};
+
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    /// Every byte pushed, no answer yet.
+    Incomplete,
+    /// The request and the bytes after it.
+    Complete(UpgradeRequest, Vec<u8>),
+    Refused(HandshakeError),
+}
+
+/// Pushes `chunks` in order until the parser answers.
+fn run(chunks: &[&[u8]], max_head_len: usize) -> Outcome {
+    let mut parser = RequestParser::with_max_head_len(max_head_len);
+    for (i, chunk) in chunks.iter().enumerate() {
+        match parser.push(chunk) {
+            Ok(Progress::Incomplete) => {
+                assert!(parser.buffered_len() <= max_head_len);
+            }
+            Ok(Progress::Complete { request, consumed }) => {
+                assert_eq!(parser.buffered_len(), 0);
+                let mut rest = chunk[consumed..].to_vec();
+                rest.extend(chunks[i + 1..].concat());
+                return Outcome::Complete(request, rest);
+            }
+            Err(error) => {
+                assert_eq!(parser.buffered_len(), 0);
+                return Outcome::Refused(error);
+            }
+        }
+    }
+    Outcome::Incomplete
+}
+
+/// `bytes` cut at the given points.
+fn split<'a>(bytes: &'a [u8], cuts: &[Index]) -> Vec<&'a [u8]> {
+    let mut points: Vec<usize> = cuts.iter().map(|cut| cut.index(bytes.len() + 1)).collect();
+    points.push(0);
+    points.push(bytes.len());
+    points.sort_unstable();
+    points.windows(2).map(|w| &bytes[w[0]..w[1]]).collect()
+}
+
+fn check_equivalence(
+    bytes: &[u8],
+    cuts: &[Index],
+    max_head_len: usize,
+) -> Result<(), TestCaseError> {
+    let whole = run(&[bytes], max_head_len);
+    let chunked = run(&split(bytes, cuts), max_head_len);
+    prop_assert_eq!(&chunked, &whole);
+    let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
+    prop_assert_eq!(&run(&bytewise, max_head_len), &whole);
+    Ok(())
+}
+
+/// Header names in random letter case.
+fn recase(name: &str, flips: &[bool]) -> String {
+    name.chars()
+        .zip(flips.iter().cycle())
+        .map(|(c, &flip)| {
+            if flip {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect()
+}
+
+prop_compose! {
+    /// Header lines of a request that is valid unless `drop`/`duplicate`
+    /// break it.
+    fn header_lines()(
+        flips in prop::collection::vec(any::<bool>(), 1..8),
+        origin in prop::option::of("https?://[a-z]{1,8}(:[0-9]{1,4})?"),
+        extra in prop::collection::vec(("[A-Za-z][A-Za-z0-9-]{0,10}", "[ -~]{0,20}"), 0..4),
+        port in prop::option::of(0u16..),
+    ) -> Vec<String> {
+        let host = match port {
+            Some(port) => format!("Example.com:{port}"),
+            None => "Example.com".to_owned(),
+        };
+        let mut lines = vec![
+            format!("{}: {host}", recase("host", &flips)),
+            format!("{}: websocket", recase("upgrade", &flips)),
+            format!("{}: keep-alive, Upgrade", recase("connection", &flips)),
+            format!("{}: dGhlIHNhbXBsZSBub25jZQ==", recase("sec-websocket-key", &flips)),
+            format!("{}: 13", recase("sec-websocket-version", &flips)),
+        ];
+        if let Some(origin) = origin {
+            lines.push(format!("Origin: {origin}"));
+        }
+        for (name, value) in extra {
+            lines.push(format!("X-{name}: {value}"));
+        }
+        lines
+    }
+}
+
+prop_compose! {
+    /// A request head (valid or broken at the header level) followed by
+    /// trailing bytes.
+    fn request_bytes()(
+        lines in header_lines().prop_shuffle(),
+        method in prop_oneof![4 => Just("GET"), 1 => Just("POST")],
+        target in prop_oneof![
+            "/[a-z0-9/]{0,10}(\\?[a-z=&]{0,8})?",
+            Just("ws://Chat.example:9000/p?q".to_owned()),
+            Just("*".to_owned()),
+        ],
+        version in prop_oneof![8 => Just("HTTP/1.1"), 1 => Just("HTTP/1.0")],
+        newline in prop_oneof![Just("\r\n"), Just("\n")],
+        leading_empty_lines in 0usize..3,
+        drop in prop::option::weighted(0.2, any::<Index>()),
+        duplicate in prop::option::weighted(0.2, any::<Index>()),
+        trailing in prop::collection::vec(any::<u8>(), 0..16),
+    ) -> Vec<u8> {
+        let mut lines = lines;
+        if let Some(index) = duplicate {
+            let line = index.get(&lines).clone();
+            lines.push(line);
+        }
+        if let Some(index) = drop {
+            lines.remove(index.index(lines.len()));
+        }
+        let mut text = newline.repeat(leading_empty_lines);
+        text.push_str(&format!("{method} {target} {version}{newline}"));
+        for line in lines {
+            text.push_str(&line);
+            text.push_str(newline);
+        }
+        text.push_str(newline);
+        let mut bytes = text.into_bytes();
+        bytes.extend(trailing);
+        bytes
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    None,
+    Replace(Index, u8),
+    Insert(Index, u8),
+    Delete(Index),
+    Truncate(Index),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        3 => Just(Mutation::None),
+        1 => (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Replace(i, b)),
+        1 => (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Insert(i, b)),
+        1 => any::<Index>().prop_map(Mutation::Delete),
+        1 => any::<Index>().prop_map(Mutation::Truncate),
+    ]
+}
+
+fn mutate(mut bytes: Vec<u8>, mutation: &Mutation) -> Vec<u8> {
+    if bytes.is_empty() {
+        return bytes;
+    }
+    match mutation {
+        Mutation::None => {}
+        Mutation::Replace(i, b) => {
+            let i = i.index(bytes.len());
+            bytes[i] = *b;
+        }
+        Mutation::Insert(i, b) => bytes.insert(i.index(bytes.len() + 1), *b),
+        Mutation::Delete(i) => {
+            bytes.remove(i.index(bytes.len()));
+        }
+        Mutation::Truncate(i) => bytes.truncate(i.index(bytes.len())),
+    }
+    bytes
+}
+
+fn limit() -> impl Strategy<Value = usize> {
+    prop_oneof![2 => Just(DEFAULT_MAX_HEAD_LEN), 1 => 0usize..300]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn requests_parse_the_same_in_any_chunks(
+        bytes in request_bytes(),
+        mutation in mutation(),
+        cuts in prop::collection::vec(any::<Index>(), 0..8),
+        max_head_len in limit(),
+    ) {
+        check_equivalence(&mutate(bytes, &mutation), &cuts, max_head_len)?;
+    }
+
+    #[test]
+    fn random_bytes_parse_the_same_in_any_chunks(
+        bytes in prop::collection::vec(any::<u8>(), 0..300),
+        cuts in prop::collection::vec(any::<Index>(), 0..8),
+        max_head_len in limit(),
+    ) {
+        check_equivalence(&bytes, &cuts, max_head_len)?;
+    }
+
+    #[test]
+    fn request_text_parses_the_same_in_any_chunks(
+        text in "(GET|POST|get)? ?[ -~\r\n]{0,120}(\r?\n){0,2}[ -~]{0,10}",
+        cuts in prop::collection::vec(any::<Index>(), 0..8),
+        max_head_len in limit(),
+    ) {
+        check_equivalence(text.as_bytes(), &cuts, max_head_len)?;
+    }
+
+    #[test]
+    fn valid_requests_complete_with_their_trailing_bytes(
+        lines in header_lines(),
+        trailing in prop::collection::vec(any::<u8>(), 0..16),
+        cuts in prop::collection::vec(any::<Index>(), 0..8),
+    ) {
+        let mut bytes = format!("GET /p HTTP/1.1\r\n{}\r\n\r\n", lines.join("\r\n")).into_bytes();
+        let head_len = bytes.len();
+        bytes.extend(&trailing);
+        match run(&split(&bytes, &cuts), DEFAULT_MAX_HEAD_LEN) {
+            Outcome::Complete(request, rest) => {
+                prop_assert_eq!(request.path(), "/p");
+                prop_assert_eq!(request.host(), "example.com");
+                prop_assert_eq!(rest, &bytes[head_len..]);
+            }
+            other => prop_assert!(false, "unexpected {:?}", other),
+        }
+    }
+}

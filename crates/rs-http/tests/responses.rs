@@ -1,0 +1,190 @@
+//! The exact bytes of every response.
+
+mod common;
+
+use common::{ACCEPT, KEY};
+use rs_http::{
+    HandshakeError, SWITCHING_PROTOCOLS_LEN, accept_key, switching_protocols, write_error_response,
+    write_switching_protocols,
+};
+
+fn error_response(error: HandshakeError) -> String {
+    let mut out = Vec::new();
+    write_error_response(&error, &mut out);
+    String::from_utf8(out).unwrap()
+}
+
+const SWITCHING_PROTOCOLS: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\n\
+    Upgrade: websocket\r\n\
+    Connection: Upgrade\r\n\
+    Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+    \r\n";
+
+#[test]
+fn rfc_6455_accept_example() {
+    assert_eq!(accept_key(KEY).as_str(), ACCEPT);
+}
+
+#[test]
+fn switching_protocols_bytes() {
+    let response = switching_protocols(&accept_key(KEY));
+    assert_eq!(&response[..], SWITCHING_PROTOCOLS);
+    assert_eq!(SWITCHING_PROTOCOLS_LEN, SWITCHING_PROTOCOLS.len());
+}
+
+#[test]
+fn switching_protocols_appends_without_reallocating() {
+    let mut out = Vec::with_capacity(4 + SWITCHING_PROTOCOLS_LEN);
+    out.extend_from_slice(b"old:");
+    let capacity = out.capacity();
+    write_switching_protocols(&accept_key(KEY), &mut out);
+    assert_eq!(&out[..4], b"old:");
+    assert_eq!(&out[4..], SWITCHING_PROTOCOLS);
+    assert_eq!(out.capacity(), capacity);
+}
+
+#[test]
+fn bad_request_bytes() {
+    assert_eq!(
+        error_response(HandshakeError::MissingKey),
+        "HTTP/1.1 400 Bad Request\r\n\
+         Connection: close\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: 33\r\n\
+         \r\n\
+         missing Sec-WebSocket-Key header\n"
+    );
+}
+
+#[test]
+fn method_not_allowed_bytes() {
+    assert_eq!(
+        error_response(HandshakeError::MethodNotAllowed),
+        "HTTP/1.1 405 Method Not Allowed\r\n\
+         Connection: close\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: 30\r\n\
+         Allow: GET\r\n\
+         \r\n\
+         only GET can open a WebSocket\n"
+    );
+}
+
+#[test]
+fn upgrade_required_bytes() {
+    assert_eq!(
+        error_response(HandshakeError::UnsupportedVersion),
+        "HTTP/1.1 426 Upgrade Required\r\n\
+         Connection: close\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: 50\r\n\
+         Sec-WebSocket-Version: 13\r\n\
+         \r\n\
+         unsupported Sec-WebSocket-Version (supported: 13)\n"
+    );
+    assert!(
+        error_response(HandshakeError::MissingVersion)
+            .contains("\r\nSec-WebSocket-Version: 13\r\n")
+    );
+}
+
+#[test]
+fn too_large_bytes() {
+    assert_eq!(
+        error_response(HandshakeError::TooLarge { limit: 8192 }),
+        "HTTP/1.1 431 Request Header Fields Too Large\r\n\
+         Connection: close\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: 40\r\n\
+         \r\n\
+         request header fields exceed 8192 bytes\n"
+    );
+}
+
+#[test]
+fn not_found_and_forbidden_status_lines() {
+    assert!(error_response(HandshakeError::NotFound).starts_with("HTTP/1.1 404 Not Found\r\n"));
+    assert!(
+        error_response(HandshakeError::ForbiddenOrigin).starts_with("HTTP/1.1 403 Forbidden\r\n")
+    );
+}
+
+const ALL_ERRORS: [HandshakeError; 21] = [
+    HandshakeError::MalformedRequestLine,
+    HandshakeError::MalformedHeader,
+    HandshakeError::MalformedLineEnding,
+    HandshakeError::TooManyHeaders,
+    HandshakeError::UnsupportedHttpVersion,
+    HandshakeError::MethodNotAllowed,
+    HandshakeError::UnexpectedBody,
+    HandshakeError::BadRequestTarget,
+    HandshakeError::MissingHost,
+    HandshakeError::BadHost,
+    HandshakeError::DuplicateHeader("Host"),
+    HandshakeError::InvalidHeader("Origin"),
+    HandshakeError::MissingUpgrade,
+    HandshakeError::MissingConnectionUpgrade,
+    HandshakeError::MissingVersion,
+    HandshakeError::UnsupportedVersion,
+    HandshakeError::MissingKey,
+    HandshakeError::BadKey,
+    HandshakeError::TooLarge { limit: 1 },
+    HandshakeError::NotFound,
+    HandshakeError::ForbiddenOrigin,
+];
+
+#[test]
+fn every_error_response_is_well_formed() {
+    for error in ALL_ERRORS {
+        let response = error_response(error);
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        let status_line = format!("HTTP/1.1 {} {}", error.status(), error.reason_phrase());
+        assert!(head.starts_with(&status_line), "{head}");
+        assert!(head.contains("\r\nConnection: close"), "{head}");
+        assert!(
+            head.contains(&format!("\r\nContent-Length: {}", body.len())),
+            "{head}"
+        );
+        assert_eq!(body, format!("{error}\n"));
+        assert_eq!(
+            head.contains("\r\nAllow: GET"),
+            error.status() == 405,
+            "{head}"
+        );
+        assert_eq!(
+            head.contains("\r\nSec-WebSocket-Version: 13"),
+            error.status() == 426,
+            "{head}"
+        );
+    }
+}
+
+#[test]
+fn every_status_is_an_error_status() {
+    for error in ALL_ERRORS {
+        assert!(
+            [400, 403, 404, 405, 426, 431].contains(&error.status()),
+            "{error:?}"
+        );
+    }
+}
+
+#[test]
+fn error_messages() {
+    assert_eq!(
+        HandshakeError::DuplicateHeader("Host").to_string(),
+        "duplicate Host header"
+    );
+    assert_eq!(
+        HandshakeError::InvalidHeader("Content-Length").to_string(),
+        "invalid Content-Length header"
+    );
+    assert_eq!(
+        HandshakeError::TooManyHeaders.to_string(),
+        "too many headers (at most 64)"
+    );
+    assert_eq!(
+        HandshakeError::MissingHost.to_string(),
+        "missing Host header"
+    );
+}

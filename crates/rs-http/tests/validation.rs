@@ -1,0 +1,502 @@
+//! Every rule of the opening handshake, with the exact answer.
+
+mod common;
+
+use common::{KEY, assert_refused, head, head_with, parse, parse_with, valid_headers, without};
+use rs_http::{HandshakeError, Progress, RequestParser};
+
+#[test]
+fn valid_request_exposes_its_parts() {
+    let request = parse_with("/chat?room=1&x", |h| {
+        h[0] = "Host: Example.COM:9000".to_owned();
+        h.push("Origin: https://example.com".to_owned());
+        h.push("User-Agent: test".to_owned());
+    })
+    .unwrap();
+    assert_eq!(request.path(), "/chat");
+    assert_eq!(request.query(), Some("room=1&x"));
+    assert_eq!(request.host(), "example.com");
+    assert_eq!(request.port(), Some(9000));
+    assert_eq!(request.origin(), Some("https://example.com"));
+    assert_eq!(request.key(), KEY);
+    assert_eq!(request.accept_key().as_str(), common::ACCEPT);
+}
+
+#[test]
+fn minimal_request_has_no_query_port_or_origin() {
+    let request = parse_with("/", |_| {}).unwrap();
+    assert_eq!(request.path(), "/");
+    assert_eq!(request.query(), None);
+    assert_eq!(request.host(), "example.com");
+    assert_eq!(request.port(), None);
+    assert_eq!(request.origin(), None);
+}
+
+#[test]
+fn header_names_are_case_insensitive() {
+    let lower: Vec<String> = valid_headers()
+        .iter()
+        .map(|line| {
+            let (name, value) = line.split_once(':').unwrap();
+            format!("{}:{value}", name.to_ascii_lowercase())
+        })
+        .collect();
+    let upper: Vec<String> = valid_headers()
+        .iter()
+        .map(|line| {
+            let (name, value) = line.split_once(':').unwrap();
+            format!("{}:{value}", name.to_ascii_uppercase())
+        })
+        .collect();
+    assert!(parse(&head("GET / HTTP/1.1", &lower)).is_ok());
+    assert!(parse(&head("GET / HTTP/1.1", &upper)).is_ok());
+}
+
+#[test]
+fn token_values_are_case_insensitive() {
+    let request = parse_with("/", |h| {
+        h[1] = "Upgrade: WebSocket".to_owned();
+        h[2] = "Connection: UPGRADE".to_owned();
+    });
+    assert!(request.is_ok());
+}
+
+#[test]
+fn bare_lf_line_endings_are_accepted() {
+    let text = String::from_utf8(head_with("/", |_| {})).unwrap();
+    assert!(parse(text.replace("\r\n", "\n").as_bytes()).is_ok());
+}
+
+#[test]
+fn empty_lines_before_the_request_line_are_ignored() {
+    let mut bytes = b"\r\n\r\n".to_vec();
+    bytes.extend(head_with("/", |_| {}));
+    assert!(parse(&bytes).is_ok());
+}
+
+// Method
+
+#[test]
+fn method_other_than_get_is_405() {
+    let bytes = head("POST / HTTP/1.1", &valid_headers());
+    assert_refused(parse(&bytes), HandshakeError::MethodNotAllowed, 405);
+}
+
+#[test]
+fn method_is_case_sensitive() {
+    let bytes = head("get / HTTP/1.1", &valid_headers());
+    assert_refused(parse(&bytes), HandshakeError::MethodNotAllowed, 405);
+}
+
+// HTTP version
+
+#[test]
+fn http_1_0_is_400() {
+    let bytes = head("GET / HTTP/1.0", &valid_headers());
+    assert_refused(parse(&bytes), HandshakeError::UnsupportedHttpVersion, 400);
+}
+
+#[test]
+fn other_http_versions_are_400() {
+    for version in ["HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "HTTP/11"] {
+        let bytes = head(&format!("GET / {version}"), &valid_headers());
+        assert_refused(parse(&bytes), HandshakeError::UnsupportedHttpVersion, 400);
+    }
+}
+
+// Syntax
+
+#[test]
+fn malformed_request_lines_are_400() {
+    for line in [
+        "GET  / HTTP/1.1",
+        "GET /",
+        "GET",
+        " GET / HTTP/1.1",
+        "G(T / HTTP/1.1",
+    ] {
+        let bytes = head(line, &valid_headers());
+        assert_refused(parse(&bytes), HandshakeError::MalformedRequestLine, 400);
+    }
+}
+
+#[test]
+fn space_in_target_is_400() {
+    // "b" is read where the version belongs.
+    let bytes = head("GET /a b HTTP/1.1", &valid_headers());
+    assert_refused(parse(&bytes), HandshakeError::UnsupportedHttpVersion, 400);
+}
+
+#[test]
+fn non_utf8_target_is_400() {
+    let mut bytes = b"GET /\xff HTTP/1.1\r\n".to_vec();
+    bytes.extend(&head_with("/", |_| {})[16..]);
+    assert_refused(parse(&bytes), HandshakeError::MalformedRequestLine, 400);
+}
+
+#[test]
+fn malformed_header_lines_are_400() {
+    for line in ["Bad Name: x", "NoColon", "Name : x", "Ctl: a\x01b"] {
+        let result = parse_with("/", |h| h.push(line.to_owned()));
+        assert_refused(result, HandshakeError::MalformedHeader, 400);
+    }
+}
+
+#[test]
+fn bare_cr_is_400() {
+    let bytes = b"GET / HTTP/1.1\rHost: h\r\n\r\n";
+    assert_refused(parse(bytes), HandshakeError::MalformedLineEnding, 400);
+}
+
+#[test]
+fn too_many_headers_is_400() {
+    let result = parse_with("/", |h| {
+        for i in 0..rs_http::MAX_HEADERS {
+            h.push(format!("X-Filler-{i}: x"));
+        }
+    });
+    assert_refused(result, HandshakeError::TooManyHeaders, 400);
+}
+
+#[test]
+fn max_headers_are_accepted() {
+    let result = parse_with("/", |h| {
+        for i in h.len()..rs_http::MAX_HEADERS {
+            h.push(format!("X-Filler-{i}: x"));
+        }
+    });
+    assert!(result.is_ok());
+}
+
+// Size limit
+
+#[test]
+fn head_over_the_limit_is_431() {
+    let bytes = head_with("/", |_| {});
+    let mut parser = RequestParser::with_max_head_len(bytes.len() - 1);
+    let result = parser.push(&bytes);
+    assert_eq!(
+        result,
+        Err(HandshakeError::TooLarge {
+            limit: bytes.len() - 1
+        })
+    );
+    assert_eq!(result.unwrap_err().status(), 431);
+}
+
+#[test]
+fn head_at_the_limit_is_accepted() {
+    let bytes = head_with("/", |_| {});
+    let mut parser = RequestParser::with_max_head_len(bytes.len());
+    assert!(matches!(parser.push(&bytes), Ok(Progress::Complete { .. })));
+}
+
+#[test]
+fn default_limit_is_8_kib() {
+    assert_eq!(RequestParser::new().max_head_len(), 8192);
+    let long_header = format!("X-Long: {}", "a".repeat(8192));
+    let result = parse_with("/", |h| h.push(long_header));
+    assert_refused(result, HandshakeError::TooLarge { limit: 8192 }, 431);
+}
+
+#[test]
+fn unterminated_head_is_431_once_past_the_limit() {
+    let mut parser = RequestParser::with_max_head_len(100);
+    assert_eq!(parser.push(&[b'a'; 100]), Ok(Progress::Incomplete));
+    assert_eq!(
+        parser.push(b"a"),
+        Err(HandshakeError::TooLarge { limit: 100 })
+    );
+}
+
+// Body
+
+#[test]
+fn content_length_above_zero_is_400() {
+    let result = parse_with("/", |h| h.push("Content-Length: 5".to_owned()));
+    assert_refused(result, HandshakeError::UnexpectedBody, 400);
+}
+
+#[test]
+fn content_length_zero_is_accepted() {
+    assert!(parse_with("/", |h| h.push("Content-Length: 0".to_owned())).is_ok());
+}
+
+#[test]
+fn invalid_content_length_is_400() {
+    let result = parse_with("/", |h| h.push("Content-Length: five".to_owned()));
+    assert_refused(result, HandshakeError::InvalidHeader("Content-Length"), 400);
+}
+
+#[test]
+fn transfer_encoding_is_400() {
+    let result = parse_with("/", |h| h.push("Transfer-Encoding: chunked".to_owned()));
+    assert_refused(result, HandshakeError::UnexpectedBody, 400);
+}
+
+// Request target
+
+#[test]
+fn absolute_form_authority_takes_precedence_over_host() {
+    let request = parse_with("ws://Chat.Example:9000/room?id=3", |_| {}).unwrap();
+    assert_eq!(request.path(), "/room");
+    assert_eq!(request.query(), Some("id=3"));
+    assert_eq!(request.host(), "chat.example");
+    assert_eq!(request.port(), Some(9000));
+}
+
+#[test]
+fn absolute_form_accepts_ws_wss_http_https() {
+    for scheme in ["ws", "wss", "http", "https"] {
+        let request = parse_with(&format!("{scheme}://h/p"), |_| {}).unwrap();
+        assert_eq!(
+            (request.host(), request.port(), request.path()),
+            ("h", None, "/p")
+        );
+    }
+}
+
+#[test]
+fn absolute_form_without_path_is_root() {
+    let request = parse_with("wss://h:1", |_| {}).unwrap();
+    assert_eq!(request.path(), "/");
+}
+
+#[test]
+fn other_targets_are_400() {
+    for target in [
+        "*",
+        "example.com:443",
+        "ftp://h/p",
+        "ws://u@h/p",
+        "/p#f",
+        "ws://h:x/p",
+    ] {
+        let result = parse_with(target, |_| {});
+        assert_refused(result, HandshakeError::BadRequestTarget, 400);
+    }
+}
+
+// Host
+
+#[test]
+fn missing_host_is_400() {
+    let result = parse_with("/", |h| without(h, "Host"));
+    assert_refused(result, HandshakeError::MissingHost, 400);
+}
+
+#[test]
+fn missing_host_is_400_with_absolute_form_too() {
+    let result = parse_with("ws://h/p", |h| without(h, "Host"));
+    assert_refused(result, HandshakeError::MissingHost, 400);
+}
+
+#[test]
+fn duplicate_host_is_400() {
+    let result = parse_with("/", |h| h.push("Host: example.com".to_owned()));
+    assert_refused(result, HandshakeError::DuplicateHeader("Host"), 400);
+}
+
+#[test]
+fn invalid_host_is_400() {
+    for host in ["", "a b", "h:99999", "h:", "[::1", "u@h", "h\u{e9}"] {
+        let result = parse_with("/", |h| h[0] = format!("Host: {host}"));
+        assert_refused(result, HandshakeError::BadHost, 400);
+    }
+}
+
+#[test]
+fn non_utf8_host_is_400() {
+    let mut bytes = b"GET / HTTP/1.1\r\nHost: h\xff\r\n".to_vec();
+    bytes.extend(&head_with("/", |h| without(h, "Host"))[16..]);
+    assert_refused(parse(&bytes), HandshakeError::BadHost, 400);
+}
+
+#[test]
+fn ipv6_host() {
+    let request = parse_with("/", |h| h[0] = "Host: [::1]:8080".to_owned()).unwrap();
+    assert_eq!((request.host(), request.port()), ("[::1]", Some(8080)));
+}
+
+// Upgrade
+
+#[test]
+fn missing_upgrade_is_400() {
+    let result = parse_with("/", |h| without(h, "Upgrade"));
+    assert_refused(result, HandshakeError::MissingUpgrade, 400);
+}
+
+#[test]
+fn upgrade_without_websocket_token_is_400() {
+    let result = parse_with("/", |h| h[1] = "Upgrade: h2c".to_owned());
+    assert_refused(result, HandshakeError::MissingUpgrade, 400);
+}
+
+#[test]
+fn upgrade_list_containing_websocket_is_accepted() {
+    assert!(parse_with("/", |h| h[1] = "Upgrade: h2c, websocket".to_owned()).is_ok());
+}
+
+#[test]
+fn non_utf8_upgrade_is_400() {
+    let mut bytes = head_with("/", |h| without(h, "Upgrade"));
+    let end = bytes.len() - 2;
+    bytes.splice(end..end, b"Upgrade: websocket\xff\r\n".iter().copied());
+    assert_refused(parse(&bytes), HandshakeError::InvalidHeader("Upgrade"), 400);
+}
+
+// Connection
+
+#[test]
+fn missing_connection_is_400() {
+    let result = parse_with("/", |h| without(h, "Connection"));
+    assert_refused(result, HandshakeError::MissingConnectionUpgrade, 400);
+}
+
+#[test]
+fn connection_without_upgrade_token_is_400() {
+    for value in ["keep-alive", "upgrades", "keep-alive upgrade"] {
+        let result = parse_with("/", |h| h[2] = format!("Connection: {value}"));
+        assert_refused(result, HandshakeError::MissingConnectionUpgrade, 400);
+    }
+}
+
+#[test]
+fn connection_comma_list_is_accepted() {
+    assert!(parse_with("/", |h| h[2] = "Connection: keep-alive, Upgrade".to_owned()).is_ok());
+    assert!(parse_with("/", |h| h[2] = "Connection: keep-alive,upgrade,".to_owned()).is_ok());
+}
+
+#[test]
+fn connection_over_several_lines_is_accepted() {
+    let result = parse_with("/", |h| {
+        h[2] = "Connection: keep-alive".to_owned();
+        h.push("Connection: Upgrade".to_owned());
+    });
+    assert!(result.is_ok());
+}
+
+// Sec-WebSocket-Version
+
+#[test]
+fn missing_version_is_426() {
+    let result = parse_with("/", |h| without(h, "Sec-WebSocket-Version"));
+    assert_refused(result, HandshakeError::MissingVersion, 426);
+}
+
+#[test]
+fn other_version_is_426() {
+    for value in ["8", "14", "13, 8", "", "thirteen"] {
+        let result = parse_with("/", |h| h[4] = format!("Sec-WebSocket-Version: {value}"));
+        assert_refused(result, HandshakeError::UnsupportedVersion, 426);
+    }
+}
+
+#[test]
+fn duplicate_version_is_400() {
+    let result = parse_with("/", |h| h.push("Sec-WebSocket-Version: 13".to_owned()));
+    assert_refused(
+        result,
+        HandshakeError::DuplicateHeader("Sec-WebSocket-Version"),
+        400,
+    );
+}
+
+// Sec-WebSocket-Key
+
+#[test]
+fn missing_key_is_400() {
+    let result = parse_with("/", |h| without(h, "Sec-WebSocket-Key"));
+    assert_refused(result, HandshakeError::MissingKey, 400);
+}
+
+#[test]
+fn duplicate_key_is_400() {
+    let result = parse_with("/", |h| h.push(format!("Sec-WebSocket-Key: {KEY}")));
+    assert_refused(
+        result,
+        HandshakeError::DuplicateHeader("Sec-WebSocket-Key"),
+        400,
+    );
+}
+
+#[test]
+fn key_not_16_bytes_of_base64_is_400() {
+    for key in [
+        "",
+        "not base64!",
+        "dGhlIHNhbXBsZSBub25jZQ",       // unpadded
+        "dGhlIHNhbXBsZSBub25j",         // 15 bytes
+        "dGhlIHNhbXBsZSBub25jZSE=",     // 17 bytes
+        "dGhlIHNhbXBsZSBub25jZQ==dGhl", // trailing data
+    ] {
+        let result = parse_with("/", |h| h[3] = format!("Sec-WebSocket-Key: {key}"));
+        assert_refused(result, HandshakeError::BadKey, 400);
+    }
+}
+
+// Origin
+
+#[test]
+fn duplicate_origin_is_400() {
+    let result = parse_with("/", |h| {
+        h.push("Origin: https://a.example".to_owned());
+        h.push("Origin: https://b.example".to_owned());
+    });
+    assert_refused(result, HandshakeError::DuplicateHeader("Origin"), 400);
+}
+
+#[test]
+fn non_utf8_origin_is_400() {
+    let mut bytes = head_with("/", |_| {});
+    let end = bytes.len() - 2;
+    bytes.splice(end..end, b"Origin: https://\xff\r\n".iter().copied());
+    assert_refused(parse(&bytes), HandshakeError::InvalidHeader("Origin"), 400);
+}
+
+// Order: the first broken rule answers.
+
+#[test]
+fn version_is_checked_before_key() {
+    let result = parse_with("/", |h| {
+        without(h, "Sec-WebSocket-Version");
+        without(h, "Sec-WebSocket-Key");
+    });
+    assert_refused(result, HandshakeError::MissingVersion, 426);
+}
+
+#[test]
+fn method_is_checked_before_headers() {
+    let bytes = head("PUT / HTTP/1.1", &[]);
+    assert_refused(parse(&bytes), HandshakeError::MethodNotAllowed, 405);
+}
+
+// Pipelined bytes
+
+#[test]
+fn bytes_after_the_head_are_left_to_the_caller() {
+    let mut bytes = head_with("/", |_| {});
+    let head_len = bytes.len();
+    bytes.extend_from_slice(b"\x81\x85\x01\x02\x03\x04abcde");
+    match RequestParser::new().push(&bytes) {
+        Ok(Progress::Complete { consumed, .. }) => assert_eq!(consumed, head_len),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn consumed_counts_only_the_last_push() {
+    let mut bytes = head_with("/", |_| {});
+    let head_len = bytes.len();
+    bytes.extend_from_slice(b"\x88\x80\0\0\0\0");
+    let mut parser = RequestParser::new();
+    assert_eq!(parser.push(&bytes[..40]), Ok(Progress::Incomplete));
+    match parser.push(&bytes[40..]) {
+        Ok(Progress::Complete { consumed, .. }) => {
+            assert_eq!(consumed, head_len - 40);
+            assert_eq!(&bytes[40 + consumed..], b"\x88\x80\0\0\0\0");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(parser.buffered_len(), 0);
+}
