@@ -1,0 +1,73 @@
+//! Default values of optional keys, from the seed (newer seed wins) and this
+//! project's additions. `docs/configuration.md` lists the same values.
+
+use crate::LogLevel;
+
+/// `"log_level"`: `"notice"` (the newer seed; the older said `"warning"`).
+pub const LOG_LEVEL: LogLevel = LogLevel::Notice;
+/// `"shutdown_wait_http"`, in seconds.
+pub const SHUTDOWN_WAIT_HTTP: u32 = 15;
+/// `"shutdown_wait_ws"`, in seconds.
+pub const SHUTDOWN_WAIT_WS: u32 = 30;
+/// `"fd_alloc_c"`.
+pub const FD_ALLOC_C: usize = 4096;
+/// `"max_ws_msg_size"`, in bytes (16 MiB).
+pub const MAX_WS_MSG_SIZE: usize = 16_777_216;
+/// `"max_ws_frame_chain_size"` when `"max_ws_msg_size"` has its default:
+/// 1.1 × 16777216, rounded down. In general the default is
+/// [`frame_chain_size_for`]`(max_ws_msg_size)`.
+pub const MAX_WS_FRAME_CHAIN_SIZE: usize = frame_chain_size_for(MAX_WS_MSG_SIZE);
+/// `"realloc_multiplier"`.
+pub const REALLOC_MULTIPLIER: f64 = 1.5;
+/// `"worker_rbuf_size"`, in bytes (32 MiB).
+pub const WORKER_RBUF_SIZE: usize = 33_554_432;
+/// `"inbound_ring_buf_size"`, in bytes (64 MiB).
+pub const INBOUND_RING_BUF_SIZE: usize = 67_108_864;
+/// `"outbound_ring_buf_size"`, in bytes (128 MiB).
+pub const OUTBOUND_RING_BUF_SIZE: usize = 134_217_728;
+/// `"owrefs_elem_c"`.
+pub const OWREFS_ELEM_C: usize = 10_000;
+/// `"epoll_buf_elem_c"`.
+pub const EPOLL_BUF_ELEM_C: usize = 100;
+/// `"update_queue_size"` (global, and per app when the app sets none).
+pub const UPDATE_QUEUE_SIZE: usize = 5;
+/// App `"wbuf_size"`, in bytes (1 MiB).
+pub const WBUF_SIZE: usize = 1_048_576;
+/// `"user"` (this project): the unprivileged user the daemon switches to.
+pub const USER: &str = "ringsock";
+/// `"max_pending_output"` when `"max_ws_msg_size"` has its default (32 MiB).
+/// In general the default is [`pending_output_for`]`(max_ws_msg_size)`.
+pub const MAX_PENDING_OUTPUT: usize = pending_output_for(MAX_WS_MSG_SIZE);
+/// `"max_http_request_size"` (this project), in bytes.
+pub const MAX_HTTP_REQUEST_SIZE: usize = 8192;
+/// The smallest accepted `"max_http_request_size"`: a browser's opening
+/// handshake does not fit in less.
+pub const MIN_HTTP_REQUEST_SIZE: usize = 256;
+
+/// The default `"max_ws_frame_chain_size"` for a given `"max_ws_msg_size"`:
+/// 1.1 × it, rounded down (x + x/10 is exactly that for integers).
+pub const fn frame_chain_size_for(max_ws_msg_size: usize) -> usize {
+    max_ws_msg_size.saturating_add(max_ws_msg_size / 10)
+}
+
+/// The default `"max_pending_output"` for a given `"max_ws_msg_size"`: room
+/// for two maximum-size messages, so echoing one never trips the limit.
+pub const fn pending_output_for(max_ws_msg_size: usize) -> usize {
+    max_ws_msg_size.saturating_mul(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_defaults_match_the_seed() {
+        assert_eq!(MAX_WS_FRAME_CHAIN_SIZE, 18_454_937);
+        assert_eq!(
+            MAX_WS_FRAME_CHAIN_SIZE,
+            (MAX_WS_MSG_SIZE as f64 * 1.1) as usize
+        );
+        assert_eq!(MAX_PENDING_OUTPUT, 33_554_432);
+        assert_eq!(frame_chain_size_for(usize::MAX), usize::MAX);
+    }
+}

@@ -1,0 +1,161 @@
+//! `apps` elements and their `endpoints`.
+
+use std::path::Path;
+
+use super::{APP_KEYS, AppFacts, ENDPOINT_KEYS, EndpointFacts, MAX_ENDPOINTS_PER_APP, file_path};
+use crate::defaults;
+use crate::error::{ErrorKind, Errors};
+use crate::extract::{Obj, strings};
+use crate::model::{AppConfig, EndpointConfig};
+use crate::path::JsonPath;
+use crate::url::{AllowedOrigin, EndpointUrl};
+use crate::value::{Value, quote};
+
+pub(super) fn parse_app(
+    errs: &mut Errors<'_>,
+    value: &Value,
+    path: JsonPath,
+    base_dir: &Path,
+) -> AppFacts {
+    let name_path = path.key("name");
+    let Some(app) = Obj::new(errs, value, path, "an app object", APP_KEYS) else {
+        return AppFacts {
+            name_path,
+            name: None,
+            endpoints: Vec::new(),
+            full: None,
+            update_queue_size: None,
+        };
+    };
+    let name_expected = "a non-empty name for the app's log messages";
+    let name_field = app
+        .nonempty_string(errs, "name", name_expected)
+        .and_then(|s| {
+            if s.chars().any(char::is_control) {
+                errs.at(
+                    &name_path,
+                    Some(quote(s)),
+                    ErrorKind::InvalidString,
+                    "must not contain control characters (it prefixes log lines)",
+                );
+                None
+            } else {
+                Some(s.to_owned())
+            }
+        });
+    let name = app.required(errs, "name", name_field, name_expected);
+    let app_path = file_path(
+        errs,
+        &app,
+        "app_path",
+        "the path of the app's shared object (.so) file",
+        base_dir,
+    );
+
+    let endpoints_expected = "a non-empty array of endpoint objects";
+    let endpoints_field = app
+        .nonempty_array(errs, "endpoints", endpoints_expected)
+        .and_then(|items| {
+            if items.len() > MAX_ENDPOINTS_PER_APP {
+                errs.at(
+                    &app.key_path("endpoints"),
+                    Some(format!("({} elements)", items.len())),
+                    ErrorKind::ArrayLength,
+                    format!("an app may have at most {MAX_ENDPOINTS_PER_APP} endpoints"),
+                );
+                None
+            } else {
+                Some(items)
+            }
+        });
+    let endpoint_items = app.required(errs, "endpoints", endpoints_field, endpoints_expected);
+    let endpoints: Vec<EndpointFacts> = endpoint_items
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| parse_endpoint(errs, v, app.key_path("endpoints").index(i)))
+        .collect();
+
+    let no_open_cb = app.boolean(errs, "no_open_cb").or(false);
+    let no_close_cb = app.boolean(errs, "no_close_cb").or(false);
+    let wbuf_size = app.size(errs, "wbuf_size", 1).or(defaults::WBUF_SIZE);
+    let update_queue_size = app.size(errs, "update_queue_size", 1).optional();
+
+    let full = (|| {
+        Some(AppConfig {
+            name: name.clone()?,
+            app_path: app_path?,
+            endpoints: Vec::new(),
+            no_open_cb: no_open_cb?,
+            no_close_cb: no_close_cb?,
+            wbuf_size: wbuf_size?,
+            update_queue_size: 0,
+        })
+    })();
+    AppFacts {
+        name_path,
+        name,
+        endpoints,
+        full,
+        update_queue_size,
+    }
+}
+
+fn parse_endpoint(errs: &mut Errors<'_>, value: &Value, path: JsonPath) -> EndpointFacts {
+    let url_path = path.key("url");
+    let Some(endpoint) = Obj::new(errs, value, path, "an endpoint object", ENDPOINT_KEYS) else {
+        return EndpointFacts {
+            url_path,
+            url: None,
+            full: None,
+        };
+    };
+    let id_field = endpoint
+        .uint(errs, "endpoint_id", 0, 65_535)
+        .and_then(|n| u16::try_from(n).ok());
+    let endpoint_id =
+        endpoint.required(errs, "endpoint_id", id_field, "an integer from 0 to 65535");
+
+    let url_expected = "a ws:// or wss:// URL, e.g. \"wss://example.com:12345/foo\"";
+    let url_field = endpoint.string(errs, "url", url_expected).and_then(|s| match EndpointUrl::parse(s) {
+        Ok(url) => Some(url),
+        Err(why) => {
+            errs.at(&url_path, Some(quote(s)), ErrorKind::InvalidUrl, format!("not a valid endpoint URL: {why}; expected ws://host[:port][/path] or wss://host[:port][/path]"));
+            None
+        }
+    });
+    let url = endpoint.required(errs, "url", url_field, url_expected);
+
+    let origins_expected = "an array of origins like \"https://example.com\"";
+    let origins = endpoint.array(errs, "allowed_origins", origins_expected).optional().and_then(|items| {
+        let Some(items) = items else { return Some(Vec::new()) };
+        let origins_path = endpoint.key_path("allowed_origins");
+        let mut origins = Vec::new();
+        let mut valid = true;
+        for (item_path, s) in strings(errs, items, &origins_path, "an origin string") {
+            match s.map(|s| (s, AllowedOrigin::parse(s))) {
+                Some((_, Ok(origin))) => origins.push(origin),
+                Some((s, Err(why))) => {
+                    errs.at(&item_path, Some(quote(s)), ErrorKind::InvalidOrigin, format!("not a valid origin: {why}; expected scheme://host[:port], e.g. \"https://example.com\""));
+                    valid = false;
+                }
+                None => valid = false,
+            }
+        }
+        valid.then_some(origins)
+    });
+
+    let full = match (endpoint_id, &url, origins) {
+        (Some(endpoint_id), Some(url), Some(allowed_origins)) => Some(EndpointConfig {
+            endpoint_id,
+            url: url.clone(),
+            allowed_origins,
+        }),
+        _ => None,
+    };
+    EndpointFacts {
+        url_path,
+        url,
+        full,
+    }
+}

@@ -1,0 +1,159 @@
+//! `ports` elements.
+
+use std::net::IpAddr;
+
+use super::{PORT_KEYS, PortFacts};
+use crate::error::{ErrorKind, Errors};
+use crate::extract::{Obj, strings};
+use crate::model::PortConfig;
+use crate::path::JsonPath;
+use crate::value::{Value, quote};
+
+pub(super) fn parse_port(errs: &mut Errors<'_>, value: &Value, path: JsonPath) -> PortFacts {
+    let Some(port) = Obj::new(errs, value, path, "a port object", PORT_KEYS) else {
+        return PortFacts {
+            number: None,
+            unencrypted: None,
+            full: None,
+        };
+    };
+    let number_field = port
+        .uint(errs, "port_number", 1, 65_535)
+        .and_then(|n| u16::try_from(n).ok());
+    let number = port.required(
+        errs,
+        "port_number",
+        number_field,
+        "an integer from 1 to 65535",
+    );
+    let unencrypted = port.boolean(errs, "is_unencrypted").or(false);
+    let ipv4only = port.boolean(errs, "ipv4only").or(false);
+    let ipv6only = port.boolean(errs, "ipv6only").or(false);
+    let embedded = port.boolean(errs, "ipv4_is_embedded_in_ipv6").or(false);
+    let errors_before = errs.count();
+
+    if ipv4only == Some(true) && ipv6only == Some(true) {
+        errs.at(
+            port.path(),
+            None,
+            ErrorKind::ConflictingFamilyFlags,
+            "\"ipv4only\" and \"ipv6only\" cannot both be true; set at most one",
+        );
+    }
+    if embedded == Some(true) && (ipv4only == Some(true) || ipv6only == Some(true)) {
+        errs.at(
+            port.path(),
+            None,
+            ErrorKind::ConflictingFamilyFlags,
+            "\"ipv4_is_embedded_in_ipv6\" needs both IP families; it cannot be combined with \"ipv4only\" or \"ipv6only\"",
+        );
+    }
+    if port.has("ip_addrs") && port.has("interface") {
+        errs.at(
+            port.path(),
+            None,
+            ErrorKind::IpAddrsWithInterface,
+            "\"ip_addrs\" and \"interface\" cannot both be set; use one of them",
+        );
+    }
+    let ip_addrs = parse_ip_addrs(errs, &port, ipv4only == Some(true), ipv6only == Some(true));
+    let interface = port
+        .string(errs, "interface", "a network interface name")
+        .and_then(|name| match check_interface_name(name) {
+            Ok(()) => Some(name.to_owned()),
+            Err(why) => {
+                errs.at(
+                    &port.key_path("interface"),
+                    Some(quote(name)),
+                    ErrorKind::InvalidInterface,
+                    why,
+                );
+                None
+            }
+        })
+        .optional();
+
+    let full = (|| {
+        if errs.count() != errors_before {
+            return None;
+        }
+        Some(PortConfig {
+            port_number: number?,
+            is_unencrypted: unencrypted?,
+            ip_addrs: ip_addrs?,
+            interface: interface?,
+            ipv4only: ipv4only?,
+            ipv6only: ipv6only?,
+            ipv4_is_embedded_in_ipv6: embedded?,
+        })
+    })();
+    PortFacts {
+        number,
+        unencrypted,
+        full,
+    }
+}
+
+fn parse_ip_addrs(
+    errs: &mut Errors<'_>,
+    port: &Obj<'_>,
+    ipv4only: bool,
+    ipv6only: bool,
+) -> Option<Option<Vec<IpAddr>>> {
+    let expected = "a non-empty array of IP address strings (omit it to listen on every address)";
+    let items = port.nonempty_array(errs, "ip_addrs", expected).optional()?;
+    let Some(items) = items else {
+        return Some(None);
+    };
+    let path = port.key_path("ip_addrs");
+    let mut addrs = Vec::new();
+    let mut valid = true;
+    for (item_path, s) in strings(errs, items, &path, "an IP address string") {
+        let Some(s) = s else {
+            valid = false;
+            continue;
+        };
+        let problem = match s.parse::<IpAddr>() {
+            Err(_) => Some((
+                ErrorKind::InvalidIpAddr,
+                "not an IP address (e.g. \"0.0.0.0\", \"127.0.0.1\", \"::\")".to_owned(),
+            )),
+            Ok(ip) if addrs.contains(&ip) => {
+                Some((ErrorKind::InvalidIpAddr, "listed twice".to_owned()))
+            }
+            Ok(IpAddr::V6(_)) if ipv4only => Some((
+                ErrorKind::IpFamilyMismatch,
+                "an IPv6 address on a port with \"ipv4only\": true".to_owned(),
+            )),
+            Ok(IpAddr::V4(_)) if ipv6only => Some((
+                ErrorKind::IpFamilyMismatch,
+                "an IPv4 address on a port with \"ipv6only\": true".to_owned(),
+            )),
+            Ok(ip) => {
+                addrs.push(ip);
+                None
+            }
+        };
+        if let Some((kind, message)) = problem {
+            errs.at(&item_path, Some(quote(s)), kind, message);
+            valid = false;
+        }
+    }
+    valid.then_some(Some(addrs))
+}
+
+/// Linux interface names: 1-15 bytes, no '/', ':' or whitespace, not "." or "..".
+fn check_interface_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(())
+    } else {
+        Err("not a valid network interface name (1-15 bytes without '/', ':' or whitespace, e.g. \"eth0\")".to_owned())
+    }
+}

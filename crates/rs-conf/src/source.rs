@@ -1,0 +1,210 @@
+//! From bytes to a [`Value`] tree: size, UTF-8, nesting depth and JSON5
+//! syntax, each reported with a position.
+
+use std::path::Path;
+
+use crate::error::{ConfigError, ErrorKind, Place};
+use crate::value::Value;
+
+/// The largest configuration file accepted, in bytes. Real files are a few
+/// kilobytes; the cap keeps a wrong path (a log, a disk image) from being
+/// read whole.
+pub const MAX_FILE_SIZE: u64 = 8 * 1024 * 1024;
+
+/// The deepest nesting of arrays and objects accepted. A valid configuration
+/// nests 6 levels; the cap keeps the recursive parser's stack bounded.
+pub const MAX_NESTING: usize = 64;
+
+/// Reads a configuration file, refusing oversized ones before reading them.
+pub(crate) fn read_file(file: &Path) -> Result<Vec<u8>, ConfigError> {
+    use std::io::Read;
+    let whole_file =
+        |kind, message: String| ConfigError::new(file, Place::File, None, kind, message);
+    let read_error = |e: std::io::Error| {
+        whole_file(
+            ErrorKind::Read,
+            format!("cannot read the configuration file: {e}"),
+        )
+    };
+    let handle = std::fs::File::open(file).map_err(read_error)?;
+    let metadata = handle.metadata().map_err(read_error)?;
+    if metadata.is_dir() {
+        return Err(whole_file(
+            ErrorKind::Read,
+            "is a directory, not a configuration file".to_owned(),
+        ));
+    }
+    let mut bytes = Vec::new();
+    // Read one byte past the cap so a file that grew after stat is caught too.
+    handle
+        .take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(whole_file(
+            ErrorKind::FileTooLarge,
+            format!("the file is larger than the {MAX_FILE_SIZE} bytes a configuration may have"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Checks UTF-8 and hands the text on to [`parse_text`].
+pub(crate) fn parse_bytes(bytes: &[u8], file: &Path) -> Result<Value, ConfigError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_text(text, file),
+        Err(e) => {
+            let valid = &bytes[..e.valid_up_to()];
+            // The valid prefix is UTF-8 by definition.
+            let prefix = String::from_utf8_lossy(valid);
+            let (line, column) = line_col(&prefix, prefix.len());
+            Err(ConfigError::new(
+                file,
+                Place::Position { line, column },
+                None,
+                ErrorKind::NotUtf8,
+                "the file is not valid UTF-8".to_owned(),
+            ))
+        }
+    }
+}
+
+/// Parses JSON5 text into a value tree.
+pub(crate) fn parse_text(text: &str, file: &Path) -> Result<Value, ConfigError> {
+    if let Some(offset) = too_deep_at(text) {
+        let (line, column) = line_col(text, offset);
+        return Err(ConfigError::new(
+            file,
+            Place::Position { line, column },
+            None,
+            ErrorKind::NestingTooDeep,
+            format!("arrays and objects are nested more than {MAX_NESTING} levels deep"),
+        ));
+    }
+    serde_json5::from_str::<Value>(text).map_err(|e| syntax_error(&e, file))
+}
+
+fn syntax_error(error: &serde_json5::Error, file: &Path) -> ConfigError {
+    let serde_json5::Error::Message { msg, location } = error;
+    let place = match location {
+        Some(l) => Place::Position {
+            line: l.line,
+            column: l.column,
+        },
+        None => Place::File,
+    };
+    ConfigError::new(
+        file,
+        place,
+        None,
+        ErrorKind::Syntax,
+        format!("syntax error: {}", summarize(msg)),
+    )
+}
+
+/// pest's messages span several lines with an ASCII-art excerpt; the
+/// position is already in the error's place, so keep only the "= expected …"
+/// line, and name grammar rules the way a person would.
+fn summarize(msg: &str) -> String {
+    let core = msg
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("= "))
+        .unwrap_or_else(|| msg.lines().next().unwrap_or("invalid JSON5"))
+        .trim();
+    match core {
+        "error parsing integer" => "integer too large (integers must fit in 64 bits)".to_owned(),
+        "error parsing hex" => "hexadecimal number too large (at most 0xFFFFFFFF)".to_owned(),
+        "error parsing number: too large" => "number too large".to_owned(),
+        _ => core
+            .replace("unicode_escape_sequence", "four hex digits after \\u")
+            .replace("hex_escape_sequence", "two hex digits after \\x")
+            .replace("char_literal", "a character")
+            .replace("identifier", "a key")
+            .replace("EOI", "end of file"),
+    }
+}
+
+/// The byte offset of the first bracket that opens level `MAX_NESTING + 1`,
+/// skipping strings and comments, if the text nests that deep.
+fn too_deep_at(text: &str) -> Option<usize> {
+    #[derive(PartialEq)]
+    enum State {
+        Code,
+        Str(u8),
+        LineComment,
+        BlockComment,
+    }
+    let bytes = text.as_bytes();
+    let mut state = State::Code;
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match state {
+            State::Code => match b {
+                b'"' | b'\'' => state = State::Str(b),
+                b'/' if bytes.get(i + 1) == Some(&b'/') => state = State::LineComment,
+                b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                    state = State::BlockComment;
+                    i += 1;
+                }
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Some(i);
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+            State::Str(quote) => match b {
+                b'\\' => i += 1,
+                _ if b == quote => state = State::Code,
+                _ => {}
+            },
+            State::LineComment => {
+                if b == b'\n' || b == b'\r' {
+                    state = State::Code;
+                }
+            }
+            State::BlockComment => {
+                if b == b'*' && bytes.get(i + 1) == Some(&b'/') {
+                    state = State::Code;
+                    i += 1;
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_scan_ignores_brackets_in_strings_and_comments() {
+        let deep = "[".repeat(MAX_NESTING);
+        assert_eq!(too_deep_at(&deep), None);
+        assert_eq!(too_deep_at(&format!("{deep}[")), Some(MAX_NESTING));
+        assert_eq!(
+            too_deep_at(&format!("{deep} '[' \"\\\"[\" // [\n /* [ */ ")),
+            None
+        );
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("ab\ncé d", 7), (2, 4));
+        assert_eq!(line_col("", 0), (1, 1));
+    }
+}
