@@ -1,0 +1,559 @@
+//! The ring itself: [`ring`], [`Producer`], [`Consumer`], [`Reservation`].
+//!
+//! # Memory ordering
+//!
+//! Two shared indices, each on its own cache lines, are the only
+//! synchronisation. Both are monotonic byte positions (never reduced modulo
+//! the capacity), so `write - read` is the space in use.
+//!
+//! - The producer writes records into space it owns (between its write
+//!   position and the consumer's released read position plus the capacity),
+//!   then publishes the write index with a `Release` (AcqRel) swap. The
+//!   consumer loads it with `Acquire`, so every byte of every record before that position, and the
+//!   `next` pointer behind a GROW marker, is visible to it.
+//! - The consumer reads records, then stores the read index with `Release`.
+//!   The producer loads it with `Acquire` before it reuses that space, so the
+//!   consumer's reads happen before the producer's overwrites.
+//!
+//! Each side keeps a cached copy of the other side's index and reloads it
+//! only when the cached value says the ring is empty (consumer) or full
+//! (producer), so in steady state neither side touches the other's line.
+//!
+//! # Growth
+//!
+//! When the ring is full and may grow, the producer allocates a larger
+//! segment, links it from the current one, writes a GROW marker, and goes on
+//! in the new segment. The consumer drains the old segment, meets the marker,
+//! frees the old segment and follows. Positions keep counting across
+//! segments: space still unread in the old segment is counted as in use in
+//! the new one, which is conservative and never lets the producer overwrite.
+//! Whichever handle is dropped last frees the segments that remain.
+
+use std::fmt;
+use std::ptr::NonNull;
+
+use crate::segment::{GROW, HEADER_LEN, MAX_MESSAGE_LEN, RECORD_ALIGN, Segment, WRAP, record_len};
+use crate::sync::{Arc, AtomicPtr, AtomicU64, CachePadded, Ordering};
+use crate::wake::Waker;
+
+/// Space kept free after every record, so that a WRAP or GROW marker always
+/// fits at the write position.
+const MARKER_LEN: usize = RECORD_ALIGN;
+
+/// The smallest capacity a ring is given.
+const MIN_CAPACITY: usize = 64;
+
+/// How a ring is sized and when its producer publishes.
+///
+/// ```
+/// use rs_ring::RingConfig;
+/// let config = RingConfig::new(1 << 20).max_capacity(64 << 20).publish_batch(5);
+/// assert_eq!(config.capacity(), 1 << 20);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingConfig {
+    capacity: usize,
+    max_capacity: usize,
+    publish_batch: usize,
+}
+
+impl RingConfig {
+    /// A ring of `capacity` bytes (rounded up to a power of two, at least
+    /// 64) that does not grow and publishes every commit.
+    pub fn new(capacity: usize) -> Self {
+        let capacity = round_capacity(capacity);
+        Self {
+            capacity,
+            max_capacity: capacity,
+            publish_batch: 1,
+        }
+    }
+
+    /// Lets the ring grow, by doubling or more, up to `max_capacity` bytes
+    /// (rounded up to a power of two) when it is full. Beyond that, pushes
+    /// fail with [`PushError::Full`].
+    pub fn max_capacity(mut self, max_capacity: usize) -> Self {
+        self.max_capacity = round_capacity(max_capacity).max(self.capacity);
+        self
+    }
+
+    /// Publishes committed messages to the consumer after at most `batch`
+    /// commits (the `update_queue_size` setting), and on every
+    /// [`Producer::flush`]. At least 1.
+    pub fn publish_batch(mut self, batch: usize) -> Self {
+        self.publish_batch = batch.max(1);
+        self
+    }
+
+    /// The initial capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+fn round_capacity(capacity: usize) -> usize {
+    capacity
+        .max(MIN_CAPACITY)
+        .checked_next_power_of_two()
+        .unwrap_or(1 << (usize::BITS - 1))
+}
+
+/// Why a message could not be pushed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushError {
+    /// The ring is full and may not grow further: retry after the consumer
+    /// has released space, or apply back-pressure.
+    Full {
+        /// The length of the message that did not fit.
+        len: usize,
+    },
+    /// The message can never fit, even in an empty ring of the maximum size.
+    TooLarge {
+        /// The length of the message.
+        len: usize,
+        /// The longest message this ring can ever hold.
+        max: usize,
+    },
+}
+
+impl fmt::Display for PushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full { len } => write!(f, "ring full: no room for a {len}-byte message"),
+            Self::TooLarge { len, max } => {
+                write!(
+                    f,
+                    "a {len}-byte message exceeds the ring's {max}-byte maximum"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for PushError {}
+
+/// State shared by the two ends.
+struct Shared {
+    /// Published write position: written by the producer, read by the consumer.
+    write: CachePadded<AtomicU64>,
+    /// Released read position: written by the consumer, read by the producer.
+    read: CachePadded<AtomicU64>,
+    /// The consumer's current segment, the head of the chain still allocated.
+    consumer_segment: AtomicPtr<Segment>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let mut next = NonNull::new(self.consumer_segment.load(Ordering::Relaxed));
+        while let Some(segment) = next {
+            // SAFETY: both handles are gone (this is the last reference), so
+            // nothing points into the chain; each segment is freed once.
+            unsafe {
+                next = segment.as_ref().next();
+                Segment::free(segment);
+            }
+        }
+    }
+}
+
+/// Creates a ring and returns its two ends. `waker`, if given, is woken
+/// whenever the producer publishes and the consumer announced it was going
+/// to sleep.
+///
+/// ```
+/// use rs_ring::{ring, RingConfig};
+/// let (mut producer, mut consumer) = ring(RingConfig::new(1024), None);
+/// producer.push(b"hello").unwrap();
+/// producer.flush();
+/// assert_eq!(consumer.peek(), Some(&b"hello"[..]));
+/// consumer.advance();
+/// consumer.release();
+/// assert_eq!(consumer.peek(), None);
+/// ```
+pub fn ring(config: RingConfig, waker: Option<Waker>) -> (Producer, Consumer) {
+    let segment = Segment::new(config.capacity, 0);
+    let shared = Arc::new(Shared {
+        write: CachePadded(AtomicU64::new(0)),
+        read: CachePadded(AtomicU64::new(0)),
+        consumer_segment: AtomicPtr::new(segment.as_ptr()),
+    });
+    let producer = Producer {
+        shared: shared.clone(),
+        segment,
+        write: 0,
+        published: 0,
+        cached_read: 0,
+        unpublished: 0,
+        publish_batch: config.publish_batch,
+        max_capacity: config.max_capacity,
+        waker,
+    };
+    let consumer = Consumer {
+        shared,
+        segment,
+        read: 0,
+        released: 0,
+        cached_write: 0,
+        peeked: None,
+    };
+    (producer, consumer)
+}
+
+/// The writing end of a ring. `Send` but not `Sync` or `Clone`: exactly one
+/// thread produces.
+pub struct Producer {
+    shared: Arc<Shared>,
+    /// The segment being written. Owned by the chain in `shared`.
+    segment: NonNull<Segment>,
+    /// Position after the last committed record.
+    write: u64,
+    /// Position last stored to `shared.write`.
+    published: u64,
+    /// The consumer's read position as last loaded.
+    cached_read: u64,
+    /// Commits since the last publication.
+    unpublished: usize,
+    publish_batch: usize,
+    max_capacity: usize,
+    waker: Option<Waker>,
+}
+
+// SAFETY: the producer's raw segment pointer is only dereferenced by the
+// thread that owns the producer, and only for the space the protocol gives
+// the producer; moving it to another thread moves that ownership along.
+unsafe impl Send for Producer {}
+
+impl Producer {
+    /// Reserves room for a message of exactly `len` bytes and returns it for
+    /// writing in place. Nothing reaches the consumer until
+    /// [`Reservation::commit`]; a reservation dropped uncommitted is discarded.
+    ///
+    /// ```
+    /// use rs_ring::{ring, RingConfig};
+    /// let (mut producer, mut consumer) = ring(RingConfig::new(256), None);
+    /// let mut message = producer.reserve(3).unwrap();
+    /// message.copy_from_slice(&[1, 2, 3]);
+    /// message.commit();
+    /// producer.flush();
+    /// assert_eq!(consumer.peek(), Some(&[1, 2, 3][..]));
+    /// ```
+    pub fn reserve(&mut self, len: usize) -> Result<Reservation<'_>, PushError> {
+        let max = self.max_message_len();
+        if len > max {
+            return Err(PushError::TooLarge { len, max });
+        }
+        let record = record_len(len);
+        loop {
+            let capacity = self.capacity();
+            let offset = self.segment().offset(self.write);
+            // A record never wraps: if it does not fit before the end, the
+            // tail is skipped and counts as used until the consumer passes it.
+            let tail = capacity - offset;
+            if record <= tail {
+                if self.has_room(record) {
+                    return Ok(Reservation {
+                        producer: self,
+                        offset,
+                        len,
+                        record,
+                    });
+                }
+            } else if self.has_room(tail + record) {
+                self.skip_tail(offset, tail);
+                return Ok(Reservation {
+                    producer: self,
+                    offset: 0,
+                    len,
+                    record,
+                });
+            } else if self.has_room(tail) && !self.can_grow() {
+                // The record may fit at offset 0 once the consumer has passed
+                // the skipped tail: publish the skip now so that it can.
+                self.skip_tail(offset, tail);
+                self.flush();
+                continue;
+            }
+            if !self.grow(record) {
+                return Err(PushError::Full { len });
+            }
+        }
+    }
+
+    /// Copies `message` into the ring and commits it.
+    pub fn push(&mut self, message: &[u8]) -> Result<(), PushError> {
+        let mut reservation = self.reserve(message.len())?;
+        reservation.copy_from_slice(message);
+        reservation.commit();
+        Ok(())
+    }
+
+    /// Publishes every committed message to the consumer, and wakes it if it
+    /// announced it was going to sleep. Call at the end of each batch.
+    pub fn flush(&mut self) {
+        if self.write != self.published {
+            // A read-modify-write rather than a store: it is the producer's
+            // half of the wake-up protocol (see the `wake` module).
+            self.shared.write.swap(self.write, Ordering::AcqRel);
+            self.published = self.write;
+            self.unpublished = 0;
+            if let Some(waker) = &self.waker {
+                waker.wake();
+            }
+        }
+    }
+
+    /// The longest message this ring can ever hold.
+    pub fn max_message_len(&self) -> usize {
+        // The largest segment keeps no slack: it never grows.
+        (self.max_capacity - HEADER_LEN).min(MAX_MESSAGE_LEN)
+    }
+
+    /// The capacity of the segment being written, in bytes.
+    pub fn capacity(&self) -> usize {
+        self.segment().capacity()
+    }
+
+    fn segment(&self) -> &Segment {
+        // SAFETY: the producer's segment stays allocated while the producer
+        // exists: only the consumer frees segments, and only after it has
+        // passed the GROW marker that the producer wrote when it left one.
+        unsafe { self.segment.as_ref() }
+    }
+
+    /// Whether `bytes` more bytes fit, reloading the consumer's position if
+    /// the cached one says they do not.
+    fn has_room(&mut self, bytes: usize) -> bool {
+        if !self.fits(bytes) {
+            self.cached_read = self.shared.read.load(Ordering::Acquire);
+        }
+        self.fits(bytes)
+    }
+
+    /// Whether `bytes` more bytes fit by the cached read position, keeping
+    /// room for a GROW marker after them while the ring may still grow.
+    fn fits(&self, bytes: usize) -> bool {
+        let used = (self.write - self.cached_read) as usize;
+        let slack = if self.can_grow() { MARKER_LEN } else { 0 };
+        used + bytes + slack <= self.capacity()
+    }
+
+    fn can_grow(&self) -> bool {
+        self.capacity() < self.max_capacity
+    }
+
+    /// Marks the `tail` bytes from `offset` to the end of the segment as
+    /// skipped; the next record goes at offset 0.
+    fn skip_tail(&mut self, offset: usize, tail: usize) {
+        // SAFETY: the caller checked the tail is free space the producer
+        // owns; the offset is record-aligned and in bounds.
+        unsafe { self.segment().write_header(offset, WRAP) };
+        self.write += tail as u64;
+    }
+
+    /// Moves to a larger segment that can hold a `record`-byte record.
+    /// `false` when the ring is at its maximum size or memory is out.
+    fn grow(&mut self, record: usize) -> bool {
+        if !self.can_grow() {
+            return false;
+        }
+        let capacity = self.capacity();
+        // Unread bytes of the old segment count as used in the new one.
+        let needed = (capacity + record + 2 * MARKER_LEN).checked_next_power_of_two();
+        let new_capacity = needed
+            .map_or(self.max_capacity, |n| n.max(capacity * 2))
+            .min(self.max_capacity);
+        let offset = self.segment().offset(self.write);
+        let base = self.write + MARKER_LEN as u64;
+        let Some(next) = Segment::try_new(new_capacity, base) else {
+            return false;
+        };
+        self.segment().set_next(next);
+        // SAFETY: `fits` always leaves MARKER_LEN free bytes at the write
+        // position, which the producer owns.
+        unsafe { self.segment().write_header(offset, GROW) };
+        self.write = base;
+        self.segment = next;
+        true
+    }
+
+    fn commit(&mut self, record: usize) {
+        self.write += record as u64;
+        self.unpublished += 1;
+        if self.unpublished >= self.publish_batch {
+            self.flush();
+        }
+    }
+}
+
+impl fmt::Debug for Producer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer")
+            .field("write", &self.write)
+            .field("published", &self.published)
+            .field("capacity", &self.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        // Whatever was committed reaches the consumer.
+        self.flush();
+    }
+}
+
+/// Room for one message, written in place. Dereferences to the message bytes.
+pub struct Reservation<'a> {
+    producer: &'a mut Producer,
+    /// Offset of the record (its header) in the producer's segment.
+    offset: usize,
+    len: usize,
+    record: usize,
+}
+
+impl Reservation<'_> {
+    /// Makes the message visible to the consumer (at the next publication).
+    pub fn commit(self) {
+        // `reserve` bounds the length by MAX_MESSAGE_LEN, below both markers.
+        let len = self.len as u32;
+        // SAFETY: the record was reserved for this producer and is unpublished.
+        unsafe { self.producer.segment().write_header(self.offset, len) };
+        self.producer.commit(self.record);
+    }
+}
+
+impl std::ops::Deref for Reservation<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the reserved bytes are owned by this reservation until it
+        // commits or drops; the unique borrow of the producer keeps it so.
+        unsafe { self.producer.segment().payload(self.offset, self.len) }
+    }
+}
+
+impl std::ops::DerefMut for Reservation<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as for `deref`, and `&mut self` makes the access unique.
+        unsafe { self.producer.segment().payload_mut(self.offset, self.len) }
+    }
+}
+
+/// The reading end of a ring. `Send` but not `Sync` or `Clone`: exactly one
+/// thread consumes.
+pub struct Consumer {
+    shared: Arc<Shared>,
+    /// The segment being read; freed by the consumer when it follows a GROW marker.
+    segment: NonNull<Segment>,
+    /// Position after the last message advanced past.
+    read: u64,
+    /// Position last stored to `shared.read`.
+    released: u64,
+    /// The producer's write position as last loaded.
+    cached_write: u64,
+    /// The record length of the message `peek` returned.
+    peeked: Option<usize>,
+}
+
+// SAFETY: as for `Producer`: the segment pointer is only used by the owning
+// thread, for the records the protocol gives the consumer.
+unsafe impl Send for Consumer {}
+
+impl Consumer {
+    /// The next message, borrowed from the ring, or `None` if none is
+    /// published. The same message is returned until [`Consumer::advance`].
+    /// Finding the ring empty releases all space advanced past, as
+    /// [`Consumer::release`] does.
+    pub fn peek(&mut self) -> Option<&[u8]> {
+        loop {
+            if self.read == self.cached_write {
+                self.cached_write = self.shared.write.load(Ordering::Acquire);
+                if self.read == self.cached_write {
+                    // Drained: give everything back, skipped tails included,
+                    // so a producer waiting for room is never held up.
+                    self.release();
+                    return None;
+                }
+            }
+            let segment = self.segment();
+            let capacity = segment.capacity();
+            let offset = segment.offset(self.read);
+            // SAFETY: `read < cached_write`, so the record at `read` was
+            // published (Acquire above) and the producer will not touch it
+            // before we release it.
+            let header = unsafe { segment.read_header(offset) };
+            match header {
+                WRAP => self.read += (capacity - offset) as u64,
+                GROW => self.follow_next(),
+                len => {
+                    let len = len as usize;
+                    self.peeked = Some(record_len(len));
+                    // SAFETY: as for the header: published and not released.
+                    return Some(unsafe { self.segment().payload(offset, len) });
+                }
+            }
+        }
+    }
+
+    /// Moves past the message [`Consumer::peek`] returned. Its space goes back
+    /// to the producer at the next [`Consumer::release`]. Does nothing if no
+    /// message was peeked.
+    pub fn advance(&mut self) {
+        if let Some(record) = self.peeked.take() {
+            self.read += record as u64;
+        }
+    }
+
+    /// Gives the space of every message advanced past back to the producer.
+    /// Releasing after each message is cheap; releasing per batch is cheaper.
+    pub fn release(&mut self) {
+        if self.read != self.released {
+            self.shared.read.store(self.read, Ordering::Release);
+            self.released = self.read;
+        }
+    }
+
+    /// Whether no message is published. This is the re-check of the wake-up
+    /// protocol: when the cached position says empty, it reloads the
+    /// producer's with a read-modify-write (see the `wake` module), which
+    /// also makes it the right check for [`Parker::park`](crate::Parker::park).
+    pub fn is_empty(&mut self) -> bool {
+        if self.read == self.cached_write {
+            self.cached_write = self.shared.write.fetch_add(0, Ordering::AcqRel);
+        }
+        self.read == self.cached_write
+    }
+
+    fn segment(&self) -> &Segment {
+        // SAFETY: the consumer's segment is freed only by the consumer itself
+        // (in `follow_next`, after switching) or by `Shared::drop`.
+        unsafe { self.segment.as_ref() }
+    }
+
+    /// Frees the drained segment and continues in the next one.
+    fn follow_next(&mut self) {
+        let next = self
+            .segment()
+            .next()
+            .expect("the producer links a segment before publishing GROW");
+        let old = std::mem::replace(&mut self.segment, next);
+        self.read = self.segment().base();
+        self.shared
+            .consumer_segment
+            .store(next.as_ptr(), Ordering::Relaxed);
+        // SAFETY: the producer left `old` for good when it wrote the GROW
+        // marker, every message in it was advanced past (no borrow from
+        // `peek` is alive: this runs inside `&mut self`), and
+        // `consumer_segment` no longer points at it.
+        unsafe { Segment::free(old) };
+    }
+}
+
+impl fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("read", &self.read)
+            .field("released", &self.released)
+            .finish_non_exhaustive()
+    }
+}

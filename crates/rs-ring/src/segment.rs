@@ -1,0 +1,182 @@
+//! One buffer of a ring: a power-of-two block of bytes holding records.
+//!
+//! A record is a 4-byte native-endian length followed by the message and
+//! padding to the next multiple of [`RECORD_ALIGN`]. Two length values are
+//! markers instead of messages: [`WRAP`] (the rest of the buffer is skipped,
+//! continue at offset 0) and [`GROW`] (continue in the next, larger segment).
+
+use std::alloc::{Layout, alloc_zeroed, dealloc, handle_alloc_error};
+use std::ptr::{self, NonNull};
+
+use crate::sync::{AtomicPtr, Ordering};
+
+/// Records start at multiples of this, so a marker always fits at the end.
+pub(crate) const RECORD_ALIGN: usize = 8;
+/// Bytes of the length header in front of each message.
+pub(crate) const HEADER_LEN: usize = 4;
+/// The marker length value: skip to offset 0.
+pub(crate) const WRAP: u32 = u32::MAX;
+/// The marker length value: continue in the next segment.
+pub(crate) const GROW: u32 = u32::MAX - 1;
+/// The longest message: every smaller length value is a message.
+pub(crate) const MAX_MESSAGE_LEN: usize = GROW as usize - 1;
+
+/// The bytes a message of `len` bytes takes in a segment, header and padding
+/// included.
+pub(crate) const fn record_len(len: usize) -> usize {
+    (HEADER_LEN + len).next_multiple_of(RECORD_ALIGN)
+}
+
+/// The alignment of segment memory: a cache line pair, like the indices.
+const SEGMENT_ALIGN: usize = 128;
+
+pub(crate) struct Segment {
+    data: NonNull<u8>,
+    capacity: usize,
+    /// The ring position that maps to offset 0.
+    base: u64,
+    /// The segment that follows a [`GROW`] marker. Written by the producer
+    /// before it publishes the marker, read by the consumer after.
+    next: AtomicPtr<Segment>,
+    /// Under loom, one cell per record-aligned slot, touched on every access
+    /// to the slot's bytes so that loom checks the accesses are ordered.
+    #[cfg(loom)]
+    slots: Box<[loom::cell::UnsafeCell<()>]>,
+}
+
+impl Segment {
+    /// Allocates a zeroed segment of `capacity` bytes (a power of two, at
+    /// least `RECORD_ALIGN`) whose offset 0 is ring position `base`. `None`
+    /// if the memory is not available.
+    pub(crate) fn try_new(capacity: usize, base: u64) -> Option<NonNull<Segment>> {
+        debug_assert!(capacity.is_power_of_two() && capacity >= RECORD_ALIGN);
+        let layout = Layout::from_size_align(capacity, SEGMENT_ALIGN).ok()?;
+        // SAFETY: the layout has a non-zero size. Zeroed memory is mapped
+        // lazily by the kernel, so a large, mostly unused ring costs little RSS.
+        let data = NonNull::new(unsafe { alloc_zeroed(layout) })?;
+        let segment = Box::new(Segment {
+            data,
+            capacity,
+            base,
+            next: AtomicPtr::new(ptr::null_mut()),
+            #[cfg(loom)]
+            slots: (0..capacity / RECORD_ALIGN)
+                .map(|_| loom::cell::UnsafeCell::new(()))
+                .collect(),
+        });
+        Some(NonNull::from(Box::leak(segment)))
+    }
+
+    /// Like [`Segment::try_new`], aborting as `Vec` does when memory is out.
+    pub(crate) fn new(capacity: usize, base: u64) -> NonNull<Segment> {
+        match Self::try_new(capacity, base) {
+            Some(segment) => segment,
+            None => handle_alloc_error(
+                Layout::from_size_align(capacity, SEGMENT_ALIGN).unwrap_or(Layout::new::<u8>()),
+            ),
+        }
+    }
+
+    /// Frees a segment made by [`Segment::new`].
+    ///
+    /// # Safety
+    /// `segment` came from `new`/`try_new`, is freed once, and no reference
+    /// into it outlives this call.
+    pub(crate) unsafe fn free(segment: NonNull<Segment>) {
+        // SAFETY: per the contract, the box was leaked by `try_new` and is
+        // reclaimed exactly once.
+        let segment = unsafe { Box::from_raw(segment.as_ptr()) };
+        let layout = Layout::from_size_align(segment.capacity, SEGMENT_ALIGN)
+            .expect("the layout was valid when the segment was allocated");
+        // SAFETY: `data` was allocated with this layout in `try_new`.
+        unsafe { dealloc(segment.data.as_ptr(), layout) };
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub(crate) fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// The offset of ring position `pos`, which must not be below `base`.
+    pub(crate) fn offset(&self, pos: u64) -> usize {
+        (pos - self.base) as usize & (self.capacity - 1)
+    }
+
+    pub(crate) fn next(&self) -> Option<NonNull<Segment>> {
+        NonNull::new(self.next.load(Ordering::Relaxed))
+    }
+
+    /// Links the segment that follows this one. Published to the consumer by
+    /// the release store of the write index that publishes the GROW marker.
+    pub(crate) fn set_next(&self, next: NonNull<Segment>) {
+        self.next.store(next.as_ptr(), Ordering::Relaxed);
+    }
+
+    /// Writes a record's length header.
+    ///
+    /// # Safety
+    /// `offset` is record-aligned and below the capacity, and the caller has
+    /// exclusive access to the record there (the producer, for unpublished
+    /// space).
+    pub(crate) unsafe fn write_header(&self, offset: usize, value: u32) {
+        self.touch(offset, HEADER_LEN, true);
+        // SAFETY: in bounds and 4-byte aligned (offset is 8-aligned, data
+        // 128-aligned); exclusive per the contract.
+        unsafe { self.data.as_ptr().add(offset).cast::<u32>().write(value) }
+    }
+
+    /// Reads a record's length header.
+    ///
+    /// # Safety
+    /// As for [`Segment::write_header`], with shared access (the consumer,
+    /// for published records).
+    pub(crate) unsafe fn read_header(&self, offset: usize) -> u32 {
+        self.touch(offset, HEADER_LEN, false);
+        // SAFETY: in bounds, aligned, and not being written per the contract.
+        unsafe { self.data.as_ptr().add(offset).cast::<u32>().read() }
+    }
+
+    /// The payload bytes of the record at `offset`.
+    ///
+    /// # Safety
+    /// `offset + HEADER_LEN + len` is within the capacity and the caller has
+    /// exclusive access to these bytes for `'a`.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn payload_mut<'a>(&self, offset: usize, len: usize) -> &'a mut [u8] {
+        self.touch(offset + HEADER_LEN, len, true);
+        // SAFETY: in bounds and exclusive per the contract; the memory was
+        // zero-initialised at allocation.
+        unsafe { std::slice::from_raw_parts_mut(self.data.as_ptr().add(offset + HEADER_LEN), len) }
+    }
+
+    /// The payload bytes of the record at `offset`.
+    ///
+    /// # Safety
+    /// As for [`Segment::payload_mut`], with shared access: nobody writes
+    /// these bytes during `'a`.
+    pub(crate) unsafe fn payload<'a>(&self, offset: usize, len: usize) -> &'a [u8] {
+        self.touch(offset + HEADER_LEN, len, false);
+        // SAFETY: in bounds, initialised, and not written during 'a per the contract.
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr().add(offset + HEADER_LEN), len) }
+    }
+
+    #[cfg(loom)]
+    fn touch(&self, offset: usize, len: usize, write: bool) {
+        let first = offset / RECORD_ALIGN;
+        let last = (offset + len.max(1)).div_ceil(RECORD_ALIGN);
+        for slot in &self.slots[first..last] {
+            if write {
+                slot.with_mut(|_| ());
+            } else {
+                slot.with(|_| ());
+            }
+        }
+    }
+
+    #[cfg(not(loom))]
+    #[inline(always)]
+    fn touch(&self, _offset: usize, _len: usize, _write: bool) {}
+}
