@@ -27,37 +27,19 @@ fn stderr(o: &Output) -> String {
 }
 
 /// A fresh, empty temporary folder for one test, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("ringsocket-cli-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl std::ops::Deref for TempDir {
-    type Target = PathBuf;
-
-    fn deref(&self) -> &PathBuf {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh temporary folder, removed when dropped.
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("ringsocket-cli-test-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// A folder holding `rs.json5` with `text`, and an empty `app.so`.
-fn config_dir(name: &str, text: &str) -> (TempDir, PathBuf) {
-    let dir = TempDir::new(name);
-    std::fs::write(dir.join("app.so"), b"").unwrap();
-    let file = dir.join("rs.json5");
+fn config_dir(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = temp_dir(name);
+    std::fs::write(dir.path().join("app.so"), b"").unwrap();
+    let file = dir.path().join("rs.json5");
     std::fs::write(&file, text).unwrap();
     (dir, file)
 }
@@ -140,7 +122,7 @@ apps:
 workers: 3 (from worker_c)
 ",
             file = file.display(),
-            app = dir.join("app.so").display()
+            app = dir.path().join("app.so").display()
         )
     );
     assert_eq!(stderr(&out), "");
@@ -209,7 +191,7 @@ ringsocket: 2 configuration errors
 #[test]
 fn check_verifies_that_named_files_exist() {
     let (dir, file) = config_dir("check-files", VALID);
-    std::fs::remove_file(dir.join("app.so")).unwrap();
+    std::fs::remove_file(dir.path().join("app.so")).unwrap();
     let out = run(&["--check", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
@@ -217,7 +199,7 @@ fn check_verifies_that_named_files_exist() {
         format!(
             "{}: apps[0].app_path: \"{}\": no such file (relative paths resolve against the configuration file's folder)\nringsocket: 1 configuration error\n",
             file.display(),
-            dir.join("app.so").display()
+            dir.path().join("app.so").display()
         )
     );
 }
@@ -238,8 +220,8 @@ fn check_reports_syntax_errors_with_line_and_column() {
 
 #[test]
 fn check_reports_a_missing_configuration_file() {
-    let dir = TempDir::new("check-missing");
-    let file = dir.join("absent.json");
+    let dir = temp_dir("check-missing");
+    let file = dir.path().join("absent.json");
     let out = run(&["--check", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
@@ -283,10 +265,10 @@ fn serving_validates_then_says_the_server_is_not_implemented() {
 #[test]
 fn every_example_configuration_passes_check() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/rs-examples/conf");
-    let root = TempDir::new("examples");
-    let conf = root.join("crates/rs-examples/conf");
+    let root = temp_dir("examples");
+    let conf = root.path().join("crates/rs-examples/conf");
     std::fs::create_dir_all(&conf).unwrap();
-    std::fs::create_dir_all(root.join("target/debug")).unwrap();
+    std::fs::create_dir_all(root.path().join("target/debug")).unwrap();
     let mut checked = 0;
     for entry in std::fs::read_dir(&examples).unwrap() {
         let source = entry.unwrap().path();

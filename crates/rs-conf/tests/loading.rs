@@ -4,35 +4,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 use rs_conf::{Config, ErrorKind, LogLevel, Place, defaults};
 
 /// A fresh, empty temporary folder for one test, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("rs-conf-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl std::ops::Deref for TempDir {
-    type Target = PathBuf;
-
-    fn deref(&self) -> &PathBuf {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh temporary folder, removed when dropped.
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("rs-conf-test-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn position(e: &rs_conf::ConfigError) -> (usize, usize) {
@@ -260,8 +243,8 @@ fn the_references_own_example_shapes_parse() {
 
 #[test]
 fn load_reads_files_and_names_them_in_errors() {
-    let dir = TempDir::new("load");
-    let file = dir.join("rs.json5");
+    let dir = temp_dir("load");
+    let file = dir.path().join("rs.json5");
     std::fs::write(&file, with_root_keys("worker_c: 2")).unwrap();
     assert_eq!(Config::load(&file).unwrap().worker_c, Some(2));
 
@@ -278,8 +261,8 @@ fn load_reads_files_and_names_them_in_errors() {
 
 #[test]
 fn load_reports_unreadable_files() {
-    let dir = TempDir::new("unreadable");
-    let missing = dir.join("missing.json5");
+    let dir = temp_dir("unreadable");
+    let missing = dir.path().join("missing.json5");
     let e = &Config::load(&missing).unwrap_err().errors()[0].clone();
     assert_eq!((e.kind(), e.place()), (ErrorKind::Read, &Place::File));
     assert_eq!(
@@ -290,15 +273,15 @@ fn load_reports_unreadable_files() {
         )
     );
 
-    let e = &Config::load(dir.as_path()).unwrap_err().errors()[0].clone();
+    let e = &Config::load(dir.path()).unwrap_err().errors()[0].clone();
     assert_eq!(e.kind(), ErrorKind::Read);
     assert_eq!(e.message(), "is a directory, not a configuration file");
 }
 
 #[test]
 fn load_refuses_non_utf8_and_oversized_files() {
-    let dir = TempDir::new("encoding");
-    let file = dir.join("latin1.json5");
+    let dir = temp_dir("encoding");
+    let file = dir.path().join("latin1.json5");
     std::fs::write(&file, b"{\n  ports: [],\n  apps: [], // caf\xe9\n}").unwrap();
     let e = &Config::load(&file).unwrap_err().errors()[0].clone();
     assert_eq!(e.kind(), ErrorKind::NotUtf8);
@@ -310,7 +293,7 @@ fn load_refuses_non_utf8_and_oversized_files() {
         }
     );
 
-    let big = dir.join("big.json5");
+    let big = dir.path().join("big.json5");
     let mut text = with_root_keys("").into_bytes();
     text.resize(rs_conf::MAX_FILE_SIZE as usize + 1, b' ');
     std::fs::write(&big, text).unwrap();
@@ -324,16 +307,16 @@ fn load_refuses_non_utf8_and_oversized_files() {
 
 #[test]
 fn check_files_reports_every_missing_or_unusable_file() {
-    let dir = TempDir::new("files");
-    std::fs::write(dir.join("app.so"), b"").unwrap();
-    std::fs::create_dir(dir.join("key.pem")).unwrap();
+    let dir = temp_dir("files");
+    std::fs::write(dir.path().join("app.so"), b"").unwrap();
+    std::fs::create_dir(dir.path().join("key.pem")).unwrap();
     let text = root(
         "{port_number: 443}",
         r#"{name: "a", app_path: "app.so", endpoints: [{endpoint_id: 0, url: "wss://example.com/"}]},
            {name: "b", app_path: "nope.so", endpoints: [{endpoint_id: 0, url: "wss://example.com/b"}]}"#,
         r#"certs: [{hostnames: ["example.com"], privkey_path: "key.pem", pubchain_path: "chain.pem"}]"#,
     );
-    let config = Config::from_json5_str(&text, dir.join("rs.json5")).unwrap();
+    let config = Config::from_json5_str(&text, dir.path().join("rs.json5")).unwrap();
     let errors = config.check_files().unwrap_err();
     let got: Vec<(Option<&str>, &str)> = errors
         .errors()
@@ -360,7 +343,7 @@ fn check_files_reports_every_missing_or_unusable_file() {
     );
     assert_eq!(
         errors.errors()[2].value(),
-        Some(format!("\"{}\"", dir.join("nope.so").display()).as_str())
+        Some(format!("\"{}\"", dir.path().join("nope.so").display()).as_str())
     );
     assert!(
         errors
@@ -369,9 +352,9 @@ fn check_files_reports_every_missing_or_unusable_file() {
             .all(|e| e.kind() == ErrorKind::FileNotUsable)
     );
 
-    std::fs::remove_dir(dir.join("key.pem")).unwrap();
+    std::fs::remove_dir(dir.path().join("key.pem")).unwrap();
     for f in ["key.pem", "chain.pem", "nope.so"] {
-        std::fs::write(dir.join(f), b"").unwrap();
+        std::fs::write(dir.path().join(f), b"").unwrap();
     }
     assert_eq!(config.check_files(), Ok(()));
 }
