@@ -90,9 +90,12 @@ pub struct Decoded<'a> {
 /// Feed it bytes as they arrive, in chunks of any size: one byte at a time
 /// gives exactly the same events as one large buffer. Each call returns at
 /// most one event and says how many input bytes it used; call again with the
-/// rest. Every rule of RFC 6455 §5 for a server is enforced, plus the size
-/// [`Limits`]; a violation is a [`ProtocolError`] carrying the close code to
-/// send, after which the decoder ignores further input.
+/// rest. Every rule of RFC 6455 §5-§7 that a server checks is enforced, plus
+/// the size [`Limits`]; a violation is a [`ProtocolError`] carrying the close
+/// code to send, after which the decoder ignores further input. Lengths in a
+/// longer form than needed are accepted: the RFC asks senders for the
+/// minimal form but does not ask receivers to fail on others, and common
+/// clients and test suites do the same.
 ///
 /// A message that arrives whole in one unfragmented frame is unmasked in
 /// place and lent out of the input without a copy; a fragmented or partial

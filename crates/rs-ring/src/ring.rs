@@ -274,6 +274,10 @@ impl Producer {
                 continue;
             }
             if !self.grow(record) {
+                // Whatever was written so far (a GROW or WRAP marker
+                // included) must reach the consumer, or the space it holds
+                // would never come back.
+                self.flush();
                 return Err(PushError::Full { len });
             }
         }

@@ -143,6 +143,24 @@ fn growth_stops_at_the_maximum_and_then_reports_full() {
 }
 
 #[test]
+fn the_largest_message_fits_after_growing_to_the_maximum() {
+    // Growing writes a GROW marker; when the record still does not fit in the
+    // largest segment, the marker must be published with the Full error so
+    // that the consumer can pass it and the retry succeeds.
+    let (mut producer, mut consumer) = ring(RingConfig::new(64).max_capacity(128), None);
+    producer.push(&[1; 8]).unwrap();
+    assert_eq!(pop(&mut consumer).unwrap(), [1; 8]);
+    let max = producer.max_message_len();
+    assert_eq!(
+        producer.push(&vec![2; max]),
+        Err(PushError::Full { len: max })
+    );
+    assert_eq!(consumer.peek(), None);
+    producer.push(&vec![2; max]).unwrap();
+    assert_eq!(pop(&mut consumer).unwrap(), vec![2; max]);
+}
+
+#[test]
 fn a_message_larger_than_the_current_segment_grows_the_ring() {
     let (mut producer, mut consumer) = ring(RingConfig::new(64).max_capacity(4096), None);
     producer.push(b"small").unwrap();
