@@ -261,14 +261,14 @@ fn serving_validates_then_says_the_server_is_not_implemented() {
 
 /// Every example configuration passes `--check` once the app files it names
 /// exist: each is copied into a temporary tree shaped like the workspace
-/// (`crates/rs-examples/conf/` and `target/debug/`), with empty app files.
+/// (`crates/rs-examples/conf/` and `target/debug/examples/`), with empty app files.
 #[test]
 fn every_example_configuration_passes_check() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/rs-examples/conf");
     let root = temp_dir("examples");
     let conf = root.path().join("crates/rs-examples/conf");
     std::fs::create_dir_all(&conf).unwrap();
-    std::fs::create_dir_all(root.path().join("target/debug")).unwrap();
+    std::fs::create_dir_all(root.path().join("target/debug/examples")).unwrap();
     let mut checked = 0;
     for entry in std::fs::read_dir(&examples).unwrap() {
         let source = entry.unwrap().path();

@@ -368,7 +368,8 @@ fn the_example_configurations_validate() {
         if path.extension().is_some_and(|e| e == "json5") {
             let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
             for app in &config.apps {
-                let expected = conf_dir.join(format!("../../../target/debug/lib{}.so", app.name));
+                let expected =
+                    conf_dir.join(format!("../../../target/debug/examples/lib{}.so", app.name));
                 assert_eq!(app.app_path, std::path::absolute(expected).unwrap());
             }
             names.push(path.file_name().unwrap().to_string_lossy().into_owned());

@@ -95,8 +95,25 @@ impl WakeTarget {
 pub struct Waker(Arc<WakeTarget>);
 
 impl Waker {
-    /// Called by a producer right after it published.
-    pub(crate) fn wake(&self) {
+    /// Wakes the consumer if it announced sleep. Rings call this on every
+    /// publication; call it yourself only after publishing some other state
+    /// (a stop flag, say) with an AcqRel read-modify-write that the
+    /// consumer's re-check reads with one too, which is what makes the
+    /// wake-up impossible to lose (see the module docs).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use rs_ring::Parker;
+    ///
+    /// let parker = Parker::new();
+    /// let stop = AtomicBool::new(false);
+    /// // Another thread: publish, then wake.
+    /// stop.swap(true, Ordering::AcqRel);
+    /// parker.waker().wake();
+    /// // The consumer's re-check uses a read-modify-write as well.
+    /// parker.park(None, || stop.fetch_or(false, Ordering::AcqRel));
+    /// ```
+    pub fn wake(&self) {
         self.0.wake();
     }
 }

@@ -1,0 +1,452 @@
+//! The host side of the ABI: the state behind every `Ctx`, and the
+//! [`HostApi`] functions apps call with it.
+
+use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::ffi::c_void;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rs_proto::{CloseCode, MAX_HEADER_LEN, Opcode, encode_close, write_header_in_headroom};
+use rs_ring::{Producer, PushError};
+
+use super::load::App;
+use super::thread::AppSettings;
+use crate::abi::{self, AppConf, Ctx, HostApi, PeerAddr};
+use crate::wire::{ClientId, outbound_len, peer_addr, write_outbound};
+
+/// Which callback is running; decides which helpers are available.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Callback {
+    Init,
+    Open,
+    Read,
+    Close,
+    Timer,
+    Fini,
+}
+
+impl Callback {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Init => "init",
+            Self::Open => "open",
+            Self::Read => "read",
+            Self::Close => "close",
+            Self::Timer => "timer",
+            Self::Fini => "fini",
+        }
+    }
+
+    /// The statuses the seed allows this callback to return.
+    pub(crate) fn allowed(self) -> &'static str {
+        match self {
+            Self::Open | Self::Read => "0, -1 or 4000-4899",
+            Self::Timer => "-1, 0 or a positive number of microseconds",
+            _ => "0 or -1",
+        }
+    }
+}
+
+/// The client an open, read or close callback is about.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CurrentClient {
+    pub(crate) id: ClientId,
+    pub(crate) endpoint_id: u16,
+    pub(crate) peer: SocketAddr,
+    pub(crate) data_kind: u8,
+}
+
+/// Everything the host functions reach through `Ctx::host`.
+pub(crate) struct HostState {
+    pub(crate) name: String,
+    conf: AppConf,
+    app_data: Option<(std::ptr::NonNull<u8>, Layout)>,
+    /// The write buffer, after `MAX_HEADER_LEN` bytes of headroom for the
+    /// frame header, so that a frame is built without moving the payload.
+    wbuf: Vec<u8>,
+    /// Recipient ids of one worker, reused between sends.
+    ids: Vec<ClientId>,
+    /// Close frames, built apart from the write buffer.
+    close_frame: Vec<u8>,
+    callback: Option<Callback>,
+    client: Option<CurrentClient>,
+    outbound: Vec<Producer>,
+    /// When back-pressure was last reported, to log it once per second.
+    last_full_warning: Option<Instant>,
+    /// Set at shutdown: stop waiting for full outbound rings.
+    stop: Arc<AtomicBool>,
+}
+
+// SAFETY: the raw pointers in a host state point into memory it owns (its
+// name, its app data allocation); it is built on one thread and then used
+// only by the app thread it moves to, so moving it moves that ownership.
+unsafe impl Send for HostState {}
+
+impl HostState {
+    pub(crate) fn new(
+        app: &App,
+        settings: AppSettings,
+        outbound: Vec<Producer>,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        let app_data = (app.app_data_size > 0).then(|| {
+            let layout = Layout::from_size_align(app.app_data_size, app.app_data_align)
+                .expect("checked at load: size bounded, align a power of two");
+            // SAFETY: the layout has a non-zero size.
+            let data = unsafe { alloc_zeroed(layout) };
+            let data = std::ptr::NonNull::new(data)
+                .unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+            (data, layout)
+        });
+        let mut wbuf = Vec::with_capacity(MAX_HEADER_LEN + settings.wbuf_size);
+        wbuf.resize(MAX_HEADER_LEN, 0);
+        let name = settings.name;
+        Self {
+            conf: AppConf {
+                name: name.as_ptr(),
+                name_len: name.len(),
+                worker_c: settings.worker_c,
+                max_ws_msg_size: settings.max_ws_msg_size,
+                wbuf_size: settings.wbuf_size as u64,
+                fd_alloc_c: settings.fd_alloc_c,
+                shutdown_wait_ws: settings.shutdown_wait_ws,
+            },
+            name,
+            app_data,
+            wbuf,
+            ids: Vec::new(),
+            close_frame: Vec::new(),
+            callback: None,
+            client: None,
+            outbound,
+            last_full_warning: None,
+            stop,
+        }
+    }
+
+    /// Runs `f` with a context for `callback` about `client`.
+    pub(crate) fn call(
+        &mut self,
+        callback: Callback,
+        client: Option<CurrentClient>,
+        f: impl FnOnce(*mut Ctx) -> i32,
+    ) -> i32 {
+        self.callback = Some(callback);
+        self.client = client;
+        let mut ctx = Ctx {
+            api: &HOST_API,
+            host: std::ptr::from_mut(self).cast::<c_void>(),
+        };
+        let status = f(&mut ctx);
+        self.callback = None;
+        self.client = None;
+        // What the app wrote but did not send does not leak into the next
+        // callback's message.
+        self.wbuf.truncate(MAX_HEADER_LEN);
+        status
+    }
+
+    /// Publishes every outbound message written so far.
+    pub(crate) fn flush_outbound(&mut self) {
+        for ring in &mut self.outbound {
+            ring.flush();
+        }
+    }
+
+    /// Sends a close frame with `code` to `client`, which closes it.
+    pub(crate) fn close_client(&mut self, client: ClientId, code: u16) {
+        self.close_frame.clear();
+        encode_close(&mut self.close_frame, CloseCode::new(code), "");
+        let frame = std::mem::take(&mut self.close_frame);
+        let worker = usize::from(client.worker());
+        if worker < self.outbound.len() {
+            let _ = self.push(worker, abi::TARGET_SINGLE, true, &[client], &frame);
+        }
+        self.close_frame = frame;
+    }
+
+    /// Sends the write buffer and empties it, whatever the outcome.
+    fn send(&mut self, data_kind: u8, target: u8, ids: &[ClientId]) -> i32 {
+        let status = self.send_buffer(data_kind, target, ids);
+        self.wbuf.truncate(MAX_HEADER_LEN);
+        status
+    }
+
+    fn send_buffer(&mut self, data_kind: u8, target: u8, ids: &[ClientId]) -> i32 {
+        let opcode = match data_kind {
+            abi::DATA_BIN => Opcode::Binary,
+            abi::DATA_UTF8 => Opcode::Text,
+            _ => return abi::SEND_INVALID_ARGUMENT,
+        };
+        let (target, ids) = match (target, self.client) {
+            (abi::TARGET_CUR, Some(client)) if self.callback != Some(Callback::Close) => {
+                (abi::TARGET_SINGLE, vec![client.id])
+            }
+            (abi::TARGET_EVERY_EXCEPT_CUR, Some(client))
+                if self.callback != Some(Callback::Close) =>
+            {
+                (abi::TARGET_EVERY_EXCEPT_SINGLE, vec![client.id])
+            }
+            (abi::TARGET_CUR | abi::TARGET_EVERY_EXCEPT_CUR, _) => {
+                return abi::SEND_NO_CURRENT_CLIENT;
+            }
+            (abi::TARGET_EVERY, _) if !ids.is_empty() => return abi::SEND_INVALID_ARGUMENT,
+            (abi::TARGET_SINGLE | abi::TARGET_EVERY_EXCEPT_SINGLE, _) if ids.len() != 1 => {
+                return abi::SEND_INVALID_ARGUMENT;
+            }
+            (
+                abi::TARGET_SINGLE
+                | abi::TARGET_MULTI
+                | abi::TARGET_EVERY
+                | abi::TARGET_EVERY_EXCEPT_SINGLE,
+                _,
+            )
+            | (abi::TARGET_EVERY_EXCEPT_MULTI, _) => (target, ids.to_vec()),
+            _ => return abi::SEND_INVALID_ARGUMENT,
+        };
+        if opcode == Opcode::Text
+            && simdutf8::basic::from_utf8(&self.wbuf[MAX_HEADER_LEN..]).is_err()
+        {
+            return abi::SEND_INVALID_UTF8;
+        }
+        let mut wbuf = std::mem::take(&mut self.wbuf);
+        let status = match write_header_in_headroom(&mut wbuf, MAX_HEADER_LEN, opcode) {
+            Ok(start) => self.deliver(target, &ids, &wbuf[start..]),
+            Err(_) => abi::SEND_TOO_LARGE,
+        };
+        wbuf.truncate(MAX_HEADER_LEN);
+        self.wbuf = wbuf;
+        status
+    }
+
+    /// Puts one frame on the outbound ring of every worker that holds a
+    /// recipient, each with the recipients it holds.
+    fn deliver(&mut self, target: u8, ids: &[ClientId], frame: &[u8]) -> i32 {
+        for worker in 0..self.outbound.len() {
+            let mut mine = std::mem::take(&mut self.ids);
+            mine.clear();
+            mine.extend(ids.iter().filter(|id| usize::from(id.worker()) == worker));
+            let worker_target = match target {
+                abi::TARGET_EVERY => Some(abi::TARGET_EVERY),
+                abi::TARGET_SINGLE | abi::TARGET_MULTI if mine.is_empty() => None,
+                abi::TARGET_SINGLE => Some(abi::TARGET_SINGLE),
+                abi::TARGET_MULTI => Some(abi::TARGET_MULTI),
+                // Every client but some: plain "every" where none of them is.
+                _ if mine.is_empty() => Some(abi::TARGET_EVERY),
+                abi::TARGET_EVERY_EXCEPT_SINGLE => Some(abi::TARGET_EVERY_EXCEPT_SINGLE),
+                _ => Some(abi::TARGET_EVERY_EXCEPT_MULTI),
+            };
+            let status = match worker_target {
+                Some(t) => self.push(worker, t, false, &mine, frame),
+                None => abi::SEND_OK,
+            };
+            self.ids = mine;
+            if status != abi::SEND_OK {
+                return status;
+            }
+        }
+        abi::SEND_OK
+    }
+
+    /// Writes one outbound message, waiting while the worker's ring is full
+    /// (back-pressure: the worker drains it independently).
+    fn push(
+        &mut self,
+        worker: usize,
+        target: u8,
+        close_after: bool,
+        ids: &[ClientId],
+        frame: &[u8],
+    ) -> i32 {
+        let len = outbound_len(ids.len(), frame.len());
+        let ring = &mut self.outbound[worker];
+        loop {
+            match ring.reserve(len) {
+                Ok(mut message) => {
+                    if write_outbound(&mut message, target, close_after, ids, frame).is_err() {
+                        return abi::SEND_INVALID_ARGUMENT;
+                    }
+                    message.commit();
+                    return abi::SEND_OK;
+                }
+                Err(PushError::TooLarge { .. }) => return abi::SEND_TOO_LARGE,
+                Err(PushError::Full { .. }) => {
+                    ring.flush();
+                    if self.stop.load(Ordering::Acquire) {
+                        // The worker may be gone: do not wait forever.
+                        return abi::SEND_SHUTTING_DOWN;
+                    }
+                    let now = Instant::now();
+                    if self
+                        .last_full_warning
+                        .is_none_or(|t| now - t > Duration::from_secs(1))
+                    {
+                        log::warn!(
+                            "app '{}': outbound ring of worker {worker} is full; waiting",
+                            self.name
+                        );
+                        self.last_full_warning = Some(now);
+                    }
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for HostState {
+    fn drop(&mut self) {
+        if let Some((data, layout)) = self.app_data {
+            // SAFETY: allocated in `new` with this layout, freed once.
+            unsafe { dealloc(data.as_ptr(), layout) };
+        }
+    }
+}
+
+/// The table every `Ctx` points at.
+static HOST_API: HostApi = HostApi {
+    abi_version: abi::ABI_VERSION,
+    size: size_of::<HostApi>() as u32,
+    write: host_write,
+    send: host_send,
+    close_client: host_close_client,
+    client_id: host_client_id,
+    endpoint_id: host_endpoint_id,
+    client_addr: host_client_addr,
+    read_data_kind: host_read_data_kind,
+    conf: host_conf,
+    app_data: host_app_data,
+    log: host_log,
+};
+
+/// The host state behind a context.
+///
+/// # Safety
+/// `ctx` is a context built by [`HostState::call`] for the callback that is
+/// running: its `host` points at the live `HostState`, which nothing else
+/// borrows while the app runs.
+unsafe fn host<'a>(ctx: *mut Ctx) -> &'a mut HostState {
+    // SAFETY: per the contract.
+    unsafe { &mut *(*ctx).host.cast::<HostState>() }
+}
+
+unsafe extern "C" fn host_write(ctx: *mut Ctx, bytes: *const u8, len: usize) {
+    // SAFETY: called by the app with the context of the running callback.
+    let host = unsafe { host(ctx) };
+    if len > 0 && !bytes.is_null() {
+        // SAFETY: the app passes `len` readable bytes (ABI contract).
+        host.wbuf
+            .extend_from_slice(unsafe { std::slice::from_raw_parts(bytes, len) });
+    }
+}
+
+unsafe extern "C" fn host_send(
+    ctx: *mut Ctx,
+    data_kind: u8,
+    target: u8,
+    ids: *const u64,
+    count: usize,
+) -> i32 {
+    // SAFETY: called by the app with the context of the running callback.
+    let host = unsafe { host(ctx) };
+    if matches!(host.callback, Some(Callback::Init | Callback::Fini)) {
+        return abi::SEND_NOT_AVAILABLE;
+    }
+    let raw: &[u64] = if count == 0 || ids.is_null() {
+        &[]
+    } else {
+        // SAFETY: the app passes `count` readable ids (ABI contract).
+        unsafe { std::slice::from_raw_parts(ids, count) }
+    };
+    let Some(ids) = raw
+        .iter()
+        .map(|&id| ClientId::from_u64(id))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return abi::SEND_INVALID_ARGUMENT;
+    };
+    host.send(data_kind, target, &ids)
+}
+
+unsafe extern "C" fn host_close_client(ctx: *mut Ctx, client_id: u64, code: u16) -> i32 {
+    // SAFETY: called by the app with the context of the running callback.
+    let host = unsafe { host(ctx) };
+    if matches!(host.callback, Some(Callback::Init | Callback::Fini)) {
+        return abi::SEND_NOT_AVAILABLE;
+    }
+    match ClientId::from_u64(client_id) {
+        Some(client) if abi::close_codes::APP_RANGE.contains(&code) => {
+            host.close_client(client, code);
+            abi::SEND_OK
+        }
+        _ => abi::SEND_INVALID_ARGUMENT,
+    }
+}
+
+unsafe extern "C" fn host_client_id(ctx: *mut Ctx) -> u64 {
+    // SAFETY: called by the app with the context of the running callback.
+    unsafe { host(ctx) }.client.map_or(0, |c| c.id.get())
+}
+
+unsafe extern "C" fn host_endpoint_id(ctx: *mut Ctx) -> i32 {
+    // SAFETY: called by the app with the context of the running callback.
+    unsafe { host(ctx) }
+        .client
+        .map_or(-1, |c| i32::from(c.endpoint_id))
+}
+
+unsafe extern "C" fn host_client_addr(ctx: *mut Ctx, addr: *mut PeerAddr) -> i32 {
+    // SAFETY: called by the app with the context of the running callback.
+    let host = unsafe { host(ctx) };
+    match (host.callback, host.client) {
+        (Some(Callback::Open | Callback::Read), Some(client)) if !addr.is_null() => {
+            // SAFETY: the app passes a writable `PeerAddr` (ABI contract).
+            unsafe { addr.write(peer_addr(client.peer)) };
+            0
+        }
+        _ => -1,
+    }
+}
+
+unsafe extern "C" fn host_read_data_kind(ctx: *mut Ctx) -> i32 {
+    // SAFETY: called by the app with the context of the running callback.
+    let host = unsafe { host(ctx) };
+    match (host.callback, host.client) {
+        (Some(Callback::Read), Some(client)) => i32::from(client.data_kind),
+        _ => -1,
+    }
+}
+
+unsafe extern "C" fn host_conf(ctx: *mut Ctx) -> *const AppConf {
+    // SAFETY: called by the app with the context of the running callback.
+    &unsafe { host(ctx) }.conf
+}
+
+unsafe extern "C" fn host_app_data(ctx: *mut Ctx) -> *mut c_void {
+    // SAFETY: called by the app with the context of the running callback.
+    unsafe { host(ctx) }
+        .app_data
+        .map_or(std::ptr::null_mut(), |(data, _)| data.as_ptr().cast())
+}
+
+unsafe extern "C" fn host_log(ctx: *mut Ctx, level: u8, message: *const u8, len: usize) {
+    // SAFETY: called by the app with the context of the running callback.
+    let host = unsafe { host(ctx) };
+    let bytes = if len == 0 || message.is_null() {
+        &[][..]
+    } else {
+        // SAFETY: the app passes `len` readable bytes (ABI contract).
+        unsafe { std::slice::from_raw_parts(message, len) }
+    };
+    let message = String::from_utf8_lossy(bytes);
+    let level = match level {
+        abi::LOG_ERROR => log::Level::Error,
+        abi::LOG_WARNING => log::Level::Warn,
+        // `log` has no notice level: notice is logged as info.
+        abi::LOG_NOTICE | abi::LOG_INFO => log::Level::Info,
+        _ => log::Level::Debug,
+    };
+    log::log!(level, "{}: {message}", host.name);
+}

@@ -1,0 +1,345 @@
+//! The app thread: one per app, consuming the inbound ring of every worker
+//! and calling the app's callbacks.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rs_ring::{Consumer, Parker, Producer, Waker};
+
+use super::api::{Callback as Which, CurrentClient, HostState};
+use super::load::App;
+use crate::abi::{self, STATUS_PANICKED};
+use crate::layout::{Violation, check_payload};
+use crate::wire::{ClientId, InboundKind, read_inbound};
+
+/// Messages taken from one worker's ring before moving to the next, so that
+/// a busy worker cannot starve the others.
+const BATCH: usize = 64;
+
+/// What an app thread needs to know from the configuration.
+#[derive(Clone, Debug)]
+pub struct AppSettings {
+    /// The app's `name`, prefixed to its log lines.
+    pub name: String,
+    /// The number of worker threads (one inbound and one outbound ring each).
+    pub worker_c: u32,
+    /// The app's `wbuf_size`: the initial capacity of its write buffer.
+    pub wbuf_size: usize,
+    /// `max_ws_msg_size`, shown to the app through `conf()`.
+    pub max_ws_msg_size: u64,
+    /// `fd_alloc_c`, shown to the app.
+    pub fd_alloc_c: u64,
+    /// `shutdown_wait_ws`, shown to the app.
+    pub shutdown_wait_ws: u32,
+}
+
+impl AppSettings {
+    /// The settings of `app` in `config`, with `worker_c` workers.
+    pub fn from_config(config: &rs_conf::Config, app: &rs_conf::AppConfig, worker_c: u32) -> Self {
+        Self {
+            name: app.name.clone(),
+            worker_c,
+            wbuf_size: app.wbuf_size,
+            max_ws_msg_size: config.max_ws_msg_size as u64,
+            fd_alloc_c: config.fd_alloc_c as u64,
+            shutdown_wait_ws: config.shutdown_wait_ws,
+        }
+    }
+}
+
+/// An app stopped the server: a callback returned -1, panicked, or returned
+/// a value its kind of callback may not return.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppError {
+    /// The app's name.
+    pub app: String,
+    /// Which callback: `init`, `open`, `read`, `close` or `timer`.
+    pub callback: &'static str,
+    /// What happened.
+    pub reason: String,
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "app '{}': {} callback {}",
+            self.app, self.callback, self.reason
+        )
+    }
+}
+
+impl std::error::Error for AppError {}
+
+/// Stops an app thread from another thread (at shutdown).
+#[derive(Clone, Debug)]
+pub struct StopHandle {
+    stop: Arc<AtomicBool>,
+    waker: Waker,
+}
+
+impl StopHandle {
+    /// Asks the thread to return from [`AppThread::run`] after its current
+    /// pass over the rings (at most a batch of messages per worker and a due
+    /// timer); wakes it if it sleeps.
+    pub fn stop(&self) {
+        // A read-modify-write, paired with the one in the thread's sleep
+        // re-check, so the wake-up below cannot be lost (see rs-ring's wake).
+        self.stop.swap(true, Ordering::AcqRel);
+        self.waker.wake();
+    }
+}
+
+/// One app's thread: its callbacks, the inbound ring of every worker, and
+/// the outbound ring to every worker.
+pub struct AppThread {
+    app: App,
+    inbound: Vec<Consumer>,
+    parker: Parker,
+    stop: Arc<AtomicBool>,
+    /// Boxed so that its address, handed to the app in every `Ctx`, is stable.
+    host: Box<HostState>,
+}
+
+impl fmt::Debug for AppThread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppThread")
+            .field("app", &self.host.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppThread {
+    /// Prepares an app thread. `inbound[w]` and `outbound[w]` are the rings
+    /// shared with worker `w`; the inbound rings' producers must have been
+    /// created with `parker.waker()` so that workers wake this thread.
+    pub fn new(
+        app: App,
+        settings: AppSettings,
+        inbound: Vec<Consumer>,
+        outbound: Vec<Producer>,
+        parker: Parker,
+    ) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let host = Box::new(HostState::new(&app, settings, outbound, stop.clone()));
+        Self {
+            app,
+            inbound,
+            parker,
+            stop,
+            host,
+        }
+    }
+
+    /// A handle that stops [`AppThread::run`].
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            stop: self.stop.clone(),
+            waker: self.parker.waker(),
+        }
+    }
+
+    /// Runs the app until stopped: init, then messages and timers, then
+    /// fini. Returns the error that ends the server if a callback fails.
+    pub fn run(mut self) -> Result<(), AppError> {
+        if let Some(init) = self.app.init {
+            let status = self
+                .host
+                .call(Which::Init, None, |ctx| call_callback(init, ctx));
+            check_status(&self.host.name, Which::Init, status)?;
+        }
+        let result = self.event_loop();
+        if let Some(fini) = self.app.fini {
+            self.host.call(Which::Fini, None, |ctx| {
+                // SAFETY: the ABI's fini callback with a live context, after
+                // a successful init, once, on the app's own thread.
+                unsafe { fini(ctx) };
+                0
+            });
+        }
+        self.host.flush_outbound();
+        result
+    }
+
+    fn event_loop(&mut self) -> Result<(), AppError> {
+        let interval = Duration::from_micros(self.app.timer_interval_us);
+        let mut next_timer =
+            (self.app.timer_mode != abi::TIMER_NONE).then(|| Instant::now() + interval);
+        loop {
+            if self.stop.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            let mut worked = false;
+            for worker in 0..self.inbound.len() {
+                for _ in 0..BATCH {
+                    let Some(bytes) = self.inbound[worker].peek() else {
+                        break;
+                    };
+                    // Read callbacks get the payload straight from the ring;
+                    // it stays in place until `advance` below.
+                    let result = dispatch(&self.app, &mut self.host, bytes);
+                    self.inbound[worker].advance();
+                    result?;
+                    worked = true;
+                }
+                self.inbound[worker].release();
+            }
+            self.host.flush_outbound();
+            if next_timer.is_some_and(|due| Instant::now() >= due) {
+                next_timer = self.run_timer()?;
+                self.host.flush_outbound();
+                worked = true;
+            }
+            if !worked {
+                // Only a waking timer bounds the sleep; a sleeping timer waits
+                // for traffic (RS_TIMER_SLEEP).
+                let timeout = match (self.app.timer_mode, next_timer) {
+                    (abi::TIMER_WAKE, Some(due)) => {
+                        Some(due.saturating_duration_since(Instant::now()))
+                    }
+                    _ => None,
+                };
+                let (inbound, stop) = (&mut self.inbound, &self.stop);
+                self.parker.park(timeout, || {
+                    inbound.iter_mut().any(|ring| !ring.is_empty())
+                        || stop.fetch_or(false, Ordering::AcqRel)
+                });
+            }
+        }
+    }
+
+    /// Calls the timer; returns when to call it next.
+    fn run_timer(&mut self) -> Result<Option<Instant>, AppError> {
+        let Some(timer) = self.app.timer else {
+            return Ok(None);
+        };
+        let status = self
+            .host
+            .call(Which::Timer, None, |ctx| call_callback(timer, ctx));
+        check_status(&self.host.name, Which::Timer, status)?;
+        Ok((status > 0).then(|| Instant::now() + Duration::from_micros(status as u64)))
+    }
+}
+
+/// Calls an init, open, close or timer callback of the loaded app.
+fn call_callback(f: abi::Callback, ctx: *mut abi::Ctx) -> i32 {
+    // SAFETY: an ABI callback of the loaded app, called on its thread with
+    // the context the host built for this call.
+    unsafe { f(ctx) }
+}
+
+/// Handles one inbound message.
+fn dispatch(app: &App, host: &mut HostState, bytes: &[u8]) -> Result<(), AppError> {
+    let message = match read_inbound(bytes) {
+        Ok(message) => message,
+        Err(error) => {
+            // Workers write these messages; a malformed one is a server bug,
+            // never client input. Skip it rather than take the app down.
+            log::error!(
+                "app '{}': skipping a malformed inbound message: {error}",
+                host.name
+            );
+            return Ok(());
+        }
+    };
+    let client = CurrentClient {
+        id: message.client,
+        endpoint_id: message.endpoint_id,
+        peer: message.peer,
+        data_kind: message.data_kind,
+    };
+    match message.kind {
+        InboundKind::Open => {
+            let status = app
+                .open
+                .map(|f| host.call(Which::Open, Some(client), |ctx| call_callback(f, ctx)));
+            client_status(host, Which::Open, status.unwrap_or(0), client.id)
+        }
+        InboundKind::Close => {
+            let status = app
+                .close
+                .map(|f| host.call(Which::Close, Some(client), |ctx| call_callback(f, ctx)));
+            check_status(&host.name, Which::Close, status.unwrap_or(0)).map(|_| ())
+        }
+        InboundKind::Read => {
+            let (case, payload) = match select_case(app, message.data_kind, message.payload) {
+                Ok(found) => found,
+                Err(violation) => {
+                    host.close_client(client.id, violation.close_code());
+                    return Ok(());
+                }
+            };
+            let read = case.read;
+            let status = host.call(Which::Read, Some(client), |ctx| {
+                // SAFETY: the app's read callback, with the live context and
+                // the payload validated against the case's arguments.
+                unsafe { read(ctx, payload.as_ptr(), payload.len()) }
+            });
+            client_status(host, Which::Read, status, client.id)
+        }
+    }
+}
+
+/// Picks the read case for a message and checks its payload (4900-4902).
+fn select_case<'a>(
+    app: &'a App,
+    data_kind: u8,
+    payload: &'a [u8],
+) -> Result<(&'a super::load::Case, &'a [u8]), Violation> {
+    let (case, rest) = if app.read_mode == abi::READ_SWITCH {
+        let (&value, rest) = payload.split_first().ok_or(Violation::UnknownCase)?;
+        (
+            app.cases[usize::from(value)]
+                .as_ref()
+                .ok_or(Violation::UnknownCase)?,
+            rest,
+        )
+    } else {
+        (
+            app.cases[0].as_ref().ok_or(Violation::UnknownCase)?,
+            payload,
+        )
+    };
+    if case.data_kind != abi::DATA_ANY && case.data_kind != data_kind {
+        return Err(Violation::WrongDataKind);
+    }
+    check_payload(&case.args, rest)?;
+    Ok((case, rest))
+}
+
+/// Applies an open or read status: 4000-4899 closes the client.
+fn client_status(
+    host: &mut HostState,
+    which: Which,
+    status: i32,
+    client: ClientId,
+) -> Result<(), AppError> {
+    if let Some(code) = check_status(&host.name, which, status)? {
+        host.close_client(client, code);
+    }
+    Ok(())
+}
+
+/// Checks a callback's status against what the seed allows it to return;
+/// `Ok(Some(code))` for an open or read status that closes the client.
+fn check_status(app: &str, which: Which, status: i32) -> Result<Option<u16>, AppError> {
+    let error = |reason: String| AppError {
+        app: app.to_owned(),
+        callback: which.name(),
+        reason,
+    };
+    match (which, status) {
+        (_, 0) => Ok(None),
+        (_, -1) => Err(error("returned -1 (fatal)".into())),
+        (_, STATUS_PANICKED) => Err(error("panicked (see the log line before this one)".into())),
+        (Which::Open | Which::Read, code) if (4000..=4899).contains(&code) => Ok(Some(code as u16)),
+        (Which::Timer, t) if t > 0 => Ok(None),
+        (which, other) => Err(error(format!(
+            "returned {other}; {} callbacks may return {}",
+            which.name(),
+            which.allowed()
+        ))),
+    }
+}

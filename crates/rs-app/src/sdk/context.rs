@@ -1,0 +1,440 @@
+//! The contexts callbacks receive: one type per callback, each offering
+//! exactly the helpers that the seed allows there, so that a misuse the seed
+//! calls a fatal error (replying to the current client from a timer, asking
+//! a timer for its client id, sending from init) does not compile.
+//!
+//! | helper | `Init` | `Open` | `Read` | `Close` | `Timer` |
+//! |---|---|---|---|---|---|
+//! | `state`, `conf`, `log` | ✓ | ✓ | ✓ | ✓ | ✓ |
+//! | `w_*`, `to_single`, `to_multi`, `to_every`, `to_every_except_*` (by id), `close_client` | | ✓ | ✓ | ✓ | ✓ |
+//! | `client_id`, `endpoint_id` | | ✓ | ✓ | ✓ | |
+//! | `to_cur`, `to_every_except_cur`, `client_addr` | | ✓ | ✓ | | |
+//! | `read_data_kind` | | | ✓ | | |
+//!
+//! In a close callback the closing client no longer receives anything:
+//! `to_every` skips it, and sending to its id reaches nobody.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::abi::{
+    self, Ctx, HostApi, PeerAddr, SEND_INVALID_ARGUMENT, SEND_INVALID_UTF8, SEND_NO_CURRENT_CLIENT,
+    SEND_NOT_AVAILABLE, SEND_OK, SEND_SHUTTING_DOWN, SEND_TOO_LARGE,
+};
+use crate::wire::ClientId;
+
+/// The kind of a message the app sends or receives (`RS_BIN`, `RS_UTF8`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DataKind {
+    /// Binary.
+    Bin,
+    /// Text: the bytes must be UTF-8.
+    Utf8,
+}
+
+impl DataKind {
+    pub(crate) const fn abi(self) -> u8 {
+        match self {
+            Self::Bin => abi::DATA_BIN,
+            Self::Utf8 => abi::DATA_UTF8,
+        }
+    }
+}
+
+/// A log level (`RS_LOG`), from most to least important.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// Something failed.
+    Error,
+    /// Something looks wrong.
+    Warning,
+    /// Something normal but significant (the default `log_level`).
+    Notice,
+    /// Something informative.
+    Info,
+    /// Detail for debugging.
+    Debug,
+}
+
+/// Why a message could not be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// A text message whose bytes are not UTF-8; nothing was sent.
+    InvalidUtf8,
+    /// Larger than the outbound rings can hold (see `outbound_ring_buf_size`).
+    TooLarge,
+    /// A close code outside 4000-4899.
+    InvalidArgument,
+    /// The server is shutting down and its workers no longer take messages;
+    /// nothing was sent.
+    ShuttingDown,
+    /// The server reported a status this SDK does not know.
+    Other(i32),
+}
+
+impl SendError {
+    fn check(status: i32) -> Result<(), Self> {
+        match status {
+            SEND_OK => Ok(()),
+            SEND_INVALID_UTF8 => Err(Self::InvalidUtf8),
+            SEND_TOO_LARGE => Err(Self::TooLarge),
+            SEND_INVALID_ARGUMENT => Err(Self::InvalidArgument),
+            SEND_SHUTTING_DOWN => Err(Self::ShuttingDown),
+            other => Err(Self::Other(other)),
+        }
+    }
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidUtf8 => f.write_str("text message is not valid UTF-8"),
+            Self::TooLarge => f.write_str("message is larger than the outbound rings can hold"),
+            Self::InvalidArgument => f.write_str("close code outside 4000-4899"),
+            Self::ShuttingDown => f.write_str("the server is shutting down"),
+            Self::Other(status) => write!(f, "send failed with status {status}"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// Configuration values an app may read (`rs_get_conf`).
+#[derive(Clone, Copy, Debug)]
+pub struct Conf<'a> {
+    /// The app's configured name.
+    pub name: &'a str,
+    /// The number of worker threads.
+    pub worker_c: u32,
+    /// `max_ws_msg_size`.
+    pub max_ws_msg_size: u64,
+    /// The app's `wbuf_size`.
+    pub wbuf_size: u64,
+    /// `fd_alloc_c`.
+    pub fd_alloc_c: u64,
+    /// `shutdown_wait_ws`, in seconds.
+    pub shutdown_wait_ws: u32,
+}
+
+/// The host pointers behind every context. Valid for the callback only: the
+/// contexts are handed out as `&mut` borrows that cannot outlive it.
+pub(crate) struct Raw<'a, S> {
+    ctx: *mut Ctx,
+    api: *const HostApi,
+    state: *mut S,
+    _callback: PhantomData<&'a mut S>,
+}
+
+impl<S> Raw<'_, S> {
+    /// # Safety
+    /// `ctx` is the live context the host passed to the running callback,
+    /// and the app data was initialised with an `S` (by the init trampoline).
+    pub(crate) unsafe fn new(ctx: *mut Ctx) -> Self {
+        // SAFETY: per the contract, `ctx` and its `api` are valid for the callback.
+        let api = unsafe { (*ctx).api };
+        let state = if size_of::<S>() == 0 {
+            std::ptr::NonNull::<S>::dangling().as_ptr()
+        } else {
+            // SAFETY: a host function called with its own live context.
+            unsafe { ((*api).app_data)(ctx) }.cast::<S>()
+        };
+        Self {
+            ctx,
+            api,
+            state,
+            _callback: PhantomData,
+        }
+    }
+
+    fn api(&self) -> &HostApi {
+        // SAFETY: the host's table outlives every callback it makes.
+        unsafe { &*self.api }
+    }
+
+    fn state(&mut self) -> &mut S {
+        assert!(
+            !self.state.is_null(),
+            "the server gave no app data for the declared state"
+        );
+        // SAFETY: the app data holds an initialised `S` (written by the init
+        // trampoline before any other callback), only this thread touches
+        // it, and `&mut self` makes this borrow unique for its lifetime.
+        unsafe { &mut *self.state }
+    }
+
+    fn conf(&self) -> Conf<'_> {
+        // SAFETY: host call with the live context; the returned struct and
+        // the name it points at live as long as the app is loaded.
+        let conf = unsafe { &*(self.api().conf)(self.ctx) };
+        // SAFETY: as above; the host wrote the name from a Rust `str`.
+        let name = unsafe { std::slice::from_raw_parts(conf.name, conf.name_len) };
+        Conf {
+            name: std::str::from_utf8(name).unwrap_or("?"),
+            worker_c: conf.worker_c,
+            max_ws_msg_size: conf.max_ws_msg_size,
+            wbuf_size: conf.wbuf_size,
+            fd_alloc_c: conf.fd_alloc_c,
+            shutdown_wait_ws: conf.shutdown_wait_ws,
+        }
+    }
+
+    pub(crate) fn log(&self, level: Level, message: &str) {
+        let level = match level {
+            Level::Error => abi::LOG_ERROR,
+            Level::Warning => abi::LOG_WARNING,
+            Level::Notice => abi::LOG_NOTICE,
+            Level::Info => abi::LOG_INFO,
+            Level::Debug => abi::LOG_DEBUG,
+        };
+        // SAFETY: host call with the live context and a valid byte slice.
+        unsafe { (self.api().log)(self.ctx, level, message.as_ptr(), message.len()) }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // SAFETY: host call with the live context and a valid byte slice.
+        unsafe { (self.api().write)(self.ctx, bytes.as_ptr(), bytes.len()) }
+    }
+
+    fn send(&mut self, kind: DataKind, target: u8, ids: &[ClientId]) -> Result<(), SendError> {
+        // SAFETY: host call with the live context; `ClientId` is a
+        // `repr(transparent)` `NonZeroU64`, laid out as a `u64`, so the id
+        // slice is a valid `count`-long array of `u64`.
+        let status = unsafe {
+            (self.api().send)(self.ctx, kind.abi(), target, ids.as_ptr().cast(), ids.len())
+        };
+        match status {
+            // Only reachable through a host bug: the types rule these out.
+            SEND_NO_CURRENT_CLIENT | SEND_NOT_AVAILABLE => Err(SendError::Other(status)),
+            status => SendError::check(status),
+        }
+    }
+
+    fn close_client(&mut self, client: ClientId, code: u16) -> Result<(), SendError> {
+        // SAFETY: host call with the live context.
+        SendError::check(unsafe { (self.api().close_client)(self.ctx, client.get(), code) })
+    }
+
+    fn client_id(&self) -> ClientId {
+        // SAFETY: host call with the live context.
+        let id = unsafe { (self.api().client_id)(self.ctx) };
+        ClientId::from_u64(id).expect("the server gives open, read and close callbacks a client")
+    }
+
+    fn endpoint_id(&self) -> u16 {
+        // SAFETY: host call with the live context.
+        let id = unsafe { (self.api().endpoint_id)(self.ctx) };
+        u16::try_from(id).expect("the server gives open, read and close callbacks an endpoint")
+    }
+
+    fn client_addr(&self) -> SocketAddr {
+        let mut addr = PeerAddr::default();
+        // SAFETY: host call with the live context and a valid out pointer.
+        let status = unsafe { (self.api().client_addr)(self.ctx, &mut addr) };
+        assert_eq!(
+            status, 0,
+            "the server gives open and read callbacks an address"
+        );
+        let ip = if addr.version == 4 {
+            IpAddr::V4(Ipv4Addr::new(
+                addr.ip[0], addr.ip[1], addr.ip[2], addr.ip[3],
+            ))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(addr.ip))
+        };
+        SocketAddr::new(ip, addr.port)
+    }
+
+    fn read_data_kind(&self) -> DataKind {
+        // SAFETY: host call with the live context.
+        match unsafe { (self.api().read_data_kind)(self.ctx) } {
+            k if k == i32::from(abi::DATA_UTF8) => DataKind::Utf8,
+            _ => DataKind::Bin,
+        }
+    }
+}
+
+macro_rules! context {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        pub struct $name<'a, S = ()> {
+            pub(crate) raw: Raw<'a, S>,
+        }
+
+        impl<'a, S> $name<'a, S> {
+            /// The app's state (declared with `state:` in `rs_app!`, the
+            /// seed's app data); `()` if none was declared.
+            pub fn state(&mut self) -> &mut S {
+                self.raw.state()
+            }
+
+            /// The configuration values an app may read (`rs_get_conf`).
+            pub fn conf(&self) -> Conf<'_> {
+                self.raw.conf()
+            }
+
+            /// Logs `message` through the server's log, prefixed with the
+            /// app's name (`RS_LOG`).
+            pub fn log(&self, level: Level, message: &str) {
+                self.raw.log(level, message)
+            }
+        }
+    };
+}
+
+context!(
+    /// The context of the init callback: configuration and state only.
+    Init
+);
+context!(
+    /// The context of the open callback: a client just connected.
+    Open
+);
+context!(
+    /// The context of a read callback: a client sent a message.
+    Read
+);
+context!(
+    /// The context of the close callback: a client is gone.
+    Close
+);
+context!(
+    /// The context of the timer callback: no current client.
+    Timer
+);
+
+macro_rules! writers {
+    ($($name:ident, $hton:ident: $t:ty, $seed:literal;)*) => {$(
+        #[doc = concat!("Appends a `", stringify!($t), "` in native byte order (`rs_w_", $seed, "`).")]
+        pub fn $name(&mut self, value: $t) {
+            self.raw.write(&value.to_ne_bytes())
+        }
+
+        #[doc = concat!("Appends a `", stringify!($t), "` in network byte order (`rs_w_", $seed, "_hton`).")]
+        pub fn $hton(&mut self, value: $t) {
+            self.raw.write(&value.to_be_bytes())
+        }
+    )*};
+}
+
+macro_rules! io {
+    ($($name:ident),*) => {$(
+        impl<S> $name<'_, S> {
+            /// Appends bytes to the write buffer (`rs_w_p`).
+            pub fn w_bytes(&mut self, bytes: &[u8]) {
+                self.raw.write(bytes)
+            }
+
+            /// Appends a string's bytes, without a terminator (`rs_w_str`).
+            pub fn w_str(&mut self, text: &str) {
+                self.raw.write(text.as_bytes())
+            }
+
+            /// Appends one byte (`rs_w_uint8`).
+            pub fn w_u8(&mut self, value: u8) {
+                self.raw.write(&[value])
+            }
+
+            /// Appends one byte (`rs_w_int8`).
+            pub fn w_i8(&mut self, value: i8) {
+                self.raw.write(&value.to_ne_bytes())
+            }
+
+            writers! {
+                w_u16, w_u16_hton: u16, "uint16";
+                w_u32, w_u32_hton: u32, "uint32";
+                w_u64, w_u64_hton: u64, "uint64";
+                w_i16, w_i16_hton: i16, "int16";
+                w_i32, w_i32_hton: i32, "int32";
+                w_i64, w_i64_hton: i64, "int64";
+            }
+
+            /// Sends the write buffer to one client (`rs_to_single`). An id
+            /// whose client has gone reaches nobody.
+            pub fn to_single(&mut self, kind: DataKind, client: ClientId) -> Result<(), SendError> {
+                self.raw.send(kind, abi::TARGET_SINGLE, &[client])
+            }
+
+            /// Sends the write buffer to several clients (`rs_to_multi`).
+            pub fn to_multi(&mut self, kind: DataKind, clients: &[ClientId]) -> Result<(), SendError> {
+                self.raw.send(kind, abi::TARGET_MULTI, clients)
+            }
+
+            /// Sends the write buffer to every client of the app (`rs_to_every`).
+            pub fn to_every(&mut self, kind: DataKind) -> Result<(), SendError> {
+                self.raw.send(kind, abi::TARGET_EVERY, &[])
+            }
+
+            /// Sends the write buffer to every client but one
+            /// (`rs_to_every_except_single`).
+            pub fn to_every_except_single(&mut self, kind: DataKind, client: ClientId) -> Result<(), SendError> {
+                self.raw.send(kind, abi::TARGET_EVERY_EXCEPT_SINGLE, &[client])
+            }
+
+            /// Sends the write buffer to every client but some
+            /// (`rs_to_every_except_multi`).
+            pub fn to_every_except_multi(&mut self, kind: DataKind, clients: &[ClientId]) -> Result<(), SendError> {
+                self.raw.send(kind, abi::TARGET_EVERY_EXCEPT_MULTI, clients)
+            }
+
+            /// Closes a client with a close frame carrying `code`, which
+            /// must be in 4000-4899 (`rs_close`).
+            pub fn close_client(&mut self, client: ClientId, code: u16) -> Result<(), SendError> {
+                self.raw.close_client(client, code)
+            }
+        }
+    )*};
+}
+
+io!(Open, Read, Close, Timer);
+
+macro_rules! client {
+    ($($name:ident),*) => {$(
+        impl<S> $name<'_, S> {
+            /// The current client's id (`rs_get_client_id`), always > 0.
+            pub fn client_id(&self) -> ClientId {
+                self.raw.client_id()
+            }
+
+            /// The endpoint the current client connected through
+            /// (`rs_get_endpoint_id`).
+            pub fn endpoint_id(&self) -> u16 {
+                self.raw.endpoint_id()
+            }
+        }
+    )*};
+}
+
+client!(Open, Read, Close);
+
+macro_rules! current {
+    ($($name:ident),*) => {$(
+        impl<S> $name<'_, S> {
+            /// Sends the write buffer to the current client (`rs_to_cur`).
+            pub fn to_cur(&mut self, kind: DataKind) -> Result<(), SendError> {
+                self.raw.send(kind, abi::TARGET_CUR, &[])
+            }
+
+            /// Sends the write buffer to every client but the current one
+            /// (`rs_to_every_except_cur`).
+            pub fn to_every_except_cur(&mut self, kind: DataKind) -> Result<(), SendError> {
+                self.raw.send(kind, abi::TARGET_EVERY_EXCEPT_CUR, &[])
+            }
+
+            /// The current client's address (`rs_get_client_addr`).
+            pub fn client_addr(&self) -> SocketAddr {
+                self.raw.client_addr()
+            }
+        }
+    )*};
+}
+
+current!(Open, Read);
+
+impl<S> Read<'_, S> {
+    /// The kind of the message being read (`rs_get_read_data_kind`); useful
+    /// with `any` read callbacks.
+    pub fn read_data_kind(&self) -> DataKind {
+        self.raw.read_data_kind()
+    }
+}

@@ -1,0 +1,137 @@
+//! The Rust app SDK: the `rs_app!` macro, the callback contexts and the
+//! typed read arguments.
+
+pub mod args;
+mod context;
+mod macros;
+
+pub use context::{Close, Conf, DataKind, Init, Level, Open, Read, SendError, Timer};
+
+/// What `rs_app!` expands to calls; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    use std::any::Any;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use super::context::Raw;
+    use super::{Close, Init, Level, Open, Read, Timer};
+    use crate::abi::{Ctx, STATUS_PANICKED};
+
+    /// Runs a callback, turning a panic into [`STATUS_PANICKED`] after
+    /// logging it: a panic must never unwind into the server's C ABI.
+    ///
+    /// # Safety
+    /// `ctx` is the live context the host passed to the running callback.
+    pub unsafe fn guard(ctx: *mut Ctx, callback: &str, f: impl FnOnce() -> i32) -> i32 {
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(status) => status,
+            Err(panic) => {
+                let message = panic_message(&*panic);
+                // SAFETY: per the contract; `()` needs no app data.
+                let raw = unsafe { Raw::<()>::new(ctx) };
+                // Logging must not panic again: a panic here would abort,
+                // which is still better than unwinding into C.
+                raw.log(
+                    Level::Error,
+                    &format!("panicked in the {callback} callback: {message}"),
+                );
+                STATUS_PANICKED
+            }
+        }
+    }
+
+    fn panic_message(panic: &(dyn Any + Send)) -> &str {
+        panic
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)")
+    }
+
+    /// Writes the default state into the app data, then runs the app's init.
+    ///
+    /// # Safety
+    /// `ctx` is the live context of the init callback, whose app data is
+    /// `size_of::<S>()` bytes aligned for `S`.
+    pub unsafe fn init<S: Default>(
+        ctx: *mut Ctx,
+        user: Option<fn(&mut Init<'_, S>) -> i32>,
+    ) -> i32 {
+        // SAFETY: per the contract.
+        unsafe {
+            guard(ctx, "init", || {
+                if size_of::<S>() != 0 {
+                    let state = ((*(*ctx).api).app_data)(ctx).cast::<S>();
+                    assert!(
+                        !state.is_null(),
+                        "the server gave no app data for the declared state"
+                    );
+                    state.write(S::default());
+                }
+                match user {
+                    Some(f) => f(&mut Init { raw: Raw::new(ctx) }),
+                    None => 0,
+                }
+            })
+        }
+    }
+
+    /// Drops the state in place.
+    ///
+    /// # Safety
+    /// `ctx` is the live context of the fini callback, and init wrote the state.
+    pub unsafe fn fini<S>(ctx: *mut Ctx) {
+        // SAFETY: per the contract.
+        unsafe {
+            guard(ctx, "fini", || {
+                if size_of::<S>() != 0 {
+                    std::ptr::drop_in_place(((*(*ctx).api).app_data)(ctx).cast::<S>());
+                }
+                0
+            });
+        }
+    }
+
+    /// # Safety
+    /// `ctx` is the live context of an open callback.
+    pub unsafe fn open<S>(ctx: *mut Ctx, user: fn(&mut Open<'_, S>) -> i32) -> i32 {
+        // SAFETY: per the contract.
+        unsafe { guard(ctx, "open", || user(&mut Open { raw: Raw::new(ctx) })) }
+    }
+
+    /// # Safety
+    /// `ctx` is the live context of a close callback.
+    pub unsafe fn close<S>(ctx: *mut Ctx, user: fn(&mut Close<'_, S>) -> i32) -> i32 {
+        // SAFETY: per the contract.
+        unsafe { guard(ctx, "close", || user(&mut Close { raw: Raw::new(ctx) })) }
+    }
+
+    /// # Safety
+    /// `ctx` is the live context of a timer callback.
+    pub unsafe fn timer<S>(ctx: *mut Ctx, user: fn(&mut Timer<'_, S>) -> i32) -> i32 {
+        // SAFETY: per the contract.
+        unsafe { guard(ctx, "timer", || user(&mut Timer { raw: Raw::new(ctx) })) }
+    }
+
+    /// # Safety
+    /// `ctx` is the live context of a read callback and `payload` points at
+    /// `len` readable bytes (or `len` is 0).
+    pub unsafe fn read<S>(
+        ctx: *mut Ctx,
+        payload: *const u8,
+        len: usize,
+        call: impl FnOnce(&mut Read<'_, S>, &[u8]) -> i32,
+    ) -> i32 {
+        // SAFETY: per the contract.
+        unsafe {
+            guard(ctx, "read", || {
+                let bytes: &[u8] = if len == 0 {
+                    &[]
+                } else {
+                    std::slice::from_raw_parts(payload, len)
+                };
+                call(&mut Read { raw: Raw::new(ctx) }, bytes)
+            })
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! Example RingSocket apps, each a `cdylib` example of this package:
+//!
+//! | app | read mode | what it does |
+//! |---|---|---|
+//! | `echo` | any | sends every message back to its sender, text as text, binary as binary |
+//! | `silly_calc` | bin | the seed's example: sums an `i32` and 1-10 `u16`s (network byte order), sends the `i64` sum to every other client and "笑笑?" to the sender |
+//! | `chat` | utf8 | relays each text message as `"<id>: <text>"` to the other clients of the same endpoint, and announces `"<id> joined"` / `"<id> left"` |
+//! | `broadcast` | any | sends every message to every client of the app, sender included |
+//!
+//! Build them with `cargo build -p rs-examples --examples`; the shared
+//! objects land in `target/debug/examples/` (`libecho.so`, …), where the
+//! configurations in `conf/` look for them. The `probe*`, `not_an_app` and
+//! `wrong_abi` examples are test apps for the app thread's tests.
+//!
+//! The whole echo app:
+//!
+//! ```ignore
+//! use rs_app::prelude::*;
+//!
+//! fn echo(rs: &mut Read, payload: &[u8]) -> i32 {
+//!     rs.w_bytes(payload);
+//!     let kind = rs.read_data_kind();
+//!     match rs.to_cur(kind) {
+//!         Ok(()) => 0,
+//!         Err(_) => -1,
+//!     }
+//! }
+//!
+//! rs_app! {
+//!     init: none,
+//!     open: none,
+//!     read: any(echo, bytes()),
+//!     close: none,
+//!     timer: none,
+//! }
+//! ```

@@ -1,0 +1,291 @@
+//! What apps send: the seven targets split per worker, closing clients,
+//! and the open and close callbacks.
+
+mod support;
+
+use rs_app::wire::ClientId;
+use support::{Client, Harness, Out, To, app_error, id, text};
+
+/// Probe case 5: send "t<target>" to `target` with `ids`.
+fn target(target: u8, ids: &[ClientId]) -> Vec<u8> {
+    let mut message = vec![5, target];
+    for id in ids {
+        message.extend_from_slice(&id.get().to_be_bytes());
+    }
+    message
+}
+
+/// The sender `a` and the others: `b` on the same worker, `c` and `d` on
+/// the other one.
+fn clients() -> [Client; 4] {
+    [
+        Client::new(0, 1),
+        Client::new(0, 2),
+        Client::new(1, 1),
+        Client::new(1, 2),
+    ]
+}
+
+#[test]
+fn to_single_reaches_one_client_on_its_worker() {
+    let mut h = Harness::start("probe");
+    let [a, b, c, _] = clients();
+    h.bin(&a, &target(0, &[c.id]));
+    assert_eq!(h.expect(1), [Out::single(c.id, text("t0"))]);
+    h.bin(&c, &target(0, &[b.id]));
+    assert_eq!(h.expect(1), [Out::single(b.id, text("t0"))]);
+    assert_eq!(h.stop(), Ok(()));
+}
+
+#[test]
+fn to_single_for_a_worker_that_does_not_exist_reaches_nobody() {
+    let mut h = Harness::start("probe");
+    let [a, ..] = clients();
+    h.bin(&a, &target(0, &[id(2, 1, 1)]));
+    h.bin(&a, &target(0, &[id(4095, 1, 1)]));
+    h.assert_silent(support::QUIET);
+    // And the app goes on.
+    h.bin(&a, &target(2, &[]));
+    assert_eq!(h.expect(1), [Out::single(a.id, text("t2"))]);
+    assert_eq!(h.stop(), Ok(()));
+}
+
+#[test]
+fn to_multi_sends_one_message_per_worker_with_only_its_ids() {
+    let mut h = Harness::start("probe");
+    let [a, b, c, d] = clients();
+    h.bin(&a, &target(1, &[b.id, c.id, d.id, a.id]));
+    assert_eq!(
+        h.expect(2),
+        [
+            Out::new(0, To::Multi(vec![b.id, a.id]), text("t1")),
+            Out::new(1, To::Multi(vec![c.id, d.id]), text("t1")),
+        ]
+    );
+    // A worker that holds none of the ids gets nothing.
+    h.bin(&a, &target(1, &[d.id]));
+    assert_eq!(
+        h.expect(1),
+        [Out::new(1, To::Multi(vec![d.id]), text("t1"))]
+    );
+    // Ids on no existing worker are dropped.
+    h.bin(&a, &target(1, &[id(3, 1, 1), b.id]));
+    assert_eq!(
+        h.expect(1),
+        [Out::new(0, To::Multi(vec![b.id]), text("t1"))]
+    );
+    // Nobody at all: nothing is sent, and that is no error.
+    h.bin(&a, &target(1, &[]));
+    h.assert_silent(support::QUIET);
+    assert_eq!(h.stop(), Ok(()));
+}
+
+#[test]
+fn to_cur_reaches_the_sender() {
+    let mut h = Harness::start("probe");
+    let [_, _, c, _] = clients();
+    h.bin(&c, &target(2, &[]));
+    assert_eq!(h.expect(1), [Out::single(c.id, text("t2"))]);
+    assert_eq!(h.stop(), Ok(()));
+}
+
+#[test]
+fn to_every_goes_to_every_worker() {
+    let mut h = Harness::start("probe");
+    let [a, ..] = clients();
+    h.bin(&a, &target(3, &[]));
+    assert_eq!(
+        h.expect(2),
+        [
+            Out::new(0, To::Every, text("t3")),
+            Out::new(1, To::Every, text("t3")),
+        ]
+    );
+    assert_eq!(h.stop(), Ok(()));
+}
+
+#[test]
+fn to_every_except_single_excepts_on_its_worker_only() {
+    let mut h = Harness::start("probe");
+    let [a, _, c, _] = clients();
+    h.bin(&a, &target(4, &[c.id]));
+    assert_eq!(
+        h.expect(2),
+        [
+            Out::new(0, To::Every, text("t4")),
+            Out::new(1, To::EveryExcept(c.id), text("t4")),
+        ]
+    );
+    assert_eq!(h.stop(), Ok(()));
+}
+
+#[test]
+fn to_every_except_multi_excepts_per_worker() {
+    let mut h = Harness::start("probe");
+    let [a, b, c, d] = clients();
+    h.bin(&a, &target(5, &[c.id, b.id]));
+    assert_eq!(
+        h.expect(2),
+        [
+            Out::new(0, To::EveryExceptMulti(vec![b.id]), text("t5")),
+            Out::new(1, To::EveryExceptMulti(vec![c.id]), text("t5")),
+        ]
+    );
+    h.bin(&a, &target(5, &[c.id, d.id]));
+    assert_eq!(
+        h.expect(2),
+        [
+            Out::new(0, To::Every, text("t5")),
+            Out::new(1, To::EveryExceptMulti(vec![c.id, d.id]), text("t5")),
+        ]
+    );
+    assert_eq!(h.stop(), Ok(()));
+}
+
+#[test]
+fn to_every_except_cur_excepts_the_sender() {
+    let mut h = Harness::start("probe");
+    let [_, _, c, _] = clients();
+    h.bin(&c, &target(6, &[]));
+    assert_eq!(
+        h.expect(2),
+        [
+            Out::new(0, To::Every, text("t6")),
+            Out::new(1, To::EveryExcept(c.id), text("t6")),
+        ]
+    );
+    assert_eq!(h.stop(), Ok(()));
+}
+
+#[test]
+fn more_ids_than_the_range_allows_is_the_wrong_size() {
+    let mut h = Harness::start("probe");
+    let [a, ..] = clients();
+    let ids: Vec<ClientId> = (1..=9).map(|slot| id(1, slot, 1)).collect();
+    h.bin(&a, &target(1, &ids));
+    assert_eq!(h.expect(1), [Out::close(a.id, 4900)]);
+    // Eight is fine.
+    h.bin(&a, &target(1, &ids[..8]));
+    assert_eq!(
+        h.expect(1),
+        [Out::new(1, To::Multi(ids[..8].to_vec()), text("t1"))]
+    );
+    assert_eq!(h.stop(), Ok(()));
+}
+
+// ----------------------------------------------------------- close_client
+
+/// Probe case 7: close `client` with `code`; the probe replies 1 if the
+/// server accepted, 0 if it refused.
+fn close_request(client: ClientId, code: u16) -> Vec<u8> {
+    let mut message = vec![7];
+    message.extend_from_slice(&client.get().to_be_bytes());
+    message.extend_from_slice(&code.to_be_bytes());
+    message
+}
+
+#[test]
+fn close_client_sends_a_close_frame_that_closes() {
+    let mut h = Harness::start("probe");
+    let [a, _, c, _] = clients();
+    for code in [4000, 4899] {
+        h.bin(&a, &close_request(c.id, code));
+        assert_eq!(
+            h.expect(2),
+            [
+                Out::single(a.id, support::bin(&[1])),
+                Out::close(c.id, code),
+            ]
+        );
+    }
+    // The sender itself: the close frame, then the reply, on its worker.
+    h.bin(&a, &close_request(a.id, 4123));
+    assert_eq!(
+        h.expect(2),
+        [
+            Out::close(a.id, 4123),
+            Out::single(a.id, support::bin(&[1]))
+        ]
+    );
+    assert_eq!(support::close_frame(4123), [0x88, 0x02, 0x10, 0x1b]);
+    assert_eq!(h.stop(), Ok(()));
+}
+
+#[test]
+fn close_client_refuses_codes_outside_4000_to_4899() {
+    let mut h = Harness::start("probe");
+    let [a, _, c, _] = clients();
+    for code in [0, 1000, 3999, 4900, 4999, 5000] {
+        h.bin(&a, &close_request(c.id, code));
+        assert_eq!(
+            h.expect(1),
+            [Out::single(a.id, support::bin(&[0]))],
+            "code {code}"
+        );
+    }
+    assert_eq!(h.stop(), Ok(()));
+}
+
+// ---------------------------------------------------- open and close callbacks
+
+#[test]
+fn open_welcomes_the_client_with_its_address() {
+    let mut h = Harness::start("probe");
+    let a = Client::new(0, 9).with_peer("203.0.113.5:6000");
+    let b = Client::on(1, 9, 3).with_peer("[2001:db8::2]:8080");
+    h.open(&a);
+    assert_eq!(
+        h.expect(1),
+        [Out::single(
+            a.id,
+            text(&format!("welcome {} from 203.0.113.5:6000", a.id))
+        )]
+    );
+    h.open(&b);
+    assert_eq!(
+        h.expect(1),
+        [Out::single(
+            b.id,
+            text(&format!("welcome {} from [2001:db8::2]:8080", b.id))
+        )]
+    );
+    assert_eq!(h.stop(), Ok(()));
+}
+
+#[test]
+fn open_returning_4099_closes_the_client() {
+    let mut h = Harness::start("probe");
+    let a = Client::on(1, 4, 99);
+    h.open(&a);
+    assert_eq!(h.expect(1), [Out::close(a.id, 4099)]);
+    assert_eq!(h.stop(), Ok(()));
+}
+
+#[test]
+fn open_returning_minus_1_stops_the_app() {
+    let mut h = Harness::start("probe");
+    h.open(&Client::on(0, 4, 98));
+    let error = h.join().expect_err("a fatal open callback");
+    assert_eq!(error, app_error("open", "returned -1 (fatal)"));
+    assert_eq!(
+        error.to_string(),
+        "app 'under-test': open callback returned -1 (fatal)"
+    );
+    h.assert_silent(support::QUIET);
+}
+
+#[test]
+fn close_tells_every_client_who_left() {
+    let mut h = Harness::start("probe");
+    let a = Client::new(1, 8);
+    h.close(&a);
+    let bye = text(&format!("bye {}", a.id));
+    assert_eq!(
+        h.expect(2),
+        [
+            Out::new(0, To::Every, bye.clone()),
+            Out::new(1, To::Every, bye)
+        ]
+    );
+    assert_eq!(h.stop(), Ok(()));
+}
