@@ -1,0 +1,31 @@
+//! RingSocket's worker threads: each owns a mio poll, its own listening
+//! sockets (one per configured address, bound with `SO_REUSEPORT`), its
+//! connections, and for every app one inbound ring (to the app) and one
+//! outbound ring (from the app).
+//!
+//! A connection goes through the HTTP upgrade ([`rs_http`]), then exchanges
+//! frames ([`rs_proto`]): complete messages go to the app's inbound ring,
+//! pings are answered here, and a close is answered and the connection shut
+//! down. What apps send comes back on the outbound rings as ready frames with
+//! their recipients; a worker writes each frame to every recipient it holds
+//! without copying it per recipient (see `output`). Slow clients, stalled
+//! handshakes and unanswered closes are dropped on configured limits.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use rs_worker::{Limits, Worker, WorkerSetup, ConnectionBudget};
+//! # fn setup() -> WorkerSetup { unimplemented!() }
+//! let worker = Worker::new(setup()).unwrap();
+//! let handle = worker.handle();
+//! let thread = std::thread::spawn(move || worker.run());
+//! // ... later, at shutdown:
+//! handle.stop();
+//! thread.join().unwrap().unwrap();
+//! ```
+
+mod listen;
+mod output;
+mod worker;
+
+pub use listen::{BindError, bind};
+pub use worker::{AppLink, ConnectionBudget, Endpoint, Limits, Worker, WorkerHandle, WorkerSetup};

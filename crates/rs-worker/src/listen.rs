@@ -1,0 +1,69 @@
+//! Listening sockets: one per worker per configured address, all bound with
+//! `SO_REUSEPORT` so that the kernel spreads new connections over workers.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+
+use rs_conf::PortConfig;
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// The listen backlog of each socket.
+const BACKLOG: i32 = 1024;
+
+/// A port that could not be listened on; names the address and the reason.
+#[derive(Debug)]
+pub struct BindError {
+    /// The address.
+    pub addr: SocketAddr,
+    /// The interface, when the port has one.
+    pub interface: Option<String>,
+    /// What the system said.
+    pub error: io::Error,
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot listen on {}", self.addr)?;
+        if let Some(interface) = &self.interface {
+            write!(f, " (interface {interface})")?;
+        }
+        write!(f, ": {}", self.error)?;
+        if self.error.kind() == io::ErrorKind::PermissionDenied && self.addr.port() < 1024 {
+            f.write_str(" (ports below 1024 need root or CAP_NET_BIND_SERVICE)")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for BindError {}
+
+/// Binds one listening socket for `addr` (one of the port's
+/// [`bind_addrs`](PortConfig::bind_addrs)) with the port's options. Call it
+/// once per worker: `SO_REUSEPORT` lets every worker have its own.
+pub fn bind(port: &PortConfig, addr: SocketAddr) -> Result<TcpListener, BindError> {
+    let error = |error| BindError {
+        addr,
+        interface: port.interface.clone(),
+        error,
+    };
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(error)?;
+    socket.set_reuse_address(true).map_err(error)?;
+    socket.set_reuse_port(true).map_err(error)?;
+    socket.set_nonblocking(true).map_err(error)?;
+    if addr.is_ipv6() {
+        // Separate stacks unless the operator asked for IPv4 inside IPv6.
+        socket
+            .set_only_v6(!port.ipv4_is_embedded_in_ipv6)
+            .map_err(error)?;
+    }
+    if let Some(interface) = &port.interface {
+        socket
+            .bind_device(Some(interface.as_bytes()))
+            .map_err(error)?;
+    }
+    socket.bind(&addr.into()).map_err(error)?;
+    socket.listen(BACKLOG).map_err(error)?;
+    Ok(socket.into())
+}

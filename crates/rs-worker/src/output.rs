@@ -1,0 +1,208 @@
+//! A connection's pending output: what the socket did not take yet.
+//!
+//! A frame is written straight from where it lies (the app's ring, or a
+//! small buffer) when nothing is queued; only the part a socket refuses is
+//! kept, in a reference-counted copy that every recipient of the same frame
+//! shares. So a broadcast costs one copy at most, however many clients are
+//! slow, and the ring space is freed at once.
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::sync::Arc;
+
+/// A frame being sent to several clients: its bytes, and the shared copy
+/// made the first time one of them could not take it all.
+pub(crate) struct Frame<'a> {
+    bytes: &'a [u8],
+    shared: Option<Arc<[u8]>>,
+}
+
+impl<'a> Frame<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            shared: None,
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    fn shared(&mut self) -> Arc<[u8]> {
+        self.shared
+            .get_or_insert_with(|| Arc::from(self.bytes))
+            .clone()
+    }
+}
+
+/// Queued output: frames (shared) and how far each was written.
+#[derive(Default)]
+pub(crate) struct Output {
+    queue: VecDeque<(Arc<[u8]>, usize)>,
+    bytes: usize,
+}
+
+impl Output {
+    /// Bytes accepted but not yet written to the socket.
+    pub(crate) fn pending(&self) -> usize {
+        self.bytes
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Writes `frame` behind what is queued: straight to the socket if
+    /// nothing is, queuing whatever the socket does not take.
+    pub(crate) fn send(
+        &mut self,
+        socket: &mut impl Write,
+        frame: &mut Frame<'_>,
+    ) -> io::Result<()> {
+        let mut written = 0;
+        if self.queue.is_empty() {
+            written = write_some(socket, frame.bytes)?;
+            if written == frame.bytes.len() {
+                return Ok(());
+            }
+        }
+        self.bytes += frame.bytes.len() - written;
+        self.queue.push_back((frame.shared(), written));
+        Ok(())
+    }
+
+    /// Writes queued output until the socket would block or all is written.
+    pub(crate) fn flush(&mut self, socket: &mut impl Write) -> io::Result<()> {
+        while let Some((bytes, offset)) = self.queue.front_mut() {
+            let n = write_some(socket, &bytes[*offset..])?;
+            *offset += n;
+            self.bytes -= n;
+            if *offset < bytes.len() {
+                return Ok(());
+            }
+            self.queue.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Drops every queued frame that has not started going out. A frame
+    /// already partly written stays, so the stream stays well-formed.
+    pub(crate) fn drop_unstarted(&mut self) {
+        let keep = usize::from(self.queue.front().is_some_and(|(_, offset)| *offset > 0));
+        for (bytes, offset) in self.queue.drain(keep..) {
+            self.bytes -= bytes.len() - offset;
+        }
+    }
+}
+
+/// Writes as much as the socket takes now; 0 when it would block.
+fn write_some(socket: &mut impl Write, mut bytes: &[u8]) -> io::Result<usize> {
+    let mut written = 0;
+    while !bytes.is_empty() {
+        match socket.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                written += n;
+                bytes = &bytes[n..];
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket that takes at most `room` more bytes.
+    struct Socket {
+        room: usize,
+        written: Vec<u8>,
+    }
+
+    impl Write for Socket {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = bytes.len().min(self.room);
+            self.room -= n;
+            self.written.extend_from_slice(&bytes[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_frame_the_socket_takes_is_never_copied() {
+        let mut socket = Socket {
+            room: 100,
+            written: Vec::new(),
+        };
+        let mut output = Output::default();
+        let mut frame = Frame::new(b"hello");
+        output.send(&mut socket, &mut frame).unwrap();
+        assert!(output.is_empty());
+        assert!(frame.shared.is_none());
+        assert_eq!(socket.written, b"hello");
+    }
+
+    #[test]
+    fn the_rest_is_queued_once_for_all_recipients_and_flushed_in_order() {
+        let mut slow = [
+            Socket {
+                room: 2,
+                written: Vec::new(),
+            },
+            Socket {
+                room: 0,
+                written: Vec::new(),
+            },
+        ];
+        let mut outputs = [Output::default(), Output::default()];
+        let mut frame = Frame::new(b"hello");
+        for (socket, output) in slow.iter_mut().zip(&mut outputs) {
+            output.send(socket, &mut frame).unwrap();
+        }
+        let shared = frame.shared.clone().unwrap();
+        // One copy, held by the frame, both queues and this test.
+        assert_eq!(Arc::strong_count(&shared), 4);
+        assert_eq!((outputs[0].pending(), outputs[1].pending()), (3, 5));
+        // Later frames queue behind, even if the socket has room again.
+        slow[1].room = 100;
+        outputs[1]
+            .send(&mut slow[1], &mut Frame::new(b" world"))
+            .unwrap();
+        assert!(slow[1].written.is_empty());
+        outputs[1].flush(&mut slow[1]).unwrap();
+        assert_eq!(slow[1].written, b"hello world");
+        assert!(outputs[1].is_empty());
+        assert_eq!(outputs[1].pending(), 0);
+    }
+
+    #[test]
+    fn dropping_unstarted_output_keeps_a_partly_written_frame() {
+        let mut socket = Socket {
+            room: 2,
+            written: Vec::new(),
+        };
+        let mut output = Output::default();
+        output.send(&mut socket, &mut Frame::new(b"first")).unwrap();
+        output
+            .send(&mut socket, &mut Frame::new(b"second"))
+            .unwrap();
+        assert_eq!(output.pending(), 3 + 6);
+        output.drop_unstarted();
+        assert_eq!(output.pending(), 3);
+        socket.room = 100;
+        output.flush(&mut socket).unwrap();
+        assert_eq!(socket.written, b"first");
+    }
+}

@@ -1,0 +1,1042 @@
+//! The worker event loop and the per-connection state machine.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{self, Read};
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use rs_app::abi::{DATA_BIN, DATA_UTF8};
+use rs_app::wire::{
+    ClientId, Inbound, InboundKind, MAX_SLOTS, Recipients, inbound_len, read_outbound,
+    write_inbound,
+};
+use rs_http::{
+    HandshakeError, Progress, RequestParser, Router, Scheme, switching_protocols,
+    write_error_response,
+};
+use rs_proto::{CloseCode, DataKind, Decoder, Event, Opcode, encode_close, encode_frame};
+use rs_ring::{Consumer, Notifier, Producer, PushError, Waker};
+
+use crate::output::{Frame, Output};
+
+const NOTIFY: Token = Token(0);
+const LISTENER_BASE: usize = 1;
+/// Outbound messages taken from one app's ring before looking at the others.
+const OUTBOUND_BATCH: usize = 256;
+
+/// Where a request was routed: an app (by index) and its endpoint id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The app's index in the configuration's `apps`.
+    pub app: u16,
+    /// The endpoint's `endpoint_id`.
+    pub endpoint_id: u16,
+}
+
+/// This worker's two rings with one app.
+pub struct AppLink {
+    /// Worker → app: open, read and close notices.
+    pub inbound: Producer,
+    /// App → worker: frames and their recipients.
+    pub outbound: Consumer,
+    /// Tell the app about new clients (it has an open callback and
+    /// `no_open_cb` is false).
+    pub send_open: bool,
+    /// Tell the app about closed clients.
+    pub send_close: bool,
+}
+
+/// The limits a worker applies, from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// `max_ws_msg_size` and `max_ws_frame_chain_size`.
+    pub frames: rs_proto::Limits,
+    /// `max_http_request_size`.
+    pub max_http_request_size: usize,
+    /// `shutdown_wait_http`: how long a handshake (and an HTTP error
+    /// response's shutdown) may take.
+    pub handshake_timeout: Duration,
+    /// `shutdown_wait_ws`: how long a close handshake may take.
+    pub close_timeout: Duration,
+    /// `max_pending_output`: the output a client may leave unread before it
+    /// is closed with 1008.
+    pub max_pending_output: usize,
+    /// `epoll_buf_elem_c`.
+    pub events: usize,
+    /// `worker_rbuf_size`: bytes read from a socket at once.
+    pub read_buffer: usize,
+}
+
+/// The connections all workers may hold together (`fd_alloc_c`).
+#[derive(Debug)]
+pub struct ConnectionBudget {
+    open: AtomicUsize,
+    max: usize,
+}
+
+impl ConnectionBudget {
+    /// A budget of `max` connections.
+    pub fn new(max: usize) -> Self {
+        Self {
+            open: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    fn acquire(&self) -> bool {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn release(&self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Connections open now, across all workers.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+}
+
+/// Everything a worker is made of.
+pub struct WorkerSetup {
+    /// This worker's index (encoded in its clients' ids).
+    pub index: u16,
+    /// Its listening sockets, each with the configured port it serves.
+    pub listeners: Vec<(std::net::TcpListener, u16)>,
+    /// Endpoint routing, shared by all workers.
+    pub router: Arc<Router<Endpoint>>,
+    /// Its rings with each app, in configuration order.
+    pub apps: Vec<AppLink>,
+    /// Its eventfd, whose waker every outbound ring's producer holds.
+    pub notifier: Notifier,
+    /// The limits to apply.
+    pub limits: Limits,
+    /// The connection budget shared by all workers.
+    pub budget: Arc<ConnectionBudget>,
+}
+
+/// Stops a worker from another thread.
+#[derive(Clone, Debug)]
+pub struct WorkerHandle {
+    stop: Arc<AtomicBool>,
+    waker: Waker,
+}
+
+impl WorkerHandle {
+    /// Starts the worker's shutdown: it stops accepting, sends 1001 to every
+    /// client, and returns from `run` once all are closed or
+    /// `shutdown_wait_ws` has passed.
+    pub fn stop(&self) {
+        // Paired with the read-modify-write in the worker's sleep re-check.
+        self.stop.swap(true, Ordering::AcqRel);
+        self.waker.wake();
+    }
+}
+
+/// What a connection is doing.
+enum Phase {
+    /// Reading the HTTP upgrade request.
+    Handshake(RequestParser),
+    /// A WebSocket session with an app.
+    Open(Session),
+    /// We sent a close frame and wait for the client's.
+    Closing(Decoder),
+    /// Writing what is left, then closing. With `drain` (after an HTTP error
+    /// or a protocol error, when the client may still be sending), our side
+    /// is shut down first and the connection dropped when the client closes
+    /// its side, so that unread input cannot reset what we sent.
+    Finishing { drain: bool },
+}
+
+struct Session {
+    decoder: Decoder,
+    app: u16,
+    endpoint_id: u16,
+    /// Position in the app's member list.
+    member: usize,
+}
+
+/// A message the app's ring had no room for, and the input after it.
+struct Stalled {
+    data_kind: u8,
+    payload: Vec<u8>,
+    rest: Vec<u8>,
+}
+
+struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    port: u16,
+    id: ClientId,
+    phase: Phase,
+    output: Output,
+    deadline: Option<Instant>,
+    stalled: Option<Stalled>,
+    /// Our side is shut down (Finishing).
+    write_shut: bool,
+}
+
+struct Slot {
+    generation: u32,
+    conn: Option<Conn>,
+}
+
+/// One worker thread's state.
+pub struct Worker {
+    index: u16,
+    poll: Poll,
+    events: Events,
+    listeners: Vec<Option<(TcpListener, u16)>>,
+    notifier: Notifier,
+    router: Arc<Router<Endpoint>>,
+    apps: Vec<Link>,
+    /// Each app's outbound ring, apart from `apps` so that it can be read
+    /// while deliveries update the rest of the worker.
+    outbound: Vec<Consumer>,
+    /// Each app's open clients here, by slot.
+    members: Vec<Vec<u32>>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    deadlines: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    /// Connections whose app ring was full, to retry.
+    stalled: Vec<(u32, u32)>,
+    rbuf: Vec<u8>,
+    limits: Limits,
+    budget: Arc<ConnectionBudget>,
+    stop: Arc<AtomicBool>,
+    shutting_down: Option<Instant>,
+    last_refusal_log: Option<Instant>,
+    refused: u64,
+}
+
+impl Worker {
+    /// Registers the listeners and the notifier with a new poll.
+    pub fn new(setup: WorkerSetup) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        poll.registry().register(
+            &mut SourceFd(&setup.notifier.as_raw_fd()),
+            NOTIFY,
+            Interest::READABLE,
+        )?;
+        let mut listeners = Vec::new();
+        for (i, (listener, port)) in setup.listeners.into_iter().enumerate() {
+            listener.set_nonblocking(true)?;
+            let mut listener = TcpListener::from_std(listener);
+            poll.registry().register(
+                &mut listener,
+                Token(LISTENER_BASE + i),
+                Interest::READABLE,
+            )?;
+            listeners.push(Some((listener, port)));
+        }
+        let app_count = setup.apps.len();
+        let (apps, outbound) = setup
+            .apps
+            .into_iter()
+            .map(|link| {
+                let AppLink {
+                    inbound,
+                    outbound,
+                    send_open,
+                    send_close,
+                } = link;
+                (
+                    Link {
+                        inbound,
+                        send_open,
+                        send_close,
+                    },
+                    outbound,
+                )
+            })
+            .unzip();
+        Ok(Self {
+            index: setup.index,
+            poll,
+            events: Events::with_capacity(setup.limits.events.max(1)),
+            listeners,
+            notifier: setup.notifier,
+            router: setup.router,
+            apps,
+            outbound,
+            members: vec![Vec::new(); app_count],
+            slots: Vec::new(),
+            free: Vec::new(),
+            deadlines: BinaryHeap::new(),
+            stalled: Vec::new(),
+            rbuf: Vec::new(),
+            limits: setup.limits,
+            budget: setup.budget,
+            stop: Arc::new(AtomicBool::new(false)),
+            shutting_down: None,
+            last_refusal_log: None,
+            refused: 0,
+        })
+    }
+
+    /// A handle that stops this worker.
+    pub fn handle(&self) -> WorkerHandle {
+        WorkerHandle {
+            stop: self.stop.clone(),
+            waker: self.notifier.waker(),
+        }
+    }
+
+    fn conn_base(&self) -> usize {
+        LISTENER_BASE + self.listeners.len()
+    }
+
+    /// Runs the event loop until stopped and every connection is closed.
+    pub fn run(mut self) -> io::Result<()> {
+        // Lazily: zeroed memory is only mapped where reads touch it.
+        self.rbuf = vec![0; self.limits.read_buffer.max(4096)];
+        loop {
+            let busy = self.deliver_outbound();
+            self.retry_stalled();
+            for app in &mut self.apps {
+                app.inbound.flush();
+            }
+            if self.stop.load(Ordering::Acquire) && self.shutting_down.is_none() {
+                self.begin_shutdown();
+            }
+            if let Some(started) = self.shutting_down {
+                let open = self.slots.iter().any(|s| s.conn.is_some());
+                if !open || started.elapsed() > self.limits.close_timeout {
+                    self.close_all();
+                    return Ok(());
+                }
+            }
+            let timeout = if busy || !self.stalled.is_empty() {
+                Some(Duration::ZERO)
+            } else {
+                let (outbound, stop) = (&mut self.outbound, &self.stop);
+                let sleep = self.notifier.prepare_sleep(|| {
+                    outbound.iter_mut().any(|ring| !ring.is_empty())
+                        || stop.fetch_or(false, Ordering::AcqRel)
+                });
+                if sleep {
+                    self.next_timeout()
+                } else {
+                    Some(Duration::ZERO)
+                }
+            };
+            match self.poll.poll(&mut self.events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            self.notifier.awake();
+            let tokens: Vec<(Token, bool, bool)> = self
+                .events
+                .iter()
+                .map(|e| {
+                    (
+                        e.token(),
+                        e.is_readable() || e.is_read_closed() || e.is_error(),
+                        e.is_writable(),
+                    )
+                })
+                .collect();
+            for (token, readable, writable) in tokens {
+                match token.0 {
+                    0 => {}
+                    t if t < self.conn_base() => self.accept(t - LISTENER_BASE),
+                    t => {
+                        let slot = (t - self.conn_base()) as u32;
+                        if writable {
+                            self.on_writable(slot);
+                        }
+                        if readable {
+                            self.on_readable(slot);
+                        }
+                    }
+                }
+            }
+            self.expire_deadlines();
+        }
+    }
+
+    /// How long the poll may sleep: until the next deadline.
+    fn next_timeout(&self) -> Option<Duration> {
+        let next = self.deadlines.peek().map(|Reverse((t, _, _))| *t);
+        let shutdown = self.shutting_down.map(|t| t + self.limits.close_timeout);
+        [next, shutdown]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| t.saturating_duration_since(Instant::now()))
+    }
+
+    fn accept(&mut self, listener: usize) {
+        loop {
+            let Some((socket, port)) = &self.listeners[listener] else {
+                return;
+            };
+            let port = *port;
+            let (stream, peer) = match socket.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and the like: the connection waits in the backlog.
+                    self.log_refusal(&format!("accept failed: {e}"));
+                    return;
+                }
+            };
+            if !self.budget.acquire() {
+                // Accepted and closed at once: fd_alloc_c is reached.
+                drop(stream);
+                self.log_refusal("fd_alloc_c connections reached; refusing new connections");
+                continue;
+            }
+            if let Err(e) = self.add_conn(stream, peer, port) {
+                log::warn!(
+                    "worker {}: dropping a new connection from {peer}: {e}",
+                    self.index
+                );
+                self.budget.release();
+            }
+        }
+    }
+
+    /// Logs a refusal at most once per second, with the count since.
+    fn log_refusal(&mut self, what: &str) {
+        self.refused += 1;
+        let now = Instant::now();
+        if self
+            .last_refusal_log
+            .is_none_or(|t| now - t >= Duration::from_secs(1))
+        {
+            log::warn!(
+                "worker {}: {what} ({} refused since the last report)",
+                self.index,
+                self.refused
+            );
+            self.refused = 0;
+            self.last_refusal_log = Some(now);
+        }
+    }
+
+    fn add_conn(&mut self, mut stream: TcpStream, peer: SocketAddr, port: u16) -> io::Result<()> {
+        stream.set_nodelay(true)?;
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None if self.slots.len() < MAX_SLOTS as usize => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    conn: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+            None => return Err(io::Error::other("no free connection slot")),
+        };
+        let entry = &mut self.slots[slot as usize];
+        entry.generation = ClientId::next_generation(entry.generation);
+        let id = ClientId::new(self.index, slot, entry.generation)
+            .expect("worker, slot and generation in range");
+        let token = Token(self.conn_base() + slot as usize);
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            self.free.push(slot);
+            return Err(e);
+        }
+        let deadline = Instant::now() + self.limits.handshake_timeout;
+        self.slots[slot as usize].conn = Some(Conn {
+            stream,
+            peer,
+            port,
+            id,
+            phase: Phase::Handshake(RequestParser::with_max_head_len(
+                self.limits.max_http_request_size,
+            )),
+            output: Output::default(),
+            deadline: Some(deadline),
+            stalled: None,
+            write_shut: false,
+        });
+        self.deadlines
+            .push(Reverse((deadline, slot, id.generation())));
+        Ok(())
+    }
+
+    fn conn(&mut self, slot: u32) -> Option<&mut Conn> {
+        self.slots.get_mut(slot as usize)?.conn.as_mut()
+    }
+
+    fn on_writable(&mut self, slot: u32) {
+        let Some(conn) = self.conn(slot) else { return };
+        if let Err(e) = conn.output.flush(&mut conn.stream) {
+            log::debug!("client {}: write failed: {e}", conn.id);
+            self.close(slot);
+            return;
+        }
+        self.after_output(slot);
+    }
+
+    /// Ends a finishing connection once its output is out.
+    fn after_output(&mut self, slot: u32) {
+        let Some(conn) = self.conn(slot) else { return };
+        let Phase::Finishing { drain } = conn.phase else {
+            return;
+        };
+        if !conn.output.is_empty() || conn.write_shut {
+            return;
+        }
+        if !drain {
+            // The close handshake is complete: the server closes the TCP
+            // connection first (RFC 6455 §7.1.1).
+            self.close(slot);
+            return;
+        }
+        conn.write_shut = true;
+        if conn.stream.shutdown(Shutdown::Write).is_err() {
+            self.close(slot);
+        }
+    }
+
+    fn on_readable(&mut self, slot: u32) {
+        let mut rbuf = std::mem::take(&mut self.rbuf);
+        // A stalled connection is resumed by retry_stalled.
+        while let Some(conn) = self.conn(slot).filter(|c| c.stalled.is_none()) {
+            match conn.stream.read(&mut rbuf) {
+                Ok(0) => {
+                    // The client closed its side (or went away).
+                    self.close(slot);
+                    break;
+                }
+                Ok(n) => {
+                    self.process(slot, &mut rbuf[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::debug!("read failed: {e}");
+                    self.close(slot);
+                    break;
+                }
+            }
+        }
+        self.rbuf = rbuf;
+    }
+
+    /// Handles bytes read from a connection.
+    fn process(&mut self, slot: u32, input: &mut [u8]) {
+        let Some(conn) = self.conn(slot) else { return };
+        let port = conn.port;
+        let progress = match &mut conn.phase {
+            Phase::Handshake(parser) => parser.push(input),
+            Phase::Open(_) | Phase::Closing(_) => return self.process_frames(slot, input),
+            // Anything a finishing client still sends is discarded.
+            Phase::Finishing { .. } => return,
+        };
+        match progress {
+            Ok(Progress::Incomplete) => {}
+            Ok(Progress::Complete { request, consumed }) => {
+                match self.router.route(&request, port, Scheme::Ws) {
+                    Ok(&endpoint) => {
+                        let response = switching_protocols(&request.accept_key());
+                        self.open_session(slot, endpoint, &response);
+                        self.process(slot, &mut input[consumed..]);
+                    }
+                    Err(error) => self.refuse_handshake(slot, error),
+                }
+            }
+            Err(error) => self.refuse_handshake(slot, error),
+        }
+    }
+
+    fn refuse_handshake(&mut self, slot: u32, error: HandshakeError) {
+        let mut response = Vec::new();
+        write_error_response(&error, &mut response);
+        log::debug!("refusing a handshake: {error}");
+        self.send(slot, &mut Frame::new(&response));
+        self.finish(slot, self.limits.handshake_timeout, true);
+    }
+
+    fn open_session(&mut self, slot: u32, endpoint: Endpoint, response: &[u8]) {
+        let app = endpoint.app;
+        let member = self.members[usize::from(app)].len();
+        self.members[usize::from(app)].push(slot);
+        let frames = self.limits.frames;
+        let Some(conn) = self.conn(slot) else { return };
+        conn.phase = Phase::Open(Session {
+            decoder: Decoder::new(frames),
+            app,
+            endpoint_id: endpoint.endpoint_id,
+            member,
+        });
+        conn.deadline = None;
+        let (id, peer) = (conn.id, conn.peer);
+        self.send(slot, &mut Frame::new(response));
+        if self.apps[usize::from(app)].send_open {
+            notify(
+                &mut self.apps[usize::from(app)],
+                InboundKind::Open,
+                id,
+                endpoint.endpoint_id,
+                peer,
+            );
+        }
+    }
+
+    fn process_frames(&mut self, slot: u32, input: &mut [u8]) {
+        let mut pos = 0;
+        while pos < input.len() {
+            let Some(conn) = self.slots[slot as usize].conn.as_mut() else {
+                return;
+            };
+            let (decoder, session) = match &mut conn.phase {
+                Phase::Open(session) => (
+                    &mut session.decoder,
+                    Some((session.app, session.endpoint_id)),
+                ),
+                Phase::Closing(decoder) => (decoder, None),
+                _ => return,
+            };
+            let reply = match decoder.decode(&mut input[pos..]) {
+                Ok(decoded) => {
+                    pos += decoded.consumed;
+                    match (decoded.event, session) {
+                        (None, _) => continue,
+                        (Some(Event::Message { kind, payload }), Some((app, endpoint_id))) => {
+                            let data_kind = match kind {
+                                DataKind::Text => DATA_UTF8,
+                                DataKind::Binary => DATA_BIN,
+                            };
+                            let message = Inbound {
+                                kind: InboundKind::Read,
+                                client: conn.id,
+                                endpoint_id,
+                                data_kind,
+                                peer: conn.peer,
+                                payload,
+                            };
+                            if !push_inbound(&mut self.apps[usize::from(app)].inbound, &message) {
+                                // The app's ring is full: keep the message and
+                                // the rest of the input, and stop reading.
+                                conn.stalled = Some(Stalled {
+                                    data_kind,
+                                    payload: payload.to_vec(),
+                                    rest: input[pos..].to_vec(),
+                                });
+                                self.stalled.push((slot, conn.id.generation()));
+                                return;
+                            }
+                            continue;
+                        }
+                        // Data after our close frame is discarded (RFC 6455 §1.4).
+                        (Some(Event::Message { .. }), None) => continue,
+                        (Some(Event::Ping(payload)), Some(_)) => Reply::Pong(payload.to_vec()),
+                        (Some(Event::Ping(_) | Event::Pong(_)), _) => continue,
+                        (Some(Event::Close(frame)), Some(_)) => {
+                            Reply::CloseEcho(frame.map(|f| f.code))
+                        }
+                        (Some(Event::Close(_)), None) => Reply::ClosingDone,
+                    }
+                }
+                Err(error) => {
+                    log::debug!("client {}: {error}", conn.id);
+                    Reply::Fail(error.close_code(), error.to_string())
+                }
+            };
+            match reply {
+                Reply::Pong(payload) => {
+                    let mut frame = Vec::with_capacity(2 + payload.len());
+                    encode_frame(&mut frame, Opcode::Pong, &payload)
+                        .expect("a ping payload fits a pong");
+                    self.send(slot, &mut Frame::new(&frame));
+                }
+                Reply::CloseEcho(code) => {
+                    // Answer with the same code (RFC 6455 §5.5.1), then close.
+                    let mut frame = Vec::new();
+                    match code {
+                        Some(code) => encode_close(&mut frame, code, ""),
+                        None => encode_frame(&mut frame, Opcode::Close, &[])
+                            .expect("an empty close fits"),
+                    }
+                    self.leave_session(slot);
+                    self.send(slot, &mut Frame::new(&frame));
+                    self.finish(slot, self.limits.close_timeout, false);
+                    return;
+                }
+                Reply::ClosingDone => {
+                    self.finish(slot, self.limits.close_timeout, false);
+                    return;
+                }
+                Reply::Fail(code, reason) => {
+                    let mut frame = Vec::new();
+                    encode_close(&mut frame, code, &reason);
+                    self.leave_session(slot);
+                    self.send(slot, &mut Frame::new(&frame));
+                    self.finish(slot, self.limits.close_timeout, true);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes a frame (or HTTP response) to one connection, closing it
+    /// with 1008 if its unread output passes `max_pending_output`.
+    fn send(&mut self, slot: u32, frame: &mut Frame<'_>) {
+        let max_pending = self.limits.max_pending_output;
+        let Some(conn) = self.conn(slot) else { return };
+        if let Err(e) = conn.output.send(&mut conn.stream, frame) {
+            log::debug!("client {}: write failed: {e}", conn.id);
+            self.close(slot);
+            return;
+        }
+        if conn.output.pending() > max_pending && matches!(conn.phase, Phase::Open(_)) {
+            log::info!(
+                "client {} ({}): closing a slow consumer with {} bytes of unread output",
+                conn.id,
+                conn.peer,
+                conn.output.pending()
+            );
+            conn.output.drop_unstarted();
+            let mut close = Vec::new();
+            encode_close(
+                &mut close,
+                CloseCode::POLICY_VIOLATION,
+                "too much unread output",
+            );
+            self.leave_session(slot);
+            self.send(slot, &mut Frame::new(&close));
+            self.finish(slot, self.limits.close_timeout, true);
+        }
+    }
+
+    /// Sends a close frame we initiate and waits for the client's answer.
+    fn start_close(&mut self, slot: u32, code: CloseCode, reason: &str) {
+        let mut frame = Vec::new();
+        encode_close(&mut frame, code, reason);
+        self.start_close_with(slot, &frame);
+    }
+
+    fn start_close_with(&mut self, slot: u32, frame: &[u8]) {
+        self.leave_session(slot);
+        self.send(slot, &mut Frame::new(frame));
+        let (timeout, frames) = (self.limits.close_timeout, self.limits.frames);
+        if let Some(conn) = self
+            .conn(slot)
+            .filter(|c| !matches!(c.phase, Phase::Finishing { .. }))
+        {
+            let decoder = match std::mem::replace(&mut conn.phase, Phase::Finishing { drain: true })
+            {
+                Phase::Closing(decoder) => decoder,
+                _ => Decoder::new(frames),
+            };
+            conn.phase = Phase::Closing(decoder);
+            self.set_deadline(slot, timeout);
+        }
+    }
+
+    /// Ends an open session (if it is one): the client leaves its app's
+    /// members, and the app is told.
+    fn leave_session(&mut self, slot: u32) {
+        let Some(conn) = self.slots[slot as usize].conn.as_mut() else {
+            return;
+        };
+        let Phase::Open(session) =
+            std::mem::replace(&mut conn.phase, Phase::Finishing { drain: true })
+        else {
+            return;
+        };
+        let (id, peer) = (conn.id, conn.peer);
+        conn.phase = Phase::Closing(session.decoder);
+        let app = usize::from(session.app);
+        let members = &mut self.members[app];
+        members.swap_remove(session.member);
+        if let Some(&moved) = members.get(session.member)
+            && let Some(Conn {
+                phase: Phase::Open(s),
+                ..
+            }) = self.slots[moved as usize].conn.as_mut()
+        {
+            s.member = session.member;
+        }
+        if self.apps[app].send_close {
+            notify(
+                &mut self.apps[app],
+                InboundKind::Close,
+                id,
+                session.endpoint_id,
+                peer,
+            );
+        }
+    }
+
+    /// Writes what is pending, then closes (see [`Phase::Finishing`]), or
+    /// drops the connection when `timeout` passes.
+    fn finish(&mut self, slot: u32, timeout: Duration, drain: bool) {
+        self.leave_session(slot);
+        let Some(conn) = self.conn(slot) else { return };
+        conn.phase = Phase::Finishing { drain };
+        conn.stalled = None;
+        self.set_deadline(slot, timeout);
+        self.after_output(slot);
+    }
+
+    fn set_deadline(&mut self, slot: u32, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let Some(conn) = self.conn(slot) else { return };
+        conn.deadline = Some(deadline);
+        let generation = conn.id.generation();
+        self.deadlines.push(Reverse((deadline, slot, generation)));
+    }
+
+    /// Drops a connection now.
+    fn close(&mut self, slot: u32) {
+        self.leave_session(slot);
+        let Some(mut conn) = self.slots[slot as usize].conn.take() else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        drop(conn);
+        self.free.push(slot);
+        self.budget.release();
+    }
+
+    fn expire_deadlines(&mut self) {
+        let now = Instant::now();
+        while let Some(&Reverse((deadline, slot, generation))) = self.deadlines.peek() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop();
+            let current = self.slots.get(slot as usize).and_then(|s| s.conn.as_ref());
+            if let Some(conn) = current
+                && conn.id.generation() == generation
+                && conn.deadline == Some(deadline)
+            {
+                log::debug!("client {} ({}): timed out", conn.id, conn.peer);
+                self.close(slot);
+            }
+        }
+    }
+
+    /// Retries messages that found their app's ring full.
+    fn retry_stalled(&mut self) {
+        let stalled = std::mem::take(&mut self.stalled);
+        for (slot, generation) in stalled {
+            let Some(conn) = self
+                .slots
+                .get_mut(slot as usize)
+                .and_then(|s| s.conn.as_mut())
+            else {
+                continue;
+            };
+            if conn.id.generation() != generation {
+                continue;
+            }
+            let Some(stall) = conn.stalled.take() else {
+                continue;
+            };
+            let Phase::Open(session) = &conn.phase else {
+                continue;
+            };
+            let message = Inbound {
+                kind: InboundKind::Read,
+                client: conn.id,
+                endpoint_id: session.endpoint_id,
+                data_kind: stall.data_kind,
+                peer: conn.peer,
+                payload: &stall.payload,
+            };
+            if !push_inbound(&mut self.apps[usize::from(session.app)].inbound, &message) {
+                conn.stalled = Some(stall);
+                self.stalled.push((slot, generation));
+                continue;
+            }
+            let mut rest = stall.rest;
+            self.process(slot, &mut rest);
+            // Edge-triggered: what arrived meanwhile will not be announced again.
+            if self.conn(slot).is_some_and(|c| c.stalled.is_none()) {
+                self.on_readable(slot);
+            }
+        }
+    }
+
+    /// Sends what apps wrote to their recipients here. Returns whether any
+    /// ring had more than a batch waiting (poll without sleeping then).
+    fn deliver_outbound(&mut self) -> bool {
+        let mut busy = false;
+        let mut outbound = std::mem::take(&mut self.outbound);
+        for (app, ring) in outbound.iter_mut().enumerate() {
+            let mut delivered = 0;
+            while let Some(bytes) = ring.peek() {
+                self.deliver(app, bytes);
+                ring.advance();
+                delivered += 1;
+                if delivered == OUTBOUND_BATCH {
+                    busy = true;
+                    break;
+                }
+            }
+            ring.release();
+        }
+        self.outbound = outbound;
+        busy
+    }
+
+    fn deliver(&mut self, app: usize, bytes: &[u8]) {
+        let message = match read_outbound(bytes) {
+            Ok(message) => message,
+            Err(error) => {
+                log::error!(
+                    "worker {}: skipping a malformed outbound message: {error}",
+                    self.index
+                );
+                return;
+            }
+        };
+        let mut frame = Frame::new(message.frame);
+        match message.recipients {
+            Recipients::Single(id) => self.deliver_to(app, id, &mut frame, message.close_after),
+            Recipients::Multi(ids) => {
+                for id in ids.iter() {
+                    self.deliver_to(app, id, &mut frame, message.close_after);
+                }
+            }
+            Recipients::Every | Recipients::EveryExcept(_) | Recipients::EveryExceptMulti(_) => {
+                // Backwards: sending may close a slow member, whose removal
+                // moves the last member (already served) into its place.
+                let mut i = self.members[app].len();
+                while i > 0 {
+                    i -= 1;
+                    let Some(&slot) = self.members[app].get(i) else {
+                        continue;
+                    };
+                    let Some(id) = self.conn(slot).map(|c| c.id) else {
+                        continue;
+                    };
+                    if !message.recipients.includes(id) {
+                        continue;
+                    }
+                    self.deliver_to(app, id, &mut frame, message.close_after);
+                }
+            }
+        }
+    }
+
+    /// Sends one frame to one client of `app`, if it is still that client.
+    fn deliver_to(&mut self, app: usize, id: ClientId, frame: &mut Frame<'_>, close_after: bool) {
+        if id.worker() != self.index {
+            return;
+        }
+        let slot = id.slot();
+        let Some(conn) = self.conn(slot) else { return };
+        let member_of_app = matches!(&conn.phase, Phase::Open(s) if usize::from(s.app) == app);
+        if conn.id != id || !member_of_app {
+            return; // a closed client's id reaches nobody
+        }
+        if close_after {
+            let bytes = frame.bytes().to_vec();
+            self.start_close_with(slot, &bytes);
+        } else {
+            self.send(slot, frame);
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.shutting_down = Some(Instant::now());
+        for listener in &mut self.listeners {
+            if let Some((mut socket, _)) = listener.take() {
+                let _ = self.poll.registry().deregister(&mut socket);
+            }
+        }
+        for slot in 0..self.slots.len() as u32 {
+            match self.conn(slot).map(|c| matches!(c.phase, Phase::Open(_))) {
+                Some(true) => self.start_close(slot, CloseCode::GOING_AWAY, "server shutting down"),
+                Some(false)
+                    if matches!(self.conn(slot).map(|c| &c.phase), Some(Phase::Handshake(_))) =>
+                {
+                    self.close(slot)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn close_all(&mut self) {
+        for slot in 0..self.slots.len() as u32 {
+            self.close(slot);
+        }
+        for app in &mut self.apps {
+            app.inbound.flush();
+        }
+    }
+}
+
+/// The inbound half of an [`AppLink`].
+struct Link {
+    inbound: Producer,
+    send_open: bool,
+    send_close: bool,
+}
+
+/// What to do after a decoded event, once the decoder is no longer borrowed.
+enum Reply {
+    Pong(Vec<u8>),
+    CloseEcho(Option<CloseCode>),
+    ClosingDone,
+    Fail(CloseCode, String),
+}
+
+/// Puts a read message on an app's inbound ring; `false` if it is full.
+fn push_inbound(ring: &mut Producer, message: &Inbound<'_>) -> bool {
+    match ring.reserve(inbound_len(message.payload.len())) {
+        Ok(mut reservation) => {
+            write_inbound(&mut reservation, message).expect("the reservation has the exact length");
+            reservation.commit();
+            true
+        }
+        Err(PushError::Full { .. }) => {
+            ring.flush();
+            false
+        }
+        Err(PushError::TooLarge { len, max }) => {
+            // The ring's maximum is sized above max_ws_msg_size; only a
+            // misconfiguration gets here. The message is dropped, loudly.
+            log::error!(
+                "dropping a {len}-byte message: the app's inbound ring holds at most {max} bytes"
+            );
+            true
+        }
+    }
+}
+
+/// Tells an app that a client connected or left. These notices are small;
+/// a full ring waits for the app.
+fn notify(
+    link: &mut Link,
+    kind: InboundKind,
+    client: ClientId,
+    endpoint_id: u16,
+    peer: SocketAddr,
+) {
+    let message = Inbound {
+        kind,
+        client,
+        endpoint_id,
+        data_kind: 0,
+        peer,
+        payload: &[],
+    };
+    while !push_inbound(&mut link.inbound, &message) {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
