@@ -1,5 +1,6 @@
-//! The command line: `ringsocket [--check] [CONFIG]`, `--help`, `--version`.
-//! Three flags do not need an argument-parsing library.
+//! The command line: `ringsocket [--check | --daemon [--pidfile PATH]] [CONFIG]`,
+//! `--help`, `--version`. A handful of flags do not need an
+//! argument-parsing library.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -14,9 +15,23 @@ pub(crate) enum Command {
     Version,
     /// Validate the configuration (and the files it names), print a summary.
     Check(PathBuf),
-    /// Run the server with this configuration.
-    Serve(PathBuf),
+    /// Run the server.
+    Serve(ServeOptions),
 }
+
+/// How to run the server.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct ServeOptions {
+    /// The configuration file.
+    pub(crate) config: PathBuf,
+    /// Detach into the background (double fork, new session, syslog).
+    pub(crate) daemon: bool,
+    /// Where to write the process id, if anywhere.
+    pub(crate) pidfile: Option<PathBuf>,
+}
+
+/// The pidfile of `--daemon` when `--pidfile` is not given.
+pub(crate) const DEFAULT_PIDFILE: &str = "/run/ringsocket.pid";
 
 /// A command line that cannot be understood.
 #[derive(Debug, PartialEq, Eq)]
@@ -25,12 +40,18 @@ pub(crate) enum CliError {
     UnknownOption(String),
     /// A second configuration path.
     ExtraArgument(String),
+    /// An option that needs a value got none.
+    MissingValue(&'static str),
+    /// Options that do not go together.
+    Conflict(&'static str, &'static str),
 }
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::UnknownOption(o) => write!(f, "unknown option '{o}'"),
+            CliError::MissingValue(o) => write!(f, "option '{o}' needs a value"),
+            CliError::Conflict(a, b) => write!(f, "'{a}' and '{b}' cannot be used together"),
             CliError::ExtraArgument(a) => {
                 write!(
                     f,
@@ -50,6 +71,7 @@ pub(crate) fn help() -> String {
 RingSocket {version}: a WebSocket server for Linux whose backend logic runs as plugin apps.
 
 Usage: ringsocket [--check] [CONFIG]
+       ringsocket [--daemon] [--pidfile PATH] [CONFIG]
 
 Arguments:
   CONFIG         the JSON5 configuration file (default: {default})
@@ -57,13 +79,21 @@ Arguments:
 Options:
   --check        validate CONFIG and the files it names, print a summary and exit
                  (0 if valid; 2 with every error listed on stderr if not)
+  -d, --daemon   run in the background: detach, log to syslog, write a pidfile
+                 (default {pidfile}); errors found while starting still go to
+                 stderr before detaching. Without it the server stays in the
+                 foreground and logs to stderr (for systemd and development)
+  --pidfile PATH write the process id to PATH (removed on exit)
   -h, --help     print this help and exit
   -V, --version  print the version and exit
 
 Relative paths in CONFIG resolve against CONFIG's folder.
+Signals: SIGTERM/SIGINT shut down gracefully (a second one exits at once);
+SIGHUP reloads log_level.
 ",
         version = env!("CARGO_PKG_VERSION"),
         default = rs_conf::DEFAULT_CONFIG_PATH,
+        pidfile = DEFAULT_PIDFILE,
     )
 }
 
@@ -71,10 +101,13 @@ Relative paths in CONFIG resolve against CONFIG's folder.
 /// win over everything else, as users expect from any position.
 pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliError> {
     let mut check = false;
+    let mut daemon = false;
+    let mut pidfile: Option<PathBuf> = None;
     let mut config: Option<OsString> = None;
     let mut error = None;
     let mut options_ended = false;
-    for arg in args {
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
         let text = arg.to_string_lossy();
         let is_option = !options_ended && text.starts_with('-') && text != "-";
         if is_option {
@@ -82,6 +115,16 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
                 "-h" | "--help" => return Ok(Command::Help),
                 "-V" | "--version" => return Ok(Command::Version),
                 "--check" => check = true,
+                "-d" | "--daemon" => daemon = true,
+                "--pidfile" => match args.next() {
+                    Some(path) => pidfile = Some(PathBuf::from(path)),
+                    None => {
+                        error.get_or_insert(CliError::MissingValue("--pidfile"));
+                    }
+                },
+                other if other.starts_with("--pidfile=") => {
+                    pidfile = Some(PathBuf::from(&other["--pidfile=".len()..]));
+                }
                 "--" => options_ended = true,
                 other => {
                     error.get_or_insert(CliError::UnknownOption(other.to_owned()));
@@ -96,15 +139,24 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
     if let Some(error) = error {
         return Err(error);
     }
+    if check && daemon {
+        return Err(CliError::Conflict("--check", "--daemon"));
+    }
     let config = config.map_or_else(
         || PathBuf::from(rs_conf::DEFAULT_CONFIG_PATH),
         PathBuf::from,
     );
-    Ok(if check {
-        Command::Check(config)
-    } else {
-        Command::Serve(config)
-    })
+    if check {
+        return Ok(Command::Check(config));
+    }
+    if daemon && pidfile.is_none() {
+        pidfile = Some(PathBuf::from(DEFAULT_PIDFILE));
+    }
+    Ok(Command::Serve(ServeOptions {
+        config,
+        daemon,
+        pidfile,
+    }))
 }
 
 #[cfg(test)]
@@ -115,12 +167,17 @@ mod tests {
         parse(args.iter().map(OsString::from))
     }
 
+    fn serve(config: &str) -> Command {
+        Command::Serve(ServeOptions {
+            config: config.into(),
+            daemon: false,
+            pidfile: None,
+        })
+    }
+
     #[test]
     fn defaults_to_serving_the_default_path() {
-        assert_eq!(
-            parse_strs(&[]),
-            Ok(Command::Serve(rs_conf::DEFAULT_CONFIG_PATH.into()))
-        );
+        assert_eq!(parse_strs(&[]), Ok(serve(rs_conf::DEFAULT_CONFIG_PATH)));
     }
 
     #[test]
@@ -137,7 +194,7 @@ mod tests {
             parse_strs(&["a.json", "--check"]),
             Ok(Command::Check("a.json".into()))
         );
-        assert_eq!(parse_strs(&["a.json"]), Ok(Command::Serve("a.json".into())));
+        assert_eq!(parse_strs(&["a.json"]), Ok(serve("a.json")));
     }
 
     #[test]
@@ -150,13 +207,49 @@ mod tests {
 
     #[test]
     fn double_dash_ends_options() {
-        assert_eq!(
-            parse_strs(&["--", "--check"]),
-            Ok(Command::Serve("--check".into()))
-        );
+        assert_eq!(parse_strs(&["--", "--check"]), Ok(serve("--check")));
         assert_eq!(
             parse_strs(&["--check", "--", "-odd.json"]),
             Ok(Command::Check("-odd.json".into()))
+        );
+    }
+
+    #[test]
+    fn daemon_mode_takes_a_pidfile_or_uses_the_default() {
+        let daemon = |pidfile: &str| {
+            Command::Serve(ServeOptions {
+                config: "a.json".into(),
+                daemon: true,
+                pidfile: Some(pidfile.into()),
+            })
+        };
+        assert_eq!(
+            parse_strs(&["--daemon", "a.json"]),
+            Ok(daemon(DEFAULT_PIDFILE))
+        );
+        assert_eq!(
+            parse_strs(&["-d", "--pidfile", "/tmp/p", "a.json"]),
+            Ok(daemon("/tmp/p"))
+        );
+        assert_eq!(
+            parse_strs(&["a.json", "--daemon", "--pidfile=/tmp/q"]),
+            Ok(daemon("/tmp/q"))
+        );
+        assert_eq!(
+            parse_strs(&["--pidfile", "/tmp/p", "a.json"]),
+            Ok(Command::Serve(ServeOptions {
+                config: "a.json".into(),
+                daemon: false,
+                pidfile: Some("/tmp/p".into())
+            }))
+        );
+        assert_eq!(
+            parse_strs(&["--pidfile"]),
+            Err(CliError::MissingValue("--pidfile"))
+        );
+        assert_eq!(
+            parse_strs(&["--check", "--daemon"]),
+            Err(CliError::Conflict("--check", "--daemon"))
         );
     }
 

@@ -12,8 +12,12 @@
 
 mod cli;
 mod config;
+mod daemon;
 mod exit;
+mod logging;
+mod privileges;
 mod serve;
+mod signals;
 mod summary;
 
 use std::process::ExitCode;
@@ -38,7 +42,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check(path) => check(&path),
-        Command::Serve(path) => serve::run(&path),
+        Command::Serve(options) => serve::run(&options),
     }
 }
 

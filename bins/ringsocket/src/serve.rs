@@ -1,27 +1,394 @@
-//! Running the server: the startup sequence, one step per function as the
-//! later steps arrive (bind ports, load apps, drop privileges, set limits,
-//! spawn workers and app threads, wait for signals).
+//! Running the server: the startup sequence, then waiting for a signal or
+//! a fatal app error, then an orderly shutdown.
+//!
+//! Order (DESIGN §10): configuration (already checked), logging, the user
+//! to switch to, the open-files limit, bind every port, load every app —
+//! all of which report errors on stderr — then detach (daemon mode), write
+//! the pidfile, switch to the configured user dropping every capability,
+//! create the rings, start app threads and workers, and wait. Anything that
+//! fails before the threads start ends the process with one line naming the
+//! problem and status 1.
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
-use crate::{config, exit};
+use rs_app::host::{App, AppSettings, AppThread, StopHandle};
+use rs_conf::Config;
+use rs_http::{AllowedOrigins, Router};
+use rs_ring::{Notifier, Parker, RingConfig, ring};
+use rs_worker::{AppLink, ConnectionBudget, Endpoint, Limits, Worker, WorkerHandle, WorkerSetup};
 
-/// Starts the server with the configuration at `path`.
-pub(crate) fn run(path: &Path) -> ExitCode {
-    let _config = match config::load_checked(path) {
+use crate::cli::ServeOptions;
+use crate::daemon::{self, PidFile};
+use crate::privileges::{self, User};
+use crate::signals::{self, Signal};
+use crate::{config, exit, logging};
+
+/// Ring buffers start this small and grow up to their configured size, so
+/// an idle server holds little memory.
+const INITIAL_RING: usize = 256 * 1024;
+/// Room around a message in a ring: its header and record padding.
+const RING_OVERHEAD: usize = 4096;
+
+/// What the main thread waits for.
+pub(crate) enum Event {
+    Signal(Signal),
+    AppExited {
+        name: String,
+        result: Result<(), rs_app::host::AppError>,
+    },
+    WorkerExited {
+        index: usize,
+        result: std::io::Result<()>,
+    },
+}
+
+/// Starts the server as `options` say and runs it until it stops.
+pub(crate) fn run(options: &ServeOptions) -> ExitCode {
+    let config = match config::load_checked(&options.config) {
         Ok(config) => config,
         Err(errors) => {
             config::report(&errors);
             return exit::invalid();
         }
     };
-    // Next steps (later issues): bind the ports, load the apps, drop to
-    // `config.user`, set RLIMIT_NOFILE from `fd_alloc_c`, spawn workers and
-    // app threads, handle SIGTERM/SIGINT.
-    eprintln!(
-        "ringsocket: {}: configuration OK, but the server is not implemented yet (use --check to validate only)",
-        path.display()
+    logging::init(config.log_level);
+    let prepared = match prepare(&config) {
+        Ok(prepared) => prepared,
+        Err(message) => {
+            eprintln!("ringsocket: {message}");
+            return exit::failure();
+        }
+    };
+    let detached = if options.daemon {
+        match daemon::detach() {
+            Ok(detached) => {
+                logging::switch_to_syslog();
+                Some(detached)
+            }
+            Err(e) => {
+                eprintln!("ringsocket: cannot detach: {e}");
+                return exit::failure();
+            }
+        }
+    } else {
+        None
+    };
+    match launch(&config, options, prepared) {
+        Ok((server, pidfile)) => {
+            if let Some(detached) = detached {
+                detached.started();
+            }
+            let status = server.wait(&options.config);
+            drop(pidfile);
+            status
+        }
+        Err(message) => {
+            log::error!("{message}");
+            match detached {
+                Some(detached) => detached.failed(&message),
+                None => eprintln!("ringsocket: {message}"),
+            }
+            exit::failure()
+        }
+    }
+}
+
+/// What is done while the process can still report on stderr.
+struct Prepared {
+    user: Option<User>,
+    listeners: Vec<Vec<(std::net::TcpListener, u16)>>,
+    apps: Vec<App>,
+    router: Arc<Router<Endpoint>>,
+}
+
+fn prepare(config: &Config) -> Result<Prepared, String> {
+    if let Some(port) = config.ports.iter().find(|p| !p.is_unencrypted) {
+        return Err(format!(
+            "port {}: wss:// (TLS) ports are not supported by this version yet; set \"is_unencrypted\": true",
+            port.port_number
+        ));
+    }
+    let user = if privileges::is_root() {
+        Some(privileges::lookup_user(&config.user)?)
+    } else {
+        None
+    };
+    let worker_c = config.effective_worker_c();
+    let addresses: usize = config.ports.iter().map(|p| p.bind_addrs().len()).sum();
+    let worker_fds = worker_c as u64 * (privileges::FDS_PER_WORKER + addresses as u64);
+    if let Some(warning) = privileges::set_open_files_limit(config.fd_alloc_c, worker_fds)? {
+        log::warn!("{warning}");
+    }
+    let mut listeners: Vec<Vec<(std::net::TcpListener, u16)>> =
+        (0..worker_c).map(|_| Vec::new()).collect();
+    for port in &config.ports {
+        for addr in port.bind_addrs() {
+            for worker in &mut listeners {
+                let listener = rs_worker::bind(port, addr).map_err(|e| e.to_string())?;
+                worker.push((listener, port.port_number));
+            }
+        }
+    }
+    let apps: Vec<App> = config
+        .apps
+        .iter()
+        .map(|app| App::load(&app.app_path).map_err(|e| format!("app '{}': {e}", app.name)))
+        .collect::<Result<_, _>>()?;
+    let router = Arc::new(build_router(config)?);
+    Ok(Prepared {
+        user,
+        listeners,
+        apps,
+        router,
+    })
+}
+
+/// Writes the pidfile, drops privileges and starts every thread.
+fn launch(
+    config: &Config,
+    options: &ServeOptions,
+    prepared: Prepared,
+) -> Result<(Server, Option<PidFile>), String> {
+    let owner = prepared.user.as_ref().map(|u| (u.uid, u.gid));
+    let pidfile = options
+        .pidfile
+        .as_deref()
+        .map(|path| PidFile::create(path, owner))
+        .transpose()?;
+    match &prepared.user {
+        Some(user) => {
+            privileges::drop_to(user)?;
+            log::info!("running as user '{}'", user.name);
+        }
+        None => privileges::clear_capabilities()
+            .map_err(|e| format!("cannot drop capabilities: {e}"))?,
+    }
+    let server = start(config, prepared)?;
+    Ok((server, pidfile))
+}
+
+struct Server {
+    events: mpsc::Receiver<Event>,
+    workers: Vec<(WorkerHandle, JoinHandle<()>)>,
+    apps: Vec<(StopHandle, JoinHandle<()>)>,
+}
+
+fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
+    let Prepared {
+        listeners,
+        apps,
+        router,
+        ..
+    } = prepared;
+    let worker_c = listeners.len();
+
+    // Blocked in every thread started from here on; one thread waits for them.
+    let (sender, events) = mpsc::channel();
+    signals::block_and_forward(sender.clone())
+        .map_err(|e| format!("cannot handle signals: {e}"))?;
+
+    let notifiers: Vec<Notifier> = (0..worker_c)
+        .map(|_| Notifier::new())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("eventfd: {e}"))?;
+    let parkers: Vec<Parker> = (0..apps.len()).map(|_| Parker::new()).collect();
+    let ring_max = |configured: usize| configured.max(config.max_ws_msg_size + RING_OVERHEAD);
+    let inbound_config = RingConfig::new(INITIAL_RING.min(config.inbound_ring_buf_size))
+        .max_capacity(ring_max(config.inbound_ring_buf_size))
+        .publish_batch(config.update_queue_size);
+
+    let mut links: Vec<Vec<AppLink>> = (0..worker_c).map(|_| Vec::new()).collect();
+    let mut app_inbound: Vec<Vec<rs_ring::Consumer>> =
+        (0..apps.len()).map(|_| Vec::new()).collect();
+    let mut app_outbound: Vec<Vec<rs_ring::Producer>> =
+        (0..apps.len()).map(|_| Vec::new()).collect();
+    for (w, notifier) in notifiers.iter().enumerate() {
+        for (a, (app, app_config)) in apps.iter().zip(&config.apps).enumerate() {
+            let (to_app, from_worker) = ring(inbound_config, Some(parkers[a].waker()));
+            let outbound_config = RingConfig::new(INITIAL_RING.min(config.outbound_ring_buf_size))
+                .max_capacity(ring_max(config.outbound_ring_buf_size))
+                .publish_batch(app_config.update_queue_size);
+            let (from_app, to_worker) = ring(outbound_config, Some(notifier.waker()));
+            app_inbound[a].push(from_worker);
+            app_outbound[a].push(from_app);
+            links[w].push(AppLink {
+                inbound: to_app,
+                outbound: to_worker,
+                send_open: app.has_open() && !app_config.no_open_cb,
+                send_close: app.has_close() && !app_config.no_close_cb,
+            });
+        }
+    }
+
+    let mut app_threads = Vec::new();
+    for (((app, app_config), parker), (inbound, outbound)) in apps
+        .into_iter()
+        .zip(&config.apps)
+        .zip(parkers)
+        .zip(app_inbound.into_iter().zip(app_outbound))
+    {
+        let settings = AppSettings::from_config(config, app_config, worker_c as u32);
+        let thread = AppThread::new(app, settings, inbound, outbound, parker);
+        let stop = thread.stop_handle();
+        let (name, sender) = (app_config.name.clone(), sender.clone());
+        let handle = std::thread::Builder::new()
+            .name(format!("app {}", app_config.name))
+            .spawn(move || {
+                let result = thread.run();
+                let _ = sender.send(Event::AppExited { name, result });
+            })
+            .map_err(|e| format!("cannot start app thread '{}': {e}", app_config.name))?;
+        app_threads.push((stop, handle));
+    }
+
+    let limits = Limits {
+        frames: rs_proto::Limits {
+            max_message_size: config.max_ws_msg_size as u64,
+            max_frame_chain_size: config.max_ws_frame_chain_size as u64,
+        },
+        max_http_request_size: config.max_http_request_size,
+        handshake_timeout: Duration::from_secs(config.shutdown_wait_http.into()),
+        close_timeout: Duration::from_secs(config.shutdown_wait_ws.into()),
+        max_pending_output: config.max_pending_output,
+        events: config.epoll_buf_elem_c,
+        read_buffer: config.worker_rbuf_size,
+    };
+    let budget = Arc::new(ConnectionBudget::new(config.fd_alloc_c));
+    let mut workers = Vec::new();
+    for (index, ((listeners, apps), notifier)) in
+        listeners.into_iter().zip(links).zip(notifiers).enumerate()
+    {
+        let setup = WorkerSetup {
+            index: index as u16,
+            listeners,
+            router: router.clone(),
+            apps,
+            notifier,
+            limits,
+            budget: budget.clone(),
+        };
+        let worker = Worker::new(setup).map_err(|e| format!("cannot start worker {index}: {e}"))?;
+        let handle = worker.handle();
+        let sender = sender.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("worker {index}"))
+            .spawn(move || {
+                let result = worker.run();
+                let _ = sender.send(Event::WorkerExited { index, result });
+            })
+            .map_err(|e| format!("cannot start worker {index}: {e}"))?;
+        workers.push((handle, thread));
+    }
+    log::info!(
+        "ringsocket {} started: {} worker(s), {} app(s), {} port(s)",
+        env!("CARGO_PKG_VERSION"),
+        worker_c,
+        config.apps.len(),
+        config.ports.len()
     );
-    exit::failure()
+    Ok(Server {
+        events,
+        workers,
+        apps: app_threads,
+    })
+}
+
+/// SIGHUP: re-reads the configuration and applies what can change without
+/// dropping clients: `log_level`. A configuration that no longer validates
+/// changes nothing.
+fn reload(config_path: &Path) {
+    match Config::load(config_path) {
+        Ok(config) if logging::set_level(config.log_level) => {
+            log::info!("SIGHUP: log_level is now {:?}", config.log_level);
+        }
+        Ok(_) => log::info!("SIGHUP: RUST_LOG is set and decides the log level; nothing reloaded"),
+        Err(errors) => {
+            log::error!("SIGHUP: the configuration is invalid, nothing reloaded:\n{errors}")
+        }
+    }
+}
+
+fn build_router(config: &Config) -> Result<Router<Endpoint>, String> {
+    let mut router = Router::new();
+    for (app_index, app) in config.apps.iter().enumerate() {
+        for endpoint in &app.endpoints {
+            let origins =
+                AllowedOrigins::parse(endpoint.allowed_origins.iter().map(|o| o.raw.as_str()))
+                    .map_err(|e| {
+                        format!("app '{}': endpoint {}: {e}", app.name, endpoint.endpoint_id)
+                    })?;
+            let value = Endpoint {
+                app: app_index as u16,
+                endpoint_id: endpoint.endpoint_id,
+            };
+            router.add(
+                &endpoint.url.host,
+                endpoint.url.port,
+                &endpoint.url.path,
+                origins,
+                value,
+            );
+        }
+    }
+    Ok(router)
+}
+
+impl Server {
+    /// Waits for a signal or a failure, then shuts everything down.
+    fn wait(self, config_path: &Path) -> ExitCode {
+        let mut status = ExitCode::SUCCESS;
+        loop {
+            match self.events.recv() {
+                Ok(Event::Signal(Signal::Reload)) => reload(config_path),
+                Ok(Event::Signal(signal)) => {
+                    log::info!("{signal:?}: shutting down");
+                    break;
+                }
+                Ok(Event::AppExited { name, result }) => {
+                    match result {
+                        Err(error) => log::error!("{error}; shutting down"),
+                        Ok(()) => log::error!("app '{name}' stopped unexpectedly; shutting down"),
+                    }
+                    status = exit::failure();
+                    break;
+                }
+                Ok(Event::WorkerExited { index, result }) => {
+                    match result {
+                        Err(error) => log::error!("worker {index} failed: {error}; shutting down"),
+                        Ok(()) => log::error!("worker {index} stopped unexpectedly; shutting down"),
+                    }
+                    status = exit::failure();
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        self.shut_down();
+        status
+    }
+
+    fn shut_down(self) {
+        // Workers first: they send 1001 to every client and wait for the
+        // closes (up to shutdown_wait_ws); then the apps, which get the
+        // close notices meanwhile. A second SIGTERM/SIGINT exits at once.
+        signals::exit_on_next_signal();
+        for (handle, _) in &self.workers {
+            handle.stop();
+        }
+        for (_, thread) in self.workers {
+            let _ = thread.join();
+        }
+        for (stop, _) in &self.apps {
+            stop.stop();
+        }
+        for (_, thread) in self.apps {
+            let _ = thread.join();
+        }
+        log::info!("stopped");
+    }
 }

@@ -234,18 +234,7 @@ fn check_reports_a_missing_configuration_file() {
 }
 
 #[test]
-fn serving_validates_then_says_the_server_is_not_implemented() {
-    let (_dir, file) = config_dir("serve", VALID);
-    let out = run(&[file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out),
-        format!(
-            "ringsocket: {}: configuration OK, but the server is not implemented yet (use --check to validate only)\n",
-            file.display()
-        )
-    );
-
+fn serving_validates_the_configuration_first() {
     let (_dir, file) = config_dir(
         "serve-invalid",
         &VALID.replace("worker_c: 3", "worker_c: 0"),

@@ -1,0 +1,136 @@
+//! Daemon mode: double fork, a new session, standard streams on /dev/null,
+//! and a pipe through which the detached server tells the process the
+//! operator started whether it came up, so that `ringsocket --daemon` only
+//! exits 0 once the server runs, and prints the reason if it did not.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// The detached server's end of the pipe to the starting process.
+pub(crate) struct Detached {
+    report: File,
+}
+
+impl Detached {
+    /// Tells the starting process that the server runs; it exits 0.
+    pub(crate) fn started(mut self) {
+        let _ = self.report.write_all(b"\0");
+    }
+
+    /// Tells the starting process why the server did not start; it prints
+    /// the message and exits 1.
+    pub(crate) fn failed(mut self, message: &str) {
+        let _ = self.report.write_all(message.as_bytes());
+    }
+}
+
+/// Detaches. Returns in the detached server only; the starting process
+/// waits for its report and exits. Call before any thread is started.
+pub(crate) fn detach() -> io::Result<Detached> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptors nothing else owns.
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    match fork()? {
+        Some(_) => {
+            drop(write_end);
+            std::process::exit(wait_for_report(File::from(read_end)))
+        }
+        None => {
+            drop(read_end);
+            // SAFETY: no preconditions; makes this process a session leader
+            // without a controlling terminal.
+            if unsafe { libc::setsid() } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // The second fork: the server is not a session leader, so it can
+            // never acquire a terminal again.
+            if fork()?.is_some() {
+                // SAFETY: leaving the intermediate process without running
+                // destructors or atexit handlers that belong to the server.
+                unsafe { libc::_exit(0) };
+            }
+            std::env::set_current_dir("/")?;
+            // SAFETY: umask cannot fail.
+            unsafe { libc::umask(0o027) };
+            redirect_standard_streams()?;
+            Ok(Detached {
+                report: File::from(write_end),
+            })
+        }
+    }
+}
+
+/// `Some(child pid)` in the parent, `None` in the child.
+fn fork() -> io::Result<Option<libc::pid_t>> {
+    // SAFETY: called while the process has a single thread.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        pid => Ok(Some(pid)),
+    }
+}
+
+fn wait_for_report(mut report: File) -> i32 {
+    let mut message = Vec::new();
+    let _ = report.read_to_end(&mut message);
+    match message.as_slice() {
+        b"\0" => 0,
+        [] => {
+            eprintln!("ringsocket: the server exited while starting (see the system log)");
+            1
+        }
+        text => {
+            eprintln!("ringsocket: {}", String::from_utf8_lossy(text));
+            1
+        }
+    }
+}
+
+fn redirect_standard_streams() -> io::Result<()> {
+    let null = File::options().read(true).write(true).open("/dev/null")?;
+    for fd in 0..=2 {
+        // SAFETY: dup2 onto the standard descriptors, which this process owns.
+        if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// A pidfile, removed when dropped (if the process still may).
+pub(crate) struct PidFile {
+    path: PathBuf,
+}
+
+impl PidFile {
+    /// Writes this process's id to `path`, owned by `owner` if given so that
+    /// the server can remove it after dropping privileges.
+    pub(crate) fn create(
+        path: &Path,
+        owner: Option<(libc::uid_t, libc::gid_t)>,
+    ) -> Result<PidFile, String> {
+        let error = |e: io::Error| format!("pidfile {}: {e}", path.display());
+        std::fs::write(path, format!("{}\n", std::process::id())).map_err(error)?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(error)?;
+        }
+        Ok(PidFile {
+            path: path.to_owned(),
+        })
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.path) {
+            log::debug!("cannot remove the pidfile {}: {e}", self.path.display());
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Dropping privileges once the ports are bound and the apps loaded: the
+//! configured user and its group, no supplementary groups, no capabilities
+//! in any set, no_new_privs; and the open-files limit from `fd_alloc_c`.
+
+use std::ffi::CString;
+use std::io;
+
+/// File descriptors beyond the connections and the workers' own: standard
+/// streams, the apps' own files, logging.
+pub(crate) const RESERVED_FDS: u64 = 64;
+
+/// Descriptors each worker holds whatever its connections: its epoll, its
+/// eventfd, and a spare (besides one listener per bound address).
+pub(crate) const FDS_PER_WORKER: u64 = 3;
+
+/// The user the server runs as.
+#[derive(Debug, Clone)]
+pub(crate) struct User {
+    pub(crate) name: String,
+    pub(crate) uid: libc::uid_t,
+    pub(crate) gid: libc::gid_t,
+}
+
+/// Whether the process runs as root (and so must switch users).
+pub(crate) fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Looks up `name` in the user database.
+pub(crate) fn lookup_user(name: &str) -> Result<User, String> {
+    let c_name =
+        CString::new(name).map_err(|_| format!("user '{name}': the name contains a NUL byte"))?;
+    let mut buffer = vec![0u8; 16 * 1024];
+    // SAFETY: a zeroed passwd is a valid out-parameter for getpwnam_r.
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; the buffer's length is given.
+    let status = unsafe {
+        libc::getpwnam_r(
+            c_name.as_ptr(),
+            &mut entry,
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    if status != 0 {
+        return Err(format!(
+            "user '{name}': {}",
+            io::Error::from_raw_os_error(status)
+        ));
+    }
+    if found.is_null() {
+        return Err(format!(
+            "user '{name}' (configuration key \"user\") does not exist: create it (see docs/operations.md) or name another user"
+        ));
+    }
+    Ok(User {
+        name: name.to_owned(),
+        uid: entry.pw_uid,
+        gid: entry.pw_gid,
+    })
+}
+
+/// Sets `RLIMIT_NOFILE` to what `fd_alloc_c` connections need on top of
+/// the workers' own descriptors (`worker_fds`). The soft limit becomes
+/// exactly that; as root the hard limit is raised to it if lower (never
+/// lowered). Returns a warning when the hard limit does not allow it.
+pub(crate) fn set_open_files_limit(
+    fd_alloc_c: usize,
+    worker_fds: u64,
+) -> Result<Option<String>, String> {
+    let wanted = fd_alloc_c as u64 + worker_fds + RESERVED_FDS;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid out-parameter.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(format!(
+            "getrlimit(RLIMIT_NOFILE): {}",
+            io::Error::last_os_error()
+        ));
+    }
+    let (soft, hard) = if is_root() {
+        (wanted, wanted.max(limit.rlim_max))
+    } else {
+        (wanted.min(limit.rlim_max), limit.rlim_max)
+    };
+    let new = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: a valid, initialised rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } != 0 {
+        return Err(format!(
+            "setrlimit(RLIMIT_NOFILE, {soft}): {}",
+            io::Error::last_os_error()
+        ));
+    }
+    Ok((soft < wanted).then(|| {
+        format!(
+            "the open-files limit is {soft}, below the {wanted} that fd_alloc_c = {fd_alloc_c} needs: \
+             raise the hard limit (e.g. LimitNOFILE= in the systemd unit) or lower fd_alloc_c"
+        )
+    }))
+}
+
+/// Switches to `user` for good and drops every capability. Must run as
+/// root, before any other thread exists.
+pub(crate) fn drop_to(user: &User) -> Result<(), String> {
+    let fail = |what: &str| {
+        format!(
+            "cannot switch to user '{}': {what}: {}",
+            user.name,
+            io::Error::last_os_error()
+        )
+    };
+    // The bounding set can only shrink while CAP_SETPCAP is held, so first.
+    for cap in 0..=last_capability() {
+        // SAFETY: prctl with integer arguments; EINVAL for unknown caps is fine.
+        unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
+    }
+    // SAFETY: setgroups with an empty list.
+    if unsafe { libc::setgroups(0, std::ptr::null()) } != 0 {
+        return Err(fail("setgroups"));
+    }
+    // SAFETY: plain integer arguments.
+    if unsafe { libc::setresgid(user.gid, user.gid, user.gid) } != 0 {
+        return Err(fail("setresgid"));
+    }
+    // SAFETY: plain integer arguments. Leaving uid 0 clears the effective and
+    // permitted capability sets.
+    if unsafe { libc::setresuid(user.uid, user.uid, user.uid) } != 0 {
+        return Err(fail("setresuid"));
+    }
+    clear_capabilities().map_err(|e| format!("cannot drop capabilities: {e}"))?;
+    // Regaining root must be impossible: check it.
+    // SAFETY: setuid(0) only fails here, which is what is checked.
+    if user.uid != 0 && unsafe { libc::setuid(0) } == 0 {
+        return Err(format!(
+            "switched to user '{}' but could become root again",
+            user.name
+        ));
+    }
+    Ok(())
+}
+
+/// Empties the inheritable and ambient sets (and effective/permitted,
+/// which are empty already after leaving root), then sets no_new_privs so
+/// that nothing this process executes can gain privileges.
+pub(crate) fn clear_capabilities() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    } != 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let data = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: capset with a version-3 header and two data elements, as the
+    // kernel expects; it only reads them.
+    if unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn last_capability() -> libc::c_ulong {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}

@@ -1,0 +1,73 @@
+//! Signals: SIGINT, SIGTERM and SIGHUP are blocked in every thread and
+//! received by one thread with `sigwait`, which forwards them to the main
+//! thread as events.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+
+use crate::serve::Event;
+
+/// A signal the server acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// SIGTERM: shut down.
+    Terminate,
+    /// SIGINT: shut down.
+    Interrupt,
+    /// SIGHUP: reload what can be reloaded.
+    Reload,
+}
+
+/// Set once shutdown started: the next SIGTERM/SIGINT exits at once.
+static EXIT_ON_NEXT: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn exit_on_next_signal() {
+    EXIT_ON_NEXT.store(true, Ordering::SeqCst);
+}
+
+fn signal_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset initialise and fill a local set.
+    unsafe {
+        let mut set = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        set
+    }
+}
+
+/// Blocks the signals in this thread (and so in every thread it starts
+/// afterwards) and starts the thread that receives them.
+pub(crate) fn block_and_forward(events: Sender<Event>) -> std::io::Result<()> {
+    let set = signal_set();
+    // SAFETY: a valid, initialised set; the old mask is not needed.
+    let result = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if result != 0 {
+        return Err(std::io::Error::from_raw_os_error(result));
+    }
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            loop {
+                let mut signal = 0;
+                // SAFETY: waits for one of the blocked signals in `set`.
+                if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
+                    continue;
+                }
+                let signal = match signal {
+                    libc::SIGHUP => Signal::Reload,
+                    libc::SIGINT => Signal::Interrupt,
+                    _ => Signal::Terminate,
+                };
+                if signal != Signal::Reload && EXIT_ON_NEXT.load(Ordering::SeqCst) {
+                    log::warn!("{signal:?} during shutdown: exiting now");
+                    std::process::exit(crate::exit::FAILURE.into());
+                }
+                if events.send(Event::Signal(signal)).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(())
+}

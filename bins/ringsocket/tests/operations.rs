@@ -1,0 +1,421 @@
+//! Operating the daemon: privilege dropping, capabilities, limits, daemon
+//! mode, and errors reported before detaching. Tests that need root (CI
+//! runs as root) skip with a printed reason otherwise.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// A configuration file in a temporary folder.
+struct ConfigFile {
+    dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl ConfigFile {
+    fn raw(text: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        // Readable by the test user the server may switch to.
+        Command::new("chmod")
+            .arg("755")
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        let path = dir.path().join("ringsocket.json5");
+        std::fs::write(&path, text).unwrap();
+        ConfigFile { dir, path }
+    }
+
+    /// Plaintext ports on 127.0.0.1 and example apps, each at `/<name>` on
+    /// the first port.
+    fn new(ports: &[u16], apps: &[AppSpec], globals: &str) -> Self {
+        let apps: Vec<(String, String)> = apps
+            .iter()
+            .map(|a| (a.name.to_owned(), app_path(a.name).display().to_string()))
+            .collect();
+        Self::build(ports, &apps, globals)
+    }
+
+    fn with_app_path(port: u16, app_path: &str) -> Self {
+        Self::build(&[port], &[("echo".to_owned(), app_path.to_owned())], "")
+    }
+
+    fn build(ports: &[u16], apps: &[(String, String)], globals: &str) -> Self {
+        let ports_json: Vec<String> = ports
+            .iter()
+            .map(|p| {
+                format!(
+                    r#"{{ "port_number": {p}, "is_unencrypted": true, "ip_addrs": ["127.0.0.1"] }}"#
+                )
+            })
+            .collect();
+        let apps_json: Vec<String> = apps
+            .iter()
+            .map(|(name, path)| {
+                format!(
+                    r#"{{ "name": "{name}", "app_path": "{path}", "endpoints": [{{ "endpoint_id": 0, "url": "ws://localhost:{}/{name}" }}] }}"#,
+                    ports[0]
+                )
+            })
+            .collect();
+        Self::raw(&format!(
+            "{{ \"ports\": [{}], \"apps\": [{}], {globals} \"log_level\": \"info\" }}",
+            ports_json.join(", "),
+            apps_json.join(", ")
+        ))
+    }
+}
+
+/// A server started in the foreground on a configuration; killed on drop.
+struct Foreground {
+    child: std::process::Child,
+    _config: ConfigFile,
+}
+
+impl Foreground {
+    fn start(config: ConfigFile, port: u16) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+            .arg(&config.path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut server = Foreground {
+            child,
+            _config: config,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                server.child.try_wait().unwrap().is_none(),
+                "the server exited while starting"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "the server did not listen in time"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then the exit status (bounded wait).
+    fn terminate(mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child.
+        unsafe { kill(self.child.id() as i32, 15) };
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The user the root tests switch to; created if missing.
+const TEST_USER: &str = "rstest";
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+}
+
+/// Ensures the test user exists (see `run_as_user`); returns its uid and gid.
+fn test_user() -> (u32, u32) {
+    assert!(run_as_user().contains(TEST_USER));
+    let id = |flag: &str| Command::new("id").args([flag, TEST_USER]).output().unwrap();
+    let number = |flag: &str| {
+        String::from_utf8(id(flag).stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    (number("-u"), number("-g"))
+}
+
+fn status_field(pid: u32, name: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}:")))
+        .unwrap();
+    line[name.len() + 1..]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A free port below 1024, or None.
+fn free_privileged_port() -> Option<u16> {
+    (900..1024)
+        .rev()
+        .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+}
+
+#[test]
+fn started_as_root_it_runs_as_the_configured_user_with_no_capabilities() {
+    if !is_root() {
+        eprintln!("skipped: needs root (CI runs as root)");
+        return;
+    }
+    let (uid, gid) = test_user();
+    let port = free_privileged_port().expect("a free port below 1024");
+    let config = ConfigFile::new(
+        &[port],
+        &[AppSpec::simple("echo")],
+        &format!(r#""user": "{TEST_USER}", "fd_alloc_c": 1000, "worker_c": 1,"#),
+    );
+    let server = Foreground::start(config, port);
+    let pid = server.pid();
+    assert_eq!(status_field(pid, "Uid"), format!("{uid} {uid} {uid} {uid}"));
+    assert_eq!(status_field(pid, "Gid"), format!("{gid} {gid} {gid} {gid}"));
+    assert_eq!(status_field(pid, "Groups"), "");
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(status_field(pid, set), "0000000000000000", "{set}");
+    }
+    assert_eq!(status_field(pid, "NoNewPrivs"), "1");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<&str> = open_files.split_whitespace().skip(3).take(2).collect();
+    // fd_alloc_c 1000 + one worker's epoll, eventfd, spare and listener
+    // (4) + 64 reserved; the hard limit is never lowered.
+    assert_eq!(numbers[0], "1068", "{open_files}");
+    assert!(
+        numbers[1] == "unlimited" || numbers[1].parse::<u64>().unwrap() >= 1068,
+        "{open_files}"
+    );
+    // The port below 1024 still serves after the switch.
+    let mut client = connect(&format!("ws://127.0.0.1:{port}/echo"));
+    client
+        .send(tungstenite::Message::text("still here"))
+        .unwrap();
+    assert_eq!(
+        next_message(&mut client),
+        tungstenite::Message::text("still here")
+    );
+    drop(client);
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn started_as_root_with_a_missing_user_it_says_so_and_exits_1() {
+    if !is_root() {
+        eprintln!("skipped: needs root (CI runs as root)");
+        return;
+    }
+    let config = ConfigFile::new(
+        &[free_port()],
+        &[AppSpec::simple("echo")],
+        r#""user": "no-such-user-rs","#,
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+        .arg(&config.path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("user 'no-such-user-rs'") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn daemon_mode_detaches_writes_the_pidfile_and_stops_on_sigterm() {
+    let port = free_port();
+    let config = ConfigFile::new(&[port], &[AppSpec::simple("echo")], &run_as_user());
+    let pidfile = config.dir.path().join("ringsocket.pid");
+    if is_root() {
+        // The server must be able to remove its pidfile after the switch.
+        Command::new("chmod")
+            .args(["1777"])
+            .arg(config.dir.path())
+            .status()
+            .unwrap();
+    }
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+        .args(["--daemon", "--pidfile"])
+        .arg(&pidfile)
+        .arg(&config.path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Detached: its own session, and not our child.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let (ppid, session): (i32, i32) = (fields[1].parse().unwrap(), fields[3].parse().unwrap());
+    assert_ne!(ppid, std::process::id() as i32);
+    assert_ne!(
+        session, pid,
+        "after the second fork the server is not a session leader"
+    );
+    // It serves.
+    let mut client = connect(&format!("ws://127.0.0.1:{port}/echo"));
+    client.send(tungstenite::Message::text("daemon")).unwrap();
+    assert_eq!(
+        next_message(&mut client),
+        tungstenite::Message::text("daemon")
+    );
+    drop(client);
+    // SIGTERM through the pidfile stops it, and the pidfile goes away.
+    // SAFETY: kill(2) on the pid the daemon wrote.
+    assert_eq!(unsafe { kill(pid, 15) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(Instant::now() < deadline, "the daemon did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!pidfile.exists(), "the pidfile was not removed");
+}
+
+unsafe extern "C" {
+    fn kill(pid: i32, signal: i32) -> i32;
+}
+
+#[test]
+fn startup_errors_exit_non_zero_with_one_clear_line_before_detaching() {
+    // A configuration error.
+    let config = ConfigFile::raw("{ ports: [], apps: [] }");
+    let output = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+        .arg("--daemon")
+        .arg("--pidfile")
+        .arg(config.dir.path().join("p"))
+        .arg(&config.path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("ports"));
+    // A missing app file.
+    let config = ConfigFile::with_app_path(free_port(), "/nonexistent/libecho.so");
+    let output = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+        .arg("--daemon")
+        .arg("--pidfile")
+        .arg(config.dir.path().join("p"))
+        .arg(&config.path)
+        .output()
+        .unwrap();
+    assert_ne!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/nonexistent/libecho.so"), "{stderr}");
+    // A port already in use.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let config = ConfigFile::new(&[port], &[AppSpec::simple("echo")], &run_as_user());
+    let output = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+        .arg("--daemon")
+        .arg("--pidfile")
+        .arg(config.dir.path().join("p"))
+        .arg(&config.path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")) && stderr.contains("in use"),
+        "{stderr}"
+    );
+    assert!(
+        !config.dir.path().join("p").exists(),
+        "no pidfile for a server that never started"
+    );
+}
+
+#[test]
+fn sighup_applies_a_new_log_level_and_keeps_clients() {
+    let mut server = Server::start(&[AppSpec::simple("echo")]);
+    let log = server.capture_stderr();
+    let mut client = connect(&server.url("/echo"));
+    // Quieter: only errors from now on; then back to debug.
+    let config = std::fs::read_to_string(&server.config_path).unwrap();
+    std::fs::write(
+        &server.config_path,
+        config.replace("\"log_level\": \"debug\"", "\"log_level\": \"error\""),
+    )
+    .unwrap();
+    server.signal(1);
+    std::fs::write(&server.config_path, &config).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal(1);
+    assert!(
+        log.wait_for("SIGHUP: log_level is now Debug", Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    // An invalid configuration changes nothing and is reported.
+    std::fs::write(&server.config_path, "{ ports: [] }").unwrap();
+    server.signal(1);
+    assert!(
+        log.wait_for(
+            "SIGHUP: the configuration is invalid",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        log.text()
+    );
+    // The client was never disturbed.
+    client
+        .send(tungstenite::Message::text("after reload"))
+        .unwrap();
+    assert_eq!(
+        next_message(&mut client),
+        tungstenite::Message::text("after reload")
+    );
+    drop(client);
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn a_second_sigterm_exits_at_once() {
+    let mut server = Server::start(&[AppSpec::simple("echo")]);
+    // A client that never answers the 1001 keeps the shutdown waiting for
+    // shutdown_wait_ws (30 s by default).
+    let _client = connect(&server.url("/echo"));
+    let started = Instant::now();
+    server.signal(15);
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal(15);
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

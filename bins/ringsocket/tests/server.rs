@@ -1,0 +1,141 @@
+//! End-to-end tests of the daemon: the real binary, real sockets on
+//! loopback, the example apps, and tungstenite as the client.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+use tungstenite::Message;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+
+#[test]
+fn echo_returns_text_as_text_and_binary_as_binary() {
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    let mut client = connect(&server.url("/echo"));
+    for message in [
+        Message::text("hello"),
+        Message::binary(vec![0u8, 1, 2, 255]),
+        Message::text(""),
+        Message::binary(Vec::new()),
+        Message::text("κόσμε ✓ 笑笑"),
+    ] {
+        client.send(message.clone()).unwrap();
+        assert_eq!(next_message(&mut client), message);
+    }
+    client.close(None).unwrap();
+    assert_eq!(close_code(&mut client), 1005);
+}
+
+#[test]
+fn echo_reassembles_fragmented_messages() {
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    let mut client = connect(&server.url("/echo"));
+    use tungstenite::protocol::frame::Frame;
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    let parts: [&[u8]; 3] = [b"frag", b"men", b"ted"];
+    for (i, part) in parts.iter().enumerate() {
+        let opcode = if i == 0 {
+            OpCode::Data(Data::Text)
+        } else {
+            OpCode::Data(Data::Continue)
+        };
+        let frame = Frame::message(part.to_vec(), opcode, i == parts.len() - 1);
+        client.write(Message::Frame(frame)).unwrap();
+    }
+    client.flush().unwrap();
+    assert_eq!(next_message(&mut client), Message::text("fragmented"));
+}
+
+#[test]
+fn echo_carries_a_16_mib_message_and_refuses_one_byte_more_with_1009() {
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    let mut client = connect(&server.url("/echo"));
+    let big: Vec<u8> = (0..16 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    client.send(Message::binary(big.clone())).unwrap();
+    assert_eq!(next_message(&mut client), Message::binary(big));
+    client
+        .send(Message::binary(vec![0u8; 16 * 1024 * 1024 + 1]))
+        .unwrap();
+    assert_eq!(close_code(&mut client), 1009);
+}
+
+#[test]
+fn silly_calc_answers_the_sender_and_tells_the_others_the_sum() {
+    let server = Server::start(&[AppSpec::simple("silly_calc")]);
+    let mut clients: Vec<Client> = (0..3)
+        .map(|_| connect(&server.url("/silly_calc")))
+        .collect();
+    let mut request = (-100i32).to_be_bytes().to_vec();
+    for v in [1u16, 2, 65535] {
+        request.extend_from_slice(&v.to_be_bytes());
+    }
+    clients[0].send(Message::binary(request)).unwrap();
+    assert_eq!(next_message(&mut clients[0]), Message::text("笑笑?"));
+    let sum = (-100i64 + 1 + 2 + 65535).to_be_bytes().to_vec();
+    for other in &mut clients[1..] {
+        assert_eq!(next_message(other), Message::binary(sum.clone()));
+    }
+    // Wrong sizes: no u16 at all, then (on another client) a text message.
+    clients[1].send(Message::binary(vec![0, 0, 0, 1])).unwrap();
+    assert_eq!(close_code(&mut clients[1]), 4900);
+    clients[2].send(Message::text("1+1")).unwrap();
+    assert_eq!(close_code(&mut clients[2]), 4901);
+}
+
+#[test]
+fn unknown_paths_get_404_disallowed_origins_403_and_wrong_versions_426() {
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    let response = raw_http(
+        server.addr(),
+        &upgrade_request("/nowhere", "Sec-WebSocket-Version: 13\r\n"),
+    );
+    assert!(response.starts_with("HTTP/1.1 404 "), "{response}");
+    let response = raw_http(
+        server.addr(),
+        &upgrade_request(
+            "/echo",
+            "Sec-WebSocket-Version: 13\r\nOrigin: http://evil.example\r\n",
+        ),
+    );
+    assert!(response.starts_with("HTTP/1.1 403 "), "{response}");
+    let response = raw_http(
+        server.addr(),
+        &upgrade_request(
+            "/echo",
+            "Sec-WebSocket-Version: 13\r\nOrigin: http://allowed.example\r\n",
+        ),
+    );
+    assert!(response.starts_with("HTTP/1.1 101 "), "{response}");
+    let response = raw_http(
+        server.addr(),
+        &upgrade_request("/echo", "Sec-WebSocket-Version: 8\r\n"),
+    );
+    assert!(response.starts_with("HTTP/1.1 426 "), "{response}");
+    assert!(
+        response.contains("Sec-WebSocket-Version: 13\r\n"),
+        "{response}"
+    );
+}
+
+#[test]
+fn sigterm_sends_1001_to_every_client_and_exits_0() {
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    let mut clients: Vec<Client> = (0..5).map(|_| connect(&server.url("/echo"))).collect();
+    server.signal(15);
+    for client in &mut clients {
+        assert_eq!(close_code(client), 1001);
+        // Answer the close so that the server need not wait.
+        let _ = client.close(Some(CloseFrame {
+            code: CloseCode::Away,
+            reason: "".into(),
+        }));
+        let _ = client.flush();
+    }
+    let status = {
+        let mut server = server;
+        server.wait_exit(Duration::from_secs(30))
+    };
+    assert!(status.success(), "{status}");
+}

@@ -1,0 +1,403 @@
+//! Starting the real `ringsocket` binary on a free loopback port with the
+//! example apps, and talking to it with tungstenite (an independent client).
+
+#![allow(dead_code, unreachable_pub)]
+
+pub mod raw;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+pub type Client = WebSocket<MaybeTlsStream<TcpStream>>;
+
+/// The folder holding the example apps' shared objects.
+pub fn examples_dir() -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_ringsocket"));
+    bin.parent().unwrap().join("examples")
+}
+
+/// The shared object of an example app, which must have been built
+/// (`cargo test --workspace` builds them; alone: `cargo build -p rs-examples --examples`).
+pub fn app_path(name: &str) -> PathBuf {
+    let path = examples_dir().join(format!("lib{name}.so"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p rs-examples --examples` first",
+        path.display()
+    );
+    path
+}
+
+/// The user a server started by root switches to: `rstest`, created if
+/// missing (the default, `ringsock`, is the operator's to create). Empty
+/// when not root, where no switch happens.
+pub fn run_as_user() -> String {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    if !root {
+        return String::new();
+    }
+    let exists = |name: &str| {
+        Command::new("id")
+            .args(["-u", name])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !exists("rstest") {
+        // Several tests may race to create it; any of them succeeding is enough.
+        let _ = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                "rstest",
+            ])
+            .status();
+        assert!(exists("rstest"), "cannot create the test user rstest");
+    }
+    "\"user\": \"rstest\", ".to_owned()
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One app of a test server: the example's name and its endpoints as
+/// (endpoint id, path, port index).
+pub struct AppSpec {
+    pub name: &'static str,
+    pub endpoints: Vec<(u16, String, usize)>,
+}
+
+impl AppSpec {
+    /// An example app with one endpoint `/<name>` on the first port.
+    pub fn simple(name: &'static str) -> Self {
+        Self {
+            name,
+            endpoints: vec![(0, format!("/{name}"), 0)],
+        }
+    }
+}
+
+/// A running server; killed when dropped.
+pub struct Server {
+    child: Option<Child>,
+    pub ports: Vec<u16>,
+    _dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+}
+
+impl Server {
+    /// Starts a server with one plaintext port and `apps`.
+    pub fn start(apps: &[AppSpec]) -> Self {
+        Self::start_with(1, apps, "")
+    }
+
+    /// Starts a server with `port_count` plaintext ports on 127.0.0.1, the
+    /// given apps, and `globals` (JSON5 members, e.g. `"fd_alloc_c": 10,`).
+    pub fn start_with(port_count: usize, apps: &[AppSpec], globals: &str) -> Self {
+        let ports: Vec<u16> = (0..port_count).map(|_| free_port()).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let ports_json: Vec<String> = ports
+            .iter()
+            .map(|p| {
+                format!(
+                    r#"{{ "port_number": {p}, "is_unencrypted": true, "ip_addrs": ["127.0.0.1"] }}"#
+                )
+            })
+            .collect();
+        let apps_json: Vec<String> = apps
+            .iter()
+            .map(|app| {
+                let endpoints: Vec<String> = app
+                    .endpoints
+                    .iter()
+                    .map(|(id, path, port)| {
+                        format!(
+                            r#"{{ "endpoint_id": {id}, "url": "ws://localhost:{}{path}", "allowed_origins": ["http://allowed.example"] }}"#,
+                            ports[*port]
+                        )
+                    })
+                    .collect();
+                format!(
+                    r#"{{ "name": "{}", "app_path": "{}", "endpoints": [{}] }}"#,
+                    app.name,
+                    app_path(app.name).display(),
+                    endpoints.join(", ")
+                )
+            })
+            .collect();
+        let config = format!(
+            "{{\n  \"ports\": [{}],\n  \"apps\": [{}],\n  {}{globals}\n  \"log_level\": \"debug\"\n}}\n",
+            ports_json.join(", "),
+            apps_json.join(", "),
+            run_as_user()
+        );
+        let config_path = dir.path().join("ringsocket.json5");
+        std::fs::write(&config_path, config).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut server = Server {
+            child: Some(child),
+            ports,
+            _dir: dir,
+            config_path,
+        };
+        server.wait_until_listening();
+        server
+    }
+
+    fn wait_until_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for &port in &self.ports {
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                    panic!(
+                        "the server exited with {status} before listening: {}",
+                        self.stderr()
+                    );
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the server did not listen on {port} in time"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// `ws://127.0.0.1:<first port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{path}", self.ports[0])
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports[0]))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends a signal to the server.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc_kill(self.pid() as i32, signal) };
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(mut self) -> ExitStatus {
+        self.signal(15);
+        self.wait_exit(Duration::from_secs(40))
+    }
+
+    /// Waits for the server to exit on its own (bounded).
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let child = self.child.as_mut().unwrap();
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not exit in time");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What the server wrote to stderr so far (only after it exited).
+    pub fn stderr(&mut self) -> String {
+        let mut text = String::new();
+        if let Some(mut err) = self.child.as_mut().and_then(|child| child.stderr.take()) {
+            let _ = err.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// `ws://127.0.0.1:<port of index port><path>`.
+    pub fn url_on(&self, port: usize, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{path}", self.ports[port])
+    }
+
+    /// The loopback address of the port of index `port`.
+    pub fn addr_on(&self, port: usize) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports[port]))
+    }
+
+    /// Reads the server's stderr from now on in a background thread (so
+    /// that a chatty server never blocks on a full pipe); [`Server::stderr`]
+    /// returns nothing afterwards.
+    pub fn capture_stderr(&mut self) -> Log {
+        let log = Log::default();
+        if let Some(mut err) = self.child.as_mut().and_then(|c| c.stderr.take()) {
+            let text = log.0.clone();
+            std::thread::spawn(move || {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = err.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    text.lock().unwrap().extend_from_slice(&chunk[..n]);
+                }
+            });
+        }
+        log
+    }
+
+    /// How many file descriptors the server holds, from /proc.
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .unwrap()
+            .count()
+    }
+
+    /// The server's resident memory in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+
+/// What the server wrote to stderr, collected by [`Server::capture_stderr`].
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Log {
+    /// Everything so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Waits (at most `limit`) until a line contains `needle`; returns
+    /// whether one did.
+    pub fn wait_for(&self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while !self.text().contains(needle) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+}
+
+/// Connects a WebSocket client with small buffers (for tests holding
+/// thousands of them), with a 10 s read timeout. Returns the handshake
+/// error instead of panicking.
+pub fn try_connect_small(addr: SocketAddr, path: &str) -> Result<Client, String> {
+    let stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let url = format!("ws://{addr}{path}");
+    match tungstenite::client::client_with_config(url, MaybeTlsStream::Plain(stream), Some(config))
+    {
+        Ok((client, response)) if response.status() == 101 => Ok(client),
+        Ok((_, response)) => Err(format!("status {}", response.status())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Connects a WebSocket client (with a read timeout so that tests fail
+/// rather than hang).
+pub fn connect(url: &str) -> Client {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(64 << 20))
+        .max_frame_size(Some(64 << 20));
+    let (client, response) =
+        tungstenite::client::connect_with_config(url, Some(config), 3).unwrap();
+    assert_eq!(response.status(), 101);
+    set_timeout(&client, Duration::from_secs(10));
+    client
+}
+
+pub fn set_timeout(client: &Client, timeout: Duration) {
+    if let MaybeTlsStream::Plain(stream) = client.get_ref() {
+        stream.set_read_timeout(Some(timeout)).unwrap();
+    }
+}
+
+/// Reads the next data message (answering pings on the way).
+pub fn next_message(client: &mut Client) -> Message {
+    loop {
+        match client.read().expect("a message") {
+            Message::Ping(_) | Message::Pong(_) => {}
+            message => return message,
+        }
+    }
+}
+
+/// Reads until the server's close frame and returns its code.
+pub fn close_code(client: &mut Client) -> u16 {
+    loop {
+        match client.read() {
+            Ok(Message::Close(Some(frame))) => return u16::from(frame.code),
+            Ok(Message::Close(None)) => return 1005,
+            Ok(_) => {}
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    }
+}
+
+/// Sends a raw HTTP request and returns the response head and body.
+pub fn raw_http(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// An upgrade request for `path` with extra header lines.
+pub fn upgrade_request(path: &str, extra_headers: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra_headers}\r\n"
+    )
+}
