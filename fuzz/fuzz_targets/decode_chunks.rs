@@ -1,0 +1,104 @@
+//! The frame decoder on arbitrary bytes: it never panics, chunking never
+//! changes what it reports, and no allocation exceeds what the size limits
+//! allow.
+
+#![no_main]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use rs_proto::{Decoder, Event, Limits, ProtocolError};
+
+/// Records the largest single allocation, to bound the decoder's buffers.
+struct Tracking;
+
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only records sizes.
+unsafe impl GlobalAlloc for Tracking {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Tracking = Tracking;
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    max_message_size: u16,
+    chain_extra: u16,
+    chunks: Vec<u8>,
+    bytes: Vec<u8>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Owned {
+    Message(bool, Vec<u8>),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    Close(Option<(u16, String)>),
+}
+
+fn decode(limits: Limits, bytes: &[u8], chunks: &[u8]) -> (Vec<Owned>, Option<ProtocolError>) {
+    let mut decoder = Decoder::new(limits);
+    let mut input = bytes.to_vec();
+    let mut events = Vec::new();
+    let mut start = 0;
+    let mut sizes = chunks.iter().map(|&c| usize::from(c).max(1)).chain(std::iter::repeat(usize::MAX));
+    while start < input.len() {
+        let end = start.saturating_add(sizes.next().unwrap_or(usize::MAX)).min(input.len());
+        let mut pos = start;
+        while pos < end {
+            match decoder.decode(&mut input[pos..end]) {
+                Ok(decoded) => {
+                    assert!(decoded.consumed > 0, "no progress");
+                    pos += decoded.consumed;
+                    events.extend(decoded.event.map(|event| match event {
+                        Event::Message { kind, payload } => {
+                            Owned::Message(kind == rs_proto::DataKind::Text, payload.to_vec())
+                        }
+                        Event::Ping(p) => Owned::Ping(p.to_vec()),
+                        Event::Pong(p) => Owned::Pong(p.to_vec()),
+                        Event::Close(c) => Owned::Close(c.map(|c| (c.code.get(), c.reason.to_owned()))),
+                    }));
+                }
+                Err(error) => return (events, Some(error)),
+            }
+        }
+        start = end;
+    }
+    (events, None)
+}
+
+fuzz_target!(|input: Input| {
+    let max_message_size = u64::from(input.max_message_size);
+    let limits = Limits {
+        max_message_size,
+        max_frame_chain_size: max_message_size + u64::from(input.chain_extra),
+    };
+    LARGEST.store(0, Ordering::Relaxed);
+    let whole = decode(limits, &input.bytes, &[]);
+    // What the decoder may hold: one message (twice, while a Vec grows),
+    // plus the copies this target makes of its input and events.
+    let bound = 2 * max_message_size as usize + 4 * input.bytes.len() + 4096;
+    let largest = LARGEST.load(Ordering::Relaxed);
+    assert!(largest <= bound, "an allocation of {largest} bytes exceeds {bound}");
+    assert_eq!(decode(limits, &input.bytes, &input.chunks), whole, "chunking changed the outcome");
+    assert_eq!(decode(limits, &input.bytes, &[1]), whole, "byte by byte changed the outcome");
+});

@@ -1,0 +1,39 @@
+//! The HTTP upgrade parser on arbitrary bytes: it never panics, chunking
+//! never changes the outcome, and a request it accepts always carries a key
+//! that decodes to 16 bytes and asked for version 13.
+
+#![no_main]
+
+use base64::Engine;
+use libfuzzer_sys::fuzz_target;
+use rs_http::{Progress, RequestParser};
+
+fn parse(bytes: &[u8], chunk: usize) -> Option<Result<(String, usize), u16>> {
+    let mut parser = RequestParser::with_max_head_len(1024);
+    let mut fed = 0;
+    for piece in bytes.chunks(chunk.max(1)) {
+        match parser.push(piece) {
+            Ok(Progress::Incomplete) => fed += piece.len(),
+            Ok(Progress::Complete { request, consumed }) => {
+                let key = base64::engine::general_purpose::STANDARD
+                    .decode(request.key())
+                    .expect("an accepted key is base64");
+                assert_eq!(key.len(), 16, "an accepted key decodes to 16 bytes");
+                let _ = request.accept_key();
+                return Some(Ok((request.path().to_owned(), fed + consumed)));
+            }
+            Err(error) => return Some(Err(error.status())),
+        }
+    }
+    None
+}
+
+fuzz_target!(|input: (u8, &[u8])| {
+    let (chunk, bytes) = input;
+    let whole = parse(bytes, usize::MAX);
+    if let Some(Ok(_)) = &whole {
+        let text = String::from_utf8_lossy(bytes).to_ascii_lowercase();
+        assert!(text.contains("sec-websocket-version"), "accepted without a version");
+    }
+    assert_eq!(parse(bytes, usize::from(chunk)), whole, "chunking changed the outcome");
+});
