@@ -20,7 +20,10 @@ use rs_app::host::{App, AppSettings, AppThread, StopHandle};
 use rs_conf::Config;
 use rs_http::{AllowedOrigins, Router};
 use rs_ring::{Notifier, Parker, RingConfig, ring};
-use rs_worker::{AppLink, ConnectionBudget, Endpoint, Limits, Worker, WorkerHandle, WorkerSetup};
+use rs_worker::{
+    AppLink, ConnectionBudget, Endpoint, Limits, Listener, TlsConfig, Worker, WorkerHandle,
+    WorkerSetup,
+};
 
 use crate::cli::ServeOptions;
 use crate::daemon::{self, PidFile};
@@ -101,18 +104,14 @@ pub(crate) fn run(options: &ServeOptions) -> ExitCode {
 /// What is done while the process can still report on stderr.
 struct Prepared {
     user: Option<User>,
-    listeners: Vec<Vec<(std::net::TcpListener, u16)>>,
+    listeners: Vec<Vec<Listener>>,
+    /// The certificates, when some port serves wss://.
+    tls: Option<Arc<TlsConfig>>,
     apps: Vec<App>,
     router: Arc<Router<Endpoint>>,
 }
 
 fn prepare(config: &Config) -> Result<Prepared, String> {
-    if let Some(port) = config.ports.iter().find(|p| !p.is_unencrypted) {
-        return Err(format!(
-            "port {}: wss:// (TLS) ports are not supported by this version yet; set \"is_unencrypted\": true",
-            port.port_number
-        ));
-    }
     let user = if privileges::is_root() {
         Some(privileges::lookup_user(&config.user)?)
     } else {
@@ -124,16 +123,22 @@ fn prepare(config: &Config) -> Result<Prepared, String> {
     if let Some(warning) = privileges::set_open_files_limit(config.fd_alloc_c, worker_fds)? {
         log::warn!("{warning}");
     }
-    let mut listeners: Vec<Vec<(std::net::TcpListener, u16)>> =
-        (0..worker_c).map(|_| Vec::new()).collect();
+    let mut listeners: Vec<Vec<Listener>> = (0..worker_c).map(|_| Vec::new()).collect();
     for port in &config.ports {
         for addr in port.bind_addrs() {
             for worker in &mut listeners {
-                let listener = rs_worker::bind(port, addr).map_err(|e| e.to_string())?;
-                worker.push((listener, port.port_number));
+                worker.push(Listener::bind(port, addr).map_err(|e| e.to_string())?);
             }
         }
     }
+    // Read now, as the starting user: key files are often root-only.
+    let tls = if config.ports.iter().any(|p| !p.is_unencrypted) {
+        Some(Arc::new(
+            TlsConfig::load(&config.certs).map_err(|e| e.to_string())?,
+        ))
+    } else {
+        None
+    };
     let apps: Vec<App> = config
         .apps
         .iter()
@@ -143,6 +148,7 @@ fn prepare(config: &Config) -> Result<Prepared, String> {
     Ok(Prepared {
         user,
         listeners,
+        tls,
         apps,
         router,
     })
@@ -174,6 +180,8 @@ fn launch(
 
 struct Server {
     events: mpsc::Receiver<Event>,
+    /// Swapped on SIGHUP.
+    tls: Option<Arc<TlsConfig>>,
     workers: Vec<(WorkerHandle, JoinHandle<()>)>,
     apps: Vec<(StopHandle, JoinHandle<()>)>,
 }
@@ -181,6 +189,7 @@ struct Server {
 fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
     let Prepared {
         listeners,
+        tls,
         apps,
         router,
         ..
@@ -267,6 +276,7 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
             index: index as u16,
             listeners,
             router: router.clone(),
+            tls: tls.clone(),
             apps,
             notifier,
             limits,
@@ -293,22 +303,37 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
     );
     Ok(Server {
         events,
+        tls,
         workers,
         apps: app_threads,
     })
 }
 
 /// SIGHUP: re-reads the configuration and applies what can change without
-/// dropping clients: `log_level`. A configuration that no longer validates
-/// changes nothing.
-fn reload(config_path: &Path) {
-    match Config::load(config_path) {
-        Ok(config) if logging::set_level(config.log_level) => {
-            log::info!("SIGHUP: log_level is now {:?}", config.log_level);
-        }
-        Ok(_) => log::info!("SIGHUP: RUST_LOG is set and decides the log level; nothing reloaded"),
+/// dropping clients: `log_level`, and the TLS certificates (`certs` and the
+/// files they name) for new handshakes. A configuration that no longer
+/// validates changes nothing; certificates that cannot be loaded leave the
+/// old ones in use.
+fn reload(config_path: &Path, tls: Option<&TlsConfig>) {
+    let config = match Config::load(config_path) {
+        Ok(config) => config,
         Err(errors) => {
-            log::error!("SIGHUP: the configuration is invalid, nothing reloaded:\n{errors}")
+            log::error!("SIGHUP: the configuration is invalid, nothing reloaded:\n{errors}");
+            return;
+        }
+    };
+    if logging::set_level(config.log_level) {
+        log::info!("SIGHUP: log_level is now {:?}", config.log_level);
+    } else {
+        log::info!("SIGHUP: RUST_LOG is set and decides the log level");
+    }
+    if let Some(tls) = tls {
+        match tls.reload(&config.certs) {
+            Ok(()) => log::info!(
+                "SIGHUP: TLS certificates reloaded ({} cert(s)); new connections use them",
+                config.certs.len()
+            ),
+            Err(e) => log::error!("SIGHUP: TLS certificates not reloaded, the old ones stay: {e}"),
         }
     }
 }
@@ -344,7 +369,7 @@ impl Server {
         let mut status = ExitCode::SUCCESS;
         loop {
             match self.events.recv() {
-                Ok(Event::Signal(Signal::Reload)) => reload(config_path),
+                Ok(Event::Signal(Signal::Reload)) => reload(config_path, self.tls.as_deref()),
                 Ok(Event::Signal(signal)) => {
                     log::info!("{signal:?}: shutting down");
                     break;

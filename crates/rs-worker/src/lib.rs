@@ -11,6 +11,12 @@
 //! without copying it per recipient (see `output`). Slow clients, stalled
 //! handshakes and unanswered closes are dropped on configured limits.
 //!
+//! A `wss://` listener wraps each connection in TLS (rustls on `ring`);
+//! the state machine reads and writes plaintext through the same byte
+//! stream either way (see `transport`). The certificates, chosen by SNI,
+//! are one [`TlsConfig`] shared by all workers and swapped as a whole on
+//! [`TlsConfig::reload`].
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //! use rs_worker::{Limits, Worker, WorkerSetup, ConnectionBudget};
@@ -25,7 +31,10 @@
 
 mod listen;
 mod output;
+mod tls;
+mod transport;
 mod worker;
 
-pub use listen::{BindError, bind};
+pub use listen::{BindError, Listener, bind};
+pub use tls::{CertError, TlsConfig};
 pub use worker::{AppLink, ConnectionBudget, Endpoint, Limits, Worker, WorkerHandle, WorkerSetup};

@@ -6,10 +6,40 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 
 use rs_conf::PortConfig;
+use rs_http::Scheme;
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// The listen backlog of each socket.
 const BACKLOG: i32 = 1024;
+
+/// One of a worker's listening sockets and what it serves.
+#[derive(Debug)]
+pub struct Listener {
+    /// The socket, from [`bind`].
+    pub socket: TcpListener,
+    /// The configured `port_number` (endpoint URLs are routed by it).
+    pub port: u16,
+    /// [`Scheme::Wss`]: only TLS connections (`"is_unencrypted": false`);
+    /// [`Scheme::Ws`]: only plaintext ones.
+    pub scheme: Scheme,
+}
+
+impl Listener {
+    /// Binds `addr` (one of the port's
+    /// [`bind_addrs`](PortConfig::bind_addrs)) for one worker, serving what
+    /// the port's `is_unencrypted` says.
+    pub fn bind(port: &PortConfig, addr: SocketAddr) -> Result<Self, BindError> {
+        Ok(Self {
+            socket: bind(port, addr)?,
+            port: port.port_number,
+            scheme: if port.is_unencrypted {
+                Scheme::Ws
+            } else {
+                Scheme::Wss
+            },
+        })
+    }
+}
 
 /// A port that could not be listened on; names the address and the reason.
 #[derive(Debug)]

@@ -1,9 +1,9 @@
 //! The worker event loop and the per-connection state machine.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Read};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -24,10 +24,19 @@ use rs_http::{
 use rs_proto::{CloseCode, DataKind, Decoder, Event, Opcode, encode_close, encode_frame};
 use rs_ring::{Consumer, Notifier, Producer, PushError, Waker};
 
+use crate::listen::Listener;
 use crate::output::{Frame, Output};
+use crate::tls::TlsConfig;
+use crate::transport::Transport;
 
 const NOTIFY: Token = Token(0);
 const LISTENER_BASE: usize = 1;
+/// `errno` values for "too many open files" (process, system).
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
+
+/// How soon to retry messages waiting for room in an app's ring.
+const RETRY: Duration = Duration::from_millis(1);
 /// Outbound messages taken from one app's ring before looking at the others.
 const OUTBOUND_BATCH: usize = 256;
 
@@ -113,7 +122,10 @@ pub struct WorkerSetup {
     /// This worker's index (encoded in its clients' ids).
     pub index: u16,
     /// Its listening sockets, each with the configured port it serves.
-    pub listeners: Vec<(std::net::TcpListener, u16)>,
+    pub listeners: Vec<Listener>,
+    /// The certificates of `wss://` listeners, shared by all workers;
+    /// required when a listener serves `wss://`.
+    pub tls: Option<Arc<TlsConfig>>,
     /// Endpoint routing, shared by all workers.
     pub router: Arc<Router<Endpoint>>,
     /// Its rings with each app, in configuration order.
@@ -169,13 +181,13 @@ struct Session {
 
 /// A message the app's ring had no room for, and the input after it.
 struct Stalled {
-    data_kind: u8,
-    payload: Vec<u8>,
+    app: u16,
     rest: Vec<u8>,
 }
 
 struct Conn {
-    stream: TcpStream,
+    /// Plain TCP or TLS: the state machine reads and writes plaintext.
+    stream: Transport,
     peer: SocketAddr,
     port: u16,
     id: ClientId,
@@ -198,6 +210,9 @@ pub struct Worker {
     poll: Poll,
     events: Events,
     listeners: Vec<Option<(TcpListener, u16)>>,
+    /// What each listener serves, by index.
+    schemes: Vec<Scheme>,
+    tls: Option<Arc<TlsConfig>>,
     notifier: Notifier,
     router: Arc<Router<Endpoint>>,
     apps: Vec<Link>,
@@ -218,6 +233,9 @@ pub struct Worker {
     shutting_down: Option<Instant>,
     last_refusal_log: Option<Instant>,
     refused: u64,
+    /// A descriptor kept in reserve, given up to refuse a connection
+    /// cleanly when the process runs out of descriptors.
+    spare_fd: Option<std::fs::File>,
 }
 
 impl Worker {
@@ -230,15 +248,20 @@ impl Worker {
             Interest::READABLE,
         )?;
         let mut listeners = Vec::new();
-        for (i, (listener, port)) in setup.listeners.into_iter().enumerate() {
-            listener.set_nonblocking(true)?;
-            let mut listener = TcpListener::from_std(listener);
-            poll.registry().register(
-                &mut listener,
-                Token(LISTENER_BASE + i),
-                Interest::READABLE,
-            )?;
-            listeners.push(Some((listener, port)));
+        let mut schemes = Vec::new();
+        for (i, listener) in setup.listeners.into_iter().enumerate() {
+            if listener.scheme == Scheme::Wss && setup.tls.is_none() {
+                return Err(io::Error::other(format!(
+                    "port {} serves wss:// but no TLS certificates were given",
+                    listener.port
+                )));
+            }
+            listener.socket.set_nonblocking(true)?;
+            let mut socket = TcpListener::from_std(listener.socket);
+            poll.registry()
+                .register(&mut socket, Token(LISTENER_BASE + i), Interest::READABLE)?;
+            listeners.push(Some((socket, listener.port)));
+            schemes.push(listener.scheme);
         }
         let app_count = setup.apps.len();
         let (apps, outbound) = setup
@@ -254,6 +277,7 @@ impl Worker {
                 (
                     Link {
                         inbound,
+                        backlog: VecDeque::new(),
                         send_open,
                         send_close,
                     },
@@ -266,6 +290,8 @@ impl Worker {
             poll,
             events: Events::with_capacity(setup.limits.events.max(1)),
             listeners,
+            schemes,
+            tls: setup.tls,
             notifier: setup.notifier,
             router: setup.router,
             apps,
@@ -282,6 +308,7 @@ impl Worker {
             shutting_down: None,
             last_refusal_log: None,
             refused: 0,
+            spare_fd: Some(std::fs::File::open("/dev/null")?),
         })
     }
 
@@ -317,7 +344,11 @@ impl Worker {
                     return Ok(());
                 }
             }
-            let timeout = if busy || !self.stalled.is_empty() {
+            // Apps do not signal freed ring space: while something waits for
+            // it, poll again within a millisecond rather than spin.
+            let waiting =
+                !self.stalled.is_empty() || self.apps.iter().any(|a| !a.backlog.is_empty());
+            let timeout = if busy {
                 Some(Duration::ZERO)
             } else {
                 let (outbound, stop) = (&mut self.outbound, &self.stop);
@@ -325,10 +356,10 @@ impl Worker {
                     outbound.iter_mut().any(|ring| !ring.is_empty())
                         || stop.fetch_or(false, Ordering::AcqRel)
                 });
-                if sleep {
-                    self.next_timeout()
-                } else {
-                    Some(Duration::ZERO)
+                match (sleep, waiting) {
+                    (false, _) => Some(Duration::ZERO),
+                    (true, false) => self.next_timeout(),
+                    (true, true) => Some(self.next_timeout().map_or(RETRY, |t| t.min(RETRY))),
                 }
             };
             match self.poll.poll(&mut self.events, timeout) {
@@ -388,8 +419,23 @@ impl Worker {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if matches!(e.raw_os_error(), Some(code) if code == EMFILE || code == ENFILE) =>
+                {
+                    // Out of descriptors. Left in the backlog, the connection
+                    // would never be announced again (edge-triggered): free
+                    // the spare descriptor, accept it, close it, take the
+                    // spare back.
+                    self.log_refusal(&format!("accept failed: {e}; refusing new connections"));
+                    if self.spare_fd.take().is_none() {
+                        return;
+                    }
+                    if let Some((socket, _)) = &self.listeners[listener] {
+                        drop(socket.accept());
+                    }
+                    self.spare_fd = std::fs::File::open("/dev/null").ok();
+                    continue;
+                }
                 Err(e) => {
-                    // EMFILE and the like: the connection waits in the backlog.
                     self.log_refusal(&format!("accept failed: {e}"));
                     return;
                 }
@@ -400,7 +446,7 @@ impl Worker {
                 self.log_refusal("fd_alloc_c connections reached; refusing new connections");
                 continue;
             }
-            if let Err(e) = self.add_conn(stream, peer, port) {
+            if let Err(e) = self.add_conn(stream, peer, port, self.schemes[listener]) {
                 log::warn!(
                     "worker {}: dropping a new connection from {peer}: {e}",
                     self.index
@@ -428,8 +474,20 @@ impl Worker {
         }
     }
 
-    fn add_conn(&mut self, mut stream: TcpStream, peer: SocketAddr, port: u16) -> io::Result<()> {
+    fn add_conn(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        port: u16,
+        scheme: Scheme,
+    ) -> io::Result<()> {
         stream.set_nodelay(true)?;
+        // The TLS handshake, like the HTTP one, must end by the deadline.
+        let mut stream = match (scheme, &self.tls) {
+            (Scheme::Wss, Some(tls)) => Transport::tls(stream, tls.current())?,
+            (Scheme::Wss, None) => return Err(io::Error::other("no TLS certificates")),
+            (Scheme::Ws, _) => Transport::Plain(stream),
+        };
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None if self.slots.len() < MAX_SLOTS as usize => {
@@ -447,7 +505,7 @@ impl Worker {
             .expect("worker, slot and generation in range");
         let token = Token(self.conn_base() + slot as usize);
         if let Err(e) = self.poll.registry().register(
-            &mut stream,
+            stream.tcp_mut(),
             token,
             Interest::READABLE | Interest::WRITABLE,
         ) {
@@ -479,7 +537,9 @@ impl Worker {
 
     fn on_writable(&mut self, slot: u32) {
         let Some(conn) = self.conn(slot) else { return };
-        if let Err(e) = conn.output.flush(&mut conn.stream) {
+        // TLS records first, then what waits behind them.
+        let flushed = conn.stream.send_buffered();
+        if let Err(e) = flushed.and_then(|()| conn.output.flush(&mut conn.stream)) {
             log::debug!("client {}: write failed: {e}", conn.id);
             self.close(slot);
             return;
@@ -496,6 +556,15 @@ impl Worker {
         if !conn.output.is_empty() || conn.write_shut {
             return;
         }
+        // TLS: close_notify goes out before TCP is shut down or closed.
+        if let Err(e) = conn.stream.close_notify() {
+            log::debug!("client {}: write failed: {e}", conn.id);
+            self.close(slot);
+            return;
+        }
+        if conn.stream.has_buffered() {
+            return; // the rest when the socket is writable
+        }
         if !drain {
             // The close handshake is complete: the server closes the TCP
             // connection first (RFC 6455 §7.1.1).
@@ -503,7 +572,7 @@ impl Worker {
             return;
         }
         conn.write_shut = true;
-        if conn.stream.shutdown(Shutdown::Write).is_err() {
+        if conn.stream.shutdown_write().is_err() {
             self.close(slot);
         }
     }
@@ -536,7 +605,7 @@ impl Worker {
     /// Handles bytes read from a connection.
     fn process(&mut self, slot: u32, input: &mut [u8]) {
         let Some(conn) = self.conn(slot) else { return };
-        let port = conn.port;
+        let (port, scheme) = (conn.port, conn.stream.scheme());
         let progress = match &mut conn.phase {
             Phase::Handshake(parser) => parser.push(input),
             Phase::Open(_) | Phase::Closing(_) => return self.process_frames(slot, input),
@@ -546,7 +615,7 @@ impl Worker {
         match progress {
             Ok(Progress::Incomplete) => {}
             Ok(Progress::Complete { request, consumed }) => {
-                match self.router.route(&request, port, Scheme::Ws) {
+                match self.router.route(&request, port, scheme) {
                     Ok(&endpoint) => {
                         let response = switching_protocols(&request.accept_key());
                         self.open_session(slot, endpoint, &response);
@@ -625,12 +694,13 @@ impl Worker {
                                 peer: conn.peer,
                                 payload,
                             };
-                            if !push_inbound(&mut self.apps[usize::from(app)].inbound, &message) {
-                                // The app's ring is full: keep the message and
-                                // the rest of the input, and stop reading.
+                            if !enqueue(&mut self.apps[usize::from(app)], &message) {
+                                // The app's ring is full: the message waits in
+                                // its backlog; keep the rest of the input and
+                                // stop reading this client until it drains.
+                                log::debug!("client {}: app ring full, reading paused", conn.id);
                                 conn.stalled = Some(Stalled {
-                                    data_kind,
-                                    payload: payload.to_vec(),
+                                    app,
                                     rest: input[pos..].to_vec(),
                                 });
                                 self.stalled.push((slot, conn.id.generation()));
@@ -699,12 +769,13 @@ impl Worker {
             self.close(slot);
             return;
         }
-        if conn.output.pending() > max_pending && matches!(conn.phase, Phase::Open(_)) {
+        // With TLS, records rustls holds for the socket count too.
+        let pending = conn.output.pending() + conn.stream.buffered();
+        if pending > max_pending && matches!(conn.phase, Phase::Open(_)) {
             log::info!(
-                "client {} ({}): closing a slow consumer with {} bytes of unread output",
+                "client {} ({}): closing a slow consumer with {pending} bytes of unread output",
                 conn.id,
                 conn.peer,
-                conn.output.pending()
             );
             conn.output.drop_unstarted();
             let mut close = Vec::new();
@@ -804,7 +875,10 @@ impl Worker {
         let Some(mut conn) = self.slots[slot as usize].conn.take() else {
             return;
         };
-        let _ = self.poll.registry().deregister(&mut conn.stream);
+        // Best effort: a client that is still there learns the TLS session
+        // ended on purpose.
+        let _ = conn.stream.close_notify();
+        let _ = self.poll.registry().deregister(conn.stream.tcp_mut());
         drop(conn);
         self.free.push(slot);
         self.budget.release();
@@ -830,6 +904,14 @@ impl Worker {
 
     /// Retries messages that found their app's ring full.
     fn retry_stalled(&mut self) {
+        for link in &mut self.apps {
+            while let Some(queued) = link.backlog.front() {
+                if !push_inbound(&mut link.inbound, &queued.as_inbound()) {
+                    break;
+                }
+                link.backlog.pop_front();
+            }
+        }
         let stalled = std::mem::take(&mut self.stalled);
         for (slot, generation) in stalled {
             let Some(conn) = self
@@ -842,26 +924,17 @@ impl Worker {
             if conn.id.generation() != generation {
                 continue;
             }
-            let Some(stall) = conn.stalled.take() else {
+            let Some(stall) = conn
+                .stalled
+                .take_if(|s| self.apps[usize::from(s.app)].backlog.is_empty())
+            else {
+                if conn.stalled.is_some() {
+                    self.stalled.push((slot, generation));
+                }
                 continue;
             };
-            let Phase::Open(session) = &conn.phase else {
-                continue;
-            };
-            let message = Inbound {
-                kind: InboundKind::Read,
-                client: conn.id,
-                endpoint_id: session.endpoint_id,
-                data_kind: stall.data_kind,
-                peer: conn.peer,
-                payload: &stall.payload,
-            };
-            if !push_inbound(&mut self.apps[usize::from(session.app)].inbound, &message) {
-                conn.stalled = Some(stall);
-                self.stalled.push((slot, generation));
-                continue;
-            }
             let mut rest = stall.rest;
+            log::debug!("client {}: reading resumed", conn.id);
             self.process(slot, &mut rest);
             // Edge-triggered: what arrived meanwhile will not be announced again.
             if self.conn(slot).is_some_and(|c| c.stalled.is_none()) {
@@ -984,8 +1057,35 @@ impl Worker {
 /// The inbound half of an [`AppLink`].
 struct Link {
     inbound: Producer,
+    /// Messages for the app that found its ring full, in order; they go
+    /// first once it has room. Bounded: a read only lands here when its
+    /// connection stops reading, and notices are one per connection event.
+    backlog: VecDeque<Queued>,
     send_open: bool,
     send_close: bool,
+}
+
+/// An inbound message waiting in a backlog.
+struct Queued {
+    kind: InboundKind,
+    client: ClientId,
+    endpoint_id: u16,
+    data_kind: u8,
+    peer: SocketAddr,
+    payload: Vec<u8>,
+}
+
+impl Queued {
+    fn as_inbound(&self) -> Inbound<'_> {
+        Inbound {
+            kind: self.kind,
+            client: self.client,
+            endpoint_id: self.endpoint_id,
+            data_kind: self.data_kind,
+            peer: self.peer,
+            payload: &self.payload,
+        }
+    }
 }
 
 /// What to do after a decoded event, once the decoder is no longer borrowed.
@@ -1019,8 +1119,8 @@ fn push_inbound(ring: &mut Producer, message: &Inbound<'_>) -> bool {
     }
 }
 
-/// Tells an app that a client connected or left. These notices are small;
-/// a full ring waits for the app.
+/// Tells an app that a client connected or left. Never waits: a full ring
+/// leaves the notice in the app's backlog.
 fn notify(
     link: &mut Link,
     kind: InboundKind,
@@ -1036,7 +1136,23 @@ fn notify(
         peer,
         payload: &[],
     };
-    while !push_inbound(&mut link.inbound, &message) {
-        std::thread::sleep(Duration::from_micros(50));
+    enqueue(link, &message);
+}
+
+/// Puts a message on an app's ring behind its backlog; `false` if it had to
+/// wait in the backlog. A worker never blocks on an app: the app may itself
+/// be waiting for this worker to drain its outbound ring.
+fn enqueue(link: &mut Link, message: &Inbound<'_>) -> bool {
+    if link.backlog.is_empty() && push_inbound(&mut link.inbound, message) {
+        return true;
     }
+    link.backlog.push_back(Queued {
+        kind: message.kind,
+        client: message.client,
+        endpoint_id: message.endpoint_id,
+        data_kind: message.data_kind,
+        peer: message.peer,
+        payload: message.payload.to_vec(),
+    });
+    false
 }

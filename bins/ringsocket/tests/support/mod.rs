@@ -149,6 +149,13 @@ impl Server {
             apps_json.join(", "),
             run_as_user()
         );
+        Self::start_config(dir, &config, ports)
+    }
+
+    /// Starts a server on the configuration text `config`, written to
+    /// `ringsocket.json5` in `dir` (kept until the server is dropped), and
+    /// waits until every port in `ports` accepts TCP connections.
+    pub fn start_config(dir: tempfile::TempDir, config: &str, ports: Vec<u16>) -> Self {
         let config_path = dir.path().join("ringsocket.json5");
         std::fs::write(&config_path, config).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_ringsocket"))

@@ -1,0 +1,628 @@
+//! `wss://` end to end: the real binary with certificates made here (rcgen),
+//! and a rustls client that verifies them against the test's own CAs.
+
+mod support;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{AlertDescription, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use support::*;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Message, WebSocket};
+
+type TlsStream = StreamOwned<ClientConnection, TcpStream>;
+type WssClient = WebSocket<TlsStream>;
+
+/// A certificate authority of the test's own.
+struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    root: CertificateDer<'static>,
+}
+
+impl Ca {
+    fn new(name: &str) -> Self {
+        let mut params = CertificateParams::new(Vec::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().unwrap();
+        let root = params.self_signed(&key).unwrap().der().clone();
+        Self {
+            issuer: Issuer::new(params, key),
+            root,
+        }
+    }
+
+    /// A certificate for `names`: its private key and chain, PEM.
+    fn issue(&self, names: &[&str]) -> (String, String) {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &self.issuer)
+            .unwrap();
+        (key.serialize_pem(), cert.pem())
+    }
+}
+
+/// A folder for a configuration and certificates, readable by the user the
+/// server switches to (it re-reads both on SIGHUP).
+fn shared_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// Writes a file readable by everyone.
+fn write(path: &Path, contents: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, contents).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+/// One `certs` element: hostnames, and the (key, chain) PEM to write.
+struct CertFiles {
+    hostnames: Vec<&'static str>,
+    key: String,
+    chain: String,
+}
+
+impl CertFiles {
+    fn new(ca: &Ca, hostnames: &[&'static str]) -> Self {
+        let (key, chain) = ca.issue(hostnames);
+        Self {
+            hostnames: hostnames.to_vec(),
+            key,
+            chain,
+        }
+    }
+}
+
+/// The paths of cert `i`'s files in `dir`.
+fn cert_paths(dir: &Path, i: usize) -> (PathBuf, PathBuf) {
+    (
+        dir.join(format!("cert{i}.key.pem")),
+        dir.join(format!("cert{i}.chain.pem")),
+    )
+}
+
+/// The example app the servers here run, at `/<APP>`, unless said otherwise.
+const APP: &str = "echo";
+
+/// A configuration with one `wss://` port (and a `ws://` one with
+/// `with_plain`), the example `app` at `/<app>` on each of the certs' exact
+/// hostnames, and `certs` written into `dir`. Returns the text and ports.
+fn tls_config(
+    dir: &Path,
+    app: &str,
+    certs: &[CertFiles],
+    with_plain: bool,
+    globals: &str,
+) -> (String, Vec<u16>) {
+    let tls_port = free_port();
+    let mut ports = vec![tls_port];
+    let mut ports_json = vec![format!(
+        r#"{{ "port_number": {tls_port}, "ip_addrs": ["127.0.0.1"] }}"#
+    )];
+    let mut endpoints = Vec::new();
+    let mut certs_json = Vec::new();
+    for (i, cert) in certs.iter().enumerate() {
+        let (key_path, chain_path) = cert_paths(dir, i);
+        write(&key_path, &cert.key);
+        write(&chain_path, &cert.chain);
+        certs_json.push(format!(
+            r#"{{ "hostnames": {:?}, "privkey_path": {:?}, "pubchain_path": {:?} }}"#,
+            cert.hostnames,
+            key_path.display().to_string(),
+            chain_path.display().to_string()
+        ));
+        for host in cert.hostnames.iter().filter(|h| !h.starts_with('*')) {
+            endpoints.push(format!(r#""wss://{host}:{tls_port}/{app}""#));
+        }
+    }
+    if with_plain {
+        let plain_port = free_port();
+        ports.push(plain_port);
+        ports_json.push(format!(
+            r#"{{ "port_number": {plain_port}, "is_unencrypted": true, "ip_addrs": ["127.0.0.1"] }}"#
+        ));
+        endpoints.push(format!(r#""ws://localhost:{plain_port}/{app}""#));
+    }
+    let endpoints: Vec<String> = endpoints
+        .iter()
+        .enumerate()
+        .map(|(id, url)| format!(r#"{{ "endpoint_id": {id}, "url": {url} }}"#))
+        .collect();
+    let config = format!(
+        r#"{{
+  "ports": [{}],
+  "certs": [{}],
+  "apps": [{{ "name": "{app}", "app_path": "{}", "endpoints": [{}] }}],
+  {}{globals}
+  "log_level": "debug"
+}}
+"#,
+        ports_json.join(", "),
+        certs_json.join(", "),
+        app_path(app).display(),
+        endpoints.join(", "),
+        run_as_user()
+    );
+    (config, ports)
+}
+
+/// Starts a server with a `wss://` port (`ports[0]`) serving `certs`.
+fn start(certs: &[CertFiles], with_plain: bool, globals: &str) -> Server {
+    let dir = shared_dir();
+    let (config, ports) = tls_config(dir.path(), APP, certs, with_plain, globals);
+    Server::start_config(dir, &config, ports)
+}
+
+/// A client configuration trusting `root` only, offering ALPN `http/1.1`.
+fn client_config(root: &CertificateDer<'static>) -> ClientConfig {
+    let mut roots = RootCertStore::empty();
+    roots.add(root.clone()).unwrap();
+    let mut config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
+}
+
+/// Connects to `port` over TLS with SNI `server_name` and completes the TLS
+/// handshake. Fails with the rustls error, if there is one.
+fn tls_connect(
+    port: u16,
+    server_name: &str,
+    root: &CertificateDer<'static>,
+) -> Result<TlsStream, rustls::Error> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp.set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let name = ServerName::try_from(server_name.to_owned()).unwrap();
+    let conn = ClientConnection::new(Arc::new(client_config(root)), name)?;
+    let mut stream = StreamOwned::new(conn, tcp);
+    while stream.conn.is_handshaking() {
+        if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
+            return Err(rustls_error(&e)
+                .unwrap_or_else(|| panic!("the handshake failed without a TLS error: {e}")));
+        }
+    }
+    Ok(stream)
+}
+
+/// The rustls error inside an I/O error, if that is what it is.
+fn rustls_error(error: &std::io::Error) -> Option<rustls::Error> {
+    error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+        .cloned()
+}
+
+/// A `wss://<server_name>:<port>/<APP>` WebSocket client.
+fn wss_connect(
+    port: u16,
+    server_name: &str,
+    root: &CertificateDer<'static>,
+) -> Result<WssClient, rustls::Error> {
+    wss_connect_to(port, server_name, APP, root)
+}
+
+/// A `wss://<server_name>:<port>/<app>` WebSocket client.
+fn wss_connect_to(
+    port: u16,
+    server_name: &str,
+    app: &str,
+    root: &CertificateDer<'static>,
+) -> Result<WssClient, rustls::Error> {
+    let stream = tls_connect(port, server_name, root)?;
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(64 << 20))
+        .max_frame_size(Some(64 << 20));
+    let url = format!("wss://{server_name}:{port}/{app}");
+    let (client, response) =
+        tungstenite::client::client_with_config(url, stream, Some(config)).unwrap();
+    assert_eq!(response.status(), 101);
+    Ok(client)
+}
+
+/// Sends `text` and expects it back.
+fn assert_echoes(client: &mut WssClient, text: &str) {
+    client.send(Message::text(text)).unwrap();
+    match client.read().unwrap() {
+        Message::Text(echoed) => assert_eq!(echoed.as_str(), text),
+        other => panic!("expected the echo of {text:?}, got {other:?}"),
+    }
+}
+
+/// The certificate the server presented.
+fn presented(client: &WssClient) -> CertificateDer<'static> {
+    client.get_ref().conn.peer_certificates().unwrap()[0].clone()
+}
+
+fn leaf_of(chain_pem: &str) -> CertificateDer<'static> {
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::from_pem_slice(chain_pem.as_bytes()).unwrap()
+}
+
+// ------------------------------------------------------------- SNI
+
+#[test]
+fn two_certs_on_one_port_are_each_selected_by_sni() {
+    let (ca_a, ca_b) = (Ca::new("CA a"), Ca::new("CA b"));
+    let a = CertFiles::new(&ca_a, &["a.test"]);
+    let b = CertFiles::new(&ca_b, &["b.test", "*.b.test"]);
+    let (leaf_a, leaf_b) = (leaf_of(&a.chain), leaf_of(&b.chain));
+    let server = start(&[a, b], false, "");
+    let port = server.ports[0];
+
+    let mut client = wss_connect(port, "a.test", &ca_a.root).unwrap();
+    assert_eq!(presented(&client), leaf_a);
+    assert_echoes(&mut client, "to a");
+    let mut client = wss_connect(port, "b.test", &ca_b.root).unwrap();
+    assert_eq!(presented(&client), leaf_b);
+    assert_echoes(&mut client, "to b");
+    // The wildcard: one more label.
+    let mut client = wss_connect(port, "www.b.test", &ca_b.root).unwrap();
+    assert_eq!(presented(&client), leaf_b);
+    assert_echoes(&mut client, "to www.b");
+    // Each name gets its own certificate, which the other CA did not sign.
+    assert!(matches!(
+        wss_connect(port, "b.test", &ca_a.root).unwrap_err(),
+        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+    ));
+}
+
+#[test]
+fn an_unknown_name_or_no_sni_fails_the_handshake_with_an_alert() {
+    let ca = Ca::new("CA");
+    let server = start(&[CertFiles::new(&ca, &["a.test"])], false, "");
+    let port = server.ports[0];
+    assert_eq!(
+        wss_connect(port, "c.test", &ca.root).unwrap_err(),
+        rustls::Error::AlertReceived(AlertDescription::AccessDenied)
+    );
+    // Connecting by IP address, a client sends no SNI.
+    assert_eq!(
+        wss_connect(port, "127.0.0.1", &ca.root).unwrap_err(),
+        rustls::Error::AlertReceived(AlertDescription::AccessDenied)
+    );
+    // And the server goes on serving.
+    assert_echoes(
+        &mut wss_connect(port, "a.test", &ca.root).unwrap(),
+        "still here",
+    );
+}
+
+// ---------------------------------------------- the wrong protocol
+
+#[test]
+fn a_plaintext_client_on_a_wss_port_gets_a_tls_alert_and_the_connection_closes() {
+    let ca = Ca::new("CA");
+    let server = start(&[CertFiles::new(&ca, &["a.test"])], false, "");
+    let port = server.ports[0];
+    let response = raw_http(server.addr(), &upgrade_request("/echo", ""));
+    // A TLS alert record (content type 21), not HTTP; then the end.
+    let bytes = response.as_bytes();
+    assert_eq!(bytes.first(), Some(&21), "{response:?}");
+    assert!(!response.contains("HTTP/"), "{response:?}");
+    assert_echoes(
+        &mut wss_connect(port, "a.test", &ca.root).unwrap(),
+        "still here",
+    );
+}
+
+#[test]
+fn a_wss_client_on_a_ws_port_fails_cleanly() {
+    let ca = Ca::new("CA");
+    let server = start(&[CertFiles::new(&ca, &["a.test"])], true, "");
+    let plain_port = server.ports[1];
+    // The server answers the ClientHello as a bad HTTP request, which is
+    // no TLS record.
+    let error = tls_connect(plain_port, "a.test", &ca.root).unwrap_err();
+    assert!(
+        matches!(error, rustls::Error::InvalidMessage(_)),
+        "{error:?}"
+    );
+    // Both ports go on serving.
+    let mut plain = connect(&server.url_on(1, "/echo"));
+    plain.send(Message::text("plain")).unwrap();
+    assert_eq!(next_message(&mut plain), Message::text("plain"));
+    assert_echoes(
+        &mut wss_connect(server.ports[0], "a.test", &ca.root).unwrap(),
+        "tls",
+    );
+}
+
+// ------------------------------------------------------------ data
+
+#[test]
+fn a_16_mib_message_is_echoed_over_tls() {
+    let ca = Ca::new("CA");
+    let server = start(&[CertFiles::new(&ca, &["a.test"])], false, "");
+    let mut client = wss_connect(server.ports[0], "a.test", &ca.root).unwrap();
+    let payload: Vec<u8> = (0..16u32 << 20).map(|i| (i % 251) as u8).collect();
+    client.send(Message::binary(payload.clone())).unwrap();
+    match client.read().unwrap() {
+        Message::Binary(echoed) => {
+            assert_eq!(echoed.len(), payload.len());
+            assert!(echoed[..] == payload[..], "the echo differs");
+        }
+        other => panic!("expected a binary echo, got {:?}", other.len()),
+    }
+}
+
+#[test]
+fn a_slow_tls_consumer_is_closed_with_1008_once_its_pending_output_passes_the_limit() {
+    const MAX_PENDING: usize = 1 << 20;
+    const MESSAGE: usize = 64 * 1024;
+    let ca = Ca::new("CA");
+    let dir = shared_dir();
+    let globals = format!(
+        r#""worker_c": 1, "max_ws_msg_size": 131072, "max_pending_output": {MAX_PENDING},
+           "shutdown_wait_ws": 15,"#
+    );
+    let (config, ports) = tls_config(
+        dir.path(),
+        "chat",
+        &[CertFiles::new(&ca, &["a.test"])],
+        false,
+        &globals,
+    );
+    let mut server = Server::start_config(dir, &config, ports);
+    let log = server.capture_stderr();
+    let port = server.ports[0];
+    let mut slow = wss_connect_to(port, "a.test", "chat", &ca.root).unwrap();
+    let mut sender = wss_connect_to(port, "a.test", "chat", &ca.root).unwrap();
+    // Far more than the limit and the sockets' buffers, unless closed first.
+    let text = "x".repeat(MESSAGE);
+    for _ in 0..512 {
+        if log.text().contains("closing a slow consumer") {
+            break;
+        }
+        sender.send(Message::text(text.clone())).unwrap();
+    }
+    assert!(
+        log.wait_for("closing a slow consumer", Duration::from_secs(10)),
+        "never closed: {}",
+        log.text()
+    );
+    // What is counted: the queue and what rustls holds, passed by at most
+    // the frame that crossed the limit.
+    let line = log
+        .text()
+        .lines()
+        .find(|l| l.contains("closing a slow consumer"))
+        .unwrap()
+        .to_owned();
+    let pending: usize = line
+        .split("with ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte count in {line:?}"));
+    assert!(
+        pending > MAX_PENDING && pending <= MAX_PENDING + MESSAGE + 16,
+        "{line}"
+    );
+    // The slow client reads whole messages, then the close.
+    let code = loop {
+        match slow.read().unwrap() {
+            // "<id> joined", then "<id>: <text>" messages.
+            Message::Text(t) if t.ends_with(" joined") || t.ends_with(&text) => {}
+            Message::Close(Some(frame)) => break u16::from(frame.code),
+            other => panic!("unexpected {:?}", other.len()),
+        }
+    };
+    assert_eq!(code, 1008);
+}
+
+#[test]
+fn the_server_ends_the_tls_session_with_close_notify() {
+    let ca = Ca::new("CA");
+    let server = start(&[CertFiles::new(&ca, &["a.test"])], false, "");
+    let mut client = wss_connect(server.ports[0], "a.test", &ca.root).unwrap();
+    client.close(None).unwrap();
+    loop {
+        match client.read() {
+            Ok(_) => {}
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(e) => panic!("the close handshake failed: {e}"),
+        }
+    }
+    // rustls reads a clean end only after close_notify; a bare TCP close
+    // would be UnexpectedEof.
+    let mut byte = [0u8; 1];
+    assert_eq!(client.get_mut().read(&mut byte).unwrap(), 0);
+}
+
+#[test]
+fn a_stalled_tls_handshake_is_dropped_after_shutdown_wait_http() {
+    let ca = Ca::new("CA");
+    let server = start(
+        &[CertFiles::new(&ca, &["a.test"])],
+        false,
+        r#""shutdown_wait_http": 1,"#,
+    );
+    let start = Instant::now();
+    let mut tcp = TcpStream::connect(server.addr()).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Half a ClientHello record header, then nothing.
+    tcp.write_all(&[22, 3, 1]).unwrap();
+    let mut byte = [0u8; 1];
+    match tcp.read(&mut byte) {
+        Ok(0) => {}
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+        other => panic!("expected the connection to close, got {other:?}"),
+    }
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(800) && elapsed < Duration::from_secs(3),
+        "closed after {elapsed:?}"
+    );
+}
+
+// ------------------------------------------------------------ SIGHUP
+
+/// A server for `a.test` with a cert from `ca`, its folder's paths, and its
+/// log.
+fn reloadable(ca: &Ca) -> (Server, PathBuf, PathBuf, Log) {
+    let dir = shared_dir();
+    let (config, ports) = tls_config(
+        dir.path(),
+        APP,
+        &[CertFiles::new(ca, &["a.test"])],
+        false,
+        "",
+    );
+    let (key_path, chain_path) = cert_paths(dir.path(), 0);
+    let mut server = Server::start_config(dir, &config, ports);
+    let log = server.capture_stderr();
+    (server, key_path, chain_path, log)
+}
+
+#[test]
+fn sighup_switches_new_connections_to_the_new_certificate_and_keeps_open_ones() {
+    let (old_ca, new_ca) = (Ca::new("old CA"), Ca::new("new CA"));
+    let (server, key_path, chain_path, log) = reloadable(&old_ca);
+    let port = server.ports[0];
+    let mut open = wss_connect(port, "a.test", &old_ca.root).unwrap();
+    assert_echoes(&mut open, "before");
+
+    let (key, chain) = new_ca.issue(&["a.test"]);
+    write(&key_path, &key);
+    write(&chain_path, &chain);
+    server.signal(1);
+    assert!(
+        log.wait_for("SIGHUP: TLS certificates reloaded", Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+
+    let mut renewed = wss_connect(port, "a.test", &new_ca.root).unwrap();
+    assert_eq!(presented(&renewed), leaf_of(&chain));
+    assert_echoes(&mut renewed, "renewed");
+    assert!(matches!(
+        wss_connect(port, "a.test", &old_ca.root).unwrap_err(),
+        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+    ));
+    // The connection made before the reload goes on.
+    assert_echoes(&mut open, "after");
+}
+
+#[test]
+fn a_failed_reload_keeps_the_certificates_in_use_and_says_why() {
+    let ca = Ca::new("CA");
+    let (server, key_path, _, log) = reloadable(&ca);
+    write(&key_path, "not a key\n");
+    server.signal(1);
+    let expected = format!(
+        "SIGHUP: TLS certificates not reloaded, the old ones stay: certs[0].privkey_path \"{}\": no private key (PKCS#8, RSA or SEC1) found in the PEM file",
+        key_path.display()
+    );
+    assert!(
+        log.wait_for(&expected, Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    assert_echoes(
+        &mut wss_connect(server.ports[0], "a.test", &ca.root).unwrap(),
+        "old cert",
+    );
+}
+
+// ---------------------------------------------------- startup errors
+
+/// Runs the server on a configuration that cannot start; returns its exit
+/// code and stderr.
+fn start_failing(config: &str, dir: &Path) -> (Option<i32>, String) {
+    let path = dir.join("ringsocket.json5");
+    std::fs::write(&path, config).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_key_that_does_not_match_its_certificate_stops_startup_naming_the_file() {
+    let ca = Ca::new("CA");
+    let mut cert = CertFiles::new(&ca, &["a.test"]);
+    cert.key = CertFiles::new(&ca, &["a.test"]).key;
+    let dir = shared_dir();
+    let (config, _) = tls_config(dir.path(), APP, &[cert], false, "");
+    let config = config.replace(r#""log_level": "debug""#, r#""log_level": "error""#);
+    let (code, stderr) = start_failing(&config, dir.path());
+    let (key_path, chain_path) = cert_paths(dir.path(), 0);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "ringsocket: certs[0].privkey_path \"{}\": the private key does not match the certificate in \"{}\"\n",
+            key_path.display(),
+            chain_path.display()
+        )
+    );
+}
+
+#[test]
+fn a_key_file_without_a_key_stops_startup_naming_the_file() {
+    let ca = Ca::new("CA");
+    let mut cert = CertFiles::new(&ca, &["a.test"]);
+    cert.key = cert.chain.clone();
+    let dir = shared_dir();
+    let (config, _) = tls_config(dir.path(), APP, &[cert], false, "");
+    let config = config.replace(r#""log_level": "debug""#, r#""log_level": "error""#);
+    let (code, stderr) = start_failing(&config, dir.path());
+    let (key_path, _) = cert_paths(dir.path(), 0);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "ringsocket: certs[0].privkey_path \"{}\": no private key (PKCS#8, RSA or SEC1) found in the PEM file\n",
+            key_path.display()
+        )
+    );
+}
+
+#[test]
+fn a_missing_key_file_is_a_configuration_error_naming_the_file() {
+    let ca = Ca::new("CA");
+    let dir = shared_dir();
+    let (config, _) = tls_config(
+        dir.path(),
+        APP,
+        &[CertFiles::new(&ca, &["a.test"])],
+        false,
+        "",
+    );
+    let (key_path, _) = cert_paths(dir.path(), 0);
+    std::fs::remove_file(&key_path).unwrap();
+    let (code, stderr) = start_failing(&config, dir.path());
+    // Checked with the configuration, like every file it names (as
+    // `--check` does): status 2.
+    assert_eq!(code, Some(2), "{stderr}");
+    let first = stderr.lines().next().unwrap();
+    assert!(
+        first.contains("certs[0].privkey_path")
+            && first.contains(&key_path.display().to_string())
+            && first.contains("no such file"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,345 @@
+//! TLS certificates for `wss://` ports: loading the configured PEM files,
+//! choosing a certificate by SNI, and swapping them on reload.
+//!
+//! Every worker shares one [`TlsConfig`]. A new connection takes the
+//! server configuration current at its accept, so a reload changes the
+//! certificates of later handshakes only; connections already open keep
+//! theirs.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use rs_conf::CertConfig;
+use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::{self, PemObject};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// The TLS server configuration all workers share, replaced as a whole by
+/// [`reload`](Self::reload).
+///
+/// ```no_run
+/// # fn certs() -> Vec<rs_conf::CertConfig> { unimplemented!() }
+/// let tls = rs_worker::TlsConfig::load(&certs())?;
+/// // On SIGHUP: new handshakes use the new files; a failure keeps the old.
+/// if let Err(e) = tls.reload(&certs()) {
+///     log::error!("certificates not reloaded: {e}");
+/// }
+/// # Ok::<(), rs_worker::CertError>(())
+/// ```
+#[derive(Debug)]
+pub struct TlsConfig {
+    current: RwLock<Arc<ServerConfig>>,
+}
+
+impl TlsConfig {
+    /// Reads every cert's key and chain and builds the configuration:
+    /// TLS 1.2 and 1.3 with rustls's safe defaults (on the `ring`
+    /// provider), ALPN `http/1.1`, and the certificate chosen by the
+    /// client's SNI (see [`CertError`] for what can fail).
+    pub fn load(certs: &[CertConfig]) -> Result<Self, CertError> {
+        Ok(Self {
+            current: RwLock::new(build(certs)?),
+        })
+    }
+
+    /// Reads the files again and, if all is well, makes new handshakes use
+    /// them. On error the certificates in use stay.
+    pub fn reload(&self, certs: &[CertConfig]) -> Result<(), CertError> {
+        let config = build(certs)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = config;
+        Ok(())
+    }
+
+    /// The configuration for a connection accepted now.
+    pub(crate) fn current(&self) -> Arc<ServerConfig> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Why the certificates could not be loaded. Each names the cert (its index
+/// in `certs`), the file and the reason.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CertError {
+    /// No certificates are configured.
+    NoCerts,
+    /// A file could not be read (missing, unreadable, a folder...).
+    Read {
+        /// The cert's index in `certs`.
+        cert: usize,
+        /// `privkey_path` or `pubchain_path`.
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        error: io::Error,
+    },
+    /// A file is not valid PEM.
+    Pem {
+        /// The cert's index in `certs`.
+        cert: usize,
+        /// `privkey_path` or `pubchain_path`.
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What the PEM parser said.
+        error: pem::Error,
+    },
+    /// The chain file holds no `CERTIFICATE` section.
+    NoCertificate {
+        /// The cert's index in `certs`.
+        cert: usize,
+        /// The chain file.
+        path: PathBuf,
+    },
+    /// The key file holds no PKCS#8, RSA (PKCS#1) or SEC1 private key.
+    NoKey {
+        /// The cert's index in `certs`.
+        cert: usize,
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The key is of a kind or algorithm that cannot be used.
+    BadKey {
+        /// The cert's index in `certs`.
+        cert: usize,
+        /// The key file.
+        path: PathBuf,
+        /// What rustls said.
+        error: rustls::Error,
+    },
+    /// The first certificate of the chain cannot be parsed.
+    BadCertificate {
+        /// The cert's index in `certs`.
+        cert: usize,
+        /// The chain file.
+        path: PathBuf,
+        /// What rustls said.
+        error: rustls::Error,
+    },
+    /// The private key is not the one of the chain's first certificate.
+    KeyMismatch {
+        /// The cert's index in `certs`.
+        cert: usize,
+        /// The key file.
+        key_path: PathBuf,
+        /// The chain file.
+        chain_path: PathBuf,
+    },
+    /// rustls refused the configuration (not expected with its defaults).
+    Config(rustls::Error),
+}
+
+impl fmt::Display for CertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = |f: &mut fmt::Formatter<'_>, cert: &usize, key: &str, path: &Path| {
+            write!(f, "certs[{cert}].{key} \"{}\": ", path.display())
+        };
+        match self {
+            Self::NoCerts => f.write_str("no certs are configured, but a port serves wss://"),
+            Self::Read {
+                cert,
+                key,
+                path,
+                error,
+            } => {
+                file(f, cert, key, path)?;
+                match error.kind() {
+                    io::ErrorKind::NotFound => f.write_str("no such file"),
+                    io::ErrorKind::PermissionDenied => {
+                        write!(f, "cannot be read by the server's user: {error}")
+                    }
+                    _ => write!(f, "cannot be read: {error}"),
+                }
+            }
+            Self::Pem {
+                cert,
+                key,
+                path,
+                error,
+            } => {
+                file(f, cert, key, path)?;
+                write!(f, "not a valid PEM file: {error}")
+            }
+            Self::NoCertificate { cert, path } => {
+                file(f, cert, "pubchain_path", path)?;
+                f.write_str("no certificate (\"BEGIN CERTIFICATE\") found in the PEM file")
+            }
+            Self::NoKey { cert, path } => {
+                file(f, cert, "privkey_path", path)?;
+                f.write_str("no private key (PKCS#8, RSA or SEC1) found in the PEM file")
+            }
+            Self::BadKey { cert, path, error } => {
+                file(f, cert, "privkey_path", path)?;
+                write!(f, "unusable private key: {error}")
+            }
+            Self::BadCertificate { cert, path, error } => {
+                file(f, cert, "pubchain_path", path)?;
+                write!(f, "the first certificate cannot be parsed: {error}")
+            }
+            Self::KeyMismatch {
+                cert,
+                key_path,
+                chain_path,
+            } => {
+                file(f, cert, "privkey_path", key_path)?;
+                write!(
+                    f,
+                    "the private key does not match the certificate in \"{}\"",
+                    chain_path.display()
+                )
+            }
+            Self::Config(error) => write!(f, "TLS configuration refused: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for CertError {}
+
+/// The protocol offered through ALPN: WebSocket runs over HTTP/1.1.
+const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
+
+fn build(certs: &[CertConfig]) -> Result<Arc<ServerConfig>, CertError> {
+    if certs.is_empty() {
+        return Err(CertError::NoCerts);
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut resolver = SniResolver::default();
+    for (index, cert) in certs.iter().enumerate() {
+        let key = Arc::new(load_cert(index, cert, &provider)?);
+        for hostname in &cert.hostnames {
+            // rs-conf guarantees each hostname belongs to one cert only.
+            match hostname.strip_prefix("*.") {
+                Some(parent) => resolver.wildcard.insert(parent.to_owned(), key.clone()),
+                None => resolver.exact.insert(hostname.clone(), key.clone()),
+            };
+        }
+    }
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(CertError::Config)?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Reads one cert's chain and key and checks that they belong together.
+fn load_cert(
+    index: usize,
+    cert: &CertConfig,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, CertError> {
+    let (chain_path, key_path) = (&cert.pubchain_path, &cert.privkey_path);
+    let chain_pem = read(index, "pubchain_path", chain_path)?;
+    let pem_error = |key, path: &Path, error| CertError::Pem {
+        cert: index,
+        key,
+        path: path.to_owned(),
+        error,
+    };
+    let chain = CertificateDer::pem_slice_iter(&chain_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| pem_error("pubchain_path", chain_path, error))?;
+    if chain.is_empty() {
+        return Err(CertError::NoCertificate {
+            cert: index,
+            path: chain_path.clone(),
+        });
+    }
+    let key_pem = read(index, "privkey_path", key_path)?;
+    let key = match PrivateKeyDer::from_pem_slice(&key_pem) {
+        Ok(key) => key,
+        Err(pem::Error::NoItemsFound) => {
+            return Err(CertError::NoKey {
+                cert: index,
+                path: key_path.clone(),
+            });
+        }
+        Err(error) => return Err(pem_error("privkey_path", key_path, error)),
+    };
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|error| CertError::BadKey {
+            cert: index,
+            path: key_path.clone(),
+            error,
+        })?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    match certified.keys_match() {
+        // Unknown: the key cannot tell its public half; nothing to compare.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok(certified)
+        }
+        Err(rustls::Error::InconsistentKeys(_)) => Err(CertError::KeyMismatch {
+            cert: index,
+            key_path: key_path.clone(),
+            chain_path: chain_path.clone(),
+        }),
+        Err(error) => Err(CertError::BadCertificate {
+            cert: index,
+            path: chain_path.clone(),
+            error,
+        }),
+    }
+}
+
+fn read(cert: usize, key: &'static str, path: &Path) -> Result<Vec<u8>, CertError> {
+    std::fs::read(path).map_err(|error| CertError::Read {
+        cert,
+        key,
+        path: path.to_owned(),
+        error,
+    })
+}
+
+/// Picks the certificate whose `hostnames` cover the client's SNI: an exact
+/// name first, else a `*.` wildcard covering its first label. Without SNI,
+/// or for a name no cert covers, there is none and the handshake fails.
+#[derive(Debug, Default)]
+struct SniResolver {
+    exact: HashMap<String, Arc<CertifiedKey>>,
+    /// By the part after `*.`.
+    wildcard: HashMap<String, Arc<CertifiedKey>>,
+}
+
+impl SniResolver {
+    fn find(&self, server_name: &str) -> Option<Arc<CertifiedKey>> {
+        let name = server_name.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(key) = self.exact.get(&name) {
+            return Some(key.clone());
+        }
+        let (label, parent) = name.split_once('.')?;
+        if label.is_empty() {
+            return None;
+        }
+        self.wildcard.get(parent).cloned()
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let Some(name) = client_hello.server_name() else {
+            log::debug!("TLS handshake without SNI: no certificate to offer");
+            return None;
+        };
+        let key = self.find(name);
+        if key.is_none() {
+            log::debug!("TLS handshake for \"{name}\": no cert covers this name");
+        }
+        key
+    }
+}
+
+#[cfg(test)]
+mod tests;
