@@ -1,0 +1,409 @@
+//! End-to-end tests of what apps see and send: the chat example with 200
+//! clients, endpoint routing over two apps and two ports, and client ids
+//! that outlive their clients (with the `probe` test app, which can address
+//! any id).
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use support::*;
+use tungstenite::Message;
+
+// ---------------------------------------------------------------- chat
+
+const CHAT_CLIENTS: usize = 200;
+const CHAT_MESSAGES: usize = 5;
+
+/// What one chat client received, in order.
+#[derive(Default)]
+struct Heard {
+    /// Ids announced as "<id> joined".
+    joined: Vec<u64>,
+    /// Relayed messages: (sender id, sender index, message number).
+    said: Vec<(u64, usize, usize)>,
+    /// Anything else (should stay empty).
+    other: Vec<String>,
+}
+
+impl Heard {
+    fn take(&mut self, text: &str) {
+        let parsed = if let Some((id, body)) = text.split_once(": ") {
+            parse_body(body)
+                .and_then(|(sender, n)| Some((id.parse().ok()?, sender, n)))
+                .map(|m| self.said.push(m))
+        } else if let Some(id) = text.strip_suffix(" joined") {
+            id.parse().ok().map(|id| self.joined.push(id))
+        } else {
+            None
+        };
+        if parsed.is_none() {
+            self.other.push(text.to_owned());
+        }
+    }
+}
+
+/// "c<sender> m<n>" → (sender, n).
+fn parse_body(body: &str) -> Option<(usize, usize)> {
+    let (sender, n) = body.split_once(' ')?;
+    Some((
+        sender.strip_prefix('c')?.parse().ok()?,
+        n.strip_prefix('m')?.parse().ok()?,
+    ))
+}
+
+/// One client's thread: counts the joins it hears, sends its messages once
+/// `go` is set, and reads until it heard every other client's messages.
+fn chat_client(
+    mut client: Client,
+    me: usize,
+    go: Arc<AtomicBool>,
+    joins: Arc<AtomicUsize>,
+    deadline: Instant,
+) -> (Client, Heard) {
+    set_timeout(&client, Duration::from_millis(50));
+    let mut heard = Heard::default();
+    let mut sent = false;
+    let expected = (CHAT_CLIENTS - 1) * CHAT_MESSAGES;
+    while !(sent && heard.said.len() >= expected) {
+        assert!(
+            Instant::now() < deadline,
+            "client {me}: heard {} of {expected} messages in time",
+            heard.said.len()
+        );
+        if !sent && go.load(Ordering::Acquire) {
+            for n in 0..CHAT_MESSAGES {
+                client.send(Message::text(format!("c{me} m{n}"))).unwrap();
+            }
+            sent = true;
+        }
+        match client.read() {
+            Ok(Message::Text(text)) => {
+                let before = heard.joined.len();
+                heard.take(text.as_str());
+                joins.fetch_add(heard.joined.len() - before, Ordering::AcqRel);
+            }
+            Ok(other) => heard.other.push(format!("{other:?}")),
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("client {me}: {e}"),
+        }
+    }
+    set_timeout(&client, Duration::from_secs(10));
+    (client, heard)
+}
+
+#[test]
+fn chat_with_200_clients_relays_every_message_to_every_other_client_once_in_order() {
+    let server = Server::start_with(1, &[AppSpec::simple("chat")], r#""worker_c": 2,"#);
+    let url = server.url("/chat");
+    let clients: Vec<Client> = (0..CHAT_CLIENTS).map(|_| connect(&url)).collect();
+    let go = Arc::new(AtomicBool::new(false));
+    let joins = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let threads: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(me, client)| {
+            let (go, joins) = (go.clone(), joins.clone());
+            std::thread::spawn(move || chat_client(client, me, go, joins, deadline))
+        })
+        .collect();
+    // Whatever order the app saw the opens in, the k-th join is announced
+    // to the k - 1 clients before it: n(n-1)/2 announcements in all. Once
+    // they all arrived, every client is a member of the room.
+    let all_joins = CHAT_CLIENTS * (CHAT_CLIENTS - 1) / 2;
+    while joins.load(Ordering::Acquire) < all_joins {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {all_joins} joins announced",
+            joins.load(Ordering::Acquire)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    go.store(true, Ordering::Release);
+    let (mut clients, heard): (Vec<Client>, Vec<Heard>) =
+        threads.into_iter().map(|t| t.join().unwrap()).unzip();
+
+    // Every sender's id, as its messages carry it, consistently.
+    let mut ids: HashMap<usize, u64> = HashMap::new();
+    for h in &heard {
+        for &(id, sender, _) in &h.said {
+            assert_eq!(
+                *ids.entry(sender).or_insert(id),
+                id,
+                "client {sender} relayed under two ids"
+            );
+        }
+    }
+    assert_eq!(ids.len(), CHAT_CLIENTS);
+    assert_eq!(
+        ids.values().collect::<HashSet<_>>().len(),
+        CHAT_CLIENTS,
+        "ids are distinct"
+    );
+    for (me, h) in heard.iter().enumerate() {
+        assert!(
+            h.other.is_empty(),
+            "client {me} got unexpected messages: {:?}",
+            &h.other[..h.other.len().min(5)]
+        );
+        // Each other client's messages, exactly once each, in the order sent.
+        let mut per_sender: HashMap<usize, Vec<usize>> = HashMap::new();
+        for &(_, sender, n) in &h.said {
+            per_sender.entry(sender).or_default().push(n);
+        }
+        assert!(
+            !per_sender.contains_key(&me),
+            "client {me} got its own messages back"
+        );
+        assert_eq!(
+            per_sender.len(),
+            CHAT_CLIENTS - 1,
+            "client {me} heard from {} others",
+            per_sender.len()
+        );
+        for (sender, numbers) in &per_sender {
+            assert_eq!(
+                numbers,
+                &(0..CHAT_MESSAGES).collect::<Vec<_>>(),
+                "client {me} from client {sender}"
+            );
+        }
+        // Joins: only others, each at most once.
+        let joined: HashSet<u64> = h.joined.iter().copied().collect();
+        assert_eq!(
+            joined.len(),
+            h.joined.len(),
+            "client {me} heard a join twice"
+        );
+        assert!(
+            !joined.contains(&ids[&me]),
+            "client {me} heard its own join"
+        );
+    }
+    // For every pair, exactly one heard the other join: the one that was
+    // in the room first.
+    for a in 0..CHAT_CLIENTS {
+        for b in a + 1..CHAT_CLIENTS {
+            let a_heard_b = heard[a].joined.contains(&ids[&b]);
+            let b_heard_a = heard[b].joined.contains(&ids[&a]);
+            assert!(
+                a_heard_b != b_heard_a,
+                "clients {a} and {b}: {a_heard_b} {b_heard_a}"
+            );
+        }
+    }
+
+    // Leaving is announced to everyone else, and nothing else is pending.
+    clients[0].close(None).unwrap();
+    assert_eq!(close_code(&mut clients[0]), 1005);
+    let left = Message::text(format!("{} left", ids[&0]));
+    for other in &mut clients[1..] {
+        assert_eq!(next_message(other), left);
+    }
+}
+
+// ------------------------------------------------------------- routing
+
+#[test]
+fn two_apps_on_two_ports_are_reachable_exactly_where_configured() {
+    let server = Server::start_with(
+        2,
+        &[
+            AppSpec {
+                name: "echo",
+                endpoints: vec![(0, "/echo".into(), 0), (1, "/echo2".into(), 1)],
+            },
+            AppSpec {
+                name: "silly_calc",
+                endpoints: vec![(0, "/calc".into(), 1)],
+            },
+        ],
+        "",
+    );
+    // echo on port 0 at /echo, and on port 1 at /echo2 (a second endpoint).
+    for url in [server.url_on(0, "/echo"), server.url_on(1, "/echo2")] {
+        let mut client = connect(&url);
+        client.send(Message::text("ping")).unwrap();
+        assert_eq!(next_message(&mut client), Message::text("ping"), "{url}");
+    }
+    // silly_calc on port 1 at /calc.
+    let mut calc = connect(&server.url_on(1, "/calc"));
+    let mut request = 7i32.to_be_bytes().to_vec();
+    request.extend_from_slice(&5u16.to_be_bytes());
+    calc.send(Message::binary(request)).unwrap();
+    assert_eq!(next_message(&mut calc), Message::text("笑笑?"));
+    // Each path only on its own port.
+    for (port, path) in [
+        (0, "/calc"),
+        (0, "/echo2"),
+        (1, "/echo"),
+        (0, "/"),
+        (1, "/calc/"),
+    ] {
+        let response = raw_http(
+            server.addr_on(port),
+            &upgrade_request(path, "Sec-WebSocket-Version: 13\r\n"),
+        );
+        assert!(
+            response.starts_with("HTTP/1.1 404 "),
+            "port {port} {path}: {response}"
+        );
+    }
+}
+
+#[test]
+fn each_endpoint_gives_the_app_its_own_endpoint_id_whichever_port_it_is_on() {
+    // The probe app's case 8 tells what the server told it about the client.
+    let server = Server::start_with(
+        2,
+        &[AppSpec {
+            name: "probe",
+            endpoints: vec![
+                (3, "/a".into(), 0),
+                (7, "/b".into(), 1),
+                (11, "/c".into(), 0),
+            ],
+        }],
+        "",
+    );
+    // All stay connected: the probe tells everyone when a client leaves.
+    let mut clients = Vec::new();
+    for (port, path, endpoint_id) in [(0, "/a", 3), (1, "/b", 7), (0, "/c", 11)] {
+        clients.push(connect(&server.url_on(port, path)));
+        let client = clients.last_mut().unwrap();
+        let Message::Text(welcome) = next_message(client) else {
+            panic!("no welcome")
+        };
+        assert!(welcome.starts_with("welcome "), "{welcome}");
+        client.send(Message::binary(vec![8])).unwrap();
+        let Message::Text(info) = next_message(client) else {
+            panic!("no info")
+        };
+        assert!(
+            info.contains(&format!(" endpoint={endpoint_id} ")),
+            "port {port} {path}: {info}"
+        );
+    }
+}
+
+// ---------------------------------------------------------- client ids
+
+/// The probe app on `/probe`, one worker (so that a freed slot is reused).
+fn probe_server() -> Server {
+    Server::start_with(1, &[AppSpec::simple("probe")], r#""worker_c": 1,"#)
+}
+
+/// Connects to the probe app and returns the client and the id its
+/// welcome gave it.
+fn probe_client(server: &Server) -> (Client, u64) {
+    let mut client = connect(&server.url("/probe"));
+    let Message::Text(welcome) = next_message(&mut client) else {
+        panic!("no welcome")
+    };
+    let id = welcome
+        .strip_prefix("welcome ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("a welcome with an id: {welcome}"));
+    (client, id)
+}
+
+/// (worker, slot, generation) of an id (rs_app::wire layout).
+fn id_parts(id: u64) -> (u64, u64, u64) {
+    (id >> 52, (id >> 28) & 0xff_ffff, id & 0xfff_ffff)
+}
+
+/// The probe's case 5: "t<target>" to the target with these ids.
+fn probe_target(target: u8, ids: &[u64]) -> Message {
+    let mut message = vec![5, target];
+    for id in ids {
+        message.extend_from_slice(&id.to_be_bytes());
+    }
+    Message::binary(message)
+}
+
+/// The probe's case 7: close client `id` with `code`.
+fn probe_close(id: u64, code: u16) -> Message {
+    let mut message = vec![7];
+    message.extend_from_slice(&id.to_be_bytes());
+    message.extend_from_slice(&code.to_be_bytes());
+    Message::binary(message)
+}
+
+/// `a` connects and leaves (seen by `observer` as "bye"), then `b` takes
+/// its slot with a new generation. Returns (a's id, b, b's id).
+fn reuse_a_slot(server: &Server, observer: &mut Client) -> (u64, Client, u64) {
+    let (mut a, a_id) = probe_client(server);
+    a.close(None).unwrap();
+    assert_eq!(close_code(&mut a), 1005);
+    // The app heard the close, so the worker had freed the slot.
+    assert_eq!(next_message(observer), Message::text(format!("bye {a_id}")));
+    let (b, b_id) = probe_client(server);
+    let ((a_worker, a_slot, a_generation), (b_worker, b_slot, b_generation)) =
+        (id_parts(a_id), id_parts(b_id));
+    assert_eq!(
+        (b_worker, b_slot),
+        (a_worker, a_slot),
+        "b reuses a's slot: {a_id} {b_id}"
+    );
+    assert_ne!(b_generation, a_generation);
+    (a_id, b, b_id)
+}
+
+/// Asserts that nothing arrives on `client` for a while.
+fn assert_silent(client: &mut Client) {
+    set_timeout(client, Duration::from_millis(300));
+    match client.read() {
+        Err(tungstenite::Error::Io(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("expected silence, got {other:?}"),
+    }
+    set_timeout(client, Duration::from_secs(10));
+}
+
+#[test]
+fn a_message_for_a_closed_clients_id_does_not_reach_the_client_in_its_slot() {
+    let server = probe_server();
+    let (mut observer, _) = probe_client(&server);
+    let (a_id, mut b, b_id) = reuse_a_slot(&server, &mut observer);
+    // To a's old id, alone (to_single) and in a list (to_multi)...
+    observer.send(probe_target(0, &[a_id])).unwrap();
+    observer.send(probe_target(1, &[a_id])).unwrap();
+    // ...then to b's id, the same two ways.
+    observer.send(probe_target(0, &[b_id])).unwrap();
+    observer.send(probe_target(1, &[b_id])).unwrap();
+    assert_eq!(next_message(&mut b), Message::text("t0"));
+    assert_eq!(next_message(&mut b), Message::text("t1"));
+    assert_silent(&mut b);
+    // The observer got nothing either (its next message is its own reply).
+    observer.send(probe_target(2, &[])).unwrap();
+    assert_eq!(next_message(&mut observer), Message::text("t2"));
+}
+
+#[test]
+fn a_close_for_a_closed_clients_id_does_not_close_the_client_in_its_slot() {
+    let server = probe_server();
+    let (mut observer, _) = probe_client(&server);
+    let (a_id, mut b, b_id) = reuse_a_slot(&server, &mut observer);
+    // The app cannot know that the id is stale: it accepts the request.
+    observer.send(probe_close(a_id, 4000)).unwrap();
+    assert_eq!(next_message(&mut observer), Message::binary(vec![1]));
+    // b is still open and reachable...
+    observer.send(probe_target(0, &[b_id])).unwrap();
+    assert_eq!(next_message(&mut b), Message::text("t0"));
+    // ...and closing it by its own id works.
+    observer.send(probe_close(b_id, 4000)).unwrap();
+    assert_eq!(next_message(&mut observer), Message::binary(vec![1]));
+    assert_eq!(close_code(&mut b), 4000);
+}

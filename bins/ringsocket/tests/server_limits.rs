@@ -1,0 +1,764 @@
+//! End-to-end tests of how the daemon protects itself and its clients:
+//! handshake and close timeouts, protocol violations, slow consumers,
+//! `fd_alloc_c`, and shutdown on SIGINT/SIGTERM. Raw `TcpStream` clients do
+//! what tungstenite will not (see `support::raw`).
+
+mod support;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use support::raw::{self, RawWs, Received};
+use support::*;
+use tungstenite::Message;
+
+/// Asserts that a timeout of one second fired: not early, and not much later.
+fn assert_about_one_second(elapsed: Duration, what: &str) {
+    assert!(
+        elapsed >= Duration::from_millis(800),
+        "{what} after only {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "{what} only after {elapsed:?}"
+    );
+}
+
+/// Whether the server has closed `stream` (EOF or reset), waiting at most
+/// `wait`. Panics if it sends anything.
+fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut byte = [0u8; 1];
+    loop {
+        return match stream.read(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => panic!("the server answered: {:?}", byte[0] as char),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => false,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            // Reset, or any other sign that the connection is gone.
+            Err(_) => true,
+        };
+    }
+}
+
+// ------------------------------------------------ shutdown_wait_http
+
+#[test]
+fn a_handshake_that_stops_halfway_is_dropped_after_shutdown_wait_http() {
+    let server = Server::start_with(1, &[AppSpec::simple("echo")], r#""shutdown_wait_http": 1,"#);
+    let start = Instant::now();
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream
+        .write_all(b"GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n")
+        .unwrap();
+    assert!(
+        closed_within(&mut stream, Duration::from_secs(5)),
+        "still open after 5 s"
+    );
+    assert_about_one_second(start.elapsed(), "closed");
+}
+
+#[test]
+fn a_handshake_trickling_in_byte_by_byte_is_dropped_after_shutdown_wait_http() {
+    // Slowloris proper: every byte arrives in time, the whole never does.
+    let server = Server::start_with(1, &[AppSpec::simple("echo")], r#""shutdown_wait_http": 1,"#);
+    let start = Instant::now();
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    let request = b"GET /echo HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let mut closed = false;
+    for byte in request {
+        if stream.write_all(&[*byte]).is_err()
+            || closed_within(&mut stream, Duration::from_millis(100))
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "still open after {:?}", start.elapsed());
+    assert_about_one_second(start.elapsed(), "closed");
+}
+
+#[test]
+fn an_open_session_outlives_shutdown_wait_http() {
+    let server = Server::start_with(1, &[AppSpec::simple("echo")], r#""shutdown_wait_http": 1,"#);
+    let mut client = connect(&server.url("/echo"));
+    std::thread::sleep(Duration::from_millis(2500));
+    client.send(Message::text("still here")).unwrap();
+    assert_eq!(next_message(&mut client), Message::text("still here"));
+}
+
+// -------------------------------------------------- shutdown_wait_ws
+
+/// A raw client of silly_calc that made the app close it with 4900.
+fn closed_by_the_app(server: &Server) -> RawWs {
+    let mut client = RawWs::connect(server.addr(), "/silly_calc");
+    client.send(raw::BINARY, &[0, 0, 0, 1]); // an i32 without any u16: 4900
+    assert_eq!(client.frame().close_code(), 4900);
+    client
+}
+
+#[test]
+fn a_client_that_never_answers_a_close_is_dropped_after_shutdown_wait_ws() {
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("silly_calc")],
+        r#""shutdown_wait_ws": 1,"#,
+    );
+    let mut client = closed_by_the_app(&server);
+    let elapsed = client.wait_closed(Duration::from_secs(5));
+    assert_about_one_second(elapsed, "dropped");
+}
+
+#[test]
+fn a_client_that_answers_a_close_is_disconnected_at_once() {
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("silly_calc")],
+        r#""shutdown_wait_ws": 10,"#,
+    );
+    let mut client = closed_by_the_app(&server);
+    client.send_raw(&raw::masked(raw::CLOSE, &4900u16.to_be_bytes()));
+    let elapsed = client.wait_closed(Duration::from_secs(5));
+    assert!(
+        elapsed < Duration::from_millis(500),
+        "closed after {elapsed:?}"
+    );
+}
+
+// --------------------------------------------------- protocol errors
+
+/// Sends `bytes` after the handshake with echo, and returns the close code
+/// the server answers with; the server must then end the connection
+/// (shut its side down) without waiting for a timeout.
+fn close_code_for(bytes: &[u8]) -> u16 {
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    let mut client = RawWs::connect(server.addr(), "/echo");
+    client.send_raw(bytes);
+    let frame = client.frame();
+    let code = frame.close_code();
+    let elapsed = client.wait_closed(Duration::from_secs(5));
+    assert!(elapsed < Duration::from_secs(1), "ended after {elapsed:?}");
+    code
+}
+
+#[test]
+fn an_unmasked_frame_is_closed_with_1002() {
+    assert_eq!(close_code_for(&raw::encode(0x81, b"hi", None)), 1002);
+}
+
+#[test]
+fn a_reserved_data_opcode_is_closed_with_1002() {
+    assert_eq!(close_code_for(&raw::masked(0x3, b"hi")), 1002);
+}
+
+#[test]
+fn a_reserved_control_opcode_is_closed_with_1002() {
+    assert_eq!(close_code_for(&raw::masked(0xB, b"")), 1002);
+}
+
+#[test]
+fn a_reserved_bit_is_closed_with_1002() {
+    assert_eq!(
+        close_code_for(&raw::encode(
+            0x80 | 0x40 | raw::TEXT,
+            b"hi",
+            Some(raw::MASK)
+        )),
+        1002
+    );
+}
+
+#[test]
+fn a_fragmented_control_frame_is_closed_with_1002() {
+    assert_eq!(
+        close_code_for(&raw::encode(raw::PING, b"hi", Some(raw::MASK))),
+        1002
+    );
+}
+
+#[test]
+fn a_control_frame_over_125_bytes_is_closed_with_1002() {
+    assert_eq!(close_code_for(&raw::masked(raw::PING, &[0; 126])), 1002);
+}
+
+#[test]
+fn a_continuation_without_a_message_is_closed_with_1002() {
+    assert_eq!(close_code_for(&raw::masked(raw::CONTINUATION, b"hi")), 1002);
+}
+
+#[test]
+fn invalid_utf8_text_is_closed_with_1007() {
+    assert_eq!(
+        close_code_for(&raw::masked(raw::TEXT, &[b'o', b'k', 0xff, 0xfe])),
+        1007
+    );
+}
+
+#[test]
+fn invalid_utf8_spread_over_fragments_is_closed_with_1007() {
+    // "κ" is CE BA; CE followed by a new lead byte is invalid.
+    let mut bytes = raw::encode(raw::TEXT, &[0xce], Some(raw::MASK));
+    bytes.extend(raw::masked(raw::CONTINUATION, &[0xce, 0xba]));
+    assert_eq!(close_code_for(&bytes), 1007);
+}
+
+#[test]
+fn valid_utf8_split_inside_a_character_across_fragments_is_echoed() {
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    let mut client = RawWs::connect(server.addr(), "/echo");
+    client.send_raw(&raw::encode(raw::TEXT, &[0xce], Some(raw::MASK)));
+    client.send_raw(&raw::masked(raw::CONTINUATION, &[0xba]));
+    let frame = client.frame();
+    assert_eq!(
+        (frame.fin, frame.opcode, frame.payload.as_slice()),
+        (true, raw::TEXT, "κ".as_bytes())
+    );
+}
+
+#[test]
+fn a_ping_is_answered_with_a_pong_carrying_its_payload() {
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    let mut client = RawWs::connect(server.addr(), "/echo");
+    client.send(raw::PING, b"are you there");
+    let frame = client.frame();
+    assert_eq!(
+        (frame.fin, frame.opcode, frame.payload.as_slice()),
+        (true, raw::PONG, &b"are you there"[..])
+    );
+}
+
+#[test]
+fn a_close_with_a_code_no_endpoint_may_send_is_closed_with_1002() {
+    for code in [999u16, 1005, 1006, 1015, 5000] {
+        let mut payload = code.to_be_bytes().to_vec();
+        payload.extend_from_slice(b"bye");
+        assert_eq!(
+            close_code_for(&raw::masked(raw::CLOSE, &payload)),
+            1002,
+            "code {code}"
+        );
+    }
+}
+
+#[test]
+fn a_close_with_a_one_byte_payload_is_closed_with_1002() {
+    assert_eq!(close_code_for(&raw::masked(raw::CLOSE, &[3])), 1002);
+}
+
+#[test]
+fn a_close_reason_that_is_not_utf8_is_closed_with_1007() {
+    assert_eq!(
+        close_code_for(&raw::masked(raw::CLOSE, &[0x03, 0xe8, 0xff])),
+        1007
+    );
+}
+
+#[test]
+fn a_frame_announcing_more_than_max_ws_msg_size_is_closed_with_1009_before_its_payload() {
+    // A 2^40-byte frame: the header alone must be enough to refuse it.
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&(1u64 << 40).to_be_bytes());
+    header.extend_from_slice(&raw::MASK);
+    assert_eq!(close_code_for(&header), 1009);
+}
+
+#[test]
+fn a_frame_length_with_the_top_bit_set_is_closed_with_1002() {
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&(1u64 << 63).to_be_bytes());
+    header.extend_from_slice(&raw::MASK);
+    assert_eq!(close_code_for(&header), 1002);
+}
+
+#[test]
+fn a_ping_between_fragments_is_answered_and_the_message_stays_whole() {
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    let mut client = RawWs::connect(server.addr(), "/echo");
+    client.send_raw(&raw::encode(raw::TEXT, b"frag", Some(raw::MASK)));
+    client.send(raw::PING, b"p");
+    client.send(raw::CONTINUATION, b"ments");
+    let pong = client.frame();
+    assert_eq!(
+        (pong.opcode, pong.payload.as_slice()),
+        (raw::PONG, &b"p"[..])
+    );
+    let echo = client.frame();
+    assert_eq!(
+        (echo.fin, echo.opcode, echo.payload.as_slice()),
+        (true, raw::TEXT, &b"fragments"[..])
+    );
+}
+
+#[test]
+fn frames_sent_in_the_same_packet_as_the_handshake_are_processed() {
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    let mut frames = raw::masked(raw::TEXT, b"early");
+    frames.extend(raw::masked(raw::BINARY, &[1, 2, 3]));
+    let mut client = RawWs::connect_sending(server.addr(), "/echo", &frames);
+    let first = client.frame();
+    assert_eq!(
+        (first.opcode, first.payload.as_slice()),
+        (raw::TEXT, &b"early"[..])
+    );
+    let second = client.frame();
+    assert_eq!(
+        (second.opcode, second.payload.as_slice()),
+        (raw::BINARY, &[1u8, 2, 3][..])
+    );
+}
+
+// ------------------------------------------------------ slow consumer
+
+const SLOW_MESSAGES: usize = 512;
+const SLOW_MESSAGE_SIZE: usize = 64 * 1024;
+
+/// The n-th message of the slow consumer tests: its number, then filler.
+fn big_text(n: usize) -> String {
+    let mut text = format!("{n:06} ");
+    let filler = (b'a' + (n % 26) as u8) as char;
+    text.extend(std::iter::repeat_n(filler, SLOW_MESSAGE_SIZE - text.len()));
+    text
+}
+
+/// A chat server with one worker (so that the slow client shares it with
+/// the others), and rings and pending output kept small so that memory use
+/// shows the limit; then, joined in this order, a raw client that will not
+/// read, a reader and a sender.
+struct SlowConsumerSetup {
+    server: Server,
+    log: Log,
+    slow: RawWs,
+    sender: Client,
+    sender_id: String,
+    /// Returns the leaves it heard, once it got every message.
+    reader: std::thread::JoinHandle<Vec<String>>,
+    /// The number of each message the reader got, as it gets it.
+    received: std::sync::mpsc::Receiver<usize>,
+}
+
+fn slow_consumer_setup(inbound_ring: usize, outbound_ring: usize) -> SlowConsumerSetup {
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("chat")],
+        &format!(
+            r#""worker_c": 1, "max_ws_msg_size": 131072, "max_pending_output": 1048576,
+               "inbound_ring_buf_size": {inbound_ring}, "outbound_ring_buf_size": {outbound_ring},
+               "worker_rbuf_size": 262144, "shutdown_wait_ws": 15,"#
+        ),
+    );
+    let log = server.capture_stderr();
+    let url = server.url("/chat");
+    let slow = RawWs::connect(server.addr(), "/chat");
+    let mut reader = connect(&url);
+    let sender = connect(&url);
+    // A server that stops reading must fail the test, not hang it.
+    if let tungstenite::stream::MaybeTlsStream::Plain(stream) = sender.get_ref() {
+        stream
+            .set_write_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+    }
+    let Message::Text(joined) = next_message(&mut reader) else {
+        panic!("no join")
+    };
+    let sender_id = joined.strip_suffix(" joined").unwrap().to_owned();
+    let (report, received) = std::sync::mpsc::channel();
+    let reader = {
+        let sender_id = sender_id.clone();
+        std::thread::spawn(move || {
+            let mut left = Vec::new();
+            let mut n = 0;
+            while n < SLOW_MESSAGES {
+                let expected = format!("{sender_id}: {}", big_text(n));
+                match next_message(&mut reader) {
+                    Message::Text(text) if text.as_str() == expected => {
+                        let _ = report.send(n);
+                        n += 1;
+                    }
+                    // The slow client, once closed.
+                    Message::Text(text) if text.ends_with(" left") => {
+                        left.push(text.as_str().to_owned())
+                    }
+                    other => panic!(
+                        "message {n}: got {:?}",
+                        other.to_text().map(|t| &t[..t.len().min(40)])
+                    ),
+                }
+            }
+            left
+        })
+    };
+    SlowConsumerSetup {
+        server,
+        log,
+        slow,
+        sender,
+        sender_id,
+        reader,
+        received,
+    }
+}
+
+#[test]
+fn a_slow_consumer_is_closed_with_1008_while_the_others_get_everything_and_memory_stays_bounded() {
+    let SlowConsumerSetup {
+        server,
+        log,
+        mut slow,
+        mut sender,
+        sender_id,
+        reader,
+        received,
+    } = slow_consumer_setup(1 << 20, 1 << 20);
+    let rss_before = server.rss_kib();
+    let mut rss_peak = rss_before;
+    let start = Instant::now();
+    // At most 4 messages in flight: the app's inbound ring never fills (see
+    // the flooding variant below for what happens when it does).
+    let mut acknowledged = 0;
+    for n in 0..SLOW_MESSAGES {
+        while n >= acknowledged + 4 {
+            acknowledged = received
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the reader keeps up")
+                + 1;
+        }
+        sender.send(Message::text(big_text(n))).unwrap();
+        if n % 16 == 0 {
+            rss_peak = rss_peak.max(server.rss_kib());
+        }
+    }
+    let left = reader
+        .join()
+        .expect("the reader got every message, in order");
+    assert_eq!(left.len(), 1, "the slow client leaves, once: {left:?}");
+    assert_ne!(left[0], format!("{sender_id} left"));
+    rss_peak = rss_peak.max(server.rss_kib());
+    let total_mib = (SLOW_MESSAGES * SLOW_MESSAGE_SIZE) >> 20;
+    eprintln!(
+        "{total_mib} MiB relayed in {:?}; server RSS {rss_before} KiB before, {rss_peak} KiB at most",
+        start.elapsed()
+    );
+    assert!(
+        rss_peak - rss_before < 16 * 1024,
+        "the server grew by {} KiB while relaying {total_mib} MiB",
+        rss_peak - rss_before
+    );
+    assert!(
+        log.wait_for("closing a slow consumer", Duration::from_secs(5)),
+        "{}",
+        log.text()
+    );
+
+    // What the slow client finally reads: the joins, a prefix of the
+    // messages, whole, then a close with 1008, then the end.
+    let text = |frame: &raw::RawFrame| String::from_utf8(frame.payload.clone()).unwrap();
+    let first = slow.frame();
+    assert!(text(&first).ends_with(" joined"), "{}", text(&first));
+    assert_eq!(text(&slow.frame()), format!("{sender_id} joined"));
+    let mut relayed = 0;
+    let code = loop {
+        let frame = slow.frame();
+        if frame.opcode == raw::CLOSE {
+            break frame.close_code();
+        }
+        assert_eq!((frame.fin, frame.opcode), (true, raw::TEXT));
+        assert!(
+            text(&frame) == format!("{sender_id}: {}", big_text(relayed)),
+            "message {relayed} differs"
+        );
+        relayed += 1;
+    };
+    assert_eq!(code, 1008);
+    assert!(
+        relayed < SLOW_MESSAGES,
+        "the slow client got everything: it was not slow"
+    );
+    slow.wait_closed(Duration::from_secs(5));
+    eprintln!("the slow client got {relayed} messages before 1008");
+}
+
+#[test]
+fn a_slow_consumer_closed_while_the_sender_floods_the_app_does_not_stall_the_worker() {
+    // The same, but both rings are small (256 KiB, below what is in
+    // flight): the app, held back by the outbound ring, lets the inbound
+    // ring fill and is usually waiting for outbound room
+    // (in the middle of a batch of inbound messages it has not released)
+    // when the slow client is closed, which sends the app a close notice.
+    // The sender stays at most WINDOW messages ahead of the reader, so that
+    // only the slow client passes max_pending_output (1 MiB): a reader that
+    // fell further behind would rightly be closed as a slow consumer too.
+    const WINDOW: usize = 12; // 768 KiB in flight
+    let SlowConsumerSetup {
+        server: _server,
+        slow: _slow,
+        log,
+        mut sender,
+        received,
+        ..
+    } = slow_consumer_setup(256 << 10, 64 << 10);
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sender_progress = progress.clone();
+    std::thread::spawn(move || {
+        for n in 0..SLOW_MESSAGES {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while n >= sender_progress.load(std::sync::atomic::Ordering::Acquire) + WINDOW {
+                if Instant::now() > deadline {
+                    return; // the test fails on its own timeout
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if sender.send(Message::text(big_text(n))).is_err() {
+                return; // the test failed and killed the server
+            }
+        }
+    });
+    let mut got = 0;
+    while got < SLOW_MESSAGES {
+        match received.recv_timeout(Duration::from_secs(5)) {
+            Ok(n) => {
+                got = n + 1;
+                progress.store(got, std::sync::atomic::Ordering::Release);
+            }
+            Err(_) => {
+                let log = log.text();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                panic!(
+                    "the reader got {got} of {SLOW_MESSAGES} messages, then nothing for 5 s; log ends with {tail:#?}"
+                );
+            }
+        }
+    }
+    assert!(
+        log.wait_for("closing a slow consumer", Duration::from_secs(5)),
+        "{}",
+        log.text()
+    );
+}
+
+// ---------------------------------------------------------- fd_alloc_c
+
+#[test]
+fn connections_beyond_fd_alloc_c_are_refused_and_the_others_keep_working() {
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo")],
+        r#""fd_alloc_c": 20, "worker_c": 2,"#,
+    );
+    let log = server.capture_stderr();
+    // Let the server notice that start_with's readiness probe went away.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut clients: Vec<Client> = (0..20)
+        .map(|_| try_connect_small(server.addr(), "/echo").unwrap())
+        .collect();
+    // A burst of extra connections: each is closed without a response.
+    for _ in 0..10 {
+        let mut stream = TcpStream::connect(server.addr()).unwrap();
+        let _ =
+            stream.write_all(upgrade_request("/echo", "Sec-WebSocket-Version: 13\r\n").as_bytes());
+        assert!(
+            closed_within(&mut stream, Duration::from_secs(5)),
+            "an extra connection stayed open"
+        );
+    }
+    // The 20 still echo.
+    for (i, client) in clients.iter_mut().enumerate() {
+        client.send(Message::text(format!("client {i}"))).unwrap();
+        assert_eq!(next_message(client), Message::text(format!("client {i}")));
+    }
+    // The refusals are logged once per burst (each worker reports its own).
+    let needle = "fd_alloc_c connections reached";
+    assert!(
+        log.wait_for(needle, Duration::from_secs(5)),
+        "{}",
+        log.text()
+    );
+    let reports = log.text().lines().filter(|l| l.contains(needle)).count();
+    assert!(
+        (1..=2).contains(&reports),
+        "{reports} reports for one burst:\n{}",
+        log.text()
+    );
+    // A client leaving makes room for a new one.
+    let mut leaving = clients.pop().unwrap();
+    leaving.close(None).unwrap();
+    assert_eq!(close_code(&mut leaving), 1005);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut newcomer = loop {
+        match try_connect_small(server.addr(), "/echo") {
+            Ok(client) => break client,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "no room after a client left: {e}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    newcomer.send(Message::text("room")).unwrap();
+    assert_eq!(next_message(&mut newcomer), Message::text("room"));
+}
+
+/// Starts a raw handshake on a new connection and waits (at most `wait`)
+/// for the response head's first bytes; `None` if none came.
+fn raw_handshake(server: &Server, wait: Duration) -> (TcpStream, Option<String>) {
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    let request = upgrade_request("/echo", "Sec-WebSocket-Version: 13\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut head = [0u8; 256];
+    let answer = match stream.read(&mut head) {
+        Ok(n) if n > 0 => Some(String::from_utf8_lossy(&head[..n]).into_owned()),
+        _ => None,
+    };
+    (stream, answer)
+}
+
+/// fd_alloc_c = 20 with many workers, each holding descriptors of its own
+/// (epoll, eventfd, a spare, a listener per port).
+fn many_workers_server() -> Server {
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo")],
+        r#""fd_alloc_c": 20, "worker_c": 24,"#,
+    );
+    std::thread::sleep(Duration::from_millis(300)); // the readiness probe goes away
+    server
+}
+
+#[test]
+fn fd_alloc_c_connections_can_be_open_whatever_the_worker_count() {
+    let server = many_workers_server();
+    let mut open = Vec::new();
+    for i in 0..20 {
+        let (stream, answer) = raw_handshake(&server, Duration::from_secs(2));
+        let answer = answer.unwrap_or_else(|| panic!("connection {i} of 20 got no answer"));
+        assert!(
+            answer.starts_with("HTTP/1.1 101 "),
+            "connection {i}: {answer}"
+        );
+        open.push(stream);
+    }
+}
+
+#[test]
+#[ignore = "prlimit(2) on the server is refused (EPERM) in this sandbox; run by hand as root"]
+fn a_connection_that_finds_no_descriptor_is_refused_not_left_hanging() {
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo")],
+        r#""fd_alloc_c": 1000, "worker_c": 1,"#,
+    );
+    std::thread::sleep(Duration::from_millis(300)); // the readiness probe goes away
+    // Leave the server room for exactly two more descriptors.
+    let limit = server.fd_count() + 2;
+    let output = std::process::Command::new("prlimit")
+        .arg(format!("--pid={}", server.pid()))
+        .arg(format!("--nofile={limit}:{limit}"))
+        .output()
+        .expect("prlimit");
+    assert!(
+        output.status.success(),
+        "prlimit: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut open = Vec::new();
+    let mut refused = loop {
+        assert!(
+            open.len() < 10,
+            "10 clients connected: descriptors never ran out"
+        );
+        match raw_handshake(&server, Duration::from_secs(2)) {
+            (stream, Some(answer)) if answer.starts_with("HTTP/1.1 101 ") => open.push(stream),
+            (stream, _) => break stream,
+        }
+    };
+    // Refused at once (accepted with the spare descriptor and closed), not
+    // left waiting in the backlog for an event that never comes.
+    refused
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut head = [0u8; 256];
+    let result = refused.read(&mut head);
+    assert!(
+        matches!(result, Ok(0))
+            || matches!(&result, Err(e) if e.kind() == ErrorKind::ConnectionReset),
+        "neither refused nor served: {result:?}"
+    );
+    // The clients already in are still served.
+    assert!(!open.is_empty());
+}
+
+// ------------------------------------------------------------ signals
+
+#[test]
+fn sigint_sends_1001_to_every_client_and_exits_0() {
+    let mut server = Server::start(&[AppSpec::simple("echo")]);
+    let mut clients: Vec<Client> = (0..5).map(|_| connect(&server.url("/echo"))).collect();
+    server.signal(2);
+    for client in &mut clients {
+        assert_eq!(close_code(client), 1001);
+        let _ = client.close(None);
+        let _ = client.flush();
+    }
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn shutdown_drops_clients_that_never_answer_1001_after_shutdown_wait_ws_and_exits_0() {
+    let mut server = Server::start_with(1, &[AppSpec::simple("echo")], r#""shutdown_wait_ws": 1,"#);
+    let mut client = RawWs::connect(server.addr(), "/echo");
+    let start = Instant::now();
+    server.signal(15);
+    assert_eq!(client.frame().close_code(), 1001);
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    assert_about_one_second(start.elapsed(), "exited");
+    assert!(
+        matches!(
+            client.read_within(Duration::from_secs(5)),
+            Received::Closed { trailing: 0, .. }
+        ),
+        "the connection outlived the server"
+    );
+}
+
+#[test]
+fn shutdown_drops_unfinished_handshakes_at_once() {
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo")],
+        r#""shutdown_wait_ws": 10, "shutdown_wait_http": 10,"#,
+    );
+    let mut half = TcpStream::connect(server.addr()).unwrap();
+    half.write_all(b"GET /echo HTTP/1.1\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    server.signal(15);
+    assert!(closed_within(&mut half, Duration::from_secs(5)));
+    let status = server.wait_exit(Duration::from_secs(5));
+    assert!(status.success(), "{status}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "exited after {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn shutdown_stops_accepting_new_connections() {
+    let mut server = Server::start_with(1, &[AppSpec::simple("echo")], r#""shutdown_wait_ws": 3,"#);
+    // A client that does not answer keeps the server in its shutdown.
+    let mut client = RawWs::connect(server.addr(), "/echo");
+    server.signal(15);
+    assert_eq!(client.frame().close_code(), 1001);
+    std::thread::sleep(Duration::from_millis(300));
+    let refused = TcpStream::connect(server.addr());
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.kind() == ErrorKind::ConnectionRefused),
+        "a new connection during shutdown: {refused:?}"
+    );
+    assert!(server.wait_exit(Duration::from_secs(10)).success());
+}
