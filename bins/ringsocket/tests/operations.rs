@@ -32,40 +32,13 @@ impl ConfigFile {
     /// Plaintext ports on 127.0.0.1 and example apps, each at `/<name>` on
     /// the first port.
     fn new(ports: &[u16], apps: &[AppSpec], globals: &str) -> Self {
-        let apps: Vec<(String, String)> = apps
-            .iter()
-            .map(|a| (a.name.to_owned(), app_path(a.name).display().to_string()))
-            .collect();
-        Self::build(ports, &apps, globals)
+        Self::raw(&config_text(ports, apps, globals))
     }
 
-    fn with_app_path(port: u16, app_path: &str) -> Self {
-        Self::build(&[port], &[("echo".to_owned(), app_path.to_owned())], "")
-    }
-
-    fn build(ports: &[u16], apps: &[(String, String)], globals: &str) -> Self {
-        let ports_json: Vec<String> = ports
-            .iter()
-            .map(|p| {
-                format!(
-                    r#"{{ "port_number": {p}, "is_unencrypted": true, "ip_addrs": ["127.0.0.1"] }}"#
-                )
-            })
-            .collect();
-        let apps_json: Vec<String> = apps
-            .iter()
-            .map(|(name, path)| {
-                format!(
-                    r#"{{ "name": "{name}", "app_path": "{path}", "endpoints": [{{ "endpoint_id": 0, "url": "ws://localhost:{}/{name}" }}] }}"#,
-                    ports[0]
-                )
-            })
-            .collect();
-        Self::raw(&format!(
-            "{{ \"ports\": [{}], \"apps\": [{}], {globals} \"log_level\": \"info\" }}",
-            ports_json.join(", "),
-            apps_json.join(", ")
-        ))
+    /// The echo app, loaded from `app_path`.
+    fn with_app_path(port: u16, app_path_text: &str) -> Self {
+        let text = config_text(&[port], &[AppSpec::simple("echo")], "");
+        Self::raw(&text.replace(&app_path("echo").display().to_string(), app_path_text))
     }
 }
 
@@ -312,28 +285,27 @@ unsafe extern "C" {
     fn kill(pid: i32, signal: i32) -> i32;
 }
 
+/// Runs `ringsocket --daemon` with a pidfile in the config's folder.
+fn start_daemon(config: &ConfigFile) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+        .arg("--daemon")
+        .arg("--pidfile")
+        .arg(config.dir.path().join("p"))
+        .arg(&config.path)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn startup_errors_exit_non_zero_with_one_clear_line_before_detaching() {
     // A configuration error.
     let config = ConfigFile::raw("{ ports: [], apps: [] }");
-    let output = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
-        .arg("--daemon")
-        .arg("--pidfile")
-        .arg(config.dir.path().join("p"))
-        .arg(&config.path)
-        .output()
-        .unwrap();
+    let output = start_daemon(&config);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("ports"));
     // A missing app file.
     let config = ConfigFile::with_app_path(free_port(), "/nonexistent/libecho.so");
-    let output = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
-        .arg("--daemon")
-        .arg("--pidfile")
-        .arg(config.dir.path().join("p"))
-        .arg(&config.path)
-        .output()
-        .unwrap();
+    let output = start_daemon(&config);
     assert_ne!(output.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/nonexistent/libecho.so"), "{stderr}");
@@ -341,13 +313,7 @@ fn startup_errors_exit_non_zero_with_one_clear_line_before_detaching() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let config = ConfigFile::new(&[port], &[AppSpec::simple("echo")], &run_as_user());
-    let output = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
-        .arg("--daemon")
-        .arg("--pidfile")
-        .arg(config.dir.path().join("p"))
-        .arg(&config.path)
-        .output()
-        .unwrap();
+    let output = start_daemon(&config);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

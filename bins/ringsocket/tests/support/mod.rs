@@ -95,6 +95,45 @@ impl AppSpec {
     }
 }
 
+/// A configuration with plaintext `ports` on 127.0.0.1, the example `apps`
+/// and `globals` (JSON5 root members, each followed by a comma).
+pub fn config_text(ports: &[u16], apps: &[AppSpec], globals: &str) -> String {
+    let ports_json: Vec<String> = ports
+        .iter()
+        .map(|p| {
+            format!(
+                r#"{{ "port_number": {p}, "is_unencrypted": true, "ip_addrs": ["127.0.0.1"] }}"#
+            )
+        })
+        .collect();
+    let apps_json: Vec<String> = apps
+        .iter()
+        .map(|app| {
+            let endpoints: Vec<String> = app
+                .endpoints
+                .iter()
+                .map(|(id, path, port)| {
+                    format!(
+                        r#"{{ "endpoint_id": {id}, "url": "ws://localhost:{}{path}", "allowed_origins": ["http://allowed.example"] }}"#,
+                        ports[*port]
+                    )
+                })
+                .collect();
+            format!(
+                r#"{{ "name": "{}", "app_path": "{}", "endpoints": [{}] }}"#,
+                app.name,
+                app_path(app.name).display(),
+                endpoints.join(", ")
+            )
+        })
+        .collect();
+    format!(
+        "{{\n  \"ports\": [{}],\n  \"apps\": [{}],\n  {globals}\n  \"log_level\": \"debug\"\n}}\n",
+        ports_json.join(", "),
+        apps_json.join(", "),
+    )
+}
+
 /// A running server; killed when dropped.
 pub struct Server {
     child: Option<Child>,
@@ -113,43 +152,8 @@ impl Server {
     /// given apps, and `globals` (JSON5 members, e.g. `"fd_alloc_c": 10,`).
     pub fn start_with(port_count: usize, apps: &[AppSpec], globals: &str) -> Self {
         let ports: Vec<u16> = (0..port_count).map(|_| free_port()).collect();
-        let dir = tempfile::tempdir().unwrap();
-        let ports_json: Vec<String> = ports
-            .iter()
-            .map(|p| {
-                format!(
-                    r#"{{ "port_number": {p}, "is_unencrypted": true, "ip_addrs": ["127.0.0.1"] }}"#
-                )
-            })
-            .collect();
-        let apps_json: Vec<String> = apps
-            .iter()
-            .map(|app| {
-                let endpoints: Vec<String> = app
-                    .endpoints
-                    .iter()
-                    .map(|(id, path, port)| {
-                        format!(
-                            r#"{{ "endpoint_id": {id}, "url": "ws://localhost:{}{path}", "allowed_origins": ["http://allowed.example"] }}"#,
-                            ports[*port]
-                        )
-                    })
-                    .collect();
-                format!(
-                    r#"{{ "name": "{}", "app_path": "{}", "endpoints": [{}] }}"#,
-                    app.name,
-                    app_path(app.name).display(),
-                    endpoints.join(", ")
-                )
-            })
-            .collect();
-        let config = format!(
-            "{{\n  \"ports\": [{}],\n  \"apps\": [{}],\n  {}{globals}\n  \"log_level\": \"debug\"\n}}\n",
-            ports_json.join(", "),
-            apps_json.join(", "),
-            run_as_user()
-        );
-        Self::start_config(dir, &config, ports)
+        let config = config_text(&ports, apps, &format!("{}{globals}", run_as_user()));
+        Self::start_config(tempfile::tempdir().unwrap(), &config, ports)
     }
 
     /// Starts a server on the configuration text `config`, written to
