@@ -3,7 +3,6 @@
 //! `Connection: upgrade` and the right `Sec-WebSocket-Accept`.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -42,10 +41,11 @@ pub fn request(target: &Target, nonce: [u8; 16]) -> (String, String) {
     (request, key)
 }
 
-/// Performs the handshake on `stream` (whose timeouts the caller set).
-/// Returns the bytes received after the response head: the first frames.
+/// Performs the handshake on `stream`, plain TCP or TLS (whose timeouts
+/// the caller set). Returns the bytes received after the response head: the
+/// first frames.
 pub fn perform(
-    stream: &mut TcpStream,
+    stream: &mut (impl Read + Write),
     target: &Target,
     nonce: [u8; 16],
 ) -> Result<Vec<u8>, String> {

@@ -1,11 +1,12 @@
 //! RFC 6455 conformance runner for RingSocket.
 //!
 //! It drives a running WebSocket server whose endpoint echoes every message
-//! (text as text, binary as binary) over raw TCP, case by case, and judges
-//! each reaction by the RFC. It shares no code with the server: it writes
-//! its own frames ([`frame`], able to produce every malformed frame), reads
-//! the server's with its own checks ([`reader`]) and performs its own
-//! handshake ([`handshake`]).
+//! (text as text, binary as binary) over raw TCP or TLS (`wss://`, see
+//! [`stream`] and [`tls`]), case by case, and judges each reaction by the
+//! RFC. It shares no code with the server: it writes its own frames
+//! ([`frame`], able to produce every malformed frame), reads the server's
+//! with its own checks ([`reader`]) and performs its own handshake
+//! ([`handshake`]). Every case runs unchanged over either transport.
 //!
 //! Each [`Case`] states what the RFC expects and gets a [`Verdict`]: OK,
 //! NON-STRICT (allowed by the RFC but not preferred, e.g. failing invalid
@@ -72,6 +73,7 @@
 
 pub mod case;
 pub mod cases;
+pub mod certs;
 pub mod frame;
 pub mod handshake;
 pub mod reader;
@@ -79,7 +81,9 @@ pub mod report;
 pub mod runner;
 pub mod server;
 pub mod session;
+pub mod stream;
 pub mod target;
+pub mod tls;
 
 pub use case::{Case, Category};
 pub use frame::Frame;

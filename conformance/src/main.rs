@@ -8,16 +8,20 @@ use std::time::{Duration, Instant};
 
 use rs_conformance::cases::{self, Settings};
 use rs_conformance::server::{self, ManagedServer};
+use rs_conformance::tls;
 use rs_conformance::{RunConfig, Target, Verdict, report, runner};
 
 const USAGE: &str = "\
-usage: rs-conformance (--url ws://HOST:PORT/PATH | --server-bin PATH --app PATH) [options]
+usage: rs-conformance (--url ws[s]://HOST:PORT/PATH [--ca PATH] | --server-bin PATH --app PATH [--tls]) [options]
 
 The endpoint must echo every message: text as text, binary as binary.
 
-  --url URL               test a server that is already running
+  --url URL               test a server that is already running (ws:// or wss://)
+  --ca PATH               for a wss:// URL: the CA certificate(s) to trust (PEM)
   --server-bin PATH       start this ringsocket binary on a free loopback port
   --app PATH              ... with this echo app (libecho.so); stopped at the end
+  --tls                   ... serving wss:// with a CA and certificate for
+                          localhost generated at startup
   --server-user NAME      the user a server started as root switches to
                           (default when running as root: nobody)
   --max-message-size N    the server's max_ws_msg_size in bytes (default 16777216)
@@ -32,6 +36,8 @@ The endpoint must echo every message: text as text, binary as binary.
 
 struct Options {
     url: Option<String>,
+    ca: Option<PathBuf>,
+    tls: bool,
     server_bin: Option<PathBuf>,
     app: Option<PathBuf>,
     server_user: Option<String>,
@@ -45,6 +51,8 @@ struct Options {
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
     let mut options = Options {
         url: None,
+        ca: None,
+        tls: false,
         server_bin: None,
         app: None,
         server_user: None,
@@ -65,6 +73,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Stri
         match arg.as_str() {
             "--help" | "-h" => return Ok(None),
             "--url" => options.url = Some(value("--url")?),
+            "--ca" => options.ca = Some(value(&arg)?.into()),
+            "--tls" => options.tls = true,
             "--server-bin" => options.server_bin = Some(value("--server-bin")?.into()),
             "--app" => options.app = Some(value("--app")?.into()),
             "--server-user" => options.server_user = Some(value(&arg)?),
@@ -99,6 +109,24 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Stri
             }
             _ => {}
         }
+        let wss = options
+            .url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("wss://"));
+        if options.tls && !managed {
+            return Err(
+                "--tls goes with --server-bin/--app; for --url give wss:// and --ca".into(),
+            );
+        }
+        if options.ca.is_some() && !wss {
+            return Err("--ca goes with a wss:// --url (--tls makes its own CA)".into());
+        }
+        if wss && options.ca.is_none() {
+            return Err(
+                "a wss:// --url needs --ca PATH: the CA that signed the server's certificate"
+                    .into(),
+            );
+        }
     }
     Ok(Some(options))
 }
@@ -132,29 +160,31 @@ fn main() -> ExitCode {
 
     // Dropped at the end of main, whatever happens: the server never outlives the run.
     let mut server = None;
-    let url = match (&options.server_bin, &options.app) {
+    let target = match (&options.server_bin, &options.app) {
         (Some(bin), Some(app)) => {
             let user = options
                 .server_user
                 .clone()
                 .or_else(|| server::running_as_root().then(|| "nobody".to_owned()));
             let max = options.settings.max_message_size;
-            match ManagedServer::start(bin, app, max, user.as_deref()) {
-                Ok(started) => server.insert(started).url(),
+            match ManagedServer::start(bin, app, max, user.as_deref(), options.tls) {
+                Ok(started) => server.insert(started).target().clone(),
                 Err(error) => {
                     eprintln!("rs-conformance: cannot start the server: {error}");
                     return ExitCode::from(2);
                 }
             }
         }
-        _ => options.url.clone().unwrap_or_default(),
-    };
-    let target = match Target::parse(&url) {
-        Ok(target) => target,
-        Err(error) => {
-            eprintln!("rs-conformance: {error}");
-            return ExitCode::from(2);
-        }
+        _ => match target_of(
+            options.url.as_deref().unwrap_or_default(),
+            options.ca.as_deref(),
+        ) {
+            Ok(target) => target,
+            Err(error) => {
+                eprintln!("rs-conformance: {error}");
+                return ExitCode::from(2);
+            }
+        },
     };
 
     if server.is_none() {
@@ -205,6 +235,15 @@ fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The target of `--url`, trusting the CAs of `--ca` for `wss://`.
+fn target_of(url: &str, ca: Option<&std::path::Path>) -> Result<Target, String> {
+    let roots = match ca {
+        Some(path) => tls::load_ca(path).map_err(|e| e.to_string())?,
+        None => Vec::new(),
+    };
+    Target::parse_trusting(url, &roots).map_err(|e| e.to_string())
 }
 
 /// Connects (and disconnects) until the server accepts or `limit` passes.
@@ -261,6 +300,49 @@ mod tests {
             "--server-bin and --app go together"
         );
         assert!(parse_args(&["--list"]).unwrap().is_some());
+    }
+
+    #[test]
+    fn tls_options_go_with_their_mode() {
+        assert_eq!(
+            parse_args(&["--url", "ws://x/", "--tls"]).err().unwrap(),
+            "--tls goes with --server-bin/--app; for --url give wss:// and --ca"
+        );
+        assert_eq!(
+            parse_args(&["--url", "ws://x/", "--ca", "ca.pem"])
+                .err()
+                .unwrap(),
+            "--ca goes with a wss:// --url (--tls makes its own CA)"
+        );
+        assert_eq!(
+            parse_args(&["--server-bin", "b", "--app", "a", "--ca", "ca.pem"])
+                .err()
+                .unwrap(),
+            "--ca goes with a wss:// --url (--tls makes its own CA)"
+        );
+        assert_eq!(
+            parse_args(&["--url", "wss://x/"]).err().unwrap(),
+            "a wss:// --url needs --ca PATH: the CA that signed the server's certificate"
+        );
+        let options = parse_args(&["--url", "wss://x/", "--ca", "ca.pem"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(options.ca, Some(PathBuf::from("ca.pem")));
+        let options = parse_args(&["--server-bin", "b", "--app", "a", "--tls"])
+            .unwrap()
+            .unwrap();
+        assert!(options.tls);
+        assert_eq!(
+            target_of(
+                "wss://localhost/",
+                Some(std::path::Path::new("/no/such/ca.pem"))
+            )
+            .err()
+            .unwrap()
+            .split(':')
+            .next(),
+            Some("CA file /no/such/ca.pem")
+        );
     }
 
     #[test]

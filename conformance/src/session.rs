@@ -4,12 +4,12 @@
 
 use std::fmt;
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::frame::{Frame, preview};
 use crate::handshake;
 use crate::reader::{Event, FrameReader};
+use crate::stream::Stream;
 use crate::target::Target;
 
 /// Why a case failed: what was expected, what happened.
@@ -118,10 +118,10 @@ enum Incoming {
     Violation(String),
 }
 
-/// One connection to the server, with the case's deadline, its transcript
-/// and its NON-STRICT observations.
+/// One connection to the server (plain TCP or TLS), with the case's
+/// deadline, its transcript and its NON-STRICT observations.
 pub struct Session {
-    stream: TcpStream,
+    stream: Stream,
     reader: FrameReader,
     deadline: Instant,
     timeout: Duration,
@@ -141,8 +141,9 @@ pub struct Session {
 }
 
 impl Session {
-    /// Connects and performs the opening handshake, all within `timeout`.
-    /// `seed` makes the masking keys (and so the bytes sent) reproducible.
+    /// Connects (for `wss://`, with the TLS handshake) and performs the
+    /// opening handshake, all within `timeout`. `seed` makes the masking
+    /// keys (and so the bytes sent) reproducible.
     pub fn connect(
         target: &Target,
         timeout: Duration,
@@ -150,11 +151,7 @@ impl Session {
         seed: u64,
     ) -> Result<Self, Failure> {
         let deadline = Instant::now() + timeout;
-        let mut stream = TcpStream::connect_timeout(&target.addr, timeout)
-            .or_else(|e| fail(format!("cannot connect to {}: {e}", target.addr)))?;
-        let _ = stream.set_nodelay(true);
-        let _ = stream.set_read_timeout(Some(timeout));
-        let _ = stream.set_write_timeout(Some(timeout));
+        let mut stream = Stream::connect(target, timeout).or_else(|e| fail(e.to_string()))?;
         let mut rng = seed | 1;
         let mut nonce = [0u8; 16];
         for chunk in nonce.chunks_mut(8) {
@@ -355,6 +352,24 @@ impl Session {
                         e.kind(),
                         ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                     ) => {}
+                // TLS only: TCP ended without close_notify. Still a close,
+                // as for plain TCP; the transcript says how.
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof && self.stream.is_tls() => {
+                    let how = if self.reader.has_partial_frame() {
+                        "the server closed the TCP connection in the middle of a frame \
+                         (without TLS close_notify)"
+                    } else {
+                        "the server closed the TCP connection (without TLS close_notify)"
+                    };
+                    self.transcript.push(format!("← {how}"));
+                    self.closed = Some(how.to_owned());
+                }
+                // TLS only: the server's records broke the TLS protocol.
+                Err(e) if e.kind() == ErrorKind::InvalidData && self.stream.is_tls() => {
+                    let violation = format!("TLS error: {e}");
+                    self.transcript.push(format!("← VIOLATION: {violation}"));
+                    return Incoming::Violation(violation);
+                }
                 Err(e) => {
                     let how = format!("the TCP connection was reset ({e})");
                     self.transcript.push(format!("← {how}"));
