@@ -1,0 +1,503 @@
+//! The command line: a mode and its options, checked before anything runs.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::error::LoadError;
+
+/// The usage text printed by `--help`.
+pub const USAGE: &str = "\
+usage: rs-load MODE [OPTIONS]
+
+modes:
+  echo       closed loop: each connection sends a message and waits for its echo
+  broadcast  each round every client sends one message and receives everyone's
+  connect    handshakes per second: open, upgrade, close, repeat
+  idle       open idle connections and report the server's memory per connection
+
+options:
+  --url URL          ws://HOST[:PORT][/PATH], loopback only
+                     (default ws://127.0.0.1:8080/echo; /broadcast for broadcast)
+  --host VALUE       Host header (default: the URL's host and port)
+  --origin VALUE     send this Origin header
+  --conns N          connections (connect: concurrent handshakes) (default 100)
+  --size BYTES       message payload size (default 20; broadcast: at least 16)
+  --text             send text messages (default binary)
+  --threads N        load threads (default 1)
+  --duration SECS    how long to run; bounds every mode (default 10)
+  --count N          send exactly N messages in total (connect: N handshakes;
+                     broadcast: a multiple of --conns), verify, exit
+  --server-pid PID   report the server's CPU use (and, for idle, memory; required)
+  --help             this text
+";
+
+/// What to measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Closed-loop echo.
+    Echo,
+    /// N² deliveries per round.
+    Broadcast,
+    /// Handshakes per second.
+    Connect,
+    /// Server memory per idle connection.
+    Idle,
+}
+
+impl Mode {
+    /// The mode's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Echo => "echo",
+            Self::Broadcast => "broadcast",
+            Self::Connect => "connect",
+            Self::Idle => "idle",
+        }
+    }
+
+    /// What one unit of progress is, for reports.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Self::Echo => "messages",
+            Self::Broadcast => "deliveries",
+            Self::Connect => "handshakes",
+            Self::Idle => "connections",
+        }
+    }
+}
+
+/// A `ws://` URL split into its parts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WsUrl {
+    /// The host as written (brackets removed from an IPv6 address).
+    pub host: String,
+    /// The port (80 if none).
+    pub port: u16,
+    /// The request target: the path and any query (`/` if none).
+    pub path: String,
+    /// `host[:port]` as written, the default `Host` header.
+    pub authority: String,
+}
+
+impl WsUrl {
+    /// Parses `ws://HOST[:PORT][/PATH]`.
+    ///
+    /// ```
+    /// let url = rs_load::WsUrl::parse("ws://[::1]:9000/echo?x=1").unwrap();
+    /// assert_eq!((url.host.as_str(), url.port, url.path.as_str()), ("::1", 9000, "/echo?x=1"));
+    /// assert_eq!(url.authority, "[::1]:9000");
+    /// assert!(rs_load::WsUrl::parse("wss://localhost/").is_err());
+    /// ```
+    pub fn parse(url: &str) -> Result<Self, LoadError> {
+        let usage = |why: &str| LoadError::Usage(format!("--url {url:?}: {why}"));
+        let lower = url.to_ascii_lowercase();
+        if lower.starts_with("wss://") {
+            return Err(usage(
+                "wss:// is not supported (rs-load speaks plaintext only)",
+            ));
+        }
+        if !lower.starts_with("ws://") {
+            return Err(usage("expected ws://HOST[:PORT][/PATH]"));
+        }
+        let rest = &url["ws://".len()..];
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(at) if rest.as_bytes()[at] == b'/' => (&rest[..at], rest[at..].to_owned()),
+            Some(at) => (&rest[..at], format!("/{}", &rest[at..])),
+            None => (rest, "/".to_owned()),
+        };
+        let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
+            let (host, after) = inner.split_once(']').ok_or_else(|| usage("unclosed '['"))?;
+            (host, after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(usage("no host"));
+        }
+        let port = match port {
+            None => 80,
+            Some(p) => p
+                .parse()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| usage("bad port"))?,
+        };
+        if path
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        {
+            return Err(usage("whitespace or control characters in the path"));
+        }
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+            path,
+            authority: authority.to_owned(),
+        })
+    }
+
+    /// The first loopback address the host resolves to.
+    pub fn resolve_loopback(&self) -> Result<SocketAddr, LoadError> {
+        let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|source| LoadError::Resolve {
+                host: self.host.clone(),
+                source,
+            })?
+            .collect();
+        addrs
+            .iter()
+            .copied()
+            .find(|a| a.ip().is_loopback())
+            .ok_or(LoadError::NotLoopback {
+                host: self.host.clone(),
+                addrs,
+            })
+    }
+}
+
+/// Everything a run needs, as given on the command line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// What to measure.
+    pub mode: Mode,
+    /// The target.
+    pub url: WsUrl,
+    /// The `Host` header.
+    pub host_header: String,
+    /// The `Origin` header, if any.
+    pub origin: Option<String>,
+    /// Connections (connect: concurrent handshakes).
+    pub conns: usize,
+    /// Payload bytes per message.
+    pub size: usize,
+    /// Text instead of binary messages.
+    pub text: bool,
+    /// Load threads.
+    pub threads: usize,
+    /// The bound on the measurement.
+    pub duration: Duration,
+    /// Exactly this many messages (handshakes) in total.
+    pub count: Option<u64>,
+    /// The server's process, for its CPU use and memory.
+    pub server_pid: Option<u32>,
+}
+
+/// What the command line asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Run with these options.
+    Run(Options),
+    /// Print [`USAGE`].
+    Help,
+}
+
+/// The largest `--size`: more than any server's default limit, and a bound
+/// on the memory the frames take.
+const MAX_SIZE: usize = 64 << 20;
+/// The longest `--duration`: an hour.
+const MAX_DURATION: f64 = 3600.0;
+
+impl Options {
+    /// Parses the arguments after the program name.
+    ///
+    /// ```
+    /// use rs_load::{Command, Mode, Options};
+    /// let args = ["echo", "--conns", "10", "--size", "512", "--count", "1000"];
+    /// let Command::Run(options) = Options::parse(args.map(String::from)).unwrap() else {
+    ///     unreachable!()
+    /// };
+    /// assert_eq!((options.mode, options.conns, options.size), (Mode::Echo, 10, 512));
+    /// assert_eq!(options.count, Some(1000));
+    /// assert_eq!(options.url.path, "/echo");
+    /// ```
+    pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, LoadError> {
+        let usage = |message: String| LoadError::Usage(message);
+        let mut args = args.into_iter();
+        let mut mode = None;
+        let mut url = None;
+        let mut host_header = None;
+        let mut origin = None;
+        let mut conns = 100usize;
+        let mut size = 20usize;
+        let mut text = false;
+        let mut threads = 1usize;
+        let mut duration = 10.0f64;
+        let mut count = None;
+        let mut server_pid = None;
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| {
+                args.next()
+                    .ok_or_else(|| usage(format!("{name} needs a value")))
+            };
+            match arg.as_str() {
+                "--help" | "-h" => return Ok(Command::Help),
+                "--url" => url = Some(value("--url")?),
+                "--host" => host_header = Some(value("--host")?),
+                "--origin" => origin = Some(value("--origin")?),
+                "--conns" => conns = number(&value("--conns")?, "--conns")?,
+                "--size" => size = number(&value("--size")?, "--size")?,
+                "--text" => text = true,
+                "--threads" => threads = number(&value("--threads")?, "--threads")?,
+                "--duration" => {
+                    let v = value("--duration")?;
+                    duration = v
+                        .parse()
+                        .ok()
+                        .filter(|d: &f64| *d > 0.0 && *d <= MAX_DURATION)
+                        .ok_or_else(|| {
+                            usage(format!("--duration {v:?}: expected seconds, more than 0 and at most {MAX_DURATION}"))
+                        })?;
+                }
+                "--count" => count = Some(number(&value("--count")?, "--count")?),
+                "--server-pid" => {
+                    server_pid = Some(number(&value("--server-pid")?, "--server-pid")?)
+                }
+                "echo" | "broadcast" | "connect" | "idle" if mode.is_none() => {
+                    mode = Some(match arg.as_str() {
+                        "echo" => Mode::Echo,
+                        "broadcast" => Mode::Broadcast,
+                        "connect" => Mode::Connect,
+                        _ => Mode::Idle,
+                    });
+                }
+                other => return Err(usage(format!("unexpected argument {other:?}"))),
+            }
+        }
+        let mode = mode.ok_or_else(|| usage("no mode: echo, broadcast, connect or idle".into()))?;
+        let url = WsUrl::parse(url.as_deref().unwrap_or(match mode {
+            Mode::Broadcast => "ws://127.0.0.1:8080/broadcast",
+            _ => "ws://127.0.0.1:8080/echo",
+        }))?;
+        if conns == 0 {
+            return Err(usage("--conns must be at least 1".into()));
+        }
+        if threads == 0 {
+            return Err(usage("--threads must be at least 1".into()));
+        }
+        if size > MAX_SIZE {
+            return Err(usage(format!("--size must be at most {MAX_SIZE}")));
+        }
+        if mode == Mode::Broadcast && size < crate::broadcast::PREFIX_LEN {
+            return Err(usage(format!(
+                "broadcast messages carry a {}-byte sender and round: --size must be at least {}",
+                crate::broadcast::PREFIX_LEN,
+                crate::broadcast::PREFIX_LEN
+            )));
+        }
+        if mode == Mode::Broadcast && conns > u32::MAX as usize {
+            return Err(usage("--conns too large".into()));
+        }
+        match (mode, count) {
+            (Mode::Idle, Some(_)) => return Err(usage("--count does not apply to idle".into())),
+            (Mode::Broadcast, Some(n)) if n % conns as u64 != 0 => {
+                return Err(usage(format!(
+                    "broadcast --count {n} is not a multiple of --conns {conns} (whole rounds only)"
+                )));
+            }
+            _ => {}
+        }
+        if mode == Mode::Idle && server_pid.is_none() {
+            return Err(usage(
+                "idle measures the server's memory: give --server-pid".into(),
+            ));
+        }
+        Ok(Command::Run(Options {
+            mode,
+            host_header: host_header.unwrap_or_else(|| url.authority.clone()),
+            url,
+            origin,
+            conns,
+            size,
+            text,
+            threads: threads.min(conns),
+            duration: Duration::from_secs_f64(duration),
+            count,
+            server_pid,
+        }))
+    }
+}
+
+fn number<T: std::str::FromStr>(value: &str, name: &str) -> Result<T, LoadError> {
+    value
+        .parse()
+        .map_err(|_| LoadError::Usage(format!("{name} {value:?}: expected a whole number")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, LoadError> {
+        Options::parse(args.iter().map(|s| s.to_string()))
+    }
+
+    fn options(args: &[&str]) -> Options {
+        match parse(args) {
+            Ok(Command::Run(options)) => options,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn usage_error(args: &[&str]) -> String {
+        match parse(args) {
+            Err(LoadError::Usage(message)) => message,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let o = options(&["echo"]);
+        assert_eq!(o.url.authority, "127.0.0.1:8080");
+        assert_eq!(o.url.path, "/echo");
+        assert_eq!(o.host_header, "127.0.0.1:8080");
+        assert_eq!((o.conns, o.size, o.text, o.threads), (100, 20, false, 1));
+        assert_eq!(o.duration, Duration::from_secs(10));
+        assert_eq!((o.count, o.server_pid, o.origin), (None, None, None));
+        assert_eq!(options(&["broadcast"]).url.path, "/broadcast");
+    }
+
+    #[test]
+    fn every_option_is_read() {
+        let o = options(&[
+            "--text",
+            "connect",
+            "--url",
+            "ws://localhost:9/x",
+            "--host",
+            "h:1",
+            "--origin",
+            "http://o",
+            "--conns",
+            "3",
+            "--size",
+            "7",
+            "--threads",
+            "2",
+            "--duration",
+            "0.5",
+            "--count",
+            "9",
+            "--server-pid",
+            "42",
+        ]);
+        assert_eq!(o.mode, Mode::Connect);
+        assert_eq!((o.url.host.as_str(), o.url.port), ("localhost", 9));
+        assert_eq!(o.host_header, "h:1");
+        assert_eq!(o.origin.as_deref(), Some("http://o"));
+        assert_eq!((o.conns, o.size, o.text, o.threads), (3, 7, true, 2));
+        assert_eq!(o.duration, Duration::from_millis(500));
+        assert_eq!((o.count, o.server_pid), (Some(9), Some(42)));
+    }
+
+    #[test]
+    fn threads_are_capped_at_connections() {
+        assert_eq!(
+            options(&["echo", "--conns", "2", "--threads", "8"]).threads,
+            2
+        );
+    }
+
+    #[test]
+    fn help_wins() {
+        assert_eq!(parse(&["echo", "--help"]).unwrap(), Command::Help);
+    }
+
+    #[test]
+    fn bad_command_lines_say_what_is_wrong() {
+        assert_eq!(
+            usage_error(&[]),
+            "no mode: echo, broadcast, connect or idle"
+        );
+        assert_eq!(usage_error(&["echo", "--conns"]), "--conns needs a value");
+        assert_eq!(
+            usage_error(&["echo", "--conns", "x"]),
+            "--conns \"x\": expected a whole number"
+        );
+        assert_eq!(
+            usage_error(&["echo", "--conns", "0"]),
+            "--conns must be at least 1"
+        );
+        assert_eq!(
+            usage_error(&["echo", "--threads", "0"]),
+            "--threads must be at least 1"
+        );
+        assert_eq!(
+            usage_error(&["echo", "--bogus"]),
+            "unexpected argument \"--bogus\""
+        );
+        assert_eq!(
+            usage_error(&["echo", "echo"]),
+            "unexpected argument \"echo\""
+        );
+        assert_eq!(
+            usage_error(&["echo", "--duration", "0"]),
+            "--duration \"0\": expected seconds, more than 0 and at most 3600"
+        );
+        assert_eq!(
+            usage_error(&["echo", "--size", "67108865"]),
+            "--size must be at most 67108864"
+        );
+        assert_eq!(
+            usage_error(&["broadcast", "--size", "15"]),
+            "broadcast messages carry a 16-byte sender and round: --size must be at least 16"
+        );
+        assert_eq!(
+            usage_error(&["broadcast", "--conns", "3", "--count", "10"]),
+            "broadcast --count 10 is not a multiple of --conns 3 (whole rounds only)"
+        );
+        assert_eq!(
+            usage_error(&["idle", "--count", "1"]),
+            "--count does not apply to idle"
+        );
+        assert_eq!(
+            usage_error(&["idle"]),
+            "idle measures the server's memory: give --server-pid"
+        );
+    }
+
+    #[test]
+    fn urls() {
+        let u = WsUrl::parse("ws://localhost").unwrap();
+        assert_eq!((u.port, u.path.as_str()), (80, "/"));
+        let u = WsUrl::parse("WS://127.0.0.1:8080?q").unwrap();
+        assert_eq!((u.host.as_str(), u.path.as_str()), ("127.0.0.1", "/?q"));
+        for (url, why) in [
+            ("http://x/", "expected ws://HOST[:PORT][/PATH]"),
+            (
+                "wss://x/",
+                "wss:// is not supported (rs-load speaks plaintext only)",
+            ),
+            ("ws://:80/", "no host"),
+            ("ws://x:0/", "bad port"),
+            ("ws://x:99999/", "bad port"),
+            ("ws://[::1/", "unclosed '['"),
+            ("ws://x/a b", "whitespace or control characters in the path"),
+        ] {
+            match WsUrl::parse(url) {
+                Err(LoadError::Usage(m)) => assert_eq!(m, format!("--url {url:?}: {why}")),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn only_loopback_targets_resolve() {
+        let local = WsUrl::parse("ws://127.0.0.1:8080/").unwrap();
+        assert_eq!(
+            local.resolve_loopback().unwrap(),
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        let v6 = WsUrl::parse("ws://[::1]:8080/").unwrap();
+        assert!(v6.resolve_loopback().unwrap().ip().is_loopback());
+        let remote = WsUrl::parse("ws://192.0.2.1:8080/").unwrap();
+        assert!(matches!(
+            remote.resolve_loopback(),
+            Err(LoadError::NotLoopback { addrs, .. }) if addrs == ["192.0.2.1:8080".parse().unwrap()]
+        ));
+    }
+}

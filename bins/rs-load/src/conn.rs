@@ -1,0 +1,406 @@
+//! One client connection: non-blocking connect, the upgrade, frames in and
+//! out, pongs, and the closing handshake. What the messages mean is left to
+//! a [`Session`] (echo, broadcast, …).
+//!
+//! Every buffer is sized when the connection is created and reused, so
+//! sending and receiving messages never allocates. Sockets are registered
+//! once, edge-triggered for both directions, so the hot path makes no
+//! `epoll_ctl` calls: a message costs one `write` and one `read`.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use rs_proto::{
+    CloseCode, DataKind, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_MASKED_HEADER_LEN, Opcode,
+    apply_mask,
+};
+
+use crate::error::ConnError;
+use crate::frame::{Control, FrameReader, FrameSink};
+use crate::handshake::{self, Accept, MAX_RESPONSE_HEAD, RequestTemplate};
+use crate::rng::Rng;
+
+/// What a mode does with the data messages a connection receives.
+pub(crate) trait Session {
+    /// Payload bytes of a message, `offset` bytes into it.
+    fn data(&mut self, kind: DataKind, offset: u64, chunk: &[u8]) -> Result<(), ConnError>;
+    /// The message ended after `len` bytes.
+    fn message_end(&mut self, kind: DataKind, len: u64) -> Result<(), ConnError>;
+}
+
+/// A session that accepts and ignores every message (connect, idle).
+#[derive(Debug, Default)]
+pub(crate) struct Ignore;
+
+impl Session for Ignore {
+    fn data(&mut self, _: DataKind, _: u64, _: &[u8]) -> Result<(), ConnError> {
+        Ok(())
+    }
+    fn message_end(&mut self, _: DataKind, _: u64) -> Result<(), ConnError> {
+        Ok(())
+    }
+}
+
+/// Where a connection is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// No socket.
+    Idle,
+    /// TCP connect in progress.
+    Connecting,
+    /// Request sent (or being sent), waiting for the 101.
+    Upgrading,
+    /// WebSocket open.
+    Open,
+    /// Our close frame is queued or sent; waiting for the server's close and
+    /// its end of TCP.
+    Closing,
+    /// The closing handshake finished; the socket can be dropped.
+    Closed,
+}
+
+/// A pending control frame (pong or close), masked, at most 139 bytes.
+#[derive(Clone, Copy, Debug)]
+struct ControlOut {
+    bytes: [u8; MAX_MASKED_HEADER_LEN + MAX_CONTROL_PAYLOAD],
+    len: usize,
+    pos: usize,
+}
+
+impl ControlOut {
+    const EMPTY: Self = Self {
+        bytes: [0; MAX_MASKED_HEADER_LEN + MAX_CONTROL_PAYLOAD],
+        len: 0,
+        pos: 0,
+    };
+
+    /// Replaces what is pending with a masked control frame. A frame already
+    /// partly written is finished first, so only an unstarted one is replaced
+    /// (a pong answers the latest ping, as §5.5.3 allows).
+    fn set(&mut self, opcode: Opcode, payload: &[u8], key: [u8; 4]) -> bool {
+        if self.pos > 0 && self.pos < self.len {
+            return false;
+        }
+        let payload = &payload[..payload.len().min(MAX_CONTROL_PAYLOAD)];
+        let header = FrameHeader::masked(opcode, true, payload.len() as u64, key);
+        let header = header.as_bytes();
+        self.bytes[..header.len()].copy_from_slice(header);
+        let end = header.len() + payload.len();
+        self.bytes[header.len()..end].copy_from_slice(payload);
+        apply_mask(&mut self.bytes[header.len()..end], key);
+        self.len = end;
+        self.pos = 0;
+        true
+    }
+
+    fn pending(&self) -> bool {
+        self.pos < self.len
+    }
+}
+
+/// One client connection driven by a mode's [`Session`].
+pub(crate) struct Conn<S> {
+    /// This connection's number across all threads (for error messages).
+    pub(crate) index: usize,
+    /// The mode's state.
+    pub(crate) session: S,
+    /// When the current connection attempt started.
+    pub(crate) started: Instant,
+    state: State,
+    sock: Option<TcpStream>,
+    /// The request, then the data frame being sent.
+    out: Vec<u8>,
+    out_pos: usize,
+    control: ControlOut,
+    /// The response head received so far.
+    head: Vec<u8>,
+    accept: Accept,
+    reader: FrameReader,
+    mask_key: [u8; 4],
+    /// The server's close frame arrived during our closing handshake.
+    close_received: bool,
+}
+
+impl<S: Session> Conn<S> {
+    /// A connection with no socket yet; `out_capacity` is the largest frame
+    /// it will send.
+    pub(crate) fn new(index: usize, session: S, out_capacity: usize) -> Self {
+        Self {
+            index,
+            session,
+            started: Instant::now(),
+            state: State::Idle,
+            sock: None,
+            out: Vec::with_capacity(out_capacity),
+            out_pos: 0,
+            control: ControlOut::EMPTY,
+            head: Vec::new(),
+            accept: [0; 28],
+            reader: FrameReader::new(),
+            mask_key: [0; 4],
+            close_received: false,
+        }
+    }
+
+    /// Where the connection is.
+    pub(crate) fn state(&self) -> State {
+        self.state
+    }
+
+    /// The key this connection masks its frames with (fixed per connection
+    /// attempt: the server's unmasking cost does not depend on the key).
+    pub(crate) fn mask_key(&self) -> [u8; 4] {
+        self.mask_key
+    }
+
+    /// Starts connecting to `addr` and queues the upgrade request.
+    pub(crate) fn open(
+        &mut self,
+        addr: SocketAddr,
+        registry: &Registry,
+        token: Token,
+        request: &RequestTemplate,
+        rng: &mut Rng,
+    ) -> Result<(), ConnError> {
+        let mut sock = TcpStream::connect(addr).map_err(ConnError::Connect)?;
+        registry
+            .register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)
+            .map_err(ConnError::Connect)?;
+        let key = handshake::new_key(rng);
+        self.accept = handshake::accept_for(&key);
+        request.write(&mut self.out, &key);
+        self.out_pos = 0;
+        self.control = ControlOut::EMPTY;
+        self.head.clear();
+        self.reader = FrameReader::new();
+        self.mask_key = rng.mask_key();
+        self.close_received = false;
+        self.sock = Some(sock);
+        self.state = State::Connecting;
+        self.started = Instant::now();
+        Ok(())
+    }
+
+    /// Closes the socket at once (no closing handshake).
+    pub(crate) fn drop_socket(&mut self) {
+        self.sock = None;
+        self.state = State::Idle;
+    }
+
+    /// The buffer of the next data frame, to be filled while nothing is
+    /// being sent ([`Conn::is_sending`] false), then sent with
+    /// [`Conn::send`].
+    pub(crate) fn out_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+
+    /// Whether a data frame is still being written.
+    pub(crate) fn is_sending(&self) -> bool {
+        self.out_pos < self.out.len()
+    }
+
+    /// Marks the frame in [`Conn::out_mut`] as written (tests without a socket).
+    #[cfg(test)]
+    pub(crate) fn mark_sent(&mut self) {
+        self.out_pos = self.out.len();
+    }
+
+    /// Sends the frame in [`Conn::out_mut`] from its start.
+    pub(crate) fn send(&mut self) -> Result<(), ConnError> {
+        self.out_pos = 0;
+        self.flush()
+    }
+
+    /// Starts the closing handshake with status 1000.
+    pub(crate) fn close(&mut self) -> Result<(), ConnError> {
+        self.control.set(
+            Opcode::Close,
+            &CloseCode::NORMAL.get().to_be_bytes(),
+            self.mask_key,
+        );
+        self.state = State::Closing;
+        self.flush()
+    }
+
+    /// Handles a readiness event: finishes connecting, writes what is
+    /// pending, reads and dispatches everything available. `hangup`: the
+    /// event reports the peer's end of stream (read until it is seen).
+    pub(crate) fn on_ready(&mut self, rbuf: &mut [u8], hangup: bool) -> Result<(), ConnError> {
+        if self.state == State::Connecting && !self.finish_connect()? {
+            return Ok(());
+        }
+        if matches!(self.state, State::Idle | State::Closed) {
+            return Ok(());
+        }
+        self.flush()?;
+        self.read_all(rbuf, hangup)?;
+        if self.control.pending() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Whether the TCP connection is established (`false`: not yet).
+    fn finish_connect(&mut self) -> Result<bool, ConnError> {
+        let Some(sock) = &self.sock else {
+            return Ok(false);
+        };
+        if let Some(e) = sock.take_error().map_err(ConnError::Connect)? {
+            return Err(ConnError::Connect(e));
+        }
+        match sock.peer_addr() {
+            Ok(_) => {
+                // Nagle would hold back every small frame behind the last.
+                sock.set_nodelay(true).map_err(ConnError::Connect)?;
+                self.state = State::Upgrading;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) => Err(ConnError::Connect(e)),
+        }
+    }
+
+    /// Writes the pending control frame and data, as far as the socket takes
+    /// them. A control frame goes first unless it would cut into a data frame.
+    fn flush(&mut self) -> Result<(), ConnError> {
+        let Some(sock) = &mut self.sock else {
+            return Ok(());
+        };
+        if self.state == State::Connecting {
+            return Ok(());
+        }
+        loop {
+            let data_started = self.out_pos > 0 && self.out_pos < self.out.len();
+            let (buf, pos) = if self.control.pending() && !data_started {
+                (
+                    &self.control.bytes[..self.control.len],
+                    &mut self.control.pos,
+                )
+            } else if self.out_pos < self.out.len() {
+                (&self.out[..], &mut self.out_pos)
+            } else {
+                return Ok(());
+            };
+            match sock.write(&buf[*pos..]) {
+                Ok(0) => return Err(ConnError::Io(io::ErrorKind::WriteZero.into())),
+                Ok(n) => *pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ConnError::Io(e)),
+            }
+        }
+    }
+
+    /// Reads until the socket is drained. A short read means it is: with
+    /// edge-triggered polling, data arriving later raises a new event, so
+    /// the extra `read` that would return `WouldBlock` is saved. An end of
+    /// stream that arrived before the event was taken raises no new one,
+    /// though: the event says so (`hangup`), and then reading goes on to it.
+    fn read_all(&mut self, rbuf: &mut [u8], hangup: bool) -> Result<(), ConnError> {
+        loop {
+            let Some(sock) = &mut self.sock else {
+                return Ok(());
+            };
+            let n = match sock.read(rbuf) {
+                Ok(0) => return self.on_eof(),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ConnError::Io(e)),
+            };
+            self.on_bytes(&rbuf[..n])?;
+            if n < rbuf.len() && !hangup {
+                return Ok(());
+            }
+        }
+    }
+
+    fn on_eof(&mut self) -> Result<(), ConnError> {
+        if self.state == State::Closing && self.close_received && self.reader.is_idle() {
+            self.sock = None;
+            self.state = State::Closed;
+            return Ok(());
+        }
+        Err(ConnError::Eof)
+    }
+
+    fn on_bytes(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
+        match self.state {
+            State::Upgrading => {
+                self.head
+                    .extend_from_slice(&bytes[..bytes.len().min(MAX_RESPONSE_HEAD + 1)]);
+                let Some(head_len) = handshake::check_response(&self.head, &self.accept)
+                    .map_err(ConnError::Handshake)?
+                else {
+                    return Ok(());
+                };
+                self.state = State::Open;
+                let head = std::mem::take(&mut self.head);
+                let frames = &head[head_len..];
+                let result = self.dispatch(frames);
+                self.head = head;
+                self.head.clear();
+                result
+            }
+            State::Open | State::Closing => self.dispatch(bytes),
+            State::Idle | State::Connecting | State::Closed => Ok(()),
+        }
+    }
+
+    fn dispatch(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
+        let mut sink = Dispatch {
+            session: &mut self.session,
+            control: &mut self.control,
+            key: self.mask_key,
+            closing: self.state == State::Closing,
+            close_received: false,
+        };
+        self.reader.feed(bytes, &mut sink)?;
+        self.close_received |= sink.close_received;
+        Ok(())
+    }
+}
+
+/// Routes what the frame reader finds: data to the session, pings to a pong.
+struct Dispatch<'a, S> {
+    session: &'a mut S,
+    control: &'a mut ControlOut,
+    key: [u8; 4],
+    closing: bool,
+    close_received: bool,
+}
+
+impl<S: Session> FrameSink for Dispatch<'_, S> {
+    type Error = ConnError;
+
+    #[inline]
+    fn data(&mut self, kind: DataKind, offset: u64, chunk: &[u8]) -> Result<(), ConnError> {
+        self.session.data(kind, offset, chunk)
+    }
+
+    #[inline]
+    fn message_end(&mut self, kind: DataKind, len: u64) -> Result<(), ConnError> {
+        self.session.message_end(kind, len)
+    }
+
+    fn control(&mut self, control: Control<'_>) -> Result<(), ConnError> {
+        match control {
+            Control::Ping(payload) => {
+                // While our close is queued no pong may follow it.
+                if !self.closing {
+                    self.control.set(Opcode::Pong, payload, self.key);
+                }
+                Ok(())
+            }
+            Control::Pong(_) => Ok(()),
+            Control::Close { .. } if self.closing => {
+                self.close_received = true;
+                Ok(())
+            }
+            Control::Close { code, .. } => Err(ConnError::ServerClosed(code)),
+        }
+    }
+}

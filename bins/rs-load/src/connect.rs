@@ -1,0 +1,106 @@
+//! `connect`: each slot opens a connection, completes the upgrade, runs the
+//! closing handshake (our close, the server's close, the server's end of
+//! TCP) and starts over. Waiting for the server to close TCP first leaves
+//! TIME_WAIT on its side, so the client's ephemeral ports are not used up.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use mio::Token;
+
+use crate::conn::{Conn, Ignore, State};
+use crate::echo::duration_nanos;
+use crate::error::LoadError;
+use crate::histogram::Histogram;
+use crate::worker::{Ctx, ThreadResult, hangup};
+
+/// One connect thread: slots numbered `slots`, each doing `budgets[i]`
+/// handshakes (or as many as fit before the deadline).
+pub(crate) fn run_thread(
+    mut ctx: Ctx,
+    slots: &[usize],
+    budgets: &[u64],
+) -> Result<ThreadResult, LoadError> {
+    let capacity = ctx.request.len();
+    let mut conns: Vec<Conn<Ignore>> = slots
+        .iter()
+        .map(|&slot| Conn::new(slot, Ignore, capacity))
+        .collect();
+    let mut left = budgets.to_vec();
+    let mut latency = Histogram::new();
+    let Some(window) = ctx.wait_for_start(&mut conns)? else {
+        return Ok(ThreadResult {
+            latency,
+            total: 0,
+            finished_at: None,
+        });
+    };
+    let error = |conn: &Conn<Ignore>, error| LoadError::Conn {
+        conn: conn.index,
+        error,
+    };
+    let mut active = 0usize;
+    for (i, conn) in conns.iter_mut().enumerate() {
+        if left[i] > 0 {
+            conn.open(
+                ctx.addr,
+                ctx.poll.registry(),
+                Token(i),
+                &ctx.request,
+                &mut ctx.rng,
+            )
+            .map_err(|e| error(conn, e))?;
+            active += 1;
+        }
+    }
+    let mut total = 0u64;
+    while active > 0 {
+        let now = Instant::now();
+        if ctx.shared.stopped() || now >= window.deadline {
+            break;
+        }
+        ctx.wait(window.deadline)?;
+        for event in ctx.events.iter() {
+            let i = event.token().0;
+            let Some(conn) = conns.get_mut(i) else {
+                continue;
+            };
+            let before = conn.state();
+            conn.on_ready(&mut ctx.rbuf, hangup(event))
+                .map_err(|e| error(conn, e))?;
+            match conn.state() {
+                State::Open if before != State::Open => {
+                    latency.record(duration_nanos(conn.started.elapsed()));
+                    conn.close().map_err(|e| error(conn, e))?;
+                }
+                State::Closed => {
+                    total += 1;
+                    left[i] -= 1;
+                    if left[i] > 0 && Instant::now() < window.deadline {
+                        conn.open(
+                            ctx.addr,
+                            ctx.poll.registry(),
+                            Token(i),
+                            &ctx.request,
+                            &mut ctx.rng,
+                        )
+                        .map_err(|e| error(conn, e))?;
+                    } else {
+                        conn.drop_socket();
+                        active -= 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        ctx.progress().total.store(total, Ordering::Relaxed);
+    }
+    let finished_at = (active == 0).then(Instant::now);
+    ctx.progress().total.store(total, Ordering::Relaxed);
+    ctx.progress().finished.store(true, Ordering::Release);
+    Ok(ThreadResult {
+        latency,
+        total,
+        finished_at,
+    })
+}

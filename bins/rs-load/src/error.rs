@@ -1,0 +1,224 @@
+//! What can go wrong: bad options, a target that is not loopback, and
+//! everything a connection can see from the server under test.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rs_proto::DataKind;
+
+use crate::frame::FrameError;
+use crate::handshake::HandshakeError;
+
+/// Why a run failed.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The command line is wrong; the message says how.
+    Usage(String),
+    /// The target's host did not resolve.
+    Resolve {
+        /// The host as given.
+        host: String,
+        /// The resolver's error.
+        source: io::Error,
+    },
+    /// The target resolved to no loopback address: rs-load only loads
+    /// servers on this machine.
+    NotLoopback {
+        /// The host as given.
+        host: String,
+        /// What it resolved to.
+        addrs: Vec<SocketAddr>,
+    },
+    /// Creating or polling the event queue failed.
+    Poll(io::Error),
+    /// Reading `/proc/<pid>/stat` or `/proc/<pid>/status` failed.
+    Proc {
+        /// The file.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// Connection number `conn` failed (numbered from 0 across threads).
+    Conn {
+        /// The connection.
+        conn: usize,
+        /// What happened to it.
+        error: ConnError,
+    },
+    /// A phase did not finish in time.
+    Timeout {
+        /// What was being waited for.
+        what: &'static str,
+        /// How long.
+        waited: Duration,
+    },
+    /// A load thread panicked (a bug in rs-load).
+    ThreadPanicked,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Usage(message) => write!(f, "{message} (see --help)"),
+            Self::Resolve { host, source } => write!(f, "cannot resolve {host:?}: {source}"),
+            Self::NotLoopback { host, addrs } => write!(
+                f,
+                "{host:?} resolves to {addrs:?}, no loopback address: rs-load only targets this machine"
+            ),
+            Self::Poll(source) => write!(f, "event queue: {source}"),
+            Self::Proc { path, source } => write!(f, "{path}: {source}"),
+            Self::Conn { conn, error } => write!(f, "connection {conn}: {error}"),
+            Self::Timeout { what, waited } => {
+                write!(
+                    f,
+                    "{what} did not finish within {:.1} s",
+                    waited.as_secs_f64()
+                )
+            }
+            Self::ThreadPanicked => f.write_str("a load thread panicked"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Resolve { source, .. } | Self::Poll(source) | Self::Proc { source, .. } => {
+                Some(source)
+            }
+            Self::Conn { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// What went wrong on one connection.
+#[derive(Debug)]
+pub enum ConnError {
+    /// The TCP connection could not be made.
+    Connect(io::Error),
+    /// Reading or writing failed.
+    Io(io::Error),
+    /// The server's answer to the upgrade request was not a valid 101.
+    Handshake(HandshakeError),
+    /// The server broke the framing rules.
+    Frame(FrameError),
+    /// An echoed or broadcast byte differs from the one sent.
+    Mismatch {
+        /// The message's counter (echo) or round (broadcast).
+        message: u32,
+        /// The byte's offset in the payload.
+        offset: u64,
+        /// The byte sent.
+        expected: u8,
+        /// The byte received.
+        got: u8,
+    },
+    /// A message came back as text instead of binary or the reverse.
+    WrongKind {
+        /// The kind sent.
+        expected: DataKind,
+        /// The kind received.
+        got: DataKind,
+    },
+    /// A message came back with a different length (`got` may be a lower
+    /// bound when the message was cut short by the check).
+    WrongLength {
+        /// The length sent.
+        expected: u64,
+        /// The length received.
+        got: u64,
+    },
+    /// A broadcast message that does not fit the rounds: the reason says why.
+    Broadcast(String),
+    /// A data message arrived while none was expected (a duplicate echo).
+    UnexpectedMessage,
+    /// The server sent a close frame (`None`: without a status code).
+    ServerClosed(Option<u16>),
+    /// The server closed TCP without a close frame.
+    Eof,
+}
+
+impl fmt::Display for ConnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Connect(e) => write!(f, "connect: {e}"),
+            Self::Io(e) => write!(f, "I/O: {e}"),
+            Self::Handshake(e) => write!(f, "handshake: {e}"),
+            Self::Frame(e) => write!(f, "bad frame: {e}"),
+            Self::Mismatch {
+                message,
+                offset,
+                expected,
+                got,
+            } => write!(
+                f,
+                "message {message}: byte {offset} is {got:#04x}, sent {expected:#04x}"
+            ),
+            Self::WrongKind { expected, got } => {
+                write!(f, "sent a {expected:?} message, received a {got:?} one")
+            }
+            Self::WrongLength { expected, got } => {
+                write!(f, "sent {expected} payload bytes, received {got}")
+            }
+            Self::Broadcast(reason) => write!(f, "broadcast: {reason}"),
+            Self::UnexpectedMessage => f.write_str("a message arrived while none was expected"),
+            Self::ServerClosed(Some(code)) => write!(f, "the server closed with code {code}"),
+            Self::ServerClosed(None) => f.write_str("the server closed without a code"),
+            Self::Eof => f.write_str("the server closed TCP without a close frame"),
+        }
+    }
+}
+
+impl std::error::Error for ConnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Connect(e) | Self::Io(e) => Some(e),
+            Self::Handshake(e) => Some(e),
+            Self::Frame(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<FrameError> for ConnError {
+    fn from(error: FrameError) -> Self {
+        Self::Frame(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_connection_and_the_byte() {
+        let error = LoadError::Conn {
+            conn: 7,
+            error: ConnError::Mismatch {
+                message: 3,
+                offset: 12,
+                expected: 0x41,
+                got: 0x42,
+            },
+        };
+        assert_eq!(
+            error.to_string(),
+            "connection 7: message 3: byte 12 is 0x42, sent 0x41"
+        );
+    }
+
+    #[test]
+    fn not_loopback_lists_the_addresses() {
+        let error = LoadError::NotLoopback {
+            host: "example.com".into(),
+            addrs: vec!["93.184.216.34:80".parse().unwrap()],
+        };
+        assert_eq!(
+            error.to_string(),
+            "\"example.com\" resolves to [93.184.216.34:80], no loopback address: rs-load only targets this machine"
+        );
+    }
+}

@@ -1,0 +1,264 @@
+//! What every load thread shares: its event loop, the state it shares with
+//! the main thread, opening its connections, and the start gate.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Token};
+
+use crate::conn::{Conn, Session, State};
+use crate::error::LoadError;
+use crate::handshake::RequestTemplate;
+use crate::histogram::Histogram;
+use crate::rng::Rng;
+
+/// Connection attempts a thread keeps in flight while opening (more would
+/// only overflow the server's accept queue).
+const MAX_OPENING: usize = 128;
+/// Each thread's read buffer.
+const READ_BUFFER: usize = 256 * 1024;
+/// Readiness events taken per `epoll_wait`.
+const EVENTS: usize = 1024;
+/// The longest a thread blocks in `epoll_wait` before it checks the clock
+/// and the stop flag again.
+const MAX_WAIT: Duration = Duration::from_millis(50);
+
+/// The measurement window, set by the main thread when every load thread
+/// is ready.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window {
+    /// When sending starts.
+    pub(crate) start: Instant,
+    /// When every thread stops.
+    pub(crate) deadline: Instant,
+}
+
+/// One thread's progress, on its own cache lines so that the main thread's
+/// reads do not slow the load thread's writes.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Progress {
+    /// Messages (echo), deliveries (broadcast) or handshakes (connect) done.
+    pub(crate) total: AtomicU64,
+    /// Set when the thread ran out of work (`--count`) or stopped.
+    pub(crate) finished: AtomicBool,
+}
+
+/// State shared by the main thread and the load threads.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Set on the first error, or by the main thread to end the run.
+    pub(crate) stop: AtomicBool,
+    /// Load threads whose connections are all open.
+    pub(crate) ready: AtomicUsize,
+    /// Set once, when the measurement starts.
+    pub(crate) window: OnceLock<Window>,
+    /// One per load thread.
+    pub(crate) progress: Box<[Progress]>,
+    /// How long opening connections may take.
+    pub(crate) setup_timeout: Duration,
+    /// When opening connections must be over.
+    pub(crate) setup_deadline: Instant,
+}
+
+impl Shared {
+    /// Shared state for `threads` load threads.
+    pub(crate) fn new(threads: usize, setup_timeout: Duration) -> Self {
+        Self {
+            stop: AtomicBool::new(false),
+            ready: AtomicUsize::new(0),
+            window: OnceLock::new(),
+            progress: (0..threads).map(|_| Progress::default()).collect(),
+            setup_timeout,
+            setup_deadline: Instant::now() + setup_timeout,
+        }
+    }
+
+    /// Whether the run is to end.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// What a load thread hands back.
+#[derive(Debug)]
+pub(crate) struct ThreadResult {
+    /// Latencies in nanoseconds (echo: round trips; broadcast: rounds;
+    /// connect: handshakes).
+    pub(crate) latency: Histogram,
+    /// Messages, deliveries or handshakes done.
+    pub(crate) total: u64,
+    /// When the thread ran out of work, if it did before the deadline.
+    pub(crate) finished_at: Option<Instant>,
+}
+
+/// One load thread's event loop and what it needs to open connections.
+pub(crate) struct Ctx {
+    /// The thread's number.
+    pub(crate) thread: usize,
+    pub(crate) poll: Poll,
+    pub(crate) events: Events,
+    pub(crate) rbuf: Box<[u8]>,
+    pub(crate) rng: Rng,
+    pub(crate) addr: SocketAddr,
+    pub(crate) request: Arc<RequestTemplate>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Ctx {
+    /// A thread's context.
+    pub(crate) fn new(
+        thread: usize,
+        addr: SocketAddr,
+        request: Arc<RequestTemplate>,
+        shared: Arc<Shared>,
+    ) -> Result<Self, LoadError> {
+        Ok(Self {
+            thread,
+            poll: Poll::new().map_err(LoadError::Poll)?,
+            events: Events::with_capacity(EVENTS),
+            rbuf: vec![0; READ_BUFFER].into_boxed_slice(),
+            rng: Rng::new(thread as u64),
+            addr,
+            request,
+            shared,
+        })
+    }
+
+    /// Waits for readiness events, at most until `until` (and never longer
+    /// than [`MAX_WAIT`]).
+    pub(crate) fn wait(&mut self, until: Instant) -> Result<(), LoadError> {
+        let timeout = until
+            .saturating_duration_since(Instant::now())
+            .min(MAX_WAIT);
+        match self.poll.poll(&mut self.events, Some(timeout)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                self.events.clear();
+                Ok(())
+            }
+            Err(e) => Err(LoadError::Poll(e)),
+        }
+    }
+
+    /// This thread's progress counters.
+    pub(crate) fn progress(&self) -> &Progress {
+        &self.shared.progress[self.thread]
+    }
+
+    /// Opens every connection in `conns` (token = index) and completes its
+    /// upgrade, a bounded number at a time.
+    pub(crate) fn open_all<S: Session>(&mut self, conns: &mut [Conn<S>]) -> Result<(), LoadError> {
+        let (mut next, mut opening, mut open) = (0, 0, 0);
+        while open < conns.len() {
+            while next < conns.len() && opening < MAX_OPENING {
+                let conn = &mut conns[next];
+                conn.open(
+                    self.addr,
+                    self.poll.registry(),
+                    Token(next),
+                    &self.request,
+                    &mut self.rng,
+                )
+                .map_err(|error| LoadError::Conn {
+                    conn: conn.index,
+                    error,
+                })?;
+                next += 1;
+                opening += 1;
+            }
+            if self.shared.stopped() {
+                return Ok(());
+            }
+            if Instant::now() >= self.shared.setup_deadline {
+                return Err(LoadError::Timeout {
+                    what: "opening the connections",
+                    waited: self.shared.setup_timeout,
+                });
+            }
+            self.wait(self.shared.setup_deadline)?;
+            for event in self.events.iter() {
+                let Some(conn) = conns.get_mut(event.token().0) else {
+                    continue;
+                };
+                let was_open = conn.state() == State::Open;
+                conn.on_ready(&mut self.rbuf, hangup(event))
+                    .map_err(|error| LoadError::Conn {
+                        conn: conn.index,
+                        error,
+                    })?;
+                if !was_open && conn.state() == State::Open {
+                    open += 1;
+                    opening -= 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports this thread ready and waits for the measurement window,
+    /// answering pings meanwhile. `None`: the run was stopped first.
+    pub(crate) fn wait_for_start<S: Session>(
+        &mut self,
+        conns: &mut [Conn<S>],
+    ) -> Result<Option<Window>, LoadError> {
+        self.shared.ready.fetch_add(1, Ordering::SeqCst);
+        loop {
+            if let Some(window) = self.shared.window.get() {
+                return Ok(Some(*window));
+            }
+            if self.shared.stopped() {
+                return Ok(None);
+            }
+            let until = Instant::now() + Duration::from_millis(1);
+            self.wait(until)?;
+            self.dispatch(conns)?;
+        }
+    }
+
+    /// Handles the last batch of events with nothing but the connections'
+    /// own logic (pongs, closes).
+    pub(crate) fn dispatch<S: Session>(&mut self, conns: &mut [Conn<S>]) -> Result<(), LoadError> {
+        for event in self.events.iter() {
+            if let Some(conn) = conns.get_mut(event.token().0) {
+                conn.on_ready(&mut self.rbuf, hangup(event))
+                    .map_err(|error| LoadError::Conn {
+                        conn: conn.index,
+                        error,
+                    })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `event` reports the end of the peer's stream (or an error), so
+/// that reading must go on until it is seen.
+pub(crate) fn hangup(event: &mio::event::Event) -> bool {
+    event.is_read_closed() || event.is_error()
+}
+
+/// Connection `index`'s share of `total` when it is spread over `conns`
+/// connections as evenly as possible.
+pub(crate) fn share(total: u64, conns: usize, index: usize) -> u64 {
+    let conns = conns as u64;
+    total / conns + u64::from((index as u64) < total % conns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up_and_differ_by_at_most_one() {
+        for (total, conns) in [(0u64, 3usize), (10, 3), (100_000, 10), (7, 10)] {
+            let shares: Vec<u64> = (0..conns).map(|i| share(total, conns, i)).collect();
+            assert_eq!(shares.iter().sum::<u64>(), total);
+            let (min, max) = (shares.iter().min().unwrap(), shares.iter().max().unwrap());
+            assert!(max - min <= 1, "{shares:?}");
+        }
+    }
+}

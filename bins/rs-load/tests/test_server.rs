@@ -1,0 +1,376 @@
+//! rs-load against a small WebSocket server written here (one blocking
+//! thread per connection, framing by rs-proto): every mode completes with
+//! exact totals, and every misbehaviour of the server is reported.
+//! Runs against the real RingSocket server are in `bench/`.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rs_load::{Command, ConnError, HandshakeError, LoadError, Options, Report};
+use rs_proto::{CloseCode, Decoder, Event, Limits, Opcode, encode_close, encode_frame};
+use sha1::{Digest as _, Sha1};
+
+/// How the test server treats messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Behaviour {
+    /// Sends every message back.
+    Echo,
+    /// Sends every message back, but flips a bit of byte `offset` of the
+    /// `message`-th one (counted from 0 across the connection).
+    Corrupt { message: usize, offset: usize },
+    /// Pings before each echo and echoes only once the matching pong came.
+    PingFirst,
+    /// Sends every message to every connection.
+    Broadcast,
+    /// Answers the upgrade with 403.
+    Forbid,
+    /// Answers the first message with a close frame (1011).
+    CloseOnMessage,
+}
+
+type Clients = Arc<Mutex<Vec<TcpStream>>>;
+
+/// Starts the server on a free loopback port; returns the port.
+fn serve(behaviour: Behaviour) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let clients: Clients = Arc::default();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let clients = Arc::clone(&clients);
+            thread::spawn(move || {
+                let _ = connection(stream, behaviour, &clients);
+            });
+        }
+    });
+    port
+}
+
+fn connection(
+    mut stream: TcpStream,
+    behaviour: Behaviour,
+    clients: &Clients,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    stream.set_nodelay(true)?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut head = Vec::new();
+    let end = loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(&buf[..n]);
+        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+    };
+    if behaviour == Behaviour::Forbid {
+        return stream.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+    }
+    let text = String::from_utf8_lossy(&head[..end]).into_owned();
+    let key = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+        .expect("a key")
+        .trim();
+    let mut sha1 = Sha1::new();
+    sha1.update(key.as_bytes());
+    sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    let accept = STANDARD.encode(sha1.finalize());
+    if behaviour == Behaviour::Broadcast {
+        // Registered before the 101, so no message can miss this client.
+        clients.lock().unwrap().push(stream.try_clone()?);
+    }
+    stream.write_all(
+        format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\n\r\n"
+        )
+        .as_bytes(),
+    )?;
+    let mut decoder = Decoder::new(Limits::default());
+    let mut pending = head[end..].to_vec();
+    let mut messages = 0usize;
+    let mut awaiting_pong: Option<(Vec<u8>, Vec<u8>)> = None;
+    loop {
+        let mut pos = 0;
+        while pos < pending.len() {
+            let decoded = decoder.decode(&mut pending[pos..]).expect("a valid client");
+            pos += decoded.consumed;
+            let mut out = Vec::new();
+            match decoded.event {
+                Some(Event::Message { kind, payload }) => {
+                    let mut echo = payload.to_vec();
+                    match behaviour {
+                        Behaviour::Corrupt { message, offset } if message == messages => {
+                            echo[offset] ^= 1;
+                        }
+                        Behaviour::PingFirst => {
+                            let token = format!("ping {messages}").into_bytes();
+                            encode_frame(&mut out, Opcode::Ping, &token).unwrap();
+                            awaiting_pong = Some((token, echo));
+                            stream.write_all(&out)?;
+                            messages += 1;
+                            continue;
+                        }
+                        Behaviour::CloseOnMessage => {
+                            encode_close(&mut out, CloseCode::new(1011), "no");
+                            stream.write_all(&out)?;
+                            return Ok(());
+                        }
+                        _ => {}
+                    }
+                    messages += 1;
+                    encode_frame(&mut out, kind.opcode(), &echo).unwrap();
+                    if behaviour == Behaviour::Broadcast {
+                        for client in clients.lock().unwrap().iter_mut() {
+                            client.write_all(&out)?;
+                        }
+                        continue;
+                    }
+                    // The frame in two writes, so the client reads it in pieces.
+                    let half = out.len() / 2;
+                    stream.write_all(&out[..half])?;
+                    stream.write_all(&out[half..])?;
+                }
+                Some(Event::Pong(payload)) => {
+                    let (token, echo) = awaiting_pong.take().expect("a pong we asked for");
+                    assert_eq!(payload, &token[..], "the pong carries the ping's payload");
+                    encode_frame(&mut out, Opcode::Binary, &echo).unwrap();
+                    stream.write_all(&out)?;
+                }
+                Some(Event::Close(_)) => {
+                    encode_close(&mut out, CloseCode::NORMAL, "");
+                    stream.write_all(&out)?;
+                    return stream.shutdown(Shutdown::Both);
+                }
+                _ => {}
+            }
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        pending.clear();
+        pending.extend_from_slice(&buf[..n]);
+    }
+}
+
+fn run(port: u16, args: &[&str]) -> Result<Report, LoadError> {
+    let mut all = vec![
+        "--url".to_owned(),
+        format!("ws://127.0.0.1:{port}/echo"),
+        "--duration".to_owned(),
+        "20".to_owned(),
+    ];
+    all.extend(args.iter().map(|s| s.to_string()));
+    let Command::Run(options) = Options::parse(all)? else {
+        panic!("not a run");
+    };
+    let mut progress = Vec::new();
+    rs_load::run(&options, &mut progress)
+}
+
+#[test]
+fn echo_with_a_count_sends_exactly_that_many_and_checks_them() {
+    let port = serve(Behaviour::Echo);
+    let report = run(
+        port,
+        &[
+            "echo",
+            "--conns",
+            "4",
+            "--threads",
+            "2",
+            "--size",
+            "300",
+            "--count",
+            "1001",
+            "--text",
+        ],
+    )
+    .unwrap();
+    assert_eq!(report.total, 1001);
+    assert_eq!(report.latency.count(), 1001);
+    let summary = report.to_string();
+    assert!(
+        summary.contains("RESULT mode=echo conns=4 size=300 kind=text threads=2 total=1001 "),
+        "{summary}"
+    );
+}
+
+#[test]
+fn echo_of_large_binary_messages() {
+    let port = serve(Behaviour::Echo);
+    let report = run(
+        port,
+        &["echo", "--conns", "2", "--size", "70000", "--count", "20"],
+    )
+    .unwrap();
+    assert_eq!(report.total, 20);
+}
+
+#[test]
+fn a_count_of_zero_only_connects() {
+    let port = serve(Behaviour::Echo);
+    let report = run(port, &["echo", "--conns", "3", "--count", "0"]).unwrap();
+    assert_eq!(report.total, 0);
+}
+
+#[test]
+fn a_changed_byte_fails_the_run_naming_message_and_offset() {
+    let port = serve(Behaviour::Corrupt {
+        message: 5,
+        offset: 12,
+    });
+    let error = run(
+        port,
+        &["echo", "--conns", "1", "--size", "64", "--count", "10"],
+    )
+    .unwrap_err();
+    match error {
+        LoadError::Conn {
+            conn: 0,
+            error:
+                ConnError::Mismatch {
+                    message: 5,
+                    offset: 12,
+                    expected,
+                    got,
+                },
+        } => assert_eq!(expected ^ 1, got),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_changed_counter_byte_is_caught_too() {
+    let port = serve(Behaviour::Corrupt {
+        message: 0,
+        offset: 7,
+    });
+    let error = run(port, &["echo", "--conns", "1", "--count", "3"]).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            LoadError::Conn {
+                error: ConnError::Mismatch {
+                    message: 0,
+                    offset: 7,
+                    expected: b'0',
+                    got: b'1'
+                },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn pings_are_answered_with_matching_pongs() {
+    let port = serve(Behaviour::PingFirst);
+    let report = run(port, &["echo", "--conns", "2", "--count", "50"]).unwrap();
+    assert_eq!(report.total, 50);
+}
+
+#[test]
+fn broadcast_delivers_every_message_to_every_client() {
+    let port = serve(Behaviour::Broadcast);
+    let report = run(
+        port,
+        &[
+            "broadcast",
+            "--conns",
+            "5",
+            "--threads",
+            "2",
+            "--count",
+            "50",
+        ],
+    )
+    .unwrap();
+    // 10 rounds of 5 messages, each delivered to 5 clients.
+    assert_eq!(report.total, 250);
+    assert_eq!(
+        report.latency.count(),
+        50,
+        "one round time per client and round"
+    );
+}
+
+#[test]
+fn connect_counts_complete_handshakes() {
+    let port = serve(Behaviour::Echo);
+    let report = run(
+        port,
+        &["connect", "--conns", "4", "--threads", "2", "--count", "40"],
+    )
+    .unwrap();
+    assert_eq!(report.total, 40);
+    assert_eq!(report.latency.count(), 40);
+}
+
+#[test]
+fn a_refused_upgrade_is_reported_with_its_status() {
+    let port = serve(Behaviour::Forbid);
+    let error = run(port, &["echo", "--conns", "1", "--count", "1"]).unwrap_err();
+    match error {
+        LoadError::Conn {
+            error: ConnError::Handshake(HandshakeError::Status(line)),
+            ..
+        } => assert_eq!(line, "HTTP/1.1 403 Forbidden"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_close_from_the_server_fails_the_run_with_its_code() {
+    let port = serve(Behaviour::CloseOnMessage);
+    let error = run(port, &["echo", "--conns", "1", "--count", "1"]).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            LoadError::Conn {
+                error: ConnError::ServerClosed(Some(1011)),
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn duration_bounds_an_unlimited_run() {
+    let port = serve(Behaviour::Echo);
+    let started = std::time::Instant::now();
+    let Command::Run(options) = Options::parse(
+        [
+            "echo",
+            "--url",
+            &format!("ws://127.0.0.1:{port}/"),
+            "--conns",
+            "2",
+            "--duration",
+            "0.5",
+        ]
+        .map(String::from),
+    )
+    .unwrap() else {
+        panic!()
+    };
+    let report = rs_load::run(&options, &mut Vec::new()).unwrap();
+    assert!(report.total > 0);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        (report.elapsed.as_secs_f64() - 0.5).abs() < 0.1,
+        "{:?}",
+        report.elapsed
+    );
+}
