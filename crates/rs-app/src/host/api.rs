@@ -68,6 +68,8 @@ pub(crate) struct HostState {
     wbuf: Vec<u8>,
     /// Recipient ids of one worker, reused between sends.
     ids: Vec<ClientId>,
+    /// The ids an app passed to `send`, reused between sends.
+    send_ids: Vec<ClientId>,
     /// Close frames, built apart from the write buffer.
     close_frame: Vec<u8>,
     callback: Option<Callback>,
@@ -117,6 +119,7 @@ impl HostState {
             app_data,
             wbuf,
             ids: Vec::new(),
+            send_ids: Vec::new(),
             close_frame: Vec::new(),
             callback: None,
             client: None,
@@ -180,14 +183,18 @@ impl HostState {
             abi::DATA_UTF8 => Opcode::Text,
             _ => return abi::SEND_INVALID_ARGUMENT,
         };
-        let (target, ids) = match (target, self.client) {
+        // The current client as a one-element list, without allocating.
+        let current: [ClientId; 1];
+        let (target, ids): (u8, &[ClientId]) = match (target, self.client) {
             (abi::TARGET_CUR, Some(client)) if self.callback != Some(Callback::Close) => {
-                (abi::TARGET_SINGLE, vec![client.id])
+                current = [client.id];
+                (abi::TARGET_SINGLE, &current)
             }
             (abi::TARGET_EVERY_EXCEPT_CUR, Some(client))
                 if self.callback != Some(Callback::Close) =>
             {
-                (abi::TARGET_EVERY_EXCEPT_SINGLE, vec![client.id])
+                current = [client.id];
+                (abi::TARGET_EVERY_EXCEPT_SINGLE, &current)
             }
             (abi::TARGET_CUR | abi::TARGET_EVERY_EXCEPT_CUR, _) => {
                 return abi::SEND_NO_CURRENT_CLIENT;
@@ -203,7 +210,7 @@ impl HostState {
                 | abi::TARGET_EVERY_EXCEPT_SINGLE,
                 _,
             )
-            | (abi::TARGET_EVERY_EXCEPT_MULTI, _) => (target, ids.to_vec()),
+            | (abi::TARGET_EVERY_EXCEPT_MULTI, _) => (target, ids),
             _ => return abi::SEND_INVALID_ARGUMENT,
         };
         if opcode == Opcode::Text
@@ -213,7 +220,7 @@ impl HostState {
         }
         let mut wbuf = std::mem::take(&mut self.wbuf);
         let status = match write_header_in_headroom(&mut wbuf, MAX_HEADER_LEN, opcode) {
-            Ok(start) => self.deliver(target, &ids, &wbuf[start..]),
+            Ok(start) => self.deliver(target, ids, &wbuf[start..]),
             Err(_) => abi::SEND_TOO_LARGE,
         };
         wbuf.truncate(MAX_HEADER_LEN);
@@ -360,14 +367,21 @@ unsafe extern "C" fn host_send(
         // SAFETY: the app passes `count` readable ids (ABI contract).
         unsafe { std::slice::from_raw_parts(ids, count) }
     };
-    let Some(ids) = raw
-        .iter()
-        .map(|&id| ClientId::from_u64(id))
-        .collect::<Option<Vec<_>>>()
-    else {
-        return abi::SEND_INVALID_ARGUMENT;
-    };
-    host.send(data_kind, target, &ids)
+    // Reuse one list between sends: sending must not allocate per message.
+    let mut ids = std::mem::take(&mut host.send_ids);
+    ids.clear();
+    for &id in raw {
+        match ClientId::from_u64(id) {
+            Some(id) => ids.push(id),
+            None => {
+                host.send_ids = ids;
+                return abi::SEND_INVALID_ARGUMENT;
+            }
+        }
+    }
+    let status = host.send(data_kind, target, &ids);
+    host.send_ids = ids;
+    status
 }
 
 unsafe extern "C" fn host_close_client(ctx: *mut Ctx, client_id: u64, code: u16) -> i32 {
