@@ -18,7 +18,7 @@ use crate::conn::{Conn, Session};
 use crate::echo::duration_nanos;
 use crate::error::{ConnError, LoadError};
 use crate::histogram::Histogram;
-use crate::payload::{COUNTER_LEN, first_difference, hex_u32, parse_hex_u32};
+use crate::payload::{COUNTER_LEN, check_chunk, first_difference, hex_u32, parse_hex_u32};
 use crate::worker::{Ctx, ThreadResult, hangup};
 
 /// Bytes in front of a broadcast payload: the sender, then the round.
@@ -88,21 +88,8 @@ impl BroadcastSession {
 impl Session for BroadcastSession {
     #[inline]
     fn data(&mut self, kind: DataKind, offset: u64, chunk: &[u8]) -> Result<(), ConnError> {
-        if kind != self.kind {
-            return Err(ConnError::WrongKind {
-                expected: self.kind,
-                got: kind,
-            });
-        }
         let size = self.pattern.len();
-        let end = offset.saturating_add(chunk.len() as u64);
-        if end > size as u64 {
-            return Err(ConnError::WrongLength {
-                expected: size as u64,
-                got: end,
-            });
-        }
-        let start = offset as usize;
+        let start = check_chunk(self.kind, kind, size, offset, chunk.len())?;
         let in_prefix = PREFIX_LEN.saturating_sub(start).min(chunk.len());
         self.prefix[start.min(PREFIX_LEN)..start.min(PREFIX_LEN) + in_prefix]
             .copy_from_slice(&chunk[..in_prefix]);

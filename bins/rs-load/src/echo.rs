@@ -10,7 +10,7 @@ use rs_proto::{DataKind, FrameHeader, apply_mask};
 use crate::conn::{Conn, Session};
 use crate::error::{ConnError, LoadError};
 use crate::histogram::Histogram;
-use crate::payload::{COUNTER_LEN, first_difference, hex_u32};
+use crate::payload::{COUNTER_LEN, check_chunk, first_difference, hex_u32};
 use crate::worker::{Ctx, ThreadResult, hangup};
 
 /// One echo connection's state: the message in flight and what is left.
@@ -61,21 +61,8 @@ impl Session for EchoSession {
         if !self.expecting {
             return Err(ConnError::UnexpectedMessage);
         }
-        if kind != self.kind {
-            return Err(ConnError::WrongKind {
-                expected: self.kind,
-                got: kind,
-            });
-        }
         let size = self.pattern.len();
-        let end = offset.saturating_add(chunk.len() as u64);
-        if end > size as u64 {
-            return Err(ConnError::WrongLength {
-                expected: size as u64,
-                got: end,
-            });
-        }
-        let start = offset as usize;
+        let start = check_chunk(self.kind, kind, size, offset, chunk.len())?;
         // The counter bytes first, then the pattern.
         let counter_end = COUNTER_LEN.min(size);
         let i = counter_end.saturating_sub(start).min(chunk.len());

@@ -2,6 +2,10 @@
 //! echo can be checked byte for byte and a stale or reordered message is
 //! caught by its counter.
 
+use rs_proto::DataKind;
+
+use crate::error::ConnError;
+
 /// Bytes of a counter written in front of a payload: 8 lowercase hex digits.
 pub(crate) const COUNTER_LEN: usize = 8;
 
@@ -45,6 +49,28 @@ pub(crate) fn parse_hex_u32(digits: &[u8; COUNTER_LEN]) -> Option<u32> {
 }
 
 /// The offset of the first byte where `got` differs from `expected`.
+/// Checks a piece of an incoming message against the one expected: its
+/// kind, and that it stays within `size` bytes. Returns its start offset.
+pub(crate) fn check_chunk(
+    expected: DataKind,
+    got: DataKind,
+    size: usize,
+    offset: u64,
+    len: usize,
+) -> Result<usize, ConnError> {
+    if got != expected {
+        return Err(ConnError::WrongKind { expected, got });
+    }
+    let end = offset.saturating_add(len as u64);
+    if end > size as u64 {
+        return Err(ConnError::WrongLength {
+            expected: size as u64,
+            got: end,
+        });
+    }
+    Ok(offset as usize)
+}
+
 pub(crate) fn first_difference(expected: &[u8], got: &[u8]) -> usize {
     expected
         .iter()
