@@ -40,6 +40,8 @@ pub(crate) fn detach() -> io::Result<Detached> {
     match fork()? {
         Some(_) => {
             drop(write_end);
+            // Only waits: Ctrl-C should stop the wait (the server goes on).
+            let _ = crate::signals::unblock();
             std::process::exit(wait_for_report(File::from(read_end)))
         }
         None => {

@@ -52,6 +52,10 @@ pub(crate) enum Event {
 
 /// Starts the server as `options` say and runs it until it stops.
 pub(crate) fn run(options: &ServeOptions) -> ExitCode {
+    if let Err(e) = signals::block() {
+        eprintln!("ringsocket: cannot block signals: {e}");
+        return exit::failure();
+    }
     let config = match config::load_checked(&options.config) {
         Ok(config) => config,
         Err(errors) => {
@@ -196,10 +200,9 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
     } = prepared;
     let worker_c = listeners.len();
 
-    // Blocked in every thread started from here on; one thread waits for them.
+    // Blocked since `run` began; from now on one thread waits for them.
     let (sender, events) = mpsc::channel();
-    signals::block_and_forward(sender.clone())
-        .map_err(|e| format!("cannot handle signals: {e}"))?;
+    signals::forward(sender.clone()).map_err(|e| format!("cannot handle signals: {e}"))?;
 
     let notifiers: Vec<Notifier> = (0..worker_c)
         .map(|_| Notifier::new())

@@ -38,14 +38,33 @@ fn signal_set() -> libc::sigset_t {
 }
 
 /// Blocks the signals in this thread (and so in every thread it starts
-/// afterwards) and starts the thread that receives them.
-pub(crate) fn block_and_forward(events: Sender<Event>) -> std::io::Result<()> {
+/// afterwards). Called first thing, so a signal that arrives while the
+/// server starts (a SIGHUP from log rotation, say) waits for [`forward`]
+/// instead of killing the process with the default action.
+pub(crate) fn block() -> std::io::Result<()> {
+    set_mask(libc::SIG_BLOCK)
+}
+
+/// Undoes [`block`]: for the starting process of daemon mode, which only
+/// waits for the server and should stay interruptible.
+pub(crate) fn unblock() -> std::io::Result<()> {
+    set_mask(libc::SIG_UNBLOCK)
+}
+
+fn set_mask(how: libc::c_int) -> std::io::Result<()> {
     let set = signal_set();
     // SAFETY: a valid, initialised set; the old mask is not needed.
-    let result = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    let result = unsafe { libc::pthread_sigmask(how, &set, std::ptr::null_mut()) };
     if result != 0 {
         return Err(std::io::Error::from_raw_os_error(result));
     }
+    Ok(())
+}
+
+/// Starts the thread that receives the signals [`block`] blocked (including
+/// any that arrived since) and forwards them as events.
+pub(crate) fn forward(events: Sender<Event>) -> std::io::Result<()> {
+    let set = signal_set();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {

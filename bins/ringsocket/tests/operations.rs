@@ -328,6 +328,30 @@ fn startup_errors_exit_non_zero_with_one_clear_line_before_detaching() {
 }
 
 #[test]
+fn a_sighup_that_arrives_while_the_server_starts_is_handled_once_it_runs() {
+    // The ports accept connections as soon as they are bound, before the
+    // apps are loaded: a signal sent then must wait, not kill the server
+    // with the default action (this raced in CI before signals were
+    // blocked first thing).
+    for _ in 0..5 {
+        let apps = ["echo", "chat", "broadcast", "silly_calc"].map(AppSpec::simple);
+        let mut server = Server::start(&apps);
+        server.signal(1);
+        let log = server.capture_stderr();
+        assert!(
+            log.wait_for("SIGHUP: log_level is now", Duration::from_secs(10)),
+            "{}",
+            log.text()
+        );
+        let mut client = connect(&server.url("/echo"));
+        client.send(tungstenite::Message::text("alive")).unwrap();
+        assert_eq!(client.read().unwrap(), tungstenite::Message::text("alive"));
+        drop(client);
+        assert!(server.terminate().success());
+    }
+}
+
+#[test]
 fn sighup_applies_a_new_log_level_and_keeps_clients() {
     let mut server = Server::start(&[AppSpec::simple("echo")]);
     let log = server.capture_stderr();

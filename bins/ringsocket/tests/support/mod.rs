@@ -193,7 +193,7 @@ impl Server {
                     Instant::now() < deadline,
                     "the server did not listen on {port} in time"
                 );
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(Duration::from_millis(1));
             }
         }
     }
