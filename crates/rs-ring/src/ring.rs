@@ -79,7 +79,9 @@ impl RingConfig {
 
     /// Publishes committed messages to the consumer after at most `batch`
     /// commits (the `update_queue_size` setting), and on every
-    /// [`Producer::flush`]. At least 1.
+    /// [`Producer::flush`]. At least 1. A consumer that is awake sees each
+    /// publication at once; a sleeping one is woken by the next `flush`
+    /// only, so a burst costs one wake-up rather than one per batch.
     pub fn publish_batch(mut self, batch: usize) -> Self {
         self.publish_batch = batch.max(1);
         self
@@ -185,6 +187,7 @@ pub fn ring(config: RingConfig, waker: Option<Waker>) -> (Producer, Consumer) {
         cached_read: 0,
         unpublished: 0,
         publish_batch: config.publish_batch,
+        wake_due: false,
         max_capacity: config.max_capacity,
         waker,
     };
@@ -213,6 +216,8 @@ pub struct Producer {
     cached_read: u64,
     /// Commits since the last publication.
     unpublished: usize,
+    /// Something was published since the last wake-up check.
+    wake_due: bool,
     publish_batch: usize,
     max_capacity: usize,
     waker: Option<Waker>,
@@ -294,15 +299,25 @@ impl Producer {
     /// Publishes every committed message to the consumer, and wakes it if it
     /// announced it was going to sleep. Call at the end of each batch.
     pub fn flush(&mut self) {
+        self.publish();
+        if std::mem::take(&mut self.wake_due)
+            && let Some(waker) = &self.waker
+        {
+            waker.wake();
+        }
+    }
+
+    /// Publishes every committed message without the wake-up check, which
+    /// waits for the next [`flush`](Self::flush).
+    fn publish(&mut self) {
         if self.write != self.published {
             // A read-modify-write rather than a store: it is the producer's
-            // half of the wake-up protocol (see the `wake` module).
+            // half of the wake-up protocol (see the `wake` module), whose
+            // check may come any time later.
             self.shared.write.swap(self.write, Ordering::AcqRel);
             self.published = self.write;
             self.unpublished = 0;
-            if let Some(waker) = &self.waker {
-                waker.wake();
-            }
+            self.wake_due = true;
         }
     }
 
@@ -384,7 +399,7 @@ impl Producer {
         self.write += record as u64;
         self.unpublished += 1;
         if self.unpublished >= self.publish_batch {
-            self.flush();
+            self.publish();
         }
     }
 }

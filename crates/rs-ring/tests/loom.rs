@@ -73,8 +73,9 @@ fn the_consumer_follows_a_growth() {
 }
 
 /// The consumer sleeps whenever it finds nothing; the producer publishes
-/// twice. A lost wake-up leaves the consumer asleep forever: loom reports it
-/// as a deadlock.
+/// twice (each commit is a batch here), then flushes once, which is the
+/// only wake-up check. A lost wake-up leaves the consumer asleep forever:
+/// loom reports it as a deadlock.
 #[test]
 fn no_wake_up_is_lost() {
     model(|| {
@@ -83,6 +84,10 @@ fn no_wake_up_is_lost() {
         let writer = thread::spawn(move || {
             producer.push(b"a").unwrap();
             producer.push(b"b").unwrap();
+            producer.flush();
+            // Kept alive until the consumer is done: the flush in its drop
+            // must not be what wakes it.
+            producer
         });
         let mut seen = 0;
         while seen < 2 {
@@ -104,8 +109,16 @@ fn two_producers_never_lose_a_wake_up() {
         let parker = Parker::new();
         let (mut first, mut from_first) = ring(RingConfig::new(64), Some(parker.waker()));
         let (mut second, mut from_second) = ring(RingConfig::new(64), Some(parker.waker()));
-        let a = thread::spawn(move || first.push(b"1").unwrap());
-        let b = thread::spawn(move || second.push(b"2").unwrap());
+        let a = thread::spawn(move || {
+            first.push(b"1").unwrap();
+            first.flush();
+            first
+        });
+        let b = thread::spawn(move || {
+            second.push(b"2").unwrap();
+            second.flush();
+            second
+        });
         let mut seen = 0;
         while seen < 2 {
             let mut progressed = false;

@@ -326,7 +326,7 @@ unsafe extern "C" {
 }
 
 #[test]
-fn the_eventfd_is_signalled_only_when_the_consumer_announced_sleep() {
+fn the_eventfd_is_signalled_only_by_a_flush_after_the_consumer_announced_sleep() {
     let notifier = Notifier::new().unwrap();
     let (mut producer, mut consumer) = ring(RingConfig::new(1024), Some(notifier.waker()));
     // Awake consumer: publishing does not touch the eventfd.
@@ -335,9 +335,13 @@ fn the_eventfd_is_signalled_only_when_the_consumer_announced_sleep() {
     // Work pending: the consumer must not sleep.
     assert!(!notifier.prepare_sleep(|| !consumer.is_empty()));
     assert_eq!(pop(&mut consumer).unwrap(), b"1");
-    // Asleep: the next publication signals the eventfd.
+    // Asleep: a publication by batch (every commit here) makes the message
+    // visible but leaves the wake-up to the flush that ends the batch.
     assert!(notifier.prepare_sleep(|| !consumer.is_empty()));
     producer.push(b"2").unwrap();
+    assert!(!readable(&notifier));
+    assert!(!consumer.is_empty());
+    producer.flush();
     assert!(readable(&notifier));
     notifier.awake();
     assert!(!readable(&notifier), "awake() drains the eventfd");
