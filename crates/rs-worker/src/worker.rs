@@ -368,32 +368,25 @@ impl Worker {
                 Err(e) => return Err(e),
             }
             self.notifier.awake();
-            let tokens: Vec<(Token, bool, bool)> = self
-                .events
-                .iter()
-                .map(|e| {
-                    (
-                        e.token(),
-                        e.is_readable() || e.is_read_closed() || e.is_error(),
-                        e.is_writable(),
-                    )
-                })
-                .collect();
-            for (token, readable, writable) in tokens {
-                match token.0 {
+            // Taken out while the handlers borrow `self`; no allocation.
+            let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+            for event in &events {
+                match event.token().0 {
                     0 => {}
                     t if t < self.conn_base() => self.accept(t - LISTENER_BASE),
                     t => {
                         let slot = (t - self.conn_base()) as u32;
-                        if writable {
+                        if event.is_writable() {
                             self.on_writable(slot);
                         }
-                        if readable {
-                            self.on_readable(slot);
+                        let closed = event.is_read_closed() || event.is_error();
+                        if event.is_readable() || closed {
+                            self.on_readable(slot, closed);
                         }
                     }
                 }
             }
+            self.events = events;
             self.expire_deadlines();
         }
     }
@@ -577,10 +570,19 @@ impl Worker {
         }
     }
 
-    fn on_readable(&mut self, slot: u32) {
+    /// Reads what `slot`'s socket has. `until_blocked`: read until the
+    /// socket says so even after a short read (the event said the client
+    /// closed its side, or events may have been missed).
+    fn on_readable(&mut self, slot: u32, until_blocked: bool) {
         let mut rbuf = std::mem::take(&mut self.rbuf);
         // A stalled connection is resumed by retry_stalled.
         while let Some(conn) = self.conn(slot).filter(|c| c.stalled.is_none()) {
+            // A short read from a plain socket emptied it: anything that
+            // arrives later raises a new edge-triggered event, so the read
+            // that would only say "would block" is skipped (one system call
+            // per message instead of two). Not for TLS, whose read can be
+            // short while records wait in rustls.
+            let plain = matches!(conn.stream, Transport::Plain(_));
             match conn.stream.read(&mut rbuf) {
                 Ok(0) => {
                     // The client closed its side (or went away).
@@ -589,6 +591,9 @@ impl Worker {
                 }
                 Ok(n) => {
                     self.process(slot, &mut rbuf[..n]);
+                    if plain && !until_blocked && n < rbuf.len() {
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -936,9 +941,10 @@ impl Worker {
             let mut rest = stall.rest;
             log::debug!("client {}: reading resumed", conn.id);
             self.process(slot, &mut rest);
-            // Edge-triggered: what arrived meanwhile will not be announced again.
+            // Edge-triggered: what arrived meanwhile (data, or the end of
+            // the stream) will not be announced again.
             if self.conn(slot).is_some_and(|c| c.stalled.is_none()) {
-                self.on_readable(slot);
+                self.on_readable(slot, true);
             }
         }
     }
