@@ -31,6 +31,7 @@
 
 mod listen;
 mod output;
+mod sys;
 mod tls;
 mod transport;
 mod worker;

@@ -4,11 +4,14 @@
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use mio::net::TcpStream;
 use rs_http::Scheme;
 use rustls::{ServerConfig, ServerConnection};
+
+use crate::sys;
 
 /// Plaintext rustls takes before the socket has sent the previous records:
 /// a small, fixed amount, so that unsent output waits in the connection's
@@ -100,7 +103,7 @@ impl Transport {
 impl Read for Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Self::Plain(tcp) => tcp.read(buf),
+            Self::Plain(tcp) => sys::recv(tcp.as_raw_fd(), buf),
             Self::Tls(stream) => stream.read(buf),
         }
     }
@@ -109,7 +112,7 @@ impl Read for Transport {
 impl Write for Transport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Self::Plain(tcp) => tcp.write(buf),
+            Self::Plain(tcp) => sys::send(tcp.as_raw_fd(), buf),
             Self::Tls(stream) => stream.write(buf),
         }
     }
