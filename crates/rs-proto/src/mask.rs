@@ -23,24 +23,25 @@ const WORD: usize = 8;
 /// assert_eq!(&payload, b"Hello");
 /// ```
 pub fn apply_mask(payload: &mut [u8], key: [u8; 4]) {
-    let mut block_key = [0u8; BLOCK];
-    for (i, byte) in block_key.iter_mut().enumerate() {
-        *byte = key[i % 4];
-    }
+    // The key repeated over a register: byte i of the payload meets key
+    // byte i % 4 at every 4-byte-aligned offset, whatever the endianness.
+    let key32 = u32::from_ne_bytes(key);
+    let key64 = u64::from(key32) | (u64::from(key32) << 32);
     let (blocks, tail) = payload.as_chunks_mut::<BLOCK>();
     for block in blocks {
-        for (byte, k) in block.iter_mut().zip(block_key) {
-            *byte ^= k;
+        for word in block.as_chunks_mut::<WORD>().0 {
+            *word = (u64::from_ne_bytes(*word) ^ key64).to_ne_bytes();
         }
     }
-    // BLOCK and WORD are multiples of 4, so each tail starts at key byte 0.
     let (words, tail) = tail.as_chunks_mut::<WORD>();
     for word in words {
-        for (byte, k) in word.iter_mut().zip(block_key) {
-            *byte ^= k;
-        }
+        *word = (u64::from_ne_bytes(*word) ^ key64).to_ne_bytes();
     }
-    for (byte, k) in tail.iter_mut().zip(block_key) {
+    let (quads, tail) = tail.as_chunks_mut::<4>();
+    for quad in quads {
+        *quad = (u32::from_ne_bytes(*quad) ^ key32).to_ne_bytes();
+    }
+    for (byte, k) in tail.iter_mut().zip(key) {
         *byte ^= k;
     }
 }
