@@ -242,7 +242,30 @@ impl Producer {
     /// producer.flush();
     /// assert_eq!(consumer.peek(), Some(&[1, 2, 3][..]));
     /// ```
+    #[inline]
     pub fn reserve(&mut self, len: usize) -> Result<Reservation<'_>, PushError> {
+        // The common case, kept small enough to inline: the record fits
+        // before the end of the segment by the cached read position.
+        if len <= MAX_MESSAGE_LEN {
+            let record = record_len(len);
+            let offset = self.segment().offset(self.write);
+            if record <= self.capacity() - offset && self.fits(record) {
+                return Ok(Reservation {
+                    producer: self,
+                    offset,
+                    len,
+                    record,
+                });
+            }
+        }
+        self.reserve_slow(len)
+    }
+
+    /// [`reserve`](Self::reserve) when the record does not fit as things
+    /// stand: reload the read position, skip the tail, grow, or fail.
+    #[cold]
+    #[inline(never)]
+    fn reserve_slow(&mut self, len: usize) -> Result<Reservation<'_>, PushError> {
         let max = self.max_message_len();
         if len > max {
             return Err(PushError::TooLarge { len, max });
