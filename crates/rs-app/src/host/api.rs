@@ -231,6 +231,19 @@ impl HostState {
     /// Puts one frame on the outbound ring of every worker that holds a
     /// recipient, each with the recipients it holds.
     fn deliver(&mut self, target: u8, ids: &[ClientId], frame: &[u8]) -> i32 {
+        // The common case, a reply to one client (or to clients of one
+        // worker): one ring, the ids as they are.
+        if let (abi::TARGET_SINGLE | abi::TARGET_MULTI, Some(first)) = (target, ids.first()) {
+            let worker = usize::from(first.worker());
+            if ids[1..].iter().all(|id| usize::from(id.worker()) == worker) {
+                // An id of a worker that does not exist reaches nobody.
+                return if worker < self.outbound.len() {
+                    self.push(worker, target, false, ids, frame)
+                } else {
+                    abi::SEND_OK
+                };
+            }
+        }
         for worker in 0..self.outbound.len() {
             let mut mine = std::mem::take(&mut self.ids);
             mine.clear();
