@@ -36,12 +36,14 @@
 //! | 6      | 1    | peer address version: 4 or 6                           |
 //! | 7      | 1    | reserved, 0                                            |
 //! | 8      | 8    | client id (never 0)                                    |
-//! | 16     | 16   | peer address: IPv4 in bytes 16-19 (20-31 zero), or IPv6 |
+//! | 16     | 16   | peer address: IPv4 in bytes 16-19 (20-31 ignored), or IPv6 |
 //! | 32     | n    | payload (read only)                                    |
 //!
-//! The address follows [`abi::PeerAddr`](crate::abi::PeerAddr): an IPv4 peer
-//! stays IPv4 and an IPv6 peer stays IPv6, v4-mapped ones included. An IPv6
-//! flow label and scope id are not carried.
+//! The address is an [`abi::PeerAddr`](crate::abi::PeerAddr), as apps get
+//! it: an IPv4 peer stays IPv4 and an IPv6 peer stays IPv6, v4-mapped ones
+//! included (see [`peer_addr`]). An IPv6 flow label and scope id are not
+//! carried. A worker converts a connection's address once, when it accepts
+//! it; the bytes then travel with every message unconverted.
 //!
 //! # Outbound messages (app → worker)
 //!
@@ -74,7 +76,7 @@
 //!     client,
 //!     endpoint_id: 0,
 //!     data_kind: abi::DATA_UTF8,
-//!     peer: "192.0.2.1:50000".parse().expect("an address"),
+//!     peer: wire::peer_addr("192.0.2.1:50000".parse().expect("an address")),
 //!     payload: b"hi",
 //! };
 //! let mut buf = vec![0; wire::inbound_len(msg.payload.len())];
@@ -257,8 +259,9 @@ pub struct Inbound<'a> {
     pub endpoint_id: u16,
     /// [`DATA_BIN`] or [`DATA_UTF8`] for a read, 0 otherwise.
     pub data_kind: u8,
-    /// The client's address (an IPv6 flow label and scope id are not kept).
-    pub peer: SocketAddr,
+    /// The client's address (an IPv6 flow label and scope id are not kept;
+    /// see [`peer_addr`] and [`socket_addr`]).
+    pub peer: PeerAddr,
     /// The message for a read (validated and unmasked); empty otherwise.
     pub payload: &'a [u8],
 }
@@ -291,7 +294,7 @@ pub fn write_inbound(buf: &mut [u8], msg: &Inbound<'_>) -> Result<(), WireError>
     let Some((header, payload)) = buf.split_first_chunk_mut::<INBOUND_HEADER_LEN>() else {
         return Err(wrong_length);
     };
-    let peer = peer_addr(msg.peer);
+    let peer = &msg.peer;
     header[0] = msg.kind.to_u8();
     header[1] = msg.data_kind;
     header[2..4].copy_from_slice(&msg.endpoint_id.to_ne_bytes());
@@ -338,19 +341,15 @@ pub fn read_inbound(buf: &[u8]) -> Result<Inbound<'_>, WireError> {
     }
     let raw = u64::from_ne_bytes([c0, c1, c2, c3, c4, c5, c6, c7]);
     let client = ClientId::from_u64(raw).ok_or(WireError::BadClientId(raw))?;
+    if version != 4 && version != 6 {
+        return Err(WireError::BadAddressVersion(version));
+    }
     let peer = PeerAddr {
         ip,
         port: u16::from_ne_bytes([p0, p1]),
         version,
         reserved: 0,
     };
-    let peer = socket_addr(&peer)?;
-    if peer.is_ipv4() {
-        // Offsets 20..32: the address bytes IPv4 leaves unused.
-        if let Some(i) = ip[4..].iter().position(|&b| b != 0) {
-            return Err(WireError::NonZeroPadding { offset: 20 + i });
-        }
-    }
     check_payload(kind, payload)?;
     Ok(Inbound {
         kind,
@@ -793,9 +792,13 @@ mod tests {
             client: id(1, 2, 3),
             endpoint_id: 513,
             data_kind,
-            peer: V4.parse().expect("address"),
+            peer: addr(V4),
             payload,
         }
+    }
+
+    fn addr(text: &str) -> PeerAddr {
+        peer_addr(text.parse().expect("address"))
     }
 
     fn encode_in(msg: &Inbound<'_>) -> Vec<u8> {
@@ -910,7 +913,7 @@ mod tests {
     #[test]
     fn inbound_layout_is_as_documented() {
         let msg = Inbound {
-            peer: "[2001:db8::1]:443".parse().expect("address"),
+            peer: addr("[2001:db8::1]:443"),
             ..inbound(InboundKind::Read, DATA_UTF8, b"ab")
         };
         let buf = encode_in(&msg);
@@ -970,14 +973,14 @@ mod tests {
 
     #[test]
     fn inbound_v6_and_v4_mapped_stay_v6() {
-        for addr in ["[2001:db8::1]:1", "[::ffff:192.0.2.1]:65535", "[::]:0"] {
+        for text in ["[2001:db8::1]:1", "[::ffff:192.0.2.1]:65535", "[::]:0"] {
             let msg = Inbound {
-                peer: addr.parse().expect("address"),
+                peer: addr(text),
                 ..inbound(InboundKind::Open, 0, b"")
             };
             let buf = encode_in(&msg);
             let read = read_inbound(&buf).expect("read");
-            assert!(read.peer.is_ipv6(), "{addr}");
+            assert!(socket_addr(&read.peer).expect("valid").is_ipv6(), "{text}");
             assert_eq!(read, msg);
         }
     }
@@ -986,14 +989,19 @@ mod tests {
     fn inbound_drops_v6_scope_and_flow() {
         let peer = SocketAddrV6::new(Ipv6Addr::LOCALHOST, 80, 7, 3);
         let msg = Inbound {
-            peer: peer.into(),
+            peer: peer_addr(peer.into()),
             ..inbound(InboundKind::Open, 0, b"")
         };
         let buf = encode_in(&msg);
         let read = read_inbound(&buf).expect("read");
         assert_eq!(
-            read.peer,
-            SocketAddr::from(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 80, 0, 0))
+            socket_addr(&read.peer),
+            Ok(SocketAddr::from(SocketAddrV6::new(
+                Ipv6Addr::LOCALHOST,
+                80,
+                0,
+                0
+            )))
         );
     }
 
@@ -1121,13 +1129,11 @@ mod tests {
     }
 
     #[test]
-    fn inbound_read_unused_v4_bytes() {
+    fn inbound_read_ignores_the_bytes_an_ipv4_address_leaves_unused() {
         let mut buf = encode_in(&inbound(InboundKind::Open, 0, b""));
         buf[25] = 9;
-        assert_eq!(
-            read_inbound(&buf),
-            Err(WireError::NonZeroPadding { offset: 25 })
-        );
+        let read = read_inbound(&buf).expect("read");
+        assert_eq!(socket_addr(&read.peer), Ok(V4.parse().expect("address")));
     }
 
     #[test]
@@ -1575,11 +1581,12 @@ mod tests {
         (0..MAX_WORKERS, 0..MAX_SLOTS, 1..=MAX_GENERATION).prop_map(|(w, s, g)| id(w, s, g))
     }
 
-    fn any_peer() -> impl Strategy<Value = SocketAddr> {
+    fn any_peer() -> impl Strategy<Value = PeerAddr> {
         prop_oneof![
             (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::from((ip, port))),
             (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::from((ip, port))),
         ]
+        .prop_map(peer_addr)
     }
 
     fn any_kind() -> impl Strategy<Value = (InboundKind, u8)> {

@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use rs_app::abi::PeerAddr;
 use rs_app::abi::{DATA_BIN, DATA_UTF8};
 use rs_app::wire::{
-    ClientId, Inbound, InboundKind, MAX_SLOTS, Recipients, inbound_len, read_outbound,
-    write_inbound,
+    ClientId, Inbound, InboundKind, MAX_SLOTS, Recipients, inbound_len, peer_addr, read_outbound,
+    socket_addr, write_inbound,
 };
 use rs_http::{
     HandshakeError, Progress, RequestParser, Router, Scheme, switching_protocols,
@@ -188,7 +189,8 @@ struct Stalled {
 struct Conn {
     /// Plain TCP or TLS: the state machine reads and writes plaintext.
     stream: Transport,
-    peer: SocketAddr,
+    /// Converted once, for the app messages that carry it.
+    peer: PeerAddr,
     port: u16,
     id: ClientId,
     phase: Phase,
@@ -508,7 +510,7 @@ impl Worker {
         let deadline = Instant::now() + self.limits.handshake_timeout;
         self.slots[slot as usize].conn = Some(Conn {
             stream,
-            peer,
+            peer: peer_addr(peer),
             port,
             id,
             phase: Phase::Handshake(RequestParser::with_max_head_len(
@@ -780,7 +782,7 @@ impl Worker {
             log::info!(
                 "client {} ({}): closing a slow consumer with {pending} bytes of unread output",
                 conn.id,
-                conn.peer,
+                shown(&conn.peer),
             );
             conn.output.drop_unstarted();
             let mut close = Vec::new();
@@ -901,7 +903,7 @@ impl Worker {
                 && conn.id.generation() == generation
                 && conn.deadline == Some(deadline)
             {
-                log::debug!("client {} ({}): timed out", conn.id, conn.peer);
+                log::debug!("client {} ({}): timed out", conn.id, shown(&conn.peer));
                 self.close(slot);
             }
         }
@@ -1077,7 +1079,7 @@ struct Queued {
     client: ClientId,
     endpoint_id: u16,
     data_kind: u8,
-    peer: SocketAddr,
+    peer: PeerAddr,
     payload: Vec<u8>,
 }
 
@@ -1127,13 +1129,7 @@ fn push_inbound(ring: &mut Producer, message: &Inbound<'_>) -> bool {
 
 /// Tells an app that a client connected or left. Never waits: a full ring
 /// leaves the notice in the app's backlog.
-fn notify(
-    link: &mut Link,
-    kind: InboundKind,
-    client: ClientId,
-    endpoint_id: u16,
-    peer: SocketAddr,
-) {
+fn notify(link: &mut Link, kind: InboundKind, client: ClientId, endpoint_id: u16, peer: PeerAddr) {
     let message = Inbound {
         kind,
         client,
@@ -1161,4 +1157,9 @@ fn enqueue(link: &mut Link, message: &Inbound<'_>) -> bool {
         payload: message.payload.to_vec(),
     });
     false
+}
+
+/// A connection's address for the log.
+fn shown(peer: &PeerAddr) -> String {
+    socket_addr(peer).map_or_else(|e| e.to_string(), |addr| addr.to_string())
 }

@@ -3,7 +3,6 @@
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::ffi::c_void;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -14,7 +13,7 @@ use rs_ring::{Producer, PushError};
 use super::load::App;
 use super::thread::AppSettings;
 use crate::abi::{self, AppConf, Ctx, HostApi, PeerAddr};
-use crate::wire::{ClientId, outbound_len, peer_addr, write_outbound};
+use crate::wire::{ClientId, outbound_len, write_outbound};
 
 /// Which callback is running; decides which helpers are available.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +53,7 @@ impl Callback {
 pub(crate) struct CurrentClient {
     pub(crate) id: ClientId,
     pub(crate) endpoint_id: u16,
-    pub(crate) peer: SocketAddr,
+    pub(crate) peer: PeerAddr,
     pub(crate) data_kind: u8,
 }
 
@@ -430,7 +429,7 @@ unsafe extern "C" fn host_client_addr(ctx: *mut Ctx, addr: *mut PeerAddr) -> i32
     match (host.callback, host.client) {
         (Some(Callback::Open | Callback::Read), Some(client)) if !addr.is_null() => {
             // SAFETY: the app passes a writable `PeerAddr` (ABI contract).
-            unsafe { addr.write(peer_addr(client.peer)) };
+            unsafe { addr.write(client.peer) };
             0
         }
         _ => -1,

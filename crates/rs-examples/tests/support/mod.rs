@@ -317,7 +317,7 @@ impl Harness {
             client: client.id,
             endpoint_id: client.endpoint,
             data_kind,
-            peer: client.peer,
+            peer: wire::peer_addr(client.peer),
             payload,
         };
         self.push(client.worker(), &message);
