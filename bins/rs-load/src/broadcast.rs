@@ -213,7 +213,7 @@ pub(crate) fn run_thread(
     pattern: Arc<[u8]>,
     kind: DataKind,
 ) -> Result<ThreadResult, LoadError> {
-    let capacity = (pattern.len() + rs_proto::MAX_MASKED_HEADER_LEN).max(ctx.request.len());
+    let capacity = (pattern.len() + rs_proto::MAX_MASKED_HEADER_LEN).max(ctx.target.request.len());
     let mut conns: Vec<Conn<BroadcastSession>> = ids
         .iter()
         .map(|&id| {

@@ -1,7 +1,10 @@
 //! The command line: a mode and its options, checked before anything runs.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
+
+use rustls_pki_types::ServerName;
 
 use crate::error::LoadError;
 
@@ -16,8 +19,11 @@ modes:
   idle       open idle connections and report the server's memory per connection
 
 options:
-  --url URL          ws://HOST[:PORT][/PATH], loopback only
-                     (default ws://127.0.0.1:8080/echo; /broadcast for broadcast)
+  --url URL          ws://HOST[:PORT][/PATH] or wss://HOST[:PORT][/PATH], loopback
+                     only (default ws://127.0.0.1:8080/echo; /broadcast for broadcast)
+  --ca PATH          wss:// only, and required: the CA certificates to trust (PEM);
+                     the server's certificate must be valid for the URL's host,
+                     which is also the name sent in SNI (an IP address sends none)
   --host VALUE       Host header (default: the URL's host and port)
   --origin VALUE     send this Origin header
   --conns N          connections (connect: concurrent handshakes) (default 100)
@@ -66,12 +72,18 @@ impl Mode {
     }
 }
 
-/// A `ws://` URL split into its parts.
+/// Why a `wss://` URL without `--ca` is refused.
+pub(crate) const WSS_NEEDS_CA: &str =
+    "wss:// needs --ca PATH: the PEM file of the CA certificates to trust";
+
+/// A `ws://` or `wss://` URL split into its parts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WsUrl {
+    /// `wss://`: the connections run over TLS.
+    pub tls: bool,
     /// The host as written (brackets removed from an IPv6 address).
     pub host: String,
-    /// The port (80 if none).
+    /// The port (80 if none; 443 for `wss://`).
     pub port: u16,
     /// The request target: the path and any query (`/` if none).
     pub path: String,
@@ -80,26 +92,28 @@ pub struct WsUrl {
 }
 
 impl WsUrl {
-    /// Parses `ws://HOST[:PORT][/PATH]`.
+    /// Parses `ws://HOST[:PORT][/PATH]` or `wss://HOST[:PORT][/PATH]`.
     ///
     /// ```
     /// let url = rs_load::WsUrl::parse("ws://[::1]:9000/echo?x=1").unwrap();
     /// assert_eq!((url.host.as_str(), url.port, url.path.as_str()), ("::1", 9000, "/echo?x=1"));
     /// assert_eq!(url.authority, "[::1]:9000");
-    /// assert!(rs_load::WsUrl::parse("wss://localhost/").is_err());
+    /// let url = rs_load::WsUrl::parse("wss://localhost/echo").unwrap();
+    /// assert_eq!((url.tls, url.port), (true, 443));
+    /// assert!(rs_load::WsUrl::parse("https://localhost/").is_err());
     /// ```
     pub fn parse(url: &str) -> Result<Self, LoadError> {
         let usage = |why: &str| LoadError::Usage(format!("--url {url:?}: {why}"));
         let lower = url.to_ascii_lowercase();
-        if lower.starts_with("wss://") {
+        let (tls, rest) = if lower.starts_with("wss://") {
+            (true, &url["wss://".len()..])
+        } else if lower.starts_with("ws://") {
+            (false, &url["ws://".len()..])
+        } else {
             return Err(usage(
-                "wss:// is not supported (rs-load speaks plaintext only)",
+                "expected ws://HOST[:PORT][/PATH] or wss://HOST[:PORT][/PATH]",
             ));
-        }
-        if !lower.starts_with("ws://") {
-            return Err(usage("expected ws://HOST[:PORT][/PATH]"));
-        }
-        let rest = &url["ws://".len()..];
+        };
         let (authority, path) = match rest.find(['/', '?']) {
             Some(at) if rest.as_bytes()[at] == b'/' => (&rest[..at], rest[at..].to_owned()),
             Some(at) => (&rest[..at], format!("/{}", &rest[at..])),
@@ -118,6 +132,7 @@ impl WsUrl {
             return Err(usage("no host"));
         }
         let port = match port {
+            None if tls => 443,
             None => 80,
             Some(p) => p
                 .parse()
@@ -132,10 +147,23 @@ impl WsUrl {
             return Err(usage("whitespace or control characters in the path"));
         }
         Ok(Self {
+            tls,
             host: host.to_owned(),
             port,
             path,
             authority: authority.to_owned(),
+        })
+    }
+
+    /// The name a TLS client checks the server's certificate against (and
+    /// sends in SNI, unless it is an IP address): the host, which must be a
+    /// DNS name or an IP address.
+    pub fn server_name(&self) -> Result<ServerName<'static>, LoadError> {
+        ServerName::try_from(self.host.clone()).map_err(|_| {
+            LoadError::Usage(format!(
+                "--url host {:?} is neither a DNS name nor an IP address, which TLS needs",
+                self.host
+            ))
         })
     }
 
@@ -170,6 +198,8 @@ pub struct Options {
     pub host_header: String,
     /// The `Origin` header, if any.
     pub origin: Option<String>,
+    /// `wss://`: the PEM file of the CA certificates to trust.
+    pub ca: Option<PathBuf>,
     /// Connections (connect: concurrent handshakes).
     pub conns: usize,
     /// Payload bytes per message.
@@ -188,6 +218,8 @@ pub struct Options {
 
 /// What the command line asks for.
 #[derive(Clone, Debug, PartialEq)]
+// Made once per process: boxing the options would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run with these options.
     Run(Options),
@@ -221,6 +253,7 @@ impl Options {
         let mut url = None;
         let mut host_header = None;
         let mut origin = None;
+        let mut ca = None;
         let mut conns = 100usize;
         let mut size = 20usize;
         let mut text = false;
@@ -238,6 +271,7 @@ impl Options {
                 "--url" => url = Some(value("--url")?),
                 "--host" => host_header = Some(value("--host")?),
                 "--origin" => origin = Some(value("--origin")?),
+                "--ca" => ca = Some(PathBuf::from(value("--ca")?)),
                 "--conns" => conns = number(&value("--conns")?, "--conns")?,
                 "--size" => size = number(&value("--size")?, "--size")?,
                 "--text" => text = true,
@@ -272,6 +306,14 @@ impl Options {
             Mode::Broadcast => "ws://127.0.0.1:8080/broadcast",
             _ => "ws://127.0.0.1:8080/echo",
         }))?;
+        match (url.tls, &ca) {
+            (true, None) => return Err(usage(WSS_NEEDS_CA.into())),
+            (false, Some(_)) => return Err(usage("--ca applies to wss:// URLs only".into())),
+            (true, Some(_)) => {
+                url.server_name()?;
+            }
+            (false, None) => {}
+        }
         if conns == 0 {
             return Err(usage("--conns must be at least 1".into()));
         }
@@ -310,6 +352,7 @@ impl Options {
             host_header: host_header.unwrap_or_else(|| url.authority.clone()),
             url,
             origin,
+            ca,
             conns,
             size,
             text,
@@ -358,6 +401,7 @@ mod tests {
         assert_eq!((o.conns, o.size, o.text, o.threads), (100, 20, false, 1));
         assert_eq!(o.duration, Duration::from_secs(10));
         assert_eq!((o.count, o.server_pid, o.origin), (None, None, None));
+        assert_eq!((o.url.tls, o.ca), (false, None));
         assert_eq!(options(&["broadcast"]).url.path, "/broadcast");
     }
 
@@ -467,11 +511,11 @@ mod tests {
         let u = WsUrl::parse("WS://127.0.0.1:8080?q").unwrap();
         assert_eq!((u.host.as_str(), u.path.as_str()), ("127.0.0.1", "/?q"));
         for (url, why) in [
-            ("http://x/", "expected ws://HOST[:PORT][/PATH]"),
             (
-                "wss://x/",
-                "wss:// is not supported (rs-load speaks plaintext only)",
+                "http://x/",
+                "expected ws://HOST[:PORT][/PATH] or wss://HOST[:PORT][/PATH]",
             ),
+            ("wss://:443/", "no host"),
             ("ws://:80/", "no host"),
             ("ws://x:0/", "bad port"),
             ("ws://x:99999/", "bad port"),
@@ -486,6 +530,71 @@ mod tests {
     }
 
     #[test]
+    fn wss_urls_default_to_port_443() {
+        let u = WsUrl::parse("WSS://localhost/echo").unwrap();
+        assert!(u.tls);
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("localhost", 443, "/echo")
+        );
+        assert_eq!(u.authority, "localhost");
+        assert_eq!(WsUrl::parse("wss://[::1]:9443").unwrap().port, 9443);
+        assert!(!WsUrl::parse("ws://localhost").unwrap().tls);
+    }
+
+    #[test]
+    fn wss_takes_the_ca_file() {
+        let o = options(&[
+            "echo",
+            "--url",
+            "wss://localhost:9443/echo",
+            "--ca",
+            "ca.pem",
+        ]);
+        assert!(o.url.tls);
+        assert_eq!(o.ca, Some(PathBuf::from("ca.pem")));
+        assert_eq!(o.host_header, "localhost:9443");
+    }
+
+    #[test]
+    fn wss_without_a_ca_is_a_usage_error() {
+        assert_eq!(
+            usage_error(&["echo", "--url", "wss://localhost:9443/echo"]),
+            "wss:// needs --ca PATH: the PEM file of the CA certificates to trust"
+        );
+        assert_eq!(
+            usage_error(&["connect", "--url", "wss://localhost/", "--ca"]),
+            "--ca needs a value"
+        );
+    }
+
+    #[test]
+    fn a_ca_without_wss_is_a_usage_error() {
+        assert_eq!(
+            usage_error(&["echo", "--ca", "ca.pem"]),
+            "--ca applies to wss:// URLs only"
+        );
+    }
+
+    #[test]
+    fn the_tls_server_name_is_the_host() {
+        let u = WsUrl::parse("wss://localhost:1/").unwrap();
+        assert_eq!(
+            u.server_name().unwrap(),
+            ServerName::try_from("localhost").unwrap()
+        );
+        let v6 = WsUrl::parse("wss://[::1]:1/").unwrap();
+        assert!(matches!(
+            v6.server_name().unwrap(),
+            ServerName::IpAddress(_)
+        ));
+        assert_eq!(
+            usage_error(&["echo", "--url", "wss://a..b:1/", "--ca", "ca.pem"]),
+            "--url host \"a..b\" is neither a DNS name nor an IP address, which TLS needs"
+        );
+    }
+
+    #[test]
     fn only_loopback_targets_resolve() {
         let local = WsUrl::parse("ws://127.0.0.1:8080/").unwrap();
         assert_eq!(
@@ -494,6 +603,8 @@ mod tests {
         );
         let v6 = WsUrl::parse("ws://[::1]:8080/").unwrap();
         assert!(v6.resolve_loopback().unwrap().ip().is_loopback());
+        let named = WsUrl::parse("wss://localhost:8443/").unwrap();
+        assert!(named.resolve_loopback().unwrap().ip().is_loopback());
         let remote = WsUrl::parse("ws://192.0.2.1:8080/").unwrap();
         assert!(matches!(
             remote.resolve_loopback(),

@@ -1,14 +1,16 @@
 //! One client connection: non-blocking connect, the upgrade, frames in and
 //! out, pongs, and the closing handshake. What the messages mean is left to
-//! a [`Session`] (echo, broadcast, …).
+//! a [`Session`] (echo, broadcast, …). The bytes go through a
+//! [`Transport`]: plain TCP, or TLS (whose handshake happens inside it,
+//! while the connection waits for the 101).
 //!
 //! Every buffer is sized when the connection is created and reused, so
-//! sending and receiving messages never allocates. Sockets are registered
-//! once, edge-triggered for both directions, so the hot path makes no
+//! sending and receiving messages never allocates (over TLS, rustls
+//! allocates per record inside it). Sockets are registered once,
+//! edge-triggered for both directions, so the hot path makes no
 //! `epoll_ctl` calls: a message costs one `write` and one `read`.
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use mio::net::TcpStream;
@@ -20,8 +22,10 @@ use rs_proto::{
 
 use crate::error::ConnError;
 use crate::frame::{Control, FrameReader, FrameSink};
-use crate::handshake::{self, Accept, MAX_RESPONSE_HEAD, RequestTemplate};
+use crate::handshake::{self, Accept, MAX_RESPONSE_HEAD};
 use crate::rng::Rng;
+use crate::target::Target;
+use crate::transport::{ReadEnd, TlsStream, Transport};
 
 /// What a mode does with the data messages a connection receives.
 pub(crate) trait Session {
@@ -51,12 +55,14 @@ pub(crate) enum State {
     Idle,
     /// TCP connect in progress.
     Connecting,
-    /// Request sent (or being sent), waiting for the 101.
+    /// Request sent (or being sent; over TLS, behind the TLS handshake),
+    /// waiting for the 101.
     Upgrading,
     /// WebSocket open.
     Open,
-    /// Our close frame is queued or sent; waiting for the server's close and
-    /// its end of TCP.
+    /// Our close frame is queued or sent (over TLS, close_notify after it);
+    /// waiting for the server's close and its end of TCP (over TLS, with
+    /// close_notify before it).
     Closing,
     /// The closing handshake finished; the socket can be dropped.
     Closed,
@@ -110,7 +116,7 @@ pub(crate) struct Conn<S> {
     /// When the current connection attempt started.
     pub(crate) started: Instant,
     state: State,
-    sock: Option<TcpStream>,
+    sock: Option<Transport>,
     /// The request, then the data frame being sent.
     out: Vec<u8>,
     out_pos: usize,
@@ -156,22 +162,29 @@ impl<S: Session> Conn<S> {
         self.mask_key
     }
 
-    /// Starts connecting to `addr` and queues the upgrade request.
+    /// Starts connecting to `target` (and for `wss://` a TLS session) and
+    /// queues the upgrade request.
     pub(crate) fn open(
         &mut self,
-        addr: SocketAddr,
+        target: &Target,
         registry: &Registry,
         token: Token,
-        request: &RequestTemplate,
         rng: &mut Rng,
     ) -> Result<(), ConnError> {
-        let mut sock = TcpStream::connect(addr).map_err(ConnError::Connect)?;
+        let mut tcp = TcpStream::connect(target.addr).map_err(ConnError::Connect)?;
         registry
-            .register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)
+            .register(&mut tcp, token, Interest::READABLE | Interest::WRITABLE)
             .map_err(ConnError::Connect)?;
+        let sock = match &target.tls {
+            None => Transport::Plain(tcp),
+            Some(client) => {
+                let session = client.session().map_err(ConnError::Tls)?;
+                Transport::Tls(Box::new(TlsStream::new(tcp, session)))
+            }
+        };
         let key = handshake::new_key(rng);
         self.accept = handshake::accept_for(&key);
-        request.write(&mut self.out, &key);
+        target.request.write(&mut self.out, &key);
         self.out_pos = 0;
         self.control = ControlOut::EMPTY;
         self.head.clear();
@@ -214,7 +227,8 @@ impl<S: Session> Conn<S> {
         self.flush()
     }
 
-    /// Starts the closing handshake with status 1000.
+    /// Starts the closing handshake with status 1000 (over TLS, close_notify
+    /// follows the close frame).
     pub(crate) fn close(&mut self) -> Result<(), ConnError> {
         self.control.set(
             Opcode::Close,
@@ -245,7 +259,7 @@ impl<S: Session> Conn<S> {
 
     /// Whether the TCP connection is established (`false`: not yet).
     fn finish_connect(&mut self) -> Result<bool, ConnError> {
-        let Some(sock) = &self.sock else {
+        let Some(sock) = self.sock.as_ref().map(Transport::tcp) else {
             return Ok(false);
         };
         if let Some(e) = sock.take_error().map_err(ConnError::Connect)? {
@@ -265,32 +279,31 @@ impl<S: Session> Conn<S> {
 
     /// Writes the pending control frame and data, as far as the socket takes
     /// them. A control frame goes first unless it would cut into a data frame.
+    /// Over TLS, records rustls still holds go first; the new ones go out
+    /// together at the end, in `Closing` with close_notify behind them (in
+    /// the same segment as our close frame: a server that closes once it
+    /// has answered that frame has then read close_notify too, rather than
+    /// resetting the connection over unread bytes).
     fn flush(&mut self) -> Result<(), ConnError> {
-        let Some(sock) = &mut self.sock else {
-            return Ok(());
-        };
         if self.state == State::Connecting {
             return Ok(());
         }
-        loop {
-            let data_started = self.out_pos > 0 && self.out_pos < self.out.len();
-            let (buf, pos) = if self.control.pending() && !data_started {
-                (
-                    &self.control.bytes[..self.control.len],
-                    &mut self.control.pos,
-                )
-            } else if self.out_pos < self.out.len() {
-                (&self.out[..], &mut self.out_pos)
-            } else {
-                return Ok(());
-            };
-            match sock.write(&buf[*pos..]) {
-                Ok(0) => return Err(ConnError::Io(io::ErrorKind::WriteZero.into())),
-                Ok(n) => *pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(ConnError::Io(e)),
+        let (control, out, out_pos) = (&mut self.control, &self.out[..], &mut self.out_pos);
+        match &mut self.sock {
+            Some(Transport::Plain(tcp)) => write_pending(tcp, control, out, out_pos),
+            Some(Transport::Tls(tls)) => {
+                tls.send_records().map_err(ConnError::Io)?;
+                write_pending(&mut **tls, control, out, out_pos)?;
+                if control.pending() || *out_pos < out.len() {
+                    // rustls is full: the rest when the socket has room.
+                    return Ok(());
+                }
+                if self.state == State::Closing {
+                    tls.queue_close_notify();
+                }
+                tls.send_records().map_err(ConnError::Io)
             }
+            None => Ok(()),
         }
     }
 
@@ -301,8 +314,10 @@ impl<S: Session> Conn<S> {
     /// though: the event says so (`hangup`), and then reading goes on to it.
     fn read_all(&mut self, rbuf: &mut [u8], hangup: bool) -> Result<(), ConnError> {
         loop {
-            let Some(sock) = &mut self.sock else {
-                return Ok(());
+            let sock = match &mut self.sock {
+                Some(Transport::Plain(sock)) => sock,
+                Some(Transport::Tls(_)) => return self.read_all_tls(rbuf, hangup),
+                None => return Ok(()),
             };
             let n = match sock.read(rbuf) {
                 Ok(0) => return self.on_eof(),
@@ -318,6 +333,34 @@ impl<S: Session> Conn<S> {
         }
     }
 
+    /// [`Conn::read_all`] over TLS: the same reading (see [`crate::transport`]
+    /// for how nothing stays behind in rustls), with the plaintext handed to
+    /// the same [`Conn::on_bytes`] straight from rustls's buffer.
+    fn read_all_tls(&mut self, rbuf: &mut [u8], hangup: bool) -> Result<(), ConnError> {
+        // Out of `self` while it reads, so that the plaintext it lends can go
+        // to `self.on_bytes`; nothing there touches the socket.
+        let mut stream = match self.sock.take() {
+            Some(Transport::Tls(stream)) => stream,
+            other => {
+                self.sock = other;
+                return Ok(());
+            }
+        };
+        let end = stream.read_all(rbuf, hangup, |bytes| self.on_bytes(bytes));
+        self.sock = Some(Transport::Tls(stream));
+        match end? {
+            ReadEnd::Drained => Ok(()),
+            // A closing handshake that ends with TCP but without TLS's own
+            // close is a truncated session.
+            ReadEnd::Eof {
+                close_notify: false,
+            } if self.state == State::Closing && self.close_received => {
+                Err(ConnError::NoCloseNotify)
+            }
+            ReadEnd::Eof { .. } => self.on_eof(),
+        }
+    }
+
     fn on_eof(&mut self) -> Result<(), ConnError> {
         if self.state == State::Closing && self.close_received && self.reader.is_idle() {
             self.sock = None;
@@ -327,6 +370,8 @@ impl<S: Session> Conn<S> {
         Err(ConnError::Eof)
     }
 
+    // Inlined into both readers, as it was into the one before TLS.
+    #[inline(always)]
     fn on_bytes(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
         match self.state {
             State::Upgrading => {
@@ -361,6 +406,37 @@ impl<S: Session> Conn<S> {
         self.reader.feed(bytes, &mut sink)?;
         self.close_received |= sink.close_received;
         Ok(())
+    }
+}
+
+/// Writes the pending control frame, then the data frame `out` from
+/// `out_pos`, to `sink` as far as it takes them (the rest waits for the
+/// sink's writable event). A control frame goes first unless it would cut
+/// into a data frame.
+// Inlined like the loop it was inside `flush` before TLS.
+#[inline(always)]
+fn write_pending<W: Write>(
+    sink: &mut W,
+    control: &mut ControlOut,
+    out: &[u8],
+    out_pos: &mut usize,
+) -> Result<(), ConnError> {
+    loop {
+        let data_started = *out_pos > 0 && *out_pos < out.len();
+        let (buf, pos) = if control.pending() && !data_started {
+            (&control.bytes[..control.len], &mut control.pos)
+        } else if *out_pos < out.len() {
+            (out, &mut *out_pos)
+        } else {
+            return Ok(());
+        };
+        match sink.write(&buf[*pos..]) {
+            Ok(0) => return Err(ConnError::Io(io::ErrorKind::WriteZero.into())),
+            Ok(n) => *pos += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ConnError::Io(e)),
+        }
     }
 }
 

@@ -21,7 +21,7 @@ pub(crate) fn run_thread(
     slots: &[usize],
     budgets: &[u64],
 ) -> Result<ThreadResult, LoadError> {
-    let capacity = ctx.request.len();
+    let capacity = ctx.target.request.len();
     let mut conns: Vec<Conn<Ignore>> = slots
         .iter()
         .map(|&slot| Conn::new(slot, Ignore, capacity))
@@ -42,14 +42,8 @@ pub(crate) fn run_thread(
     let mut active = 0usize;
     for (i, conn) in conns.iter_mut().enumerate() {
         if left[i] > 0 {
-            conn.open(
-                ctx.addr,
-                ctx.poll.registry(),
-                Token(i),
-                &ctx.request,
-                &mut ctx.rng,
-            )
-            .map_err(|e| error(conn, e))?;
+            conn.open(&ctx.target, ctx.poll.registry(), Token(i), &mut ctx.rng)
+                .map_err(|e| error(conn, e))?;
             active += 1;
         }
     }
@@ -77,14 +71,8 @@ pub(crate) fn run_thread(
                     total += 1;
                     left[i] -= 1;
                     if left[i] > 0 && Instant::now() < window.deadline {
-                        conn.open(
-                            ctx.addr,
-                            ctx.poll.registry(),
-                            Token(i),
-                            &ctx.request,
-                            &mut ctx.rng,
-                        )
-                        .map_err(|e| error(conn, e))?;
+                        conn.open(&ctx.target, ctx.poll.registry(), Token(i), &mut ctx.rng)
+                            .map_err(|e| error(conn, e))?;
                     } else {
                         conn.drop_socket();
                         active -= 1;

@@ -161,7 +161,7 @@ pub(crate) fn run_thread(
     kind: DataKind,
 ) -> Result<ThreadResult, LoadError> {
     let frame_capacity = pattern.len() + rs_proto::MAX_MASKED_HEADER_LEN;
-    let capacity = frame_capacity.max(ctx.request.len());
+    let capacity = frame_capacity.max(ctx.target.request.len());
     let mut conns: Vec<Conn<EchoSession>> = conn_indices
         .iter()
         .zip(budgets)

@@ -1,9 +1,11 @@
-//! What can go wrong: bad options, a target that is not loopback, and
-//! everything a connection can see from the server under test.
+//! What can go wrong: bad options, a target that is not loopback, a CA
+//! file that cannot be used, and everything a connection can see from the
+//! server under test.
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rs_proto::DataKind;
@@ -31,6 +33,16 @@ pub enum LoadError {
         /// What it resolved to.
         addrs: Vec<SocketAddr>,
     },
+    /// The `--ca` file cannot be used.
+    Ca {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: CaError,
+    },
+    /// rustls refused the client configuration (no protocol version its
+    /// provider supports: a bug in rs-load).
+    TlsSetup(rustls::Error),
     /// Creating or polling the event queue failed.
     Poll(io::Error),
     /// Reading `/proc/<pid>/stat` or `/proc/<pid>/status` failed.
@@ -67,6 +79,8 @@ impl fmt::Display for LoadError {
                 f,
                 "{host:?} resolves to {addrs:?}, no loopback address: rs-load only targets this machine"
             ),
+            Self::Ca { path, error } => write!(f, "--ca {:?}: {error}", path.display().to_string()),
+            Self::TlsSetup(e) => write!(f, "TLS client setup: {e}"),
             Self::Poll(source) => write!(f, "event queue: {source}"),
             Self::Proc { path, source } => write!(f, "{path}: {source}"),
             Self::Conn { conn, error } => write!(f, "connection {conn}: {error}"),
@@ -89,7 +103,44 @@ impl std::error::Error for LoadError {
                 Some(source)
             }
             Self::Conn { error, .. } => Some(error),
+            Self::Ca { error, .. } => Some(error),
+            Self::TlsSetup(error) => Some(error),
             _ => None,
+        }
+    }
+}
+
+/// Why the `--ca` file cannot be used.
+#[derive(Debug)]
+pub enum CaError {
+    /// It cannot be read.
+    Read(io::Error),
+    /// It is not valid PEM.
+    Pem(rustls_pki_types::pem::Error),
+    /// It holds no `CERTIFICATE` section.
+    NoCertificates,
+    /// A certificate in it is not one rustls can trust (not X.509 DER).
+    Rejected(rustls::Error),
+}
+
+impl fmt::Display for CaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Read(e) => write!(f, "{e}"),
+            Self::Pem(e) => write!(f, "not a PEM file: {e}"),
+            Self::NoCertificates => f.write_str("no CERTIFICATE in the PEM file"),
+            Self::Rejected(e) => write!(f, "a certificate rustls cannot use: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CaError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Read(e) => Some(e),
+            Self::Pem(e) => Some(e),
+            Self::NoCertificates => None,
+            Self::Rejected(e) => Some(e),
         }
     }
 }
@@ -103,6 +154,12 @@ pub enum ConnError {
     Io(io::Error),
     /// The server's answer to the upgrade request was not a valid 101.
     Handshake(HandshakeError),
+    /// TLS failed: the handshake (an untrusted certificate, an alert from
+    /// the server) or a record that does not decrypt.
+    Tls(rustls::Error),
+    /// The server closed TCP after the closing handshake without ending the
+    /// TLS session with close_notify first.
+    NoCloseNotify,
     /// The server broke the framing rules.
     Frame(FrameError),
     /// An echoed or broadcast byte differs from the one sent.
@@ -147,6 +204,16 @@ impl fmt::Display for ConnError {
             Self::Connect(e) => write!(f, "connect: {e}"),
             Self::Io(e) => write!(f, "I/O: {e}"),
             Self::Handshake(e) => write!(f, "handshake: {e}"),
+            Self::Tls(
+                e @ rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+            ) => {
+                write!(
+                    f,
+                    "TLS: {e} (no CA in --ca issued the server's certificate)"
+                )
+            }
+            Self::Tls(e) => write!(f, "TLS: {e}"),
+            Self::NoCloseNotify => f.write_str("the server closed TCP without a TLS close_notify"),
             Self::Frame(e) => write!(f, "bad frame: {e}"),
             Self::Mismatch {
                 message,
@@ -177,6 +244,7 @@ impl std::error::Error for ConnError {
         match self {
             Self::Connect(e) | Self::Io(e) => Some(e),
             Self::Handshake(e) => Some(e),
+            Self::Tls(e) => Some(e),
             Self::Frame(e) => Some(e),
             _ => None,
         }
@@ -207,6 +275,33 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "connection 7: message 3: byte 12 is 0x42, sent 0x41"
+        );
+    }
+
+    #[test]
+    fn an_unknown_issuer_points_at_the_ca_file() {
+        let error = ConnError::Tls(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ));
+        assert_eq!(
+            error.to_string(),
+            "TLS: invalid peer certificate: UnknownIssuer (no CA in --ca issued the server's certificate)"
+        );
+        let error = ConnError::Tls(rustls::Error::AlertReceived(
+            rustls::AlertDescription::AccessDenied,
+        ));
+        assert_eq!(error.to_string(), "TLS: received fatal alert: AccessDenied");
+    }
+
+    #[test]
+    fn ca_errors_name_the_file() {
+        let error = LoadError::Ca {
+            path: "/x/ca.pem".into(),
+            error: CaError::NoCertificates,
+        };
+        assert_eq!(
+            error.to_string(),
+            "--ca \"/x/ca.pem\": no CERTIFICATE in the PEM file"
         );
     }
 

@@ -12,7 +12,7 @@ use crate::worker::{Ctx, ThreadResult};
 
 /// One idle thread holding connections `ids`.
 pub(crate) fn run_thread(mut ctx: Ctx, ids: &[usize]) -> Result<ThreadResult, LoadError> {
-    let capacity = ctx.request.len();
+    let capacity = ctx.target.request.len();
     let mut conns: Vec<Conn<Ignore>> = ids
         .iter()
         .map(|&id| Conn::new(id, Ignore, capacity))

@@ -13,10 +13,16 @@
 //! - `connect`: opening handshakes per second (open, upgrade, close).
 //! - `idle`: the server's resident memory per idle connection.
 //!
+//! Every mode runs over `ws://` or `wss://` (TLS through rustls's sans-IO
+//! client, driven by the same event loops, trusting only the CAs given
+//! with `--ca`).
+//!
 //! Sending and receiving messages never allocates: every frame buffer is
 //! sized up front, a message differs from the previous one only in its
 //! 8-byte counter (masked in place), and server frames are checked as they
-//! stream through one read buffer per thread ([`FrameReader`]).
+//! stream through one read buffer per thread ([`FrameReader`]). Over TLS,
+//! rustls allocates inside per record (its encrypted output, and a copy of
+//! the plaintext it decrypted); rs-load hands it the same buffers.
 //!
 //! # Example
 //!
@@ -51,10 +57,13 @@ mod payload;
 mod procfs;
 mod rng;
 mod run;
+mod target;
+mod tls;
+mod transport;
 mod worker;
 
 pub use cli::{Command, Mode, Options, USAGE, WsUrl};
-pub use error::{ConnError, LoadError};
+pub use error::{CaError, ConnError, LoadError};
 pub use frame::{Control, FrameError, FrameReader, FrameSink};
 pub use handshake::HandshakeError;
 pub use histogram::Histogram;

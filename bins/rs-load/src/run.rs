@@ -13,9 +13,9 @@ use rs_proto::DataKind;
 
 use crate::cli::{Mode, Options};
 use crate::error::LoadError;
-use crate::handshake::RequestTemplate;
 use crate::histogram::Histogram;
 use crate::procfs::{self, CpuTime};
+use crate::target::Target;
 use crate::worker::{Ctx, Shared, ThreadResult, Window, share};
 use crate::{broadcast, connect, echo, idle, payload};
 
@@ -105,10 +105,11 @@ impl fmt::Display for Report {
         let o = &self.options;
         let mode = o.mode;
         let kind = if o.text { "text" } else { "binary" };
+        let scheme = if o.url.tls { "wss" } else { "ws" };
         match mode {
             Mode::Echo | Mode::Broadcast => writeln!(
                 f,
-                "{}: {} conns x {} B {kind}, {} thread(s), {:.2} s",
+                "{} ({scheme}://): {} conns x {} B {kind}, {} thread(s), {:.2} s",
                 mode.name(),
                 o.conns,
                 o.size,
@@ -117,7 +118,7 @@ impl fmt::Display for Report {
             )?,
             Mode::Connect | Mode::Idle => writeln!(
                 f,
-                "{}: {} conns, {} thread(s), {:.2} s",
+                "{} ({scheme}://): {} conns, {} thread(s), {:.2} s",
                 mode.name(),
                 o.conns,
                 o.threads,
@@ -178,7 +179,7 @@ impl fmt::Display for Report {
             f,
             "RESULT mode={} conns={} size={} kind={kind} threads={} total={} seconds={:.3} rate={:.1} \
              p50_us={:.1} p99_us={:.1} p999_us={:.1} max_us={:.1} client_cpu={:.1} client_user={:.1} client_sys={:.1} \
-             server_cpu={} server_user={} server_sys={} rss_before_kib={} rss_after_kib={} rss_per_conn_b={}",
+             server_cpu={} server_user={} server_sys={} rss_before_kib={} rss_after_kib={} rss_per_conn_b={} scheme={scheme}",
             mode.name(),
             o.conns,
             o.size,
@@ -219,12 +220,7 @@ struct Measured {
 /// The run fails on the first error of any connection: a refused
 /// handshake, a framing error, an echo that differs by one byte.
 pub fn run(options: &Options, progress: &mut dyn Write) -> Result<Report, LoadError> {
-    let addr = options.url.resolve_loopback()?;
-    let request = Arc::new(RequestTemplate::new(
-        &options.url.path,
-        &options.host_header,
-        options.origin.as_deref(),
-    ));
+    let target = Arc::new(Target::new(options)?);
     let rss_before = match (options.mode, options.server_pid) {
         (Mode::Idle, Some(pid)) => Some(procfs::vm_rss_kib(pid)?),
         _ => None,
@@ -232,7 +228,7 @@ pub fn run(options: &Options, progress: &mut dyn Write) -> Result<Report, LoadEr
     let shared = Arc::new(Shared::new(options.threads, SETUP_TIMEOUT));
     let mut handles = Vec::with_capacity(options.threads);
     for thread in 0..options.threads {
-        let ctx = Ctx::new(thread, addr, Arc::clone(&request), Arc::clone(&shared));
+        let ctx = Ctx::new(thread, Arc::clone(&target), Arc::clone(&shared));
         let options = options.clone();
         let thread_shared = Arc::clone(&shared);
         let spawned = thread::Builder::new()

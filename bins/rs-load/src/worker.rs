@@ -2,7 +2,6 @@
 //! the main thread, opening its connections, and the start gate.
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -11,9 +10,9 @@ use mio::{Events, Poll, Token};
 
 use crate::conn::{Conn, Session, State};
 use crate::error::LoadError;
-use crate::handshake::RequestTemplate;
 use crate::histogram::Histogram;
 use crate::rng::Rng;
+use crate::target::Target;
 
 /// Connection attempts a thread keeps in flight while opening (more would
 /// only overflow the server's accept queue).
@@ -103,8 +102,7 @@ pub(crate) struct Ctx {
     pub(crate) events: Events,
     pub(crate) rbuf: Box<[u8]>,
     pub(crate) rng: Rng,
-    pub(crate) addr: SocketAddr,
-    pub(crate) request: Arc<RequestTemplate>,
+    pub(crate) target: Arc<Target>,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -112,8 +110,7 @@ impl Ctx {
     /// A thread's context.
     pub(crate) fn new(
         thread: usize,
-        addr: SocketAddr,
-        request: Arc<RequestTemplate>,
+        target: Arc<Target>,
         shared: Arc<Shared>,
     ) -> Result<Self, LoadError> {
         Ok(Self {
@@ -122,8 +119,7 @@ impl Ctx {
             events: Events::with_capacity(EVENTS),
             rbuf: vec![0; READ_BUFFER].into_boxed_slice(),
             rng: Rng::new(thread as u64),
-            addr,
-            request,
+            target,
             shared,
         })
     }
@@ -157,10 +153,9 @@ impl Ctx {
             while next < conns.len() && opening < MAX_OPENING {
                 let conn = &mut conns[next];
                 conn.open(
-                    self.addr,
+                    &self.target,
                     self.poll.registry(),
                     Token(next),
-                    &self.request,
                     &mut self.rng,
                 )
                 .map_err(|error| LoadError::Conn {

@@ -1,7 +1,8 @@
 //! rs-load against a small WebSocket server written here (one blocking
 //! thread per connection, framing by rs-proto): every mode completes with
 //! exact totals, and every misbehaviour of the server is reported.
-//! Runs against the real RingSocket server are in `bench/`.
+//! Runs against the real RingSocket server: over `wss://` in
+//! `wss_server.rs`, benchmarks in `bench/`.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
