@@ -17,6 +17,7 @@
 # deliveries per round), SKIP_BUILD=1, SERVER_CPU (0), CLIENT_CPU (1),
 # QUIET_MAX (15, busy % of all CPUs), CARGO_TARGET_DIR.
 set -euo pipefail
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 
 ROUNDS=${ROUNDS:-3}
@@ -39,27 +40,12 @@ SETTINGS=(
     SETTINGS+=("broadcast 1000|broadcast --url $URL/broadcast --conns 1000 --size 20")
 SETTINGS+=("connect 100|connect --url $URL/echo --conns 100")
 
-RESULTS=$WORK/results.txt
-: >"$RESULTS"
-
-# run_load NAME ARGS...: one rs-load run; its RESULT line goes to RESULTS.
-run_load() {
-    local name=$1 quiet out
-    shift
-    quiet=$(quiet_check)
-    out=$(taskset -c "$CLIENT_CPU" "$BIN/rs-load" "$@" --server-pid "$SERVER_PID") ||
-        die "rs-load failed in \"$name\" (server log: $(tail -3 "$WORK/server.log"))"
-    local result
-    result=$(grep '^RESULT ' <<<"$out")
-    printf '%s|%s|%s\n' "$name" "$quiet" "$result" >>"$RESULTS"
-    log "  $name: $(field "$result" rate)/s (server $(field "$result" server_cpu)%, client $(field "$result" client_cpu)%)${quiet/quiet/}"
-}
-
 start_server "$PORT"
 log "server pid $SERVER_PID on port $PORT (CPU $SERVER_CPU), rs-load on CPU $CLIENT_CPU"
 for round in $(seq 1 "$ROUNDS"); do
     log "round $round of $ROUNDS"
     for setting in "${SETTINGS[@]}"; do
+        # shellcheck disable=SC2086 # the arguments are a list of words
         run_load "${setting%%|*}" ${setting#*|} --duration "$DURATION"
     done
 done
@@ -74,6 +60,7 @@ if perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
         perf stat -e raw_syscalls:sys_enter -x, -o "$WORK/perf.txt" -p "$SERVER_PID" &
         perf_pid=$!
         sleep 0.5
+        # shellcheck disable=SC2086 # the arguments are a list of words
         out=$(taskset -c "$CLIENT_CPU" "$BIN/rs-load" ${setting#*|} --duration "$DURATION" \
             --server-pid "$SERVER_PID") || die "rs-load failed in the syscall pass of \"$name\""
         kill -INT "$perf_pid"
@@ -90,16 +77,10 @@ fi
 # Idle memory on a fresh server.
 stop_server
 IDLE_LINE=
-if (($(ulimit -n) < IDLE_CONNS + 100)); then
-    log "idle: skipped, the fd limit $(ulimit -n) is below $IDLE_CONNS connections (raise ulimit -n)"
-else
+if fd_limit_allows "$IDLE_CONNS"; then
     start_server "$PORT"
-    sleep 1
-    fresh_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status")
-    log "idle: fresh server VmRSS $fresh_kib KiB; opening $IDLE_CONNS connections"
-    out=$(taskset -c "$CLIENT_CPU" "$BIN/rs-load" idle --url "$URL/echo" --conns "$IDLE_CONNS" \
-        --duration 2 --server-pid "$SERVER_PID") || die "rs-load idle failed"
-    IDLE_LINE=$(grep '^RESULT ' <<<"$out")
+    idle_run idle "$URL/echo" "$IDLE_CONNS"
+    fresh_kib=$FRESH_KIB
     stop_server
 fi
 
@@ -111,16 +92,12 @@ printf '%-16s %12s %-21s %9s %9s %9s %12s %10s %8s %7s\n' \
     setting "rate/s" "(min-max)" "p50 us" "p99 us" "p99.9 us" "server cpu%" "(usr/sys)" "client%" "sys/msg"
 for setting in "${SETTINGS[@]}"; do
     name=${setting%%|*}
-    lines=$(grep -F "$name|" "$RESULTS" | cut -d'|' -f3)
-    med() { while read -r l; do field "$l" "$1"; done <<<"$lines" | median; }
-    rates=$(while read -r l; do field "$l" rate; done <<<"$lines" | sort -g)
-    busy=$(grep -cF "$name|busy|" "$RESULTS" || true)
-    mark=
-    ((busy > 0)) && mark=" ($busy busy)"
     printf '%-16s %12.0f %-21s %9s %9s %9s %12s %10s %8s %7s%s\n' \
-        "$name" "$(med rate)" "($(head -1 <<<"$rates" | cut -d. -f1)-$(tail -1 <<<"$rates" | cut -d. -f1))" \
-        "$(med p50_us)" "$(med p99_us)" "$(med p999_us)" "$(med server_cpu)" \
-        "$(med server_user)/$(med server_sys)" "$(med client_cpu)" "${SYSCALLS[$name]:--}" "$mark"
+        "$name" "$(median_of "$name" rate)" "($(rate_range "$name"))" \
+        "$(median_of "$name" p50_us)" "$(median_of "$name" p99_us)" "$(median_of "$name" p999_us)" \
+        "$(median_of "$name" server_cpu)" \
+        "$(median_of "$name" server_user)/$(median_of "$name" server_sys)" \
+        "$(median_of "$name" client_cpu)" "${SYSCALLS[$name]:--}" "$(busy_mark "$name")"
 done
 echo "rate: messages/s (echo), deliveries/s (broadcast), handshakes/s (connect);" \
     "latency: round trip (echo), round (broadcast), handshake (connect)"
