@@ -7,8 +7,11 @@
 //! slow, and the ring space is freed at once.
 
 use std::collections::VecDeque;
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
+
+/// Queued frames written by one vectored write, at most.
+const IOV_BATCH: usize = 64;
 
 /// A frame being sent to several clients: its bytes, and the shared copy
 /// made the first time one of them could not take it all.
@@ -72,16 +75,42 @@ impl Output {
         Ok(())
     }
 
-    /// Writes queued output until the socket would block or all is written.
+    /// Queues `frame` without writing: a broadcast queues its frames for
+    /// every recipient, then [`flush`](Self::flush)es each recipient once,
+    /// so a client that gets many frames in a batch costs one system call,
+    /// not one per frame.
+    pub(crate) fn queue(&mut self, frame: &mut Frame<'_>) {
+        self.bytes += frame.bytes.len();
+        self.queue.push_back((frame.shared(), 0));
+    }
+
+    /// Writes queued output until the socket would block or all is written,
+    /// up to [`IOV_BATCH`] frames per (vectored) write.
     pub(crate) fn flush(&mut self, socket: &mut impl Write) -> io::Result<()> {
-        while let Some((bytes, offset)) = self.queue.front_mut() {
-            let n = write_some(socket, &bytes[*offset..])?;
-            *offset += n;
-            self.bytes -= n;
-            if *offset < bytes.len() {
-                return Ok(());
+        while !self.queue.is_empty() {
+            let mut slices = [IoSlice::new(&[]); IOV_BATCH];
+            let mut count = 0;
+            for ((bytes, offset), slice) in self.queue.iter().zip(&mut slices) {
+                *slice = IoSlice::new(&bytes[*offset..]);
+                count += 1;
             }
-            self.queue.pop_front();
+            let mut n = match socket.write_vectored(&slices[..count]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.bytes -= n;
+            while let Some((bytes, offset)) = self.queue.front_mut() {
+                let left = bytes.len() - *offset;
+                if n < left {
+                    *offset += n;
+                    break;
+                }
+                n -= left;
+                self.queue.pop_front();
+            }
         }
         Ok(())
     }
@@ -119,9 +148,12 @@ mod tests {
     use super::*;
 
     /// A socket that takes at most `room` more bytes.
+    #[derive(Default)]
     struct Socket {
         room: usize,
         written: Vec<u8>,
+        /// Vectored writes made.
+        writes: usize,
     }
 
     impl Write for Socket {
@@ -135,6 +167,22 @@ mod tests {
             Ok(n)
         }
 
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.writes += 1;
+            let mut total = 0;
+            for buf in bufs {
+                match self.write(buf) {
+                    Ok(n) => total += n,
+                    Err(e) if total == 0 => return Err(e),
+                    Err(_) => break,
+                }
+                if total < buf.len() {
+                    break;
+                }
+            }
+            Ok(total)
+        }
+
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
@@ -144,7 +192,7 @@ mod tests {
     fn a_frame_the_socket_takes_is_never_copied() {
         let mut socket = Socket {
             room: 100,
-            written: Vec::new(),
+            ..Socket::default()
         };
         let mut output = Output::default();
         let mut frame = Frame::new(b"hello");
@@ -159,11 +207,11 @@ mod tests {
         let mut slow = [
             Socket {
                 room: 2,
-                written: Vec::new(),
+                ..Socket::default()
             },
             Socket {
                 room: 0,
-                written: Vec::new(),
+                ..Socket::default()
             },
         ];
         let mut outputs = [Output::default(), Output::default()];
@@ -188,10 +236,41 @@ mod tests {
     }
 
     #[test]
+    fn queued_frames_go_out_in_one_vectored_write_and_a_partial_one_resumes() {
+        let mut output = Output::default();
+        for frame in [&b"ab"[..], b"cde", b"f"] {
+            output.queue(&mut Frame::new(frame));
+        }
+        assert_eq!(output.pending(), 6);
+        let mut socket = Socket {
+            room: 4,
+            ..Socket::default()
+        };
+        // Takes "ab" and "cd", then would block.
+        output.flush(&mut socket).unwrap();
+        assert_eq!(socket.written, b"abcd");
+        assert_eq!(output.pending(), 2);
+        socket.room = 100;
+        output.flush(&mut socket).unwrap();
+        assert_eq!(socket.written, b"abcdef");
+        assert!(output.is_empty());
+        assert_eq!(output.pending(), 0);
+        let mut socket = Socket {
+            room: 100,
+            ..Socket::default()
+        };
+        for frame in [&b"x"[..], b"y", b"z"] {
+            output.queue(&mut Frame::new(frame));
+        }
+        output.flush(&mut socket).unwrap();
+        assert_eq!((socket.written.as_slice(), socket.writes), (&b"xyz"[..], 1));
+    }
+
+    #[test]
     fn dropping_unstarted_output_keeps_a_partly_written_frame() {
         let mut socket = Socket {
             room: 2,
-            written: Vec::new(),
+            ..Socket::default()
         };
         let mut output = Output::default();
         output.send(&mut socket, &mut Frame::new(b"first")).unwrap();

@@ -2,7 +2,7 @@
 //! state machine reads and writes plaintext through it either way; TLS
 //! records, the TLS handshake and close_notify stay in here.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -117,6 +117,13 @@ impl Write for Transport {
         }
     }
 
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Self::Plain(tcp) => sys::writev(tcp.as_raw_fd(), bufs),
+            Self::Tls(stream) => stream.write_vectored(bufs),
+        }
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         self.send_buffered()
     }
@@ -174,6 +181,19 @@ impl TlsStream {
             }
             sent?;
         }
+    }
+
+    /// [`write`](Self::write) for several buffers: rustls takes what fits,
+    /// and the records go to the socket together.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.send_records()?;
+        let n = self.tls.writer().write_vectored(bufs)?;
+        self.unsent += n;
+        self.send_records()?;
+        if n == 0 && bufs.iter().any(|b| !b.is_empty()) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
     }
 
     /// Encrypts as much of `buf` as rustls takes (bounded by

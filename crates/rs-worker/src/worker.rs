@@ -199,6 +199,8 @@ struct Conn {
     stalled: Option<Stalled>,
     /// Our side is shut down (Finishing).
     write_shut: bool,
+    /// Frames were queued for it in this delivery pass (see `to_flush`).
+    queued: bool,
 }
 
 struct Slot {
@@ -228,6 +230,8 @@ pub struct Worker {
     deadlines: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     /// Connections whose app ring was full, to retry.
     stalled: Vec<(u32, u32)>,
+    /// Connections with frames queued in this delivery pass.
+    to_flush: Vec<u32>,
     rbuf: Vec<u8>,
     limits: Limits,
     budget: Arc<ConnectionBudget>,
@@ -303,6 +307,7 @@ impl Worker {
             free: Vec::new(),
             deadlines: BinaryHeap::new(),
             stalled: Vec::new(),
+            to_flush: Vec::new(),
             rbuf: Vec::new(),
             limits: setup.limits,
             budget: setup.budget,
@@ -520,6 +525,7 @@ impl Worker {
             deadline: Some(deadline),
             stalled: None,
             write_shut: false,
+            queued: false,
         });
         self.deadlines
             .push(Reverse((deadline, slot, id.generation())));
@@ -769,13 +775,51 @@ impl Worker {
     /// Writes a frame (or HTTP response) to one connection, closing it
     /// with 1008 if its unread output passes `max_pending_output`.
     fn send(&mut self, slot: u32, frame: &mut Frame<'_>) {
-        let max_pending = self.limits.max_pending_output;
         let Some(conn) = self.conn(slot) else { return };
         if let Err(e) = conn.output.send(&mut conn.stream, frame) {
             log::debug!("client {}: write failed: {e}", conn.id);
             self.close(slot);
             return;
         }
+        self.check_pending(slot);
+    }
+
+    /// Queues a frame for `slot`, written when the delivery pass ends.
+    fn queue(&mut self, slot: u32, frame: &mut Frame<'_>) {
+        let Some(conn) = self.slots[slot as usize].conn.as_mut() else {
+            return;
+        };
+        if !conn.queued {
+            conn.queued = true;
+            self.to_flush.push(slot);
+        }
+        conn.output.queue(frame);
+        // Past the limit: write now and judge, as an unbatched send would,
+        // so the limit is never passed by more than this frame.
+        if conn.output.pending() + conn.stream.buffered() > self.limits.max_pending_output {
+            self.on_writable(slot);
+            self.check_pending(slot);
+        }
+    }
+
+    /// Writes what the delivery pass queued, one vectored write per client.
+    fn flush_queued(&mut self) {
+        let mut to_flush = std::mem::take(&mut self.to_flush);
+        for slot in to_flush.drain(..) {
+            let Some(conn) = self.conn(slot) else {
+                continue;
+            };
+            conn.queued = false;
+            self.on_writable(slot);
+            self.check_pending(slot);
+        }
+        self.to_flush = to_flush;
+    }
+
+    /// Closes `slot` as a slow consumer if its unsent output passed the limit.
+    fn check_pending(&mut self, slot: u32) {
+        let max_pending = self.limits.max_pending_output;
+        let Some(conn) = self.conn(slot) else { return };
         // With TLS, records rustls holds for the socket count too.
         let pending = conn.output.pending() + conn.stream.buffered();
         if pending > max_pending && matches!(conn.phase, Phase::Open(_)) {
@@ -970,6 +1014,7 @@ impl Worker {
             ring.release();
         }
         self.outbound = outbound;
+        self.flush_queued();
         busy
     }
 
@@ -986,10 +1031,12 @@ impl Worker {
         };
         let mut frame = Frame::new(message.frame);
         match message.recipients {
-            Recipients::Single(id) => self.deliver_to(app, id, &mut frame, message.close_after),
+            Recipients::Single(id) => {
+                self.deliver_to(app, id, &mut frame, message.close_after, false);
+            }
             Recipients::Multi(ids) => {
                 for id in ids.iter() {
-                    self.deliver_to(app, id, &mut frame, message.close_after);
+                    self.deliver_to(app, id, &mut frame, message.close_after, true);
                 }
             }
             Recipients::Every | Recipients::EveryExcept(_) | Recipients::EveryExceptMulti(_) => {
@@ -1007,14 +1054,23 @@ impl Worker {
                     if !message.recipients.includes(id) {
                         continue;
                     }
-                    self.deliver_to(app, id, &mut frame, message.close_after);
+                    self.deliver_to(app, id, &mut frame, message.close_after, true);
                 }
             }
         }
     }
 
-    /// Sends one frame to one client of `app`, if it is still that client.
-    fn deliver_to(&mut self, app: usize, id: ClientId, frame: &mut Frame<'_>, close_after: bool) {
+    /// Sends one frame to one client of `app`, if it is still that client;
+    /// `batch`: queue it, to be written with the client's other frames of
+    /// this pass (frames for many clients).
+    fn deliver_to(
+        &mut self,
+        app: usize,
+        id: ClientId,
+        frame: &mut Frame<'_>,
+        close_after: bool,
+        batch: bool,
+    ) {
         if id.worker() != self.index {
             return;
         }
@@ -1027,6 +1083,8 @@ impl Worker {
         if close_after {
             let bytes = frame.bytes().to_vec();
             self.start_close_with(slot, &bytes);
+        } else if batch {
+            self.queue(slot, frame);
         } else {
             self.send(slot, frame);
         }
