@@ -383,7 +383,7 @@ impl Worker {
                     t if t < self.conn_base() => self.accept(t - LISTENER_BASE),
                     t => {
                         let slot = (t - self.conn_base()) as u32;
-                        if event.is_writable() {
+                        if event.is_writable() && self.has_output(slot) {
                             self.on_writable(slot);
                         }
                         let closed = event.is_read_closed() || event.is_error();
@@ -534,6 +534,18 @@ impl Worker {
 
     fn conn(&mut self, slot: u32) -> Option<&mut Conn> {
         self.slots.get_mut(slot as usize)?.conn.as_mut()
+    }
+
+    /// Whether a writable event has work for `slot`: output waiting, or a
+    /// finishing connection to end. (Most writable events only report the
+    /// client's ACK of what went out at once.)
+    fn has_output(&self, slot: u32) -> bool {
+        let conn = self.slots.get(slot as usize).and_then(|s| s.conn.as_ref());
+        conn.is_some_and(|c| {
+            !c.output.is_empty()
+                || c.stream.has_buffered()
+                || matches!(c.phase, Phase::Finishing { .. })
+        })
     }
 
     fn on_writable(&mut self, slot: u32) {
