@@ -18,14 +18,13 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rs_load::{Command, ConnError, LoadError, Options, Report};
 use rs_proto::{CloseCode, Decoder, Event, Limits, Opcode, encode_close, encode_frame};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
-use sha1::{Digest as _, Sha1};
+
+mod support;
 
 type Tls = StreamOwned<ServerConnection, TcpStream>;
 
@@ -81,38 +80,14 @@ fn serve(config: Arc<ServerConfig>, close_notify: bool) -> u16 {
 fn connection(tls: &mut Tls, close_notify: bool) -> io::Result<()> {
     tls.sock.set_read_timeout(Some(Duration::from_secs(20)))?;
     tls.sock.set_nodelay(true)?;
-    let mut buf = vec![0u8; 1 << 16];
-    let mut head = Vec::new();
-    let end = loop {
-        let n = tls.read(&mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        head.extend_from_slice(&buf[..n]);
-        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
-        }
+    let Some(request) = support::Request::read(tls)? else {
+        return Ok(());
     };
-    let text = String::from_utf8_lossy(&head[..end]).into_owned();
-    let key = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-        .expect("a key")
-        .trim();
-    let mut sha1 = Sha1::new();
-    sha1.update(key.as_bytes());
-    sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
-    let accept = STANDARD.encode(sha1.finalize());
-    tls.write_all(
-        format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {accept}\r\n\r\n"
-        )
-        .as_bytes(),
-    )?;
+    tls.write_all(request.switching_protocols().as_bytes())?;
     std::thread::sleep(STALL);
     let mut decoder = Decoder::new(Limits::default());
-    let mut pending = head[end..].to_vec();
+    let mut pending = request.rest;
+    let mut buf = vec![0u8; 1 << 16];
     loop {
         let mut pos = 0;
         while pos < pending.len() {

@@ -10,11 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use rs_load::{Command, ConnError, HandshakeError, LoadError, Options, Report};
 use rs_proto::{CloseCode, Decoder, Event, Limits, Opcode, encode_close, encode_frame};
-use sha1::{Digest as _, Sha1};
+
+mod support;
 
 /// How the test server treats messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,44 +58,20 @@ fn connection(
 ) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
     stream.set_nodelay(true)?;
-    let mut buf = vec![0u8; 1 << 16];
-    let mut head = Vec::new();
-    let end = loop {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        head.extend_from_slice(&buf[..n]);
-        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
-        }
+    let Some(request) = support::Request::read(&mut stream)? else {
+        return Ok(());
     };
     if behaviour == Behaviour::Forbid {
         return stream.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
     }
-    let text = String::from_utf8_lossy(&head[..end]).into_owned();
-    let key = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-        .expect("a key")
-        .trim();
-    let mut sha1 = Sha1::new();
-    sha1.update(key.as_bytes());
-    sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
-    let accept = STANDARD.encode(sha1.finalize());
     if behaviour == Behaviour::Broadcast {
         // Registered before the 101, so no message can miss this client.
         clients.lock().unwrap().push(stream.try_clone()?);
     }
-    stream.write_all(
-        format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {accept}\r\n\r\n"
-        )
-        .as_bytes(),
-    )?;
+    stream.write_all(request.switching_protocols().as_bytes())?;
     let mut decoder = Decoder::new(Limits::default());
-    let mut pending = head[end..].to_vec();
+    let mut pending = request.rest;
+    let mut buf = vec![0u8; 1 << 16];
     let mut messages = 0usize;
     let mut awaiting_pong: Option<(Vec<u8>, Vec<u8>)> = None;
     loop {

@@ -4,12 +4,14 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::Options;
+use crate::{Hub, Options, UsageError};
 
 /// The server could not start.
 #[derive(Debug)]
@@ -109,6 +111,39 @@ where
                 eprintln!("accept: {e}");
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
+        }
+    }
+}
+
+/// A peer's whole `main`: parses the command line (printing the usage for
+/// `--help`, exit 2 on a usage error), then [`serve`]s every connection
+/// with `connection`, which also gets the one [`Hub`] all connections
+/// share. Exit 1 if the server cannot start.
+pub fn run<T, F, Fut>(name: &str, connection: F) -> ExitCode
+where
+    T: Send + Sync + 'static,
+    F: Fn(TcpStream, Arc<Hub<T>>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let options = match Options::parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(UsageError::Help) => {
+            print!("usage: {name} --port N [--threads N]\n{}", UsageError::Help);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprint!("{name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let hub = Arc::new(Hub::default());
+    match serve(name, &options, move |stream| {
+        connection(stream, Arc::clone(&hub))
+    }) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
         }
     }
 }

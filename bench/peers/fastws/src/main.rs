@@ -27,7 +27,7 @@ use hyper::service::service_fn;
 use hyper::upgrade::Upgraded;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use peer_common::{Hub, Member, Options, Route, UsageError};
+use peer_common::{Hub, Member, Route};
 use tokio::io::BufWriter;
 use tokio::net::TcpStream;
 
@@ -55,28 +55,7 @@ impl Outgoing {
 }
 
 fn main() -> ExitCode {
-    let options = match Options::parse(std::env::args().skip(1)) {
-        Ok(options) => options,
-        Err(UsageError::Help) => {
-            print!("usage: {NAME} --port N [--threads N]\n{}", UsageError::Help);
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprint!("{NAME}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let hub = Arc::new(Hub::default());
-    let served = peer_common::serve(NAME, &options, move |stream| {
-        connection(stream, Arc::clone(&hub))
-    });
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{NAME}: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    peer_common::run(NAME, connection)
 }
 
 async fn connection(stream: TcpStream, hub: Arc<Hub<Outgoing>>) {

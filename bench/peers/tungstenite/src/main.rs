@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
-use peer_common::{Hub, Options, Route, UsageError};
+use peer_common::{Hub, Route};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::{Error, Message};
@@ -23,28 +23,7 @@ use tokio_tungstenite::{WebSocketStream, accept_hdr_async};
 const NAME: &str = "peer-tungstenite";
 
 fn main() -> ExitCode {
-    let options = match Options::parse(std::env::args().skip(1)) {
-        Ok(options) => options,
-        Err(UsageError::Help) => {
-            print!("usage: {NAME} --port N [--threads N]\n{}", UsageError::Help);
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprint!("{NAME}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let hub = Arc::new(Hub::default());
-    let served = peer_common::serve(NAME, &options, move |stream| {
-        connection(stream, Arc::clone(&hub))
-    });
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{NAME}: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    peer_common::run(NAME, connection)
 }
 
 async fn connection(stream: TcpStream, hub: Arc<Hub<Message>>) {

@@ -1,0 +1,54 @@
+//! The HTTP side of the small WebSocket servers these tests write.
+
+use std::io::{self, Read};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sha1::{Digest as _, Sha1};
+
+/// A client's upgrade request as read from its stream.
+pub(crate) struct Request {
+    /// The request head, up to and including the blank line.
+    pub(crate) head: String,
+    /// What the client sent after the head (its first frames, maybe).
+    pub(crate) rest: Vec<u8>,
+}
+
+impl Request {
+    /// Reads until the end of the request head; `None` if the client closed
+    /// the connection first.
+    pub(crate) fn read(stream: &mut impl Read) -> io::Result<Option<Self>> {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut bytes = Vec::new();
+        loop {
+            let n = stream.read(&mut buf)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            bytes.extend_from_slice(&buf[..n]);
+            if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+                let rest = bytes.split_off(end + 4);
+                let head = String::from_utf8_lossy(&bytes).into_owned();
+                return Ok(Some(Self { head, rest }));
+            }
+        }
+    }
+
+    /// The 101 response accepting this request (RFC 6455 §4.2.2).
+    pub(crate) fn switching_protocols(&self) -> String {
+        let key = self
+            .head
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .expect("a key")
+            .trim();
+        let mut sha1 = Sha1::new();
+        sha1.update(key.as_bytes());
+        sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+        let accept = STANDARD.encode(sha1.finalize());
+        format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\n\r\n"
+        )
+    }
+}
