@@ -373,12 +373,12 @@ unsafe extern "C" fn host_send(
     if matches!(host.callback, Some(Callback::Init | Callback::Fini)) {
         return abi::SEND_NOT_AVAILABLE;
     }
-    let raw: &[u64] = if count == 0 || ids.is_null() {
-        &[]
-    } else {
-        // SAFETY: the app passes `count` readable ids (ABI contract).
-        unsafe { std::slice::from_raw_parts(ids, count) }
-    };
+    if count == 0 || ids.is_null() {
+        // The current client, or everyone: no id list to build.
+        return host.send(data_kind, target, &[]);
+    }
+    // SAFETY: the app passes `count` readable ids (ABI contract).
+    let raw: &[u64] = unsafe { std::slice::from_raw_parts(ids, count) };
     // Reuse one list between sends: sending must not allocate per message.
     let mut ids = std::mem::take(&mut host.send_ids);
     ids.clear();
