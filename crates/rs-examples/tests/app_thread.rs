@@ -302,3 +302,24 @@ fn stop_ends_an_app_thread_waiting_for_a_full_outbound_ring() {
     h.gather(Duration::from_millis(100));
     assert!(stopped, "still running 1 s after stop()");
 }
+
+#[test]
+fn a_stopped_app_thread_still_gets_what_the_workers_left_on_its_rings() {
+    // At shutdown every worker pushes its clients' close notices, then
+    // exits; the app thread is stopped after that and must still see them.
+    let mut h = Harness::new("chat", 1);
+    let (a, b) = (Client::on(0, 1, 1), Client::on(0, 2, 1));
+    h.open(&a);
+    h.open(&b);
+    h.close(&a);
+    h.stop_handle().stop();
+    h.run();
+    assert_eq!(h.join(), Ok(()));
+    assert_eq!(
+        h.gather(Duration::ZERO),
+        [
+            Out::new(0, To::Multi(vec![a.id]), text(&format!("{} joined", b.id))),
+            Out::new(0, To::Multi(vec![b.id]), text(&format!("{} left", a.id))),
+        ]
+    );
+}

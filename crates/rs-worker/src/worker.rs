@@ -338,12 +338,12 @@ impl Worker {
         loop {
             let busy = self.deliver_outbound();
             self.retry_stalled();
-            for app in &mut self.apps {
-                app.inbound.flush();
-            }
             if self.stop.load(Ordering::Acquire) && self.shutting_down.is_none() {
                 self.begin_shutdown();
             }
+            // Before sleeping: what the steps above queued for the apps
+            // (resumed reads, close notices) wakes them now.
+            self.flush_inbound();
             if let Some(started) = self.shutting_down {
                 let open = self.slots.iter().any(|s| s.conn.is_some());
                 if !open || started.elapsed() > self.limits.close_timeout {
@@ -395,6 +395,17 @@ impl Worker {
             }
             self.events = events;
             self.expire_deadlines();
+            // The messages just read wake their apps before this thread
+            // delivers the next pass of outbound frames.
+            self.flush_inbound();
+        }
+    }
+
+    /// Publishes what was pushed on the apps' inbound rings and wakes the
+    /// apps that sleep (one wake-up per app and batch).
+    fn flush_inbound(&mut self) {
+        for app in &mut self.apps {
+            app.inbound.flush();
         }
     }
 
@@ -601,7 +612,9 @@ impl Worker {
             // arrives later raises a new edge-triggered event, so the read
             // that would only say "would block" is skipped (one system call
             // per message instead of two). Not for TLS, whose read can be
-            // short while records wait in rustls.
+            // short while records wait in rustls. (A read also stops short
+            // at TCP urgent data, which leaves the rest of what that client
+            // sent until it sends more: only its own connection waits.)
             let plain = matches!(conn.stream, Transport::Plain(_));
             match conn.stream.read(&mut rbuf) {
                 Ok(0) => {

@@ -169,23 +169,13 @@ impl AppThread {
             (self.app.timer_mode != abi::TIMER_NONE).then(|| Instant::now() + interval);
         loop {
             if self.stop.load(Ordering::Acquire) {
+                // The workers are done: what they left (the close notices of
+                // a shutdown, say) is still handed to the app, then it stops.
+                while self.dispatch_batch()? {}
+                self.host.flush_outbound();
                 return Ok(());
             }
-            let mut worked = false;
-            for worker in 0..self.inbound.len() {
-                for _ in 0..BATCH {
-                    let Some(bytes) = self.inbound[worker].peek() else {
-                        break;
-                    };
-                    // Read callbacks get the payload straight from the ring;
-                    // it stays in place until `advance` below.
-                    let result = dispatch(&self.app, &mut self.host, bytes);
-                    self.inbound[worker].advance();
-                    result?;
-                    worked = true;
-                }
-                self.inbound[worker].release();
-            }
+            let mut worked = self.dispatch_batch()?;
             self.host.flush_outbound();
             if next_timer.is_some_and(|due| Instant::now() >= due) {
                 next_timer = self.run_timer()?;
@@ -208,6 +198,27 @@ impl AppThread {
                 });
             }
         }
+    }
+
+    /// Hands up to [`BATCH`] messages of each worker's ring to the app;
+    /// returns whether there were any.
+    fn dispatch_batch(&mut self) -> Result<bool, AppError> {
+        let mut worked = false;
+        for worker in 0..self.inbound.len() {
+            for _ in 0..BATCH {
+                let Some(bytes) = self.inbound[worker].peek() else {
+                    break;
+                };
+                // Read callbacks get the payload straight from the ring; it
+                // stays in place until `advance` below.
+                let result = dispatch(&self.app, &mut self.host, bytes);
+                self.inbound[worker].advance();
+                result?;
+                worked = true;
+            }
+            self.inbound[worker].release();
+        }
+        Ok(worked)
     }
 
     /// Calls the timer; returns when to call it next.
