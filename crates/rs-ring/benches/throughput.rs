@@ -173,6 +173,8 @@ fn rs_ring_wakeups(samples: usize) -> Vec<f64> {
             std::thread::sleep(Duration::from_micros(300));
             let sent = origin.elapsed().as_nanos() as u64;
             producer.push(&sent.to_ne_bytes()).unwrap();
+            // The end of the batch: the wake-up check.
+            producer.flush();
         }
     });
     let mut latencies = Vec::with_capacity(samples);

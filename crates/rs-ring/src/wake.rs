@@ -7,9 +7,11 @@
 //! word), *re-checks* every ring it consumes with a read-modify-write of the
 //! ring's write index ([`Consumer::is_empty`](crate::Consumer::is_empty)), and
 //! only then *waits*. A producer *publishes* with a read-modify-write of the
-//! write index ([`Producer::flush`](crate::Producer::flush)), then *checks*
-//! the word, and wakes the consumer only if it finds SLEEPING and is the one
-//! to swap it back to AWAKE.
+//! write index (every `publish_batch` commits, and in
+//! [`Producer::flush`](crate::Producer::flush)), then, in the next `flush`,
+//! *checks* the word, and wakes the consumer only if it finds SLEEPING and is
+//! the one to swap it back to AWAKE. The check may come any time after the
+//! publication: the argument below needs only their order.
 //!
 //! The two read-modify-writes (both AcqRel) hit the same location, so they
 //! are ordered in its modification order, one way or the other. If the
@@ -88,14 +90,15 @@ impl WakeTarget {
 }
 
 /// Wakes one consumer: give a clone to every ring that feeds it (see
-/// [`ring`](crate::ring)); many producers may share one consumer. Each
-/// [`Producer::flush`](crate::Producer::flush) that publishes wakes the
+/// [`ring`](crate::ring)); many producers may share one consumer. A
+/// [`Producer::flush`](crate::Producer::flush) after a publication wakes the
 /// consumer if it announced sleep.
 #[derive(Clone)]
 pub struct Waker(Arc<WakeTarget>);
 
 impl Waker {
     /// Wakes the consumer if it announced sleep. Rings call this on every
+    /// [`Producer::flush`](crate::Producer::flush) that follows a
     /// publication; call it yourself only after publishing some other state
     /// (a stop flag, say) with an AcqRel read-modify-write that the
     /// consumer's re-check reads with one too, which is what makes the
