@@ -72,6 +72,10 @@ pub(crate) fn run(options: &ServeOptions) -> ExitCode {
         }
     };
     let detached = if options.daemon {
+        if signals::stop_pending() {
+            eprintln!("ringsocket: interrupted while starting; not detaching");
+            return exit::failure();
+        }
         match daemon::detach() {
             Ok(detached) => {
                 logging::switch_to_syslog();
