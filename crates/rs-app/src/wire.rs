@@ -295,6 +295,12 @@ pub fn write_inbound(buf: &mut [u8], msg: &Inbound<'_>) -> Result<(), WireError>
         return Err(wrong_length);
     };
     let peer = &msg.peer;
+    // Readers check it; a wrong one here is a bug in the writer.
+    debug_assert!(
+        peer.version == 4 || peer.version == 6,
+        "peer address version {}",
+        peer.version
+    );
     header[0] = msg.kind.to_u8();
     header[1] = msg.data_kind;
     header[2..4].copy_from_slice(&msg.endpoint_id.to_ne_bytes());

@@ -1,10 +1,12 @@
 //! A connection's pending output: what the socket did not take yet.
 //!
-//! A frame is written straight from where it lies (the app's ring, or a
-//! small buffer) when nothing is queued; only the part a socket refuses is
-//! kept, in a reference-counted copy that every recipient of the same frame
-//! shares. So a broadcast costs one copy at most, however many clients are
-//! slow, and the ring space is freed at once.
+//! A frame for one client is written straight from where it lies (the
+//! app's ring, or a small buffer) when nothing is queued; only the part the
+//! socket refuses is kept, in a reference-counted copy. A frame for many
+//! clients is queued whole, in one such copy that all its recipients share,
+//! and each recipient's queue goes out in one vectored write. So a frame
+//! costs one copy at most, however many clients get it or are slow, and the
+//! ring space is freed at once.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};

@@ -47,15 +47,26 @@ pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     result(n)
 }
 
-/// `writev(fd, bufs)`: several buffers, one system call. (A socket that
-/// went away gives `EPIPE`: Rust ignores SIGPIPE in its programs.)
+/// `sendmsg(fd, bufs, MSG_NOSIGNAL)`: several buffers in one system call,
+/// and, like [`send`], a peer that went away is `EPIPE`, never a SIGPIPE
+/// (whatever an app library did to the signal's disposition).
 pub(crate) fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    // IoSlice has the layout of iovec (std guarantees it on Unix); the
-    // count is capped to what the kernel accepts.
-    let count = bufs.len().min(1024);
-    // SAFETY: `bufs` holds `count` valid iovecs whose memory is readable
-    // for the call; writev only reads it.
-    let n = unsafe { libc::syscall(libc::SYS_writev, fd, bufs.as_ptr(), count) };
+    // SAFETY: an all-zero msghdr is valid (no address, no control data).
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    // IoSlice has the layout of iovec (std guarantees it on Unix); sendmsg
+    // only reads through the pointer. The count is capped to IOV_MAX.
+    message.msg_iov = bufs.as_ptr().cast_mut().cast::<libc::iovec>();
+    message.msg_iovlen = bufs.len().min(1024) as _;
+    // SAFETY: `message` points at `msg_iovlen` valid iovecs whose memory is
+    // readable for the call, and at no address or control data.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_sendmsg,
+            fd,
+            &raw const message,
+            libc::MSG_NOSIGNAL,
+        )
+    };
     result(n)
 }
 
@@ -102,6 +113,14 @@ mod tests {
         let (a, b) = UnixStream::pair().unwrap();
         drop(b);
         let err = send(a.as_raw_fd(), b"x").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn writev_to_a_closed_peer_is_an_error_not_a_signal() {
+        let (a, b) = UnixStream::pair().unwrap();
+        drop(b);
+        let err = writev(a.as_raw_fd(), &[IoSlice::new(b"x")]).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
     }
 
