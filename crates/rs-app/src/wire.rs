@@ -548,15 +548,40 @@ pub fn write_outbound(
     ids: &[ClientId],
     frame: &[u8],
 ) -> Result<(), WireError> {
+    write_outbound_parts(buf, target, close_after, ids, [frame, &[]])
+}
+
+/// [`write_outbound`] with the frame given in two parts, written one after
+/// the other (a frame header, then a payload that lies elsewhere), so that
+/// the frame need not be assembled first. `buf` must be exactly
+/// [`outbound_len`]`(ids.len(), head.len() + body.len())` bytes.
+///
+/// ```
+/// use rs_app::abi;
+/// use rs_app::wire::{self, ClientId, Recipients};
+///
+/// let client = ClientId::new(0, 1, 1).expect("in range");
+/// let mut buf = vec![0; wire::outbound_len(1, 4)];
+/// wire::write_outbound_parts(&mut buf, abi::TARGET_SINGLE, false, &[client], [&[0x82, 2], b"hi"])?;
+/// assert_eq!(wire::read_outbound(&buf)?.frame, [0x82, 2, b'h', b'i']);
+/// # Ok::<(), wire::WireError>(())
+/// ```
+pub fn write_outbound_parts(
+    buf: &mut [u8],
+    target: u8,
+    close_after: bool,
+    ids: &[ClientId],
+    [head, body]: [&[u8]; 2],
+) -> Result<(), WireError> {
     check_id_count(target, ids.len())?;
     let count = u32::try_from(ids.len()).map_err(|_| WireError::WrongIdCount {
         target,
         count: ids.len(),
     })?;
-    if frame.is_empty() {
+    if head.is_empty() && body.is_empty() {
         return Err(WireError::EmptyFrame);
     }
-    let expected = outbound_len(ids.len(), frame.len());
+    let expected = outbound_len(ids.len(), head.len().saturating_add(body.len()));
     let wrong_length = WireError::WrongBufferLength {
         expected,
         len: buf.len(),
@@ -585,7 +610,13 @@ pub fn write_outbound(
     {
         *slot = id.get().to_ne_bytes();
     }
-    frame_bytes.copy_from_slice(frame);
+    if body.is_empty() {
+        frame_bytes.copy_from_slice(head);
+    } else {
+        let (head_bytes, body_bytes) = frame_bytes.split_at_mut(head.len());
+        head_bytes.copy_from_slice(head);
+        body_bytes.copy_from_slice(body);
+    }
     Ok(())
 }
 

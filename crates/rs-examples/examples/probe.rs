@@ -66,8 +66,12 @@ fn range(rs: &mut Read<Counters>, values: Elems<u16>) -> i32 {
     reply(rs, DataKind::Bin)
 }
 
-/// Case 3 (text): a string of 1 to 8 bytes, echoed as text.
+/// Case 3 (text): a string of 1 to 8 bytes, echoed twice as text with a
+/// `|` between (the host lends the first write from the message and must
+/// copy it once more is written).
 fn string(rs: &mut Read<Counters>, text: &str) -> i32 {
+    rs.w_str(text);
+    rs.w_str("|");
     rs.w_str(text);
     reply(rs, DataKind::Utf8)
 }

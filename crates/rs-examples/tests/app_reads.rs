@@ -358,7 +358,7 @@ fn a_string_of_1_to_8_bytes_counts_bytes_not_characters() {
         h.text(&a, &format!("\x03{accepted}"));
         assert_eq!(
             h.expect(1),
-            [Out::single(a.id, text(accepted))],
+            [Out::single(a.id, text(&format!("{accepted}|{accepted}")))],
             "{accepted:?}"
         );
     }

@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rs_proto::{CloseCode, MAX_HEADER_LEN, Opcode, encode_close, write_header_in_headroom};
+use rs_proto::{
+    CloseCode, FrameHeader, MAX_HEADER_LEN, Opcode, encode_close, write_header_in_headroom,
+};
 use rs_ring::{Producer, PushError};
 
 use super::load::App;
 use super::thread::AppSettings;
 use crate::abi::{self, AppConf, Ctx, HostApi, PeerAddr};
-use crate::wire::{ClientId, outbound_len, write_outbound};
+use crate::wire::{ClientId, outbound_len, write_outbound_parts};
 
 /// Which callback is running; decides which helpers are available.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +59,10 @@ pub(crate) struct CurrentClient {
     pub(crate) data_kind: u8,
 }
 
+/// Writes of the read's own bytes from this length on are lent rather than
+/// copied: below it, a copy costs less than writing the frame in two parts.
+const LEND_MIN: usize = 256;
+
 /// Everything the host functions reach through `Ctx::host`.
 pub(crate) struct HostState {
     pub(crate) name: String,
@@ -65,6 +71,13 @@ pub(crate) struct HostState {
     /// The write buffer, after `MAX_HEADER_LEN` bytes of headroom for the
     /// frame header, so that a frame is built without moving the payload.
     wbuf: Vec<u8>,
+    /// The payload of the running read callback, as the app got it: it stays
+    /// in the inbound ring, unchanged, until the callback returns.
+    message: (*const u8, usize),
+    /// A write of bytes that lie inside `message`, not copied (offset,
+    /// length): an echo's payload goes from the inbound ring straight to
+    /// the outbound one. Copied into `wbuf` if anything is written after it.
+    lent: Option<(usize, usize)>,
     /// Recipient ids of one worker, reused between sends.
     ids: Vec<ClientId>,
     /// The ids an app passed to `send`, reused between sends.
@@ -117,6 +130,8 @@ impl HostState {
             name,
             app_data,
             wbuf,
+            message: (std::ptr::null(), 0),
+            lent: None,
             ids: Vec::new(),
             send_ids: Vec::new(),
             close_frame: Vec::new(),
@@ -145,9 +160,52 @@ impl HostState {
         self.callback = None;
         self.client = None;
         // What the app wrote but did not send does not leak into the next
-        // callback's message.
+        // callback's message; the read's payload is gone after it.
         self.wbuf.truncate(MAX_HEADER_LEN);
+        self.lent = None;
+        self.message = (std::ptr::null(), 0);
         status
+    }
+
+    /// Tells the host the payload of the read callback about to run, so
+    /// that writes of its bytes need not copy them. Valid until that
+    /// callback returns ([`call`](Self::call) forgets it then).
+    pub(crate) fn lend_message(&mut self, payload: &[u8]) {
+        self.message = (payload.as_ptr(), payload.len());
+    }
+
+    /// Appends `bytes` to what the next send sends.
+    fn write(&mut self, bytes: &[u8]) {
+        if bytes.len() >= LEND_MIN
+            && self.wbuf.len() == MAX_HEADER_LEN
+            && self.lent.is_none()
+            && let Some(offset) = self.offset_in_message(bytes)
+        {
+            self.lent = Some((offset, bytes.len()));
+            return;
+        }
+        if let Some(lent) = self.take_lent() {
+            self.wbuf.extend_from_slice(lent);
+        }
+        self.wbuf.extend_from_slice(bytes);
+    }
+
+    /// Where `bytes` start in the read's payload, if they lie inside it.
+    fn offset_in_message(&self, bytes: &[u8]) -> Option<usize> {
+        let (start, len) = self.message;
+        let offset = (bytes.as_ptr() as usize).checked_sub(start as usize)?;
+        (!start.is_null() && offset.checked_add(bytes.len())? <= len).then_some(offset)
+    }
+
+    /// The lent bytes, forgotten here (the slice stays valid for the rest of
+    /// the callback).
+    fn take_lent<'a>(&mut self) -> Option<&'a [u8]> {
+        let (offset, len) = self.lent.take()?;
+        // SAFETY: `lent` is set only for bytes inside `message`, the payload
+        // of the running read callback, which stays in the inbound ring,
+        // unchanged, until the callback returns; `call` clears both before
+        // that, and the slice is used only by the host function that took it.
+        Some(unsafe { std::slice::from_raw_parts(self.message.0.add(offset), len) })
     }
 
     /// Publishes every outbound message written so far.
@@ -164,18 +222,21 @@ impl HostState {
         let frame = std::mem::take(&mut self.close_frame);
         let worker = usize::from(client.worker());
         if worker < self.outbound.len() {
-            let _ = self.push(worker, abi::TARGET_SINGLE, true, &[client], &frame);
+            let _ = self.push(worker, abi::TARGET_SINGLE, true, &[client], [&frame, &[]]);
         }
         self.close_frame = frame;
     }
 
-    /// Sends the write buffer and empties it, whatever the outcome.
+    /// Sends what was written and forgets it, whatever the outcome.
+    #[inline(always)]
     fn send(&mut self, data_kind: u8, target: u8, ids: &[ClientId]) -> i32 {
         let status = self.send_buffer(data_kind, target, ids);
         self.wbuf.truncate(MAX_HEADER_LEN);
+        self.lent = None;
         status
     }
 
+    #[inline(always)]
     fn send_buffer(&mut self, data_kind: u8, target: u8, ids: &[ClientId]) -> i32 {
         let opcode = match data_kind {
             abi::DATA_BIN => Opcode::Binary,
@@ -212,6 +273,13 @@ impl HostState {
             | (abi::TARGET_EVERY_EXCEPT_MULTI, _) => (target, ids),
             _ => return abi::SEND_INVALID_ARGUMENT,
         };
+        if let Some(payload) = self.take_lent() {
+            if opcode == Opcode::Text && simdutf8::basic::from_utf8(payload).is_err() {
+                return abi::SEND_INVALID_UTF8;
+            }
+            let header = FrameHeader::new(opcode, true, payload.len() as u64);
+            return self.deliver(target, ids, [header.as_bytes(), payload]);
+        }
         if opcode == Opcode::Text
             && simdutf8::basic::from_utf8(&self.wbuf[MAX_HEADER_LEN..]).is_err()
         {
@@ -219,7 +287,7 @@ impl HostState {
         }
         let mut wbuf = std::mem::take(&mut self.wbuf);
         let status = match write_header_in_headroom(&mut wbuf, MAX_HEADER_LEN, opcode) {
-            Ok(start) => self.deliver(target, ids, &wbuf[start..]),
+            Ok(start) => self.deliver(target, ids, [&wbuf[start..], &[]]),
             Err(_) => abi::SEND_TOO_LARGE,
         };
         wbuf.truncate(MAX_HEADER_LEN);
@@ -229,7 +297,8 @@ impl HostState {
 
     /// Puts one frame on the outbound ring of every worker that holds a
     /// recipient, each with the recipients it holds.
-    fn deliver(&mut self, target: u8, ids: &[ClientId], frame: &[u8]) -> i32 {
+    #[inline(always)]
+    fn deliver(&mut self, target: u8, ids: &[ClientId], frame: [&[u8]; 2]) -> i32 {
         // The common case, a reply to one client (or to clients of one
         // worker): one ring, the ids as they are.
         if let (abi::TARGET_SINGLE | abi::TARGET_MULTI, Some(first)) = (target, ids.first()) {
@@ -271,20 +340,21 @@ impl HostState {
 
     /// Writes one outbound message, waiting while the worker's ring is full
     /// (back-pressure: the worker drains it independently).
+    #[inline(always)]
     fn push(
         &mut self,
         worker: usize,
         target: u8,
         close_after: bool,
         ids: &[ClientId],
-        frame: &[u8],
+        frame: [&[u8]; 2],
     ) -> i32 {
-        let len = outbound_len(ids.len(), frame.len());
-        let ring = &mut self.outbound[worker];
+        let len = outbound_len(ids.len(), frame[0].len().saturating_add(frame[1].len()));
         loop {
-            match ring.reserve(len) {
+            match self.outbound[worker].reserve(len) {
                 Ok(mut message) => {
-                    if write_outbound(&mut message, target, close_after, ids, frame).is_err() {
+                    if write_outbound_parts(&mut message, target, close_after, ids, frame).is_err()
+                    {
                         return abi::SEND_INVALID_ARGUMENT;
                     }
                     message.commit();
@@ -292,26 +362,36 @@ impl HostState {
                 }
                 Err(PushError::TooLarge { .. }) => return abi::SEND_TOO_LARGE,
                 Err(PushError::Full { .. }) => {
-                    ring.flush();
-                    if self.stop.load(Ordering::Acquire) {
-                        // The worker may be gone: do not wait forever.
+                    if !self.wait_for_room(worker) {
                         return abi::SEND_SHUTTING_DOWN;
                     }
-                    let now = Instant::now();
-                    if self
-                        .last_full_warning
-                        .is_none_or(|t| now - t > Duration::from_secs(1))
-                    {
-                        log::warn!(
-                            "app '{}': outbound ring of worker {worker} is full; waiting",
-                            self.name
-                        );
-                        self.last_full_warning = Some(now);
-                    }
-                    std::thread::sleep(Duration::from_micros(50));
                 }
             }
         }
+    }
+
+    /// Back-pressure: a worker's ring is full. Publishes what is in it and
+    /// waits a little for the worker to drain it; `false` at shutdown (the
+    /// worker may be gone: do not wait forever).
+    #[cold]
+    fn wait_for_room(&mut self, worker: usize) -> bool {
+        self.outbound[worker].flush();
+        if self.stop.load(Ordering::Acquire) {
+            return false;
+        }
+        let now = Instant::now();
+        if self
+            .last_full_warning
+            .is_none_or(|t| now - t > Duration::from_secs(1))
+        {
+            log::warn!(
+                "app '{}': outbound ring of worker {worker} is full; waiting",
+                self.name
+            );
+            self.last_full_warning = Some(now);
+        }
+        std::thread::sleep(Duration::from_micros(50));
+        true
     }
 }
 
@@ -356,8 +436,7 @@ unsafe extern "C" fn host_write(ctx: *mut Ctx, bytes: *const u8, len: usize) {
     let host = unsafe { host(ctx) };
     if len > 0 && !bytes.is_null() {
         // SAFETY: the app passes `len` readable bytes (ABI contract).
-        host.wbuf
-            .extend_from_slice(unsafe { std::slice::from_raw_parts(bytes, len) });
+        host.write(unsafe { std::slice::from_raw_parts(bytes, len) });
     }
 }
 

@@ -283,6 +283,7 @@ fn dispatch(app: &App, host: &mut HostState, bytes: &[u8]) -> Result<(), AppErro
                 }
             };
             let read = case.read;
+            host.lend_message(payload);
             let status = host.call(Which::Read, Some(client), |ctx| {
                 // SAFETY: the app's read callback, with the live context and
                 // the payload validated against the case's arguments.
