@@ -41,8 +41,18 @@ fn main() {
         "{:<24} {:>16} {:>16} {:>8}",
         "wake-up latency", "rs-ring Parker", "rtrb+thread::park", "ratio"
     );
-    let mut ours = rs_ring_wakeups(2000);
-    let mut theirs = rtrb_wakeups(2000);
+    // Interleaved rounds, the order swapped each time: whichever runs
+    // first after the throughput runs above sees a slower machine.
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for round in 0..10 {
+        if round % 2 == 0 {
+            ours.extend(rs_ring_wakeups(200));
+            theirs.extend(rtrb_wakeups(200));
+        } else {
+            theirs.extend(rtrb_wakeups(200));
+            ours.extend(rs_ring_wakeups(200));
+        }
+    }
     for (name, q) in [("median", 0.5), ("p99", 0.99)] {
         let (a, b) = (quantile(&mut ours, q), quantile(&mut theirs, q));
         println!("{:<24} {:>14.1}µs {:>14.1}µs {:>7.2}x", name, a, b, b / a);
