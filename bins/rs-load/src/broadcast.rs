@@ -230,11 +230,7 @@ pub(crate) fn run_thread(
     ctx.open_all(&mut conns)?;
     let mut latency = Histogram::new();
     let Some(window) = ctx.wait_for_start(&mut conns)? else {
-        return Ok(ThreadResult {
-            latency,
-            total: 0,
-            finished_at: None,
-        });
+        return Ok(ctx.finish(latency, 0, None));
     };
     let mut active = 0usize;
     for conn in &mut conns {
@@ -276,13 +272,7 @@ pub(crate) fn run_thread(
         ctx.progress().total.store(total, Ordering::Relaxed);
     }
     let finished_at = (active == 0).then(Instant::now);
-    ctx.progress().total.store(total, Ordering::Relaxed);
-    ctx.progress().finished.store(true, Ordering::Release);
-    Ok(ThreadResult {
-        latency,
-        total,
-        finished_at,
-    })
+    Ok(ctx.finish(latency, total, finished_at))
 }
 
 #[cfg(test)]

@@ -29,11 +29,7 @@ pub(crate) fn run_thread(
     let mut left = budgets.to_vec();
     let mut latency = Histogram::new();
     let Some(window) = ctx.wait_for_start(&mut conns)? else {
-        return Ok(ThreadResult {
-            latency,
-            total: 0,
-            finished_at: None,
-        });
+        return Ok(ctx.finish(latency, 0, None));
     };
     let error = |conn: &Conn<Ignore>, error| LoadError::Conn {
         conn: conn.index,
@@ -84,11 +80,5 @@ pub(crate) fn run_thread(
         ctx.progress().total.store(total, Ordering::Relaxed);
     }
     let finished_at = (active == 0).then(Instant::now);
-    ctx.progress().total.store(total, Ordering::Relaxed);
-    ctx.progress().finished.store(true, Ordering::Release);
-    Ok(ThreadResult {
-        latency,
-        total,
-        finished_at,
-    })
+    Ok(ctx.finish(latency, total, finished_at))
 }

@@ -176,11 +176,7 @@ pub(crate) fn run_thread(
     ctx.open_all(&mut conns)?;
     let mut latency = Histogram::new();
     let Some(window) = ctx.wait_for_start(&mut conns)? else {
-        return Ok(ThreadResult {
-            latency,
-            total: 0,
-            finished_at: None,
-        });
+        return Ok(ctx.finish(latency, 0, None));
     };
     let mut active = 0usize;
     for conn in &mut conns {
@@ -222,13 +218,7 @@ pub(crate) fn run_thread(
     if active == 0 {
         finished_at = Some(Instant::now());
     }
-    ctx.progress().total.store(total, Ordering::Relaxed);
-    ctx.progress().finished.store(true, Ordering::Release);
-    Ok(ThreadResult {
-        latency,
-        total,
-        finished_at,
-    })
+    Ok(ctx.finish(latency, total, finished_at))
 }
 
 fn conn_error<S>(conn: &Conn<S>, error: ConnError) -> LoadError {

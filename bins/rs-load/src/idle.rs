@@ -2,7 +2,6 @@
 //! until the deadline, so the main thread can measure the server's memory
 //! per connection.
 
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::conn::{Conn, Ignore};
@@ -25,13 +24,5 @@ pub(crate) fn run_thread(mut ctx: Ctx, ids: &[usize]) -> Result<ThreadResult, Lo
             ctx.dispatch(&mut conns)?;
         }
     }
-    ctx.progress()
-        .total
-        .store(conns.len() as u64, Ordering::Relaxed);
-    ctx.progress().finished.store(true, Ordering::Release);
-    Ok(ThreadResult {
-        latency,
-        total: conns.len() as u64,
-        finished_at: None,
-    })
+    Ok(ctx.finish(latency, conns.len() as u64, None))
 }

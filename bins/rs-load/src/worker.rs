@@ -145,6 +145,24 @@ impl Ctx {
         &self.shared.progress[self.thread]
     }
 
+    /// Ends the thread's work: publishes its final count, marks it finished
+    /// for the reporter, and makes its result.
+    pub(crate) fn finish(
+        &self,
+        latency: Histogram,
+        total: u64,
+        finished_at: Option<Instant>,
+    ) -> ThreadResult {
+        let progress = self.progress();
+        progress.total.store(total, Ordering::Relaxed);
+        progress.finished.store(true, Ordering::Release);
+        ThreadResult {
+            latency,
+            total,
+            finished_at,
+        }
+    }
+
     /// Opens every connection in `conns` (token = index) and completes its
     /// upgrade, a bounded number at a time.
     pub(crate) fn open_all<S: Session>(&mut self, conns: &mut [Conn<S>]) -> Result<(), LoadError> {
