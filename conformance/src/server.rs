@@ -184,7 +184,13 @@ impl ManagedServer {
 
     fn wait_until_listening(&mut self) -> Result<(), StartError> {
         let deadline = Instant::now() + STARTUP_LIMIT;
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        // A connection that meets itself (the kernel picked the unused
+        // port as the source) is not the server.
+        let accepts = |port| {
+            TcpStream::connect(("127.0.0.1", port))
+                .is_ok_and(|stream| stream.local_addr().ok() != stream.peer_addr().ok())
+        };
+        while !accepts(self.port) {
             if let Err(exited) = self.check_running() {
                 return Err(StartError::Exited(exited));
             }

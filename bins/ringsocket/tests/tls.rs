@@ -6,7 +6,7 @@ mod support;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -548,31 +548,15 @@ fn a_failed_reload_keeps_the_certificates_in_use_and_says_why() {
 
 // ---------------------------------------------------- startup errors
 
-/// Runs the server on a configuration that cannot start; returns its exit
-/// code and stderr.
-fn start_failing(config: &str, dir: &Path) -> (Option<i32>, String) {
-    let path = dir.join("ringsocket.json5");
-    std::fs::write(&path, config).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
-        .arg(&path)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn a_key_that_does_not_match_its_certificate_stops_startup_naming_the_file() {
     let ca = Ca::new("CA");
     let mut cert = CertFiles::new(&ca, &["a.test"]);
     cert.key = CertFiles::new(&ca, &["a.test"]).key;
     let dir = shared_dir();
-    let (config, _) = tls_config(dir.path(), APP, &[cert], false, "");
+    let (config, ports) = tls_config(dir.path(), APP, &[cert], false, "");
     let config = config.replace(r#""log_level": "debug""#, r#""log_level": "error""#);
-    let (code, stderr) = start_failing(&config, dir.path());
+    let (code, stderr) = start_failing(&config, dir.path(), ports[0]);
     let (key_path, chain_path) = cert_paths(dir.path(), 0);
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(
@@ -591,9 +575,9 @@ fn a_key_file_without_a_key_stops_startup_naming_the_file() {
     let mut cert = CertFiles::new(&ca, &["a.test"]);
     cert.key = cert.chain.clone();
     let dir = shared_dir();
-    let (config, _) = tls_config(dir.path(), APP, &[cert], false, "");
+    let (config, ports) = tls_config(dir.path(), APP, &[cert], false, "");
     let config = config.replace(r#""log_level": "debug""#, r#""log_level": "error""#);
-    let (code, stderr) = start_failing(&config, dir.path());
+    let (code, stderr) = start_failing(&config, dir.path(), ports[0]);
     let (key_path, _) = cert_paths(dir.path(), 0);
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(
@@ -609,7 +593,7 @@ fn a_key_file_without_a_key_stops_startup_naming_the_file() {
 fn a_missing_key_file_is_a_configuration_error_naming_the_file() {
     let ca = Ca::new("CA");
     let dir = shared_dir();
-    let (config, _) = tls_config(
+    let (config, ports) = tls_config(
         dir.path(),
         APP,
         &[CertFiles::new(&ca, &["a.test"])],
@@ -618,7 +602,7 @@ fn a_missing_key_file_is_a_configuration_error_naming_the_file() {
     );
     let (key_path, _) = cert_paths(dir.path(), 0);
     std::fs::remove_file(&key_path).unwrap();
-    let (code, stderr) = start_failing(&config, dir.path());
+    let (code, stderr) = start_failing(&config, dir.path(), ports[0]);
     // Checked with the configuration, like every file it names (as
     // `--check` does): status 2.
     assert_eq!(code, Some(2), "{stderr}");

@@ -36,6 +36,6 @@ mod tls;
 mod transport;
 mod worker;
 
-pub use listen::{BindError, Listener, bind};
+pub use listen::{BindError, Listener};
 pub use tls::{CertError, TlsConfig};
 pub use worker::{AppLink, ConnectionBudget, Endpoint, Limits, Worker, WorkerHandle, WorkerSetup};

@@ -1,5 +1,11 @@
 //! Listening sockets: one per worker per configured address, all bound with
 //! `SO_REUSEPORT` so that the kernel spreads new connections over workers.
+//!
+//! Binding and listening are two steps. The daemon binds first (ports below
+//! 1024 need privileges it drops later) but listens only once the worker
+//! starts, so a port that accepts connections belongs to a server that has
+//! loaded its certificates and apps: a client, a health check or a test never
+//! connects to a server that is about to fail its startup.
 
 use std::fmt;
 use std::io;
@@ -12,11 +18,13 @@ use socket2::{Domain, Protocol, Socket, Type};
 /// The listen backlog of each socket.
 const BACKLOG: i32 = 1024;
 
-/// One of a worker's listening sockets and what it serves.
+/// One of a worker's sockets, bound but not yet listening, and what it
+/// serves.
 #[derive(Debug)]
 pub struct Listener {
-    /// The socket, from [`bind`].
-    pub socket: TcpListener,
+    socket: Socket,
+    addr: SocketAddr,
+    interface: Option<String>,
     /// The configured `port_number` (endpoint URLs are routed by it).
     pub port: u16,
     /// [`Scheme::Wss`]: only TLS connections (`"is_unencrypted": false`);
@@ -31,6 +39,8 @@ impl Listener {
     pub fn bind(port: &PortConfig, addr: SocketAddr) -> Result<Self, BindError> {
         Ok(Self {
             socket: bind(port, addr)?,
+            addr,
+            interface: port.interface.clone(),
             port: port.port_number,
             scheme: if port.is_unencrypted {
                 Scheme::Ws
@@ -38,6 +48,16 @@ impl Listener {
                 Scheme::Wss
             },
         })
+    }
+
+    /// Starts accepting connections (non-blocking).
+    pub(crate) fn listen(self) -> Result<TcpListener, BindError> {
+        self.socket.listen(BACKLOG).map_err(|error| BindError {
+            addr: self.addr,
+            interface: self.interface,
+            error,
+        })?;
+        Ok(self.socket.into())
     }
 }
 
@@ -68,10 +88,9 @@ impl fmt::Display for BindError {
 
 impl std::error::Error for BindError {}
 
-/// Binds one listening socket for `addr` (one of the port's
-/// [`bind_addrs`](PortConfig::bind_addrs)) with the port's options. Call it
-/// once per worker: `SO_REUSEPORT` lets every worker have its own.
-pub fn bind(port: &PortConfig, addr: SocketAddr) -> Result<TcpListener, BindError> {
+/// Binds one non-blocking socket for `addr` with the port's options, without
+/// listening yet.
+fn bind(port: &PortConfig, addr: SocketAddr) -> Result<Socket, BindError> {
     let error = |error| BindError {
         addr,
         interface: port.interface.clone(),
@@ -94,6 +113,5 @@ pub fn bind(port: &PortConfig, addr: SocketAddr) -> Result<TcpListener, BindErro
             .map_err(error)?;
     }
     socket.bind(&addr.into()).map_err(error)?;
-    socket.listen(BACKLOG).map_err(error)?;
-    Ok(socket.into())
+    Ok(socket)
 }

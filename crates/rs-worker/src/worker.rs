@@ -262,12 +262,12 @@ impl Worker {
                     listener.port
                 )));
             }
-            listener.socket.set_nonblocking(true)?;
-            let mut socket = TcpListener::from_std(listener.socket);
+            let (port, scheme) = (listener.port, listener.scheme);
+            let mut socket = TcpListener::from_std(listener.listen().map_err(io::Error::other)?);
             poll.registry()
                 .register(&mut socket, Token(LISTENER_BASE + i), Interest::READABLE)?;
-            listeners.push(Some((socket, listener.port)));
-            schemes.push(listener.scheme);
+            listeners.push(Some((socket, port)));
+            schemes.push(scheme);
         }
         let app_count = setup.apps.len();
         let (apps, outbound) = setup

@@ -7,7 +7,7 @@ pub mod raw;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -135,6 +135,43 @@ pub fn config_text(ports: &[u16], apps: &[AppSpec], globals: &str) -> String {
 }
 
 /// A running server; killed when dropped.
+/// Whether something listens on `port` of 127.0.0.1. A connection to an
+/// unused port can meet itself (TCP simultaneous open, when the kernel
+/// picks that very port as the source): that is not a listener.
+pub fn accepts(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port))
+        .is_ok_and(|stream| stream.local_addr().ok() != stream.peer_addr().ok())
+}
+
+/// Runs the server on a configuration that cannot start; returns its exit
+/// code and stderr. While it starts and fails, it connects to `port` as
+/// fast as it can and asserts that no connection is ever accepted: a port
+/// listens only once everything that can stop startup has passed.
+pub fn start_failing(config: &str, dir: &Path, port: u16) -> (Option<i32>, String) {
+    let path = dir.join("ringsocket.json5");
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut accepted = 0;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the server did not exit");
+        accepted += usize::from(accepts(port));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        accepted, 0,
+        "a failing server accepted connections: {stderr}"
+    );
+    (output.status.code(), stderr)
+}
+
 pub struct Server {
     child: Option<Child>,
     pub ports: Vec<u16>,
@@ -182,7 +219,7 @@ impl Server {
     fn wait_until_listening(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         for &port in &self.ports {
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            while !accepts(port) {
                 if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                     panic!(
                         "the server exited with {status} before listening: {}",
