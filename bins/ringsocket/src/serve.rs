@@ -99,9 +99,12 @@ pub(crate) fn run(options: &ServeOptions) -> ExitCode {
             status
         }
         Err(message) => {
-            log::error!("{message}");
             match detached {
-                Some(detached) => detached.failed(&message),
+                Some(detached) => {
+                    log::error!("{message}");
+                    detached.failed(&message);
+                }
+                // The log goes to stderr too: say it once.
                 None => eprintln!("ringsocket: {message}"),
             }
             exit::failure()
@@ -242,6 +245,8 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
     }
 
     let mut app_threads = Vec::new();
+    // Each app thread says once whether its init succeeded.
+    let (initialized, init_results) = mpsc::channel();
     for (((app, app_config), parker), (inbound, outbound)) in apps
         .into_iter()
         .zip(&config.apps)
@@ -252,14 +257,39 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         let thread = AppThread::new(app, settings, inbound, outbound, parker);
         let stop = thread.stop_handle();
         let (name, sender) = (app_config.name.clone(), sender.clone());
+        let initialized = initialized.clone();
         let handle = std::thread::Builder::new()
             .name(format!("app {}", app_config.name))
             .spawn(move || {
-                let result = thread.run();
-                let _ = sender.send(Event::AppExited { name, result });
+                let mut unreported = Some(initialized);
+                let result = thread.run(|| {
+                    if let Some(initialized) = unreported.take() {
+                        let _ = initialized.send(Ok(()));
+                    }
+                });
+                match (unreported, result) {
+                    (Some(initialized), Err(error)) => {
+                        let _ = initialized.send(Err(error.to_string()));
+                    }
+                    (_, result) => {
+                        let _ = sender.send(Event::AppExited { name, result });
+                    }
+                }
             })
             .map_err(|e| format!("cannot start app thread '{}': {e}", app_config.name))?;
         app_threads.push((stop, handle));
+    }
+    // The ports listen only once every app is ready for clients: a failing
+    // init ends startup with its error, as a bad certificate does.
+    drop(initialized);
+    for _ in 0..app_threads.len() {
+        let result = init_results
+            .recv()
+            .unwrap_or_else(|_| Err("an app thread ended during its init".to_owned()));
+        if let Err(message) = result {
+            stop_apps(app_threads);
+            return Err(message);
+        }
     }
 
     let limits = Limits {
@@ -415,12 +445,17 @@ impl Server {
         for (_, thread) in self.workers {
             let _ = thread.join();
         }
-        for (stop, _) in &self.apps {
-            stop.stop();
-        }
-        for (_, thread) in self.apps {
-            let _ = thread.join();
-        }
+        stop_apps(self.apps);
         log::info!("stopped");
+    }
+}
+
+/// Stops the app threads and waits for them (each calls its app's fini).
+fn stop_apps(apps: Vec<(StopHandle, JoinHandle<()>)>) {
+    for (stop, _) in &apps {
+        stop.stop();
+    }
+    for (_, thread) in apps {
+        let _ = thread.join();
     }
 }

@@ -328,6 +328,37 @@ fn startup_errors_exit_non_zero_with_one_clear_line_before_detaching() {
 }
 
 #[test]
+fn an_app_whose_init_fails_stops_startup_before_any_port_listens() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_text(
+        &[port],
+        &[AppSpec::simple("echo"), AppSpec::simple("probe_init_fails")],
+        &run_as_user(),
+    );
+    let (code, stderr) = start_failing(&config, dir.path(), port);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr
+            .ends_with("\nringsocket: app 'probe_init_fails': init callback returned -1 (fatal)\n"),
+        "{stderr}"
+    );
+    // A daemon reports it before detaching.
+    let config = ConfigFile::new(
+        &[port],
+        &[AppSpec::simple("probe_init_fails")],
+        &run_as_user(),
+    );
+    let output = start_daemon(&config);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("init callback returned -1 (fatal)"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_sighup_that_arrives_while_the_server_starts_is_handled_once_it_runs() {
     // The ports accept connections as soon as they are bound, before the
     // apps are loaded: a signal sent then must wait, not kill the server

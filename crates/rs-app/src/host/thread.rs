@@ -142,14 +142,18 @@ impl AppThread {
     }
 
     /// Runs the app until stopped: init, then messages and timers, then
-    /// fini. Returns the error that ends the server if a callback fails.
-    pub fn run(mut self) -> Result<(), AppError> {
+    /// fini. Calls `initialized` once init has succeeded (or at once, for an
+    /// app without one), so that the server can wait for every app before
+    /// it accepts clients; a failing init returns its error without calling
+    /// it. Returns the error that ends the server if a callback fails.
+    pub fn run(mut self, initialized: impl FnOnce()) -> Result<(), AppError> {
         if let Some(init) = self.app.init {
             let status = self
                 .host
                 .call(Which::Init, None, |ctx| call_callback(init, ctx));
             check_status(&self.host.name, Which::Init, status)?;
         }
+        initialized();
         let result = self.event_loop();
         if let Some(fini) = self.app.fini {
             self.host.call(Which::Fini, None, |ctx| {

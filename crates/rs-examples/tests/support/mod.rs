@@ -287,7 +287,7 @@ impl Harness {
         let app_thread = self.pending.take().expect("run once");
         let thread = std::thread::Builder::new()
             .name("app under test".to_owned())
-            .spawn(move || app_thread.run())
+            .spawn(move || app_thread.run(|| {}))
             .expect("spawning the app thread");
         self.thread = Some(thread);
     }
