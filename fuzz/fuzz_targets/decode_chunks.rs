@@ -1,6 +1,7 @@
 //! The frame decoder on arbitrary bytes: it never panics, chunking never
-//! changes what it reports, and no allocation exceeds what the size limits
-//! allow.
+//! changes what it reports, lending whole messages masked (as the server
+//! does) never changes it either, and no allocation exceeds what the size
+//! limits allow.
 
 #![no_main]
 
@@ -64,8 +65,12 @@ enum Owned {
     Close(Option<(u16, String)>),
 }
 
-fn decode(limits: Limits, bytes: &[u8], chunks: &[u8]) -> (Vec<Owned>, Option<ProtocolError>) {
-    let mut decoder = Decoder::new(limits);
+fn decode(
+    decoder: Decoder,
+    bytes: &[u8],
+    chunks: &[u8],
+) -> (Vec<Owned>, Option<ProtocolError>) {
+    let mut decoder = decoder;
     let mut input = bytes.to_vec();
     let mut events = Vec::new();
     let mut start = 0;
@@ -81,14 +86,26 @@ fn decode(limits: Limits, bytes: &[u8], chunks: &[u8]) -> (Vec<Owned>, Option<Pr
                 Ok(decoded) => {
                     assert!(decoded.consumed > 0, "no progress");
                     pos += decoded.consumed;
-                    events.extend(decoded.event.map(|event| match event {
-                        Event::Message { kind, payload } => {
-                            Owned::Message(kind == rs_proto::DataKind::Text, payload.to_vec())
-                        }
-                        Event::Ping(p) => Owned::Ping(p.to_vec()),
-                        Event::Pong(p) => Owned::Pong(p.to_vec()),
-                        Event::Close(c) => Owned::Close(c.map(|c| (c.code.get(), c.reason.to_owned()))),
-                    }));
+                    let event = decoded.event.map(|event| {
+                        Ok(match event {
+                            Event::Message { kind, payload } => {
+                                Owned::Message(kind == rs_proto::DataKind::Text, payload.to_vec())
+                            }
+                            Event::MaskedMessage(masked) => Owned::Message(
+                                masked.kind() == rs_proto::DataKind::Text,
+                                masked.to_vec()?,
+                            ),
+                            Event::Ping(p) => Owned::Ping(p.to_vec()),
+                            Event::Pong(p) => Owned::Pong(p.to_vec()),
+                            Event::Close(c) => {
+                                Owned::Close(c.map(|c| (c.code.get(), c.reason.to_owned())))
+                            }
+                        })
+                    });
+                    match event.transpose() {
+                        Ok(event) => events.extend(event),
+                        Err(error) => return (events, Some(error)),
+                    }
                 }
                 Err(error) => return (events, Some(error)),
             }
@@ -105,11 +122,19 @@ fuzz_target!(|input: Input| {
         max_frame_chain_size: max_message_size + u64::from(input.chain_extra),
     };
     LARGEST.store(0, Ordering::Relaxed);
-    let whole = decode(limits, &input.bytes, &[]);
+    let whole = decode(Decoder::new(limits), &input.bytes, &[]);
     // What the decoder may hold: one message, twice while its Vec grows.
     let bound = 2 * max_message_size as usize + 64;
     let largest = LARGEST.load(Ordering::Relaxed);
     assert!(largest <= bound, "an allocation of {largest} bytes exceeds {bound}");
-    assert_eq!(decode(limits, &input.bytes, &input.chunks), whole, "chunking changed the outcome");
-    assert_eq!(decode(limits, &input.bytes, &[1]), whole, "byte by byte changed the outcome");
+    let decoder = Decoder::new(limits);
+    let lending = decoder.clone().lending_masked();
+    assert_eq!(decode(decoder.clone(), &input.bytes, &input.chunks), whole, "chunking changed the outcome");
+    assert_eq!(decode(decoder, &input.bytes, &[1]), whole, "byte by byte changed the outcome");
+    assert_eq!(decode(lending.clone(), &input.bytes, &[]), whole, "lending masked changed the outcome");
+    assert_eq!(
+        decode(lending, &input.bytes, &input.chunks),
+        whole,
+        "lending masked in chunks changed the outcome"
+    );
 });

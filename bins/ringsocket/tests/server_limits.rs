@@ -196,6 +196,19 @@ fn invalid_utf8_text_is_closed_with_1007() {
 }
 
 #[test]
+fn invalid_utf8_in_a_long_text_is_closed_with_1007_and_valid_long_text_echoes() {
+    // Long messages are unmasked and checked while copied to the app.
+    let valid = "κόσμε ".repeat(100);
+    let mut invalid = valid.clone().into_bytes();
+    invalid[401] = 0xff;
+    assert_eq!(close_code_for(&raw::masked(raw::TEXT, &invalid)), 1007);
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    let mut client = connect(&server.url("/echo"));
+    client.send(Message::text(valid.clone())).unwrap();
+    assert_eq!(client.read().unwrap(), Message::text(valid));
+}
+
+#[test]
 fn invalid_utf8_spread_over_fragments_is_closed_with_1007() {
     // "κ" is CE BA; CE followed by a new lead byte is invalid.
     let mut bytes = raw::encode(raw::TEXT, &[0xce], Some(raw::MASK));

@@ -172,6 +172,21 @@ pub(super) fn add(cases: &mut Vec<Case>) {
             },
         ));
         cases.push(Case::new(
+            format!("utf8.invalid.{name}.long"),
+            Category::Utf8,
+            format!("a 1 KiB text message in one frame, {shown} in its middle"),
+            FAIL_1007,
+            move |s| {
+                // Long enough that a server may check it while copying it
+                // rather than while parsing it: both must fail it.
+                let mut payload = with_prefix(&"é".repeat(256).into_bytes());
+                payload.extend_from_slice(bad);
+                payload.extend_from_slice(&b"-".repeat(500));
+                s.send(&[Frame::text(payload)])?;
+                s.expect_fail(&[1007])
+            },
+        ));
+        cases.push(Case::new(
             format!("utf8.invalid.{name}.fail-fast"),
             Category::Utf8,
             format!("a first text fragment \"ok \" + {shown}; the final fragment only if the connection is still open"),

@@ -281,19 +281,55 @@ pub const fn inbound_len(payload_len: usize) -> usize {
 /// Errors: [`WireError::WrongBufferLength`], [`WireError::BadDataKind`],
 /// [`WireError::PayloadOnOpenOrClose`]; `buf` is untouched then.
 pub fn write_inbound(buf: &mut [u8], msg: &Inbound<'_>) -> Result<(), WireError> {
-    check_data_kind(msg.kind, msg.data_kind)?;
-    check_payload(msg.kind, msg.payload)?;
     let expected = inbound_len(msg.payload.len());
-    let wrong_length = WireError::WrongBufferLength {
-        expected,
-        len: buf.len(),
-    };
     if buf.len() != expected {
-        return Err(wrong_length);
+        return Err(WireError::WrongBufferLength {
+            expected,
+            len: buf.len(),
+        });
     }
+    write_inbound_header(buf, msg)?.copy_from_slice(msg.payload);
+    Ok(())
+}
+
+/// Writes the header of `msg` into `buf` (at least [`INBOUND_HEADER_LEN`]
+/// bytes) and returns the rest of `buf`, the payload's place, for the caller
+/// to fill: for a payload produced straight into the ring, such as one
+/// unmasked while it is copied. `msg.payload` itself is ignored.
+///
+/// ```
+/// use rs_app::wire::{self, ClientId, Inbound, InboundKind};
+/// # let peer = wire::peer_addr("127.0.0.1:9".parse().unwrap());
+/// let message = Inbound {
+///     kind: InboundKind::Read,
+///     client: ClientId::new(0, 1, 1).unwrap(),
+///     endpoint_id: 0,
+///     data_kind: rs_app::abi::DATA_BIN,
+///     peer,
+///     payload: &[],
+/// };
+/// let mut buf = vec![0; wire::inbound_len(2)];
+/// wire::write_inbound_header(&mut buf, &message)?.copy_from_slice(b"hi");
+/// assert_eq!(wire::read_inbound(&buf)?.payload, b"hi");
+/// # Ok::<(), wire::WireError>(())
+/// ```
+///
+/// Errors: [`WireError::TooShort`], [`WireError::BadDataKind`],
+/// [`WireError::PayloadOnOpenOrClose`] (for a payload's place that is not
+/// empty); `buf` is untouched then.
+pub fn write_inbound_header<'b>(
+    buf: &'b mut [u8],
+    msg: &Inbound<'_>,
+) -> Result<&'b mut [u8], WireError> {
+    check_data_kind(msg.kind, msg.data_kind)?;
+    let len = buf.len();
     let Some((header, payload)) = buf.split_first_chunk_mut::<INBOUND_HEADER_LEN>() else {
-        return Err(wrong_length);
+        return Err(WireError::TooShort {
+            needed: INBOUND_HEADER_LEN,
+            len,
+        });
     };
+    check_payload(msg.kind, payload)?;
     let peer = &msg.peer;
     // Readers check it; a wrong one here is a bug in the writer.
     debug_assert!(
@@ -309,8 +345,7 @@ pub fn write_inbound(buf: &mut [u8], msg: &Inbound<'_>) -> Result<(), WireError>
     header[7] = 0;
     header[8..16].copy_from_slice(&msg.client.get().to_ne_bytes());
     header[16..32].copy_from_slice(&peer.ip);
-    payload.copy_from_slice(msg.payload);
-    Ok(())
+    Ok(payload)
 }
 
 /// Reads an inbound message from the exact bytes the ring returned.

@@ -3,12 +3,16 @@
 
 use crate::encode::{MAX_CONTROL_PAYLOAD, MAX_MASKED_HEADER_LEN};
 use crate::utf8::Utf8Stream;
-use crate::{CloseCode, DataKind, Opcode, ProtocolError, apply_mask, rotate_key};
+use crate::{CloseCode, DataKind, Opcode, ProtocolError, apply_mask, mask_into, rotate_key};
 
 /// A message buffer whose capacity grew beyond this is freed once its message
 /// was delivered, so one large message does not pin memory on an idle
 /// connection.
 const RETAINED_CAPACITY: usize = 16 * 1024;
+
+/// The shortest message a [`Decoder::lending_masked`] lends masked: below
+/// it, unmasking in place and copying costs less than the fused pass's setup.
+pub const LEND_MASKED_MIN: usize = 256;
 
 /// Size limits applied while decoding (the `max_ws_msg_size` and
 /// `max_ws_frame_chain_size` configuration keys).
@@ -64,6 +68,83 @@ pub enum Event<'a> {
     /// close frame, then close the connection. The decoder ignores all input
     /// after it.
     Close(Option<CloseFrame<'a>>),
+    /// A complete data message that arrived whole in one frame, still
+    /// masked; only from a decoder built with
+    /// [`lending_masked`](Decoder::lending_masked), in place of a
+    /// [`Message`](Event::Message).
+    MaskedMessage(MaskedMessage<'a>),
+}
+
+/// A whole data message still masked, lent out of the input by a decoder
+/// built with [`Decoder::lending_masked`], so that the one pass over its
+/// bytes that unmasks it can also copy it where it goes. Its size is within
+/// the [`Limits`]; a text message's UTF-8 is checked by
+/// [`unmask_into`](Self::unmask_into), the only way to its bytes.
+///
+/// ```
+/// use rs_proto::{DataKind, Decoder, Event, Limits};
+///
+/// use rs_proto::{encode_masked_frame, Opcode};
+///
+/// let text = "Hello ".repeat(50);
+/// let mut wire = Vec::new();
+/// encode_masked_frame(&mut wire, Opcode::Text, true, text.as_bytes(), [0x37, 0xfa, 0x21, 0x3d]);
+/// let mut decoder = Decoder::new(Limits::default()).lending_masked();
+/// let Some(Event::MaskedMessage(message)) = decoder.decode(&mut wire).unwrap().event else {
+///     panic!("a whole frame is lent masked");
+/// };
+/// assert_eq!((message.kind(), message.len()), (DataKind::Text, 300));
+/// let mut plain = vec![0; 300];
+/// message.unmask_into(&mut plain).unwrap();
+/// assert_eq!(plain, text.as_bytes());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaskedMessage<'a> {
+    kind: DataKind,
+    masked: &'a [u8],
+    key: [u8; 4],
+}
+
+impl MaskedMessage<'_> {
+    /// Text or binary.
+    pub fn kind(&self) -> DataKind {
+        self.kind
+    }
+
+    /// The payload's length.
+    pub fn len(&self) -> usize {
+        self.masked.len()
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.masked.is_empty()
+    }
+
+    /// Writes the unmasked payload into `dst`, which must be
+    /// [`len`](Self::len) bytes long. A text message that is not valid UTF-8
+    /// is [`ProtocolError::InvalidUtf8`] (`dst` then holds garbage): fail
+    /// the connection with its close code, as for an error of
+    /// [`Decoder::decode`].
+    ///
+    /// # Panics
+    ///
+    /// If `dst` has another length.
+    pub fn unmask_into(&self, dst: &mut [u8]) -> Result<(), ProtocolError> {
+        mask_into(dst, self.masked, self.key);
+        if self.kind == DataKind::Text && simdutf8::basic::from_utf8(dst).is_err() {
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        Ok(())
+    }
+
+    /// The unmasked payload in a new buffer; errors as
+    /// [`unmask_into`](Self::unmask_into).
+    pub fn to_vec(&self) -> Result<Vec<u8>, ProtocolError> {
+        let mut payload = vec![0; self.len()];
+        self.unmask_into(&mut payload)?;
+        Ok(payload)
+    }
 }
 
 /// The status code and reason of a received close frame.
@@ -131,6 +212,8 @@ pub struct Decoder {
     utf8: Utf8Stream,
     /// `payload` was lent out by the previous call and is cleared by the next.
     payload_lent: bool,
+    /// Whole one-frame messages are lent still masked.
+    lend_masked: bool,
     /// A close frame or an error ended the stream.
     finished: bool,
 }
@@ -147,8 +230,21 @@ impl Decoder {
             control: ControlPayload::default(),
             utf8: Utf8Stream::default(),
             payload_lent: false,
+            lend_masked: false,
             finished: false,
         }
+    }
+
+    /// This decoder, lending each data message of at least
+    /// [`LEND_MASKED_MIN`] bytes that arrives whole in one frame as an
+    /// [`Event::MaskedMessage`], still masked, instead of unmasking it in
+    /// place: for a caller that copies messages elsewhere (a server handing
+    /// them to another thread), the copy then unmasks them too, one pass
+    /// over the bytes instead of two. Every other message, and every rule,
+    /// is as without it.
+    pub fn lending_masked(mut self) -> Self {
+        self.lend_masked = true;
+        self
     }
 
     /// The limits this decoder enforces.
@@ -187,24 +283,29 @@ impl Decoder {
             }
         };
         let event = ready.map(|ready| {
-            let (kind, place) = match ready {
-                Ready::Message(kind, place) => (Some(kind), place),
-                Ready::Control(_, place) => (None, place),
+            let place = match ready {
+                Ready::Message(_, place) | Ready::Control(_, place) => place,
+                Ready::Masked(_, start, end, _) => Place::Input { start, end },
             };
             let bytes: &'a [u8] = match place {
                 Place::Input { start, end } => &input[start..end],
                 Place::Payload => &self.payload,
                 Place::Control => self.control.as_slice(),
             };
-            match (kind, ready) {
-                (Some(kind), _) => Event::Message {
+            match ready {
+                Ready::Message(kind, _) => Event::Message {
                     kind,
                     payload: bytes,
                 },
-                (None, Ready::Control(Opcode::Ping, _)) => Event::Ping(bytes),
-                (None, Ready::Control(Opcode::Pong, _)) => Event::Pong(bytes),
+                Ready::Masked(kind, _, _, key) => Event::MaskedMessage(MaskedMessage {
+                    kind,
+                    masked: bytes,
+                    key,
+                }),
+                Ready::Control(Opcode::Ping, _) => Event::Ping(bytes),
+                Ready::Control(Opcode::Pong, _) => Event::Pong(bytes),
                 // Only close remains; its payload was validated by `step`.
-                _ => Event::Close(close_frame(bytes)),
+                Ready::Control(..) => Event::Close(close_frame(bytes)),
             }
         });
         Ok(Decoded { consumed, event })
@@ -229,6 +330,10 @@ impl Decoder {
                     let control = head.opcode.is_control();
                     if len <= (input.len() - pos) as u64 && (control || whole_message) {
                         let (start, end) = (pos, pos + len as usize);
+                        if self.lend_masked && !control && len >= LEND_MASKED_MIN as u64 {
+                            let kind = self.end_message();
+                            return Ok((end, Some(Ready::Masked(kind, start, end, head.key))));
+                        }
                         let payload = &mut input[start..end];
                         apply_mask(payload, head.key);
                         let place = Place::Input { start, end };
@@ -381,6 +486,8 @@ impl Default for Decoder {
 enum Ready {
     Message(DataKind, Place),
     Control(Opcode, Place),
+    /// A whole message still masked in `input[start..end]`, with its key.
+    Masked(DataKind, usize, usize, [u8; 4]),
 }
 
 #[derive(Clone, Copy)]

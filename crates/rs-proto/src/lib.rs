@@ -15,7 +15,8 @@
 //!   [`write_header_in_headroom`]: server frames, including a header written in
 //!   front of a payload that is already in place. [`encode_masked_frame`]
 //!   builds client frames for load generators and tests.
-//! - [`apply_mask`]: block-at-a-time (un)masking.
+//! - [`apply_mask`] and [`mask_into`]: block-at-a-time (un)masking, in
+//!   place or while copying.
 //!
 //! # Example
 //!
@@ -56,12 +57,12 @@ mod opcode;
 mod utf8;
 
 pub use close::CloseCode;
-pub use decode::{CloseFrame, Decoded, Decoder, Event, Limits};
+pub use decode::{CloseFrame, Decoded, Decoder, Event, LEND_MASKED_MIN, Limits, MaskedMessage};
 pub use encode::{
     EncodeError, FrameHeader, MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN,
     MAX_MASKED_HEADER_LEN, encode_close, encode_frame, encode_masked_frame, header_len,
     write_header_in_headroom,
 };
 pub use error::ProtocolError;
-pub use mask::{apply_mask, rotate_key};
+pub use mask::{apply_mask, mask_into, rotate_key};
 pub use opcode::{DataKind, Opcode};

@@ -39,6 +39,71 @@ pub fn apply_mask(payload: &mut [u8], key: [u8; 4]) {
     mask_words(payload, key);
 }
 
+/// Copies `src` into `dst` XORed with the masking `key` (starting at key
+/// byte 0): unmasking and copying in one pass over the bytes, for a payload
+/// that is moved anyway.
+///
+/// # Panics
+///
+/// If the two lengths differ.
+///
+/// ```
+/// use rs_proto::mask_into;
+/// let masked = [0x7f, 0x9f, 0x4d, 0x51, 0x58]; // RFC 6455 §5.7
+/// let mut plain = [0; 5];
+/// mask_into(&mut plain, &masked, [0x37, 0xfa, 0x21, 0x3d]);
+/// assert_eq!(&plain, b"Hello");
+/// ```
+pub fn mask_into(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    assert_eq!(dst.len(), src.len(), "mask_into: lengths differ");
+    #[cfg(target_arch = "x86_64")]
+    if src.len() >= AVX2_FROM && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, just checked, which is all that
+        // calling a function compiled for it requires.
+        unsafe { mask_into_avx2(dst, src, key) };
+        return;
+    }
+    mask_copy_words(dst, src, key);
+}
+
+/// [`mask_copy_words`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn mask_into_avx2(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    mask_copy_words(dst, src, key);
+}
+
+/// The copying twin of [`mask_words`]; `dst` and `src` have one length.
+#[inline(always)]
+fn mask_copy_words(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    let key32 = u32::from_ne_bytes(key);
+    let key64 = u64::from(key32) | (u64::from(key32) << 32);
+    let (dst_blocks, dst_tail) = dst.as_chunks_mut::<BLOCK>();
+    let (src_blocks, src_tail) = src.as_chunks::<BLOCK>();
+    for (d, s) in dst_blocks.iter_mut().zip(src_blocks) {
+        for (dw, sw) in d
+            .as_chunks_mut::<WORD>()
+            .0
+            .iter_mut()
+            .zip(s.as_chunks::<WORD>().0)
+        {
+            *dw = (u64::from_ne_bytes(*sw) ^ key64).to_ne_bytes();
+        }
+    }
+    let (dst_words, dst_tail) = dst_tail.as_chunks_mut::<WORD>();
+    let (src_words, src_tail) = src_tail.as_chunks::<WORD>();
+    for (dw, sw) in dst_words.iter_mut().zip(src_words) {
+        *dw = (u64::from_ne_bytes(*sw) ^ key64).to_ne_bytes();
+    }
+    for ((d, s), k) in dst_tail
+        .iter_mut()
+        .zip(src_tail)
+        .zip(key.into_iter().cycle())
+    {
+        *d = s ^ k;
+    }
+}
+
 /// [`mask_words`] compiled for AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
@@ -113,6 +178,25 @@ mod tests {
             mask_bytewise(&mut slow, key);
             assert_eq!(fast, slow, "length {len}");
         }
+    }
+
+    #[test]
+    fn masking_into_a_copy_equals_masking_in_place_at_every_length() {
+        let key = [0x5c, 0xe0, 0x13, 0x9b];
+        for len in (0..200).chain([255, 256, 257, 319, 320, 1000, 4099, 16384]) {
+            let original: Vec<u8> = (0..len).map(|i| (i * 13 + 1) as u8).collect();
+            let mut in_place = original.clone();
+            apply_mask(&mut in_place, key);
+            let mut copy = vec![0xaa; len];
+            mask_into(&mut copy, &original, key);
+            assert_eq!(copy, in_place, "length {len}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "lengths differ")]
+    fn masking_into_a_buffer_of_another_length_panics() {
+        mask_into(&mut [0; 3], &[0; 4], [1, 2, 3, 4]);
     }
 
     #[test]

@@ -321,6 +321,25 @@ fn binary_messages_are_not_checked_for_utf8() {
 }
 
 #[test]
+fn invalid_utf8_in_a_long_single_frame_fails_with_1007_also_when_lent_masked() {
+    // From LEND_MASKED_MIN bytes on, a lending decoder checks the text while
+    // it unmasks; `decode` runs both kinds of decoder and compares them.
+    let long = "é".repeat(rs_proto::LEND_MASKED_MIN);
+    for bad in [
+        [&b"\xff"[..], long.as_bytes()].concat(),
+        [long.as_bytes(), b"\xed\xa0\x80"].concat(),
+        // A code point cut by the end of the message.
+        [long.as_bytes(), b"\xe2\x82"].concat(),
+    ] {
+        fails_with(&masked(FIN | TEXT, &bad), ProtocolError::InvalidUtf8, 1007);
+    }
+    assert_eq!(
+        decode(&masked(FIN | TEXT, long.as_bytes())).events,
+        [Owned::text(&long)]
+    );
+}
+
+#[test]
 fn an_invalid_fragment_fails_before_the_message_ends() {
     // No final fragment ever arrives: the error must come from the first one.
     let wire = concat(&[

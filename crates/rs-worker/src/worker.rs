@@ -16,13 +16,16 @@ use rs_app::abi::PeerAddr;
 use rs_app::abi::{DATA_BIN, DATA_UTF8};
 use rs_app::wire::{
     ClientId, Inbound, InboundKind, MAX_SLOTS, Recipients, inbound_len, peer_addr, read_outbound,
-    socket_addr, write_inbound,
+    socket_addr, write_inbound_header,
 };
 use rs_http::{
     HandshakeError, Progress, RequestParser, Router, Scheme, switching_protocols,
     write_error_response,
 };
-use rs_proto::{CloseCode, DataKind, Decoder, Event, Opcode, encode_close, encode_frame};
+use rs_proto::{
+    CloseCode, DataKind, Decoder, Event, MaskedMessage, Opcode, ProtocolError, encode_close,
+    encode_frame,
+};
 use rs_ring::{Consumer, Notifier, Producer, PushError, Waker};
 
 use crate::listen::Listener;
@@ -681,7 +684,7 @@ impl Worker {
         let frames = self.limits.frames;
         let Some(conn) = self.conn(slot) else { return };
         conn.phase = Phase::Open(Session {
-            decoder: Decoder::new(frames),
+            decoder: Decoder::new(frames).lending_masked(),
             app,
             endpoint_id: endpoint.endpoint_id,
             member,
@@ -717,37 +720,28 @@ impl Worker {
             let reply = match decoder.decode(&mut input[pos..]) {
                 Ok(decoded) => {
                     pos += decoded.consumed;
+                    let client = conn.id;
                     match (decoded.event, session) {
                         (None, _) => continue,
                         (Some(Event::Message { kind, payload }), Some((app, endpoint_id))) => {
-                            let data_kind = match kind {
-                                DataKind::Text => DATA_UTF8,
-                                DataKind::Binary => DATA_BIN,
-                            };
-                            let message = Inbound {
-                                kind: InboundKind::Read,
-                                client: conn.id,
-                                endpoint_id,
-                                data_kind,
-                                peer: conn.peer,
-                                payload,
-                            };
-                            if !enqueue(&mut self.apps[usize::from(app)], &message) {
-                                // The app's ring is full: the message waits in
-                                // its backlog; keep the rest of the input and
-                                // stop reading this client until it drains.
-                                log::debug!("client {}: app ring full, reading paused", conn.id);
-                                conn.stalled = Some(Stalled {
-                                    app,
-                                    rest: input[pos..].to_vec(),
-                                });
-                                self.stalled.push((slot, conn.id.generation()));
-                                return;
+                            let message = read_message(client, conn.peer, endpoint_id, kind);
+                            let link = &mut self.apps[usize::from(app)];
+                            match enqueue(link, &message, Payload::Plain(payload)) {
+                                Ok(true) => continue,
+                                handed => Reply::not_handed(handed, app, client),
                             }
-                            continue;
+                        }
+                        (Some(Event::MaskedMessage(masked)), Some((app, endpoint_id))) => {
+                            let message =
+                                read_message(client, conn.peer, endpoint_id, masked.kind());
+                            let link = &mut self.apps[usize::from(app)];
+                            match enqueue(link, &message, Payload::Masked(masked)) {
+                                Ok(true) => continue,
+                                handed => Reply::not_handed(handed, app, client),
+                            }
                         }
                         // Data after our close frame is discarded (RFC 6455 §1.4).
-                        (Some(Event::Message { .. }), None) => continue,
+                        (Some(Event::Message { .. } | Event::MaskedMessage(_)), None) => continue,
                         (Some(Event::Ping(payload)), Some(_)) => Reply::Pong(payload.to_vec()),
                         (Some(Event::Ping(_) | Event::Pong(_)), _) => continue,
                         (Some(Event::Close(frame)), Some(_)) => {
@@ -756,10 +750,7 @@ impl Worker {
                         (Some(Event::Close(_)), None) => Reply::ClosingDone,
                     }
                 }
-                Err(error) => {
-                    log::debug!("client {}: {error}", conn.id);
-                    Reply::Fail(error.close_code(), error.to_string())
-                }
+                Err(error) => Reply::fail(conn.id, &error),
             };
             match reply {
                 Reply::Pong(payload) => {
@@ -783,6 +774,20 @@ impl Worker {
                 }
                 Reply::ClosingDone => {
                     self.finish(slot, self.limits.close_timeout, false);
+                    return;
+                }
+                Reply::Pause(app) => {
+                    // The app's ring is full: the message waits in its
+                    // backlog; keep the rest of the input and stop reading
+                    // this client until it drains.
+                    let Some(conn) = self.conn(slot) else { return };
+                    log::debug!("client {}: app ring full, reading paused", conn.id);
+                    conn.stalled = Some(Stalled {
+                        app,
+                        rest: input[pos..].to_vec(),
+                    });
+                    let generation = conn.id.generation();
+                    self.stalled.push((slot, generation));
                     return;
                 }
                 Reply::Fail(code, reason) => {
@@ -848,22 +853,29 @@ impl Worker {
         // With TLS, records rustls holds for the socket count too.
         let pending = conn.output.pending() + conn.stream.buffered();
         if pending > max_pending && matches!(conn.phase, Phase::Open(_)) {
-            log::info!(
-                "client {} ({}): closing a slow consumer with {pending} bytes of unread output",
-                conn.id,
-                shown(&conn.peer),
-            );
-            conn.output.drop_unstarted();
-            let mut close = Vec::new();
-            encode_close(
-                &mut close,
-                CloseCode::POLICY_VIOLATION,
-                "too much unread output",
-            );
-            self.leave_session(slot);
-            self.send(slot, &mut Frame::new(&close));
-            self.finish(slot, self.limits.close_timeout, true);
+            self.close_slow_consumer(slot, pending);
         }
+    }
+
+    /// Closes a client with 1008 whose unread output passed the limit.
+    #[cold]
+    fn close_slow_consumer(&mut self, slot: u32, pending: usize) {
+        let Some(conn) = self.conn(slot) else { return };
+        log::info!(
+            "client {} ({}): closing a slow consumer with {pending} bytes of unread output",
+            conn.id,
+            shown(&conn.peer),
+        );
+        conn.output.drop_unstarted();
+        let mut close = Vec::new();
+        encode_close(
+            &mut close,
+            CloseCode::POLICY_VIOLATION,
+            "too much unread output",
+        );
+        self.leave_session(slot);
+        self.send(slot, &mut Frame::new(&close));
+        self.finish(slot, self.limits.close_timeout, true);
     }
 
     /// Sends a close frame we initiate and waits for the client's answer.
@@ -982,7 +994,11 @@ impl Worker {
     fn retry_stalled(&mut self) {
         for link in &mut self.apps {
             while let Some(queued) = link.backlog.front() {
-                if !push_inbound(&mut link.inbound, &queued.as_inbound()) {
+                let message = queued.as_inbound();
+                let pushed =
+                    push_inbound(&mut link.inbound, &message, Payload::Plain(message.payload))
+                        .expect("a queued payload was checked");
+                if !pushed {
                     break;
                 }
                 link.backlog.pop_front();
@@ -1185,19 +1201,97 @@ enum Reply {
     CloseEcho(Option<CloseCode>),
     ClosingDone,
     Fail(CloseCode, String),
+    /// The message went to the backlog of this app: pause reading.
+    Pause(u16),
 }
 
-/// Puts a read message on an app's inbound ring; `false` if it is full.
-fn push_inbound(ring: &mut Producer, message: &Inbound<'_>) -> bool {
-    match ring.reserve(inbound_len(message.payload.len())) {
+impl Reply {
+    /// Failing the connection for a protocol error.
+    fn fail(client: ClientId, error: &ProtocolError) -> Self {
+        log::debug!("client {client}: {error}");
+        Self::Fail(error.close_code(), error.to_string())
+    }
+
+    /// For a read message that [`enqueue`] did not put on the ring.
+    #[cold]
+    fn not_handed(handed: Result<bool, ProtocolError>, app: u16, client: ClientId) -> Self {
+        match handed {
+            Ok(_) => Self::Pause(app),
+            Err(error) => Self::fail(client, &error),
+        }
+    }
+}
+
+/// The inbound header of a read message (its payload is given apart).
+fn read_message(
+    client: ClientId,
+    peer: PeerAddr,
+    endpoint_id: u16,
+    kind: DataKind,
+) -> Inbound<'static> {
+    Inbound {
+        kind: InboundKind::Read,
+        client,
+        endpoint_id,
+        data_kind: match kind {
+            DataKind::Text => DATA_UTF8,
+            DataKind::Binary => DATA_BIN,
+        },
+        peer,
+        payload: &[],
+    }
+}
+
+/// A read message's payload: unmasked already, or still masked (unmasked
+/// while it is copied into the app's ring).
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    Plain(&'a [u8]),
+    Masked(MaskedMessage<'a>),
+}
+
+impl Payload<'_> {
+    fn len(self) -> usize {
+        match self {
+            Self::Plain(bytes) => bytes.len(),
+            Self::Masked(masked) => masked.len(),
+        }
+    }
+
+    /// Writes the payload into `dst`, of its length.
+    #[inline(always)]
+    fn write_to(self, dst: &mut [u8]) -> Result<(), ProtocolError> {
+        match self {
+            Self::Plain(bytes) => {
+                dst.copy_from_slice(bytes);
+                Ok(())
+            }
+            Self::Masked(masked) => masked.unmask_into(dst),
+        }
+    }
+}
+
+/// Puts a message, with `payload` in place of its own, on an app's inbound
+/// ring; `Ok(false)` if the ring is full. A text payload that turns out not
+/// to be UTF-8 while it is unmasked is the error, and nothing is put.
+#[inline(always)]
+fn push_inbound(
+    ring: &mut Producer,
+    message: &Inbound<'_>,
+    payload: Payload<'_>,
+) -> Result<bool, ProtocolError> {
+    match ring.reserve(inbound_len(payload.len())) {
         Ok(mut reservation) => {
-            write_inbound(&mut reservation, message).expect("the reservation has the exact length");
+            let place = write_inbound_header(&mut reservation, message)
+                .expect("a worker writes valid inbound headers");
+            // Dropped uncommitted on error: the ring forgets it.
+            payload.write_to(place)?;
             reservation.commit();
-            true
+            Ok(true)
         }
         Err(PushError::Full { .. }) => {
             ring.flush();
-            false
+            Ok(false)
         }
         Err(PushError::TooLarge { len, max }) => {
             // The ring's maximum is sized above max_ws_msg_size; only a
@@ -1205,7 +1299,7 @@ fn push_inbound(ring: &mut Producer, message: &Inbound<'_>) -> bool {
             log::error!(
                 "dropping a {len}-byte message: the app's inbound ring holds at most {max} bytes"
             );
-            true
+            Ok(true)
         }
     }
 }
@@ -1221,25 +1315,34 @@ fn notify(link: &mut Link, kind: InboundKind, client: ClientId, endpoint_id: u16
         peer,
         payload: &[],
     };
-    enqueue(link, &message);
+    enqueue(link, &message, Payload::Plain(&[])).expect("a notice has no payload to check");
 }
 
-/// Puts a message on an app's ring behind its backlog; `false` if it had to
-/// wait in the backlog. A worker never blocks on an app: the app may itself
-/// be waiting for this worker to drain its outbound ring.
-fn enqueue(link: &mut Link, message: &Inbound<'_>) -> bool {
-    if link.backlog.is_empty() && push_inbound(&mut link.inbound, message) {
-        return true;
+/// Puts a message with `payload` on an app's ring behind its backlog;
+/// `Ok(false)` if it had to wait in the backlog. A worker never blocks on an
+/// app: the app may itself be waiting for this worker to drain its outbound
+/// ring. Errors as [`push_inbound`].
+fn enqueue(
+    link: &mut Link,
+    message: &Inbound<'_>,
+    payload: Payload<'_>,
+) -> Result<bool, ProtocolError> {
+    if link.backlog.is_empty() && push_inbound(&mut link.inbound, message, payload)? {
+        return Ok(true);
     }
+    let payload = match payload {
+        Payload::Plain(bytes) => bytes.to_vec(),
+        Payload::Masked(masked) => masked.to_vec()?,
+    };
     link.backlog.push_back(Queued {
         kind: message.kind,
         client: message.client,
         endpoint_id: message.endpoint_id,
         data_kind: message.data_kind,
         peer: message.peer,
-        payload: message.payload.to_vec(),
+        payload,
     });
-    false
+    Ok(false)
 }
 
 /// A connection's address for the log.

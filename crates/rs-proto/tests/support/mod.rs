@@ -87,13 +87,16 @@ impl Owned {
         Self::Message(DataKind::Binary, b.to_vec())
     }
 
-    fn from_event(event: Event<'_>) -> Self {
-        match event {
+    /// The event, owned; a masked message is unmasked (which checks a text
+    /// message's UTF-8, the error then).
+    fn from_event(event: Event<'_>) -> Result<Self, ProtocolError> {
+        Ok(match event {
             Event::Message { kind, payload } => Self::Message(kind, payload.to_vec()),
+            Event::MaskedMessage(masked) => Self::Message(masked.kind(), masked.to_vec()?),
             Event::Ping(p) => Self::Ping(p.to_vec()),
             Event::Pong(p) => Self::Pong(p.to_vec()),
             Event::Close(c) => Self::Close(c.map(|c| (c.code.get(), c.reason.to_owned()))),
-        }
+        })
     }
 }
 
@@ -131,7 +134,15 @@ pub fn decode_chunked(mut decoder: Decoder, wire: &[u8], sizes: &[usize]) -> Out
                         "no progress"
                     );
                     pos += decoded.consumed;
-                    events.extend(decoded.event.map(Owned::from_event));
+                    match decoded.event.map(Owned::from_event).transpose() {
+                        Ok(event) => events.extend(event),
+                        Err(error) => {
+                            return Outcome {
+                                events,
+                                error: Some(error),
+                            };
+                        }
+                    }
                 }
                 Err(error) => {
                     return Outcome {
@@ -149,12 +160,24 @@ pub fn decode_chunked(mut decoder: Decoder, wire: &[u8], sizes: &[usize]) -> Out
     }
 }
 
-/// Decodes `wire` whole and one byte at a time, asserts both agree, and
-/// returns the outcome.
+/// Decodes `wire` whole and one byte at a time, each also with a decoder
+/// lending whole messages masked, asserts all four agree, and returns the
+/// outcome.
 pub fn decode_all(decoder: Decoder, wire: &[u8]) -> Outcome {
     let whole = decode_chunked(decoder.clone(), wire, &[usize::MAX]);
-    let bytewise = decode_chunked(decoder, wire, &[1]);
+    let bytewise = decode_chunked(decoder.clone(), wire, &[1]);
     assert_eq!(whole, bytewise, "chunking changed the outcome");
+    let lending = decoder.lending_masked();
+    let lent_whole = decode_chunked(lending.clone(), wire, &[usize::MAX]);
+    assert_eq!(
+        whole, lent_whole,
+        "lending masked messages changed the outcome"
+    );
+    let lent_bytewise = decode_chunked(lending, wire, &[1]);
+    assert_eq!(
+        whole, lent_bytewise,
+        "lending masked messages changed the outcome"
+    );
     whole
 }
 
