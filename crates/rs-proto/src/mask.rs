@@ -29,6 +29,10 @@ const WORD: usize = 8;
 /// assert_eq!(&payload, b"Hello");
 /// ```
 pub fn apply_mask(payload: &mut [u8], key: [u8; 4]) {
+    if payload.len() < BLOCK {
+        mask_short(payload, key);
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if payload.len() >= AVX2_FROM && std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, just checked, which is all that
@@ -111,6 +115,32 @@ fn apply_mask_avx2(payload: &mut [u8], key: [u8; 4]) {
     mask_words(payload, key);
 }
 
+/// Masking for payloads shorter than a block (most chat-sized messages):
+/// plain word steps, without the block loop's setup.
+#[inline(always)]
+fn mask_short(payload: &mut [u8], key: [u8; 4]) {
+    let key32 = u32::from_ne_bytes(key);
+    let key64 = u64::from(key32) | (u64::from(key32) << 32);
+    let (words, tail) = payload.as_chunks_mut::<WORD>();
+    for word in words {
+        *word = (u64::from_ne_bytes(*word) ^ key64).to_ne_bytes();
+    }
+    mask_tail(tail, key);
+}
+
+/// Masks the last 0-7 bytes of a payload, after a multiple of 8 bytes
+/// (so they start at key byte 0).
+#[inline(always)]
+fn mask_tail(tail: &mut [u8], key: [u8; 4]) {
+    let (quads, tail) = tail.as_chunks_mut::<4>();
+    for quad in quads {
+        *quad = (u32::from_ne_bytes(*quad) ^ u32::from_ne_bytes(key)).to_ne_bytes();
+    }
+    for (byte, k) in tail.iter_mut().zip(key) {
+        *byte ^= k;
+    }
+}
+
 /// The masking loop, written in whole words so that it vectorises for the
 /// target it is compiled for.
 #[inline(always)]
@@ -125,17 +155,7 @@ fn mask_words(payload: &mut [u8], key: [u8; 4]) {
             *word = (u64::from_ne_bytes(*word) ^ key64).to_ne_bytes();
         }
     }
-    let (words, tail) = tail.as_chunks_mut::<WORD>();
-    for word in words {
-        *word = (u64::from_ne_bytes(*word) ^ key64).to_ne_bytes();
-    }
-    let (quads, tail) = tail.as_chunks_mut::<4>();
-    for quad in quads {
-        *quad = (u32::from_ne_bytes(*quad) ^ key32).to_ne_bytes();
-    }
-    for (byte, k) in tail.iter_mut().zip(key) {
-        *byte ^= k;
-    }
+    mask_short(tail, key);
 }
 
 /// The key to continue masking with after `processed` bytes were masked with
