@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # RingSocket side by side with two peers built from crates.io
-# (bench/peers: tokio-tungstenite and fastwebsockets), under rs-load.
+# (bench/peers: tokio-tungstenite and fastwebsockets) and a floor (a bare
+# epoll loop that only reads, unmasks and writes back), under rs-load.
 #
 #   bench/compare.sh                                   # every setting, 3 rounds
 #   ROUNDS=1 DURATION=2 SETTINGS="echo20 connect" bench/compare.sh
@@ -23,7 +24,10 @@
 #   tls                     RingSocket only: echo 100 x 20 B and 100 x 16 KiB
 #                           over wss:// and ws://, wss as a fraction of ws
 #
-# Environment: SETTINGS, SERVERS ("ringsocket tungstenite fastws"),
+# The floor (bare) shows what the kernel and rs-load leave to any server on
+# this machine; it has no broadcast, so it sits out the broadcast settings.
+#
+# Environment: SETTINGS, SERVERS ("ringsocket tungstenite fastws bare"),
 # ROUNDS (3), DURATION seconds per run (5), IDLE_CONNS (10000),
 # PEER_THREADS (1), SKIP_BUILD=1, SERVER_CPU (0), CLIENT_CPU (1),
 # QUIET_MAX (15, busy % of all CPUs), CARGO_TARGET_DIR.
@@ -36,9 +40,10 @@ DURATION=${DURATION:-5}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 ALL_SETTINGS="echo20 echo512 echo16k broadcast100 broadcast1000 connect idle tls"
 read -r -a CHOSEN <<<"${SETTINGS:-$ALL_SETTINGS}"
-read -r -a SERVER_LIST <<<"${SERVERS:-ringsocket tungstenite fastws}"
+read -r -a SERVER_LIST <<<"${SERVERS:-ringsocket tungstenite fastws bare}"
 
-declare -A LABEL=([ringsocket]=RingSocket [tungstenite]=tokio-tungstenite [fastws]=fastwebsockets)
+declare -A LABEL=([ringsocket]=RingSocket [tungstenite]=tokio-tungstenite [fastws]=fastwebsockets
+    [bare]="bare epoll loop (floor)")
 # The load settings: title|unit|path|rs-load arguments.
 declare -A LOAD=(
     [echo20]="echo 100 × 20 B|messages/s, latency per round trip|/echo|echo --conns 100 --size 20"
@@ -62,6 +67,8 @@ for server in "${SERVER_LIST[@]}"; do
     [[ $server == ringsocket ]] || NEED_PEERS=1
 done
 chosen() { [[ " ${CHOSEN[*]} " == *" $1 "* ]]; }
+# serves SERVER SETTING: whether SERVER can run SETTING.
+serves() { [[ $1 != bare || $2 != broadcast* ]]; }
 
 build
 if ((NEED_PEERS)); then build_peers; fi
@@ -117,6 +124,7 @@ for round in $(seq 1 "$ROUNDS"); do
         if [[ -n ${LOAD[$setting]:-} ]]; then
             IFS='|' read -r _ _ path args <<<"${LOAD[$setting]}"
             for server in "${order[@]}"; do
+                serves "$server" "$setting" || continue
                 port=$(free_port)
                 start_named "$server" "$port"
                 # shellcheck disable=SC2086 # args is a list of words
@@ -208,6 +216,7 @@ for setting in "${CHOSEN[@]}"; do
         echo "|---|--:|--:|--:|--:|--:|--:|--:|"
         base=$(median_of "$setting|ringsocket" rate)
         for server in "${SERVER_LIST[@]}"; do
+            serves "$server" "$setting" || continue
             key="$setting|$server"
             rate=$(median_of "$key" rate)
             echo "| ${LABEL[$server]}$(busy_mark "$key") | $(num "$rate") | $(range "$key")" \

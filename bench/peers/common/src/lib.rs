@@ -24,4 +24,4 @@ mod server;
 pub use cli::{Options, UsageError};
 pub use hub::{Gone, Hub, Member};
 pub use route::Route;
-pub use server::{ServeError, run, serve};
+pub use server::{ServeError, options, run, serve};

@@ -125,16 +125,9 @@ where
     F: Fn(TcpStream, Arc<Hub<T>>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let options = match Options::parse(std::env::args().skip(1)) {
+    let options = match options(name) {
         Ok(options) => options,
-        Err(UsageError::Help) => {
-            print!("usage: {name} --port N [--threads N]\n{}", UsageError::Help);
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprint!("{name}: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let hub = Arc::new(Hub::default());
     match serve(name, &options, move |stream| {
@@ -144,6 +137,22 @@ where
         Err(e) => {
             eprintln!("{name}: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The process's command line: the options, or the exit code after
+/// printing the usage (`--help`: success; a usage error: 2).
+pub fn options(name: &str) -> Result<Options, ExitCode> {
+    match Options::parse(std::env::args().skip(1)) {
+        Ok(options) => Ok(options),
+        Err(UsageError::Help) => {
+            print!("usage: {name} --port N [--threads N]\n{}", UsageError::Help);
+            Err(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprint!("{name}: {e}");
+            Err(ExitCode::from(2))
         }
     }
 }
