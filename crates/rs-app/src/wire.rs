@@ -655,6 +655,52 @@ pub fn write_outbound_parts(
     Ok(())
 }
 
+/// Writes the most common outbound message, a frame for one client
+/// ([`TARGET_SINGLE`], not closing), with none of
+/// [`write_outbound_parts`]'s checks: for a caller that reserved exactly
+/// [`outbound_len`]`(1, head.len() + body.len())` bytes and passes a
+/// server frame header of 2, 4 or 10 bytes as `head`.
+///
+/// ```
+/// use rs_app::{abi, wire::{self, ClientId}};
+/// let client = ClientId::new(0, 5, 1).unwrap();
+/// let mut fast = vec![0; wire::outbound_len(1, 4)];
+/// wire::write_outbound_reply(&mut fast, client, [&[0x82, 2], b"hi"]);
+/// let mut checked = vec![0; wire::outbound_len(1, 4)];
+/// wire::write_outbound_parts(&mut checked, abi::TARGET_SINGLE, false, &[client], [&[0x82, 2], b"hi"])?;
+/// assert_eq!(fast, checked);
+/// # Ok::<(), wire::WireError>(())
+/// ```
+///
+/// # Panics
+///
+/// If `buf` has another length, or `head` another length.
+pub fn write_outbound_reply(buf: &mut [u8], client: ClientId, [head, body]: [&[u8]; 2]) {
+    assert_eq!(
+        buf.len(),
+        outbound_len(1, head.len() + body.len()),
+        "write_outbound_reply: wrong buffer length"
+    );
+    let (header, rest) = buf
+        .split_first_chunk_mut::<OUTBOUND_HEADER_LEN>()
+        .expect("checked above");
+    let [c0, c1, c2, c3] = 1u32.to_ne_bytes();
+    *header = [TARGET_SINGLE, 0, 0, 0, c0, c1, c2, c3];
+    let (id, frame) = rest
+        .split_first_chunk_mut::<CLIENT_ID_LEN>()
+        .expect("checked above");
+    *id = client.get().to_ne_bytes();
+    let (frame_head, frame_body) = frame.split_at_mut(head.len());
+    // Fixed lengths, so the header is stored rather than memcpy'd.
+    match head.len() {
+        2 => frame_head[..2].copy_from_slice(&head[..2]),
+        4 => frame_head[..4].copy_from_slice(&head[..4]),
+        10 => frame_head[..10].copy_from_slice(&head[..10]),
+        other => panic!("write_outbound_reply: a {other}-byte frame header"),
+    }
+    frame_body.copy_from_slice(body);
+}
+
 /// Reads an outbound message from the exact bytes the ring returned.
 pub fn read_outbound(buf: &[u8]) -> Result<Outbound<'_>, WireError> {
     let Some((header, rest)) = buf.split_first_chunk::<OUTBOUND_HEADER_LEN>() else {
@@ -883,6 +929,31 @@ mod tests {
         let mut buf = vec![0; outbound_len(ids.len(), frame.len())];
         write_outbound(&mut buf, target, close_after, ids, frame).expect("write");
         buf
+    }
+
+    #[test]
+    fn a_reply_record_is_the_checked_single_record_for_every_header_length() {
+        let client = id(3, 77, 9);
+        for (head, body_len) in [
+            (&[0x81, 5][..], 5),
+            (&[0x82, 126, 0x01, 0x00], 256),
+            (&[0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0], 65536),
+        ] {
+            let body: Vec<u8> = (0..body_len).map(|i| i as u8).collect();
+            let len = outbound_len(1, head.len() + body.len());
+            let mut fast = vec![0xee; len];
+            write_outbound_reply(&mut fast, client, [head, &body]);
+            let mut checked = vec![0; len];
+            write_outbound_parts(&mut checked, TARGET_SINGLE, false, &[client], [head, &body])
+                .expect("write");
+            assert_eq!(fast, checked, "header of {} bytes", head.len());
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "wrong buffer length")]
+    fn a_reply_record_in_a_buffer_of_another_length_panics() {
+        write_outbound_reply(&mut [0; 20], id(0, 1, 1), [&[0x82, 1], b"x"]);
     }
 
     // --- ClientId ---

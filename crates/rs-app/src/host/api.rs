@@ -15,7 +15,7 @@ use rs_ring::{Producer, PushError};
 use super::load::App;
 use super::thread::AppSettings;
 use crate::abi::{self, AppConf, Ctx, HostApi, PeerAddr};
-use crate::wire::{ClientId, outbound_len, write_outbound_parts};
+use crate::wire::{ClientId, outbound_len, write_outbound_parts, write_outbound_reply};
 
 /// Which callback is running; decides which helpers are available.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -243,6 +243,13 @@ impl HostState {
             abi::DATA_UTF8 => Opcode::Text,
             _ => return abi::SEND_INVALID_ARGUMENT,
         };
+        if target == abi::TARGET_CUR
+            && self.callback != Some(Callback::Close)
+            && let Some(client) = self.client
+            && let Some(status) = self.reply(opcode, client.id)
+        {
+            return status;
+        }
         // The current client as a one-element list, without allocating.
         let current: [ClientId; 1];
         let (target, ids): (u8, &[ClientId]) = match (target, self.client) {
@@ -293,6 +300,40 @@ impl HostState {
         wbuf.truncate(MAX_HEADER_LEN);
         self.wbuf = wbuf;
         status
+    }
+
+    /// The most common send, a reply to the current client: its record is
+    /// written straight into the outbound ring of the client's worker, the
+    /// frame header included. `None` when that ring is full: the general
+    /// path then waits for room.
+    #[inline(always)]
+    fn reply(&mut self, opcode: Opcode, client: ClientId) -> Option<i32> {
+        let payload: &[u8] = match self.lent {
+            // SAFETY: as in `take_lent`: the lent bytes lie inside the
+            // running read callback's payload, unchanged until it returns.
+            Some((offset, len)) => unsafe {
+                std::slice::from_raw_parts(self.message.0.add(offset), len)
+            },
+            None => &self.wbuf[MAX_HEADER_LEN..],
+        };
+        if opcode == Opcode::Text && simdutf8::basic::from_utf8(payload).is_err() {
+            return Some(abi::SEND_INVALID_UTF8);
+        }
+        // An id of a worker that does not exist reaches nobody.
+        let Some(ring) = self.outbound.get_mut(usize::from(client.worker())) else {
+            return Some(abi::SEND_OK);
+        };
+        let header = FrameHeader::new(opcode, true, payload.len() as u64);
+        let head = header.as_bytes();
+        match ring.reserve(outbound_len(1, head.len() + payload.len())) {
+            Ok(mut record) => {
+                write_outbound_reply(&mut record, client, [head, payload]);
+                record.commit();
+                Some(abi::SEND_OK)
+            }
+            Err(PushError::TooLarge { .. }) => Some(abi::SEND_TOO_LARGE),
+            Err(PushError::Full { .. }) => None,
+        }
     }
 
     /// Puts one frame on the outbound ring of every worker that holds a
