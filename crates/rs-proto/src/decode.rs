@@ -14,6 +14,9 @@ const RETAINED_CAPACITY: usize = 16 * 1024;
 /// it, unmasking in place and copying costs less than the fused pass's setup.
 pub const LEND_MASKED_MIN: usize = 256;
 
+/// The header of a masked frame with a 7-bit length.
+const SHORT_HEADER_LEN: usize = 6;
+
 /// Size limits applied while decoding (the `max_ws_msg_size` and
 /// `max_ws_frame_chain_size` configuration keys).
 ///
@@ -275,6 +278,22 @@ impl Decoder {
                 event: None,
             });
         }
+        match self.short_message(input) {
+            Some(Ok((kind, end))) => {
+                return Ok(Decoded {
+                    consumed: end,
+                    event: Some(Event::Message {
+                        kind,
+                        payload: &input[SHORT_HEADER_LEN..end],
+                    }),
+                });
+            }
+            Some(Err(error)) => {
+                self.finished = true;
+                return Err(error);
+            }
+            None => {}
+        }
         let (consumed, ready) = match self.step(input) {
             Ok(step) => step,
             Err(error) => {
@@ -309,6 +328,47 @@ impl Decoder {
             }
         });
         Ok(Decoded { consumed, event })
+    }
+
+    /// The fast path of the most common input: a whole unfragmented text or
+    /// binary frame of at most 125 bytes at the start of `input`, with no
+    /// frame or message in progress. Unmasks it in place and returns its
+    /// kind and end (the payload starts at [`SHORT_HEADER_LEN`]); `None`
+    /// for anything else, left to [`step`](Self::step), which would reach
+    /// the same outcome (every rule it checks holds here, or this declines).
+    #[inline(always)]
+    fn short_message(
+        &mut self,
+        input: &mut [u8],
+    ) -> Option<Result<(DataKind, usize), ProtocolError>> {
+        if self.header.len != 0 || self.frame.is_some() || self.message.is_some() {
+            return None;
+        }
+        let [b0, b1, k0, k1, k2, k3, rest @ ..] = input else {
+            return None;
+        };
+        let kind = match *b0 {
+            0x81 => DataKind::Text,
+            0x82 => DataKind::Binary,
+            _ => return None,
+        };
+        // The MASK bit and a 7-bit length.
+        if *b1 & 0x80 == 0 || *b1 & 0x7f > 125 {
+            return None;
+        }
+        let len = usize::from(*b1 & 0x7f);
+        if len > rest.len()
+            || len as u64 > self.limits.max_message_size
+            || (SHORT_HEADER_LEN + len) as u64 > self.limits.max_frame_chain_size
+        {
+            return None;
+        }
+        let payload = &mut rest[..len];
+        apply_mask(payload, [*k0, *k1, *k2, *k3]);
+        if kind == DataKind::Text && simdutf8::basic::from_utf8(payload).is_err() {
+            return Some(Err(ProtocolError::InvalidUtf8));
+        }
+        Some(Ok((kind, SHORT_HEADER_LEN + len)))
     }
 
     /// The state machine, in positions rather than borrows so that errors can
