@@ -710,6 +710,22 @@ pub fn read_outbound(buf: &[u8]) -> Result<Outbound<'_>, WireError> {
         });
     };
     let [target, flags, r0, r1, c0, c1, c2, c3] = *header;
+    // The most common message, a frame for one client, read in one step;
+    // anything else, errors included, takes the general way below.
+    if target == TARGET_SINGLE
+        && flags & !FLAG_CLOSE_AFTER == 0
+        && [r0, r1] == [0, 0]
+        && u32::from_ne_bytes([c0, c1, c2, c3]) == 1
+        && let Some((raw, frame)) = rest.split_first_chunk::<CLIENT_ID_LEN>()
+        && !frame.is_empty()
+        && let Some(client) = ClientId::from_u64(u64::from_ne_bytes(*raw))
+    {
+        return Ok(Outbound {
+            recipients: Recipients::Single(client),
+            close_after: flags & FLAG_CLOSE_AFTER != 0,
+            frame,
+        });
+    }
     if flags & !FLAG_CLOSE_AFTER != 0 {
         return Err(WireError::UnknownFlags(flags));
     }

@@ -559,7 +559,7 @@ unsafe extern "C" fn host_client_addr(ctx: *mut Ctx, addr: *mut PeerAddr) -> i32
 unsafe extern "C" fn host_read_data_kind(ctx: *mut Ctx) -> i32 {
     // SAFETY: called by the app with the context of the running callback.
     let host = unsafe { host(ctx) };
-    match (host.callback, host.client) {
+    match (host.callback, &host.client) {
         (Some(Callback::Read), Some(client)) => i32::from(client.data_kind),
         _ => -1,
     }
