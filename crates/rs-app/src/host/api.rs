@@ -59,10 +59,6 @@ pub(crate) struct CurrentClient {
     pub(crate) data_kind: u8,
 }
 
-/// Writes of the read's own bytes from this length on are lent rather than
-/// copied: below it, a copy costs less than writing the frame in two parts.
-const LEND_MIN: usize = 256;
-
 /// Everything the host functions reach through `Ctx::host`.
 pub(crate) struct HostState {
     pub(crate) name: String,
@@ -174,10 +170,11 @@ impl HostState {
         self.message = (payload.as_ptr(), payload.len());
     }
 
-    /// Appends `bytes` to what the next send sends.
+    /// Appends `bytes` to what the next send sends. A first write of bytes
+    /// from the read's own payload (an echo) is only noted: the send copies
+    /// them from the inbound ring into the outbound one directly.
     fn write(&mut self, bytes: &[u8]) {
-        if bytes.len() >= LEND_MIN
-            && self.wbuf.len() == MAX_HEADER_LEN
+        if self.wbuf.len() == MAX_HEADER_LEN
             && self.lent.is_none()
             && let Some(offset) = self.offset_in_message(bytes)
         {
