@@ -6,6 +6,10 @@
 
 /// Bytes XORed per loop step.
 const BLOCK: usize = 64;
+/// Bytes XORed per loop step while copying (eight AVX2 registers): the
+/// payloads copied are long ones, over which the loop's own instructions
+/// are best spread thin.
+const COPY_BLOCK: usize = 256;
 /// From this length on, AVX2 is used when available.
 #[cfg(target_arch = "x86_64")]
 const AVX2_FROM: usize = 256;
@@ -82,8 +86,8 @@ fn mask_into_avx2(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
 fn mask_copy_words(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
     let key32 = u32::from_ne_bytes(key);
     let key64 = u64::from(key32) | (u64::from(key32) << 32);
-    let (dst_blocks, dst_tail) = dst.as_chunks_mut::<BLOCK>();
-    let (src_blocks, src_tail) = src.as_chunks::<BLOCK>();
+    let (dst_blocks, dst_tail) = dst.as_chunks_mut::<COPY_BLOCK>();
+    let (src_blocks, src_tail) = src.as_chunks::<COPY_BLOCK>();
     for (d, s) in dst_blocks.iter_mut().zip(src_blocks) {
         for (dw, sw) in d
             .as_chunks_mut::<WORD>()
