@@ -407,3 +407,51 @@ fn a_close_for_a_closed_clients_id_does_not_close_the_client_in_its_slot() {
     assert_eq!(next_message(&mut observer), Message::binary(vec![1]));
     assert_eq!(close_code(&mut b), 4000);
 }
+
+/// A raw client of the probe app that the app has just closed with 4321:
+/// the server's close frame is read, the client's is not sent yet.
+fn closed_by_the_probe(server: &Server) -> raw::RawWs {
+    use support::raw::{self, RawWs};
+    let mut client = RawWs::connect(server.addr(), "/probe");
+    let welcome = String::from_utf8(client.frame().payload).unwrap();
+    let id: u64 = welcome
+        .strip_prefix("welcome ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("a welcome with an id: {welcome}"));
+    let Message::Binary(request) = probe_close(id, 4321) else {
+        unreachable!()
+    };
+    client.send(raw::BINARY, &request);
+    assert_eq!(client.frame().close_code(), 4321);
+    client
+}
+
+#[test]
+fn a_protocol_error_after_the_servers_close_ends_the_connection_without_a_second_close() {
+    use support::raw;
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe")],
+        r#""worker_c": 1, "shutdown_wait_ws": 2,"#,
+    );
+    let long_invalid = [&[b'a'; 300][..], &[0xff]].concat();
+    for violation in [
+        // RSV1 set, a short and a long text that is not UTF-8.
+        raw::encode(0xc2, b"x", Some(raw::MASK)),
+        raw::masked(raw::TEXT, &[0xff, 0xfe]),
+        raw::masked(raw::TEXT, &long_invalid),
+    ] {
+        let mut client = closed_by_the_probe(&server);
+        client.send_raw(&violation);
+        let took = client.wait_closed(Duration::from_secs(5));
+        assert!(took < Duration::from_secs(3), "closed after {took:?}");
+    }
+    // Valid data after the server's close is discarded, whatever its
+    // length; the client's close then completes the handshake.
+    let mut client = closed_by_the_probe(&server);
+    client.send(raw::TEXT, "é".repeat(200).as_bytes());
+    client.send(raw::BINARY, b"ignored");
+    client.send(raw::CLOSE, &4321u16.to_be_bytes());
+    client.wait_closed(Duration::from_secs(5));
+}

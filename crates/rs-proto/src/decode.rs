@@ -128,7 +128,8 @@ impl MaskedMessage<'_> {
     /// [`len`](Self::len) bytes long. A text message that is not valid UTF-8
     /// is [`ProtocolError::InvalidUtf8`] (`dst` then holds garbage): fail
     /// the connection with its close code, as for an error of
-    /// [`Decoder::decode`].
+    /// [`Decoder::decode`]. The decoder does not learn of it (its
+    /// [`is_finished`](Decoder::is_finished) stays false): stop feeding it.
     ///
     /// # Panics
     ///

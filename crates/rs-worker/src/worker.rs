@@ -740,8 +740,13 @@ impl Worker {
                                 handed => Reply::not_handed(handed, app, client),
                             }
                         }
-                        // Data after our close frame is discarded (RFC 6455 §1.4).
-                        (Some(Event::Message { .. } | Event::MaskedMessage(_)), None) => continue,
+                        // Data after our close frame is discarded (RFC 6455 §1.4),
+                        // but still checked, whatever its length.
+                        (Some(Event::MaskedMessage(masked)), None) => match masked.to_vec() {
+                            Ok(_) => continue,
+                            Err(error) => Reply::fail_closing(conn.id, &error),
+                        },
+                        (Some(Event::Message { .. }), None) => continue,
                         (Some(Event::Ping(payload)), Some(_)) => Reply::Pong(payload.to_vec()),
                         (Some(Event::Ping(_) | Event::Pong(_)), _) => continue,
                         (Some(Event::Close(frame)), Some(_)) => {
@@ -750,6 +755,7 @@ impl Worker {
                         (Some(Event::Close(_)), None) => Reply::ClosingDone,
                     }
                 }
+                Err(error) if session.is_none() => Reply::fail_closing(conn.id, &error),
                 Err(error) => Reply::fail(conn.id, &error),
             };
             match reply {
@@ -774,6 +780,11 @@ impl Worker {
                 }
                 Reply::ClosingDone => {
                     self.finish(slot, self.limits.close_timeout, false);
+                    return;
+                }
+                Reply::Abandon => {
+                    // Our close frame went out already: never a second one.
+                    self.finish(slot, self.limits.close_timeout, true);
                     return;
                 }
                 Reply::Pause(app) => {
@@ -1203,6 +1214,8 @@ enum Reply {
     Fail(CloseCode, String),
     /// The message went to the backlog of this app: pause reading.
     Pause(u16),
+    /// A protocol error after our close frame: end the connection.
+    Abandon,
 }
 
 impl Reply {
@@ -1210,6 +1223,12 @@ impl Reply {
     fn fail(client: ClientId, error: &ProtocolError) -> Self {
         log::debug!("client {client}: {error}");
         Self::Fail(error.close_code(), error.to_string())
+    }
+
+    /// A protocol error while closing: the close frame was sent already.
+    fn fail_closing(client: ClientId, error: &ProtocolError) -> Self {
+        log::debug!("client {client}: {error} after our close frame");
+        Self::Abandon
     }
 
     /// For a read message that [`enqueue`] did not put on the ring.
