@@ -40,6 +40,8 @@ const RING_OVERHEAD: usize = 4096;
 /// What the main thread waits for.
 pub(crate) enum Event {
     Signal(Signal),
+    /// An app's init succeeded (or it has none).
+    AppReady,
     AppExited {
         name: String,
         result: Result<(), rs_app::host::AppError>,
@@ -245,8 +247,6 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
     }
 
     let mut app_threads = Vec::new();
-    // Each app thread says once whether its init succeeded.
-    let (initialized, init_results) = mpsc::channel();
     for (((app, app_config), parker), (inbound, outbound)) in apps
         .into_iter()
         .zip(&config.apps)
@@ -257,39 +257,29 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         let thread = AppThread::new(app, settings, inbound, outbound, parker);
         let stop = thread.stop_handle();
         let (name, sender) = (app_config.name.clone(), sender.clone());
-        let initialized = initialized.clone();
-        let handle = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name(format!("app {}", app_config.name))
             .spawn(move || {
-                let mut unreported = Some(initialized);
                 let result = thread.run(|| {
-                    if let Some(initialized) = unreported.take() {
-                        let _ = initialized.send(Ok(()));
-                    }
+                    let _ = sender.send(Event::AppReady);
                 });
-                match (unreported, result) {
-                    (Some(initialized), Err(error)) => {
-                        let _ = initialized.send(Err(error.to_string()));
-                    }
-                    (_, result) => {
-                        let _ = sender.send(Event::AppExited { name, result });
-                    }
-                }
-            })
-            .map_err(|e| format!("cannot start app thread '{}': {e}", app_config.name))?;
-        app_threads.push((stop, handle));
-    }
-    // The ports listen only once every app is ready for clients: a failing
-    // init ends startup with its error, as a bad certificate does.
-    drop(initialized);
-    for _ in 0..app_threads.len() {
-        let result = init_results
-            .recv()
-            .unwrap_or_else(|_| Err("an app thread ended during its init".to_owned()));
-        if let Err(message) = result {
-            stop_apps(app_threads);
-            return Err(message);
+                let _ = sender.send(Event::AppExited { name, result });
+            });
+        match spawned {
+            Ok(handle) => app_threads.push((stop, handle)),
+            Err(e) => {
+                stop_apps(app_threads);
+                return Err(format!(
+                    "cannot start app thread '{}': {e}",
+                    app_config.name
+                ));
+            }
         }
+    }
+    // The ports listen only once every app is ready for clients.
+    if let Err(message) = wait_for_inits(&events, &sender, app_threads.len()) {
+        stop_apps(app_threads);
+        return Err(message);
     }
 
     let limits = Limits {
@@ -305,7 +295,9 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         read_buffer: config.worker_rbuf_size,
     };
     let budget = Arc::new(ConnectionBudget::new(config.fd_alloc_c));
-    let mut workers = Vec::new();
+    // Every worker (and so every listening socket) first, so that a port
+    // that cannot listen stops startup before any accepts a client.
+    let mut ready = Vec::new();
     for (index, ((listeners, apps), notifier)) in
         listeners.into_iter().zip(links).zip(notifiers).enumerate()
     {
@@ -319,17 +311,38 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
             limits,
             budget: budget.clone(),
         };
-        let worker = Worker::new(setup).map_err(|e| format!("cannot start worker {index}: {e}"))?;
+        match Worker::new(setup) {
+            Ok(worker) => ready.push(worker),
+            Err(e) => {
+                stop_apps(app_threads);
+                return Err(format!("cannot start worker {index}: {e}"));
+            }
+        }
+    }
+    let mut workers = Vec::new();
+    for (index, worker) in ready.into_iter().enumerate() {
         let handle = worker.handle();
         let sender = sender.clone();
-        let thread = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name(format!("worker {index}"))
             .spawn(move || {
                 let result = worker.run();
                 let _ = sender.send(Event::WorkerExited { index, result });
-            })
-            .map_err(|e| format!("cannot start worker {index}: {e}"))?;
-        workers.push((handle, thread));
+            });
+        match spawned {
+            Ok(thread) => workers.push((handle, thread)),
+            Err(e) => {
+                // Stops what started, as a shutdown does.
+                let server = Server {
+                    events,
+                    tls,
+                    workers,
+                    apps: app_threads,
+                };
+                server.shut_down();
+                return Err(format!("cannot start worker {index}: {e}"));
+            }
+        }
     }
     log::info!(
         "ringsocket {} started: {} worker(s), {} app(s), {} port(s)",
@@ -407,6 +420,8 @@ impl Server {
         loop {
             match self.events.recv() {
                 Ok(Event::Signal(Signal::Reload)) => reload(config_path, self.tls.as_deref()),
+                // Every app reported before the server started.
+                Ok(Event::AppReady) => {}
                 Ok(Event::Signal(signal)) => {
                     log::info!("{signal:?}: shutting down");
                     break;
@@ -448,6 +463,42 @@ impl Server {
         stop_apps(self.apps);
         log::info!("stopped");
     }
+}
+
+/// Waits until `apps` app threads have run their init. A failing init ends
+/// startup with its error. So does SIGTERM or SIGINT, and a second one exits
+/// at once (an init may never return); a SIGHUP is handled once the server
+/// runs.
+fn wait_for_inits(
+    events: &mpsc::Receiver<Event>,
+    sender: &mpsc::Sender<Event>,
+    apps: usize,
+) -> Result<(), String> {
+    let mut ready = 0;
+    let mut reload = false;
+    while ready < apps {
+        match events.recv() {
+            Ok(Event::AppReady) => ready += 1,
+            Ok(Event::AppExited { name, result }) => {
+                return Err(match result {
+                    Err(error) => error.to_string(),
+                    Ok(()) => format!("app '{name}' stopped during its init"),
+                });
+            }
+            Ok(Event::Signal(Signal::Reload)) => reload = true,
+            Ok(Event::Signal(signal)) => {
+                signals::exit_on_next_signal();
+                return Err(format!("{signal:?} while the apps ran their init: stopped"));
+            }
+            Ok(Event::WorkerExited { .. }) | Err(_) => {
+                return Err("the app threads ended during their init".to_owned());
+            }
+        }
+    }
+    if reload {
+        let _ = sender.send(Event::Signal(Signal::Reload));
+    }
+    Ok(())
 }
 
 /// Stops the app threads and waits for them (each calls its app's fini).

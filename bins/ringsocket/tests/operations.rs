@@ -358,28 +358,72 @@ fn an_app_whose_init_fails_stops_startup_before_any_port_listens() {
     );
 }
 
+/// A server whose app's init takes two seconds, not waited for.
+fn slow_starting_server() -> Server {
+    let port = free_port();
+    let config = config_text(
+        &[port],
+        &[AppSpec::simple("probe_init_slow")],
+        &run_as_user(),
+    );
+    let server = Server::spawn_config(tempfile::tempdir().unwrap(), &config, vec![port]);
+    // Well inside the init (signals sent earlier wait for the server too).
+    std::thread::sleep(Duration::from_millis(300));
+    server
+}
+
 #[test]
 fn a_sighup_that_arrives_while_the_server_starts_is_handled_once_it_runs() {
-    // The ports accept connections as soon as they are bound, before the
-    // apps are loaded: a signal sent then must wait, not kill the server
-    // with the default action (this raced in CI before signals were
-    // blocked first thing).
-    for _ in 0..5 {
-        let apps = ["echo", "chat", "broadcast", "silly_calc"].map(AppSpec::simple);
-        let mut server = Server::start(&apps);
-        server.signal(1);
-        let log = server.capture_stderr();
-        assert!(
-            log.wait_for("SIGHUP: log_level is now", Duration::from_secs(10)),
-            "{}",
-            log.text()
-        );
-        let mut client = connect(&server.url("/echo"));
-        client.send(tungstenite::Message::text("alive")).unwrap();
-        assert_eq!(client.read().unwrap(), tungstenite::Message::text("alive"));
-        drop(client);
-        assert!(server.terminate().success());
-    }
+    // A signal that comes while the apps run their init must wait, neither
+    // killing the server (its default action) nor being lost.
+    let mut server = slow_starting_server();
+    assert!(!accepts(server.ports[0]), "listening during the init");
+    server.signal(1);
+    let log = server.capture_stderr();
+    server.wait_until_listening();
+    assert!(
+        log.wait_for("SIGHUP: log_level is now", Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    let mut client = connect(&server.url("/probe_init_slow"));
+    client
+        .send(tungstenite::Message::binary(&b"alive"[..]))
+        .unwrap();
+    assert_eq!(
+        client.read().unwrap(),
+        tungstenite::Message::binary(&b"alive"[..])
+    );
+    drop(client);
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn sigterm_during_the_apps_init_stops_startup_and_a_second_exits_at_once() {
+    // One SIGTERM: startup ends once the init returns, no port ever listens.
+    let mut server = slow_starting_server();
+    server.signal(15);
+    let log = server.capture_stderr();
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(1), "{}", log.text());
+    assert!(
+        log.text()
+            .contains("ringsocket: Terminate while the apps ran their init: stopped"),
+        "{}",
+        log.text()
+    );
+    // Two: the server exits without waiting for an init that may never end.
+    let mut server = slow_starting_server();
+    let started = Instant::now();
+    server.signal(15);
+    std::thread::sleep(Duration::from_millis(200));
+    server.signal(15);
+    assert_eq!(server.wait_exit(Duration::from_secs(10)).code(), Some(1));
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "exited after {:?}, the init takes 2 s",
+        started.elapsed()
+    );
 }
 
 #[test]

@@ -118,6 +118,7 @@ fn example_apps_load_with_the_callbacks_they_declare() {
         ("probe_timer_wake", false, false),
         ("probe_timer_sleep", false, false),
         ("probe_init_fails", false, false),
+        ("probe_init_slow", false, false),
     ] {
         let path = example_path(name);
         let app = App::load(&path).unwrap_or_else(|e| panic!("{e}"));

@@ -197,6 +197,13 @@ impl Server {
     /// `ringsocket.json5` in `dir` (kept until the server is dropped), and
     /// waits until every port in `ports` accepts TCP connections.
     pub fn start_config(dir: tempfile::TempDir, config: &str, ports: Vec<u16>) -> Self {
+        let mut server = Self::spawn_config(dir, config, ports);
+        server.wait_until_listening();
+        server
+    }
+
+    /// As [`Server::start_config`], without waiting for the ports.
+    pub fn spawn_config(dir: tempfile::TempDir, config: &str, ports: Vec<u16>) -> Self {
         let config_path = dir.path().join("ringsocket.json5");
         std::fs::write(&config_path, config).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
@@ -206,17 +213,17 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut server = Server {
+        Server {
             child: Some(child),
             ports,
             _dir: dir,
             config_path,
-        };
-        server.wait_until_listening();
-        server
+        }
     }
 
-    fn wait_until_listening(&mut self) {
+    /// Waits (up to 20 s) until every port accepts TCP connections; panics
+    /// if the server exits first.
+    pub fn wait_until_listening(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         for &port in &self.ports {
             while !accepts(port) {
