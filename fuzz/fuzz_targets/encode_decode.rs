@@ -45,9 +45,16 @@ fuzz_target!(|input: (Vec<Item>, [u8; 4], u8)| {
             }
         }
     }
-    let mut decoder = Decoder::new(Limits::default());
-    let mut events = Vec::new();
     let step = usize::from(chunk).max(1);
+    let decoder = Decoder::new(Limits::default());
+    assert_eq!(decode(decoder.clone(), wire.clone(), step), expected);
+    // As the server decodes: long whole messages lent still masked.
+    assert_eq!(decode(decoder.lending_masked(), wire, step), expected);
+});
+
+/// Decodes `wire` in chunks of `step` bytes.
+fn decode(mut decoder: Decoder, mut wire: Vec<u8>, step: usize) -> Vec<Owned> {
+    let mut events = Vec::new();
     let mut start = 0;
     while start < wire.len() {
         let end = (start + step).min(wire.len());
@@ -59,6 +66,10 @@ fuzz_target!(|input: (Vec<Item>, [u8; 4], u8)| {
                 Some(Event::Message { kind, payload }) => {
                     events.push(Owned::Message(kind == rs_proto::DataKind::Text, payload.to_vec()))
                 }
+                Some(Event::MaskedMessage(masked)) => events.push(Owned::Message(
+                    masked.kind() == rs_proto::DataKind::Text,
+                    masked.to_vec().expect("valid text"),
+                )),
                 Some(Event::Ping(p)) => events.push(Owned::Ping(p.to_vec())),
                 Some(Event::Pong(p)) => events.push(Owned::Pong(p.to_vec())),
                 Some(Event::Close(_)) => panic!("no close was sent"),
@@ -67,8 +78,8 @@ fuzz_target!(|input: (Vec<Item>, [u8; 4], u8)| {
         }
         start = end;
     }
-    assert_eq!(events, expected);
-});
+    events
+}
 
 /// Encodes one message cut at `cuts`, with a ping after each fragment but
 /// the last; records the events a server must see.
