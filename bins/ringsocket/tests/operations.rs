@@ -358,28 +358,34 @@ fn an_app_whose_init_fails_stops_startup_before_any_port_listens() {
     );
 }
 
-/// A server whose app's init takes two seconds, not waited for.
-fn slow_starting_server() -> Server {
+/// A server whose app's init takes two seconds, not waited for, once that
+/// init has begun; and its log.
+fn slow_starting_server() -> (Server, Log) {
     let port = free_port();
     let config = config_text(
         &[port],
         &[AppSpec::simple("probe_init_slow")],
         &run_as_user(),
     );
-    let server = Server::spawn_config(tempfile::tempdir().unwrap(), &config, vec![port]);
-    // Well inside the init (signals sent earlier wait for the server too).
-    std::thread::sleep(Duration::from_millis(300));
-    server
+    let mut server = Server::spawn_config(tempfile::tempdir().unwrap(), &config, vec![port]);
+    let log = server.capture_stderr();
+    // (A signal before the server blocks signals, first thing, would kill
+    // it: the default action, for a process that has not started yet.)
+    assert!(
+        log.wait_for("run their init", Duration::from_secs(20)),
+        "{}",
+        log.text()
+    );
+    (server, log)
 }
 
 #[test]
 fn a_sighup_that_arrives_while_the_server_starts_is_handled_once_it_runs() {
     // A signal that comes while the apps run their init must wait, neither
     // killing the server (its default action) nor being lost.
-    let mut server = slow_starting_server();
+    let (mut server, log) = slow_starting_server();
     assert!(!accepts(server.ports[0]), "listening during the init");
     server.signal(1);
-    let log = server.capture_stderr();
     server.wait_until_listening();
     assert!(
         log.wait_for("SIGHUP: log_level is now", Duration::from_secs(10)),
@@ -401,9 +407,8 @@ fn a_sighup_that_arrives_while_the_server_starts_is_handled_once_it_runs() {
 #[test]
 fn sigterm_during_the_apps_init_stops_startup_and_a_second_exits_at_once() {
     // One SIGTERM: startup ends once the init returns, no port ever listens.
-    let mut server = slow_starting_server();
+    let (mut server, log) = slow_starting_server();
     server.signal(15);
-    let log = server.capture_stderr();
     let status = server.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(1), "{}", log.text());
     assert!(
@@ -413,7 +418,7 @@ fn sigterm_during_the_apps_init_stops_startup_and_a_second_exits_at_once() {
         log.text()
     );
     // Two: the server exits without waiting for an init that may never end.
-    let mut server = slow_starting_server();
+    let (mut server, _log) = slow_starting_server();
     let started = Instant::now();
     server.signal(15);
     std::thread::sleep(Duration::from_millis(200));

@@ -308,12 +308,16 @@ fn probe_client(server: &Server) -> (Client, u64) {
     let Message::Text(welcome) = next_message(&mut client) else {
         panic!("no welcome")
     };
-    let id = welcome
+    (client, welcome_id(&welcome))
+}
+
+/// The client id in the probe app's welcome.
+fn welcome_id(welcome: &str) -> u64 {
+    welcome
         .strip_prefix("welcome ")
         .and_then(|rest| rest.split(' ').next())
         .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("a welcome with an id: {welcome}"));
-    (client, id)
+        .unwrap_or_else(|| panic!("a welcome with an id: {welcome}"))
 }
 
 /// (worker, slot, generation) of an id (rs_app::wire layout).
@@ -413,17 +417,26 @@ fn a_close_for_a_closed_clients_id_does_not_close_the_client_in_its_slot() {
 fn closed_by_the_probe(server: &Server) -> raw::RawWs {
     use support::raw::{self, RawWs};
     let mut client = RawWs::connect(server.addr(), "/probe");
-    let welcome = String::from_utf8(client.frame().payload).unwrap();
-    let id: u64 = welcome
-        .strip_prefix("welcome ")
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("a welcome with an id: {welcome}"));
+    // The probe tells every client who left: an earlier client's farewell
+    // may come before the welcome or after it.
+    let welcome = loop {
+        let text = String::from_utf8(client.frame().payload).unwrap();
+        if text.starts_with("welcome ") {
+            break text;
+        }
+    };
+    let id = welcome_id(&welcome);
     let Message::Binary(request) = probe_close(id, 4321) else {
         unreachable!()
     };
     client.send(raw::BINARY, &request);
-    assert_eq!(client.frame().close_code(), 4321);
+    let close = loop {
+        let frame = client.frame();
+        if !frame.payload.starts_with(b"bye ") {
+            break frame;
+        }
+    };
+    assert_eq!(close.close_code(), 4321);
     client
 }
 

@@ -135,6 +135,17 @@ pub fn config_text(ports: &[u16], apps: &[AppSpec], globals: &str) -> String {
 }
 
 /// A running server; killed when dropped.
+/// The server binary on `config`, its stderr piped.
+fn spawn_server(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Whether something listens on `port` of 127.0.0.1. A connection to an
 /// unused port can meet itself (TCP simultaneous open, when the kernel
 /// picks that very port as the source): that is not a listener.
@@ -150,13 +161,7 @@ pub fn accepts(port: u16) -> bool {
 pub fn start_failing(config: &str, dir: &Path, port: u16) -> (Option<i32>, String) {
     let path = dir.join("ringsocket.json5");
     std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
-        .arg(&path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_server(&path);
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut accepted = 0;
     while child.try_wait().unwrap().is_none() {
@@ -206,13 +211,7 @@ impl Server {
     pub fn spawn_config(dir: tempfile::TempDir, config: &str, ports: Vec<u16>) -> Self {
         let config_path = dir.path().join("ringsocket.json5");
         std::fs::write(&config_path, config).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = spawn_server(&config_path);
         Server {
             child: Some(child),
             ports,
