@@ -15,14 +15,9 @@ pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // valid and exclusively borrowed for the call; null address arguments
     // ask for no peer address. A bad `fd` is reported as EBADF, not UB.
     let n = unsafe {
-        libc::syscall(
+        syscall6(
             libc::SYS_recvfrom,
-            fd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            0,
-            std::ptr::null_mut::<libc::sockaddr>(),
-            std::ptr::null_mut::<libc::socklen_t>(),
+            [fd as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0],
         )
     };
     result(n)
@@ -34,14 +29,16 @@ pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: sendto reads at most `buf.len()` bytes from `buf`, valid for
     // the call; a null address with length 0 sends on the connection.
     let n = unsafe {
-        libc::syscall(
+        syscall6(
             libc::SYS_sendto,
-            fd,
-            buf.as_ptr(),
-            buf.len(),
-            libc::MSG_NOSIGNAL,
-            std::ptr::null::<libc::sockaddr>(),
-            0 as libc::socklen_t,
+            [
+                fd as usize,
+                buf.as_ptr() as usize,
+                buf.len(),
+                libc::MSG_NOSIGNAL as usize,
+                0,
+                0,
+            ],
         )
     };
     result(n)
@@ -60,21 +57,76 @@ pub(crate) fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     // SAFETY: `message` points at `msg_iovlen` valid iovecs whose memory is
     // readable for the call, and at no address or control data.
     let n = unsafe {
-        libc::syscall(
+        syscall6(
             libc::SYS_sendmsg,
-            fd,
-            &raw const message,
-            libc::MSG_NOSIGNAL,
+            [
+                fd as usize,
+                (&raw const message) as usize,
+                libc::MSG_NOSIGNAL as usize,
+                0,
+                0,
+                0,
+            ],
         )
     };
     result(n)
 }
 
-fn result(n: libc::c_long) -> io::Result<usize> {
+/// A system call's result: the kernel returns -errno for an error.
+fn result(n: isize) -> io::Result<usize> {
     if n < 0 {
-        Err(io::Error::last_os_error())
+        Err(io::Error::from_raw_os_error(-n as i32))
     } else {
         Ok(n as usize)
+    }
+}
+
+/// Makes system call `number` with six arguments (unused ones 0); returns
+/// the kernel's result: non-negative, or -errno.
+///
+/// # Safety
+///
+/// The same as the system call's: pointer arguments must be valid for what
+/// the kernel does with them.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn syscall6(number: libc::c_long, args: [usize; 6]) -> isize {
+    let ret: isize;
+    // SAFETY: the x86-64 Linux system call convention: number in rax,
+    // arguments in rdi, rsi, rdx, r10, r8, r9, result in rax; the kernel
+    // clobbers rcx and r11 and nothing else, and does not touch the user
+    // stack. What the call does with memory is the caller's contract above.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") number as isize => ret,
+            in("rdi") args[0],
+            in("rsi") args[1],
+            in("rdx") args[2],
+            in("r10") args[3],
+            in("r8") args[4],
+            in("r9") args[5],
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// See the x86-64 version: through `syscall(2)`, which reports errors in
+/// `errno`.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+unsafe fn syscall6(number: libc::c_long, args: [usize; 6]) -> isize {
+    // SAFETY: the caller's contract is that of the system call.
+    let n = unsafe { libc::syscall(number, args[0], args[1], args[2], args[3], args[4], args[5]) };
+    if n < 0 {
+        -(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO) as isize)
+    } else {
+        n as isize
     }
 }
 
