@@ -644,15 +644,26 @@ impl Worker {
     }
 
     /// Handles bytes read from a connection.
+    #[inline(always)]
     fn process(&mut self, slot: u32, input: &mut [u8]) {
         let Some(conn) = self.conn(slot) else { return };
-        let (port, scheme) = (conn.port, conn.stream.scheme());
-        let progress = match &mut conn.phase {
-            Phase::Handshake(parser) => parser.push(input),
-            Phase::Open(_) | Phase::Closing(_) => return self.process_frames(slot, input),
+        match &conn.phase {
+            Phase::Open(_) | Phase::Closing(_) => self.process_frames(slot, input),
+            Phase::Handshake(_) => self.process_handshake(slot, input),
             // Anything a finishing client still sends is discarded.
-            Phase::Finishing { .. } => return,
+            Phase::Finishing { .. } => {}
+        }
+    }
+
+    /// Handles bytes read from a connection still in its HTTP handshake.
+    #[inline(never)]
+    fn process_handshake(&mut self, slot: u32, input: &mut [u8]) {
+        let Some(conn) = self.conn(slot) else { return };
+        let (port, scheme) = (conn.port, conn.stream.scheme());
+        let Phase::Handshake(parser) = &mut conn.phase else {
+            return;
         };
+        let progress = parser.push(input);
         match progress {
             Ok(Progress::Incomplete) => {}
             Ok(Progress::Complete { request, consumed }) => {
@@ -1341,6 +1352,7 @@ fn notify(link: &mut Link, kind: InboundKind, client: ClientId, endpoint_id: u16
 /// `Ok(false)` if it had to wait in the backlog. A worker never blocks on an
 /// app: the app may itself be waiting for this worker to drain its outbound
 /// ring. Errors as [`push_inbound`].
+#[inline(always)]
 fn enqueue(
     link: &mut Link,
     message: &Inbound<'_>,
@@ -1349,6 +1361,16 @@ fn enqueue(
     if link.backlog.is_empty() && push_inbound(&mut link.inbound, message, payload)? {
         return Ok(true);
     }
+    enqueue_backlog(link, message, payload)
+}
+
+/// The rest of [`enqueue`]: the message waits in the backlog.
+#[cold]
+fn enqueue_backlog(
+    link: &mut Link,
+    message: &Inbound<'_>,
+    payload: Payload<'_>,
+) -> Result<bool, ProtocolError> {
     let payload = match payload {
         Payload::Plain(bytes) => bytes.to_vec(),
         Payload::Masked(masked) => masked.to_vec()?,
