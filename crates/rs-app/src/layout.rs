@@ -198,7 +198,8 @@ pub const fn args_are_valid(args: &[ArgSpec]) -> bool {
 /// Checks a payload against an argument list that passed [`check_args`]:
 /// its size must be exactly that of the fixed arguments plus, for a final
 /// range, a whole number of elements within the range; a final string must
-/// be UTF-8.
+/// be UTF-8. (An app thread keeps a [`PayloadCheck`] per read case instead,
+/// so that it sums the fixed arguments once, not per message.)
 ///
 /// ```
 /// use rs_app::abi::{ArgSpec, ARG_NTOH, SHAPE_RANGE, SHAPE_SCALAR};
@@ -214,39 +215,88 @@ pub const fn args_are_valid(args: &[ArgSpec]) -> bool {
 /// assert_eq!(check_payload(&args, &[0; 26]), Err(Violation::WrongSize)); // 11 u16s
 /// ```
 pub fn check_payload(args: &[ArgSpec], payload: &[u8]) -> Result<(), Violation> {
-    let (last, fixed) = match args.split_last() {
-        Some((last, rest)) if last.shape == SHAPE_RANGE => (Some(last), rest),
-        _ => (None, args),
-    };
-    let fixed_len: usize = fixed
-        .iter()
-        .map(|a| usize::from(a.elem_size) * a.min as usize)
-        .sum();
-    let Some(rest) = payload.len().checked_sub(fixed_len) else {
-        return Err(Violation::WrongSize);
-    };
-    let Some(range) = last else {
-        return if rest == 0 {
-            Ok(())
-        } else {
-            Err(Violation::WrongSize)
+    PayloadCheck::new(args).check(payload)
+}
+
+/// [`check_payload`] for one argument list, with what does not depend on
+/// the payload worked out once.
+///
+/// ```
+/// use rs_app::abi::{ArgSpec, ARG_STR, SHAPE_RANGE};
+/// use rs_app::layout::{PayloadCheck, Violation};
+/// // A string of 1 to 5 bytes.
+/// let args = [ArgSpec { kind: ARG_STR, shape: SHAPE_RANGE, elem_size: 1, reserved: 0, min: 1, max: 5 }];
+/// let check = PayloadCheck::new(&args);
+/// assert_eq!(check.check(b"hello"), Ok(()));
+/// assert_eq!(check.check(b""), Err(Violation::WrongSize));
+/// assert_eq!(check.check(&[0xff]), Err(Violation::WrongDataKind));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PayloadCheck {
+    /// The bytes of the arguments before a final range.
+    fixed_len: usize,
+    /// The final range, if there is one.
+    range: Option<RangeCheck>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RangeCheck {
+    elem_size: usize,
+    min: usize,
+    max: usize,
+    utf8: bool,
+}
+
+impl PayloadCheck {
+    /// The check for `args`, which passed [`check_args`].
+    pub fn new(args: &[ArgSpec]) -> Self {
+        let (range, fixed) = match args.split_last() {
+            Some((last, rest)) if last.shape == SHAPE_RANGE => (
+                Some(RangeCheck {
+                    elem_size: usize::from(last.elem_size).max(1),
+                    min: last.min as usize,
+                    max: last.max as usize,
+                    utf8: last.kind == ARG_STR,
+                }),
+                rest,
+            ),
+            _ => (None, args),
         };
-    };
-    let elem = usize::from(range.elem_size);
-    // Byte ranges (the most common: an echo's payload) skip a 64-bit
-    // division, tens of cycles on every message.
-    let (count, partial) = if elem == 1 {
-        (rest, 0)
-    } else {
-        (rest / elem, rest % elem)
-    };
-    if partial != 0 || count < range.min as usize || count > range.max as usize {
-        return Err(Violation::WrongSize);
+        let fixed_len = fixed
+            .iter()
+            .map(|a| usize::from(a.elem_size) * a.min as usize)
+            .sum();
+        Self { fixed_len, range }
     }
-    if range.kind == ARG_STR && std::str::from_utf8(&payload[fixed_len..]).is_err() {
-        return Err(Violation::WrongDataKind);
+
+    /// Checks `payload`; see [`check_payload`].
+    #[inline]
+    pub fn check(&self, payload: &[u8]) -> Result<(), Violation> {
+        let Some(rest) = payload.len().checked_sub(self.fixed_len) else {
+            return Err(Violation::WrongSize);
+        };
+        let Some(range) = self.range else {
+            return if rest == 0 {
+                Ok(())
+            } else {
+                Err(Violation::WrongSize)
+            };
+        };
+        // Byte ranges (the most common: an echo's payload) skip a 64-bit
+        // division, tens of cycles on every message.
+        let (count, partial) = if range.elem_size == 1 {
+            (rest, 0)
+        } else {
+            (rest / range.elem_size, rest % range.elem_size)
+        };
+        if partial != 0 || count < range.min || count > range.max {
+            return Err(Violation::WrongSize);
+        }
+        if range.utf8 && std::str::from_utf8(&payload[self.fixed_len..]).is_err() {
+            return Err(Violation::WrongDataKind);
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]

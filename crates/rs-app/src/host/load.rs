@@ -5,10 +5,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::abi::{
-    self, ABI_VERSION, AppDescriptor, ArgSpec, Callback, ENTRY_SYMBOL, EntryFn, FiniCallback,
-    ReadCallback,
+    self, ABI_VERSION, AppDescriptor, Callback, ENTRY_SYMBOL, EntryFn, FiniCallback, ReadCallback,
 };
-use crate::layout::{LayoutError, check_args};
+use crate::layout::{LayoutError, PayloadCheck, check_args};
 
 /// An app that could not be loaded; names the file and the reason.
 #[derive(Debug)]
@@ -83,7 +82,8 @@ impl std::error::Error for LoadError {}
 pub(crate) struct Case {
     pub(crate) data_kind: u8,
     pub(crate) read: ReadCallback,
-    pub(crate) args: Vec<ArgSpec>,
+    /// The payload check for its arguments.
+    pub(crate) check: PayloadCheck,
 }
 
 /// A loaded, checked app. The callbacks stay valid while it lives.
@@ -305,7 +305,7 @@ fn read_cases(d: &AppDescriptor) -> Result<Box<[Option<Case>; 256]>, String> {
         cases[usize::from(value)] = Some(Case {
             data_kind: case.data_kind,
             read,
-            args,
+            check: PayloadCheck::new(&args),
         });
     }
     Ok(cases)

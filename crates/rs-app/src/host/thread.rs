@@ -11,7 +11,7 @@ use rs_ring::{Consumer, Parker, Producer, Waker};
 use super::api::{Callback as Which, CurrentClient, HostState};
 use super::load::App;
 use crate::abi::{self, STATUS_PANICKED};
-use crate::layout::{Violation, check_payload};
+use crate::layout::Violation;
 use crate::wire::{ClientId, InboundKind, read_inbound};
 
 /// Messages taken from one worker's ring before moving to the next, so that
@@ -321,7 +321,7 @@ fn select_case<'a>(
     if case.data_kind != abi::DATA_ANY && case.data_kind != data_kind {
         return Err(Violation::WrongDataKind);
     }
-    check_payload(&case.args, rest)?;
+    case.check.check(rest)?;
     Ok((case, rest))
 }
 
