@@ -827,13 +827,24 @@ impl Worker {
     /// Writes a frame (or HTTP response) to one connection, closing it
     /// with 1008 if its unread output passes `max_pending_output`.
     fn send(&mut self, slot: u32, frame: &mut Frame<'_>) {
+        let max_pending = self.limits.max_pending_output;
         let Some(conn) = self.conn(slot) else { return };
-        if let Err(e) = conn.output.send(&mut conn.stream, frame) {
-            log::debug!("client {}: write failed: {e}", conn.id);
-            self.close(slot);
-            return;
+        match conn.output.send(&mut conn.stream, frame) {
+            Ok(()) => {
+                if let Some(pending) = pending_over(conn, max_pending) {
+                    self.close_slow_consumer(slot, pending);
+                }
+            }
+            Err(e) => self.write_failed(slot, &e),
         }
-        self.check_pending(slot);
+    }
+
+    #[cold]
+    fn write_failed(&mut self, slot: u32, error: &io::Error) {
+        if let Some(conn) = self.conn(slot) {
+            log::debug!("client {}: write failed: {error}", conn.id);
+        }
+        self.close(slot);
     }
 
     /// Queues a frame for `slot`, written when the delivery pass ends.
@@ -872,9 +883,7 @@ impl Worker {
     fn check_pending(&mut self, slot: u32) {
         let max_pending = self.limits.max_pending_output;
         let Some(conn) = self.conn(slot) else { return };
-        // With TLS, records rustls holds for the socket count too.
-        let pending = conn.output.pending() + conn.stream.buffered();
-        if pending > max_pending && matches!(conn.phase, Phase::Open(_)) {
+        if let Some(pending) = pending_over(conn, max_pending) {
             self.close_slow_consumer(slot, pending);
         }
     }
@@ -1384,6 +1393,14 @@ fn enqueue_backlog(
         payload,
     });
     Ok(false)
+}
+
+/// A session's unwritten output, if it is more than `max`. With TLS, the
+/// records rustls holds for the socket count too.
+#[inline(always)]
+fn pending_over(conn: &Conn, max: usize) -> Option<usize> {
+    let pending = conn.output.pending() + conn.stream.buffered();
+    (pending > max && matches!(conn.phase, Phase::Open(_))).then_some(pending)
 }
 
 /// A connection's address for the log.
