@@ -244,6 +244,8 @@ mod notifier {
     ///     // ... epoll_wait(...) — a producer's flush makes the eventfd readable.
     /// }
     /// notifier.awake(); // after the wait returns, whatever woke it
+    /// // ... and if the wait reported the eventfd readable:
+    /// notifier.drain();
     /// # producer.push(b"x").unwrap();
     /// ```
     pub struct Notifier(Arc<WakeTarget>);
@@ -280,10 +282,18 @@ mod notifier {
             true
         }
 
-        /// Marks the consumer awake after the poll returned, and drains the
-        /// eventfd so that it becomes readable again on the next signal.
+        /// Marks the consumer awake after the poll returned, whatever woke
+        /// it; producers stop signalling.
         pub fn awake(&self) {
             self.0.withdraw();
+        }
+
+        /// Resets the eventfd, when the poll reported it readable. Only
+        /// then: a wait that something else ended costs no system call. (An
+        /// edge-triggered registration, mio's, reports every later signal
+        /// whether or not the counter was reset; resetting it keeps it from
+        /// growing.)
+        pub fn drain(&self) {
             if let Signal::EventFd(fd) = &self.0.signal {
                 eventfd_read(fd);
             }

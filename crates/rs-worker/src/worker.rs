@@ -382,7 +382,9 @@ impl Worker {
             let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
             for event in &events {
                 match event.token().0 {
-                    0 => {}
+                    // An app published: its rings are read at the top of
+                    // the loop.
+                    t if t == NOTIFY.0 => self.notifier.drain(),
                     t if t < self.conn_base() => self.accept(t - LISTENER_BASE),
                     t => {
                         let slot = (t - self.conn_base()) as u32;
