@@ -377,6 +377,38 @@ fn assert_silent(client: &mut Client) {
 }
 
 #[test]
+fn frames_an_app_sends_one_client_in_one_callback_arrive_whole_and_in_order() {
+    // The worker writes the first frame a client gets in a delivery pass at
+    // once and gathers the others into one vectored write; 700 frames
+    // span three passes (256 records each), and two clients' bursts share
+    // the ring.
+    let server = probe_server();
+    let (mut a, _) = probe_client(&server);
+    let (mut b, _) = probe_client(&server);
+    let burst = |count: u16| {
+        let mut request = vec![11];
+        request.extend_from_slice(&count.to_be_bytes());
+        Message::binary(request)
+    };
+    for round in 0..3 {
+        a.send(burst(700)).unwrap();
+        b.send(burst(300)).unwrap();
+        for (client, count) in [(&mut a, 700u16), (&mut b, 300)] {
+            for i in 0..count {
+                assert_eq!(
+                    next_message(client),
+                    Message::binary(i.to_be_bytes().to_vec()),
+                    "round {round}, frame {i} of {count}"
+                );
+            }
+        }
+    }
+    // A lone reply afterwards still arrives.
+    a.send(burst(1)).unwrap();
+    assert_eq!(next_message(&mut a), Message::binary(vec![0, 0]));
+}
+
+#[test]
 fn a_message_for_a_closed_clients_id_does_not_reach_the_client_in_its_slot() {
     let server = probe_server();
     let (mut observer, _) = probe_client(&server);

@@ -167,6 +167,18 @@ fn bad_text(rs: &mut Read<Counters>) -> i32 {
     reply(rs, DataKind::Bin)
 }
 
+/// Case 11: sends the client `count` binary frames, one per send, each
+/// holding its index (u16, network byte order).
+fn burst(rs: &mut Read<Counters>, count: u16) -> i32 {
+    for i in 0..count {
+        rs.w_u16_hton(i);
+        if rs.to_cur(DataKind::Bin).is_err() {
+            return -1;
+        }
+    }
+    0
+}
+
 /// Open: welcomes the client, except on endpoints 98 (fatal) and 99
 /// (closed with 4099).
 fn open(rs: &mut Open<Counters>) -> i32 {
@@ -214,6 +226,7 @@ rs_app! {
         8 => bin(info),
         9 => bin(panics),
         10 => utf8(bad_text),
+        11 => bin(burst, ntoh(u16)),
     },
     close: close,
     timer: none,

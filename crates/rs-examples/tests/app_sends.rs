@@ -4,7 +4,7 @@
 mod support;
 
 use rs_app::wire::ClientId;
-use support::{Client, Harness, Out, To, app_error, id, text};
+use support::{Client, Harness, Out, To, app_error, bin, id, text};
 
 /// Probe case 5: send "t<target>" to `target` with `ids`.
 fn target(target: u8, ids: &[ClientId]) -> Vec<u8> {
@@ -86,6 +86,18 @@ fn to_cur_reaches_the_sender() {
     let [_, _, c, _] = clients();
     h.bin(&c, &target(2, &[]));
     assert_eq!(h.expect(1), [Out::single(c.id, text("t2"))]);
+    assert_eq!(h.stop(), Ok(()));
+}
+
+#[test]
+fn to_cur_in_a_loop_puts_each_frame_on_the_ring_in_order() {
+    let mut h = Harness::start("probe");
+    let [a, ..] = clients();
+    h.bin(&a, &[11, 0, 3]);
+    assert_eq!(
+        h.expect(3),
+        [0u16, 1, 2].map(|i| Out::single(a.id, bin(&i.to_be_bytes())))
+    );
     assert_eq!(h.stop(), Ok(()));
 }
 

@@ -204,6 +204,8 @@ struct Conn {
     write_shut: bool,
     /// Frames were queued for it in this delivery pass (see `to_flush`).
     queued: bool,
+    /// The last delivery pass that wrote a one-client frame to it.
+    sent_pass: u32,
 }
 
 struct Slot {
@@ -235,6 +237,9 @@ pub struct Worker {
     stalled: Vec<(u32, u32)>,
     /// Connections with frames queued in this delivery pass.
     to_flush: Vec<u32>,
+    /// The delivery pass, counted (wrapping), to tell which connections
+    /// got a frame in this one.
+    pass: u32,
     rbuf: Vec<u8>,
     limits: Limits,
     budget: Arc<ConnectionBudget>,
@@ -311,6 +316,7 @@ impl Worker {
             deadlines: BinaryHeap::new(),
             stalled: Vec::new(),
             to_flush: Vec::new(),
+            pass: 0,
             rbuf: Vec::new(),
             limits: setup.limits,
             budget: setup.budget,
@@ -542,6 +548,7 @@ impl Worker {
             stalled: None,
             write_shut: false,
             queued: false,
+            sent_pass: self.pass.wrapping_sub(1),
         });
         self.deadlines
             .push(Reverse((deadline, slot, id.generation())));
@@ -1073,6 +1080,7 @@ impl Worker {
     /// ring had more than a batch waiting (poll without sleeping then).
     fn deliver_outbound(&mut self) -> bool {
         let mut busy = false;
+        self.pass = self.pass.wrapping_add(1);
         let mut outbound = std::mem::take(&mut self.outbound);
         for (app, ring) in outbound.iter_mut().enumerate() {
             let mut delivered = 0;
@@ -1148,7 +1156,7 @@ impl Worker {
         if id.worker() != self.index {
             return;
         }
-        let slot = id.slot();
+        let (slot, pass) = (id.slot(), self.pass);
         let Some(conn) = self.conn(slot) else { return };
         let member_of_app = matches!(&conn.phase, Phase::Open(s) if usize::from(s.app) == app);
         if conn.id != id || !member_of_app {
@@ -1157,9 +1165,13 @@ impl Worker {
         if close_after {
             let bytes = frame.bytes().to_vec();
             self.start_close_with(slot, &bytes);
-        } else if batch {
+        } else if batch || conn.sent_pass == pass {
+            // A second frame for the client in this pass (an app sending it
+            // several, say): it joins one vectored write at the pass's end.
             self.queue(slot, frame);
         } else {
+            // The first: written at once, from the ring.
+            conn.sent_pass = pass;
             self.send(slot, frame);
         }
     }
