@@ -43,6 +43,11 @@ const ENFILE: i32 = 23;
 const RETRY: Duration = Duration::from_millis(1);
 /// Outbound messages taken from one app's ring before looking at the others.
 const OUTBOUND_BATCH: usize = 256;
+/// Reads from one connection before the others get their turn, and the
+/// most each read takes: a client that keeps its socket full (of pings,
+/// say) is read in turns of at most 256 KiB, not until it stops.
+const READS_PER_TURN: u32 = 4;
+const MAX_READ: usize = 64 * 1024;
 
 /// Where a request was routed: an app (by index) and its endpoint id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,6 +211,8 @@ struct Conn {
     queued: bool,
     /// The last delivery pass that wrote a one-client frame to it.
     sent_pass: u32,
+    /// It used up its read turn and waits in `unread`.
+    read_deferred: bool,
 }
 
 struct Slot {
@@ -235,8 +242,14 @@ pub struct Worker {
     deadlines: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     /// Connections whose app ring was full, to retry.
     stalled: Vec<(u32, u32)>,
+    /// Connections that used up their read turn with bytes left to read
+    /// (slot, generation, until_blocked), read again after the next poll.
+    unread: Vec<(u32, u32, bool)>,
     /// Connections with frames queued in this delivery pass.
     to_flush: Vec<u32>,
+    /// Pongs owed to the connection whose input is being handled, written
+    /// together when it is (see `process`).
+    pongs: Vec<u8>,
     /// The delivery pass, counted (wrapping), to tell which connections
     /// got a frame in this one.
     pass: u32,
@@ -315,7 +328,9 @@ impl Worker {
             free: Vec::new(),
             deadlines: BinaryHeap::new(),
             stalled: Vec::new(),
+            unread: Vec::new(),
             to_flush: Vec::new(),
+            pongs: Vec::new(),
             pass: 0,
             rbuf: Vec::new(),
             limits: setup.limits,
@@ -343,7 +358,8 @@ impl Worker {
     /// Runs the event loop until stopped and every connection is closed.
     pub fn run(mut self) -> io::Result<()> {
         // Lazily: zeroed memory is only mapped where reads touch it.
-        self.rbuf = vec![0; self.limits.read_buffer.max(4096)];
+        // At most MAX_READ: a read is a turn's share (see READS_PER_TURN).
+        self.rbuf = vec![0; self.limits.read_buffer.clamp(4096, MAX_READ)];
         loop {
             let busy = self.deliver_outbound();
             self.retry_stalled();
@@ -364,7 +380,7 @@ impl Worker {
             // it, poll again within a millisecond rather than spin.
             let waiting =
                 !self.stalled.is_empty() || self.apps.iter().any(|a| !a.backlog.is_empty());
-            let timeout = if busy {
+            let timeout = if busy || !self.unread.is_empty() {
                 Some(Duration::ZERO)
             } else {
                 let (outbound, stop) = (&mut self.outbound, &self.stop);
@@ -405,6 +421,7 @@ impl Worker {
                 }
             }
             self.events = events;
+            self.resume_reads();
             self.expire_deadlines();
             // The messages just read wake their apps before this thread
             // delivers the next pass of outbound frames.
@@ -549,6 +566,7 @@ impl Worker {
             write_shut: false,
             queued: false,
             sent_pass: self.pass.wrapping_sub(1),
+            read_deferred: false,
         });
         self.deadlines
             .push(Reverse((deadline, slot, id.generation())));
@@ -613,11 +631,13 @@ impl Worker {
         }
     }
 
-    /// Reads what `slot`'s socket has. `until_blocked`: read until the
-    /// socket says so even after a short read (the event said the client
+    /// Reads what `slot`'s socket has, in at most [`READS_PER_TURN`] reads;
+    /// the rest is read after the next poll. `until_blocked`: read until
+    /// the socket says so even after a short read (the event said the client
     /// closed its side, or events may have been missed).
     fn on_readable(&mut self, slot: u32, until_blocked: bool) {
         let mut rbuf = std::mem::take(&mut self.rbuf);
+        let mut reads = 0;
         // A stalled connection is resumed by retry_stalled.
         while let Some(conn) = self.conn(slot).filter(|c| c.stalled.is_none()) {
             // A short read from a plain socket emptied it: anything that
@@ -639,6 +659,11 @@ impl Worker {
                     if plain && !until_blocked && n < rbuf.len() {
                         break;
                     }
+                    reads += 1;
+                    if reads == READS_PER_TURN {
+                        self.defer_read(slot, until_blocked);
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -652,16 +677,71 @@ impl Worker {
         self.rbuf = rbuf;
     }
 
+    /// Puts `slot` in line to be read again after the next poll (which then
+    /// does not wait): edge-triggered, its socket will not be announced
+    /// again for what it holds already.
+    #[cold]
+    fn defer_read(&mut self, slot: u32, until_blocked: bool) {
+        let Some(conn) = self.conn(slot) else { return };
+        if !conn.read_deferred {
+            conn.read_deferred = true;
+            let generation = conn.id.generation();
+            self.unread.push((slot, generation, until_blocked));
+        }
+    }
+
+    /// Gives the connections that used up their read turn another one.
+    fn resume_reads(&mut self) {
+        if self.unread.is_empty() {
+            return;
+        }
+        let unread = std::mem::take(&mut self.unread);
+        for &(slot, generation, until_blocked) in &unread {
+            let Some(conn) = self.conn(slot) else {
+                continue;
+            };
+            if conn.id.generation() != generation || !conn.read_deferred {
+                continue;
+            }
+            conn.read_deferred = false;
+            self.on_readable(slot, until_blocked);
+        }
+        // Keep the allocation: what deferred again meanwhile is in the new one.
+        let mut unread = unread;
+        unread.clear();
+        unread.append(&mut self.unread);
+        self.unread = unread;
+    }
+
     /// Handles bytes read from a connection.
     #[inline(always)]
     fn process(&mut self, slot: u32, input: &mut [u8]) {
         let Some(conn) = self.conn(slot) else { return };
         match &conn.phase {
-            Phase::Open(_) | Phase::Closing(_) => self.process_frames(slot, input),
+            Phase::Open(_) | Phase::Closing(_) => {
+                self.process_frames(slot, input);
+                if !self.pongs.is_empty() {
+                    self.send_pongs(slot);
+                }
+            }
             Phase::Handshake(_) => self.process_handshake(slot, input),
             // Anything a finishing client still sends is discarded.
             Phase::Finishing { .. } => {}
         }
+    }
+
+    /// Writes the pongs that the input just handled asked for.
+    #[cold]
+    fn send_pongs(&mut self, slot: u32) {
+        let pongs = std::mem::take(&mut self.pongs);
+        self.send(slot, &mut Frame::new(&pongs));
+        self.give_back_pongs(pongs);
+    }
+
+    /// Keeps the pong buffer's allocation for the next pings.
+    fn give_back_pongs(&mut self, mut pongs: Vec<u8>) {
+        pongs.clear();
+        self.pongs = pongs;
     }
 
     /// Handles bytes read from a connection still in its HTTP handshake.
@@ -767,7 +847,13 @@ impl Worker {
                             Err(error) => Reply::fail_closing(conn.id, &error),
                         },
                         (Some(Event::Message { .. }), None) => continue,
-                        (Some(Event::Ping(payload)), Some(_)) => Reply::Pong(payload.to_vec()),
+                        (Some(Event::Ping(payload)), Some(_)) => {
+                            // Answered once this input is handled, with the
+                            // other pongs it asks for: one write, however
+                            // many pings a client sends at once.
+                            owe_pong(&mut self.pongs, payload);
+                            continue;
+                        }
                         (Some(Event::Ping(_) | Event::Pong(_)), _) => continue,
                         (Some(Event::Close(frame)), Some(_)) => {
                             Reply::CloseEcho(frame.map(|f| f.code))
@@ -779,22 +865,18 @@ impl Worker {
                 Err(error) => Reply::fail(conn.id, &error),
             };
             match reply {
-                Reply::Pong(payload) => {
-                    let mut frame = Vec::with_capacity(2 + payload.len());
-                    encode_frame(&mut frame, Opcode::Pong, &payload)
-                        .expect("a ping payload fits a pong");
-                    self.send(slot, &mut Frame::new(&frame));
-                }
                 Reply::CloseEcho(code) => {
-                    // Answer with the same code (RFC 6455 §5.5.1), then close.
-                    let mut frame = Vec::new();
+                    // Answer with the same code (RFC 6455 §5.5.1), then close;
+                    // the pongs owed go first, in the same write.
+                    let mut frames = std::mem::take(&mut self.pongs);
                     match code {
-                        Some(code) => encode_close(&mut frame, code, ""),
-                        None => encode_frame(&mut frame, Opcode::Close, &[])
+                        Some(code) => encode_close(&mut frames, code, ""),
+                        None => encode_frame(&mut frames, Opcode::Close, &[])
                             .expect("an empty close fits"),
                     }
                     self.leave_session(slot);
-                    self.send(slot, &mut Frame::new(&frame));
+                    self.send(slot, &mut Frame::new(&frames));
+                    self.give_back_pongs(frames);
                     self.finish(slot, self.limits.close_timeout, false);
                     return;
                 }
@@ -822,10 +904,11 @@ impl Worker {
                     return;
                 }
                 Reply::Fail(code, reason) => {
-                    let mut frame = Vec::new();
-                    encode_close(&mut frame, code, &reason);
+                    let mut frames = std::mem::take(&mut self.pongs);
+                    encode_close(&mut frames, code, &reason);
                     self.leave_session(slot);
-                    self.send(slot, &mut Frame::new(&frame));
+                    self.send(slot, &mut Frame::new(&frames));
+                    self.give_back_pongs(frames);
                     self.finish(slot, self.limits.close_timeout, true);
                     return;
                 }
@@ -1242,7 +1325,6 @@ impl Queued {
 
 /// What to do after a decoded event, once the decoder is no longer borrowed.
 enum Reply {
-    Pong(Vec<u8>),
     CloseEcho(Option<CloseCode>),
     ClosingDone,
     Fail(CloseCode, String),
@@ -1415,6 +1497,13 @@ fn enqueue_backlog(
 fn pending_over(conn: &Conn, max: usize) -> Option<usize> {
     let pending = conn.output.pending() + conn.stream.buffered();
     (pending > max && matches!(conn.phase, Phase::Open(_))).then_some(pending)
+}
+
+/// Appends the pong that answers a ping with `payload` to `pongs`.
+#[cold]
+#[inline(never)]
+fn owe_pong(pongs: &mut Vec<u8>, payload: &[u8]) {
+    encode_frame(pongs, Opcode::Pong, payload).expect("a ping payload fits a pong");
 }
 
 /// A connection's address for the log.
