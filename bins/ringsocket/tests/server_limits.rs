@@ -242,6 +242,26 @@ fn a_ping_is_answered_with_a_pong_carrying_its_payload() {
 }
 
 #[test]
+fn pings_sent_together_are_each_answered_in_order_and_before_the_close() {
+    // The pongs of one read go out in one write; a close in the same read
+    // is answered after them.
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    let mut client = RawWs::connect(server.addr(), "/echo");
+    let mut bytes = Vec::new();
+    for i in 0..50u8 {
+        bytes.extend(raw::masked(raw::PING, &[i; 3]));
+    }
+    bytes.extend(raw::masked(raw::CLOSE, &1000u16.to_be_bytes()));
+    client.send_raw(&bytes);
+    for i in 0..50u8 {
+        let frame = client.frame();
+        assert_eq!((frame.opcode, frame.payload), (raw::PONG, vec![i; 3]));
+    }
+    let close = client.frame();
+    assert_eq!((close.opcode, close.close_code()), (raw::CLOSE, 1000));
+}
+
+#[test]
 fn a_close_with_a_code_no_endpoint_may_send_is_closed_with_1002() {
     for code in [999u16, 1005, 1006, 1015, 5000] {
         let mut payload = code.to_be_bytes().to_vec();
