@@ -88,7 +88,8 @@ pub struct Limits {
     pub max_pending_output: usize,
     /// `epoll_buf_elem_c`.
     pub events: usize,
-    /// `worker_rbuf_size`: bytes read from a socket at once.
+    /// `worker_rbuf_size`: bytes read from a socket at once, used between
+    /// 4 KiB and 64 KiB (a read is a share of a client's turn).
     pub read_buffer: usize,
 }
 
@@ -209,10 +210,12 @@ struct Conn {
     write_shut: bool,
     /// Frames were queued for it in this delivery pass (see `to_flush`).
     queued: bool,
-    /// The last delivery pass that wrote a one-client frame to it.
+    /// The last delivery pass that wrote it a one-client frame at once (the
+    /// pass's later ones are queued).
     sent_pass: u32,
-    /// It used up its read turn and waits in `unread`.
-    read_deferred: bool,
+    /// It used up its read turn and waits in `unread`: `Some(until_blocked)`
+    /// for the read that resumes it (see `on_readable`).
+    read_deferred: Option<bool>,
 }
 
 struct Slot {
@@ -243,8 +246,11 @@ pub struct Worker {
     /// Connections whose app ring was full, to retry.
     stalled: Vec<(u32, u32)>,
     /// Connections that used up their read turn with bytes left to read
-    /// (slot, generation, until_blocked), read again after the next poll.
-    unread: Vec<(u32, u32, bool)>,
+    /// (slot, generation), read again after the next poll.
+    unread: Vec<(u32, u32)>,
+    /// The `unread` of the previous loop, being resumed (kept for its
+    /// allocation).
+    resuming: Vec<(u32, u32)>,
     /// Connections with frames queued in this delivery pass.
     to_flush: Vec<u32>,
     /// Pongs owed to the connection whose input is being handled, written
@@ -329,6 +335,7 @@ impl Worker {
             deadlines: BinaryHeap::new(),
             stalled: Vec::new(),
             unread: Vec::new(),
+            resuming: Vec::new(),
             to_flush: Vec::new(),
             pongs: Vec::new(),
             pass: 0,
@@ -400,6 +407,10 @@ impl Worker {
                 Err(e) => return Err(e),
             }
             self.notifier.awake();
+            // Who used up a read turn before this poll gets the next after
+            // its events (a read deferred from here on waits for the next
+            // poll): one turn per client and loop.
+            std::mem::swap(&mut self.unread, &mut self.resuming);
             // Taken out while the handlers borrow `self`; no allocation.
             let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
             for event in &events {
@@ -566,7 +577,7 @@ impl Worker {
             write_shut: false,
             queued: false,
             sent_pass: self.pass.wrapping_sub(1),
-            read_deferred: false,
+            read_deferred: None,
         });
         self.deadlines
             .push(Reverse((deadline, slot, id.generation())));
@@ -638,8 +649,17 @@ impl Worker {
     fn on_readable(&mut self, slot: u32, until_blocked: bool) {
         let mut rbuf = std::mem::take(&mut self.rbuf);
         let mut reads = 0;
-        // A stalled connection is resumed by retry_stalled.
-        while let Some(conn) = self.conn(slot).filter(|c| c.stalled.is_none()) {
+        while let Some(conn) = self.conn(slot) {
+            // A stalled connection is resumed by retry_stalled. One waiting
+            // for its next turn (only ever on entry: a deferral ends the
+            // loop) is read then, remembering what this event said: the end
+            // of its stream is announced once.
+            if conn.stalled.is_some() || conn.read_deferred.is_some() {
+                if let Some(deferred_until_blocked) = &mut conn.read_deferred {
+                    *deferred_until_blocked |= until_blocked;
+                }
+                break;
+            }
             // A short read from a plain socket emptied it: anything that
             // arrives later raises a new edge-triggered event, so the read
             // that would only say "would block" is skipped (one system call
@@ -683,34 +703,32 @@ impl Worker {
     #[cold]
     fn defer_read(&mut self, slot: u32, until_blocked: bool) {
         let Some(conn) = self.conn(slot) else { return };
-        if !conn.read_deferred {
-            conn.read_deferred = true;
-            let generation = conn.id.generation();
-            self.unread.push((slot, generation, until_blocked));
-        }
+        debug_assert!(conn.read_deferred.is_none(), "deferred while deferred");
+        conn.read_deferred = Some(until_blocked);
+        let generation = conn.id.generation();
+        self.unread.push((slot, generation));
     }
 
-    /// Gives the connections that used up their read turn another one.
+    /// Gives the connections that used up their read turn before the last
+    /// poll their next one.
     fn resume_reads(&mut self) {
-        if self.unread.is_empty() {
+        if self.resuming.is_empty() {
             return;
         }
-        let unread = std::mem::take(&mut self.unread);
-        for &(slot, generation, until_blocked) in &unread {
+        let mut resuming = std::mem::take(&mut self.resuming);
+        for &(slot, generation) in &resuming {
             let Some(conn) = self.conn(slot) else {
                 continue;
             };
-            if conn.id.generation() != generation || !conn.read_deferred {
+            if conn.id.generation() != generation {
                 continue;
             }
-            conn.read_deferred = false;
-            self.on_readable(slot, until_blocked);
+            if let Some(until_blocked) = conn.read_deferred.take() {
+                self.on_readable(slot, until_blocked);
+            }
         }
-        // Keep the allocation: what deferred again meanwhile is in the new one.
-        let mut unread = unread;
-        unread.clear();
-        unread.append(&mut self.unread);
-        self.unread = unread;
+        resuming.clear();
+        self.resuming = resuming;
     }
 
     /// Handles bytes read from a connection.
@@ -1225,9 +1243,10 @@ impl Worker {
         }
     }
 
-    /// Sends one frame to one client of `app`, if it is still that client;
-    /// `batch`: queue it, to be written with the client's other frames of
-    /// this pass (frames for many clients).
+    /// Sends one frame to one client of `app`, if it is still that client.
+    /// `batch` (a frame for many clients), or a frame for a client that got
+    /// one already in this pass: queued, to be written with the client's
+    /// other frames of this pass in one vectored write.
     fn deliver_to(
         &mut self,
         app: usize,
