@@ -89,7 +89,8 @@ pub struct Config {
     pub max_ws_frame_chain_size: usize,
     /// `"realloc_multiplier"`: growth factor of full buffers (> 1, finite).
     pub realloc_multiplier: f64,
-    /// `"worker_rbuf_size"`: initial worker read buffer bytes (≥ 1).
+    /// `"worker_rbuf_size"`: worker read buffer bytes (≥ 1; a worker uses
+    /// 4 KiB to 64 KiB of it, see rs-worker).
     pub worker_rbuf_size: usize,
     /// `"inbound_ring_buf_size"`: initial worker→app ring bytes (≥ 1).
     pub inbound_ring_buf_size: usize,

@@ -4,9 +4,10 @@
 //! app's ring, or a small buffer) when nothing is queued; only the part the
 //! socket refuses is kept, in a reference-counted copy. A frame for many
 //! clients is queued whole, in one such copy that all its recipients share,
-//! and each recipient's queue goes out in one vectored write. So a frame
-//! costs one copy at most, however many clients get it or are slow, and the
-//! ring space is freed at once.
+//! and each recipient's queue goes out in one vectored write; so is a
+//! client's second and later frame of a worker's delivery pass (an app
+//! sending it several at once). So a frame costs one copy at most, however
+//! many clients get it or are slow, and the ring space is freed at once.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};

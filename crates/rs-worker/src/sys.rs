@@ -4,7 +4,9 @@
 //! switches asynchronous cancellation on and off around the system call,
 //! which costs about as much user-space work as the rest of an echoed
 //! 20-byte message's read path. RingSocket never cancels threads, so the
-//! worker enters the kernel through `syscall(2)`, which does no such thing.
+//! worker enters the kernel itself: with the `syscall` instruction on
+//! 64-bit x86 (no wrapper; the error comes back in the result, not in
+//! `errno`), through `syscall(2)` elsewhere. Neither touches cancellation.
 
 use std::io::{self, IoSlice};
 use std::os::fd::RawFd;
@@ -88,7 +90,9 @@ fn result(n: isize) -> io::Result<usize> {
 ///
 /// The same as the system call's: pointer arguments must be valid for what
 /// the kernel does with them.
-#[cfg(target_arch = "x86_64")]
+// 64-bit pointers too: x32 is x86_64 with 32-bit `usize`, whose upper
+// register halves `asm!` would leave undefined.
+#[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
 #[inline(always)]
 unsafe fn syscall6(number: libc::c_long, args: [usize; 6]) -> isize {
     let ret: isize;
@@ -116,7 +120,7 @@ unsafe fn syscall6(number: libc::c_long, args: [usize; 6]) -> isize {
 
 /// See the x86-64 version: through `syscall(2)`, which reports errors in
 /// `errno`.
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(all(target_arch = "x86_64", target_pointer_width = "64")))]
 #[inline(always)]
 unsafe fn syscall6(number: libc::c_long, args: [usize; 6]) -> isize {
     // SAFETY: the caller's contract is that of the system call.
