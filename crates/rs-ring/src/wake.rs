@@ -232,7 +232,9 @@ mod notifier {
 
     /// Wakes a consumer that sleeps in `epoll_wait` (RingSocket's worker
     /// threads) through an eventfd: register [`Notifier::as_raw_fd`] for
-    /// readability in the poll (with mio: `SourceFd`), and bracket each wait:
+    /// readability in the poll, edge-triggered (as mio does, with
+    /// `SourceFd`; level-triggered, the poll would report it until
+    /// [`Notifier::drain`]ed), and bracket each wait:
     ///
     /// ```
     /// use rs_ring::{ring, Notifier, RingConfig};
