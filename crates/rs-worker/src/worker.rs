@@ -43,10 +43,12 @@ const ENFILE: i32 = 23;
 const RETRY: Duration = Duration::from_millis(1);
 /// Outbound messages taken from one app's ring before looking at the others.
 const OUTBOUND_BATCH: usize = 256;
-/// Reads from one connection before the others get their turn, and the
-/// most each read takes: a client that keeps its socket full (of pings,
-/// say) is read in turns of at most 256 KiB, not until it stops.
+/// Reads from one connection before the others get their turn: a client
+/// that keeps its socket full (of pings, say) is read in turns of at most
+/// `READS_PER_TURN` × `MAX_READ` bytes, not until it stops.
 const READS_PER_TURN: u32 = 4;
+/// The most one read takes (the read buffer's size, whatever
+/// `worker_rbuf_size` asks for above it).
 const MAX_READ: usize = 64 * 1024;
 
 /// Where a request was routed: an app (by index) and its endpoint id.
