@@ -28,6 +28,18 @@
 //! segments: space still unread in the old segment is counted as in use in
 //! the new one, which is conservative and never lets the producer overwrite.
 //! Whichever handle is dropped last frees the segments that remain.
+//!
+//! # Holds
+//!
+//! A consumer may keep a message it has read from going back to the
+//! producer ([`Consumer::hold_peeked`]): releases then stop at that message
+//! until the hold is moved or lifted ([`Consumer::set_hold`]). Meanwhile the
+//! message's bytes stay exactly as they are, and anyone the consumer hands
+//! their address to may read them (RingSocket's worker sends an echoed
+//! payload straight from its app's inbound ring this way). Segments are
+//! therefore freed when the release position passes them, not when the
+//! consumer reads past their end: a held message keeps its segment
+//! allocated however far the ring has grown since.
 
 use std::fmt;
 use std::ptr::NonNull;
@@ -194,8 +206,10 @@ pub fn ring(config: RingConfig, waker: Option<Waker>) -> (Producer, Consumer) {
     let consumer = Consumer {
         shared,
         segment,
+        oldest: segment,
         read: 0,
         released: 0,
+        hold: u64::MAX,
         cached_write: 0,
         peeked: None,
     };
@@ -344,6 +358,44 @@ impl Producer {
         }
     }
 
+    /// The ring position after the last committed record. A record has been
+    /// consumed once [`released`](Self::released) reaches the position
+    /// read just after its commit.
+    ///
+    /// ```
+    /// use rs_ring::{ring, RingConfig};
+    /// let (mut producer, mut consumer) = ring(RingConfig::new(256), None);
+    /// producer.push(b"hi").unwrap();
+    /// let end = producer.position();
+    /// producer.flush();
+    /// assert!(producer.released() < end);
+    /// consumer.peek();
+    /// consumer.advance();
+    /// consumer.release();
+    /// assert_eq!(producer.released(), end);
+    /// ```
+    pub fn position(&self) -> u64 {
+        self.write
+    }
+
+    /// The position up to which the consumer has released the ring: every
+    /// record that ended there or before is consumed for good.
+    pub fn released(&mut self) -> u64 {
+        self.cached_read = self.shared.read.load(Ordering::Acquire);
+        self.cached_read
+    }
+
+    /// Publishes what is committed and wakes the consumer if it sleeps, even
+    /// if nothing new was published: for a producer waiting for room that
+    /// only the consumer can give (the consumer may be holding a message).
+    pub fn wake_consumer(&mut self) {
+        self.publish();
+        self.wake_due = false;
+        if let Some(waker) = &self.waker {
+            waker.wake();
+        }
+    }
+
     /// The longest message this ring can ever hold.
     pub fn max_message_len(&self) -> usize {
         // The largest segment keeps no slack: it never grows.
@@ -485,12 +537,17 @@ impl std::ops::DerefMut for Reservation<'_> {
 /// thread consumes.
 pub struct Consumer {
     shared: Arc<Shared>,
-    /// The segment being read; freed by the consumer when it follows a GROW marker.
+    /// The segment being read.
     segment: NonNull<Segment>,
+    /// The oldest segment not freed yet (`shared.consumer_segment`): the
+    /// one being read, or one it grew out of whose space is not released.
+    oldest: NonNull<Segment>,
     /// Position after the last message advanced past.
     read: u64,
     /// Position last stored to `shared.read`.
     released: u64,
+    /// Releases stop here ([`Consumer::set_hold`]); `u64::MAX` for none.
+    hold: u64,
     /// The producer's write position as last loaded.
     cached_write: u64,
     /// The record length of the message `peek` returned.
@@ -546,13 +603,59 @@ impl Consumer {
         }
     }
 
-    /// Gives the space of every message advanced past back to the producer.
-    /// Releasing after each message is cheap; releasing per batch is cheaper.
+    /// Gives the space of every message advanced past back to the producer,
+    /// up to the hold if there is one. Releasing after each message is
+    /// cheap; releasing per batch is cheaper.
     pub fn release(&mut self) {
-        if self.read != self.released {
-            self.shared.read.store(self.read, Ordering::Release);
-            self.released = self.read;
+        let upto = self.read.min(self.hold);
+        if upto != self.released {
+            self.shared.read.store(upto, Ordering::Release);
+            self.released = upto;
+            if self.oldest != self.segment {
+                self.free_released();
+            }
         }
+    }
+
+    /// Holds the message [`peek`](Self::peek) returned: from the next
+    /// release on, neither it nor anything after it goes back to the
+    /// producer until [`set_hold`](Self::set_hold) moves the hold past it,
+    /// so its bytes stay in place, unchanged, however far the consumer
+    /// reads on. Returns the message's position (to give `set_hold` later),
+    /// or `None` if no message is peeked. An earlier hold stays in force.
+    ///
+    /// ```
+    /// use rs_ring::{ring, RingConfig};
+    /// let (mut producer, mut consumer) = ring(RingConfig::new(256), None);
+    /// producer.push(b"kept").unwrap();
+    /// producer.flush();
+    /// let kept = consumer.peek().unwrap().as_ptr();
+    /// let position = consumer.hold_peeked().unwrap();
+    /// consumer.advance();
+    /// consumer.release();
+    /// assert_eq!(producer.released(), position); // not given back
+    /// // SAFETY: held, so the producer does not write these 4 bytes.
+    /// assert_eq!(unsafe { std::slice::from_raw_parts(kept, 4) }, b"kept");
+    /// consumer.set_hold(None);
+    /// consumer.release();
+    /// assert!(producer.released() > position);
+    /// ```
+    pub fn hold_peeked(&mut self) -> Option<u64> {
+        self.peeked?;
+        self.hold = self.hold.min(self.read);
+        Some(self.read)
+    }
+
+    /// Moves the hold to `position` (a position [`hold_peeked`](Self::hold_peeked)
+    /// returned, at or after the current hold), or lifts it (`None`). Takes
+    /// effect at the next release.
+    pub fn set_hold(&mut self, position: Option<u64>) {
+        let hold = position.unwrap_or(u64::MAX);
+        debug_assert!(
+            hold >= self.released,
+            "a hold cannot take back released space"
+        );
+        self.hold = hold;
     }
 
     /// Whether no message is published. This is the re-check of the wake-up
@@ -572,22 +675,42 @@ impl Consumer {
         unsafe { self.segment.as_ref() }
     }
 
-    /// Frees the drained segment and continues in the next one.
+    /// Continues in the segment that follows the drained one, which is freed
+    /// once released (see [`free_released`](Self::free_released)).
     fn follow_next(&mut self) {
-        let next = self
+        self.segment = self
             .segment()
             .next()
             .expect("the producer links a segment before publishing GROW");
-        let old = std::mem::replace(&mut self.segment, next);
         self.read = self.segment().base();
-        self.shared
-            .consumer_segment
-            .store(next.as_ptr(), Ordering::Relaxed);
-        // SAFETY: the producer left `old` for good when it wrote the GROW
-        // marker, every message in it was advanced past (no borrow from
-        // `peek` is alive: this runs inside `&mut self`), and
-        // `consumer_segment` no longer points at it.
-        unsafe { Segment::free(old) };
+    }
+
+    /// Frees the segments the consumer grew out of whose every byte is
+    /// released: a segment is done once the release position reaches the
+    /// base of the one after it.
+    #[cold]
+    fn free_released(&mut self) {
+        while self.oldest != self.segment {
+            // SAFETY: `oldest` is allocated until freed below, by this
+            // consumer only (or by `Shared::drop`, once both ends are gone).
+            let next = unsafe { self.oldest.as_ref() }
+                .next()
+                .expect("a segment the consumer left links its successor");
+            // SAFETY: as above.
+            if self.released < unsafe { next.as_ref() }.base() {
+                return;
+            }
+            let old = std::mem::replace(&mut self.oldest, next);
+            self.shared
+                .consumer_segment
+                .store(next.as_ptr(), Ordering::Relaxed);
+            // SAFETY: the producer left `old` for good when it wrote the GROW
+            // marker; every message in it was advanced past and released, so
+            // no hold points into it (holds are never released), no borrow
+            // from `peek` is alive (this runs inside `&mut self`), and
+            // `consumer_segment` no longer points at it.
+            unsafe { Segment::free(old) };
+        }
     }
 }
 
@@ -597,5 +720,60 @@ impl fmt::Debug for Consumer {
             .field("read", &self.read)
             .field("released", &self.released)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Segments allocated on the consumer's side of the chain.
+    fn live_segments(consumer: &Consumer) -> usize {
+        let mut count = 1;
+        let mut segment = consumer.oldest;
+        while segment != consumer.segment {
+            // SAFETY: every segment from `oldest` on is allocated.
+            segment = unsafe { segment.as_ref() }.next().unwrap();
+            count += 1;
+        }
+        count
+    }
+
+    #[test]
+    fn a_segment_grown_out_of_is_freed_when_released_not_before() {
+        let (mut producer, mut consumer) = ring(RingConfig::new(64).max_capacity(1024), None);
+        producer.push(&[1; 20]).unwrap();
+        producer.flush();
+        consumer.peek().unwrap();
+        consumer.hold_peeked().unwrap();
+        consumer.advance();
+        for i in 0..10u8 {
+            producer.push(&[i; 20]).unwrap();
+        }
+        producer.flush();
+        while consumer.peek().is_some() {
+            consumer.advance();
+        }
+        assert!(live_segments(&consumer) >= 2, "the held segment stays");
+        consumer.set_hold(None);
+        consumer.release();
+        assert_eq!(live_segments(&consumer), 1);
+        assert_eq!(
+            consumer.shared.consumer_segment.load(Ordering::Relaxed),
+            consumer.segment.as_ptr()
+        );
+    }
+
+    #[test]
+    fn without_a_hold_a_segment_is_freed_as_soon_as_it_is_drained() {
+        let (mut producer, mut consumer) = ring(RingConfig::new(64).max_capacity(1024), None);
+        for i in 0..10u8 {
+            producer.push(&[i; 20]).unwrap();
+        }
+        producer.flush();
+        while consumer.peek().is_some() {
+            consumer.advance();
+        }
+        assert_eq!(live_segments(&consumer), 1);
     }
 }

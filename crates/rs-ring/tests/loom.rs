@@ -137,3 +137,83 @@ fn two_producers_never_lose_a_wake_up() {
         b.join().unwrap();
     });
 }
+
+/// The protocol of an echo sent by reference (RingSocket's worker and app
+/// thread): the consumer of the inbound ring holds a message and passes its
+/// address back on a second ring; the producer, after writing more, reads
+/// the held bytes through that address, then releases the second ring's
+/// record; only once the consumer sees that release does it lift the hold.
+/// In a fixed ring the second write after the held message would need its
+/// space (it must find the ring full); in a growing one it moves to a new
+/// segment (the held one must stay allocated). Either way, a write over the
+/// held bytes would change what the producer reads.
+fn a_held_message_stays_until_its_reference_is_released(config: RingConfig) {
+    model(move || {
+        let (mut inbound, mut from_worker) = ring(config, None);
+        let (mut to_worker, mut outbound) = ring(RingConfig::new(64), None);
+        let worker = thread::spawn(move || {
+            inbound.push(&[7; 20]).unwrap();
+            inbound.flush();
+            let address = loop {
+                if let Some(record) = outbound.peek() {
+                    break usize::from_ne_bytes(record.try_into().unwrap());
+                }
+                thread::yield_now();
+            };
+            inbound.push(&[0; 20]).unwrap();
+            let pushed = 1 + u8::from(inbound.push(&[1; 20]).is_ok());
+            inbound.flush();
+            // SAFETY: the app holds the message at `address` until this
+            // record is released below.
+            let held = unsafe { std::slice::from_raw_parts(address as *const u8, 20) };
+            assert_eq!(held, [7; 20]);
+            outbound.advance();
+            outbound.release();
+            (inbound, pushed)
+        });
+        let message = loop {
+            if let Some(message) = from_worker.peek() {
+                break message;
+            }
+            thread::yield_now();
+        };
+        to_worker
+            .push(&(message.as_ptr() as usize).to_ne_bytes())
+            .unwrap();
+        let end = to_worker.position();
+        to_worker.flush();
+        let held = from_worker.hold_peeked().unwrap();
+        from_worker.advance();
+        from_worker.release();
+        let mut seen = 0;
+        let take = |consumer: &mut rs_ring::Consumer, seen: &mut u8| match consumer.peek() {
+            Some(message) => {
+                assert_eq!(message, [*seen; 20]);
+                *seen += 1;
+                consumer.advance();
+                consumer.release();
+            }
+            None => thread::yield_now(),
+        };
+        while to_worker.released() < end {
+            take(&mut from_worker, &mut seen);
+        }
+        from_worker.set_hold(None);
+        from_worker.release();
+        let (mut inbound, pushed) = worker.join().unwrap();
+        while seen < pushed {
+            take(&mut from_worker, &mut seen);
+        }
+        assert!(inbound.released() > held);
+    });
+}
+
+#[test]
+fn a_held_message_is_not_overwritten_in_a_full_ring() {
+    a_held_message_stays_until_its_reference_is_released(RingConfig::new(64));
+}
+
+#[test]
+fn a_held_message_outlives_the_growth_of_its_ring() {
+    a_held_message_stays_until_its_reference_is_released(RingConfig::new(64).max_capacity(256));
+}

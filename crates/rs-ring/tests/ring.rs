@@ -126,6 +126,153 @@ fn a_full_ring_grows_and_the_consumer_follows() {
     }
 }
 
+/// Peeks the next message, holds it, and moves past it; returns its
+/// position and where its bytes lie.
+fn hold_next(consumer: &mut Consumer) -> (u64, *const u8, usize) {
+    let message = consumer.peek().expect("a message");
+    let (ptr, len) = (message.as_ptr(), message.len());
+    let position = consumer.hold_peeked().expect("a peeked message");
+    consumer.advance();
+    (position, ptr, len)
+}
+
+/// The bytes of a held message.
+fn held(ptr: *const u8, len: usize) -> Vec<u8> {
+    // SAFETY: the tests call this only while the message is held, when the
+    // producer does not write its bytes and its segment stays allocated.
+    unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec()
+}
+
+#[test]
+fn a_held_message_is_not_released_and_its_bytes_stay_while_the_ring_fills() {
+    let (mut producer, mut consumer) = fixed(128);
+    producer.push(&[1; 20]).unwrap();
+    producer.push(&[2; 20]).unwrap();
+    let (position, ptr, len) = hold_next(&mut consumer);
+    assert_eq!(pop(&mut consumer).unwrap(), [2; 20]);
+    assert_eq!(
+        pop(&mut consumer),
+        None,
+        "peek finds it drained and releases"
+    );
+    assert_eq!(
+        producer.released(),
+        position,
+        "released up to the hold only"
+    );
+    // The space after the hold is back; the held record's is not, so the
+    // ring fills up around it instead of overwriting it.
+    let mut pushed = 0u8;
+    while producer.push(&[100 + pushed; 20]).is_ok() {
+        pushed += 1;
+    }
+    // Records from position 48 on fill the ring until the next would need
+    // the held record's space (positions 128 to 152).
+    assert_eq!(pushed, 3);
+    assert_eq!(held(ptr, len), [1; 20]);
+    for i in 0..pushed {
+        assert_eq!(pop(&mut consumer).unwrap(), [100 + i; 20]);
+    }
+    assert_eq!(pop(&mut consumer), None, "past the skipped tail");
+    consumer.set_hold(None);
+    consumer.release();
+    assert_eq!(
+        producer.released(),
+        producer.position(),
+        "everything is back"
+    );
+    producer.push(&[7; 20]).unwrap();
+    assert_eq!(pop(&mut consumer).unwrap(), [7; 20]);
+}
+
+#[test]
+fn a_hold_moves_forward_to_the_next_held_message() {
+    let (mut producer, mut consumer) = fixed(256);
+    for i in 0..3u8 {
+        producer.push(&[i; 12]).unwrap();
+    }
+    let (first, _, _) = hold_next(&mut consumer);
+    let (second, ptr, len) = hold_next(&mut consumer);
+    assert!(second > first);
+    assert_eq!(pop(&mut consumer).unwrap(), [2; 12]);
+    assert_eq!(
+        producer.released(),
+        first,
+        "the earlier hold stays in force"
+    );
+    consumer.set_hold(Some(second));
+    consumer.release();
+    assert_eq!(producer.released(), second);
+    assert_eq!(held(ptr, len), [1; 12]);
+    consumer.set_hold(None);
+    consumer.release();
+    assert_eq!(producer.released(), producer.position());
+}
+
+#[test]
+fn hold_peeked_without_a_peeked_message_holds_nothing() {
+    let (mut producer, mut consumer) = fixed(256);
+    assert_eq!(consumer.hold_peeked(), None);
+    producer.push(b"x").unwrap();
+    assert_eq!(pop(&mut consumer).unwrap(), b"x");
+    assert_eq!(consumer.hold_peeked(), None, "advanced past already");
+    assert_eq!(producer.released(), producer.position());
+}
+
+#[test]
+fn a_held_message_survives_the_ring_growing_past_its_segment() {
+    let (mut producer, mut consumer) = ring(RingConfig::new(64).max_capacity(4096), None);
+    producer.push(&[1; 20]).unwrap();
+    let (position, ptr, len) = hold_next(&mut consumer);
+    // Grow twice while the first segment is held; read everything.
+    let messages: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 30]).collect();
+    for message in &messages {
+        producer.push(message).unwrap();
+        assert_eq!(&pop(&mut consumer).unwrap(), message);
+    }
+    assert!(producer.capacity() >= 256, "the ring grew");
+    assert_eq!(producer.released(), position);
+    assert_eq!(held(ptr, len), [1; 20], "the first segment is still there");
+    consumer.set_hold(None);
+    consumer.release();
+    assert_eq!(producer.released(), producer.position());
+    // The ring goes on working in its last segment.
+    for i in 0..200u8 {
+        producer.push(&[i; 50]).unwrap();
+        assert_eq!(pop(&mut consumer).unwrap(), [i; 50]);
+    }
+}
+
+#[test]
+fn a_producer_can_wake_its_consumer_without_publishing() {
+    let parker = Parker::new();
+    let (mut producer, mut consumer) = ring(RingConfig::new(256), Some(parker.waker()));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Woken again and again, so that a wake-up before the consumer
+    // announces its sleep (which is no wake-up) cannot fail the test.
+    let waker = std::thread::spawn({
+        let done = done.clone();
+        move || {
+            let started = Instant::now();
+            while !done.load(std::sync::atomic::Ordering::Acquire)
+                && started.elapsed() < Duration::from_secs(10)
+            {
+                std::thread::sleep(Duration::from_millis(5));
+                producer.wake_consumer();
+            }
+            producer
+        }
+    });
+    let woken = parker.park(Some(Duration::from_secs(10)), || !consumer.is_empty());
+    done.store(true, std::sync::atomic::Ordering::Release);
+    assert_eq!(
+        woken,
+        Wakeup::Woken,
+        "nothing was published: only the wake-up ends it"
+    );
+    drop(waker.join().unwrap());
+}
+
 #[test]
 fn growth_stops_at_the_maximum_and_then_reports_full() {
     let (mut producer, mut consumer) = ring(RingConfig::new(64).max_capacity(256), None);
