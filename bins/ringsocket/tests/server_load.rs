@@ -112,3 +112,62 @@ fn five_thousand_concurrent_connections_each_do_a_round_trip() {
         "{log}"
     );
 }
+
+/// The payload of message `n` of client `c` in the pipelined test: 1 KiB
+/// to 8 KiB (long enough that the echo lends it), bytes from both numbers.
+fn pipelined_payload(c: usize, n: usize) -> Vec<u8> {
+    let len = 1024 + (n * 997 + c * 331) % 7000;
+    (0..len).map(|i| (i * 31 + n * 7 + c) as u8).collect()
+}
+
+#[test]
+fn pipelined_long_echoes_through_small_rings_come_back_whole_and_in_order() {
+    const CLIENTS: usize = 4;
+    const MESSAGES: usize = 300;
+    // Rings that hold one or two of these messages: the worker finds its
+    // app's ring full again and again while the app holds messages whose
+    // echoes it lent to the worker.
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo")],
+        r#""worker_c": 1, "max_ws_msg_size": 8192,
+           "inbound_ring_buf_size": 4096, "outbound_ring_buf_size": 4096,"#,
+    );
+    // Each pause and resumption is logged: keep the pipe drained.
+    let _log = server.capture_stderr();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let mut reader = support::raw::RawWs::connect(server.addr(), "/echo");
+            let mut writer = reader.stream.try_clone().unwrap();
+            let sending = std::thread::spawn(move || {
+                for n in 0..MESSAGES {
+                    let frame =
+                        support::raw::masked(support::raw::BINARY, &pipelined_payload(c, n));
+                    std::io::Write::write_all(&mut writer, &frame).unwrap();
+                }
+            });
+            let reading = std::thread::spawn(move || {
+                // Late, so that the first echoes wait in the server.
+                std::thread::sleep(Duration::from_millis(200));
+                for n in 0..MESSAGES {
+                    let frame = reader.frame();
+                    assert_eq!(frame.opcode, support::raw::BINARY);
+                    assert!(
+                        frame.payload == pipelined_payload(c, n),
+                        "client {c}, echo {n}: {} bytes, not the {} sent",
+                        frame.payload.len(),
+                        pipelined_payload(c, n).len()
+                    );
+                }
+            });
+            (sending, reading)
+        })
+        .collect();
+    for (sending, reading) in clients {
+        sending.join().expect("the server takes every message");
+        reading
+            .join()
+            .expect("every echo comes back whole and in order");
+    }
+    drop(server);
+}

@@ -62,6 +62,24 @@
 //! `TARGET_CUR` and `TARGET_EVERY_EXCEPT_CUR` never appear: the app thread
 //! resolves them to the single targets with the current client's id.
 //!
+//! ## Lent payloads
+//!
+//! A reply to one client whose payload lies in the app's inbound ring (an
+//! echo) need not be copied: with flag [`FLAG_LENT`] the message carries
+//! the payload's address instead ([`write_outbound_lent`]). The target is
+//! `TARGET_SINGLE` with one id, the close flag is clear, and after the id:
+//!
+//! | offset | size | field                                          |
+//! |--------|------|------------------------------------------------|
+//! | 16     | 8    | the payload's address                          |
+//! | 24     | 8    | the payload's length                           |
+//! | 32     | rest | the frame header (the payload follows it on the wire) |
+//!
+//! The app thread holds the inbound message those bytes lie in (an
+//! `rs_ring` hold) until the worker has released this record, so they stay
+//! in place, unchanged, for as long as the worker may read them
+//! ([`LentPayload::bytes`]).
+//!
 //! # Example
 //!
 //! ```
@@ -469,6 +487,53 @@ pub const CLIENT_ID_LEN: usize = 8;
 /// is sent.
 pub const FLAG_CLOSE_AFTER: u8 = 1;
 
+/// Outbound flag: the frame's payload is lent, not carried (see "Lent
+/// payloads" above).
+pub const FLAG_LENT: u8 = 2;
+
+/// The bytes of a lent payload's address and length.
+pub const LENT_LEN: usize = 16;
+
+/// The bytes an outbound message with a lent payload and a frame header of
+/// `head_len` bytes takes.
+pub const fn outbound_lent_len(head_len: usize) -> usize {
+    outbound_len(1, LENT_LEN.saturating_add(head_len))
+}
+
+/// Where the payload of a message with [`FLAG_LENT`] lies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LentPayload {
+    address: usize,
+    len: usize,
+}
+
+impl LentPayload {
+    /// The payload's length in bytes.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the payload is empty (never, as written by the app thread).
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The payload's bytes.
+    ///
+    /// # Safety
+    ///
+    /// The message was written by [`write_outbound_lent`] on an app thread
+    /// from a payload it holds in its inbound ring, and the outbound ring's
+    /// record it was read from is not released yet: until then the app
+    /// thread keeps the bytes where they are and unchanged. The slice must
+    /// not be used after that release.
+    pub unsafe fn bytes<'a>(&self) -> &'a [u8] {
+        // SAFETY: per the contract the address and length describe live,
+        // initialised bytes nobody writes while the slice is used.
+        unsafe { std::slice::from_raw_parts(self.address as *const u8, self.len) }
+    }
+}
+
 /// Who gets an outbound frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Recipients<'a> {
@@ -553,8 +618,12 @@ pub struct Outbound<'a> {
     pub recipients: Recipients<'a>,
     /// The frame is a close frame: close each recipient's connection after it.
     pub close_after: bool,
-    /// The complete WebSocket frame (header and unmasked payload), sent as is.
+    /// The complete WebSocket frame (header and unmasked payload), sent as
+    /// is; with [`lent`](Self::lent), the frame header only.
     pub frame: &'a [u8],
+    /// The payload that follows `frame` on the wire, if the message lends it
+    /// ([`FLAG_LENT`]) rather than carries it.
+    pub lent: Option<LentPayload>,
 }
 
 /// The bytes an outbound message with `id_count` ids and a frame of
@@ -701,6 +770,55 @@ pub fn write_outbound_reply(buf: &mut [u8], client: ClientId, [head, body]: [&[u
     frame_body.copy_from_slice(body);
 }
 
+/// Writes a reply to one client whose payload is lent ([`FLAG_LENT`]):
+/// `buf` gets `head`, the frame header, and the address and length of
+/// `payload`, which must stay in place and unchanged until the worker has
+/// released the record (the app thread holds it in its inbound ring).
+/// Unchecked like [`write_outbound_reply`]: `buf` is exactly
+/// [`outbound_lent_len`]`(head.len())` bytes.
+///
+/// ```
+/// use rs_app::wire::{self, ClientId, Recipients};
+/// let client = ClientId::new(0, 5, 1).unwrap();
+/// let payload = b"echo".to_vec();
+/// let mut buf = vec![0; wire::outbound_lent_len(2)];
+/// wire::write_outbound_lent(&mut buf, client, &[0x82, 4], &payload);
+/// let message = wire::read_outbound(&buf)?;
+/// assert_eq!(message.recipients, Recipients::Single(client));
+/// assert_eq!(message.frame, [0x82, 4]);
+/// // SAFETY: `payload` is alive and unchanged while the slice is used.
+/// assert_eq!(unsafe { message.lent.unwrap().bytes() }, b"echo");
+/// # Ok::<(), wire::WireError>(())
+/// ```
+///
+/// # Panics
+///
+/// If `buf` has another length.
+pub fn write_outbound_lent(buf: &mut [u8], client: ClientId, head: &[u8], payload: &[u8]) {
+    assert_eq!(
+        buf.len(),
+        outbound_lent_len(head.len()),
+        "write_outbound_lent: wrong buffer length"
+    );
+    let (header, rest) = buf
+        .split_first_chunk_mut::<OUTBOUND_HEADER_LEN>()
+        .expect("checked above");
+    let [c0, c1, c2, c3] = 1u32.to_ne_bytes();
+    *header = [TARGET_SINGLE, FLAG_LENT, 0, 0, c0, c1, c2, c3];
+    let (id, rest) = rest
+        .split_first_chunk_mut::<CLIENT_ID_LEN>()
+        .expect("checked above");
+    *id = client.get().to_ne_bytes();
+    let (lent, frame_head) = rest
+        .split_first_chunk_mut::<LENT_LEN>()
+        .expect("checked above");
+    let address = (payload.as_ptr() as u64).to_ne_bytes();
+    let len = (payload.len() as u64).to_ne_bytes();
+    lent[..8].copy_from_slice(&address);
+    lent[8..].copy_from_slice(&len);
+    frame_head.copy_from_slice(head);
+}
+
 /// Reads an outbound message from the exact bytes the ring returned.
 pub fn read_outbound(buf: &[u8]) -> Result<Outbound<'_>, WireError> {
     let Some((header, rest)) = buf.split_first_chunk::<OUTBOUND_HEADER_LEN>() else {
@@ -710,23 +828,46 @@ pub fn read_outbound(buf: &[u8]) -> Result<Outbound<'_>, WireError> {
         });
     };
     let [target, flags, r0, r1, c0, c1, c2, c3] = *header;
-    // The most common message, a frame for one client, read in one step;
-    // anything else, errors included, takes the general way below.
+    // The most common messages, a frame for one client with its payload or
+    // with a lent one, read in one step; anything else, errors included,
+    // takes the general way below.
     if target == TARGET_SINGLE
-        && flags & !FLAG_CLOSE_AFTER == 0
         && [r0, r1] == [0, 0]
         && u32::from_ne_bytes([c0, c1, c2, c3]) == 1
         && let Some((raw, frame)) = rest.split_first_chunk::<CLIENT_ID_LEN>()
-        && !frame.is_empty()
         && let Some(client) = ClientId::from_u64(u64::from_ne_bytes(*raw))
     {
-        return Ok(Outbound {
-            recipients: Recipients::Single(client),
-            close_after: flags & FLAG_CLOSE_AFTER != 0,
-            frame,
-        });
+        let recipients = Recipients::Single(client);
+        match flags {
+            0 | FLAG_CLOSE_AFTER if !frame.is_empty() => {
+                return Ok(Outbound {
+                    recipients,
+                    close_after: flags != 0,
+                    frame,
+                    lent: None,
+                });
+            }
+            FLAG_LENT => {
+                if let Some((lent, head)) = frame.split_first_chunk::<LENT_LEN>()
+                    && !head.is_empty()
+                {
+                    let (address, len) = lent.split_at(8);
+                    let lent = LentPayload {
+                        address: u64::from_ne_bytes(address.try_into().expect("8 bytes")) as usize,
+                        len: u64::from_ne_bytes(len.try_into().expect("8 bytes")) as usize,
+                    };
+                    return Ok(Outbound {
+                        recipients,
+                        close_after: false,
+                        frame: head,
+                        lent: Some(lent),
+                    });
+                }
+            }
+            _ => {}
+        }
     }
-    if flags & !FLAG_CLOSE_AFTER != 0 {
+    if flags & !(FLAG_CLOSE_AFTER | FLAG_LENT) != 0 {
         return Err(WireError::UnknownFlags(flags));
     }
     if r0 != 0 {
@@ -751,6 +892,15 @@ pub fn read_outbound(buf: &[u8]) -> Result<Outbound<'_>, WireError> {
             return Err(WireError::BadClientId(raw));
         }
     }
+    if flags & FLAG_LENT != 0 {
+        // A well-formed one took the way above.
+        let bare = flags == FLAG_LENT && target == TARGET_SINGLE && frame.len() == LENT_LEN;
+        return Err(if bare {
+            WireError::EmptyFrame
+        } else {
+            WireError::MalformedLent
+        });
+    }
     if frame.is_empty() {
         return Err(WireError::EmptyFrame);
     }
@@ -771,6 +921,7 @@ pub fn read_outbound(buf: &[u8]) -> Result<Outbound<'_>, WireError> {
         recipients,
         close_after: flags & FLAG_CLOSE_AFTER != 0,
         frame,
+        lent: None,
     })
 }
 
@@ -845,8 +996,12 @@ pub enum WireError {
         /// The number of ids.
         count: usize,
     },
-    /// Outbound flag bits other than [`FLAG_CLOSE_AFTER`].
+    /// Outbound flag bits other than [`FLAG_CLOSE_AFTER`] and [`FLAG_LENT`].
     UnknownFlags(u8),
+    /// A message with [`FLAG_LENT`] that is not a non-closing frame header
+    /// for exactly one client (`TARGET_SINGLE`) after a lent payload's
+    /// address and length.
+    MalformedLent,
     /// An outbound message without frame bytes.
     EmptyFrame,
 }
@@ -902,6 +1057,9 @@ impl fmt::Display for WireError {
                 write!(f, "send target {target} takes {takes}, not {count}")
             }
             WireError::UnknownFlags(flags) => write!(f, "unknown outbound flags {flags:#04x}"),
+            WireError::MalformedLent => f.write_str(
+                "an outbound message with a lent payload must be a non-closing frame header for one client after the payload's address and length",
+            ),
             WireError::EmptyFrame => f.write_str("outbound message without a frame"),
         }
     }
@@ -1362,9 +1520,93 @@ mod tests {
             Outbound {
                 recipients: Recipients::Single(client),
                 close_after: false,
-                frame: FRAME
+                frame: FRAME,
+                lent: None,
             }
         );
+    }
+
+    #[test]
+    fn a_lent_payload_round_trips_for_every_header_length() {
+        let client = id(3, 4, 5);
+        let payload = vec![0xAB; 70_000];
+        for head in [
+            &[0x82, 9][..],
+            &[0x82, 126, 1, 0],
+            &[0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0],
+        ] {
+            let mut buf = vec![0; outbound_lent_len(head.len())];
+            write_outbound_lent(&mut buf, client, head, &payload[..9]);
+            assert_eq!(&buf[..8], [TARGET_SINGLE, FLAG_LENT, 0, 0, 1, 0, 0, 0]);
+            let out = read_outbound(&buf).expect("read");
+            assert_eq!(out.recipients, Recipients::Single(client));
+            assert!(!out.close_after);
+            assert_eq!(out.frame, head);
+            let lent = out.lent.expect("lent");
+            assert_eq!(lent.len(), 9);
+            // SAFETY: `payload` is alive and unchanged here.
+            let bytes = unsafe { lent.bytes() };
+            assert_eq!(bytes.as_ptr(), payload.as_ptr());
+            assert_eq!(bytes, &payload[..9]);
+        }
+    }
+
+    /// A lent record with its first bytes replaced.
+    fn lent_record(header: [u8; 8], rest_len: usize) -> Vec<u8> {
+        let mut buf = vec![0; outbound_lent_len(2)];
+        write_outbound_lent(&mut buf, id(1, 2, 3), &[0x82, 4], b"abcd");
+        buf[..8].copy_from_slice(&header);
+        buf.truncate(16 + rest_len);
+        buf
+    }
+
+    #[test]
+    fn a_lent_payload_is_refused_unless_single_non_closing_and_complete() {
+        let cases = [
+            // Closing.
+            (
+                lent_record(
+                    [
+                        TARGET_SINGLE,
+                        FLAG_LENT | FLAG_CLOSE_AFTER,
+                        0,
+                        0,
+                        1,
+                        0,
+                        0,
+                        0,
+                    ],
+                    18,
+                ),
+                WireError::MalformedLent,
+            ),
+            // Several recipients.
+            (
+                lent_record([TARGET_MULTI, FLAG_LENT, 0, 0, 1, 0, 0, 0], 18),
+                WireError::MalformedLent,
+            ),
+            // No room for the address and length.
+            (
+                lent_record([TARGET_SINGLE, FLAG_LENT, 0, 0, 1, 0, 0, 0], 15),
+                WireError::MalformedLent,
+            ),
+            // No frame header after them.
+            (
+                lent_record([TARGET_SINGLE, FLAG_LENT, 0, 0, 1, 0, 0, 0], 16),
+                WireError::EmptyFrame,
+            ),
+            // Unknown flags next to it.
+            (
+                lent_record([TARGET_SINGLE, FLAG_LENT | 4, 0, 0, 1, 0, 0, 0], 18),
+                WireError::UnknownFlags(FLAG_LENT | 4),
+            ),
+        ];
+        for (buf, error) in cases {
+            assert_eq!(read_outbound(&buf), Err(error), "{buf:?}");
+        }
+        let mut bad_id = lent_record([TARGET_SINGLE, FLAG_LENT, 0, 0, 1, 0, 0, 0], 18);
+        bad_id[8..16].copy_from_slice(&0u64.to_ne_bytes());
+        assert_eq!(read_outbound(&bad_id), Err(WireError::BadClientId(0)));
     }
 
     #[test]
@@ -1434,7 +1676,8 @@ mod tests {
             Outbound {
                 recipients: Recipients::Every,
                 close_after: false,
-                frame: FRAME
+                frame: FRAME,
+                lent: None,
             }
         );
     }

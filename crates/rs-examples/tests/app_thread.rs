@@ -208,6 +208,55 @@ fn an_idle_app_thread_wakes_for_a_new_message() {
     assert_eq!(h.stop(), Ok(()));
 }
 
+/// Waits (at most 5 s) until the app has released all of `worker`'s ring.
+fn wait_released(h: &mut Harness, worker: usize) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !h.inbound_released(worker) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+#[test]
+fn a_long_echo_is_lent_and_its_message_held_until_the_worker_releases_the_reply() {
+    let mut h = Harness::new("echo", 1);
+    h.run();
+    let a = Client::new(0, 1);
+    let payload: Vec<u8> = (0..4096u32).map(|i| (i * 7) as u8).collect();
+    h.bin(&a, &payload);
+    let (out, lent) = h.take_unreleased(0);
+    assert_eq!(out, Out::single(a.id, bin(&payload)));
+    assert!(lent, "a 4 KiB echo is sent from the inbound ring");
+    // The app thread sleeps now, and still holds the message: the worker
+    // has not released the reply.
+    assert!(!wait_released(&mut h, 0), "released under a lent reply");
+    h.release_outbound(0);
+    // The next message wakes it; it sees the release and lets go of both.
+    h.bin(&a, b"short");
+    let (out, lent) = h.take_unreleased(0);
+    assert_eq!(out, Out::single(a.id, bin(b"short")));
+    assert!(!lent, "a short echo is copied");
+    h.release_outbound(0);
+    assert!(wait_released(&mut h, 0));
+    assert_eq!(h.stop(), Ok(()));
+}
+
+#[test]
+fn a_long_text_echo_is_lent_too() {
+    let mut h = Harness::start("echo");
+    let a = Client::new(1, 1);
+    let long = "é".repeat(2000);
+    h.text(&a, &long);
+    let (out, lent) = h.take_unreleased(1);
+    assert_eq!(out, Out::single(a.id, text(&long)));
+    assert!(lent);
+    h.release_outbound(1);
+    assert_eq!(h.stop(), Ok(()));
+}
+
 #[test]
 fn stop_wakes_a_sleeping_app_thread() {
     let mut h = Harness::start("echo");
@@ -267,18 +316,35 @@ fn a_malformed_inbound_message_is_skipped() {
 
 #[test]
 fn a_message_the_outbound_rings_can_never_hold_is_refused() {
-    // Outbound rings of 4 KiB that never grow; echo returns -1 when its
-    // reply cannot be sent.
+    // Outbound rings of 4 KiB that never grow; broadcast returns -1 when
+    // its message cannot be sent.
+    let small = rs_ring::RingConfig::new(4096);
+    let mut h = Harness::with_rings("broadcast", 2, rs_ring::RingConfig::new(1 << 16), small);
+    h.run();
+    let a = Client::new(1, 1);
+    h.bin(&a, &[7; 3000]);
+    let every = |frame: Vec<u8>| {
+        [
+            Out::new(0, To::Every, frame.clone()),
+            Out::new(1, To::Every, frame),
+        ]
+    };
+    assert_eq!(h.expect(2), every(bin(&[7; 3000])));
+    h.bin(&a, &[7; 5000]);
+    let error = h.join().expect_err("broadcast fails when it cannot send");
+    assert_eq!(error, app_error("read", "returned -1 (fatal)"));
+    h.assert_silent(Duration::ZERO);
+}
+
+#[test]
+fn an_echo_longer_than_the_outbound_ring_is_lent_whole() {
     let small = rs_ring::RingConfig::new(4096);
     let mut h = Harness::with_rings("echo", 2, rs_ring::RingConfig::new(1 << 16), small);
     h.run();
     let a = Client::new(1, 1);
-    h.bin(&a, &[7; 3000]);
-    assert_eq!(h.expect(1), [Out::single(a.id, bin(&[7; 3000]))]);
     h.bin(&a, &[7; 5000]);
-    let error = h.join().expect_err("echo fails when it cannot reply");
-    assert_eq!(error, app_error("read", "returned -1 (fatal)"));
-    h.assert_silent(Duration::ZERO);
+    assert_eq!(h.expect(1), [Out::single(a.id, bin(&[7; 5000]))]);
+    assert_eq!(h.stop(), Ok(()));
 }
 
 #[test]

@@ -4,6 +4,9 @@
 //! app's ring, or a small buffer) when nothing is queued; only the part the
 //! socket refuses is kept, in a reference-counted copy. A frame for many
 //! clients is queued whole, in one such copy that all its recipients share,
+//! and so is a frame in two parts (a header in the ring and an echoed
+//! payload lent from the app's inbound ring, written with one vectored
+//! write);
 //! and each recipient's queue goes out in one vectored write; so is a
 //! client's second and later frame of a worker's delivery pass (an app
 //! sending it several at once). So a frame costs one copy at most, however
@@ -16,28 +19,48 @@ use std::sync::Arc;
 /// Queued frames written by one vectored write, at most.
 const IOV_BATCH: usize = 64;
 
-/// A frame being sent to several clients: its bytes, and the shared copy
-/// made the first time one of them could not take it all.
+/// A frame being sent (to one client or several): its bytes, in one part
+/// or two, and the shared copy made the first time a client could not take
+/// it all.
 pub(crate) struct Frame<'a> {
     bytes: &'a [u8],
+    /// The rest of the frame, if it lies apart from `bytes` (a lent payload).
+    body: &'a [u8],
     shared: Option<Arc<[u8]>>,
 }
 
 impl<'a> Frame<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Self::in_parts(bytes, &[])
+    }
+
+    /// A frame whose `head` and `body` lie apart.
+    pub(crate) fn in_parts(head: &'a [u8], body: &'a [u8]) -> Self {
         Self {
-            bytes,
+            bytes: head,
+            body,
             shared: None,
         }
     }
 
-    pub(crate) fn bytes(&self) -> &'a [u8] {
-        self.bytes
+    /// The frame's bytes, in one piece (copied if it is in two).
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        [self.bytes, self.body].concat()
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len() + self.body.len()
     }
 
     fn shared(&mut self) -> Arc<[u8]> {
         self.shared
-            .get_or_insert_with(|| Arc::from(self.bytes))
+            .get_or_insert_with(|| {
+                if self.body.is_empty() {
+                    Arc::from(self.bytes)
+                } else {
+                    Arc::from([self.bytes, self.body].concat())
+                }
+            })
             .clone()
     }
 }
@@ -68,12 +91,16 @@ impl Output {
     ) -> io::Result<()> {
         let mut written = 0;
         if self.queue.is_empty() {
-            written = write_some(socket, frame.bytes)?;
-            if written == frame.bytes.len() {
+            written = if frame.body.is_empty() {
+                write_some(socket, frame.bytes)?
+            } else {
+                write_some_parts(socket, frame.bytes, frame.body)?
+            };
+            if written == frame.len() {
                 return Ok(());
             }
         }
-        self.bytes += frame.bytes.len() - written;
+        self.bytes += frame.len() - written;
         self.queue.push_back((frame.shared(), written));
         Ok(())
     }
@@ -83,7 +110,7 @@ impl Output {
     /// so a client that gets many frames in a batch costs one system call,
     /// not one per frame.
     pub(crate) fn queue(&mut self, frame: &mut Frame<'_>) {
-        self.bytes += frame.bytes.len();
+        self.bytes += frame.len();
         self.queue.push_back((frame.shared(), 0));
     }
 
@@ -138,6 +165,30 @@ fn write_some(socket: &mut impl Write, mut bytes: &[u8]) -> io::Result<usize> {
                 written += n;
                 bytes = &bytes[n..];
             }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
+}
+
+/// [`write_some`] for a frame in two parts, with vectored writes.
+fn write_some_parts(socket: &mut impl Write, head: &[u8], body: &[u8]) -> io::Result<usize> {
+    let total = head.len() + body.len();
+    let mut written = 0;
+    while written < total {
+        let slices = if written < head.len() {
+            [IoSlice::new(&head[written..]), IoSlice::new(body)]
+        } else {
+            [
+                IoSlice::new(&body[written - head.len()..]),
+                IoSlice::new(&[]),
+            ]
+        };
+        match socket.write_vectored(&slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -267,6 +318,46 @@ mod tests {
         }
         output.flush(&mut socket).unwrap();
         assert_eq!((socket.written.as_slice(), socket.writes), (&b"xyz"[..], 1));
+    }
+
+    #[test]
+    fn a_frame_in_two_parts_goes_out_in_one_write_or_is_queued_whole() {
+        let mut socket = Socket {
+            room: 100,
+            ..Socket::default()
+        };
+        let mut output = Output::default();
+        let mut frame = Frame::in_parts(b"he", b"llo");
+        output.send(&mut socket, &mut frame).unwrap();
+        assert!(output.is_empty() && frame.shared.is_none());
+        assert_eq!(
+            (socket.written.as_slice(), socket.writes),
+            (&b"hello"[..], 1)
+        );
+        // Cut inside the head, then inside the body.
+        for room in [1, 3] {
+            let mut socket = Socket {
+                room,
+                ..Socket::default()
+            };
+            let mut frame = Frame::in_parts(b"he", b"llo");
+            output.send(&mut socket, &mut frame).unwrap();
+            assert_eq!(&*frame.shared.clone().unwrap(), b"hello");
+            assert_eq!(output.pending(), 5 - room);
+            socket.room = 100;
+            output.flush(&mut socket).unwrap();
+            assert_eq!(socket.written, b"hello");
+            assert!(output.is_empty());
+        }
+        // Queued, it is one piece.
+        output.queue(&mut Frame::in_parts(b"ab", b"cd"));
+        let mut socket = Socket {
+            room: 100,
+            ..Socket::default()
+        };
+        output.flush(&mut socket).unwrap();
+        assert_eq!(socket.written, b"abcd");
+        assert_eq!(Frame::in_parts(b"ab", b"cd").to_vec(), b"abcd");
     }
 
     #[test]

@@ -1214,7 +1214,15 @@ impl Worker {
                 return;
             }
         };
-        let mut frame = Frame::new(message.frame);
+        let mut frame = match message.lent {
+            // SAFETY: a lent payload is the app thread's (see
+            // `rs_app::wire`): it holds these bytes in its inbound ring until
+            // this record is released, which `deliver_outbound` does only
+            // after this call, when `frame` is gone (a part the socket did
+            // not take was copied into the connection's queue).
+            Some(lent) => Frame::in_parts(message.frame, unsafe { lent.bytes() }),
+            None => Frame::new(message.frame),
+        };
         match message.recipients {
             Recipients::Single(id) => {
                 self.deliver_to(app, id, &mut frame, message.close_after, false);
@@ -1267,7 +1275,7 @@ impl Worker {
             return; // a closed client's id reaches nobody
         }
         if close_after {
-            let bytes = frame.bytes().to_vec();
+            let bytes = frame.to_vec();
             self.start_close_with(slot, &bytes);
         } else if batch || conn.sent_pass == pass {
             // A second frame for the client in this pass (an app sending it
@@ -1446,7 +1454,12 @@ fn push_inbound(
             Ok(true)
         }
         Err(PushError::Full { .. }) => {
-            ring.flush();
+            // Woken even if nothing new was published: the app may be
+            // asleep holding messages whose lent replies this worker has
+            // sent since (see rs_app's app thread), and only it can give
+            // their space back. A stalled worker retries every millisecond,
+            // so a wake-up that comes before the app sleeps is repeated.
+            ring.wake_consumer();
             Ok(false)
         }
         Err(PushError::TooLarge { len, max }) => {

@@ -15,7 +15,15 @@ use rs_ring::{Producer, PushError};
 use super::load::App;
 use super::thread::AppSettings;
 use crate::abi::{self, AppConf, Ctx, HostApi, PeerAddr};
-use crate::wire::{ClientId, outbound_len, write_outbound_parts, write_outbound_reply};
+use crate::wire::{
+    ClientId, outbound_len, outbound_lent_len, write_outbound_lent, write_outbound_parts,
+    write_outbound_reply,
+};
+
+/// The shortest echoed payload sent by reference to the inbound ring
+/// instead of copied into the outbound one: below it, a copy costs less
+/// than the hold that lending takes.
+const MIN_LENT: usize = 1024;
 
 /// Which callback is running; decides which helpers are available.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +82,13 @@ pub(crate) struct HostState {
     /// length): an echo's payload goes from the inbound ring straight to
     /// the outbound one. Copied into `wbuf` if anything is written after it.
     lent: Option<(usize, usize)>,
+    /// The running read callback's payload may be lent to its worker (the
+    /// app thread can hold it); set by the app thread before the callback.
+    pub(crate) may_lend: bool,
+    /// Set when the callback lent its payload to a reply: the outbound ring
+    /// position after that reply's record. The app thread then holds the
+    /// message in its inbound ring until the worker has released that far.
+    pub(crate) lent_until: Option<u64>,
     /// Recipient ids of one worker, reused between sends.
     ids: Vec<ClientId>,
     /// The ids an app passed to `send`, reused between sends.
@@ -128,6 +143,8 @@ impl HostState {
             wbuf,
             message: (std::ptr::null(), 0),
             lent: None,
+            may_lend: false,
+            lent_until: None,
             ids: Vec::new(),
             send_ids: Vec::new(),
             close_frame: Vec::new(),
@@ -160,6 +177,7 @@ impl HostState {
         self.wbuf.truncate(MAX_HEADER_LEN);
         self.lent = None;
         self.message = (std::ptr::null(), 0);
+        self.may_lend = false;
         status
     }
 
@@ -205,6 +223,12 @@ impl HostState {
         Some(unsafe { std::slice::from_raw_parts(self.message.0.add(offset), len) })
     }
 
+    /// How far `worker` has released its outbound ring (see
+    /// [`Producer::released`]).
+    pub(crate) fn outbound_released(&mut self, worker: usize) -> u64 {
+        self.outbound[worker].released()
+    }
+
     /// Publishes every outbound message written so far.
     pub(crate) fn flush_outbound(&mut self) {
         for ring in &mut self.outbound {
@@ -243,7 +267,7 @@ impl HostState {
         if target == abi::TARGET_CUR
             && self.callback != Some(Callback::Close)
             && let Some(client) = self.client
-            && let Some(status) = self.reply(opcode, client.id)
+            && let Some(status) = self.reply(opcode, client.id, client.data_kind)
         {
             return status;
         }
@@ -301,10 +325,13 @@ impl HostState {
 
     /// The most common send, a reply to the current client: its record is
     /// written straight into the outbound ring of the client's worker, the
-    /// frame header included. `None` when that ring is full: the general
-    /// path then waits for room.
+    /// frame header included. An echo of at least [`MIN_LENT`] bytes is not
+    /// copied: the record lends the payload where it lies in the inbound
+    /// ring (see `rs_app::wire`), and [`lent_until`](Self::lent_until) tells
+    /// the app thread to hold it there. `None` when the ring is full: the
+    /// general path then waits for room.
     #[inline(always)]
-    fn reply(&mut self, opcode: Opcode, client: ClientId) -> Option<i32> {
+    fn reply(&mut self, opcode: Opcode, client: ClientId, data_kind: u8) -> Option<i32> {
         let payload: &[u8] = match self.lent {
             // SAFETY: as in `take_lent`: the lent bytes lie inside the
             // running read callback's payload, unchanged until it returns.
@@ -313,7 +340,11 @@ impl HostState {
             },
             None => &self.wbuf[MAX_HEADER_LEN..],
         };
-        if opcode == Opcode::Text && simdutf8::basic::from_utf8(payload).is_err() {
+        if opcode == Opcode::Text
+            // A whole text message is UTF-8 already: its worker checked it.
+            && !(data_kind == abi::DATA_UTF8 && self.lent == Some((0, self.message.1)))
+            && simdutf8::basic::from_utf8(payload).is_err()
+        {
             return Some(abi::SEND_INVALID_UTF8);
         }
         // An id of a worker that does not exist reaches nobody.
@@ -322,6 +353,18 @@ impl HostState {
         };
         let header = FrameHeader::new(opcode, true, payload.len() as u64);
         let head = header.as_bytes();
+        if payload.len() >= MIN_LENT && self.may_lend && self.lent.is_some() {
+            return match ring.reserve(outbound_lent_len(head.len())) {
+                Ok(mut record) => {
+                    write_outbound_lent(&mut record, client, head, payload);
+                    record.commit();
+                    self.lent_until = Some(ring.position());
+                    Some(abi::SEND_OK)
+                }
+                Err(PushError::TooLarge { .. }) => Some(abi::SEND_TOO_LARGE),
+                Err(PushError::Full { .. }) => None,
+            };
+        }
         match ring.reserve(outbound_len(1, head.len() + payload.len())) {
             Ok(mut record) => {
                 write_outbound_reply(&mut record, client, [head, payload]);

@@ -1,6 +1,7 @@
 //! The app thread: one per app, consuming the inbound ring of every worker
 //! and calling the app's callbacks.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +18,10 @@ use crate::wire::{ClientId, InboundKind, read_inbound};
 /// Messages taken from one worker's ring before moving to the next, so that
 /// a busy worker cannot starve the others.
 const BATCH: usize = 64;
+
+/// Messages held for their worker at most, per worker: past it, echoes are
+/// copied rather than lent until the worker catches up.
+const MAX_HOLDS: usize = 64;
 
 /// What an app thread needs to know from the configuration.
 #[derive(Clone, Debug)]
@@ -97,6 +102,11 @@ impl StopHandle {
 pub struct AppThread {
     app: App,
     inbound: Vec<Consumer>,
+    /// Per worker, the messages of its inbound ring that replies lent to it,
+    /// oldest first: (the message's ring position, the outbound ring
+    /// position after the reply). The inbound ring is held at the oldest
+    /// until the worker has released its reply.
+    holds: Vec<VecDeque<(u64, u64)>>,
     parker: Parker,
     stop: Arc<AtomicBool>,
     /// Boxed so that its address, handed to the app in every `Ctx`, is stable.
@@ -126,6 +136,10 @@ impl AppThread {
         let host = Box::new(HostState::new(&app, settings, outbound, stop.clone()));
         Self {
             app,
+            holds: inbound
+                .iter()
+                .map(|_| VecDeque::with_capacity(MAX_HOLDS))
+                .collect(),
             inbound,
             parker,
             stop,
@@ -209,13 +223,24 @@ impl AppThread {
     fn dispatch_batch(&mut self) -> Result<bool, AppError> {
         let mut worked = false;
         for worker in 0..self.inbound.len() {
+            if !self.holds[worker].is_empty() {
+                self.lift_holds(worker);
+            }
             for _ in 0..BATCH {
                 let Some(bytes) = self.inbound[worker].peek() else {
                     break;
                 };
                 // Read callbacks get the payload straight from the ring; it
-                // stays in place until `advance` below.
+                // stays in place until `advance` below, or longer if a reply
+                // lends it to the worker.
+                self.host.may_lend = self.holds[worker].len() < MAX_HOLDS;
                 let result = dispatch(&self.app, &mut self.host, bytes);
+                if let Some(until) = self.host.lent_until.take() {
+                    let position = self.inbound[worker]
+                        .hold_peeked()
+                        .expect("the lent message is still peeked");
+                    self.holds[worker].push_back((position, until));
+                }
                 self.inbound[worker].advance();
                 result?;
                 worked = true;
@@ -223,6 +248,17 @@ impl AppThread {
             self.inbound[worker].release();
         }
         Ok(worked)
+    }
+
+    /// Gives back to `worker` the messages whose lent replies it has
+    /// released (sent or copied): the hold moves to the oldest still lent.
+    fn lift_holds(&mut self, worker: usize) {
+        let released = self.host.outbound_released(worker);
+        let holds = &mut self.holds[worker];
+        while holds.front().is_some_and(|&(_, until)| until <= released) {
+            holds.pop_front();
+        }
+        self.inbound[worker].set_hold(holds.front().map(|&(position, _)| position));
     }
 
     /// Calls the timer; returns when to call it next.

@@ -152,6 +152,27 @@ impl Out {
     }
 }
 
+/// An outbound message as an [`Out`] (a lent payload put back after its
+/// frame header: the caller has not released the record yet), and whether
+/// its payload was lent.
+fn read_out(worker: usize, bytes: &[u8]) -> (Out, bool) {
+    let out = wire::read_outbound(bytes).expect("a valid outbound message");
+    let mut frame = out.frame.to_vec();
+    let lent = out.lent.is_some();
+    if let Some(lent) = out.lent {
+        // SAFETY: the record is not released yet, so the app thread still
+        // holds the lent bytes in its inbound ring.
+        frame.extend_from_slice(unsafe { lent.bytes() });
+    }
+    let out = Out {
+        worker,
+        to: out.recipients.into(),
+        close_after: out.close_after,
+        frame,
+    };
+    (out, lent)
+}
+
 /// A server frame: FIN, `opcode`, no mask, the shortest length form.
 /// Written by hand (not with rs-proto) so that the tests check the app
 /// thread's framing independently.
@@ -347,17 +368,38 @@ impl Harness {
     fn drain(&mut self, got: &mut [Vec<Out>]) {
         for (worker, ring) in self.outbound.iter_mut().enumerate() {
             while let Some(bytes) = ring.peek() {
-                let out = wire::read_outbound(bytes).expect("a valid outbound message");
-                got[worker].push(Out {
-                    worker,
-                    to: out.recipients.into(),
-                    close_after: out.close_after,
-                    frame: out.frame.to_vec(),
-                });
+                got[worker].push(read_out(worker, bytes).0);
                 ring.advance();
             }
             ring.release();
         }
+    }
+
+    /// Waits (at most [`DEADLINE`]) for the next message from `worker`'s
+    /// ring and reads it without releasing its space, as a worker that has
+    /// not sent it yet; also says whether its payload is lent.
+    pub(crate) fn take_unreleased(&mut self, worker: usize) -> (Out, bool) {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(bytes) = self.outbound[worker].peek() {
+                let out = read_out(worker, bytes);
+                self.outbound[worker].advance();
+                return out;
+            }
+            assert!(Instant::now() < deadline, "nothing from the app");
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Releases what [`take_unreleased`](Self::take_unreleased) read.
+    pub(crate) fn release_outbound(&mut self, worker: usize) {
+        self.outbound[worker].release();
+    }
+
+    /// Whether the app has released everything `worker` wrote to it.
+    pub(crate) fn inbound_released(&mut self, worker: usize) -> bool {
+        let ring = &mut self.inbound[worker];
+        ring.released() == ring.position()
     }
 
     /// Waits (at most [`DEADLINE`]) for `n` outbound messages and returns
