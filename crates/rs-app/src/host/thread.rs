@@ -21,7 +21,7 @@ const BATCH: usize = 64;
 
 /// Messages held for their worker at most, per worker: past it, echoes are
 /// copied rather than lent until the worker catches up.
-const MAX_HOLDS: usize = 64;
+const MAX_HOLDS: usize = 256;
 
 /// What an app thread needs to know from the configuration.
 #[derive(Clone, Debug)]
