@@ -750,15 +750,7 @@ pub fn write_outbound_reply(buf: &mut [u8], client: ClientId, [head, body]: [&[u
         outbound_len(1, head.len() + body.len()),
         "write_outbound_reply: wrong buffer length"
     );
-    let (header, rest) = buf
-        .split_first_chunk_mut::<OUTBOUND_HEADER_LEN>()
-        .expect("checked above");
-    let [c0, c1, c2, c3] = 1u32.to_ne_bytes();
-    *header = [TARGET_SINGLE, 0, 0, 0, c0, c1, c2, c3];
-    let (id, frame) = rest
-        .split_first_chunk_mut::<CLIENT_ID_LEN>()
-        .expect("checked above");
-    *id = client.get().to_ne_bytes();
+    let frame = write_single_target(buf, 0, client);
     let (frame_head, frame_body) = frame.split_at_mut(head.len());
     // Fixed lengths, so the header is stored rather than memcpy'd.
     match head.len() {
@@ -768,6 +760,23 @@ pub fn write_outbound_reply(buf: &mut [u8], client: ClientId, [head, body]: [&[u
         other => panic!("write_outbound_reply: a {other}-byte frame header"),
     }
     frame_body.copy_from_slice(body);
+}
+
+/// Writes the header and the one id of a `TARGET_SINGLE` message with
+/// `flags` at the start of `buf` (which its caller checked is long enough);
+/// returns the rest.
+#[inline(always)]
+fn write_single_target(buf: &mut [u8], flags: u8, client: ClientId) -> &mut [u8] {
+    let (header, rest) = buf
+        .split_first_chunk_mut::<OUTBOUND_HEADER_LEN>()
+        .expect("checked by the caller");
+    let [c0, c1, c2, c3] = 1u32.to_ne_bytes();
+    *header = [TARGET_SINGLE, flags, 0, 0, c0, c1, c2, c3];
+    let (id, rest) = rest
+        .split_first_chunk_mut::<CLIENT_ID_LEN>()
+        .expect("checked by the caller");
+    *id = client.get().to_ne_bytes();
+    rest
 }
 
 /// Writes a reply to one client whose payload is lent ([`FLAG_LENT`]):
@@ -800,15 +809,7 @@ pub fn write_outbound_lent(buf: &mut [u8], client: ClientId, head: &[u8], payloa
         outbound_lent_len(head.len()),
         "write_outbound_lent: wrong buffer length"
     );
-    let (header, rest) = buf
-        .split_first_chunk_mut::<OUTBOUND_HEADER_LEN>()
-        .expect("checked above");
-    let [c0, c1, c2, c3] = 1u32.to_ne_bytes();
-    *header = [TARGET_SINGLE, FLAG_LENT, 0, 0, c0, c1, c2, c3];
-    let (id, rest) = rest
-        .split_first_chunk_mut::<CLIENT_ID_LEN>()
-        .expect("checked above");
-    *id = client.get().to_ne_bytes();
+    let rest = write_single_target(buf, FLAG_LENT, client);
     let (lent, frame_head) = rest
         .split_first_chunk_mut::<LENT_LEN>()
         .expect("checked above");
