@@ -386,11 +386,11 @@ fn slow_consumer_setup(inbound_ring: usize, outbound_ring: usize) -> SlowConsume
     let mut reader = connect(&url);
     let sender = connect(&url);
     // A server that stops reading must fail the test, not hang it.
-    if let tungstenite::stream::MaybeTlsStream::Plain(stream) = sender.get_ref() {
-        stream
-            .set_write_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-    }
+    sender
+        .get_ref()
+        .0
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let Message::Text(joined) = next_message(&mut reader) else {
         panic!("no join")
     };
@@ -639,7 +639,7 @@ fn raw_handshake(server: &Server, wait: Duration) -> (TcpStream, Option<String>)
     stream.write_all(request.as_bytes()).unwrap();
     stream.set_read_timeout(Some(wait)).unwrap();
     let mut head = [0u8; 256];
-    let answer = match stream.read(&mut head) {
+    let answer = match read_some(&mut stream, &mut head) {
         Ok(n) if n > 0 => Some(String::from_utf8_lossy(&head[..n]).into_owned()),
         _ => None,
     };
@@ -711,7 +711,7 @@ fn a_connection_that_finds_no_descriptor_is_refused_not_left_hanging() {
         .set_read_timeout(Some(Duration::from_secs(3)))
         .unwrap();
     let mut head = [0u8; 256];
-    let result = refused.read(&mut head);
+    let result = read_some(&mut refused, &mut head);
     assert!(
         matches!(result, Ok(0))
             || matches!(&result, Err(e) if e.kind() == ErrorKind::ConnectionReset),

@@ -17,7 +17,7 @@ use support::*;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
-type TlsStream = StreamOwned<ClientConnection, TcpStream>;
+type TlsStream = StreamOwned<ClientConnection, Tcp>;
 type WssClient = WebSocket<TlsStream>;
 
 /// A certificate authority of the test's own.
@@ -192,7 +192,7 @@ fn tls_connect(
         .unwrap();
     let name = ServerName::try_from(server_name.to_owned()).unwrap();
     let conn = ClientConnection::new(Arc::new(client_config(root)), name)?;
-    let mut stream = StreamOwned::new(conn, tcp);
+    let mut stream = StreamOwned::new(conn, Tcp(tcp));
     while stream.conn.is_handshaking() {
         if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
             return Err(rustls_error(&e)

@@ -13,7 +13,7 @@
 //! A byte left behind in rustls (plaintext no event comes back for, or
 //! records never written) would stall the run until `--duration` ends it.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,7 +115,7 @@ fn connection(tls: &mut Tls, close_notify: bool) -> io::Result<()> {
                 _ => {}
             }
         }
-        let n = tls.read(&mut buf)?;
+        let n = support::read_some(tls, &mut buf)?;
         if n == 0 {
             return Ok(());
         }

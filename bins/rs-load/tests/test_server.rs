@@ -4,7 +4,7 @@
 //! Runs against the real RingSocket server: over `wss://` in
 //! `wss_server.rs`, benchmarks in `bench/`.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -129,7 +129,7 @@ fn connection(
                 _ => {}
             }
         }
-        let n = stream.read(&mut buf)?;
+        let n = support::read_some(&mut stream, &mut buf)?;
         if n == 0 {
             return Ok(());
         }

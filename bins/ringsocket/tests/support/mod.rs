@@ -13,10 +13,40 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tungstenite::protocol::WebSocketConfig;
-use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-pub type Client = WebSocket<MaybeTlsStream<TcpStream>>;
+pub type Client = WebSocket<Tcp>;
+
+/// A TCP stream that makes interrupted reads and writes again.
+///
+/// Linux fails a read or write on a socket with a timeout with `EINTR` when
+/// the process is stopped and resumed (signal(7)), as a CI machine may do
+/// to it. Nothing was transferred then, so the call is simply made again
+/// (with its whole timeout); tungstenite and rustls would otherwise report
+/// the interruption as a failure.
+#[derive(Debug)]
+pub struct Tcp(pub TcpStream);
+
+impl Read for Tcp {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        read_some(&mut self.0, buf)
+    }
+}
+
+impl Write for Tcp {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.write(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                done => return done,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
 
 /// The folder holding the example apps' shared objects.
 pub fn examples_dir() -> PathBuf {
@@ -379,38 +409,52 @@ impl Log {
 /// thousands of them), with a 10 s read timeout. Returns the handshake
 /// error instead of panicking.
 pub fn try_connect_small(addr: SocketAddr, path: &str) -> Result<Client, String> {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    handshake(addr, &format!("ws://{addr}{path}"), config)
+}
+
+/// Connects a WebSocket client to a `ws://<address>/<path>` URL, with a
+/// 10 s read timeout so that tests fail rather than hang.
+pub fn connect(url: &str) -> Client {
+    let addr = url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|authority| authority.parse().ok())
+        .unwrap_or_else(|| panic!("not a ws://<ip>:<port>/ URL: {url}"));
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(64 << 20))
+        .max_frame_size(Some(64 << 20));
+    handshake(addr, url, config).unwrap()
+}
+
+/// Opens a TCP connection with a 10 s read timeout and upgrades it.
+fn handshake(addr: SocketAddr, url: &str, config: WebSocketConfig) -> Result<Client, String> {
     let stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0);
-    let url = format!("ws://{addr}{path}");
-    match tungstenite::client::client_with_config(url, MaybeTlsStream::Plain(stream), Some(config))
-    {
+    match tungstenite::client::client_with_config(url, Tcp(stream), Some(config)) {
         Ok((client, response)) if response.status() == 101 => Ok(client),
         Ok((_, response)) => Err(format!("status {}", response.status())),
         Err(e) => Err(e.to_string()),
     }
 }
 
-/// Connects a WebSocket client (with a read timeout so that tests fail
-/// rather than hang).
-pub fn connect(url: &str) -> Client {
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(64 << 20))
-        .max_frame_size(Some(64 << 20));
-    let (client, response) =
-        tungstenite::client::connect_with_config(url, Some(config), 3).unwrap();
-    assert_eq!(response.status(), 101);
-    set_timeout(&client, Duration::from_secs(10));
-    client
+pub fn set_timeout(client: &Client, timeout: Duration) {
+    client.get_ref().0.set_read_timeout(Some(timeout)).unwrap();
 }
 
-pub fn set_timeout(client: &Client, timeout: Duration) {
-    if let MaybeTlsStream::Plain(stream) = client.get_ref() {
-        stream.set_read_timeout(Some(timeout)).unwrap();
+/// `read`, repeated when interrupted. Linux fails a read on a socket with
+/// a timeout with `EINTR` when the process is stopped and resumed
+/// (signal(7)), as a CI machine may do to it; nothing was read then.
+pub fn read_some(stream: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            done => return done,
+        }
     }
 }
 
@@ -438,14 +482,38 @@ pub fn close_code(client: &mut Client) -> u16 {
 
 /// Sends a raw HTTP request and returns the response head and body.
 pub fn raw_http(addr: SocketAddr, request: &str) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut stream = Tcp(TcpStream::connect(addr).unwrap());
     stream
+        .0
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     stream.write_all(request.as_bytes()).unwrap();
     let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
+    let mut chunk = [0u8; 4096];
+    // Until the server closes, or the response is whole: a 101 ends with
+    // its head, other responses with their Content-Length body.
+    while !http_response_is_whole(&response) {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => response.extend_from_slice(&chunk[..n]),
+        }
+    }
     String::from_utf8_lossy(&response).into_owned()
+}
+
+fn http_response_is_whole(response: &[u8]) -> bool {
+    let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
+    if head.starts_with("http/1.1 101 ") {
+        return true;
+    }
+    let body_len = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|len| len.trim().parse::<usize>().ok());
+    body_len.is_some_and(|len| response.len() >= end + 4 + len)
 }
 
 /// An upgrade request for `path` with extra header lines.

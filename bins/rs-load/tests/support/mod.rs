@@ -6,6 +6,18 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha1::{Digest as _, Sha1};
 
+/// `read`, repeated when interrupted. These servers' sockets have a read
+/// timeout, and Linux fails such a read with `EINTR` when the process is
+/// stopped and resumed (signal(7)), as a CI machine may do to it.
+pub(crate) fn read_some(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            done => return done,
+        }
+    }
+}
+
 /// A client's upgrade request as read from its stream.
 pub(crate) struct Request {
     /// The request head, up to and including the blank line.
@@ -21,7 +33,7 @@ impl Request {
         let mut buf = vec![0u8; 1 << 16];
         let mut bytes = Vec::new();
         loop {
-            let n = stream.read(&mut buf)?;
+            let n = read_some(stream, &mut buf)?;
             if n == 0 {
                 return Ok(None);
             }
