@@ -500,3 +500,55 @@ fn a_protocol_error_after_the_servers_close_ends_the_connection_without_a_second
     client.send(raw::CLOSE, &4321u16.to_be_bytes());
     client.wait_closed(Duration::from_secs(5));
 }
+
+#[test]
+fn an_app_that_stops_consuming_takes_no_new_clients_until_it_catches_up() {
+    // A ring of about a hundred notices; then they wait in the worker's
+    // backlog, which takes no new clients past 4096 messages.
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe")],
+        r#""worker_c": 1, "max_ws_msg_size": 1024, "inbound_ring_buf_size": 4096,"#,
+    );
+    let log = server.capture_stderr();
+    let (mut observer, _) = probe_client(&server);
+    // The app sleeps 5 s in this callback (case 12).
+    observer
+        .send(Message::binary(vec![12, 0x13, 0x88]))
+        .unwrap();
+    // Meanwhile clients come and go: an open and a close notice each.
+    let handshake = upgrade_request("/probe", "Sec-WebSocket-Version: 13\r\n");
+    let mut served = 0;
+    let refusal = loop {
+        let response = raw_http(server.addr(), &handshake);
+        if !response.starts_with("HTTP/1.1 101 ") {
+            break response;
+        }
+        served += 1;
+        assert!(served < 6000, "no client refused");
+    };
+    assert!(
+        refusal.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{refusal}"
+    );
+    assert!(refusal.contains("\r\nRetry-After: 1\r\n"), "{refusal}");
+    // Not before the backlog was long: two notices per client served.
+    assert!(served >= 2000, "refused after {served} clients");
+    assert!(log.wait_for(
+        "the app at /probe has 4096 messages waiting for its ring; refusing its new clients with 503",
+        Duration::from_secs(10)
+    ));
+    // The app wakes up, answers, and hears of every client that left.
+    assert_eq!(next_message(&mut observer), Message::binary(Vec::new()));
+    let mut byes = 0;
+    while byes < served {
+        match next_message(&mut observer) {
+            Message::Text(text) if text.starts_with("bye ") => byes += 1,
+            other => panic!("after {byes} byes: {other:?}"),
+        }
+    }
+    // Caught up, it takes new clients again.
+    let (mut client, _) = probe_client(&server);
+    client.send(probe_target(2, &[])).unwrap();
+    assert_eq!(next_message(&mut client), Message::text("t2"));
+}

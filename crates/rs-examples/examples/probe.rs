@@ -179,6 +179,13 @@ fn burst(rs: &mut Read<Counters>, count: u16) -> i32 {
     0
 }
 
+/// Case 12: sleeps `ms` milliseconds (an app that stops consuming for a
+/// while), then replies with nothing.
+fn stall(rs: &mut Read<Counters>, ms: u16) -> i32 {
+    std::thread::sleep(std::time::Duration::from_millis(u64::from(ms)));
+    reply(rs, DataKind::Bin)
+}
+
 /// Open: welcomes the client, except on endpoints 98 (fatal) and 99
 /// (closed with 4099).
 fn open(rs: &mut Open<Counters>) -> i32 {
@@ -227,6 +234,7 @@ rs_app! {
         9 => bin(panics),
         10 => utf8(bad_text),
         11 => bin(burst, ntoh(u16)),
+        12 => bin(stall, ntoh(u16)),
     },
     close: close,
     timer: none,

@@ -71,6 +71,10 @@ pub enum HandshakeError {
     NotFound,
     /// 403: the `Origin` header is not among the endpoint's allowed origins.
     ForbiddenOrigin,
+    /// 503: the endpoint's app is not keeping up with the connections it
+    /// already has, so no new ones are taken for now. The response carries
+    /// `Retry-After: 1`.
+    AppBusy,
 }
 
 impl HandshakeError {
@@ -82,6 +86,7 @@ impl HandshakeError {
             Self::TooLarge { .. } => 431,
             Self::NotFound => 404,
             Self::ForbiddenOrigin => 403,
+            Self::AppBusy => 503,
             Self::MalformedRequestLine
             | Self::MalformedHeader
             | Self::MalformedLineEnding
@@ -108,6 +113,7 @@ impl HandshakeError {
             405 => "Method Not Allowed",
             426 => "Upgrade Required",
             431 => "Request Header Fields Too Large",
+            503 => "Service Unavailable",
             _ => "Bad Request",
         }
     }
@@ -147,6 +153,7 @@ impl fmt::Display for HandshakeError {
             }
             Self::NotFound => f.write_str("no WebSocket endpoint at this URL"),
             Self::ForbiddenOrigin => f.write_str("origin not allowed"),
+            Self::AppBusy => f.write_str("the server is busy; try again later"),
         }
     }
 }

@@ -47,8 +47,9 @@ pub fn write_switching_protocols(accept: &AcceptKey, out: &mut Vec<u8>) {
 /// Appends the response refusing a handshake to `out`: the error's status
 /// line, `Connection: close`, a plain-text body with the error's
 /// [`Display`](fmt::Display) text and a newline, and the headers some
-/// statuses require: `Allow: GET` for 405 and `Sec-WebSocket-Version: 13`
-/// for 426. Send it, then close the connection.
+/// statuses require: `Allow: GET` for 405, `Sec-WebSocket-Version: 13`
+/// for 426 and `Retry-After: 1` for 503. Send it, then close the
+/// connection.
 ///
 /// ```
 /// let mut out = Vec::new();
@@ -78,6 +79,7 @@ pub fn write_error_response(error: &HandshakeError, out: &mut Vec<u8>) {
     match error.status() {
         405 => out.0.extend_from_slice(b"Allow: GET\r\n"),
         426 => out.0.extend_from_slice(b"Sec-WebSocket-Version: 13\r\n"),
+        503 => out.0.extend_from_slice(b"Retry-After: 1\r\n"),
         _ => {}
     }
     let _ = write!(out, "\r\n{error}\n");

@@ -102,6 +102,20 @@ fn too_large_bytes() {
 }
 
 #[test]
+fn service_unavailable_bytes() {
+    assert_eq!(
+        error_response(HandshakeError::AppBusy),
+        "HTTP/1.1 503 Service Unavailable\r\n\
+         Connection: close\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: 36\r\n\
+         Retry-After: 1\r\n\
+         \r\n\
+         the server is busy; try again later\n"
+    );
+}
+
+#[test]
 fn not_found_and_forbidden_status_lines() {
     assert!(error_response(HandshakeError::NotFound).starts_with("HTTP/1.1 404 Not Found\r\n"));
     assert!(
@@ -109,7 +123,7 @@ fn not_found_and_forbidden_status_lines() {
     );
 }
 
-const ALL_ERRORS: [HandshakeError; 21] = [
+const ALL_ERRORS: [HandshakeError; 22] = [
     HandshakeError::MalformedRequestLine,
     HandshakeError::MalformedHeader,
     HandshakeError::MalformedLineEnding,
@@ -131,6 +145,7 @@ const ALL_ERRORS: [HandshakeError; 21] = [
     HandshakeError::TooLarge { limit: 1 },
     HandshakeError::NotFound,
     HandshakeError::ForbiddenOrigin,
+    HandshakeError::AppBusy,
 ];
 
 #[test]
@@ -156,6 +171,11 @@ fn every_error_response_is_well_formed() {
             error.status() == 426,
             "{head}"
         );
+        assert_eq!(
+            head.contains("\r\nRetry-After: 1"),
+            error.status() == 503,
+            "{head}"
+        );
     }
 }
 
@@ -163,7 +183,7 @@ fn every_error_response_is_well_formed() {
 fn every_status_is_an_error_status() {
     for error in ALL_ERRORS {
         assert!(
-            [400, 403, 404, 405, 426, 431].contains(&error.status()),
+            [400, 403, 404, 405, 426, 431, 503].contains(&error.status()),
             "{error:?}"
         );
     }

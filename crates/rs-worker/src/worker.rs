@@ -50,6 +50,9 @@ const READS_PER_TURN: u32 = 4;
 /// The most one read takes (the read buffer's size, whatever
 /// `worker_rbuf_size` asks for above it).
 const MAX_READ: usize = 64 * 1024;
+/// Messages an app's backlog may hold before the app's endpoints answer new
+/// handshakes with 503 (`HandshakeError::AppBusy`), until it is shorter.
+const MAX_BACKLOG: usize = 4096;
 
 /// Where a request was routed: an app (by index) and its endpoint id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -777,6 +780,15 @@ impl Worker {
             Ok(Progress::Incomplete) => {}
             Ok(Progress::Complete { request, consumed }) => {
                 match self.router.route(&request, port, scheme) {
+                    Ok(&endpoint) if self.apps[usize::from(endpoint.app)].is_swamped() => {
+                        let what = format!(
+                            "the app at {} has {MAX_BACKLOG} messages waiting for its ring; \
+                             refusing its new clients with 503",
+                            request.path()
+                        );
+                        self.log_refusal(&what);
+                        self.refuse_handshake(slot, HandshakeError::AppBusy);
+                    }
                     Ok(&endpoint) => {
                         let response = switching_protocols(&request.accept_key());
                         self.open_session(slot, endpoint, &response);
@@ -1323,10 +1335,19 @@ struct Link {
     inbound: Producer,
     /// Messages for the app that found its ring full, in order; they go
     /// first once it has room. Bounded: a read only lands here when its
-    /// connection stops reading, and notices are one per connection event.
+    /// connection stops reading, a connection has one open and one close
+    /// notice, and past [`MAX_BACKLOG`] no new connection is taken.
     backlog: VecDeque<Queued>,
     send_open: bool,
     send_close: bool,
+}
+
+impl Link {
+    /// Whether the app's backlog is too long to take new clients: with the
+    /// app stuck, every client that came and went would add two notices.
+    fn is_swamped(&self) -> bool {
+        self.backlog.len() >= MAX_BACKLOG
+    }
 }
 
 /// An inbound message waiting in a backlog.
