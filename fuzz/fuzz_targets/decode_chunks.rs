@@ -71,6 +71,7 @@ fn decode(
     chunks: &[u8],
 ) -> (Vec<Owned>, Option<ProtocolError>) {
     let mut decoder = decoder;
+    let decoder_limit = decoder.limits().max_message_size;
     let mut input = bytes.to_vec();
     let mut events = Vec::new();
     let mut start = 0;
@@ -85,6 +86,10 @@ fn decode(
             match decoded {
                 Ok(decoded) => {
                     assert!(decoded.consumed > 0, "no progress");
+                    assert!(
+                        decoded.partial_len as u64 <= decoder_limit,
+                        "holds more than a message may have"
+                    );
                     pos += decoded.consumed;
                     let event = decoded.event.map(|event| {
                         Ok(match event {

@@ -288,6 +288,66 @@ fn a_close_reason_that_is_not_utf8_is_closed_with_1007() {
 }
 
 #[test]
+fn the_client_whose_unfinished_message_passes_max_partial_msgs_size_is_closed_with_1013() {
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo")],
+        r#""worker_c": 1, "max_ws_msg_size": 65536, "max_partial_msgs_size": 131072,"#,
+    );
+    let log = server.capture_stderr();
+    let message = |seed: u8| -> Vec<u8> { (0..60_000u32).map(|i| (i as u8) ^ seed).collect() };
+    // The first fragment of a message, then a ping: its pong shows that the
+    // worker has read the fragment.
+    let start = |client: &mut RawWs, payload: &[u8]| {
+        client.send_raw(&raw::encode(raw::BINARY, payload, Some(raw::MASK)));
+        client.send(raw::PING, b"read?");
+        assert_eq!(client.frame().payload, b"read?");
+    };
+    let finish = |client: &mut RawWs, payload: &[u8]| {
+        client.send_raw(&raw::encode(
+            0x80 | raw::CONTINUATION,
+            payload,
+            Some(raw::MASK),
+        ));
+    };
+    // Two clients hold 50,000 bytes each of 60,000-byte messages...
+    let (a_message, b_message) = (message(1), message(2));
+    let mut a = RawWs::connect(server.addr(), "/echo");
+    let mut b = RawWs::connect(server.addr(), "/echo");
+    start(&mut a, &a_message[..50_000]);
+    start(&mut b, &b_message[..50_000]);
+    // ...so a third one's 40,000 take the worker past 131,072.
+    let mut c = RawWs::connect(server.addr(), "/echo");
+    c.send_raw(&raw::encode(
+        raw::BINARY,
+        &message(3)[..40_000],
+        Some(raw::MASK),
+    ));
+    let close = c.frame();
+    assert_eq!(close.close_code(), 1013);
+    assert!(log.wait_for(
+        "closing with 1013: its unfinished message of 40000 bytes takes this worker past \
+         max_partial_msgs_size (131072 bytes)",
+        Duration::from_secs(10)
+    ));
+    // The first two finish theirs and get them back whole.
+    finish(&mut a, &a_message[50_000..]);
+    finish(&mut b, &b_message[50_000..]);
+    assert_eq!(a.frame().payload, a_message);
+    assert_eq!(b.frame().payload, b_message);
+    // Their bytes were given back: a new client may hold as much again.
+    let d_message = message(4);
+    let mut d = RawWs::connect(server.addr(), "/echo");
+    start(&mut d, &d_message[..50_000]);
+    let mut e = RawWs::connect(server.addr(), "/echo");
+    start(&mut e, &d_message[..50_000]);
+    finish(&mut d, &d_message[50_000..]);
+    finish(&mut e, &d_message[50_000..]);
+    assert_eq!(d.frame().payload, d_message);
+    assert_eq!(e.frame().payload, d_message);
+}
+
+#[test]
 fn a_frame_announcing_more_than_max_ws_msg_size_is_closed_with_1009_before_its_payload() {
     // A 2^40-byte frame: the header alone must be enough to refuse it.
     let mut header = vec![0x82, 0x80 | 127];

@@ -38,6 +38,10 @@ pub const USER: &str = "ringsock";
 /// `"max_pending_output"` when `"max_ws_msg_size"` has its default (32 MiB).
 /// In general the default is [`pending_output_for`]`(max_ws_msg_size)`.
 pub const MAX_PENDING_OUTPUT: usize = pending_output_for(MAX_WS_MSG_SIZE);
+/// `"max_partial_msgs_size"` (this project) when `"max_ws_msg_size"` has its
+/// default (256 MiB). In general the default is
+/// [`partial_msgs_size_for`]`(max_ws_msg_size)`.
+pub const MAX_PARTIAL_MSGS_SIZE: usize = partial_msgs_size_for(MAX_WS_MSG_SIZE);
 /// `"max_http_request_size"` (this project), in bytes.
 pub const MAX_HTTP_REQUEST_SIZE: usize = 8192;
 /// The smallest accepted `"max_http_request_size"`: a browser's opening
@@ -54,6 +58,13 @@ pub const fn frame_chain_size_for(max_ws_msg_size: usize) -> usize {
 /// for two maximum-size messages, so echoing one never trips the limit.
 pub const fn pending_output_for(max_ws_msg_size: usize) -> usize {
     max_ws_msg_size.saturating_mul(2)
+}
+
+/// The default `"max_partial_msgs_size"` for a given `"max_ws_msg_size"`:
+/// sixteen clients of a worker may each be sending a maximum-size message
+/// at once.
+pub const fn partial_msgs_size_for(max_ws_msg_size: usize) -> usize {
+    max_ws_msg_size.saturating_mul(16)
 }
 
 #[cfg(test)]

@@ -108,6 +108,11 @@ pub struct Config {
     /// and not yet written before it is closed as a slow consumer
     /// (≥ `max_ws_msg_size`).
     pub max_pending_output: usize,
+    /// `"max_partial_msgs_size"` (this project): payload bytes of messages
+    /// not yet received whole that one worker holds for all its clients
+    /// together; the client that would take it past is closed with 1013
+    /// (≥ `max_ws_msg_size`).
+    pub max_partial_msgs_size: usize,
     /// `"max_http_request_size"` (this project): maximum bytes of an opening
     /// handshake request head (≥ 256).
     pub max_http_request_size: usize,

@@ -273,11 +273,13 @@ fn duplicate_urls(errs: &mut Errors<'_>, doc: &Document) {
 }
 
 /// A message's frames hold its payload, and one maximum-size message must
-/// fit in a client's pending output.
+/// fit in a client's pending output and in its worker's partial messages.
 fn limits(errs: &mut Errors<'_>, doc: &Document) {
-    let (Some(msg), chain, pending) = doc.globals.limits() else {
+    let limits = doc.globals.limits();
+    let Some(msg) = limits.msg else {
         return;
     };
+    let (chain, pending) = (limits.chain, limits.pending);
     if let Some(chain) = chain.filter(|&c| c < msg) {
         errs.at(
             &JsonPath::root().key("max_ws_frame_chain_size"),
@@ -293,6 +295,16 @@ fn limits(errs: &mut Errors<'_>, doc: &Document) {
             ErrorKind::InconsistentLimits,
             format!(
                 "must be at least \"max_ws_msg_size\" ({msg}) so one maximum-size message fits"
+            ),
+        );
+    }
+    if let Some(partial) = limits.partial.filter(|&p| p < msg) {
+        errs.at(
+            &JsonPath::root().key("max_partial_msgs_size"),
+            Some(partial.to_string()),
+            ErrorKind::InconsistentLimits,
+            format!(
+                "must be at least \"max_ws_msg_size\" ({msg}) so one client can send a maximum-size message"
             ),
         );
     }

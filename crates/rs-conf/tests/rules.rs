@@ -178,6 +178,7 @@ fn sizes_and_counts_are_positive_integers() {
         "epoll_buf_elem_c",
         "update_queue_size",
         "max_pending_output",
+        "max_partial_msgs_size",
     ] {
         for bad in ["0", "-1"] {
             assert_one_error(
@@ -293,6 +294,28 @@ fn pending_output_is_at_least_the_message_size() {
     assert_eq!(
         valid(&with_root_keys("max_ws_msg_size: 1000")).max_pending_output,
         2000
+    );
+}
+
+#[test]
+fn partial_messages_size_is_at_least_the_message_size() {
+    assert_one_error(
+        &with_root_keys("max_ws_msg_size: 1000, max_partial_msgs_size: 999"),
+        ErrorKind::InconsistentLimits,
+        "max_partial_msgs_size",
+        Some("999"),
+        "must be at least \"max_ws_msg_size\" (1000) so one client can send a maximum-size message",
+    );
+    assert_eq!(
+        valid(&with_root_keys("max_ws_msg_size: 1000")).max_partial_msgs_size,
+        16_000
+    );
+    assert_eq!(
+        valid(&with_root_keys(
+            "max_ws_msg_size: 1000, max_partial_msgs_size: 1000"
+        ))
+        .max_partial_msgs_size,
+        1000
     );
 }
 

@@ -168,6 +168,9 @@ pub struct Decoded<'a> {
     pub consumed: usize,
     /// The next event, if one completed.
     pub event: Option<Event<'a>>,
+    /// [`Decoder::partial_len`] after this call: what the decoder holds of
+    /// a data message not yet received whole.
+    pub partial_len: usize,
 }
 
 /// An incremental decoder for the frames a client sends to a server.
@@ -256,6 +259,27 @@ impl Decoder {
         self.limits
     }
 
+    /// Payload bytes this decoder holds of a data message not yet received
+    /// whole (0 between messages, and once a message is handed out): the
+    /// memory a client can make a server keep by not finishing a message.
+    ///
+    /// ```
+    /// use rs_proto::{Decoder, Limits};
+    /// // The first 3 of 5 bytes of a masked text frame (zero mask key).
+    /// let mut wire = [0x81, 0x85, 0, 0, 0, 0, b'H', b'e', b'l'];
+    /// let mut decoder = Decoder::new(Limits::default());
+    /// decoder.decode(&mut wire).unwrap();
+    /// assert_eq!(decoder.partial_len(), 3);
+    /// ```
+    #[inline]
+    pub fn partial_len(&self) -> usize {
+        if self.payload_lent {
+            0
+        } else {
+            self.payload.len()
+        }
+    }
+
     /// Whether a close frame or a protocol error ended the stream; all input
     /// is ignored from then on.
     pub fn is_finished(&self) -> bool {
@@ -277,16 +301,19 @@ impl Decoder {
             return Ok(Decoded {
                 consumed: input.len(),
                 event: None,
+                partial_len: self.partial_len(),
             });
         }
         match self.short_message(input) {
             Some(Ok((kind, end))) => {
+                // Only taken between messages: nothing is held.
                 return Ok(Decoded {
                     consumed: end,
                     event: Some(Event::Message {
                         kind,
                         payload: &input[SHORT_HEADER_LEN..end],
                     }),
+                    partial_len: 0,
                 });
             }
             Some(Err(error)) => {
@@ -302,6 +329,7 @@ impl Decoder {
                 return Err(error);
             }
         };
+        let partial_len = self.partial_len();
         let event = ready.map(|ready| {
             let place = match ready {
                 Ready::Message(_, place) | Ready::Control(_, place) => place,
@@ -328,7 +356,11 @@ impl Decoder {
                 Ready::Control(..) => Event::Close(close_frame(bytes)),
             }
         });
-        Ok(Decoded { consumed, event })
+        Ok(Decoded {
+            consumed,
+            event,
+            partial_len,
+        })
     }
 
     /// The fast path of the most common input: a whole unfragmented text or
@@ -749,6 +781,44 @@ mod tests {
         assert!(decoder.payload.capacity() >= 80_000);
         assert!(decoder.decode(&mut []).unwrap().event.is_none());
         assert_eq!(decoder.payload.capacity(), 0);
+    }
+
+    #[test]
+    fn partial_len_counts_the_unfinished_message_only() {
+        let mut wire = Vec::new();
+        encode_masked_frame(&mut wire, Opcode::Binary, false, &[1; 300], [1, 2, 3, 4]);
+        encode_masked_frame(&mut wire, Opcode::Ping, true, b"p", [1, 2, 3, 4]);
+        encode_masked_frame(
+            &mut wire,
+            Opcode::Continuation,
+            true,
+            &[2; 200],
+            [1, 2, 3, 4],
+        );
+        let mut decoder = Decoder::default();
+        // Byte by byte: the count follows the payload received so far,
+        // control frames aside.
+        let mut seen = Vec::new();
+        let mut delivered = None;
+        for i in 0..wire.len() {
+            let decoded = decoder.decode(&mut wire[i..=i]).unwrap();
+            let reported = decoded.partial_len;
+            if let Some(Event::Message { payload, .. }) = decoded.event {
+                delivered = Some(payload.len());
+            }
+            assert_eq!(reported, decoder.partial_len(), "byte {i}");
+            seen.push(reported);
+        }
+        assert_eq!(delivered, Some(500));
+        assert_eq!(seen.iter().max(), Some(&499));
+        assert_eq!(
+            seen.last(),
+            Some(&0),
+            "the delivered message is not partial"
+        );
+        assert!(seen.windows(2).all(|w| w[1] >= w[0] || w[1] == 0));
+        assert!(decoder.decode(&mut []).unwrap().event.is_none());
+        assert_eq!(decoder.partial_len(), 0);
     }
 
     #[test]

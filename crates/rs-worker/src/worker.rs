@@ -91,6 +91,10 @@ pub struct Limits {
     /// `max_pending_output`: the output a client may leave unread before it
     /// is closed with 1008.
     pub max_pending_output: usize,
+    /// `max_partial_msgs_size`: the payload bytes of unfinished messages
+    /// this worker holds for all its clients together; the client that
+    /// takes it past is closed with 1013.
+    pub max_partial_msgs_size: usize,
     /// `epoll_buf_elem_c`.
     pub events: usize,
     /// `worker_rbuf_size`: bytes read from a socket at once, used between
@@ -221,6 +225,9 @@ struct Conn {
     /// It used up its read turn and waits in `unread`: `Some(until_blocked)`
     /// for the read that resumes it (see `on_readable`).
     read_deferred: Option<bool>,
+    /// Its decoder's [`partial_len`](Decoder::partial_len) as last counted
+    /// in the worker's `partial_total`.
+    partial: usize,
 }
 
 struct Slot {
@@ -261,6 +268,9 @@ pub struct Worker {
     /// Pongs owed to the connection whose input is being handled, written
     /// together when it is (see `process`).
     pongs: Vec<u8>,
+    /// The sum of the connections' `partial`: payload bytes of unfinished
+    /// messages held (see [`recount_partial`]).
+    partial_total: usize,
     /// The delivery pass, counted (wrapping), to tell which connections
     /// got a frame in this one.
     pass: u32,
@@ -343,6 +353,7 @@ impl Worker {
             resuming: Vec::new(),
             to_flush: Vec::new(),
             pongs: Vec::new(),
+            partial_total: 0,
             pass: 0,
             rbuf: Vec::new(),
             limits: setup.limits,
@@ -583,6 +594,7 @@ impl Worker {
             queued: false,
             sent_pass: self.pass.wrapping_sub(1),
             read_deferred: None,
+            partial: 0,
         });
         self.deadlines
             .push(Reverse((deadline, slot, id.generation())));
@@ -753,6 +765,14 @@ impl Worker {
         }
     }
 
+    /// Forgets what `slot` held of an unfinished message (its decoder is
+    /// being dropped).
+    fn release_partial(&mut self, slot: u32) {
+        if let Some(conn) = self.slots[slot as usize].conn.as_mut() {
+            self.partial_total -= std::mem::take(&mut conn.partial);
+        }
+    }
+
     /// Writes the pongs that the input just handled asked for.
     #[cold]
     fn send_pongs(&mut self, slot: u32) {
@@ -850,6 +870,20 @@ impl Worker {
                 _ => return,
             };
             let reply = match decoder.decode(&mut input[pos..]) {
+                // The guard keeps the count of unfinished messages' bytes
+                // up to date (see `recount_partial`); a whole message in one
+                // read leaves it alone.
+                Ok(decoded)
+                    if decoded.partial_len != conn.partial
+                        && recount_partial(
+                            &mut self.partial_total,
+                            &mut conn.partial,
+                            decoded.partial_len,
+                            self.limits.max_partial_msgs_size,
+                        ) =>
+                {
+                    Reply::partial_over_limit(conn, self.limits.max_partial_msgs_size)
+                }
                 Ok(decoded) => {
                     pos += decoded.consumed;
                     let client = conn.id;
@@ -1097,6 +1131,7 @@ impl Worker {
     /// drops the connection when `timeout` passes.
     fn finish(&mut self, slot: u32, timeout: Duration, drain: bool) {
         self.leave_session(slot);
+        self.release_partial(slot);
         let Some(conn) = self.conn(slot) else { return };
         conn.phase = Phase::Finishing { drain };
         conn.stalled = None;
@@ -1115,6 +1150,7 @@ impl Worker {
     /// Drops a connection now.
     fn close(&mut self, slot: u32) {
         self.leave_session(slot);
+        self.release_partial(slot);
         let Some(mut conn) = self.slots[slot as usize].conn.take() else {
             return;
         };
@@ -1385,6 +1421,21 @@ enum Reply {
 }
 
 impl Reply {
+    /// Failing the connection whose unfinished message took its worker past
+    /// `max_partial_msgs_size` (see [`recount_partial`]): 1013, Try Again
+    /// Later.
+    #[cold]
+    fn partial_over_limit(conn: &Conn, max: usize) -> Self {
+        log::info!(
+            "client {} ({}): closing with 1013: its unfinished message of {} bytes takes \
+             this worker past max_partial_msgs_size ({max} bytes)",
+            conn.id,
+            shown(&conn.peer),
+            conn.partial,
+        );
+        Self::Fail(CloseCode::TRY_AGAIN_LATER, "server busy".to_owned())
+    }
+
     /// Failing the connection for a protocol error.
     fn fail(client: ClientId, error: &ProtocolError) -> Self {
         log::debug!("client {client}: {error}");
@@ -1492,6 +1543,20 @@ fn push_inbound(
             Ok(true)
         }
     }
+}
+
+/// Brings a worker's `total` of bytes held in unfinished messages up to
+/// date with one connection's, `counted` before and `now`; whether it grew
+/// past `max`. Called only when the two differ, which a whole message in
+/// one read never makes them do. Together, clients that start large
+/// messages and never finish them could otherwise hold `max_ws_msg_size`
+/// bytes each.
+#[cold]
+fn recount_partial(total: &mut usize, counted: &mut usize, now: usize, max: usize) -> bool {
+    *total = *total - *counted + now;
+    let grew = now > *counted;
+    *counted = now;
+    grew && *total > max
 }
 
 /// Tells an app that a client connected or left. Never waits: a full ring

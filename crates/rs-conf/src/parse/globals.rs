@@ -24,6 +24,7 @@ pub(crate) struct Globals {
     pub(super) update_queue_size: Option<usize>,
     pub(super) user: Option<String>,
     pub(super) max_pending_output: Option<usize>,
+    pub(super) max_partial_msgs_size: Option<usize>,
     pub(super) max_http_request_size: Option<usize>,
 }
 
@@ -69,6 +70,10 @@ pub(super) fn parse_globals(errs: &mut Errors<'_>, root: &Obj<'_>) -> Globals {
         .size(errs, "max_pending_output", 1)
         .optional()
         .and_then(|v| v.or(max_ws_msg_size.map(defaults::pending_output_for)));
+    let max_partial_msgs_size = root
+        .size(errs, "max_partial_msgs_size", 1)
+        .optional()
+        .and_then(|v| v.or(max_ws_msg_size.map(defaults::partial_msgs_size_for)));
     let realloc_multiplier = root
         .number(errs, "realloc_multiplier", "a number greater than 1")
         .and_then(|m| {
@@ -129,6 +134,7 @@ pub(super) fn parse_globals(errs: &mut Errors<'_>, root: &Obj<'_>) -> Globals {
             .or(defaults::UPDATE_QUEUE_SIZE),
         user,
         max_pending_output,
+        max_partial_msgs_size,
         max_http_request_size: root
             .size(
                 errs,
@@ -159,11 +165,20 @@ fn check_user_name(name: &str) -> Result<(), String> {
 
 impl Globals {
     /// The limits the cross-object rules compare, when valid.
-    pub(crate) fn limits(&self) -> (Option<usize>, Option<usize>, Option<usize>) {
-        (
-            self.max_ws_msg_size,
-            self.max_ws_frame_chain_size,
-            self.max_pending_output,
-        )
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            msg: self.max_ws_msg_size,
+            chain: self.max_ws_frame_chain_size,
+            pending: self.max_pending_output,
+            partial: self.max_partial_msgs_size,
+        }
     }
+}
+
+/// The size limits the cross-object rules compare, each `None` if invalid.
+pub(crate) struct Limits {
+    pub(crate) msg: Option<usize>,
+    pub(crate) chain: Option<usize>,
+    pub(crate) pending: Option<usize>,
+    pub(crate) partial: Option<usize>,
 }
