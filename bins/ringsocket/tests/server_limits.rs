@@ -345,6 +345,18 @@ fn the_client_whose_unfinished_message_passes_max_partial_msgs_size_is_closed_wi
     finish(&mut e, &d_message[50_000..]);
     assert_eq!(d.frame().payload, d_message);
     assert_eq!(e.frame().payload, d_message);
+    // So does a client that leaves in the middle of its message: once the
+    // server has closed its connection, two others may hold 100,000 bytes.
+    let mut f = RawWs::connect(server.addr(), "/echo");
+    start(&mut f, &d_message[..50_000]);
+    f.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    f.wait_closed(Duration::from_secs(10));
+    start(&mut d, &d_message[..50_000]);
+    start(&mut e, &d_message[..50_000]);
+    finish(&mut d, &d_message[50_000..]);
+    finish(&mut e, &d_message[50_000..]);
+    assert_eq!(d.frame().payload, d_message);
+    assert_eq!(e.frame().payload, d_message);
 }
 
 #[test]
