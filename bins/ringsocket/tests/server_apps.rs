@@ -512,9 +512,10 @@ fn an_app_that_stops_consuming_takes_no_new_clients_until_it_catches_up() {
     );
     let log = server.capture_stderr();
     let (mut observer, _) = probe_client(&server);
-    // The app sleeps 5 s in this callback (case 12).
+    // The app sleeps 8 s in this callback (case 12): far longer than the
+    // 2,000-odd clients below take (about 0.2 s here, in a debug build).
     observer
-        .send(Message::binary(vec![12, 0x13, 0x88]))
+        .send(Message::binary(vec![12, 0x1f, 0x40]))
         .unwrap();
     // Meanwhile clients come and go: an open and a close notice each.
     let handshake = upgrade_request("/probe", "Sec-WebSocket-Version: 13\r\n");
@@ -535,7 +536,8 @@ fn an_app_that_stops_consuming_takes_no_new_clients_until_it_catches_up() {
     // Not before the backlog was long: two notices per client served.
     assert!(served >= 2000, "refused after {served} clients");
     assert!(log.wait_for(
-        "the app at /probe has 4096 messages waiting for its ring; refusing its new clients with 503",
+        "the app at /probe has at least 4096 messages waiting for its ring; \
+         refusing its new clients with 503",
         Duration::from_secs(10)
     ));
     // The app wakes up, answers, and hears of every client that left.
@@ -551,4 +553,49 @@ fn an_app_that_stops_consuming_takes_no_new_clients_until_it_catches_up() {
     let (mut client, _) = probe_client(&server);
     client.send(probe_target(2, &[])).unwrap();
     assert_eq!(next_message(&mut client), Message::text("t2"));
+}
+
+#[test]
+fn a_client_being_closed_that_passes_max_partial_msgs_size_gets_no_second_close() {
+    use support::raw::{self, RawWs};
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe")],
+        r#""worker_c": 1, "max_ws_msg_size": 65536, "max_partial_msgs_size": 65536,"#,
+    );
+    let log = server.capture_stderr();
+    let (mut observer, _) = probe_client(&server);
+    let mut client = RawWs::connect(server.addr(), "/probe");
+    let welcome = client.frame();
+    let id = welcome_id(&String::from_utf8(welcome.payload).unwrap());
+    // Two messages begun, 30,000 bytes each (a pong shows each was read)...
+    let begin = |client: &mut RawWs| {
+        client.send_raw(&raw::encode(raw::BINARY, &[1; 30_000], Some(raw::MASK)));
+        client.send(raw::PING, b"read?");
+        assert_eq!(client.frame().payload, b"read?");
+    };
+    let mut other = RawWs::connect(server.addr(), "/probe");
+    other.frame(); // its welcome
+    begin(&mut client);
+    begin(&mut other);
+    // ...then the app closes one client...
+    observer.send(probe_close(id, 4000)).unwrap();
+    assert_eq!(next_message(&mut observer), Message::binary(vec![1]));
+    assert_eq!(client.frame().close_code(), 4000);
+    // ...which goes on with its message, taking the worker past 65,536
+    // bytes: the server ends the connection without a second close frame.
+    client.send_raw(&raw::encode(
+        raw::CONTINUATION,
+        &[2; 10_000],
+        Some(raw::MASK),
+    ));
+    client.wait_closed(Duration::from_secs(10));
+    assert!(
+        log.wait_for(
+            "ending the closing connection: its unfinished message of",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        log.text()
+    );
 }

@@ -35,11 +35,11 @@ pub const UPDATE_QUEUE_SIZE: usize = 5;
 pub const WBUF_SIZE: usize = 1_048_576;
 /// `"user"` (this project): the unprivileged user the daemon switches to.
 pub const USER: &str = "ringsock";
-/// `"max_pending_output"` when `"max_ws_msg_size"` has its default (32 MiB).
+/// `"max_pending_output"` (32 MiB) when `"max_ws_msg_size"` has its default.
 /// In general the default is [`pending_output_for`]`(max_ws_msg_size)`.
 pub const MAX_PENDING_OUTPUT: usize = pending_output_for(MAX_WS_MSG_SIZE);
-/// `"max_partial_msgs_size"` (this project) when `"max_ws_msg_size"` has its
-/// default (256 MiB). In general the default is
+/// `"max_partial_msgs_size"` (this project; 256 MiB) when `"max_ws_msg_size"`
+/// has its default. In general the default is
 /// [`partial_msgs_size_for`]`(max_ws_msg_size)`.
 pub const MAX_PARTIAL_MSGS_SIZE: usize = partial_msgs_size_for(MAX_WS_MSG_SIZE);
 /// `"max_http_request_size"` (this project), in bytes.

@@ -304,7 +304,7 @@ fn limits(errs: &mut Errors<'_>, doc: &Document) {
             Some(partial.to_string()),
             ErrorKind::InconsistentLimits,
             format!(
-                "must be at least \"max_ws_msg_size\" ({msg}) so one client can send a maximum-size message"
+                "must be at least \"max_ws_msg_size\" ({msg}) so one maximum-size message in pieces fits"
             ),
         );
     }

@@ -304,7 +304,7 @@ fn partial_messages_size_is_at_least_the_message_size() {
         ErrorKind::InconsistentLimits,
         "max_partial_msgs_size",
         Some("999"),
-        "must be at least \"max_ws_msg_size\" (1000) so one client can send a maximum-size message",
+        "must be at least \"max_ws_msg_size\" (1000) so one maximum-size message in pieces fits",
     );
     assert_eq!(
         valid(&with_root_keys("max_ws_msg_size: 1000")).max_partial_msgs_size,

@@ -802,8 +802,8 @@ impl Worker {
                 match self.router.route(&request, port, scheme) {
                     Ok(&endpoint) if self.apps[usize::from(endpoint.app)].is_swamped() => {
                         let what = format!(
-                            "the app at {} has {MAX_BACKLOG} messages waiting for its ring; \
-                             refusing its new clients with 503",
+                            "the app at {} has at least {MAX_BACKLOG} messages waiting for its \
+                             ring; refusing its new clients with 503",
                             request.path()
                         );
                         self.log_refusal(&what);
@@ -882,7 +882,11 @@ impl Worker {
                             self.limits.max_partial_msgs_size,
                         ) =>
                 {
-                    Reply::partial_over_limit(conn, self.limits.max_partial_msgs_size)
+                    Reply::partial_over_limit(
+                        conn,
+                        self.limits.max_partial_msgs_size,
+                        session.is_some(),
+                    )
                 }
                 Ok(decoded) => {
                     pos += decoded.consumed;
@@ -1423,17 +1427,27 @@ enum Reply {
 impl Reply {
     /// Failing the connection whose unfinished message took its worker past
     /// `max_partial_msgs_size` (see [`recount_partial`]): 1013, Try Again
-    /// Later.
+    /// Later, or no close frame at all if ours went out already (`open`
+    /// false: a second one is never sent).
     #[cold]
-    fn partial_over_limit(conn: &Conn, max: usize) -> Self {
+    fn partial_over_limit(conn: &Conn, max: usize, open: bool) -> Self {
         log::info!(
-            "client {} ({}): closing with 1013: its unfinished message of {} bytes takes \
-             this worker past max_partial_msgs_size ({max} bytes)",
+            "client {} ({}): {}: its unfinished message of {} bytes takes this worker \
+             past max_partial_msgs_size ({max} bytes)",
             conn.id,
             shown(&conn.peer),
+            if open {
+                "closing with 1013"
+            } else {
+                "ending the closing connection"
+            },
             conn.partial,
         );
-        Self::Fail(CloseCode::TRY_AGAIN_LATER, "server busy".to_owned())
+        if open {
+            Self::Fail(CloseCode::TRY_AGAIN_LATER, "server busy".to_owned())
+        } else {
+            Self::Abandon
+        }
     }
 
     /// Failing the connection for a protocol error.

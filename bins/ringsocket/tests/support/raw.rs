@@ -140,7 +140,7 @@ impl RawWs {
             if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 break i + 4;
             }
-            let n = stream.read(&mut chunk).unwrap();
+            let n = super::read_some(&mut stream, &mut chunk).unwrap();
             assert!(
                 n > 0,
                 "the server closed during the handshake: {}",
