@@ -279,33 +279,31 @@ fn limits(errs: &mut Errors<'_>, doc: &Document) {
     let Some(msg) = limits.msg else {
         return;
     };
-    let (chain, pending) = (limits.chain, limits.pending);
-    if let Some(chain) = chain.filter(|&c| c < msg) {
-        errs.at(
-            &JsonPath::root().key("max_ws_frame_chain_size"),
-            Some(chain.to_string()),
-            ErrorKind::InconsistentLimits,
-            format!("must be at least \"max_ws_msg_size\" ({msg}): a message's frames include its whole payload"),
-        );
-    }
-    if let Some(pending) = pending.filter(|&p| p < msg) {
-        errs.at(
-            &JsonPath::root().key("max_pending_output"),
-            Some(pending.to_string()),
-            ErrorKind::InconsistentLimits,
-            format!(
-                "must be at least \"max_ws_msg_size\" ({msg}) so one maximum-size message fits"
-            ),
-        );
-    }
-    if let Some(partial) = limits.partial.filter(|&p| p < msg) {
-        errs.at(
-            &JsonPath::root().key("max_partial_msgs_size"),
-            Some(partial.to_string()),
-            ErrorKind::InconsistentLimits,
-            format!(
-                "must be at least \"max_ws_msg_size\" ({msg}) so one maximum-size message in pieces fits"
-            ),
-        );
+    let at_least_msg = [
+        (
+            "max_ws_frame_chain_size",
+            limits.chain,
+            ": a message's frames include its whole payload",
+        ),
+        (
+            "max_pending_output",
+            limits.pending,
+            " so one maximum-size message fits",
+        ),
+        (
+            "max_partial_msgs_size",
+            limits.partial,
+            " so one maximum-size message in pieces fits",
+        ),
+    ];
+    for (key, value, why) in at_least_msg {
+        if let Some(value) = value.filter(|&v| v < msg) {
+            errs.at(
+                &JsonPath::root().key(key),
+                Some(value.to_string()),
+                ErrorKind::InconsistentLimits,
+                format!("must be at least \"max_ws_msg_size\" ({msg}){why}"),
+            );
+        }
     }
 }
