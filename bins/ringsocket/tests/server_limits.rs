@@ -288,7 +288,7 @@ fn a_close_reason_that_is_not_utf8_is_closed_with_1007() {
 }
 
 #[test]
-fn the_client_whose_unfinished_message_passes_max_partial_msgs_size_is_closed_with_1013() {
+fn past_max_partial_msgs_size_the_client_holding_the_largest_unfinished_message_gets_1013() {
     let mut server = Server::start_with(
         1,
         &[AppSpec::simple("echo")],
@@ -310,35 +310,27 @@ fn the_client_whose_unfinished_message_passes_max_partial_msgs_size_is_closed_wi
             Some(raw::MASK),
         ));
     };
-    // Two clients hold 50,000 bytes each of 60,000-byte messages...
-    let (a_message, b_message) = (message(1), message(2));
+    // Two clients hold 55,000 and 30,000 bytes of 60,000-byte messages...
+    let (a_message, b_message, c_message) = (message(1), message(2), message(3));
     let mut a = RawWs::connect(server.addr(), "/echo");
     let mut b = RawWs::connect(server.addr(), "/echo");
-    start(&mut a, &a_message[..50_000]);
-    start(&mut b, &b_message[..50_000]);
-    // ...so a third one's 40,000 take the worker past 131,072.
+    start(&mut a, &a_message[..55_000]);
+    start(&mut b, &b_message[..30_000]);
+    // ...so a third one's 50,000 take the worker past 131,072: the client
+    // holding the most is closed, not the one whose bytes were read last.
     let mut c = RawWs::connect(server.addr(), "/echo");
-    c.send_raw(&raw::encode(
-        raw::BINARY,
-        &message(3)[..40_000],
-        Some(raw::MASK),
-    ));
-    let close = c.frame();
-    assert_eq!(close.close_code(), 1013);
-    // (Of up to 40,000 bytes: the frame may arrive in more than one read.)
+    start(&mut c, &c_message[..50_000]);
+    assert_eq!(a.frame().close_code(), 1013);
     assert!(log.wait_for(
-        "bytes takes this worker past max_partial_msgs_size (131072 bytes)",
+        "closing with 1013: its unfinished message of 55000 bytes is the largest \
+         when this worker passes max_partial_msgs_size (131072 bytes)",
         Duration::from_secs(10)
     ));
-    assert!(
-        log.text()
-            .contains("closing with 1013: its unfinished message of")
-    );
-    // The first two finish theirs and get them back whole.
-    finish(&mut a, &a_message[50_000..]);
-    finish(&mut b, &b_message[50_000..]);
-    assert_eq!(a.frame().payload, a_message);
+    // The other two finish theirs and get them back whole.
+    finish(&mut b, &b_message[30_000..]);
+    finish(&mut c, &c_message[50_000..]);
     assert_eq!(b.frame().payload, b_message);
+    assert_eq!(c.frame().payload, c_message);
     // Their bytes were given back: a new client may hold as much again.
     let d_message = message(4);
     let mut d = RawWs::connect(server.addr(), "/echo");

@@ -110,8 +110,8 @@ pub struct Config {
     pub max_pending_output: usize,
     /// `"max_partial_msgs_size"` (this project): payload bytes of messages
     /// not yet received whole that one worker holds for all its clients
-    /// together; the client that would take it past is closed with 1013
-    /// (≥ `max_ws_msg_size`).
+    /// together; past it, the clients holding the most are closed with
+    /// 1013 (≥ `max_ws_msg_size`).
     pub max_partial_msgs_size: usize,
     /// `"max_http_request_size"` (this project): maximum bytes of an opening
     /// handshake request head (≥ 256).

@@ -92,8 +92,8 @@ pub struct Limits {
     /// is closed with 1008.
     pub max_pending_output: usize,
     /// `max_partial_msgs_size`: the payload bytes of unfinished messages
-    /// this worker holds for all its clients together; the client that
-    /// takes it past is closed with 1013.
+    /// this worker holds for all its clients together; past it, the
+    /// clients holding the most are closed with 1013.
     pub max_partial_msgs_size: usize,
     /// `epoll_buf_elem_c`.
     pub events: usize,
@@ -269,7 +269,8 @@ pub struct Worker {
     /// together when it is (see `process`).
     pongs: Vec<u8>,
     /// The sum of the connections' `partial`: payload bytes of unfinished
-    /// messages held (see [`recount_partial`]).
+    /// messages held (see [`recount_partial`]), kept under
+    /// `max_partial_msgs_size` by `shed_partial_messages`.
     partial_total: usize,
     /// The delivery pass, counted (wrapping), to tell which connections
     /// got a frame in this one.
@@ -758,10 +759,55 @@ impl Worker {
                 if !self.pongs.is_empty() {
                     self.send_pongs(slot);
                 }
+                if self.partial_total > self.limits.max_partial_msgs_size {
+                    self.shed_partial_messages();
+                }
             }
             Phase::Handshake(_) => self.process_handshake(slot, input),
             // Anything a finishing client still sends is discarded.
             Phase::Finishing { .. } => {}
+        }
+    }
+
+    /// Brings the bytes held in unfinished messages back under
+    /// `max_partial_msgs_size` by closing the clients that hold the most,
+    /// with 1013 (Try Again Later). The largest holder, not the client
+    /// whose read crossed the limit: a client that holds a little should
+    /// not pay for one that holds much. The scan over all connections runs
+    /// only past the limit, which each closed client's bytes push back.
+    #[cold]
+    fn shed_partial_messages(&mut self) {
+        let max = self.limits.max_partial_msgs_size;
+        while self.partial_total > max {
+            let largest = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(slot, s)| Some((s.conn.as_ref()?.partial, slot as u32)))
+                .max();
+            let Some((held, slot)) = largest.filter(|&(held, _)| held > 0) else {
+                debug_assert!(false, "{} bytes counted but none held", self.partial_total);
+                return;
+            };
+            let Some(conn) = self.conn(slot) else { return };
+            let open = matches!(conn.phase, Phase::Open(_));
+            log::info!(
+                "client {} ({}): {}: its unfinished message of {held} bytes is the largest \
+                 when this worker passes max_partial_msgs_size ({max} bytes)",
+                conn.id,
+                shown(&conn.peer),
+                if open {
+                    "closing with 1013"
+                } else {
+                    "ending the closing connection"
+                },
+            );
+            if open {
+                self.fail_with(slot, CloseCode::TRY_AGAIN_LATER, "server busy");
+            } else {
+                // Our close frame went out already: never a second one.
+                self.finish(slot, self.limits.close_timeout, true);
+            }
         }
     }
 
@@ -870,25 +916,16 @@ impl Worker {
                 _ => return,
             };
             let reply = match decoder.decode(&mut input[pos..]) {
-                // The guard keeps the count of unfinished messages' bytes
-                // up to date (see `recount_partial`); a whole message in one
-                // read leaves it alone.
-                Ok(decoded)
-                    if decoded.partial_len != conn.partial
-                        && recount_partial(
+                Ok(decoded) => {
+                    // The count of unfinished messages' bytes (checked by
+                    // `process`); a whole message in one read leaves it alone.
+                    if decoded.partial_len != conn.partial {
+                        recount_partial(
                             &mut self.partial_total,
                             &mut conn.partial,
                             decoded.partial_len,
-                            self.limits.max_partial_msgs_size,
-                        ) =>
-                {
-                    Reply::partial_over_limit(
-                        conn,
-                        self.limits.max_partial_msgs_size,
-                        session.is_some(),
-                    )
-                }
-                Ok(decoded) => {
+                        );
+                    }
                     pos += decoded.consumed;
                     let client = conn.id;
                     match (decoded.event, session) {
@@ -1060,12 +1097,14 @@ impl Worker {
             shown(&conn.peer),
         );
         conn.output.drop_unstarted();
+        self.fail_with(slot, CloseCode::POLICY_VIOLATION, "too much unread output");
+    }
+
+    /// Fails an open connection: our close frame with `code`, then the end
+    /// of the connection once what is pending is written.
+    fn fail_with(&mut self, slot: u32, code: CloseCode, reason: &str) {
         let mut close = Vec::new();
-        encode_close(
-            &mut close,
-            CloseCode::POLICY_VIOLATION,
-            "too much unread output",
-        );
+        encode_close(&mut close, code, reason);
         self.leave_session(slot);
         self.send(slot, &mut Frame::new(&close));
         self.finish(slot, self.limits.close_timeout, true);
@@ -1425,31 +1464,6 @@ enum Reply {
 }
 
 impl Reply {
-    /// Failing the connection whose unfinished message took its worker past
-    /// `max_partial_msgs_size` (see [`recount_partial`]): 1013, Try Again
-    /// Later, or no close frame at all if ours went out already (`open`
-    /// false: a second one is never sent).
-    #[cold]
-    fn partial_over_limit(conn: &Conn, max: usize, open: bool) -> Self {
-        log::info!(
-            "client {} ({}): {}: its unfinished message of {} bytes takes this worker \
-             past max_partial_msgs_size ({max} bytes)",
-            conn.id,
-            shown(&conn.peer),
-            if open {
-                "closing with 1013"
-            } else {
-                "ending the closing connection"
-            },
-            conn.partial,
-        );
-        if open {
-            Self::Fail(CloseCode::TRY_AGAIN_LATER, "server busy".to_owned())
-        } else {
-            Self::Abandon
-        }
-    }
-
     /// Failing the connection for a protocol error.
     fn fail(client: ClientId, error: &ProtocolError) -> Self {
         log::debug!("client {client}: {error}");
@@ -1560,17 +1574,12 @@ fn push_inbound(
 }
 
 /// Brings a worker's `total` of bytes held in unfinished messages up to
-/// date with one connection's, `counted` before and `now`; whether it grew
-/// past `max`. Called only when the two differ, which a whole message in
-/// one read never makes them do. Together, clients that start large
-/// messages and never finish them could otherwise hold `max_ws_msg_size`
-/// bytes each.
+/// date with one connection's, `counted` before and `now`. Called only when
+/// the two differ, which a whole message in one read never makes them do.
 #[cold]
-fn recount_partial(total: &mut usize, counted: &mut usize, now: usize, max: usize) -> bool {
+fn recount_partial(total: &mut usize, counted: &mut usize, now: usize) {
     *total = *total - *counted + now;
-    let grew = now > *counted;
     *counted = now;
-    grew && *total > max
 }
 
 /// Tells an app that a client connected or left. Never waits: a full ring
