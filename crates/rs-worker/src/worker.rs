@@ -280,8 +280,11 @@ pub struct Worker {
     budget: Arc<ConnectionBudget>,
     stop: Arc<AtomicBool>,
     shutting_down: Option<Instant>,
-    last_refusal_log: Option<Instant>,
-    refused: u64,
+    /// Connections refused for want of a descriptor or a place
+    /// (`fd_alloc_c`), and handshakes refused because an app is behind
+    /// (503): counted apart, so a log line says which.
+    accept_refusals: RefusalLog,
+    busy_refusals: RefusalLog,
     /// A descriptor kept in reserve, given up to refuse a connection
     /// cleanly when the process runs out of descriptors.
     spare_fd: Option<std::fs::File>,
@@ -361,8 +364,8 @@ impl Worker {
             budget: setup.budget,
             stop: Arc::new(AtomicBool::new(false)),
             shutting_down: None,
-            last_refusal_log: None,
-            refused: 0,
+            accept_refusals: RefusalLog::default(),
+            busy_refusals: RefusalLog::default(),
             spare_fd: Some(std::fs::File::open("/dev/null")?),
         })
     }
@@ -492,7 +495,9 @@ impl Worker {
                     // would never be announced again (edge-triggered): free
                     // the spare descriptor, accept it, close it, take the
                     // spare back.
-                    self.log_refusal(&format!("accept failed: {e}; refusing new connections"));
+                    self.accept_refusals.record(self.index, || {
+                        format!("accept failed: {e}; refusing new connections")
+                    });
                     if self.spare_fd.take().is_none() {
                         return;
                     }
@@ -503,14 +508,17 @@ impl Worker {
                     continue;
                 }
                 Err(e) => {
-                    self.log_refusal(&format!("accept failed: {e}"));
+                    self.accept_refusals
+                        .record(self.index, || format!("accept failed: {e}"));
                     return;
                 }
             };
             if !self.budget.acquire() {
                 // Accepted and closed at once: fd_alloc_c is reached.
                 drop(stream);
-                self.log_refusal("fd_alloc_c connections reached; refusing new connections");
+                self.accept_refusals.record(self.index, || {
+                    "fd_alloc_c connections reached; refusing new connections".to_owned()
+                });
                 continue;
             }
             if let Err(e) = self.add_conn(stream, peer, port, self.schemes[listener]) {
@@ -520,24 +528,6 @@ impl Worker {
                 );
                 self.budget.release();
             }
-        }
-    }
-
-    /// Logs a refusal at most once per second, with the count since.
-    fn log_refusal(&mut self, what: &str) {
-        self.refused += 1;
-        let now = Instant::now();
-        if self
-            .last_refusal_log
-            .is_none_or(|t| now - t >= Duration::from_secs(1))
-        {
-            log::warn!(
-                "worker {}: {what} ({} refused since the last report)",
-                self.index,
-                self.refused
-            );
-            self.refused = 0;
-            self.last_refusal_log = Some(now);
         }
     }
 
@@ -847,12 +837,13 @@ impl Worker {
             Ok(Progress::Complete { request, consumed }) => {
                 match self.router.route(&request, port, scheme) {
                     Ok(&endpoint) if self.apps[usize::from(endpoint.app)].is_swamped() => {
-                        let what = format!(
-                            "the app at {} has at least {MAX_BACKLOG} messages waiting for its \
-                             ring; refusing its new clients with 503",
-                            request.path()
-                        );
-                        self.log_refusal(&what);
+                        self.busy_refusals.record(self.index, || {
+                            format!(
+                                "the app at {} has at least {MAX_BACKLOG} messages waiting for \
+                                 its ring; refusing its new clients with 503",
+                                request.path()
+                            )
+                        });
                         self.refuse_handshake(slot, HandshakeError::AppBusy);
                     }
                     Ok(&endpoint) => {
@@ -1452,6 +1443,40 @@ impl Queued {
     }
 }
 
+/// Refusals of one kind: each is counted, and logged at most once per
+/// second with the count since the last line (a flood of them would
+/// otherwise flood the log).
+#[derive(Default)]
+struct RefusalLog {
+    last_logged: Option<Instant>,
+    since: u64,
+}
+
+impl RefusalLog {
+    /// Counts a refusal by `worker`; `what` describes it if a line is due.
+    fn record(&mut self, worker: u16, what: impl FnOnce() -> String) {
+        if let Some(count) = self.count(Instant::now()) {
+            log::warn!(
+                "worker {worker}: {} ({count} refused since the last report)",
+                what()
+            );
+        }
+    }
+
+    /// Counts a refusal at `now`; the count to report if a line is due.
+    fn count(&mut self, now: Instant) -> Option<u64> {
+        self.since += 1;
+        if self
+            .last_logged
+            .is_some_and(|t| now - t < Duration::from_secs(1))
+        {
+            return None;
+        }
+        self.last_logged = Some(now);
+        Some(std::mem::take(&mut self.since))
+    }
+}
+
 /// What to do after a decoded event, once the decoder is no longer borrowed.
 enum Reply {
     CloseEcho(Option<CloseCode>),
@@ -1652,4 +1677,22 @@ fn owe_pong(pongs: &mut Vec<u8>, payload: &[u8]) {
 /// A connection's address for the log.
 fn shown(peer: &PeerAddr) -> String {
     socket_addr(peer).map_or_else(|e| e.to_string(), |addr| addr.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_reported_at_most_once_a_second_with_the_count_since() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut log = RefusalLog::default();
+        assert_eq!(log.count(at(0)), Some(1));
+        assert_eq!(log.count(at(10)), None);
+        assert_eq!(log.count(at(999)), None);
+        assert_eq!(log.count(at(1000)), Some(3));
+        assert_eq!(log.count(at(1500)), None);
+        assert_eq!(log.count(at(5000)), Some(2));
+    }
 }
