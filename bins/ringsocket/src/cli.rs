@@ -30,6 +30,20 @@ pub(crate) struct ServeOptions {
     pub(crate) pidfile: Option<PathBuf>,
 }
 
+impl ServeOptions {
+    /// These options with the configuration and pidfile paths made absolute
+    /// against the current folder, as a daemon needs them: it moves to `/`,
+    /// and later re-reads the configuration (SIGHUP) and removes the
+    /// pidfile (at exit).
+    pub(crate) fn absolute(&self) -> std::io::Result<Self> {
+        Ok(Self {
+            config: std::path::absolute(&self.config)?,
+            daemon: self.daemon,
+            pidfile: self.pidfile.as_ref().map(std::path::absolute).transpose()?,
+        })
+    }
+}
+
 /// The pidfile of `--daemon` when `--pidfile` is not given.
 pub(crate) const DEFAULT_PIDFILE: &str = "/run/ringsocket.pid";
 
@@ -83,13 +97,14 @@ Options:
                  (default {pidfile}); errors found while starting still go to
                  stderr before detaching. Without it the server stays in the
                  foreground and logs to stderr (for systemd and development)
-  --pidfile PATH write the process id to PATH (removed on exit)
+  --pidfile PATH write the process id to PATH (removed on exit, if the server
+                 still may after switching user)
   -h, --help     print this help and exit
   -V, --version  print the version and exit
 
 Relative paths in CONFIG resolve against CONFIG's folder.
 Signals: SIGTERM/SIGINT shut down gracefully (a second one exits at once);
-SIGHUP reloads log_level.
+SIGHUP reloads log_level and the TLS certificates.
 ",
         version = env!("CARGO_PKG_VERSION"),
         default = rs_conf::DEFAULT_CONFIG_PATH,
@@ -195,6 +210,30 @@ mod tests {
             Ok(Command::Check("a.json".into()))
         );
         assert_eq!(parse_strs(&["a.json"]), Ok(serve("a.json")));
+    }
+
+    #[test]
+    fn a_daemon_gets_absolute_paths_from_relative_ones() {
+        let options = ServeOptions {
+            config: "conf/rs.json5".into(),
+            daemon: true,
+            pidfile: Some("rs.pid".into()),
+        };
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(
+            options.absolute().unwrap(),
+            ServeOptions {
+                config: here.join("conf/rs.json5"),
+                daemon: true,
+                pidfile: Some(here.join("rs.pid")),
+            }
+        );
+        let options = ServeOptions {
+            config: "/etc/rs.json5".into(),
+            daemon: true,
+            pidfile: None,
+        };
+        assert_eq!(options.absolute().unwrap(), options);
     }
 
     #[test]

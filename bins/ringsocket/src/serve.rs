@@ -54,6 +54,24 @@ pub(crate) enum Event {
 
 /// Starts the server as `options` say and runs it until it stops.
 pub(crate) fn run(options: &ServeOptions) -> ExitCode {
+    let absolute;
+    let options = if options.daemon {
+        match options.absolute() {
+            Ok(resolved) => {
+                absolute = resolved;
+                &absolute
+            }
+            Err(e) => {
+                eprintln!(
+                    "ringsocket: cannot resolve {}: {e}",
+                    options.config.display()
+                );
+                return exit::failure();
+            }
+        }
+    } else {
+        options
+    };
     if let Err(e) = signals::block() {
         eprintln!("ringsocket: cannot block signals: {e}");
         return exit::failure();

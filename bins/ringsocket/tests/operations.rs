@@ -230,10 +230,12 @@ fn daemon_mode_detaches_writes_the_pidfile_and_stops_on_sigterm() {
             .unwrap();
     }
     let started = Instant::now();
+    // Relative paths, as typed in the config's folder: they must still name
+    // the same files once the daemon has moved to "/".
     let output = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
-        .args(["--daemon", "--pidfile"])
-        .arg(&pidfile)
-        .arg(&config.path)
+        .args(["--daemon", "--pidfile", "ringsocket.pid"])
+        .arg(config.path.file_name().unwrap())
+        .current_dir(config.dir.path())
         .stdin(Stdio::null())
         .output()
         .unwrap();
