@@ -66,7 +66,9 @@ pub(crate) fn lookup_user(name: &str) -> Result<User, String> {
 /// Sets `RLIMIT_NOFILE` to what `fd_alloc_c` connections need on top of
 /// the workers' own descriptors (`worker_fds`). The soft limit becomes
 /// exactly that; as root the hard limit is raised to it if lower (never
-/// lowered). Returns a warning when the hard limit does not allow it.
+/// lowered). Where the hard limit stays below (not root, or root without
+/// `CAP_SYS_RESOURCE`, as in many containers), the soft limit stops at it
+/// and the warning returned says what to change.
 pub(crate) fn set_open_files_limit(
     fd_alloc_c: usize,
     worker_fds: u64,
@@ -83,28 +85,36 @@ pub(crate) fn set_open_files_limit(
             io::Error::last_os_error()
         ));
     }
-    let (soft, hard) = if is_root() {
-        (wanted, wanted.max(limit.rlim_max))
-    } else {
-        (wanted.min(limit.rlim_max), limit.rlim_max)
-    };
-    let new = libc::rlimit {
+    let hard = limit.rlim_max;
+    let raised = wanted > hard && is_root() && set_open_files(wanted, wanted).is_ok();
+    let soft = if raised { wanted } else { wanted.min(hard) };
+    if !raised {
+        set_open_files(soft, hard).map_err(|e| format!("setrlimit(RLIMIT_NOFILE, {soft}): {e}"))?;
+    }
+    Ok((soft < wanted).then(|| {
+        let why = if is_root() {
+            " (root without CAP_SYS_RESOURCE cannot raise the hard limit)"
+        } else {
+            ""
+        };
+        format!(
+            "the open-files limit is {soft}, below the {wanted} that fd_alloc_c = {fd_alloc_c} \
+             needs{why}: raise the hard limit (e.g. LimitNOFILE= in the systemd unit) or lower \
+             fd_alloc_c"
+        )
+    }))
+}
+
+fn set_open_files(soft: u64, hard: u64) -> io::Result<()> {
+    let limit = libc::rlimit {
         rlim_cur: soft,
         rlim_max: hard,
     };
     // SAFETY: a valid, initialised rlimit.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } != 0 {
-        return Err(format!(
-            "setrlimit(RLIMIT_NOFILE, {soft}): {}",
-            io::Error::last_os_error()
-        ));
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        return Err(io::Error::last_os_error());
     }
-    Ok((soft < wanted).then(|| {
-        format!(
-            "the open-files limit is {soft}, below the {wanted} that fd_alloc_c = {fd_alloc_c} needs: \
-             raise the hard limit (e.g. LimitNOFILE= in the systemd unit) or lower fd_alloc_c"
-        )
-    }))
+    Ok(())
 }
 
 /// Switches to `user` for good and drops every capability. Must run as

@@ -748,6 +748,60 @@ fn fd_alloc_c_connections_can_be_open_whatever_the_worker_count() {
 }
 
 #[test]
+fn an_fd_alloc_c_above_the_hard_limit_starts_with_the_hard_limit_and_says_why() {
+    let hard = match open_files_limits(std::process::id())[1].parse::<u64>() {
+        Ok(hard) => hard,
+        Err(_) => return eprintln!("skipped: the hard open-files limit is unlimited"),
+    };
+    let fd_alloc_c = hard + 1000;
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo")],
+        &format!(r#""fd_alloc_c": {fd_alloc_c}, "worker_c": 1,"#),
+    );
+    let log = server.capture_stderr();
+    let mut client = connect(&server.url("/echo"));
+    client.send(Message::text("serving")).unwrap();
+    assert_eq!(next_message(&mut client), Message::text("serving"));
+    let soft: u64 = open_files_limits(server.pid())[0].parse().unwrap();
+    // Root with CAP_SYS_RESOURCE raises the hard limit; anyone else gets
+    // the hard limit and a warning that says what to change.
+    if soft < fd_alloc_c {
+        assert_eq!(soft, hard);
+        assert!(
+            log.wait_for(
+                &format!("the open-files limit is {hard}, below the"),
+                Duration::from_secs(10)
+            ),
+            "{}",
+            log.text()
+        );
+        assert!(
+            log.text()
+                .contains(&format!("that fd_alloc_c = {fd_alloc_c} needs"))
+        );
+        assert!(
+            log.text()
+                .contains("raise the hard limit (e.g. LimitNOFILE=")
+        );
+    }
+}
+
+/// The soft and hard "Max open files" of process `pid`, as /proc shows them.
+fn open_files_limits(pid: u32) -> Vec<String> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    line.split_whitespace()
+        .skip(3)
+        .take(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
 #[ignore = "prlimit(2) on the server is refused (EPERM) in this sandbox; run by hand as root"]
 fn a_connection_that_finds_no_descriptor_is_refused_not_left_hanging() {
     let server = Server::start_with(
