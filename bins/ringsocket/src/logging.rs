@@ -10,13 +10,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use rs_conf::LogLevel;
 
-/// `log` has no "notice": notice shows info and above.
+/// `log` has no "notice": the configuration's five levels sit on `log`'s
+/// five, notice on `Info`, info on `Debug` and debug on `Trace` (as
+/// rs-worker and rs-app log them).
 fn filter(level: LogLevel) -> LevelFilter {
     match level {
         LogLevel::Error => LevelFilter::Error,
         LogLevel::Warning => LevelFilter::Warn,
-        LogLevel::Notice | LogLevel::Info => LevelFilter::Info,
-        LogLevel::Debug => LevelFilter::Debug,
+        LogLevel::Notice => LevelFilter::Info,
+        LogLevel::Info => LevelFilter::Debug,
+        LogLevel::Debug => LevelFilter::Trace,
     }
 }
 
@@ -104,7 +107,8 @@ impl Log for Logger {
             Level::Error => libc::LOG_ERR,
             Level::Warn => libc::LOG_WARNING,
             Level::Info => libc::LOG_NOTICE,
-            Level::Debug | Level::Trace => libc::LOG_DEBUG,
+            Level::Debug => libc::LOG_INFO,
+            Level::Trace => libc::LOG_DEBUG,
         };
         let text = record.args().to_string().replace('\0', "\\0");
         let Ok(message) = CString::new(text) else {

@@ -295,7 +295,7 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         }
     }
     // The ports listen only once every app is ready for clients.
-    log::debug!("waiting for {} app(s) to run their init", app_threads.len());
+    log::trace!("waiting for {} app(s) to run their init", app_threads.len());
     if let Err(message) = wait_for_inits(&events, &sender, app_threads.len()) {
         stop_apps(app_threads);
         return Err(message);

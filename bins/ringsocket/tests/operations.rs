@@ -434,6 +434,56 @@ fn sigterm_during_the_apps_init_stops_startup_and_a_second_exits_at_once() {
 }
 
 #[test]
+fn each_log_level_shows_the_levels_above_it_and_no_more() {
+    let mut server = Server::start(&[AppSpec::simple("probe")]);
+    let log = server.capture_stderr();
+    let mut client = connect(&server.url("/probe"));
+    next_message(&mut client); // its welcome
+    let config = std::fs::read_to_string(&server.config_path).unwrap();
+    // The probe's case 8 logs one line at debug, info and notice, in that
+    // order: once the notice shows, the others would have if let through.
+    for (reads, level, shown, info, debug) in [
+        (1, "notice", "Notice", false, false),
+        (2, "info", "Info", true, false),
+        (3, "debug", "Debug", true, true),
+    ] {
+        std::fs::write(
+            &server.config_path,
+            config.replace(
+                "\"log_level\": \"debug\"",
+                &format!("\"log_level\": \"{level}\""),
+            ),
+        )
+        .unwrap();
+        server.signal(1);
+        assert!(
+            log.wait_for(
+                &format!("SIGHUP: log_level is now {shown}"),
+                Duration::from_secs(10)
+            ),
+            "{}",
+            log.text()
+        );
+        client.send(tungstenite::Message::binary(vec![8])).unwrap();
+        next_message(&mut client);
+        let suffix = format!(" reads={reads}");
+        assert!(
+            log.wait_for(&format!("{suffix}\n"), Duration::from_secs(10)),
+            "{}",
+            log.text()
+        );
+        let text = log.text();
+        let has = |prefix: &str| {
+            text.lines()
+                .any(|l| l.contains(&format!("probe: {prefix}id=")) && l.ends_with(&suffix))
+        };
+        assert!(has(""), "{level}: no notice line\n{text}");
+        assert_eq!(has("info "), info, "{level}: the info line\n{text}");
+        assert_eq!(has("debug "), debug, "{level}: the debug line\n{text}");
+    }
+}
+
+#[test]
 fn sighup_applies_a_new_log_level_and_keeps_clients() {
     let mut server = Server::start(&[AppSpec::simple("echo")]);
     let log = server.capture_stderr();

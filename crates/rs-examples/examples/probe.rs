@@ -148,6 +148,10 @@ fn info(rs: &mut Read<Counters>) -> i32 {
         rs.conf().worker_c,
         reads,
     );
+    // Least important first: when the notice shows, so would the others
+    // if the log level let them.
+    rs.log(Level::Debug, &format!("debug {line}"));
+    rs.log(Level::Info, &format!("info {line}"));
     rs.log(Level::Notice, &line);
     rs.w_str(&line);
     reply(rs, DataKind::Utf8)

@@ -17,6 +17,10 @@
 //! are one [`TlsConfig`] shared by all workers and swapped as a whole on
 //! [`TlsConfig::reload`].
 //!
+//! Logging goes through `log`: refusals of new connections at `warn`,
+//! per-client events (protocol errors, timeouts, clients closed on a
+//! limit) at `debug`, details (reads paused and resumed) at `trace`.
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //! use rs_worker::{Limits, Worker, WorkerSetup, ConnectionBudget};

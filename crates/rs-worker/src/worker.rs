@@ -781,7 +781,7 @@ impl Worker {
             };
             let Some(conn) = self.conn(slot) else { return };
             let open = matches!(conn.phase, Phase::Open(_));
-            log::info!(
+            log::debug!(
                 "client {} ({}): {}: its unfinished message of {held} bytes is the largest \
                  when this worker passes max_partial_msgs_size ({max} bytes)",
                 conn.id,
@@ -992,7 +992,7 @@ impl Worker {
                     // backlog; keep the rest of the input and stop reading
                     // this client until it drains.
                     let Some(conn) = self.conn(slot) else { return };
-                    log::debug!("client {}: app ring full, reading paused", conn.id);
+                    log::trace!("client {}: app ring full, reading paused", conn.id);
                     conn.stalled = Some(Stalled {
                         app,
                         rest: input[pos..].to_vec(),
@@ -1082,7 +1082,7 @@ impl Worker {
     #[cold]
     fn close_slow_consumer(&mut self, slot: u32, pending: usize) {
         let Some(conn) = self.conn(slot) else { return };
-        log::info!(
+        log::debug!(
             "client {} ({}): closing a slow consumer with {pending} bytes of unread output",
             conn.id,
             shown(&conn.peer),
@@ -1251,7 +1251,7 @@ impl Worker {
                 continue;
             };
             let mut rest = stall.rest;
-            log::debug!("client {}: reading resumed", conn.id);
+            log::trace!("client {}: reading resumed", conn.id);
             self.process(slot, &mut rest);
             // Edge-triggered: what arrived meanwhile (data, or the end of
             // the stream) will not be announced again.

@@ -630,9 +630,11 @@ unsafe extern "C" fn host_log(ctx: *mut Ctx, level: u8, message: *const u8, len:
     let level = match level {
         abi::LOG_ERROR => log::Level::Error,
         abi::LOG_WARNING => log::Level::Warn,
-        // `log` has no notice level: notice is logged as info.
-        abi::LOG_NOTICE | abi::LOG_INFO => log::Level::Info,
-        _ => log::Level::Debug,
+        // `log` has no notice level: each level from notice down is
+        // logged one step lower, as the server's own lines are.
+        abi::LOG_NOTICE => log::Level::Info,
+        abi::LOG_INFO => log::Level::Debug,
+        _ => log::Level::Trace,
     };
     log::log!(level, "{}: {message}", host.name);
 }
