@@ -31,7 +31,8 @@ use crate::privileges::{self, User};
 use crate::signals::{self, Signal};
 use crate::{config, exit, logging};
 
-/// Ring buffers start this small and grow up to their configured size, so
+/// Ring buffers start this small (or at their configured size, if less)
+/// and grow up to it, or to what a maximum-size message needs if more, so
 /// an idle server holds little memory.
 const INITIAL_RING: usize = 256 * 1024;
 /// Room around a message in a ring: its header and record padding.

@@ -87,16 +87,22 @@ pub struct Config {
     /// `"max_ws_frame_chain_size"`: maximum bytes of one message including
     /// frame headers and interleaved control frames (≥ `max_ws_msg_size`).
     pub max_ws_frame_chain_size: usize,
-    /// `"realloc_multiplier"`: growth factor of full buffers (> 1, finite).
+    /// `"realloc_multiplier"`: the C original's growth factor of full
+    /// buffers (> 1, finite); accepted for its configuration files, unused
+    /// by this server (rings double).
     pub realloc_multiplier: f64,
     /// `"worker_rbuf_size"`: worker read buffer bytes (≥ 1; a worker uses
     /// 4 KiB to 64 KiB of it, see rs-worker).
     pub worker_rbuf_size: usize,
-    /// `"inbound_ring_buf_size"`: initial worker→app ring bytes (≥ 1).
+    /// `"inbound_ring_buf_size"`: the most bytes a worker→app ring grows
+    /// to, unless a maximum-size message needs more (≥ 1).
     pub inbound_ring_buf_size: usize,
-    /// `"outbound_ring_buf_size"`: initial app→worker ring bytes (≥ 1).
+    /// `"outbound_ring_buf_size"`: the most bytes an app→worker ring grows
+    /// to, unless a maximum-size message needs more (≥ 1).
     pub outbound_ring_buf_size: usize,
-    /// `"owrefs_elem_c"`: initial outbound write reference slots (≥ 1).
+    /// `"owrefs_elem_c"`: the C original's initial outbound write
+    /// reference slots (≥ 1); accepted for its configuration files, unused
+    /// by this server (each connection queues the frames it still owes).
     pub owrefs_elem_c: usize,
     /// `"epoll_buf_elem_c"`: events per `epoll_wait` call (≥ 1).
     pub epoll_buf_elem_c: usize,
