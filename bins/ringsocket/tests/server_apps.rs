@@ -502,6 +502,44 @@ fn a_protocol_error_after_the_servers_close_ends_the_connection_without_a_second
 }
 
 #[test]
+fn with_close_client_on_panic_a_panicking_read_closes_its_client_with_1011_and_the_app_goes_on() {
+    let port = free_port();
+    let config = config_text(
+        &[port],
+        &[AppSpec::simple("probe")],
+        &format!(r#"{}"worker_c": 1,"#, run_as_user()),
+    )
+    .replace(
+        r#""app_path""#,
+        r#""close_client_on_panic": true, "app_path""#,
+    );
+    let mut server = Server::start_config(tempfile::tempdir().unwrap(), &config, vec![port]);
+    let log = server.capture_stderr();
+    let (mut observer, _) = probe_client(&server);
+    let (mut client, id) = probe_client(&server);
+    client.send(Message::binary(vec![9])).unwrap(); // the probe panics
+    assert_eq!(close_code(&mut client), 1011);
+    assert!(
+        log.wait_for(
+            &format!(
+                "app 'probe': read callback panicked (see the log line before this one); \
+                 closing client {id} with 1011 (close_client_on_panic)"
+            ),
+            Duration::from_secs(10)
+        ),
+        "{}",
+        log.text()
+    );
+    // The app hears that the client left, and serves the others.
+    assert_eq!(
+        next_message(&mut observer),
+        Message::text(format!("bye {id}"))
+    );
+    observer.send(probe_target(2, &[])).unwrap();
+    assert_eq!(next_message(&mut observer), Message::text("t2"));
+}
+
+#[test]
 fn an_app_that_stops_consuming_takes_no_new_clients_until_it_catches_up() {
     // A ring of about a hundred notices; then they wait in the worker's
     // backlog, which takes no new clients past 4096 messages.

@@ -237,6 +237,10 @@ pub struct AppConfig {
     /// `"update_queue_size"` for this app, already resolved: the app's own
     /// value, or the global one when the app sets none.
     pub update_queue_size: usize,
+    /// `"close_client_on_panic"` (this project): a panic in the app's open
+    /// or read callback closes only that client (1011) instead of stopping
+    /// the server; one in its close callback is logged and passed over.
+    pub close_client_on_panic: bool,
 }
 
 /// One `"endpoints"` element: a URL through which clients reach an app.

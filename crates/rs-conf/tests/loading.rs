@@ -132,7 +132,7 @@ fn defaults_are_the_references() {
     assert!(port.ip_addrs.is_none() && port.interface.is_none());
     assert!(!port.ipv4only && !port.ipv6only && !port.ipv4_is_embedded_in_ipv6);
     let app = &c.apps[0];
-    assert!(!app.no_open_cb && !app.no_close_cb);
+    assert!(!app.no_open_cb && !app.no_close_cb && !app.close_client_on_panic);
     assert_eq!(app.wbuf_size, 1_048_576);
     assert_eq!(app.update_queue_size, 5);
     assert!(app.endpoints[0].allowed_origins.is_empty());
@@ -168,7 +168,7 @@ fn defaults_written_out_round_trip_to_the_same_config() {
     let port = "{port_number: 8080, is_unencrypted: true, ipv4only: false, ipv6only: false, ipv4_is_embedded_in_ipv6: false}";
     let app = format!(
         "{{name: 'a', app_path: '/usr/lib/a.so', no_open_cb: false, no_close_cb: false, wbuf_size: {}, \
-         update_queue_size: {}, endpoints: [{{endpoint_id: 0, url: 'ws://localhost:8080/', allowed_origins: []}}]}}",
+         update_queue_size: {}, close_client_on_panic: false, endpoints: [{{endpoint_id: 0, url: 'ws://localhost:8080/', allowed_origins: []}}]}}",
         defaults::WBUF_SIZE,
         defaults::UPDATE_QUEUE_SIZE
     );

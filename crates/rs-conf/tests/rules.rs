@@ -394,7 +394,7 @@ fn unknown_keys_without_a_close_match_list_the_known_keys() {
         ErrorKind::UnknownKey,
         "apps[0].colour",
         None,
-        "unknown key in apps[0]; known keys: name, app_path, endpoints, no_open_cb, no_close_cb, wbuf_size, update_queue_size",
+        "unknown key in apps[0]; known keys: name, app_path, endpoints, no_open_cb, no_close_cb, wbuf_size, update_queue_size, close_client_on_panic",
     );
 }
 
@@ -854,6 +854,19 @@ fn callback_flags_accept_the_seeds_string_forms() {
         ErrorKind::InvalidString,
         "apps[0].no_open_cb",
         Some("\"TRUE\""),
+        "expected true or false (or the strings \"true\" and \"false\")",
+    );
+}
+
+#[test]
+fn close_client_on_panic_is_a_boolean() {
+    let config = valid(&with_app_keys("close_client_on_panic: true"));
+    assert!(config.apps[0].close_client_on_panic);
+    assert_one_error(
+        &with_app_keys("close_client_on_panic: 1"),
+        ErrorKind::WrongType,
+        "apps[0].close_client_on_panic",
+        Some("1"),
         "expected true or false (or the strings \"true\" and \"false\")",
     );
 }

@@ -190,10 +190,11 @@ fn stall(rs: &mut Read<Counters>, ms: u16) -> i32 {
     reply(rs, DataKind::Bin)
 }
 
-/// Open: welcomes the client, except on endpoints 98 (fatal) and 99
-/// (closed with 4099).
+/// Open: welcomes the client, except on endpoints 97 (panics), 98 (fatal)
+/// and 99 (closed with 4099).
 fn open(rs: &mut Open<Counters>) -> i32 {
     match rs.endpoint_id() {
+        97 => panic!("probe was asked to panic in open"),
         98 => -1,
         99 => 4099,
         _ => {
@@ -208,8 +209,11 @@ fn open(rs: &mut Open<Counters>) -> i32 {
     }
 }
 
-/// Close: tells every client who left.
+/// Close: tells every client who left, except on endpoint 97 (panics).
 fn close(rs: &mut Close<Counters>) -> i32 {
+    if rs.endpoint_id() == 97 {
+        panic!("probe was asked to panic in close");
+    }
     let line = format!("bye {}", rs.client_id());
     rs.w_str(&line);
     if rs.to_every(DataKind::Utf8).is_ok() {

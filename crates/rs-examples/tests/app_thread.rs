@@ -84,6 +84,36 @@ fn a_panicking_read_stops_the_app_without_unwinding_into_it() {
     h.assert_silent(Duration::ZERO);
 }
 
+#[test]
+fn with_close_client_on_panic_a_panic_closes_only_the_client_involved() {
+    let mut h = Harness::start_closing_clients_on_panic("probe");
+    let (a, b) = (Client::new(0, 1), Client::new(1, 1));
+    // In read: that client is closed with 1011, Internal Error...
+    h.bin(&a, &[9]);
+    assert_eq!(h.expect(1), [Out::close(a.id, 1011)]);
+    // ...and the app goes on serving the others.
+    h.bin(&b, &[5, 2]);
+    assert_eq!(h.expect(1), [Out::single(b.id, text("t2"))]);
+    // In open (the probe panics on endpoint 97): the same.
+    let c = Client::on(0, 2, 97);
+    h.open(&c);
+    assert_eq!(h.expect(1), [Out::close(c.id, 1011)]);
+    // In close (the same endpoint): the client has gone; nothing to do.
+    h.close(&c);
+    h.assert_silent(support::QUIET);
+    h.bin(&b, &[5, 2]);
+    assert_eq!(h.expect(1), [Out::single(b.id, text("t2"))]);
+    assert_eq!(h.stop(), Ok(()));
+}
+
+#[test]
+fn with_close_client_on_panic_other_failures_still_stop_the_app() {
+    let mut h = Harness::start_closing_clients_on_panic("probe");
+    h.bin(&Client::new(0, 1), &returns(-1));
+    let error = h.join().expect_err("a fatal read callback");
+    assert_eq!(error, app_error("read", "returned -1 (fatal)"));
+}
+
 // -------------------------------------------------------------------- init
 
 #[test]

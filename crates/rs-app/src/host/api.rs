@@ -70,6 +70,8 @@ pub(crate) struct CurrentClient {
 /// Everything the host functions reach through `Ctx::host`.
 pub(crate) struct HostState {
     pub(crate) name: String,
+    /// The app's `close_client_on_panic` (see `AppSettings`).
+    pub(crate) close_client_on_panic: bool,
     conf: AppConf,
     app_data: Option<(std::ptr::NonNull<u8>, Layout)>,
     /// The write buffer, after `MAX_HEADER_LEN` bytes of headroom for the
@@ -139,6 +141,7 @@ impl HostState {
                 shutdown_wait_ws: settings.shutdown_wait_ws,
             },
             name,
+            close_client_on_panic: settings.close_client_on_panic,
             app_data,
             wbuf,
             message: (std::ptr::null(), 0),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use rs_proto::CloseCode;
 use rs_ring::{Consumer, Parker, Producer, Waker};
 
 use super::api::{Callback as Which, CurrentClient, HostState};
@@ -38,6 +39,10 @@ pub struct AppSettings {
     pub fd_alloc_c: u64,
     /// `shutdown_wait_ws`, shown to the app.
     pub shutdown_wait_ws: u32,
+    /// The app's `close_client_on_panic`: a panic in open or read closes
+    /// that client with 1011 and one in close is passed over, instead of
+    /// stopping the server.
+    pub close_client_on_panic: bool,
 }
 
 impl AppSettings {
@@ -50,6 +55,7 @@ impl AppSettings {
             max_ws_msg_size: config.max_ws_msg_size as u64,
             fd_alloc_c: config.fd_alloc_c as u64,
             shutdown_wait_ws: config.shutdown_wait_ws,
+            close_client_on_panic: app.close_client_on_panic,
         }
     }
 }
@@ -312,7 +318,11 @@ fn dispatch(app: &App, host: &mut HostState, bytes: &[u8]) -> Result<(), AppErro
             let status = app
                 .close
                 .map(|f| host.call(Which::Close, Some(client), |ctx| call_callback(f, ctx)));
-            check_status(&host.name, Which::Close, status.unwrap_or(0)).map(|_| ())
+            let status = status.unwrap_or(0);
+            match check_status(&host.name, Which::Close, status) {
+                Ok(_) => Ok(()),
+                Err(error) => survive_panic(host, error, status, None),
+            }
         }
         InboundKind::Read => {
             let (case, payload) = match select_case(app, message.data_kind, message.payload) {
@@ -368,8 +378,35 @@ fn client_status(
     status: i32,
     client: ClientId,
 ) -> Result<(), AppError> {
-    if let Some(code) = check_status(&host.name, which, status)? {
-        host.close_client(client, code);
+    match check_status(&host.name, which, status) {
+        Ok(Some(code)) => host.close_client(client, code),
+        Ok(None) => {}
+        Err(error) => return survive_panic(host, error, status, Some(client)),
+    }
+    Ok(())
+}
+
+/// A callback's `error` ends the app, unless it is a panic in an open,
+/// read or close callback and the app's configuration says to close only
+/// the client involved (`client`, gone already for close) with 1011.
+#[cold]
+fn survive_panic(
+    host: &mut HostState,
+    error: AppError,
+    status: i32,
+    client: Option<ClientId>,
+) -> Result<(), AppError> {
+    if status != STATUS_PANICKED || !host.close_client_on_panic {
+        return Err(error);
+    }
+    match client {
+        Some(client) => {
+            log::error!("{error}; closing client {client} with 1011 (close_client_on_panic)");
+            host.close_client(client, CloseCode::INTERNAL_ERROR.get());
+        }
+        None => {
+            log::error!("{error}; the client has left already, going on (close_client_on_panic)")
+        }
     }
     Ok(())
 }

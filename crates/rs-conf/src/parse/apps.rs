@@ -80,6 +80,7 @@ pub(super) fn parse_app(
     let no_close_cb = app.boolean(errs, "no_close_cb").or(false);
     let wbuf_size = app.size(errs, "wbuf_size", 1).or(defaults::WBUF_SIZE);
     let update_queue_size = app.size(errs, "update_queue_size", 1).optional();
+    let close_client_on_panic = app.boolean(errs, "close_client_on_panic").or(false);
 
     let full = (|| {
         Some(AppConfig {
@@ -90,6 +91,7 @@ pub(super) fn parse_app(
             no_close_cb: no_close_cb?,
             wbuf_size: wbuf_size?,
             update_queue_size: 0,
+            close_client_on_panic: close_client_on_panic?,
         })
     })();
     AppFacts {

@@ -64,6 +64,7 @@ pub(crate) const APP_KEYS: &[&str] = &[
     "no_close_cb",
     "wbuf_size",
     "update_queue_size",
+    "close_client_on_panic",
 ];
 /// Keys of an `endpoints` element.
 pub(crate) const ENDPOINT_KEYS: &[&str] = &["endpoint_id", "url", "allowed_origins"];

@@ -263,6 +263,14 @@ impl Harness {
         Self::with_rings(name, workers, ring_config(), ring_config())
     }
 
+    /// As [`Harness::start`], for an app configured with
+    /// `close_client_on_panic`.
+    pub(crate) fn start_closing_clients_on_panic(name: &str) -> Self {
+        let mut harness = Self::build(name, 2, ring_config(), ring_config(), true);
+        harness.run();
+        harness
+    }
+
     /// As [`Harness::new`], with the given sizes for the inbound and the
     /// outbound rings.
     pub(crate) fn with_rings(
@@ -270,6 +278,16 @@ impl Harness {
         workers: u16,
         inbound_config: RingConfig,
         outbound_config: RingConfig,
+    ) -> Self {
+        Self::build(name, workers, inbound_config, outbound_config, false)
+    }
+
+    fn build(
+        name: &str,
+        workers: u16,
+        inbound_config: RingConfig,
+        outbound_config: RingConfig,
+        close_client_on_panic: bool,
     ) -> Self {
         let path = example_path(name);
         let app = App::load(&path).unwrap_or_else(|e| panic!("loading {name}: {e}"));
@@ -291,6 +309,7 @@ impl Harness {
             max_ws_msg_size: 1 << 20,
             fd_alloc_c: 1000,
             shutdown_wait_ws: 5,
+            close_client_on_panic,
         };
         let app_thread = AppThread::new(app, settings, from_workers, to_workers, parker);
         let stop = app_thread.stop_handle();
