@@ -167,19 +167,41 @@ pub fn check_args(args: &[ArgSpec]) -> Result<(), LayoutError> {
 }
 
 /// [`check_args`] as a `const fn`, so that `rs_app!` rejects an invalid
-/// argument list at compile time.
-pub const fn args_are_valid(args: &[ArgSpec]) -> bool {
+/// argument list at compile time: what is wrong with `args`, in words for
+/// the app's author, or `None`.
+///
+/// ```
+/// use rs_app::abi::{ArgSpec, ARG_NTOH, SHAPE_ARRAY, SHAPE_RANGE};
+/// use rs_app::layout::args_problem;
+/// let range = ArgSpec { kind: ARG_NTOH, shape: SHAPE_RANGE, elem_size: 2, reserved: 0, min: 1, max: 10 };
+/// assert_eq!(args_problem(&[range]), None);
+/// let empty = ArgSpec { shape: SHAPE_ARRAY, min: 0, max: 0, ..range };
+/// assert_eq!(
+///     args_problem(&[empty]),
+///     Some("rs_app!: an array argument needs at least 1 element (N = 0)")
+/// );
+/// ```
+pub const fn args_problem(args: &[ArgSpec]) -> Option<&'static str> {
     if args.len() > MAX_ARGS {
-        return false;
+        return Some("rs_app!: at most 15 read arguments");
     }
     let mut i = 0;
     while i < args.len() {
         let arg = args[i];
-        let last = i + 1 == args.len();
-        let ok = match arg.shape {
+        let problem = match arg.shape {
+            SHAPE_RANGE if i + 1 != args.len() => {
+                "rs_app!: a range, str, bytes() or text() argument must be the last one"
+            }
+            SHAPE_RANGE if arg.min > arg.max => "rs_app!: a range's MIN is above its MAX",
+            SHAPE_ARRAY if arg.min == 0 && arg.max == 0 => {
+                "rs_app!: an array argument needs at least 1 element (N = 0)"
+            }
+            _ => "rs_app!: an invalid argument declaration",
+        };
+        let shape_ok = match arg.shape {
             SHAPE_SCALAR => arg.kind != ARG_STR && arg.min == 1 && arg.max == 1,
             SHAPE_ARRAY => arg.kind != ARG_STR && arg.min >= 1 && arg.min == arg.max,
-            SHAPE_RANGE => last && arg.min <= arg.max,
+            SHAPE_RANGE => i + 1 == args.len() && arg.min <= arg.max,
             _ => false,
         };
         let size_ok = match arg.kind {
@@ -187,12 +209,12 @@ pub const fn args_are_valid(args: &[ArgSpec]) -> bool {
             ARG_NET | ARG_NTOH => matches!(arg.elem_size, 1 | 2 | 4 | 8),
             _ => false,
         };
-        if !ok || !size_ok {
-            return false;
+        if !shape_ok || !size_ok {
+            return Some(problem);
         }
         i += 1;
     }
-    true
+    None
 }
 
 /// Checks a payload against an argument list that passed [`check_args`]:
@@ -376,6 +398,33 @@ mod tests {
     }
 
     #[test]
+    fn the_const_check_names_what_an_app_author_got_wrong() {
+        let scalar = spec(ARG_NET, SHAPE_SCALAR, 1, 1, 1);
+        let range = spec(ARG_NTOH, SHAPE_RANGE, 2, 1, 10);
+        assert_eq!(args_problem(&[scalar, range]), None);
+        assert_eq!(
+            args_problem(&[scalar; 16]),
+            Some("rs_app!: at most 15 read arguments")
+        );
+        assert_eq!(
+            args_problem(&[range, scalar]),
+            Some("rs_app!: a range, str, bytes() or text() argument must be the last one")
+        );
+        assert_eq!(
+            args_problem(&[spec(ARG_NTOH, SHAPE_RANGE, 2, 5, 2)]),
+            Some("rs_app!: a range's MIN is above its MAX")
+        );
+        assert_eq!(
+            args_problem(&[spec(ARG_NTOH, SHAPE_ARRAY, 2, 0, 0)]),
+            Some("rs_app!: an array argument needs at least 1 element (N = 0)")
+        );
+        assert_eq!(
+            args_problem(&[spec(ARG_NET, SHAPE_SCALAR, 3, 1, 1)]),
+            Some("rs_app!: an invalid argument declaration")
+        );
+    }
+
+    #[test]
     fn the_const_check_agrees_with_the_detailed_one() {
         let specs = [
             spec(ARG_NET, SHAPE_SCALAR, 1, 1, 1),
@@ -390,7 +439,11 @@ mod tests {
         for a in specs {
             for b in specs {
                 for list in [&[a][..], &[a, b]] {
-                    assert_eq!(args_are_valid(list), check_args(list).is_ok(), "{list:?}");
+                    assert_eq!(
+                        args_problem(list).is_none(),
+                        check_args(list).is_ok(),
+                        "{list:?}"
+                    );
                 }
             }
         }

@@ -237,10 +237,9 @@ macro_rules! __rs_read_case {
         // carries a prefix no app function will use.
         const __RS_ARGS: &[$crate::abi::ArgSpec] =
             &[$(<$crate::__rs_arg_type!($arg($($inner)*)) as $crate::args::Arg<'static>>::SPEC),*];
-        const _: () = assert!(
-            $crate::layout::args_are_valid(__RS_ARGS),
-            "rs_app!: at most 15 read arguments, and a range or str argument only last"
-        );
+        const _: () = if let Some(problem) = $crate::layout::args_problem(__RS_ARGS) {
+            panic!("{}", problem)
+        };
         unsafe extern "C" fn __rs_read_trampoline(ctx: *mut $crate::abi::Ctx, payload: *const u8, len: usize) -> i32 {
             // SAFETY: the server calls this with the read context and the
             // payload it validated against __RS_ARGS.
