@@ -25,7 +25,8 @@ pub enum HandshakeError {
     MalformedHeader,
     /// 400: a line does not end in CRLF (or a bare LF).
     MalformedLineEnding,
-    /// 400: more than [`MAX_HEADERS`](crate::MAX_HEADERS) header lines.
+    /// 431: more than [`MAX_HEADERS`](crate::MAX_HEADERS) header lines
+    /// (Request Header Fields Too Large, RFC 6585 §5).
     TooManyHeaders,
     /// 400: the HTTP version is not HTTP/1.1 (HTTP/1.0 included).
     UnsupportedHttpVersion,
@@ -83,14 +84,13 @@ impl HandshakeError {
         match self {
             Self::MethodNotAllowed => 405,
             Self::MissingVersion | Self::UnsupportedVersion => 426,
-            Self::TooLarge { .. } => 431,
+            Self::TooLarge { .. } | Self::TooManyHeaders => 431,
             Self::NotFound => 404,
             Self::ForbiddenOrigin => 403,
             Self::AppBusy => 503,
             Self::MalformedRequestLine
             | Self::MalformedHeader
             | Self::MalformedLineEnding
-            | Self::TooManyHeaders
             | Self::UnsupportedHttpVersion
             | Self::UnexpectedBody
             | Self::BadRequestTarget

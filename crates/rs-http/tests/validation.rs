@@ -155,7 +155,7 @@ fn too_many_headers_is_400() {
             h.push(format!("X-Filler-{i}: x"));
         }
     });
-    assert_refused(result, HandshakeError::TooManyHeaders, 400);
+    assert_refused(result, HandshakeError::TooManyHeaders, 431);
 }
 
 #[test]
