@@ -1,0 +1,142 @@
+//! Ending a connection: the close frames this side sends (failing a
+//! client, or closing it), leaving the app's session, finishing (writing
+//! what is left, then closing), dropping, and the deadlines that drop a
+//! connection that takes too long.
+
+use std::cmp::Reverse;
+use std::time::{Duration, Instant};
+
+use rs_app::wire::InboundKind;
+use rs_proto::{CloseCode, Decoder, encode_close};
+
+use crate::output::Frame;
+
+use super::Worker;
+use super::conn::{Conn, Phase, shown};
+use super::to_apps::notify;
+
+impl Worker {
+    /// Fails an open connection: our close frame with `code`, then the end
+    /// of the connection once what is pending is written.
+    pub(super) fn fail_with(&mut self, slot: u32, code: CloseCode, reason: &str) {
+        let mut close = Vec::new();
+        encode_close(&mut close, code, reason);
+        self.leave_session(slot);
+        self.send(slot, &mut Frame::new(&close));
+        self.finish(slot, self.limits.close_timeout, true);
+    }
+
+    /// Sends a close frame we initiate and waits for the client's answer.
+    pub(super) fn start_close(&mut self, slot: u32, code: CloseCode, reason: &str) {
+        let mut frame = Vec::new();
+        encode_close(&mut frame, code, reason);
+        self.start_close_with(slot, &frame);
+    }
+
+    pub(super) fn start_close_with(&mut self, slot: u32, frame: &[u8]) {
+        self.leave_session(slot);
+        self.send(slot, &mut Frame::new(frame));
+        let (timeout, frames) = (self.limits.close_timeout, self.limits.frames);
+        if let Some(conn) = self
+            .conn(slot)
+            .filter(|c| !matches!(c.phase, Phase::Finishing { .. }))
+        {
+            let decoder = match std::mem::replace(&mut conn.phase, Phase::Finishing { drain: true })
+            {
+                Phase::Closing(decoder) => decoder,
+                _ => Decoder::new(frames),
+            };
+            conn.phase = Phase::Closing(decoder);
+            self.set_deadline(slot, timeout);
+        }
+    }
+
+    /// Ends an open session (if it is one): the client leaves its app's
+    /// members, and the app is told.
+    pub(super) fn leave_session(&mut self, slot: u32) {
+        let Some(conn) = self.slots[slot as usize].conn.as_mut() else {
+            return;
+        };
+        let Phase::Open(session) =
+            std::mem::replace(&mut conn.phase, Phase::Finishing { drain: true })
+        else {
+            return;
+        };
+        let (id, peer) = (conn.id, conn.peer);
+        conn.phase = Phase::Closing(session.decoder);
+        let app = usize::from(session.app);
+        let members = &mut self.members[app];
+        members.swap_remove(session.member);
+        if let Some(&moved) = members.get(session.member)
+            && let Some(Conn {
+                phase: Phase::Open(s),
+                ..
+            }) = self.slots[moved as usize].conn.as_mut()
+        {
+            s.member = session.member;
+        }
+        if self.apps[app].send_close {
+            notify(
+                &mut self.apps[app],
+                InboundKind::Close,
+                id,
+                session.endpoint_id,
+                peer,
+            );
+        }
+    }
+
+    /// Writes what is pending, then closes (see [`Phase::Finishing`]), or
+    /// drops the connection when `timeout` passes.
+    pub(super) fn finish(&mut self, slot: u32, timeout: Duration, drain: bool) {
+        self.leave_session(slot);
+        self.release_partial(slot);
+        let Some(conn) = self.conn(slot) else { return };
+        conn.phase = Phase::Finishing { drain };
+        conn.stalled = None;
+        self.set_deadline(slot, timeout);
+        self.after_output(slot);
+    }
+
+    fn set_deadline(&mut self, slot: u32, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let Some(conn) = self.conn(slot) else { return };
+        conn.deadline = Some(deadline);
+        let generation = conn.id.generation();
+        self.deadlines.push(Reverse((deadline, slot, generation)));
+    }
+
+    /// Drops a connection now.
+    pub(super) fn close(&mut self, slot: u32) {
+        self.leave_session(slot);
+        self.release_partial(slot);
+        let Some(mut conn) = self.slots[slot as usize].conn.take() else {
+            return;
+        };
+        // Best effort: a client that is still there learns the TLS session
+        // ended on purpose.
+        let _ = conn.stream.close_notify();
+        let _ = self.poll.registry().deregister(conn.stream.tcp_mut());
+        drop(conn);
+        self.free.push(slot);
+        self.budget.release();
+    }
+
+    pub(super) fn expire_deadlines(&mut self) {
+        let now = Instant::now();
+        while let Some(&Reverse((deadline, slot, generation))) = self.deadlines.peek() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop();
+            let current = self.slots.get(slot as usize).and_then(|s| s.conn.as_ref());
+            if let Some(conn) = current
+                && conn.id.generation() == generation
+                && conn.deadline == Some(deadline)
+            {
+                log::debug!("client {} ({}): timed out", conn.id, shown(&conn.peer));
+                self.close(slot);
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Where a connection lives: its state ([`Conn`], and what it is doing,
+//! its [`Phase`]), the [`Slot`] that holds it (its id's slot and
+//! generation), and its setup once accepted.
+
+use std::cmp::Reverse;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+use rs_app::abi::PeerAddr;
+use rs_app::wire::{ClientId, MAX_SLOTS, peer_addr, socket_addr};
+use rs_http::{RequestParser, Scheme};
+use rs_proto::Decoder;
+
+use crate::output::Output;
+use crate::transport::Transport;
+
+use super::Worker;
+
+/// What a connection is doing.
+pub(super) enum Phase {
+    /// Reading the HTTP upgrade request.
+    Handshake(RequestParser),
+    /// A WebSocket session with an app.
+    Open(Session),
+    /// We sent a close frame and wait for the client's.
+    Closing(Decoder),
+    /// Writing what is left, then closing. With `drain` (after an HTTP error
+    /// or a protocol error, when the client may still be sending), our side
+    /// is shut down first and the connection dropped when the client closes
+    /// its side, so that unread input cannot reset what we sent.
+    Finishing { drain: bool },
+}
+
+pub(super) struct Session {
+    pub(super) decoder: Decoder,
+    pub(super) app: u16,
+    pub(super) endpoint_id: u16,
+    /// Position in the app's member list.
+    pub(super) member: usize,
+}
+
+/// A message the app's ring had no room for, and the input after it.
+pub(super) struct Stalled {
+    pub(super) app: u16,
+    pub(super) rest: Vec<u8>,
+}
+
+pub(super) struct Conn {
+    /// Plain TCP or TLS: the state machine reads and writes plaintext.
+    pub(super) stream: Transport,
+    /// Converted once, for the app messages that carry it.
+    pub(super) peer: PeerAddr,
+    pub(super) port: u16,
+    pub(super) id: ClientId,
+    pub(super) phase: Phase,
+    pub(super) output: Output,
+    pub(super) deadline: Option<Instant>,
+    pub(super) stalled: Option<Stalled>,
+    /// Our side is shut down (Finishing).
+    pub(super) write_shut: bool,
+    /// Frames were queued for it in this delivery pass (see `to_flush`).
+    pub(super) queued: bool,
+    /// The last delivery pass that wrote it a one-client frame at once (the
+    /// pass's later ones are queued).
+    pub(super) sent_pass: u32,
+    /// It used up its read turn and waits in `unread`: `Some(until_blocked)`
+    /// for the read that resumes it (see `on_readable`).
+    pub(super) read_deferred: Option<bool>,
+    /// Its decoder's [`partial_len`](Decoder::partial_len) as last counted
+    /// in the worker's `partial_total`.
+    pub(super) partial: usize,
+}
+
+pub(super) struct Slot {
+    pub(super) generation: u32,
+    pub(super) conn: Option<Conn>,
+}
+
+impl Worker {
+    pub(super) fn add_conn(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        port: u16,
+        scheme: Scheme,
+    ) -> io::Result<()> {
+        stream.set_nodelay(true)?;
+        // The TLS handshake, like the HTTP one, must end by the deadline.
+        let mut stream = match (scheme, &self.tls) {
+            (Scheme::Wss, Some(tls)) => Transport::tls(stream, tls.current())?,
+            (Scheme::Wss, None) => return Err(io::Error::other("no TLS certificates")),
+            (Scheme::Ws, _) => Transport::Plain(stream),
+        };
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None if self.slots.len() < MAX_SLOTS as usize => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    conn: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+            None => return Err(io::Error::other("no free connection slot")),
+        };
+        let entry = &mut self.slots[slot as usize];
+        entry.generation = ClientId::next_generation(entry.generation);
+        let id = ClientId::new(self.index, slot, entry.generation)
+            .expect("worker, slot and generation in range");
+        let token = Token(self.conn_base() + slot as usize);
+        if let Err(e) = self.poll.registry().register(
+            stream.tcp_mut(),
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            self.free.push(slot);
+            return Err(e);
+        }
+        let deadline = Instant::now() + self.limits.handshake_timeout;
+        self.slots[slot as usize].conn = Some(Conn {
+            stream,
+            peer: peer_addr(peer),
+            port,
+            id,
+            phase: Phase::Handshake(RequestParser::with_max_head_len(
+                self.limits.max_http_request_size,
+            )),
+            output: Output::default(),
+            deadline: Some(deadline),
+            stalled: None,
+            write_shut: false,
+            queued: false,
+            sent_pass: self.pass.wrapping_sub(1),
+            read_deferred: None,
+            partial: 0,
+        });
+        self.deadlines
+            .push(Reverse((deadline, slot, id.generation())));
+        Ok(())
+    }
+
+    pub(super) fn conn(&mut self, slot: u32) -> Option<&mut Conn> {
+        self.slots.get_mut(slot as usize)?.conn.as_mut()
+    }
+}
+
+/// A connection's address for the log.
+pub(super) fn shown(peer: &PeerAddr) -> String {
+    socket_addr(peer).map_or_else(|e| e.to_string(), |addr| addr.to_string())
+}

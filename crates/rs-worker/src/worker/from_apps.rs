@@ -1,0 +1,124 @@
+//! Relaying from the apps: the frames they put on their outbound rings,
+//! written to each recipient this worker holds without a copy per
+//! recipient, in batches so that no app's ring holds up the others.
+
+use rs_app::wire::{ClientId, Recipients, read_outbound};
+
+use crate::output::Frame;
+
+use super::Worker;
+use super::conn::Phase;
+
+/// Outbound messages taken from one app's ring before looking at the others.
+const OUTBOUND_BATCH: usize = 256;
+
+impl Worker {
+    /// Sends what apps wrote to their recipients here. Returns whether any
+    /// ring had more than a batch waiting (poll without sleeping then).
+    pub(super) fn deliver_outbound(&mut self) -> bool {
+        let mut busy = false;
+        self.pass = self.pass.wrapping_add(1);
+        let mut outbound = std::mem::take(&mut self.outbound);
+        for (app, ring) in outbound.iter_mut().enumerate() {
+            let mut delivered = 0;
+            while let Some(bytes) = ring.peek() {
+                self.deliver(app, bytes);
+                ring.advance();
+                delivered += 1;
+                if delivered == OUTBOUND_BATCH {
+                    busy = true;
+                    break;
+                }
+            }
+            ring.release();
+        }
+        self.outbound = outbound;
+        self.flush_queued();
+        busy
+    }
+
+    fn deliver(&mut self, app: usize, bytes: &[u8]) {
+        let message = match read_outbound(bytes) {
+            Ok(message) => message,
+            Err(error) => {
+                log::error!(
+                    "worker {}: skipping a malformed outbound message: {error}",
+                    self.index
+                );
+                return;
+            }
+        };
+        let mut frame = match message.lent {
+            // SAFETY: a lent payload is the app thread's (see
+            // `rs_app::wire`): it holds these bytes in its inbound ring until
+            // this record is released, which `deliver_outbound` does only
+            // after this call, when `frame` is gone (a part the socket did
+            // not take was copied into the connection's queue).
+            Some(lent) => Frame::in_parts(message.frame, unsafe { lent.bytes() }),
+            None => Frame::new(message.frame),
+        };
+        match message.recipients {
+            Recipients::Single(id) => {
+                self.deliver_to(app, id, &mut frame, message.close_after, false);
+            }
+            Recipients::Multi(ids) => {
+                for id in ids.iter() {
+                    self.deliver_to(app, id, &mut frame, message.close_after, true);
+                }
+            }
+            Recipients::Every | Recipients::EveryExcept(_) | Recipients::EveryExceptMulti(_) => {
+                // Backwards: sending may close a slow member, whose removal
+                // moves the last member (already served) into its place.
+                let mut i = self.members[app].len();
+                while i > 0 {
+                    i -= 1;
+                    let Some(&slot) = self.members[app].get(i) else {
+                        continue;
+                    };
+                    let Some(id) = self.conn(slot).map(|c| c.id) else {
+                        continue;
+                    };
+                    if !message.recipients.includes(id) {
+                        continue;
+                    }
+                    self.deliver_to(app, id, &mut frame, message.close_after, true);
+                }
+            }
+        }
+    }
+
+    /// Sends one frame to one client of `app`, if it is still that client.
+    /// `batch` (a frame for many clients), or a frame for a client that got
+    /// one already in this pass: queued, to be written with the client's
+    /// other frames of this pass in one vectored write.
+    fn deliver_to(
+        &mut self,
+        app: usize,
+        id: ClientId,
+        frame: &mut Frame<'_>,
+        close_after: bool,
+        batch: bool,
+    ) {
+        if id.worker() != self.index {
+            return;
+        }
+        let (slot, pass) = (id.slot(), self.pass);
+        let Some(conn) = self.conn(slot) else { return };
+        let member_of_app = matches!(&conn.phase, Phase::Open(s) if usize::from(s.app) == app);
+        if conn.id != id || !member_of_app {
+            return; // a closed client's id reaches nobody
+        }
+        if close_after {
+            let bytes = frame.to_vec();
+            self.start_close_with(slot, &bytes);
+        } else if batch || conn.sent_pass == pass {
+            // A second frame for the client in this pass (an app sending it
+            // several, say): it joins one vectored write at the pass's end.
+            self.queue(slot, frame);
+        } else {
+            // The first: written at once, from the ring.
+            conn.sent_pass = pass;
+            self.send(slot, frame);
+        }
+    }
+}

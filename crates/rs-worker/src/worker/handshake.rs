@@ -1,0 +1,84 @@
+//! The HTTP upgrade: parsing the request, routing it to an app's endpoint,
+//! and either opening a WebSocket session with the app or refusing the
+//! request with an HTTP error response.
+
+use rs_app::wire::InboundKind;
+use rs_http::{HandshakeError, Progress, switching_protocols, write_error_response};
+use rs_proto::Decoder;
+
+use crate::output::Frame;
+
+use super::conn::{Phase, Session};
+use super::to_apps::{MAX_BACKLOG, notify};
+use super::{Endpoint, Worker};
+
+impl Worker {
+    /// Handles bytes read from a connection still in its HTTP handshake.
+    #[inline(never)]
+    pub(super) fn process_handshake(&mut self, slot: u32, input: &mut [u8]) {
+        let Some(conn) = self.conn(slot) else { return };
+        let (port, scheme) = (conn.port, conn.stream.scheme());
+        let Phase::Handshake(parser) = &mut conn.phase else {
+            return;
+        };
+        let progress = parser.push(input);
+        match progress {
+            Ok(Progress::Incomplete) => {}
+            Ok(Progress::Complete { request, consumed }) => {
+                match self.router.route(&request, port, scheme) {
+                    Ok(&endpoint) if self.apps[usize::from(endpoint.app)].is_swamped() => {
+                        self.busy_refusals.record(self.index, || {
+                            format!(
+                                "the app at {} has at least {MAX_BACKLOG} messages waiting for \
+                                 its ring; refusing its new clients with 503",
+                                request.path()
+                            )
+                        });
+                        self.refuse_handshake(slot, HandshakeError::AppBusy);
+                    }
+                    Ok(&endpoint) => {
+                        let response = switching_protocols(&request.accept_key());
+                        self.open_session(slot, endpoint, &response);
+                        self.process(slot, &mut input[consumed..]);
+                    }
+                    Err(error) => self.refuse_handshake(slot, error),
+                }
+            }
+            Err(error) => self.refuse_handshake(slot, error),
+        }
+    }
+
+    fn refuse_handshake(&mut self, slot: u32, error: HandshakeError) {
+        let mut response = Vec::new();
+        write_error_response(&error, &mut response);
+        log::debug!("refusing a handshake: {error}");
+        self.send(slot, &mut Frame::new(&response));
+        self.finish(slot, self.limits.handshake_timeout, true);
+    }
+
+    fn open_session(&mut self, slot: u32, endpoint: Endpoint, response: &[u8]) {
+        let app = endpoint.app;
+        let member = self.members[usize::from(app)].len();
+        self.members[usize::from(app)].push(slot);
+        let frames = self.limits.frames;
+        let Some(conn) = self.conn(slot) else { return };
+        conn.phase = Phase::Open(Session {
+            decoder: Decoder::new(frames).lending_masked(),
+            app,
+            endpoint_id: endpoint.endpoint_id,
+            member,
+        });
+        conn.deadline = None;
+        let (id, peer) = (conn.id, conn.peer);
+        self.send(slot, &mut Frame::new(response));
+        if self.apps[usize::from(app)].send_open {
+            notify(
+                &mut self.apps[usize::from(app)],
+                InboundKind::Open,
+                id,
+                endpoint.endpoint_id,
+                peer,
+            );
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! The worker event loop and the per-connection state machine.
+//!
+//! This file is the skeleton: what a worker is made of ([`WorkerSetup`]),
+//! the [`Worker`] itself, its event loop, which hands each event to the
+//! file that handles it, and its shutdown. The rest, by what it handles:
+//!
+//! - `accept`: new connections from the listeners, within the
+//!   [`ConnectionBudget`], and the refusals.
+//! - `conn`: where a connection lives: its state, its slot, its setup.
+//! - `read`: reading a connection's socket in turns, and handing the bytes
+//!   to the handshake or to the frames.
+//! - `handshake`: the HTTP upgrade, up to a session with an app.
+//! - `frames`: a client's frames: messages for the app, pings, closes, and
+//!   the bytes held in unfinished messages.
+//! - `to_apps`: relaying to the apps: their inbound rings, and the
+//!   backlogs of what waits for room in them.
+//! - `from_apps`: relaying from the apps: the frames on their outbound
+//!   rings, delivered to the recipients here.
+//! - `write`: writing to a connection, and closing slow consumers.
+//! - `close`: ending a connection: our close frames, finishing, dropping,
+//!   deadlines.
+
+mod accept;
+mod close;
+mod conn;
+mod frames;
+mod from_apps;
+mod handshake;
+mod read;
+mod to_apps;
+mod write;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use rs_http::{Router, Scheme};
+use rs_proto::CloseCode;
+use rs_ring::{Consumer, Notifier, Producer, Waker};
+
+use crate::listen::Listener;
+use crate::tls::TlsConfig;
+
+use accept::RefusalLog;
+use conn::{Phase, Slot};
+use read::MAX_READ;
+use to_apps::Link;
+
+pub use accept::ConnectionBudget;
+
+const NOTIFY: Token = Token(0);
+const LISTENER_BASE: usize = 1;
+
+/// How soon to retry messages waiting for room in an app's ring.
+const RETRY: Duration = Duration::from_millis(1);
+
+/// Where a request was routed: an app (by index) and its endpoint id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The app's index in the configuration's `apps`.
+    pub app: u16,
+    /// The endpoint's `endpoint_id`.
+    pub endpoint_id: u16,
+}
+
+/// This worker's two rings with one app.
+pub struct AppLink {
+    /// Worker → app: open, read and close notices.
+    pub inbound: Producer,
+    /// App → worker: frames and their recipients.
+    pub outbound: Consumer,
+    /// Tell the app about new clients (it has an open callback and
+    /// `no_open_cb` is false).
+    pub send_open: bool,
+    /// Tell the app about closed clients.
+    pub send_close: bool,
+}
+
+/// The limits a worker applies, from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// `max_ws_msg_size` and `max_ws_frame_chain_size`.
+    pub frames: rs_proto::Limits,
+    /// `max_http_request_size`.
+    pub max_http_request_size: usize,
+    /// `shutdown_wait_http`: how long a handshake (and an HTTP error
+    /// response's shutdown) may take.
+    pub handshake_timeout: Duration,
+    /// `shutdown_wait_ws`: how long a close handshake may take.
+    pub close_timeout: Duration,
+    /// `max_pending_output`: the output a client may leave unread before it
+    /// is closed with 1008.
+    pub max_pending_output: usize,
+    /// `max_partial_msgs_size`: the payload bytes of unfinished messages
+    /// this worker holds for all its clients together; past it, the
+    /// clients holding the most are closed with 1013.
+    pub max_partial_msgs_size: usize,
+    /// `epoll_buf_elem_c`.
+    pub events: usize,
+    /// `worker_rbuf_size`: bytes read from a socket at once, used between
+    /// 4 KiB and 64 KiB (a read is a share of a client's turn).
+    pub read_buffer: usize,
+}
+
+/// Everything a worker is made of.
+pub struct WorkerSetup {
+    /// This worker's index (encoded in its clients' ids).
+    pub index: u16,
+    /// Its listening sockets, each with the configured port it serves.
+    pub listeners: Vec<Listener>,
+    /// The certificates of `wss://` listeners, shared by all workers;
+    /// required when a listener serves `wss://`.
+    pub tls: Option<Arc<TlsConfig>>,
+    /// Endpoint routing, shared by all workers.
+    pub router: Arc<Router<Endpoint>>,
+    /// Its rings with each app, in configuration order.
+    pub apps: Vec<AppLink>,
+    /// Its eventfd, whose waker every outbound ring's producer holds.
+    pub notifier: Notifier,
+    /// The limits to apply.
+    pub limits: Limits,
+    /// The connection budget shared by all workers.
+    pub budget: Arc<ConnectionBudget>,
+}
+
+/// Stops a worker from another thread.
+#[derive(Clone, Debug)]
+pub struct WorkerHandle {
+    stop: Arc<AtomicBool>,
+    waker: Waker,
+}
+
+impl WorkerHandle {
+    /// Starts the worker's shutdown: it stops accepting, sends 1001 to every
+    /// client, and returns from `run` once all are closed or
+    /// `shutdown_wait_ws` has passed.
+    pub fn stop(&self) {
+        // Paired with the read-modify-write in the worker's sleep re-check.
+        self.stop.swap(true, Ordering::AcqRel);
+        self.waker.wake();
+    }
+}
+
+/// One worker thread's state.
+pub struct Worker {
+    index: u16,
+    poll: Poll,
+    events: Events,
+    listeners: Vec<Option<(TcpListener, u16)>>,
+    /// What each listener serves, by index.
+    schemes: Vec<Scheme>,
+    tls: Option<Arc<TlsConfig>>,
+    notifier: Notifier,
+    router: Arc<Router<Endpoint>>,
+    apps: Vec<Link>,
+    /// Each app's outbound ring, apart from `apps` so that it can be read
+    /// while deliveries update the rest of the worker.
+    outbound: Vec<Consumer>,
+    /// Each app's open clients here, by slot.
+    members: Vec<Vec<u32>>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    deadlines: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    /// Connections whose app ring was full, to retry.
+    stalled: Vec<(u32, u32)>,
+    /// Connections that used up their read turn with bytes left to read
+    /// (slot, generation), read again after the next poll.
+    unread: Vec<(u32, u32)>,
+    /// The `unread` of the previous loop, being resumed (kept for its
+    /// allocation).
+    resuming: Vec<(u32, u32)>,
+    /// Connections with frames queued in this delivery pass.
+    to_flush: Vec<u32>,
+    /// Pongs owed to the connection whose input is being handled, written
+    /// together when it is (see `process`).
+    pongs: Vec<u8>,
+    /// The sum of the connections' `partial`: payload bytes of unfinished
+    /// messages held (see [`recount_partial`](frames::recount_partial)),
+    /// kept under `max_partial_msgs_size` by `shed_partial_messages`.
+    partial_total: usize,
+    /// The delivery pass, counted (wrapping), to tell which connections
+    /// got a frame in this one.
+    pass: u32,
+    rbuf: Vec<u8>,
+    limits: Limits,
+    budget: Arc<ConnectionBudget>,
+    stop: Arc<AtomicBool>,
+    shutting_down: Option<Instant>,
+    /// Connections refused for want of a descriptor or a place
+    /// (`fd_alloc_c`), and handshakes refused because an app is behind
+    /// (503): counted apart, so a log line says which.
+    accept_refusals: RefusalLog,
+    busy_refusals: RefusalLog,
+    /// A descriptor kept in reserve, given up to refuse a connection
+    /// cleanly when the process runs out of descriptors.
+    spare_fd: Option<std::fs::File>,
+}
+
+impl Worker {
+    /// Registers the listeners and the notifier with a new poll.
+    pub fn new(setup: WorkerSetup) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        poll.registry().register(
+            &mut SourceFd(&setup.notifier.as_raw_fd()),
+            NOTIFY,
+            Interest::READABLE,
+        )?;
+        let mut listeners = Vec::new();
+        let mut schemes = Vec::new();
+        for (i, listener) in setup.listeners.into_iter().enumerate() {
+            if listener.scheme == Scheme::Wss && setup.tls.is_none() {
+                return Err(io::Error::other(format!(
+                    "port {} serves wss:// but no TLS certificates were given",
+                    listener.port
+                )));
+            }
+            let (port, scheme) = (listener.port, listener.scheme);
+            let mut socket = TcpListener::from_std(listener.listen().map_err(io::Error::other)?);
+            poll.registry()
+                .register(&mut socket, Token(LISTENER_BASE + i), Interest::READABLE)?;
+            listeners.push(Some((socket, port)));
+            schemes.push(scheme);
+        }
+        let app_count = setup.apps.len();
+        let (apps, outbound) = setup
+            .apps
+            .into_iter()
+            .map(|link| {
+                let AppLink {
+                    inbound,
+                    outbound,
+                    send_open,
+                    send_close,
+                } = link;
+                (
+                    Link {
+                        inbound,
+                        backlog: VecDeque::new(),
+                        send_open,
+                        send_close,
+                    },
+                    outbound,
+                )
+            })
+            .unzip();
+        Ok(Self {
+            index: setup.index,
+            poll,
+            events: Events::with_capacity(setup.limits.events.max(1)),
+            listeners,
+            schemes,
+            tls: setup.tls,
+            notifier: setup.notifier,
+            router: setup.router,
+            apps,
+            outbound,
+            members: vec![Vec::new(); app_count],
+            slots: Vec::new(),
+            free: Vec::new(),
+            deadlines: BinaryHeap::new(),
+            stalled: Vec::new(),
+            unread: Vec::new(),
+            resuming: Vec::new(),
+            to_flush: Vec::new(),
+            pongs: Vec::new(),
+            partial_total: 0,
+            pass: 0,
+            rbuf: Vec::new(),
+            limits: setup.limits,
+            budget: setup.budget,
+            stop: Arc::new(AtomicBool::new(false)),
+            shutting_down: None,
+            accept_refusals: RefusalLog::default(),
+            busy_refusals: RefusalLog::default(),
+            spare_fd: Some(std::fs::File::open("/dev/null")?),
+        })
+    }
+
+    /// A handle that stops this worker.
+    pub fn handle(&self) -> WorkerHandle {
+        WorkerHandle {
+            stop: self.stop.clone(),
+            waker: self.notifier.waker(),
+        }
+    }
+
+    fn conn_base(&self) -> usize {
+        LISTENER_BASE + self.listeners.len()
+    }
+
+    /// Runs the event loop until stopped and every connection is closed.
+    pub fn run(mut self) -> io::Result<()> {
+        // Lazily: zeroed memory is only mapped where reads touch it.
+        // At most MAX_READ: a read is a turn's share (see READS_PER_TURN).
+        self.rbuf = vec![0; self.limits.read_buffer.clamp(4096, MAX_READ)];
+        loop {
+            let busy = self.deliver_outbound();
+            self.retry_stalled();
+            if self.stop.load(Ordering::Acquire) && self.shutting_down.is_none() {
+                self.begin_shutdown();
+            }
+            // Before sleeping: what the steps above queued for the apps
+            // (resumed reads, close notices) wakes them now.
+            self.flush_inbound();
+            if let Some(started) = self.shutting_down {
+                let open = self.slots.iter().any(|s| s.conn.is_some());
+                if !open || started.elapsed() > self.limits.close_timeout {
+                    self.close_all();
+                    return Ok(());
+                }
+            }
+            // Apps do not signal freed ring space: while something waits for
+            // it, poll again within a millisecond rather than spin.
+            let waiting =
+                !self.stalled.is_empty() || self.apps.iter().any(|a| !a.backlog.is_empty());
+            let timeout = if busy || !self.unread.is_empty() {
+                Some(Duration::ZERO)
+            } else {
+                let (outbound, stop) = (&mut self.outbound, &self.stop);
+                let sleep = self.notifier.prepare_sleep(|| {
+                    outbound.iter_mut().any(|ring| !ring.is_empty())
+                        || stop.fetch_or(false, Ordering::AcqRel)
+                });
+                match (sleep, waiting) {
+                    (false, _) => Some(Duration::ZERO),
+                    (true, false) => self.next_timeout(),
+                    (true, true) => Some(self.next_timeout().map_or(RETRY, |t| t.min(RETRY))),
+                }
+            };
+            match self.poll.poll(&mut self.events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            self.notifier.awake();
+            // Who used up a read turn before this poll gets the next after
+            // its events (a read deferred from here on waits for the next
+            // poll): one turn per client and loop.
+            std::mem::swap(&mut self.unread, &mut self.resuming);
+            // Taken out while the handlers borrow `self`; no allocation.
+            let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+            for event in &events {
+                match event.token().0 {
+                    // An app published: its rings are read at the top of
+                    // the loop.
+                    t if t == NOTIFY.0 => self.notifier.drain(),
+                    t if t < self.conn_base() => self.accept(t - LISTENER_BASE),
+                    t => {
+                        let slot = (t - self.conn_base()) as u32;
+                        if event.is_writable() && self.has_output(slot) {
+                            self.on_writable(slot);
+                        }
+                        let closed = event.is_read_closed() || event.is_error();
+                        if event.is_readable() || closed {
+                            self.on_readable(slot, closed);
+                        }
+                    }
+                }
+            }
+            self.events = events;
+            self.resume_reads();
+            self.expire_deadlines();
+            // The messages just read wake their apps before this thread
+            // delivers the next pass of outbound frames.
+            self.flush_inbound();
+        }
+    }
+
+    /// How long the poll may sleep: until the next deadline.
+    fn next_timeout(&self) -> Option<Duration> {
+        let next = self.deadlines.peek().map(|Reverse((t, _, _))| *t);
+        let shutdown = self.shutting_down.map(|t| t + self.limits.close_timeout);
+        [next, shutdown]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| t.saturating_duration_since(Instant::now()))
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.shutting_down = Some(Instant::now());
+        for listener in &mut self.listeners {
+            if let Some((mut socket, _)) = listener.take() {
+                let _ = self.poll.registry().deregister(&mut socket);
+            }
+        }
+        for slot in 0..self.slots.len() as u32 {
+            match self.conn(slot).map(|c| matches!(c.phase, Phase::Open(_))) {
+                Some(true) => self.start_close(slot, CloseCode::GOING_AWAY, "server shutting down"),
+                Some(false)
+                    if matches!(self.conn(slot).map(|c| &c.phase), Some(Phase::Handshake(_))) =>
+                {
+                    self.close(slot)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn close_all(&mut self) {
+        for slot in 0..self.slots.len() as u32 {
+            self.close(slot);
+        }
+        for app in &mut self.apps {
+            app.inbound.flush();
+        }
+    }
+}

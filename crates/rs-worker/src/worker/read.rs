@@ -1,0 +1,129 @@
+//! Reading a connection's socket, in turns so that no client holds up the
+//! others, and handing what is read to the handshake or to the frames.
+
+use std::io::{self, Read};
+
+use crate::transport::Transport;
+
+use super::Worker;
+use super::conn::Phase;
+
+/// Reads from one connection before the others get their turn: a client
+/// that keeps its socket full (of pings, say) is read in turns of at most
+/// `READS_PER_TURN` × `MAX_READ` bytes, not until it stops.
+const READS_PER_TURN: u32 = 4;
+
+/// The most one read takes (the read buffer's size, whatever
+/// `worker_rbuf_size` asks for above it).
+pub(super) const MAX_READ: usize = 64 * 1024;
+
+impl Worker {
+    /// Reads what `slot`'s socket has, in at most [`READS_PER_TURN`] reads;
+    /// the rest is read after the next poll. `until_blocked`: read until
+    /// the socket says so even after a short read (the event said the client
+    /// closed its side, or events may have been missed).
+    pub(super) fn on_readable(&mut self, slot: u32, until_blocked: bool) {
+        let mut rbuf = std::mem::take(&mut self.rbuf);
+        let mut reads = 0;
+        while let Some(conn) = self.conn(slot) {
+            // A stalled connection is resumed by retry_stalled. One waiting
+            // for its next turn (only ever on entry: a deferral ends the
+            // loop) is read then, remembering what this event said: the end
+            // of its stream is announced once.
+            if conn.stalled.is_some() || conn.read_deferred.is_some() {
+                if let Some(deferred_until_blocked) = &mut conn.read_deferred {
+                    *deferred_until_blocked |= until_blocked;
+                }
+                break;
+            }
+            // A short read from a plain socket emptied it: anything that
+            // arrives later raises a new edge-triggered event, so the read
+            // that would only say "would block" is skipped (one system call
+            // per message instead of two). Not for TLS, whose read can be
+            // short while records wait in rustls. (A read also stops short
+            // at TCP urgent data, which leaves the rest of what that client
+            // sent until it sends more: only its own connection waits.)
+            let plain = matches!(conn.stream, Transport::Plain(_));
+            match conn.stream.read(&mut rbuf) {
+                Ok(0) => {
+                    // The client closed its side (or went away).
+                    self.close(slot);
+                    break;
+                }
+                Ok(n) => {
+                    self.process(slot, &mut rbuf[..n]);
+                    if plain && !until_blocked && n < rbuf.len() {
+                        break;
+                    }
+                    reads += 1;
+                    if reads == READS_PER_TURN {
+                        self.defer_read(slot, until_blocked);
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::debug!("read failed: {e}");
+                    self.close(slot);
+                    break;
+                }
+            }
+        }
+        self.rbuf = rbuf;
+    }
+
+    /// Puts `slot` in line to be read again after the next poll (which then
+    /// does not wait): edge-triggered, its socket will not be announced
+    /// again for what it holds already.
+    #[cold]
+    fn defer_read(&mut self, slot: u32, until_blocked: bool) {
+        let Some(conn) = self.conn(slot) else { return };
+        debug_assert!(conn.read_deferred.is_none(), "deferred while deferred");
+        conn.read_deferred = Some(until_blocked);
+        let generation = conn.id.generation();
+        self.unread.push((slot, generation));
+    }
+
+    /// Gives the connections that used up their read turn before the last
+    /// poll their next one.
+    pub(super) fn resume_reads(&mut self) {
+        if self.resuming.is_empty() {
+            return;
+        }
+        let mut resuming = std::mem::take(&mut self.resuming);
+        for &(slot, generation) in &resuming {
+            let Some(conn) = self.conn(slot) else {
+                continue;
+            };
+            if conn.id.generation() != generation {
+                continue;
+            }
+            if let Some(until_blocked) = conn.read_deferred.take() {
+                self.on_readable(slot, until_blocked);
+            }
+        }
+        resuming.clear();
+        self.resuming = resuming;
+    }
+
+    /// Handles bytes read from a connection.
+    #[inline(always)]
+    pub(super) fn process(&mut self, slot: u32, input: &mut [u8]) {
+        let Some(conn) = self.conn(slot) else { return };
+        match &conn.phase {
+            Phase::Open(_) | Phase::Closing(_) => {
+                self.process_frames(slot, input);
+                if !self.pongs.is_empty() {
+                    self.send_pongs(slot);
+                }
+                if self.partial_total > self.limits.max_partial_msgs_size {
+                    self.shed_partial_messages();
+                }
+            }
+            Phase::Handshake(_) => self.process_handshake(slot, input),
+            // Anything a finishing client still sends is discarded.
+            Phase::Finishing { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Relaying to the apps: what a worker puts on their inbound rings (read
+//! messages, open and close notices), and the backlogs where it waits
+//! while a ring is full, since a worker never blocks on an app. A client
+//! whose message waits is not read until its app's backlog drains.
+
+use std::collections::VecDeque;
+
+use rs_app::abi::PeerAddr;
+use rs_app::wire::{ClientId, Inbound, InboundKind, inbound_len, write_inbound_header};
+use rs_proto::{MaskedMessage, ProtocolError};
+use rs_ring::{Producer, PushError};
+
+use super::Worker;
+
+/// Messages an app's backlog may hold before the app's endpoints answer new
+/// handshakes with 503 (`HandshakeError::AppBusy`), until it is shorter.
+pub(super) const MAX_BACKLOG: usize = 4096;
+
+/// The inbound half of an [`AppLink`](super::AppLink).
+pub(super) struct Link {
+    pub(super) inbound: Producer,
+    /// Messages for the app that found its ring full, in order; they go
+    /// first once it has room. Bounded: a read only lands here when its
+    /// connection stops reading, a connection has one open and one close
+    /// notice, and past [`MAX_BACKLOG`] no new connection is taken.
+    pub(super) backlog: VecDeque<Queued>,
+    pub(super) send_open: bool,
+    pub(super) send_close: bool,
+}
+
+impl Link {
+    /// Whether the app's backlog is too long to take new clients: with the
+    /// app stuck, every client that came and went would add two notices.
+    pub(super) fn is_swamped(&self) -> bool {
+        self.backlog.len() >= MAX_BACKLOG
+    }
+}
+
+/// An inbound message waiting in a backlog.
+pub(super) struct Queued {
+    kind: InboundKind,
+    client: ClientId,
+    endpoint_id: u16,
+    data_kind: u8,
+    peer: PeerAddr,
+    payload: Vec<u8>,
+}
+
+impl Queued {
+    fn as_inbound(&self) -> Inbound<'_> {
+        Inbound {
+            kind: self.kind,
+            client: self.client,
+            endpoint_id: self.endpoint_id,
+            data_kind: self.data_kind,
+            peer: self.peer,
+            payload: &self.payload,
+        }
+    }
+}
+
+/// A read message's payload: unmasked already, or still masked (unmasked
+/// while it is copied into the app's ring).
+#[derive(Clone, Copy)]
+pub(super) enum Payload<'a> {
+    Plain(&'a [u8]),
+    Masked(MaskedMessage<'a>),
+}
+
+impl Payload<'_> {
+    fn len(self) -> usize {
+        match self {
+            Self::Plain(bytes) => bytes.len(),
+            Self::Masked(masked) => masked.len(),
+        }
+    }
+
+    /// Writes the payload into `dst`, of its length.
+    #[inline(always)]
+    fn write_to(self, dst: &mut [u8]) -> Result<(), ProtocolError> {
+        match self {
+            Self::Plain(bytes) => {
+                dst.copy_from_slice(bytes);
+                Ok(())
+            }
+            Self::Masked(masked) => masked.unmask_into(dst),
+        }
+    }
+}
+
+/// Puts a message, with `payload` in place of its own, on an app's inbound
+/// ring; `Ok(false)` if the ring is full. A text payload that turns out not
+/// to be UTF-8 while it is unmasked is the error, and nothing is put.
+#[inline(always)]
+fn push_inbound(
+    ring: &mut Producer,
+    message: &Inbound<'_>,
+    payload: Payload<'_>,
+) -> Result<bool, ProtocolError> {
+    match ring.reserve(inbound_len(payload.len())) {
+        Ok(mut reservation) => {
+            let place = write_inbound_header(&mut reservation, message)
+                .expect("a worker writes valid inbound headers");
+            // Dropped uncommitted on error: the ring forgets it.
+            payload.write_to(place)?;
+            reservation.commit();
+            Ok(true)
+        }
+        Err(PushError::Full { .. }) => {
+            // Woken even if nothing new was published: the app may be
+            // asleep holding messages whose lent replies this worker has
+            // sent since (see rs_app's app thread), and only it can give
+            // their space back. A stalled worker retries every millisecond,
+            // so a wake-up that comes before the app sleeps is repeated.
+            ring.wake_consumer();
+            Ok(false)
+        }
+        Err(PushError::TooLarge { len, max }) => {
+            // The ring's maximum is sized above max_ws_msg_size; only a
+            // misconfiguration gets here. The message is dropped, loudly.
+            log::error!(
+                "dropping a {len}-byte message: the app's inbound ring holds at most {max} bytes"
+            );
+            Ok(true)
+        }
+    }
+}
+
+/// Tells an app that a client connected or left. Never waits: a full ring
+/// leaves the notice in the app's backlog.
+pub(super) fn notify(
+    link: &mut Link,
+    kind: InboundKind,
+    client: ClientId,
+    endpoint_id: u16,
+    peer: PeerAddr,
+) {
+    let message = Inbound {
+        kind,
+        client,
+        endpoint_id,
+        data_kind: 0,
+        peer,
+        payload: &[],
+    };
+    enqueue(link, &message, Payload::Plain(&[])).expect("a notice has no payload to check");
+}
+
+/// Puts a message with `payload` on an app's ring behind its backlog;
+/// `Ok(false)` if it had to wait in the backlog. A worker never blocks on an
+/// app: the app may itself be waiting for this worker to drain its outbound
+/// ring. Errors as [`push_inbound`].
+#[inline(always)]
+pub(super) fn enqueue(
+    link: &mut Link,
+    message: &Inbound<'_>,
+    payload: Payload<'_>,
+) -> Result<bool, ProtocolError> {
+    if link.backlog.is_empty() && push_inbound(&mut link.inbound, message, payload)? {
+        return Ok(true);
+    }
+    enqueue_backlog(link, message, payload)
+}
+
+/// The rest of [`enqueue`]: the message waits in the backlog.
+#[cold]
+fn enqueue_backlog(
+    link: &mut Link,
+    message: &Inbound<'_>,
+    payload: Payload<'_>,
+) -> Result<bool, ProtocolError> {
+    let payload = match payload {
+        Payload::Plain(bytes) => bytes.to_vec(),
+        Payload::Masked(masked) => masked.to_vec()?,
+    };
+    link.backlog.push_back(Queued {
+        kind: message.kind,
+        client: message.client,
+        endpoint_id: message.endpoint_id,
+        data_kind: message.data_kind,
+        peer: message.peer,
+        payload,
+    });
+    Ok(false)
+}
+
+impl Worker {
+    /// Publishes what was pushed on the apps' inbound rings and wakes the
+    /// apps that sleep (one wake-up per app and batch).
+    pub(super) fn flush_inbound(&mut self) {
+        for app in &mut self.apps {
+            app.inbound.flush();
+        }
+    }
+
+    /// Retries messages that found their app's ring full.
+    pub(super) fn retry_stalled(&mut self) {
+        for link in &mut self.apps {
+            while let Some(queued) = link.backlog.front() {
+                let message = queued.as_inbound();
+                let pushed =
+                    push_inbound(&mut link.inbound, &message, Payload::Plain(message.payload))
+                        .expect("a queued payload was checked");
+                if !pushed {
+                    break;
+                }
+                link.backlog.pop_front();
+            }
+        }
+        let stalled = std::mem::take(&mut self.stalled);
+        for (slot, generation) in stalled {
+            let Some(conn) = self
+                .slots
+                .get_mut(slot as usize)
+                .and_then(|s| s.conn.as_mut())
+            else {
+                continue;
+            };
+            if conn.id.generation() != generation {
+                continue;
+            }
+            let Some(stall) = conn
+                .stalled
+                .take_if(|s| self.apps[usize::from(s.app)].backlog.is_empty())
+            else {
+                if conn.stalled.is_some() {
+                    self.stalled.push((slot, generation));
+                }
+                continue;
+            };
+            let mut rest = stall.rest;
+            log::trace!("client {}: reading resumed", conn.id);
+            self.process(slot, &mut rest);
+            // Edge-triggered: what arrived meanwhile (data, or the end of
+            // the stream) will not be announced again.
+            if self.conn(slot).is_some_and(|c| c.stalled.is_none()) {
+                self.on_readable(slot, true);
+            }
+        }
+    }
+}

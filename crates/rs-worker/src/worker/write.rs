@@ -1,0 +1,154 @@
+//! Writing to a connection: at once, or queued for one vectored write at
+//! the end of a delivery pass, and the rest when the socket takes more;
+//! ending a finishing connection once its output is out; closing clients
+//! whose unread output passes `max_pending_output`.
+
+use std::io;
+
+use rs_proto::CloseCode;
+
+use crate::output::Frame;
+
+use super::Worker;
+use super::conn::{Conn, Phase, shown};
+
+impl Worker {
+    /// Whether a writable event has work for `slot`: output waiting, or a
+    /// finishing connection to end. (Most writable events only report the
+    /// client's ACK of what went out at once.)
+    pub(super) fn has_output(&self, slot: u32) -> bool {
+        let conn = self.slots.get(slot as usize).and_then(|s| s.conn.as_ref());
+        conn.is_some_and(|c| {
+            !c.output.is_empty()
+                || c.stream.has_buffered()
+                || matches!(c.phase, Phase::Finishing { .. })
+        })
+    }
+
+    pub(super) fn on_writable(&mut self, slot: u32) {
+        let Some(conn) = self.conn(slot) else { return };
+        // TLS records first, then what waits behind them.
+        let flushed = conn.stream.send_buffered();
+        if let Err(e) = flushed.and_then(|()| conn.output.flush(&mut conn.stream)) {
+            log::debug!("client {}: write failed: {e}", conn.id);
+            self.close(slot);
+            return;
+        }
+        self.after_output(slot);
+    }
+
+    /// Ends a finishing connection once its output is out.
+    pub(super) fn after_output(&mut self, slot: u32) {
+        let Some(conn) = self.conn(slot) else { return };
+        let Phase::Finishing { drain } = conn.phase else {
+            return;
+        };
+        if !conn.output.is_empty() || conn.write_shut {
+            return;
+        }
+        // TLS: close_notify goes out before TCP is shut down or closed.
+        if let Err(e) = conn.stream.close_notify() {
+            log::debug!("client {}: write failed: {e}", conn.id);
+            self.close(slot);
+            return;
+        }
+        if conn.stream.has_buffered() {
+            return; // the rest when the socket is writable
+        }
+        if !drain {
+            // The close handshake is complete: the server closes the TCP
+            // connection first (RFC 6455 §7.1.1).
+            self.close(slot);
+            return;
+        }
+        conn.write_shut = true;
+        if conn.stream.shutdown_write().is_err() {
+            self.close(slot);
+        }
+    }
+
+    /// Writes a frame (or HTTP response) to one connection, closing it
+    /// with 1008 if its unread output passes `max_pending_output`.
+    pub(super) fn send(&mut self, slot: u32, frame: &mut Frame<'_>) {
+        let max_pending = self.limits.max_pending_output;
+        let Some(conn) = self.conn(slot) else { return };
+        match conn.output.send(&mut conn.stream, frame) {
+            Ok(()) => {
+                if let Some(pending) = pending_over(conn, max_pending) {
+                    self.close_slow_consumer(slot, pending);
+                }
+            }
+            Err(e) => self.write_failed(slot, &e),
+        }
+    }
+
+    #[cold]
+    fn write_failed(&mut self, slot: u32, error: &io::Error) {
+        if let Some(conn) = self.conn(slot) {
+            log::debug!("client {}: write failed: {error}", conn.id);
+        }
+        self.close(slot);
+    }
+
+    /// Queues a frame for `slot`, written when the delivery pass ends.
+    pub(super) fn queue(&mut self, slot: u32, frame: &mut Frame<'_>) {
+        let Some(conn) = self.slots[slot as usize].conn.as_mut() else {
+            return;
+        };
+        if !conn.queued {
+            conn.queued = true;
+            self.to_flush.push(slot);
+        }
+        conn.output.queue(frame);
+        // Past the limit: write now and judge, as an unbatched send would,
+        // so the limit is never passed by more than this frame.
+        if conn.output.pending() + conn.stream.buffered() > self.limits.max_pending_output {
+            self.on_writable(slot);
+            self.check_pending(slot);
+        }
+    }
+
+    /// Writes what the delivery pass queued, one vectored write per client.
+    pub(super) fn flush_queued(&mut self) {
+        let mut to_flush = std::mem::take(&mut self.to_flush);
+        for slot in to_flush.drain(..) {
+            let Some(conn) = self.conn(slot) else {
+                continue;
+            };
+            conn.queued = false;
+            self.on_writable(slot);
+            self.check_pending(slot);
+        }
+        self.to_flush = to_flush;
+    }
+
+    /// Closes `slot` as a slow consumer if its unsent output passed the limit.
+    fn check_pending(&mut self, slot: u32) {
+        let max_pending = self.limits.max_pending_output;
+        let Some(conn) = self.conn(slot) else { return };
+        if let Some(pending) = pending_over(conn, max_pending) {
+            self.close_slow_consumer(slot, pending);
+        }
+    }
+
+    /// Closes a client with 1008 whose unread output passed the limit.
+    #[cold]
+    fn close_slow_consumer(&mut self, slot: u32, pending: usize) {
+        let Some(conn) = self.conn(slot) else { return };
+        log::debug!(
+            "client {} ({}): closing a slow consumer with {pending} bytes of unread output",
+            conn.id,
+            shown(&conn.peer),
+        );
+        conn.output.drop_unstarted();
+        self.fail_with(slot, CloseCode::POLICY_VIOLATION, "too much unread output");
+    }
+}
+
+/// A session's unwritten output, if it is more than `max`. With TLS, the
+/// records rustls holds for the socket count too.
+#[inline(always)]
+fn pending_over(conn: &Conn, max: usize) -> Option<usize> {
+    let pending = conn.output.pending() + conn.stream.buffered();
+    (pending > max && matches!(conn.phase, Phase::Open(_))).then_some(pending)
+}
