@@ -8,9 +8,30 @@ use std::time::{Duration, Instant};
 
 use super::Worker;
 
-/// `errno` values for "too many open files" (process, system).
-const EMFILE: i32 = 24;
-const ENFILE: i32 = 23;
+/// How soon to try a listener again after an error that may pass (out of
+/// memory or buffers, out of descriptors with no spare to shed with):
+/// edge-triggered, its waiting connections would not be announced again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Whether `error` from `accept` belongs to one connection that failed
+/// while it waited (accept(2) says to go on as for EAGAIN).
+fn is_connection_error(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(
+            libc::ECONNABORTED
+                | libc::EPROTO
+                | libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+                | libc::EPERM
+        )
+    )
+}
 
 /// The connections all workers may hold together (`fd_alloc_c`).
 #[derive(Debug)]
@@ -57,8 +78,14 @@ impl Worker {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if matches!(e.raw_os_error(), Some(code) if code == EMFILE || code == ENFILE) =>
-                {
+                Err(e) if is_connection_error(&e) => {
+                    log::debug!(
+                        "worker {}: a connection failed before it was accepted: {e}",
+                        self.index
+                    );
+                    continue;
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
                     // Out of descriptors. Left in the backlog, the connection
                     // would never be announced again (edge-triggered): free
                     // the spare descriptor, accept it, close it, take the
@@ -67,6 +94,7 @@ impl Worker {
                         format!("accept failed: {e}; refusing new connections")
                     });
                     if self.spare_fd.take().is_none() {
+                        self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
                         return;
                     }
                     if let Some((socket, _)) = &self.listeners[listener] {
@@ -78,6 +106,7 @@ impl Worker {
                 Err(e) => {
                     self.accept_refusals
                         .record(self.index, || format!("accept failed: {e}"));
+                    self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
                     return;
                 }
             };
@@ -100,22 +129,86 @@ impl Worker {
     }
 }
 
-/// Refusals of one kind: each is counted, and logged at most once per
-/// second with the count since the last line (a flood of them would
-/// otherwise flood the log).
-#[derive(Default)]
+impl Worker {
+    /// What accepting left for later, if its time has come: listeners to
+    /// try again after an error, refusals to report.
+    pub(super) fn accept_later(&mut self) {
+        if self.accept_wakeup().is_none() {
+            return;
+        }
+        let now = Instant::now();
+        if self.accept_retry.is_some_and(|t| t <= now) {
+            self.accept_retry = None;
+            for listener in 0..self.listeners.len() {
+                self.accept(listener);
+            }
+        }
+        self.accept_refusals.flush(self.index, now);
+        self.busy_refusals.flush(self.index, now);
+    }
+
+    /// When [`accept_later`](Self::accept_later) has something to do.
+    pub(super) fn accept_wakeup(&self) -> Option<Instant> {
+        [
+            self.accept_retry,
+            self.accept_refusals.due(),
+            self.busy_refusals.due(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
+/// Refusals of one kind: each is counted; the first is logged at once,
+/// the rest at most once per second with their count (a flood of them
+/// would otherwise flood the log), by [`record`](Self::record) or, when no
+/// more come, by [`flush`](Self::flush).
 pub(super) struct RefusalLog {
+    /// What is refused, for the lines that report a count alone.
+    what: &'static str,
     last_logged: Option<Instant>,
     since: u64,
 }
 
+/// The shortest time between two lines of one [`RefusalLog`].
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(1);
+
 impl RefusalLog {
-    /// Counts a refusal by `worker`; `what` describes it if a line is due.
-    pub(super) fn record(&mut self, worker: u16, what: impl FnOnce() -> String) {
+    /// Refusals of `what`, e.g. "new connections".
+    pub(super) const fn new(what: &'static str) -> Self {
+        Self {
+            what,
+            last_logged: None,
+            since: 0,
+        }
+    }
+
+    /// Counts a refusal by `worker`; `why` describes it if a line is due.
+    pub(super) fn record(&mut self, worker: u16, why: impl FnOnce() -> String) {
         if let Some(count) = self.count(Instant::now()) {
             log::warn!(
                 "worker {worker}: {} ({count} refused since the last report)",
-                what()
+                why()
+            );
+        }
+    }
+
+    /// When the refusals not yet reported are due to be, if there are any.
+    pub(super) fn due(&self) -> Option<Instant> {
+        (self.since > 0)
+            .then_some(self.last_logged)
+            .flatten()
+            .map(|t| t + REFUSAL_LOG_EVERY)
+    }
+
+    /// Reports the refusals `worker` counted since the last line, if it is
+    /// time: they end up in the log even when no refusal follows them.
+    pub(super) fn flush(&mut self, worker: u16, now: Instant) {
+        if let Some(count) = self.take_due(now) {
+            log::warn!(
+                "worker {worker}: {count} more {} refused since the last report",
+                self.what
             );
         }
     }
@@ -125,8 +218,17 @@ impl RefusalLog {
         self.since += 1;
         if self
             .last_logged
-            .is_some_and(|t| now - t < Duration::from_secs(1))
+            .is_some_and(|t| now - t < REFUSAL_LOG_EVERY)
         {
+            return None;
+        }
+        self.last_logged = Some(now);
+        Some(std::mem::take(&mut self.since))
+    }
+
+    /// The count to report at `now` without a new refusal, if one is due.
+    fn take_due(&mut self, now: Instant) -> Option<u64> {
+        if self.due().is_none_or(|due| now < due) {
             return None;
         }
         self.last_logged = Some(now);
@@ -142,12 +244,33 @@ mod tests {
     fn refusals_are_reported_at_most_once_a_second_with_the_count_since() {
         let start = Instant::now();
         let at = |ms| start + Duration::from_millis(ms);
-        let mut log = RefusalLog::default();
+        let mut log = RefusalLog::new("new connections");
+        assert_eq!(log.due(), None);
         assert_eq!(log.count(at(0)), Some(1));
+        assert_eq!(log.due(), None);
         assert_eq!(log.count(at(10)), None);
         assert_eq!(log.count(at(999)), None);
         assert_eq!(log.count(at(1000)), Some(3));
         assert_eq!(log.count(at(1500)), None);
         assert_eq!(log.count(at(5000)), Some(2));
+    }
+
+    #[test]
+    fn refusals_that_no_other_follows_are_reported_when_due() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut log = RefusalLog::new("new connections");
+        assert_eq!(log.count(at(0)), Some(1));
+        for ms in 1..=49 {
+            assert_eq!(log.count(at(ms)), None);
+        }
+        assert_eq!(log.due(), Some(at(1000)));
+        assert_eq!(log.take_due(at(999)), None);
+        assert_eq!(log.take_due(at(1000)), Some(49));
+        // All told: nothing more is due until another refusal.
+        assert_eq!(log.due(), None);
+        assert_eq!(log.take_due(at(9000)), None);
+        assert_eq!(log.count(at(1200)), None);
+        assert_eq!(log.due(), Some(at(2000)));
     }
 }

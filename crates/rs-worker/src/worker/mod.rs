@@ -201,6 +201,8 @@ pub struct Worker {
     /// A descriptor kept in reserve, given up to refuse a connection
     /// cleanly when the process runs out of descriptors.
     spare_fd: Option<std::fs::File>,
+    /// When to try the listeners again after an accept error that may pass.
+    accept_retry: Option<Instant>,
 }
 
 impl Worker {
@@ -277,9 +279,10 @@ impl Worker {
             budget: setup.budget,
             stop: Arc::new(AtomicBool::new(false)),
             shutting_down: None,
-            accept_refusals: RefusalLog::default(),
-            busy_refusals: RefusalLog::default(),
+            accept_refusals: RefusalLog::new("new connections"),
+            busy_refusals: RefusalLog::new("handshakes for a busy app"),
             spare_fd: Some(std::fs::File::open("/dev/null")?),
+            accept_retry: None,
         })
     }
 
@@ -367,6 +370,7 @@ impl Worker {
             self.events = events;
             self.resume_reads();
             self.expire_deadlines();
+            self.accept_later();
             // The messages just read wake their apps before this thread
             // delivers the next pass of outbound frames.
             self.flush_inbound();
@@ -377,7 +381,7 @@ impl Worker {
     fn next_timeout(&self) -> Option<Duration> {
         let next = self.deadlines.peek().map(|Reverse((t, _, _))| *t);
         let shutdown = self.shutting_down.map(|t| t + self.limits.close_timeout);
-        [next, shutdown]
+        [next, shutdown, self.accept_wakeup()]
             .into_iter()
             .flatten()
             .min()

@@ -64,7 +64,7 @@ impl Worker {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    log::debug!("read failed: {e}");
+                    log::debug!("client {}: read failed: {e}", conn.id);
                     self.close(slot);
                     break;
                 }
