@@ -330,6 +330,56 @@ fn startup_errors_exit_non_zero_with_one_clear_line_before_detaching() {
 }
 
 #[test]
+fn a_second_server_on_the_same_port_is_refused_not_given_half_the_clients() {
+    // SO_REUSEPORT lets sockets of the same user share a port: the second
+    // server must find the first one's before it joins in.
+    let port = free_port();
+    let first = Foreground::start(
+        ConfigFile::new(&[port], &[AppSpec::simple("echo")], &run_as_user()),
+        port,
+    );
+    let config = ConfigFile::new(&[port], &[AppSpec::simple("echo")], &run_as_user());
+    let mut second = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+        .arg(&config.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            second.kill().unwrap();
+            second.wait().unwrap();
+            panic!("the second server started on the first one's port");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen on 127.0.0.1:{port}: Address already in use (os error 98) \
+             (another process, perhaps another ringsocket, listens on it)"
+        )),
+        "{stderr}"
+    );
+    // The first one serves on.
+    let mut client = connect(&format!("ws://127.0.0.1:{port}/echo"));
+    client.send(tungstenite::Message::text("still")).unwrap();
+    assert_eq!(
+        next_message(&mut client),
+        tungstenite::Message::text("still")
+    );
+    drop(client);
+    assert!(first.terminate().success());
+}
+
+#[test]
 fn an_app_whose_init_fails_stops_startup_before_any_port_listens() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();

@@ -82,6 +82,9 @@ impl fmt::Display for BindError {
         if self.error.kind() == io::ErrorKind::PermissionDenied && self.addr.port() < 1024 {
             f.write_str(" (ports below 1024 need root or CAP_NET_BIND_SERVICE)")?;
         }
+        if self.error.kind() == io::ErrorKind::AddrInUse {
+            f.write_str(" (another process, perhaps another ringsocket, listens on it)")?;
+        }
         Ok(())
     }
 }
@@ -90,28 +93,39 @@ impl std::error::Error for BindError {}
 
 /// Binds one non-blocking socket for `addr` with the port's options, without
 /// listening yet.
+///
+/// `SO_REUSEPORT` would also let a second server started by the same user
+/// join the group and take half of the new connections without a word: a
+/// socket bound first without it finds such a server (a listening socket
+/// refuses it, with `SO_REUSEADDR` set so that connections of a previous
+/// run waiting out `TIME_WAIT` do not). Two servers starting at the same
+/// instant can still both pass before either listens.
 fn bind(port: &PortConfig, addr: SocketAddr) -> Result<Socket, BindError> {
     let error = |error| BindError {
         addr,
         interface: port.interface.clone(),
         error,
     };
-    let socket =
-        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(error)?;
-    socket.set_reuse_address(true).map_err(error)?;
-    socket.set_reuse_port(true).map_err(error)?;
-    socket.set_nonblocking(true).map_err(error)?;
+    unbound_socket(port, addr, false)
+        .and_then(|probe| probe.bind(&addr.into()))
+        .map_err(error)?;
+    let socket = unbound_socket(port, addr, true).map_err(error)?;
+    socket.bind(&addr.into()).map_err(error)?;
+    Ok(socket)
+}
+
+/// A socket for `addr` with the port's options, `SO_REUSEPORT` if `shared`.
+fn unbound_socket(port: &PortConfig, addr: SocketAddr, shared: bool) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(shared)?;
+    socket.set_nonblocking(true)?;
     if addr.is_ipv6() {
         // Separate stacks unless the operator asked for IPv4 inside IPv6.
-        socket
-            .set_only_v6(!port.ipv4_is_embedded_in_ipv6)
-            .map_err(error)?;
+        socket.set_only_v6(!port.ipv4_is_embedded_in_ipv6)?;
     }
     if let Some(interface) = &port.interface {
-        socket
-            .bind_device(Some(interface.as_bytes()))
-            .map_err(error)?;
+        socket.bind_device(Some(interface.as_bytes()))?;
     }
-    socket.bind(&addr.into()).map_err(error)?;
     Ok(socket)
 }
