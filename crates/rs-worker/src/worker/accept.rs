@@ -132,10 +132,20 @@ impl Worker {
 impl Worker {
     /// What accepting left for later, if its time has come: listeners to
     /// try again after an error, refusals to report.
+    #[inline(always)]
     pub(super) fn accept_later(&mut self) {
-        if self.accept_wakeup().is_none() {
+        // Three comparisons in the common case, once per loop.
+        if self.accept_retry.is_none()
+            && !self.accept_refusals.pending()
+            && !self.busy_refusals.pending()
+        {
             return;
         }
+        self.accept_timers_due();
+    }
+
+    #[cold]
+    fn accept_timers_due(&mut self) {
         let now = Instant::now();
         if self.accept_retry.is_some_and(|t| t <= now) {
             self.accept_retry = None;
@@ -192,6 +202,12 @@ impl RefusalLog {
                 why()
             );
         }
+    }
+
+    /// Whether refusals wait to be reported.
+    #[inline(always)]
+    pub(super) fn pending(&self) -> bool {
+        self.since > 0
     }
 
     /// When the refusals not yet reported are due to be, if there are any.
