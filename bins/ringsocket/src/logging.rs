@@ -23,6 +23,17 @@ fn filter(level: LogLevel) -> LevelFilter {
     }
 }
 
+/// The modules whose lines `log_level` governs in full.
+const OUR_CRATES: [&str; 7] = [
+    "ringsocket",
+    "rs_app",
+    "rs_conf",
+    "rs_http",
+    "rs_proto",
+    "rs_ring",
+    "rs_worker",
+];
+
 fn rust_log() -> Option<String> {
     std::env::var("RUST_LOG").ok().filter(|s| !s.is_empty())
 }
@@ -46,10 +57,15 @@ pub(crate) fn init(level: LogLevel) {
         Some(spec) => {
             builder.parse_filters(&spec);
         }
-        // Everything passes env_logger; the global maximum decides, so that
-        // SIGHUP can change it.
+        // The server's and apps' lines pass env_logger; the global maximum
+        // decides, so that SIGHUP can change it. Libraries' (mio, rustls)
+        // speak of their own insides below warnings, in levels that do not
+        // mean ours: warnings and errors only.
         None => {
-            builder.filter_level(LevelFilter::Trace);
+            builder.filter_level(LevelFilter::Warn);
+            for ours in OUR_CRATES {
+                builder.filter_module(ours, LevelFilter::Trace);
+            }
         }
     }
     let logger = builder.format_timestamp_millis().build();

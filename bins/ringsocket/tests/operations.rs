@@ -531,6 +531,9 @@ fn each_log_level_shows_the_levels_above_it_and_no_more() {
         assert_eq!(has("info "), info, "{level}: the info line\n{text}");
         assert_eq!(has("debug "), debug, "{level}: the debug line\n{text}");
     }
+    // Libraries' own details (mio's registrations, say) stay out even at
+    // "debug": their levels are not ours.
+    assert!(!log.text().contains(" mio::"), "{}", log.text());
 }
 
 #[test]
