@@ -311,6 +311,7 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         handshake_timeout: Duration::from_secs(config.shutdown_wait_http.into()),
         close_timeout: Duration::from_secs(config.shutdown_wait_ws.into()),
         max_pending_output: config.max_pending_output,
+        max_pending_output_total: config.max_pending_output_total,
         max_partial_msgs_size: config.max_partial_msgs_size,
         events: config.epoll_buf_elem_c,
         read_buffer: config.worker_rbuf_size,

@@ -356,6 +356,70 @@ fn past_max_partial_msgs_size_the_client_holding_the_largest_unfinished_message_
 }
 
 #[test]
+fn past_max_pending_output_total_the_clients_with_the_most_unread_output_get_1013() {
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo")],
+        r#""worker_c": 1, "max_ws_msg_size": 65536, "max_pending_output": 8388608,
+           "max_pending_output_total": 8388608,"#,
+    );
+    let log = server.capture_stderr();
+    // Each client asks for echoes and reads none: the kernel takes up to
+    // tcp_wmem's maximum of them (and a little more on the client's side),
+    // the worker holds about 6 MiB more: under the client's own 8 MiB, but
+    // not under the 8 MiB for all four together.
+    let wmem_max: usize = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .unwrap()
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let messages = (wmem_max + (6 << 20)) / 64_000;
+    let payload = |client: usize, n: usize| vec![(client * 7 + n) as u8; 64_000];
+    let mut clients: Vec<RawWs> = (0..4)
+        .map(|_| RawWs::connect(server.addr(), "/echo"))
+        .collect();
+    for (c, client) in clients.iter_mut().enumerate() {
+        for n in 0..messages {
+            client.send(raw::BINARY, &payload(c, n));
+        }
+    }
+    // Then each reads: every echo, in order, or some and then 1013.
+    let (mut shed, mut whole) = (0, 0);
+    for (c, client) in clients.iter_mut().enumerate() {
+        for n in 0.. {
+            let frame = client.frame();
+            if frame.opcode == raw::CLOSE {
+                assert_eq!(frame.close_code(), 1013, "client {c} after {n} echoes");
+                shed += 1;
+                break;
+            }
+            assert!(
+                frame.payload == payload(c, n),
+                "client {c}: echo {n} differs"
+            );
+            if n + 1 == messages {
+                whole += 1;
+                break;
+            }
+        }
+    }
+    assert!(
+        shed >= 1 && whole >= 1,
+        "{shed} clients closed, {whole} served whole"
+    );
+    assert!(
+        log.wait_for(
+            "bytes for its clients, past max_pending_output_total (8388608 bytes)",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        log.text()
+    );
+}
+
+#[test]
 fn a_frame_announcing_more_than_max_ws_msg_size_is_closed_with_1009_before_its_payload() {
     // A 2^40-byte frame: the header alone must be enough to refuse it.
     let mut header = vec![0x82, 0x80 | 127];

@@ -38,6 +38,10 @@ pub const USER: &str = "ringsock";
 /// `"max_pending_output"` (32 MiB) when `"max_ws_msg_size"` has its default.
 /// In general the default is [`pending_output_for`]`(max_ws_msg_size)`.
 pub const MAX_PENDING_OUTPUT: usize = pending_output_for(MAX_WS_MSG_SIZE);
+/// `"max_pending_output_total"` (this project; 512 MiB) when
+/// `"max_pending_output"` has its default. In general the default is
+/// [`pending_output_total_for`]`(max_pending_output)`.
+pub const MAX_PENDING_OUTPUT_TOTAL: usize = pending_output_total_for(MAX_PENDING_OUTPUT);
 /// `"max_partial_msgs_size"` (this project; 256 MiB) when `"max_ws_msg_size"`
 /// has its default. In general the default is
 /// [`partial_msgs_size_for`]`(max_ws_msg_size)`.
@@ -58,6 +62,13 @@ pub const fn frame_chain_size_for(max_ws_msg_size: usize) -> usize {
 /// for two maximum-size messages, so echoing one never trips the limit.
 pub const fn pending_output_for(max_ws_msg_size: usize) -> usize {
     max_ws_msg_size.saturating_mul(2)
+}
+
+/// The default `"max_pending_output_total"` for a given
+/// `"max_pending_output"`: sixteen clients of a worker may each be at the
+/// limit at once.
+pub const fn pending_output_total_for(max_pending_output: usize) -> usize {
+    max_pending_output.saturating_mul(16)
 }
 
 /// The default `"max_partial_msgs_size"` for a given `"max_ws_msg_size"`:

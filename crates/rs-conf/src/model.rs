@@ -114,6 +114,11 @@ pub struct Config {
     /// and not yet written before it is closed as a slow consumer
     /// (≥ `max_ws_msg_size`).
     pub max_pending_output: usize,
+    /// `"max_pending_output_total"` (this project): bytes queued for all
+    /// the clients of one worker together, each frame counted once however
+    /// many clients it waits for; past it, the clients with the most
+    /// pending are closed as slow consumers (≥ `max_pending_output`).
+    pub max_pending_output_total: usize,
     /// `"max_partial_msgs_size"` (this project): payload bytes of messages
     /// not yet received whole that one worker holds for all its clients
     /// together; past it, the clients holding the most are closed with

@@ -273,9 +273,23 @@ fn duplicate_urls(errs: &mut Errors<'_>, doc: &Document) {
 }
 
 /// A message's frames hold its payload, and one maximum-size message must
-/// fit in a client's pending output and in its worker's partial messages.
+/// fit in a client's pending output and in its worker's partial messages;
+/// one client's pending output in its worker's.
 fn limits(errs: &mut Errors<'_>, doc: &Document) {
     let limits = doc.globals.limits();
+    if let (Some(pending), Some(total)) = (limits.pending, limits.pending_total)
+        && total < pending
+    {
+        errs.at(
+            &JsonPath::root().key("max_pending_output_total"),
+            Some(total.to_string()),
+            ErrorKind::InconsistentLimits,
+            format!(
+                "must be at least \"max_pending_output\" ({pending}) so one client at its \
+                 limit fits"
+            ),
+        );
+    }
     let Some(msg) = limits.msg else {
         return;
     };

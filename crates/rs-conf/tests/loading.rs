@@ -126,6 +126,7 @@ fn defaults_are_the_references() {
     assert_eq!(c.update_queue_size, 5);
     assert_eq!(c.user, "ringsock");
     assert_eq!(c.max_pending_output, 33_554_432);
+    assert_eq!(c.max_pending_output_total, 536_870_912);
     assert_eq!(c.max_partial_msgs_size, 268_435_456);
     assert_eq!(c.max_http_request_size, 8192);
     let port = &c.ports[0];
@@ -145,7 +146,8 @@ fn defaults_written_out_round_trip_to_the_same_config() {
          max_ws_msg_size: {}, max_ws_frame_chain_size: {}, realloc_multiplier: {}, \
          worker_rbuf_size: {}, inbound_ring_buf_size: {}, outbound_ring_buf_size: {}, \
          owrefs_elem_c: {}, epoll_buf_elem_c: {}, update_queue_size: {}, user: '{}', \
-         max_pending_output: {}, max_partial_msgs_size: {}, max_http_request_size: {}, \
+         max_pending_output: {}, max_pending_output_total: {}, max_partial_msgs_size: {}, \
+         max_http_request_size: {}, \
          certs: []",
         defaults::LOG_LEVEL,
         defaults::SHUTDOWN_WAIT_HTTP,
@@ -162,6 +164,7 @@ fn defaults_written_out_round_trip_to_the_same_config() {
         defaults::UPDATE_QUEUE_SIZE,
         defaults::USER,
         defaults::MAX_PENDING_OUTPUT,
+        defaults::MAX_PENDING_OUTPUT_TOTAL,
         defaults::MAX_PARTIAL_MSGS_SIZE,
         defaults::MAX_HTTP_REQUEST_SIZE,
     );

@@ -178,6 +178,7 @@ fn sizes_and_counts_are_positive_integers() {
         "epoll_buf_elem_c",
         "update_queue_size",
         "max_pending_output",
+        "max_pending_output_total",
         "max_partial_msgs_size",
     ] {
         for bad in ["0", "-1"] {
@@ -294,6 +295,38 @@ fn pending_output_is_at_least_the_message_size() {
     assert_eq!(
         valid(&with_root_keys("max_ws_msg_size: 1000")).max_pending_output,
         2000
+    );
+}
+
+#[test]
+fn pending_output_total_is_at_least_one_clients_pending_output() {
+    assert_one_error(
+        &with_root_keys(
+            "max_ws_msg_size: 1000, max_pending_output: 5000, max_pending_output_total: 4999",
+        ),
+        ErrorKind::InconsistentLimits,
+        "max_pending_output_total",
+        Some("4999"),
+        "must be at least \"max_pending_output\" (5000) so one client at its limit fits",
+    );
+    // Derived from max_pending_output, itself derived from max_ws_msg_size.
+    assert_eq!(
+        valid(&with_root_keys(
+            "max_ws_msg_size: 1000, max_pending_output: 5000"
+        ))
+        .max_pending_output_total,
+        80_000
+    );
+    assert_eq!(
+        valid(&with_root_keys("max_ws_msg_size: 1000")).max_pending_output_total,
+        32_000
+    );
+    assert_eq!(
+        valid(&with_root_keys(
+            "max_ws_msg_size: 1000, max_pending_output: 5000, max_pending_output_total: 5000"
+        ))
+        .max_pending_output_total,
+        5000
     );
 }
 

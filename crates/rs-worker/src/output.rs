@@ -11,10 +11,52 @@
 //! client's second and later frame of a worker's delivery pass (an app
 //! sending it several at once). So a frame costs one copy at most, however
 //! many clients get it or are slow, and the ring space is freed at once.
+//!
+//! The copies a worker holds are counted ([`Held`]), each once however many
+//! clients it waits for, so that the worker can bound them together.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The bytes of the frame copies one worker's connections hold: each copy
+/// counted once, from when it is made until its last recipient has written
+/// or dropped it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Held(Arc<AtomicUsize>);
+
+impl Held {
+    /// The bytes held now.
+    #[inline(always)]
+    pub(crate) fn bytes(&self) -> usize {
+        // Relaxed: one thread counts and reads; atomic only for `Send`.
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A frame's copy, shared by the clients it waits for, counted in [`Held`]
+/// while it lives.
+struct SharedFrame {
+    bytes: Box<[u8]>,
+    held: Held,
+}
+
+impl SharedFrame {
+    fn new(bytes: Box<[u8]>, held: &Held) -> Self {
+        held.0.fetch_add(bytes.len(), Ordering::Relaxed);
+        Self {
+            bytes,
+            held: held.clone(),
+        }
+    }
+}
+
+impl Drop for SharedFrame {
+    fn drop(&mut self) {
+        self.held.0.fetch_sub(self.bytes.len(), Ordering::Relaxed);
+    }
+}
 
 /// Queued frames written by one vectored write, at most.
 const IOV_BATCH: usize = 64;
@@ -26,7 +68,7 @@ pub(crate) struct Frame<'a> {
     bytes: &'a [u8],
     /// The rest of the frame, if it lies apart from `bytes` (a lent payload).
     body: &'a [u8],
-    shared: Option<Arc<[u8]>>,
+    shared: Option<Arc<SharedFrame>>,
 }
 
 impl<'a> Frame<'a> {
@@ -52,14 +94,15 @@ impl<'a> Frame<'a> {
         self.bytes.len() + self.body.len()
     }
 
-    fn shared(&mut self) -> Arc<[u8]> {
+    fn shared(&mut self, held: &Held) -> Arc<SharedFrame> {
         self.shared
             .get_or_insert_with(|| {
-                if self.body.is_empty() {
-                    Arc::from(self.bytes)
+                let bytes = if self.body.is_empty() {
+                    Box::from(self.bytes)
                 } else {
-                    Arc::from([self.bytes, self.body].concat())
-                }
+                    [self.bytes, self.body].concat().into_boxed_slice()
+                };
+                Arc::new(SharedFrame::new(bytes, held))
             })
             .clone()
     }
@@ -68,7 +111,7 @@ impl<'a> Frame<'a> {
 /// Queued output: frames (shared) and how far each was written.
 #[derive(Default)]
 pub(crate) struct Output {
-    queue: VecDeque<(Arc<[u8]>, usize)>,
+    queue: VecDeque<(Arc<SharedFrame>, usize)>,
     bytes: usize,
 }
 
@@ -83,11 +126,13 @@ impl Output {
     }
 
     /// Writes `frame` behind what is queued: straight to the socket if
-    /// nothing is, queuing whatever the socket does not take.
+    /// nothing is, queuing whatever the socket does not take (a copy
+    /// counted in `held`).
     pub(crate) fn send(
         &mut self,
         socket: &mut impl Write,
         frame: &mut Frame<'_>,
+        held: &Held,
     ) -> io::Result<()> {
         let mut written = 0;
         if self.queue.is_empty() {
@@ -101,7 +146,7 @@ impl Output {
             }
         }
         self.bytes += frame.len() - written;
-        self.queue.push_back((frame.shared(), written));
+        self.queue.push_back((frame.shared(held), written));
         Ok(())
     }
 
@@ -109,9 +154,9 @@ impl Output {
     /// every recipient, then [`flush`](Self::flush)es each recipient once,
     /// so a client that gets many frames in a batch costs one system call,
     /// not one per frame.
-    pub(crate) fn queue(&mut self, frame: &mut Frame<'_>) {
+    pub(crate) fn queue(&mut self, frame: &mut Frame<'_>, held: &Held) {
         self.bytes += frame.len();
-        self.queue.push_back((frame.shared(), 0));
+        self.queue.push_back((frame.shared(held), 0));
     }
 
     /// Writes queued output until the socket would block or all is written,
@@ -121,7 +166,7 @@ impl Output {
             let mut slices = [IoSlice::new(&[]); IOV_BATCH];
             let mut count = 0;
             for ((bytes, offset), slice) in self.queue.iter().zip(&mut slices) {
-                *slice = IoSlice::new(&bytes[*offset..]);
+                *slice = IoSlice::new(&bytes.bytes[*offset..]);
                 count += 1;
             }
             let mut n = match socket.write_vectored(&slices[..count]) {
@@ -133,7 +178,7 @@ impl Output {
             };
             self.bytes -= n;
             while let Some((bytes, offset)) = self.queue.front_mut() {
-                let left = bytes.len() - *offset;
+                let left = bytes.bytes.len() - *offset;
                 if n < left {
                     *offset += n;
                     break;
@@ -150,7 +195,7 @@ impl Output {
     pub(crate) fn drop_unstarted(&mut self) {
         let keep = usize::from(self.queue.front().is_some_and(|(_, offset)| *offset > 0));
         for (bytes, offset) in self.queue.drain(keep..) {
-            self.bytes -= bytes.len() - offset;
+            self.bytes -= bytes.bytes.len() - offset;
         }
     }
 }
@@ -244,13 +289,14 @@ mod tests {
 
     #[test]
     fn a_frame_the_socket_takes_is_never_copied() {
+        let held = Held::default();
         let mut socket = Socket {
             room: 100,
             ..Socket::default()
         };
         let mut output = Output::default();
         let mut frame = Frame::new(b"hello");
-        output.send(&mut socket, &mut frame).unwrap();
+        output.send(&mut socket, &mut frame, &held).unwrap();
         assert!(output.is_empty());
         assert!(frame.shared.is_none());
         assert_eq!(socket.written, b"hello");
@@ -258,6 +304,7 @@ mod tests {
 
     #[test]
     fn the_rest_is_queued_once_for_all_recipients_and_flushed_in_order() {
+        let held = Held::default();
         let mut slow = [
             Socket {
                 room: 2,
@@ -271,7 +318,7 @@ mod tests {
         let mut outputs = [Output::default(), Output::default()];
         let mut frame = Frame::new(b"hello");
         for (socket, output) in slow.iter_mut().zip(&mut outputs) {
-            output.send(socket, &mut frame).unwrap();
+            output.send(socket, &mut frame, &held).unwrap();
         }
         let shared = frame.shared.clone().unwrap();
         // One copy, held by the frame, both queues and this test.
@@ -280,7 +327,7 @@ mod tests {
         // Later frames queue behind, even if the socket has room again.
         slow[1].room = 100;
         outputs[1]
-            .send(&mut slow[1], &mut Frame::new(b" world"))
+            .send(&mut slow[1], &mut Frame::new(b" world"), &held)
             .unwrap();
         assert!(slow[1].written.is_empty());
         outputs[1].flush(&mut slow[1]).unwrap();
@@ -290,10 +337,35 @@ mod tests {
     }
 
     #[test]
+    fn each_copy_is_held_once_until_its_last_recipient_lets_it_go() {
+        let held = Held::default();
+        let mut slow = [Socket::default(), Socket::default()];
+        let mut outputs = [Output::default(), Output::default()];
+        let mut frame = Frame::new(b"hello");
+        for (socket, output) in slow.iter_mut().zip(&mut outputs) {
+            output.send(socket, &mut frame, &held).unwrap();
+        }
+        drop(frame);
+        assert_eq!(held.bytes(), 5, "one copy for both");
+        outputs[0].queue(&mut Frame::new(b"abc"), &held);
+        assert_eq!(held.bytes(), 8);
+        slow[0].room = 100;
+        outputs[0].flush(&mut slow[0]).unwrap();
+        assert_eq!(held.bytes(), 5, "written by one, still owed to the other");
+        outputs[1].drop_unstarted();
+        assert_eq!(held.bytes(), 0);
+        outputs[1].queue(&mut Frame::new(b"xyz"), &held);
+        assert_eq!(held.bytes(), 3);
+        drop(outputs);
+        assert_eq!(held.bytes(), 0, "a connection dropped lets its copies go");
+    }
+
+    #[test]
     fn queued_frames_go_out_in_one_vectored_write_and_a_partial_one_resumes() {
+        let held = Held::default();
         let mut output = Output::default();
         for frame in [&b"ab"[..], b"cde", b"f"] {
-            output.queue(&mut Frame::new(frame));
+            output.queue(&mut Frame::new(frame), &held);
         }
         assert_eq!(output.pending(), 6);
         let mut socket = Socket {
@@ -314,7 +386,7 @@ mod tests {
             ..Socket::default()
         };
         for frame in [&b"x"[..], b"y", b"z"] {
-            output.queue(&mut Frame::new(frame));
+            output.queue(&mut Frame::new(frame), &held);
         }
         output.flush(&mut socket).unwrap();
         assert_eq!((socket.written.as_slice(), socket.writes), (&b"xyz"[..], 1));
@@ -322,13 +394,14 @@ mod tests {
 
     #[test]
     fn a_frame_in_two_parts_goes_out_in_one_write_or_is_queued_whole() {
+        let held = Held::default();
         let mut socket = Socket {
             room: 100,
             ..Socket::default()
         };
         let mut output = Output::default();
         let mut frame = Frame::in_parts(b"he", b"llo");
-        output.send(&mut socket, &mut frame).unwrap();
+        output.send(&mut socket, &mut frame, &held).unwrap();
         assert!(output.is_empty() && frame.shared.is_none());
         assert_eq!(
             (socket.written.as_slice(), socket.writes),
@@ -341,8 +414,8 @@ mod tests {
                 ..Socket::default()
             };
             let mut frame = Frame::in_parts(b"he", b"llo");
-            output.send(&mut socket, &mut frame).unwrap();
-            assert_eq!(&*frame.shared.clone().unwrap(), b"hello");
+            output.send(&mut socket, &mut frame, &held).unwrap();
+            assert_eq!(&*frame.shared.clone().unwrap().bytes, b"hello");
             assert_eq!(output.pending(), 5 - room);
             socket.room = 100;
             output.flush(&mut socket).unwrap();
@@ -350,7 +423,7 @@ mod tests {
             assert!(output.is_empty());
         }
         // Queued, it is one piece.
-        output.queue(&mut Frame::in_parts(b"ab", b"cd"));
+        output.queue(&mut Frame::in_parts(b"ab", b"cd"), &held);
         let mut socket = Socket {
             room: 100,
             ..Socket::default()
@@ -362,14 +435,17 @@ mod tests {
 
     #[test]
     fn dropping_unstarted_output_keeps_a_partly_written_frame() {
+        let held = Held::default();
         let mut socket = Socket {
             room: 2,
             ..Socket::default()
         };
         let mut output = Output::default();
-        output.send(&mut socket, &mut Frame::new(b"first")).unwrap();
         output
-            .send(&mut socket, &mut Frame::new(b"second"))
+            .send(&mut socket, &mut Frame::new(b"first"), &held)
+            .unwrap();
+        output
+            .send(&mut socket, &mut Frame::new(b"second"), &held)
             .unwrap();
         assert_eq!(output.pending(), 3 + 6);
         output.drop_unstarted();

@@ -24,6 +24,7 @@ pub(crate) struct Globals {
     pub(super) update_queue_size: Option<usize>,
     pub(super) user: Option<String>,
     pub(super) max_pending_output: Option<usize>,
+    pub(super) max_pending_output_total: Option<usize>,
     pub(super) max_partial_msgs_size: Option<usize>,
     pub(super) max_http_request_size: Option<usize>,
 }
@@ -70,6 +71,10 @@ pub(super) fn parse_globals(errs: &mut Errors<'_>, root: &Obj<'_>) -> Globals {
         .size(errs, "max_pending_output", 1)
         .optional()
         .and_then(|v| v.or(max_ws_msg_size.map(defaults::pending_output_for)));
+    let max_pending_output_total = root
+        .size(errs, "max_pending_output_total", 1)
+        .optional()
+        .and_then(|v| v.or(max_pending_output.map(defaults::pending_output_total_for)));
     let max_partial_msgs_size = root
         .size(errs, "max_partial_msgs_size", 1)
         .optional()
@@ -134,6 +139,7 @@ pub(super) fn parse_globals(errs: &mut Errors<'_>, root: &Obj<'_>) -> Globals {
             .or(defaults::UPDATE_QUEUE_SIZE),
         user,
         max_pending_output,
+        max_pending_output_total,
         max_partial_msgs_size,
         max_http_request_size: root
             .size(
@@ -170,6 +176,7 @@ impl Globals {
             msg: self.max_ws_msg_size,
             chain: self.max_ws_frame_chain_size,
             pending: self.max_pending_output,
+            pending_total: self.max_pending_output_total,
             partial: self.max_partial_msgs_size,
         }
     }
@@ -180,5 +187,6 @@ pub(crate) struct Limits {
     pub(crate) msg: Option<usize>,
     pub(crate) chain: Option<usize>,
     pub(crate) pending: Option<usize>,
+    pub(crate) pending_total: Option<usize>,
     pub(crate) partial: Option<usize>,
 }

@@ -40,6 +40,7 @@ pub(crate) const ROOT_KEYS: &[&str] = &[
     "update_queue_size",
     "user",
     "max_pending_output",
+    "max_pending_output_total",
     "max_partial_msgs_size",
     "max_http_request_size",
 ];
@@ -263,6 +264,7 @@ fn assemble(doc: Document, file: &Path) -> Option<Config> {
         update_queue_size,
         user: g.user?,
         max_pending_output: g.max_pending_output?,
+        max_pending_output_total: g.max_pending_output_total?,
         max_partial_msgs_size: g.max_partial_msgs_size?,
         max_http_request_size: g.max_http_request_size?,
     })

@@ -46,6 +46,7 @@ use rs_proto::CloseCode;
 use rs_ring::{Consumer, Notifier, Producer, Waker};
 
 use crate::listen::Listener;
+use crate::output::Held;
 use crate::tls::TlsConfig;
 
 use accept::RefusalLog;
@@ -98,6 +99,10 @@ pub struct Limits {
     /// `max_pending_output`: the output a client may leave unread before it
     /// is closed with 1008.
     pub max_pending_output: usize,
+    /// `max_pending_output_total`: the output this worker holds for all its
+    /// clients together (each frame copy once); past it, the clients with
+    /// the most unread output are closed with 1013.
+    pub max_pending_output_total: usize,
     /// `max_partial_msgs_size`: the payload bytes of unfinished messages
     /// this worker holds for all its clients together; past it, the
     /// clients holding the most are closed with 1013.
@@ -185,6 +190,9 @@ pub struct Worker {
     /// messages held (see [`recount_partial`](frames::recount_partial)),
     /// kept under `max_partial_msgs_size` by `shed_partial_messages`.
     partial_total: usize,
+    /// The frame copies the connections' output holds, counted together
+    /// and kept under `max_pending_output_total` by `shed_pending_output`.
+    held: Held,
     /// The delivery pass, counted (wrapping), to tell which connections
     /// got a frame in this one.
     pass: u32,
@@ -273,6 +281,7 @@ impl Worker {
             to_flush: Vec::new(),
             pongs: Vec::new(),
             partial_total: 0,
+            held: Held::default(),
             pass: 0,
             rbuf: Vec::new(),
             limits: setup.limits,

@@ -71,12 +71,19 @@ impl Worker {
     /// with 1008 if its unread output passes `max_pending_output`.
     pub(super) fn send(&mut self, slot: u32, frame: &mut Frame<'_>) {
         let max_pending = self.limits.max_pending_output;
-        let Some(conn) = self.conn(slot) else { return };
-        match conn.output.send(&mut conn.stream, frame) {
+        let Some(conn) = self
+            .slots
+            .get_mut(slot as usize)
+            .and_then(|s| s.conn.as_mut())
+        else {
+            return;
+        };
+        match conn.output.send(&mut conn.stream, frame, &self.held) {
             Ok(()) => {
                 if let Some(pending) = pending_over(conn, max_pending) {
                     self.close_slow_consumer(slot, pending);
                 }
+                self.check_held();
             }
             Err(e) => self.write_failed(slot, &e),
         }
@@ -99,13 +106,14 @@ impl Worker {
             conn.queued = true;
             self.to_flush.push(slot);
         }
-        conn.output.queue(frame);
+        conn.output.queue(frame, &self.held);
         // Past the limit: write now and judge, as an unbatched send would,
         // so the limit is never passed by more than this frame.
         if conn.output.pending() + conn.stream.buffered() > self.limits.max_pending_output {
             self.on_writable(slot);
             self.check_pending(slot);
         }
+        self.check_held();
     }
 
     /// Writes what the delivery pass queued, one vectored write per client.
@@ -142,6 +150,52 @@ impl Worker {
         );
         conn.output.drop_unstarted();
         self.fail_with(slot, CloseCode::POLICY_VIOLATION, "too much unread output");
+    }
+
+    /// Keeps the output this worker holds for its clients together under
+    /// `max_pending_output_total`.
+    #[inline(always)]
+    fn check_held(&mut self) {
+        if self.held.bytes() > self.limits.max_pending_output_total {
+            self.shed_pending_output();
+        }
+    }
+
+    /// Closes the clients with the most unread output, with 1013 (Try Again
+    /// Later), until what the worker holds is back under
+    /// `max_pending_output_total`: each client stays under its own limit,
+    /// but many of them could otherwise hold `fd_alloc_c` times it. A frame
+    /// copy shared with clients that stay is not freed with one that goes,
+    /// so more than one may have to.
+    #[cold]
+    fn shed_pending_output(&mut self) {
+        let max = self.limits.max_pending_output_total;
+        while self.held.bytes() > max {
+            let most = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(slot, s)| {
+                    let conn = s.conn.as_ref()?;
+                    let pending = conn.output.pending() + conn.stream.buffered();
+                    let open = matches!(conn.phase, Phase::Open(_));
+                    (open && pending > 0).then_some((pending, slot as u32))
+                })
+                .max();
+            let Some((pending, slot)) = most else { return };
+            let held = self.held.bytes();
+            let Some(conn) = self.conn(slot) else { return };
+            log::debug!(
+                "client {} ({}): closing with 1013: its {pending} bytes of unread output are \
+                 the most when this worker holds {} bytes for its clients, past \
+                 max_pending_output_total ({max} bytes)",
+                conn.id,
+                shown(&conn.peer),
+                held,
+            );
+            conn.output.drop_unstarted();
+            self.fail_with(slot, CloseCode::TRY_AGAIN_LATER, "server busy");
+        }
     }
 }
 
