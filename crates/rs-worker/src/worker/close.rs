@@ -7,7 +7,7 @@ use std::cmp::Reverse;
 use std::time::{Duration, Instant};
 
 use rs_app::wire::InboundKind;
-use rs_proto::{CloseCode, Decoder, encode_close};
+use rs_proto::{CloseCode, encode_close};
 
 use crate::output::Frame;
 
@@ -33,21 +33,14 @@ impl Worker {
         self.start_close_with(slot, &frame);
     }
 
+    /// Sends `frame`, a close frame, to an open session, which then waits
+    /// (closing) for the client's answer until `close_timeout`, unless
+    /// sending it ended the connection already.
     pub(super) fn start_close_with(&mut self, slot: u32, frame: &[u8]) {
         self.leave_session(slot);
         self.send(slot, &mut Frame::new(frame));
-        let (timeout, frames) = (self.limits.close_timeout, self.limits.frames);
-        if let Some(conn) = self
-            .conn(slot)
-            .filter(|c| !matches!(c.phase, Phase::Finishing { .. }))
-        {
-            let decoder = match std::mem::replace(&mut conn.phase, Phase::Finishing { drain: true })
-            {
-                Phase::Closing(decoder) => decoder,
-                _ => Decoder::new(frames),
-            };
-            conn.phase = Phase::Closing(decoder);
-            self.set_deadline(slot, timeout);
+        if matches!(self.conn(slot).map(|c| &c.phase), Some(Phase::Closing(_))) {
+            self.set_deadline(slot, self.limits.close_timeout);
         }
     }
 
