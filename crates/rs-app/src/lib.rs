@@ -6,7 +6,7 @@
 //! An app is a `cdylib` that depends on this crate without default features
 //! and declares itself with [`rs_app!`](crate::rs_app), the seed's `RS_APP`:
 //!
-//! ```ignore
+//! ```
 //! use rs_app::prelude::*;
 //!
 //! fn echo(rs: &mut Read, payload: &[u8]) -> i32 {
@@ -22,6 +22,10 @@
 //!     close: none,
 //!     timer: none,
 //! }
+//! # // What the server calls first: the entry symbol, for the descriptor.
+//! # let descriptor = unsafe { &*ringsocket_app_v1() };
+//! # assert_eq!(descriptor.abi_version, rs_app::abi::ABI_VERSION);
+//! # assert_eq!(descriptor.read_mode, rs_app::abi::READ_ANY);
 //! ```
 //!
 //! - [`abi`]: the versioned `#[repr(C)]` ABI (documented for C authors in

@@ -14,7 +14,7 @@
 //!
 //! The whole echo app:
 //!
-//! ```ignore
+//! ```
 //! use rs_app::prelude::*;
 //!
 //! fn echo(rs: &mut Read, payload: &[u8]) -> i32 {
@@ -33,4 +33,8 @@
 //!     close: none,
 //!     timer: none,
 //! }
+//! # // What the server calls first: the entry symbol, for the descriptor.
+//! # let descriptor = unsafe { &*ringsocket_app_v1() };
+//! # assert_eq!(descriptor.abi_version, rs_app::abi::ABI_VERSION);
+//! # assert_eq!(descriptor.read_mode, rs_app::abi::READ_ANY);
 //! ```

@@ -4,7 +4,7 @@
 /// payloads are laid out. Invoke it exactly once, at the root of a `cdylib`
 /// crate. It exports the ABI entry symbol the server loads.
 ///
-/// ```ignore
+/// ```
 /// use rs_app::prelude::*;
 ///
 /// // The seed's silly_calc: an i32 and 1 to 10 u16s, in network byte order.
