@@ -52,6 +52,7 @@ pub mod defaults;
 mod error;
 mod extract;
 mod files;
+mod hint;
 mod host;
 mod model;
 mod parse;

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::error::{ConfigError, ErrorKind, Place};
+use crate::hint;
 use crate::value::Value;
 
 /// The largest configuration file accepted, in bytes. Real files are a few
@@ -81,16 +82,25 @@ pub(crate) fn parse_text(text: &str, file: &Path) -> Result<Value, ConfigError> 
             format!("arrays and objects are nested more than {MAX_NESTING} levels deep"),
         ));
     }
-    serde_json5::from_str::<Value>(text).map_err(|e| syntax_error(&e, file))
+    serde_json5::from_str::<Value>(text).map_err(|e| syntax_error(&e, text, file))
 }
 
-fn syntax_error(error: &serde_json5::Error, file: &Path) -> ConfigError {
+fn syntax_error(error: &serde_json5::Error, text: &str, file: &Path) -> ConfigError {
     let serde_json5::Error::Message { msg, location } = error;
-    let place = match location {
-        Some(l) => Place::Position {
-            line: l.line,
-            column: l.column,
-        },
+    let position = location.as_ref().map(|l| (l.line, l.column));
+    // The parser stops at the value before a missing comma, or at an
+    // unquoted string: when that is where it stopped, say what is wrong.
+    let hint = hint::find(text).filter(|hint| {
+        position.is_some_and(|p| {
+            (line_col(text, hint.after_value_at)..=line_col(text, hint.at)).contains(&p)
+        })
+    });
+    let (position, message) = match hint {
+        Some(hint) => (Some(line_col(text, hint.at)), hint.message.to_owned()),
+        None => (position, summarize(msg)),
+    };
+    let place = match position {
+        Some((line, column)) => Place::Position { line, column },
         None => Place::File,
     };
     ConfigError::new(
@@ -98,7 +108,7 @@ fn syntax_error(error: &serde_json5::Error, file: &Path) -> ConfigError {
         place,
         None,
         ErrorKind::Syntax,
-        format!("syntax error: {}", summarize(msg)),
+        format!("syntax error: {message}"),
     )
 }
 

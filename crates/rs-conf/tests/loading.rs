@@ -39,6 +39,21 @@ fn syntax_errors_show_line_and_column() {
 }
 
 #[test]
+fn a_missing_comma_or_quotes_are_named_where_they_are_missing() {
+    let comma = errors("{\n  ports: [],\n  apps: []\n  log_level: 'debug'\n}");
+    assert_eq!(
+        comma[0].to_string(),
+        "/etc/ringsocket.json:4:3: syntax error: a ',' is missing before this member \
+         (or a '}' to end the object)"
+    );
+    let quotes = errors("{\n  log_level: debug\n}");
+    assert_eq!(
+        quotes[0].to_string(),
+        "/etc/ringsocket.json:2:14: syntax error: a string value needs quotes"
+    );
+}
+
+#[test]
 fn numbers_too_large_for_64_bits_are_syntax_errors_with_positions() {
     let errors = errors("{\n  fd_alloc_c: 99999999999999999999\n}");
     assert_eq!(position(&errors[0]), (2, 15));
