@@ -539,6 +539,84 @@ fn with_close_client_on_panic_a_panicking_read_closes_its_client_with_1011_and_t
     assert_eq!(next_message(&mut observer), Message::text("t2"));
 }
 
+// ------------------------------------------------- closes from clients
+
+#[test]
+fn a_message_and_a_close_sent_together_get_the_reply_and_then_the_close() {
+    use support::raw::{self, RawWs};
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    for i in 0..20 {
+        // One write: the app's reply must still come before the close.
+        let mut bytes = raw::masked(raw::TEXT, format!("last words {i}").as_bytes());
+        bytes.extend(raw::masked(raw::CLOSE, &1000u16.to_be_bytes()));
+        let mut client = RawWs::connect(server.addr(), "/echo");
+        client.send_raw(&bytes);
+        if i % 2 == 1 {
+            // Closing its side at once too: it still waits for both.
+            client.stream.shutdown(std::net::Shutdown::Write).unwrap();
+        }
+        let echo = client.frame();
+        assert_eq!(
+            (echo.opcode, echo.payload),
+            (raw::TEXT, format!("last words {i}").into_bytes()),
+            "round {i}"
+        );
+        let close = client.frame();
+        assert_eq!((close.close_code(), close.payload.len()), (1000, 2));
+        client.wait_closed(Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn a_client_that_sends_a_close_frame_is_told_of_once_and_answered_with_its_code() {
+    use support::raw::{self, RawWs};
+    let server = probe_server();
+    let (mut observer, _) = probe_client(&server);
+    let mut client = RawWs::connect(server.addr(), "/probe");
+    let welcome = client.frame();
+    let id = welcome_id(&String::from_utf8(welcome.payload).unwrap());
+    // Asks for an echo of its close code, then leaves without waiting.
+    client.send(raw::CLOSE, &4321u16.to_be_bytes());
+    assert_eq!(client.frame().close_code(), 4321);
+    client.wait_closed(Duration::from_secs(5));
+    // The app's close callback ran once (the probe tells everyone).
+    assert_eq!(
+        next_message(&mut observer),
+        Message::text(format!("bye {id}"))
+    );
+    assert_silent(&mut observer);
+}
+
+#[test]
+fn a_close_frame_the_app_does_not_answer_in_time_is_answered_by_the_server() {
+    use support::raw::{self, RawWs};
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe")],
+        r#""worker_c": 1, "shutdown_wait_ws": 1,"#,
+    );
+    let (mut sleeper, _) = probe_client(&server);
+    let mut client = RawWs::connect(server.addr(), "/probe");
+    client.frame(); // its welcome
+    // The app sleeps 4 s in a callback; the close waits for it at most
+    // shutdown_wait_ws.
+    sleeper
+        .send(Message::binary(
+            [&[12][..], &4000u16.to_be_bytes()].concat(),
+        ))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = Instant::now();
+    client.send(raw::CLOSE, &1001u16.to_be_bytes());
+    assert_eq!(client.frame().close_code(), 1001);
+    let waited = sent.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
+        "answered after {waited:?}"
+    );
+    client.wait_closed(Duration::from_secs(5));
+}
+
 #[test]
 fn an_app_that_stops_consuming_takes_no_new_clients_until_it_catches_up() {
     // A ring of about a hundred notices; then they wait in the worker's

@@ -235,6 +235,12 @@ pub enum InboundKind {
     Read,
     /// The client's connection ended.
     Close,
+    /// The client sent a close frame: the app's close callback runs (as
+    /// for [`Close`](Self::Close)), then the app thread answers it with a
+    /// close frame behind everything it sent the client before, which the
+    /// worker writes and then closes the connection. The payload is the
+    /// frame's status code (two bytes, big-endian), or empty if it had none.
+    CloseFrame,
 }
 
 impl InboundKind {
@@ -243,6 +249,7 @@ impl InboundKind {
             InboundKind::Open => 1,
             InboundKind::Read => 2,
             InboundKind::Close => 3,
+            InboundKind::CloseFrame => 4,
         }
     }
 
@@ -251,6 +258,7 @@ impl InboundKind {
             1 => Some(InboundKind::Open),
             2 => Some(InboundKind::Read),
             3 => Some(InboundKind::Close),
+            4 => Some(InboundKind::CloseFrame),
             _ => None,
         }
     }
@@ -262,6 +270,7 @@ impl fmt::Display for InboundKind {
             InboundKind::Open => "open",
             InboundKind::Read => "read",
             InboundKind::Close => "close",
+            InboundKind::CloseFrame => "close frame",
         })
     }
 }
@@ -297,7 +306,7 @@ pub const fn inbound_len(payload_len: usize) -> usize {
 /// [`inbound_len`]`(msg.payload.len())` bytes (as reserved on the ring).
 ///
 /// Errors: [`WireError::WrongBufferLength`], [`WireError::BadDataKind`],
-/// [`WireError::PayloadOnOpenOrClose`]; `buf` is untouched then.
+/// [`WireError::UnexpectedPayload`]; `buf` is untouched then.
 pub fn write_inbound(buf: &mut [u8], msg: &Inbound<'_>) -> Result<(), WireError> {
     let expected = inbound_len(msg.payload.len());
     if buf.len() != expected {
@@ -333,7 +342,7 @@ pub fn write_inbound(buf: &mut [u8], msg: &Inbound<'_>) -> Result<(), WireError>
 /// ```
 ///
 /// Errors: [`WireError::TooShort`], [`WireError::BadDataKind`],
-/// [`WireError::PayloadOnOpenOrClose`] (for a payload's place that is not
+/// [`WireError::UnexpectedPayload`] (for a payload's place that is not
 /// empty); `buf` is untouched then.
 pub fn write_inbound_header<'b>(
     buf: &'b mut [u8],
@@ -423,7 +432,7 @@ pub fn read_inbound(buf: &[u8]) -> Result<Inbound<'_>, WireError> {
 fn check_data_kind(kind: InboundKind, data_kind: u8) -> Result<(), WireError> {
     let valid = match kind {
         InboundKind::Read => data_kind == DATA_BIN || data_kind == DATA_UTF8,
-        InboundKind::Open | InboundKind::Close => data_kind == 0,
+        InboundKind::Open | InboundKind::Close | InboundKind::CloseFrame => data_kind == 0,
     };
     if valid {
         Ok(())
@@ -433,8 +442,13 @@ fn check_data_kind(kind: InboundKind, data_kind: u8) -> Result<(), WireError> {
 }
 
 fn check_payload(kind: InboundKind, payload: &[u8]) -> Result<(), WireError> {
-    if kind != InboundKind::Read && !payload.is_empty() {
-        return Err(WireError::PayloadOnOpenOrClose {
+    let fits = match kind {
+        InboundKind::Read => true,
+        InboundKind::CloseFrame => matches!(payload.len(), 0 | 2),
+        InboundKind::Open | InboundKind::Close => payload.is_empty(),
+    };
+    if !fits {
+        return Err(WireError::UnexpectedPayload {
             kind,
             len: payload.len(),
         });
@@ -973,8 +987,9 @@ pub enum WireError {
     BadClientId(u64),
     /// A peer address version other than 4 or 6.
     BadAddressVersion(u8),
-    /// An open or close message with payload bytes.
-    PayloadOnOpenOrClose {
+    /// An open or close message with payload bytes, or a close frame's
+    /// with other than a 2-byte status code.
+    UnexpectedPayload {
         /// The message kind.
         kind: InboundKind,
         /// The payload's length.
@@ -1035,10 +1050,11 @@ impl fmt::Display for WireError {
             WireError::BadAddressVersion(version) => {
                 write!(f, "peer address version {version}, expected 4 or 6")
             }
-            WireError::PayloadOnOpenOrClose { kind, len } => {
+            WireError::UnexpectedPayload { kind, len } => {
                 write!(
                     f,
-                    "{kind} message with a {len}-byte payload; only reads carry one"
+                    "{kind} message with a {len}-byte payload; only reads carry one, \
+                     and close frames a 2-byte status code"
                 )
             }
             WireError::NonZeroPadding { offset } => {
@@ -1270,6 +1286,40 @@ mod tests {
     }
 
     #[test]
+    fn inbound_close_frame_round_trips_with_or_without_its_status_code() {
+        for status in [&[][..], &1000u16.to_be_bytes()] {
+            let msg = inbound(InboundKind::CloseFrame, 0, status);
+            assert_eq!(read_inbound(&encode_in(&msg)), Ok(msg));
+        }
+    }
+
+    #[test]
+    fn a_close_frame_notice_carries_a_status_code_or_nothing() {
+        for len in [1, 3, 125] {
+            let payload = vec![3; len];
+            let msg = inbound(InboundKind::CloseFrame, 0, &payload);
+            let mut buf = vec![0; inbound_len(len)];
+            let refused = WireError::UnexpectedPayload {
+                kind: InboundKind::CloseFrame,
+                len,
+            };
+            assert_eq!(write_inbound(&mut buf, &msg), Err(refused));
+            let mut buf = encode_in(&inbound(InboundKind::CloseFrame, 0, b""));
+            buf.extend(&payload);
+            assert_eq!(read_inbound(&buf), Err(refused));
+        }
+        let refused = WireError::UnexpectedPayload {
+            kind: InboundKind::CloseFrame,
+            len: 3,
+        };
+        assert_eq!(
+            refused.to_string(),
+            "close frame message with a 3-byte payload; only reads carry one, and close \
+             frames a 2-byte status code"
+        );
+    }
+
+    #[test]
     fn inbound_read_binary_round_trips() {
         let msg = inbound(InboundKind::Read, DATA_BIN, &[0, 1, 2, 255]);
         assert_eq!(read_inbound(&encode_in(&msg)), Ok(msg));
@@ -1363,7 +1413,7 @@ mod tests {
             let mut buf = vec![0; 34];
             assert_eq!(
                 write_inbound(&mut buf, &msg),
-                Err(WireError::PayloadOnOpenOrClose { kind, len: 2 })
+                Err(WireError::UnexpectedPayload { kind, len: 2 })
             );
         }
     }
@@ -1407,7 +1457,7 @@ mod tests {
 
     #[test]
     fn inbound_read_unknown_kind() {
-        for kind in [0, 4, 255] {
+        for kind in [0, 5, 255] {
             let mut buf = encode_in(&inbound(InboundKind::Open, 0, b""));
             buf[0] = kind;
             assert_eq!(read_inbound(&buf), Err(WireError::UnknownKind(kind)));
@@ -1482,7 +1532,7 @@ mod tests {
             buf.push(0);
             assert_eq!(
                 read_inbound(&buf),
-                Err(WireError::PayloadOnOpenOrClose { kind, len: 1 })
+                Err(WireError::UnexpectedPayload { kind, len: 1 })
             );
         }
     }
@@ -1941,11 +1991,12 @@ mod tests {
                 "peer address version 5, expected 4 or 6",
             ),
             (
-                WireError::PayloadOnOpenOrClose {
+                WireError::UnexpectedPayload {
                     kind: InboundKind::Close,
                     len: 2,
                 },
-                "close message with a 2-byte payload; only reads carry one",
+                "close message with a 2-byte payload; only reads carry one, and close frames a \
+                 2-byte status code",
             ),
             (
                 WireError::NonZeroPadding { offset: 7 },

@@ -287,6 +287,38 @@ fn open_returning_minus_1_stops_the_app() {
 }
 
 #[test]
+fn a_close_frame_is_answered_after_the_close_callback_and_what_came_before() {
+    let mut h = Harness::start("probe");
+    let a = Client::new(1, 8);
+    // A message, then the client's close frame (1000) right behind it.
+    h.bin(&a, &[5, 2]);
+    h.close_frame(&a, &1000u16.to_be_bytes());
+    let bye = text(&format!("bye {}", a.id));
+    // (Worker 0's ring first; on worker 1's, the client's, in order.)
+    assert_eq!(
+        h.expect(4),
+        [
+            Out::new(0, To::Every, bye.clone()),
+            Out::new(1, To::Single(a.id), text("t2")),
+            Out::new(1, To::Every, bye),
+            Out::close(a.id, 1000),
+        ]
+    );
+    // Without a status code, the answer has none either.
+    let b = Client::new(0, 3);
+    h.close_frame(&b, &[]);
+    let got = h.expect(3);
+    assert_eq!(
+        got[1],
+        Out {
+            close_after: true,
+            ..Out::single(b.id, vec![0x88, 0x00])
+        }
+    );
+    assert_eq!(h.stop(), Ok(()));
+}
+
+#[test]
 fn close_tells_every_client_who_left() {
     let mut h = Harness::start("probe");
     let a = Client::new(1, 8);

@@ -72,6 +72,8 @@ pub(crate) struct HostState {
     pub(crate) name: String,
     /// The app's `close_client_on_panic` (see `AppSettings`).
     pub(crate) close_client_on_panic: bool,
+    /// The app's `no_close_cb` (see `AppSettings`).
+    pub(crate) no_close_cb: bool,
     conf: AppConf,
     app_data: Option<(std::ptr::NonNull<u8>, Layout)>,
     /// The write buffer, after `MAX_HEADER_LEN` bytes of headroom for the
@@ -142,6 +144,7 @@ impl HostState {
             },
             name,
             close_client_on_panic: settings.close_client_on_panic,
+            no_close_cb: settings.no_close_cb,
             app_data,
             wbuf,
             message: (std::ptr::null(), 0),
@@ -243,6 +246,22 @@ impl HostState {
     pub(crate) fn close_client(&mut self, client: ClientId, code: u16) {
         self.close_frame.clear();
         encode_close(&mut self.close_frame, CloseCode::new(code), "");
+        self.push_close_frame(client);
+    }
+
+    /// Answers a client's close frame (`status`: its status code, big-endian,
+    /// or empty) with the same code, behind what the app sent it before.
+    pub(crate) fn answer_close(&mut self, client: ClientId, status: &[u8]) {
+        self.close_frame.clear();
+        self.close_frame.extend_from_slice(
+            FrameHeader::new(Opcode::Close, true, status.len() as u64).as_bytes(),
+        );
+        self.close_frame.extend_from_slice(status);
+        self.push_close_frame(client);
+    }
+
+    /// Sends the close frame in `close_frame` to `client`, closing it after.
+    fn push_close_frame(&mut self, client: ClientId) {
         let frame = std::mem::take(&mut self.close_frame);
         let worker = usize::from(client.worker());
         if worker < self.outbound.len() {

@@ -43,6 +43,10 @@ pub struct AppSettings {
     /// that client with 1011 and one in close is passed over, instead of
     /// stopping the server.
     pub close_client_on_panic: bool,
+    /// The app's `no_close_cb`: the close callback is not called for
+    /// clients that send a close frame either (a worker tells the app of
+    /// those, so that it answers the frame).
+    pub no_close_cb: bool,
 }
 
 impl AppSettings {
@@ -56,6 +60,7 @@ impl AppSettings {
             fd_alloc_c: config.fd_alloc_c as u64,
             shutdown_wait_ws: config.shutdown_wait_ws,
             close_client_on_panic: app.close_client_on_panic,
+            no_close_cb: app.no_close_cb,
         }
     }
 }
@@ -314,15 +319,12 @@ fn dispatch(app: &App, host: &mut HostState, bytes: &[u8]) -> Result<(), AppErro
                 .map(|f| host.call(Which::Open, Some(client), |ctx| call_callback(f, ctx)));
             client_status(host, Which::Open, status.unwrap_or(0), client.id)
         }
-        InboundKind::Close => {
-            let status = app
-                .close
-                .map(|f| host.call(Which::Close, Some(client), |ctx| call_callback(f, ctx)));
-            let status = status.unwrap_or(0);
-            match check_status(&host.name, Which::Close, status) {
-                Ok(_) => Ok(()),
-                Err(error) => survive_panic(host, error, status, None),
-            }
+        InboundKind::Close => close_callback(app, host, client),
+        InboundKind::CloseFrame => {
+            let result = close_callback(app, host, client);
+            // Behind everything the app sent the client so far.
+            host.answer_close(client.id, message.payload);
+            result
         }
         InboundKind::Read => {
             let (case, payload) = match select_case(app, message.data_kind, message.payload) {
@@ -369,6 +371,18 @@ fn select_case<'a>(
     }
     case.check.check(rest)?;
     Ok((case, rest))
+}
+
+/// Calls the close callback for `client`, if the app has one and wants it.
+fn close_callback(app: &App, host: &mut HostState, client: CurrentClient) -> Result<(), AppError> {
+    let Some(close) = app.close.filter(|_| !host.no_close_cb) else {
+        return Ok(());
+    };
+    let status = host.call(Which::Close, Some(client), |ctx| call_callback(close, ctx));
+    match check_status(&host.name, Which::Close, status) {
+        Ok(_) => Ok(()),
+        Err(error) => survive_panic(host, error, status, None),
+    }
 }
 
 /// Applies an open or read status: 4000-4899 closes the client.

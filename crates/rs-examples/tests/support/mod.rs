@@ -310,6 +310,7 @@ impl Harness {
             fd_alloc_c: 1000,
             shutdown_wait_ws: 5,
             close_client_on_panic,
+            no_close_cb: false,
         };
         let app_thread = AppThread::new(app, settings, from_workers, to_workers, parker);
         let stop = app_thread.stop_handle();
@@ -371,6 +372,12 @@ impl Harness {
     /// The client's connection ended.
     pub(crate) fn close(&mut self, client: &Client) {
         self.event(client, InboundKind::Close, 0, &[]);
+    }
+
+    /// The client sent a close frame with `status` (its code's two bytes,
+    /// or none).
+    pub(crate) fn close_frame(&mut self, client: &Client, status: &[u8]) {
+        self.event(client, InboundKind::CloseFrame, 0, status);
     }
 
     /// The client sent a binary message.

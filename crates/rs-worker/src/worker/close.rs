@@ -6,14 +6,14 @@
 use std::cmp::Reverse;
 use std::time::{Duration, Instant};
 
-use rs_app::wire::InboundKind;
-use rs_proto::{CloseCode, encode_close};
+use rs_app::wire::{Inbound, InboundKind};
+use rs_proto::{CloseCode, Opcode, encode_close, encode_frame};
 
 use crate::output::Frame;
 
 use super::Worker;
 use super::conn::{Conn, Phase, shown};
-use super::to_apps::notify;
+use super::to_apps::{Payload, enqueue, notify};
 
 impl Worker {
     /// Fails an open connection: our close frame with `code`, then the end
@@ -58,16 +58,7 @@ impl Worker {
         let (id, peer) = (conn.id, conn.peer);
         conn.phase = Phase::Closing(session.decoder);
         let app = usize::from(session.app);
-        let members = &mut self.members[app];
-        members.swap_remove(session.member);
-        if let Some(&moved) = members.get(session.member)
-            && let Some(Conn {
-                phase: Phase::Open(s),
-                ..
-            }) = self.slots[moved as usize].conn.as_mut()
-        {
-            s.member = session.member;
-        }
+        self.leave_members(app, session.member);
         if self.apps[app].send_close {
             notify(
                 &mut self.apps[app],
@@ -99,6 +90,65 @@ impl Worker {
         self.deadlines.push(Reverse((deadline, slot, generation)));
     }
 
+    /// The client sent a close frame: its app answers it (see
+    /// [`Phase::Answering`]), or this worker does if the app has not by
+    /// `close_timeout`. Anything more the client sends is not read.
+    pub(super) fn await_close_answer(&mut self, slot: u32, status: Option<CloseCode>) {
+        self.release_partial(slot);
+        let Some(conn) = self.slots[slot as usize].conn.as_mut() else {
+            return;
+        };
+        let session = match std::mem::replace(&mut conn.phase, Phase::Finishing { drain: false }) {
+            Phase::Open(session) => session,
+            other => {
+                conn.phase = other;
+                return;
+            }
+        };
+        conn.phase = Phase::Answering {
+            app: session.app,
+            status,
+        };
+        let code = status.map(|code| code.get().to_be_bytes());
+        let payload = code.as_ref().map_or(&[][..], |code| &code[..]);
+        let message = Inbound {
+            kind: InboundKind::CloseFrame,
+            client: conn.id,
+            endpoint_id: session.endpoint_id,
+            data_kind: 0,
+            peer: conn.peer,
+            payload,
+        };
+        let app = usize::from(session.app);
+        self.leave_members(app, session.member);
+        enqueue(&mut self.apps[app], &message, Payload::Plain(payload))
+            .expect("a close frame notice has nothing to check");
+        self.set_deadline(slot, self.limits.close_timeout);
+    }
+
+    /// Takes the member at `index` out of `app`'s members (what the app
+    /// sends every client goes to them).
+    fn leave_members(&mut self, app: usize, index: usize) {
+        let members = &mut self.members[app];
+        members.swap_remove(index);
+        if let Some(&moved) = members.get(index)
+            && let Some(Conn {
+                phase: Phase::Open(s),
+                ..
+            }) = self.slots[moved as usize].conn.as_mut()
+        {
+            s.member = index;
+        }
+    }
+
+    /// Answers a client's close frame (see [`Phase::Answering`]) with
+    /// `frame`, the app's answer or this worker's, and closes the
+    /// connection once it is written: the close handshake is complete.
+    pub(super) fn answer_close(&mut self, slot: u32, frame: &mut Frame<'_>) {
+        self.send(slot, frame);
+        self.finish(slot, self.limits.close_timeout, false);
+    }
+
     /// Drops a connection now.
     pub(super) fn close(&mut self, slot: u32) {
         self.leave_session(slot);
@@ -128,7 +178,18 @@ impl Worker {
                 && conn.deadline == Some(deadline)
             {
                 log::debug!("client {} ({}): timed out", conn.id, shown(&conn.peer));
-                self.close(slot);
+                if let Phase::Answering { status, .. } = conn.phase {
+                    // The app did not answer the close frame in time.
+                    let mut frame = Vec::new();
+                    match status {
+                        Some(code) => encode_close(&mut frame, code, ""),
+                        None => encode_frame(&mut frame, Opcode::Close, &[])
+                            .expect("an empty close fits"),
+                    }
+                    self.answer_close(slot, &mut Frame::new(&frame));
+                } else {
+                    self.close(slot);
+                }
             }
         }
     }

@@ -12,7 +12,7 @@ use mio::{Interest, Token};
 use rs_app::abi::PeerAddr;
 use rs_app::wire::{ClientId, MAX_SLOTS, peer_addr, socket_addr};
 use rs_http::{RequestParser, Scheme};
-use rs_proto::Decoder;
+use rs_proto::{CloseCode, Decoder};
 
 use crate::output::Output;
 use crate::transport::Transport;
@@ -25,6 +25,12 @@ pub(super) enum Phase {
     Handshake(RequestParser),
     /// A WebSocket session with an app.
     Open(Session),
+    /// The client sent a close frame (`status`: its status code, if any),
+    /// which its `app` answers behind its replies to what came before
+    /// (`InboundKind::CloseFrame`). No longer among the app's members (what
+    /// the app sends every client passes it by), but what it sends this
+    /// client by id still reaches it; what the client sends is not read.
+    Answering { app: u16, status: Option<CloseCode> },
     /// We sent a close frame and wait for the client's.
     Closing(Decoder),
     /// Writing what is left, then closing. With `drain` (after an HTTP error
@@ -32,6 +38,18 @@ pub(super) enum Phase {
     /// is shut down first and the connection dropped when the client closes
     /// its side, so that unread input cannot reset what we sent.
     Finishing { drain: bool },
+}
+
+impl Phase {
+    /// The app that may send this client frames: while open, or answering
+    /// its close frame.
+    pub(super) fn app(&self) -> Option<u16> {
+        match *self {
+            Phase::Open(ref session) => Some(session.app),
+            Phase::Answering { app, .. } => Some(app),
+            _ => None,
+        }
+    }
 }
 
 pub(super) struct Session {

@@ -87,18 +87,14 @@ impl Worker {
             };
             match reply {
                 Reply::CloseEcho(code) => {
-                    // Answer with the same code (RFC 6455 §5.5.1), then close;
-                    // the pongs owed go first, in the same write.
-                    let mut frames = std::mem::take(&mut self.pongs);
-                    match code {
-                        Some(code) => encode_close(&mut frames, code, ""),
-                        None => encode_frame(&mut frames, Opcode::Close, &[])
-                            .expect("an empty close fits"),
+                    // Answered with the same code (RFC 6455 §5.5.1), by the
+                    // app behind its replies to the messages before it, so
+                    // that a client that sends a request and closes at once
+                    // still gets the answer. The pongs owed go now.
+                    if !self.pongs.is_empty() {
+                        self.send_pongs(slot);
                     }
-                    self.leave_session(slot);
-                    self.send(slot, &mut Frame::new(&frames));
-                    self.give_back_pongs(frames);
-                    self.finish(slot, self.limits.close_timeout, false);
+                    self.await_close_answer(slot, code);
                     return;
                 }
                 Reply::ClosingDone => {

@@ -104,11 +104,15 @@ impl Worker {
         }
         let (slot, pass) = (id.slot(), self.pass);
         let Some(conn) = self.conn(slot) else { return };
-        let member_of_app = matches!(&conn.phase, Phase::Open(s) if usize::from(s.app) == app);
+        let member_of_app = conn.phase.app().is_some_and(|a| usize::from(a) == app);
         if conn.id != id || !member_of_app {
             return; // a closed client's id reaches nobody
         }
-        if close_after {
+        if close_after && matches!(conn.phase, Phase::Answering { .. }) {
+            // The app's answer to the client's close frame (or its own
+            // close, which answers it as well).
+            self.answer_close(slot, frame);
+        } else if close_after {
             let bytes = frame.to_vec();
             self.start_close_with(slot, &bytes);
         } else if batch || conn.sent_pass == pass {

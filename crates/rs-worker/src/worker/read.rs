@@ -45,6 +45,12 @@ impl Worker {
             // sent until it sends more: only its own connection waits.)
             let plain = matches!(conn.stream, Transport::Plain(_));
             match conn.stream.read(&mut rbuf) {
+                Ok(0) if matches!(conn.phase, Phase::Answering { .. }) => {
+                    // A client may close its side right after its close
+                    // frame (TLS: with close_notify): it still waits for
+                    // the answer.
+                    break;
+                }
                 Ok(0) => {
                     // The client closed its side (or went away).
                     self.close(slot);
@@ -123,7 +129,7 @@ impl Worker {
             }
             Phase::Handshake(_) => self.process_handshake(slot, input),
             // Anything a finishing client still sends is discarded.
-            Phase::Finishing { .. } => {}
+            Phase::Finishing { .. } | Phase::Answering { .. } => {}
         }
     }
 }
