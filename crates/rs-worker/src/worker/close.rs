@@ -93,6 +93,7 @@ impl Worker {
     /// The client sent a close frame: its app answers it (see
     /// [`Phase::Answering`]), or this worker does if the app has not by
     /// `close_timeout`. Anything more the client sends is not read.
+    #[cold]
     pub(super) fn await_close_answer(&mut self, slot: u32, status: Option<CloseCode>) {
         self.release_partial(slot);
         let Some(conn) = self.slots[slot as usize].conn.as_mut() else {
@@ -144,6 +145,7 @@ impl Worker {
     /// Answers a client's close frame (see [`Phase::Answering`]) with
     /// `frame`, the app's answer or this worker's, and closes the
     /// connection once it is written: the close handshake is complete.
+    #[cold]
     pub(super) fn answer_close(&mut self, slot: u32, frame: &mut Frame<'_>) {
         self.send(slot, frame);
         self.finish(slot, self.limits.close_timeout, false);

@@ -91,6 +91,7 @@ impl Worker {
     /// `batch` (a frame for many clients), or a frame for a client that got
     /// one already in this pass: queued, to be written with the client's
     /// other frames of this pass in one vectored write.
+    #[inline(always)]
     fn deliver_to(
         &mut self,
         app: usize,
@@ -108,13 +109,8 @@ impl Worker {
         if conn.id != id || !member_of_app {
             return; // a closed client's id reaches nobody
         }
-        if close_after && matches!(conn.phase, Phase::Answering { .. }) {
-            // The app's answer to the client's close frame (or its own
-            // close, which answers it as well).
-            self.answer_close(slot, frame);
-        } else if close_after {
-            let bytes = frame.to_vec();
-            self.start_close_with(slot, &bytes);
+        if close_after {
+            self.deliver_close(slot, frame);
         } else if batch || conn.sent_pass == pass {
             // A second frame for the client in this pass (an app sending it
             // several, say): it joins one vectored write at the pass's end.
@@ -123,6 +119,21 @@ impl Worker {
             // The first: written at once, from the ring.
             conn.sent_pass = pass;
             self.send(slot, frame);
+        }
+    }
+
+    /// A close frame from the app: it answers the client's own close frame
+    /// (see [`Phase::Answering`]), or starts the closing handshake.
+    #[cold]
+    fn deliver_close(&mut self, slot: u32, frame: &mut Frame<'_>) {
+        if matches!(
+            self.conn(slot).map(|c| &c.phase),
+            Some(Phase::Answering { .. })
+        ) {
+            self.answer_close(slot, frame);
+        } else {
+            let bytes = frame.to_vec();
+            self.start_close_with(slot, &bytes);
         }
     }
 }
