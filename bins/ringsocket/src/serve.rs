@@ -310,6 +310,7 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         max_http_request_size: config.max_http_request_size,
         handshake_timeout: Duration::from_secs(config.shutdown_wait_http.into()),
         close_timeout: Duration::from_secs(config.shutdown_wait_ws.into()),
+        idle_timeout: Duration::from_secs(config.idle_timeout.into()),
         max_pending_output: config.max_pending_output,
         max_pending_output_total: config.max_pending_output_total,
         max_partial_msgs_size: config.max_partial_msgs_size,

@@ -420,6 +420,45 @@ fn past_max_pending_output_total_the_clients_with_the_most_unread_output_get_101
 }
 
 #[test]
+fn a_silent_client_is_pinged_then_closed_with_1001_and_one_that_answers_stays() {
+    let server = Server::start_with(1, &[AppSpec::simple("echo")], r#""idle_timeout": 1,"#);
+    let addr = server.addr();
+    // Answers every ping for 5 s, then still gets its echo.
+    let answering = std::thread::spawn(move || {
+        let mut client = RawWs::connect(addr, "/echo");
+        let (start, mut pings) = (Instant::now(), 0);
+        while start.elapsed() < Duration::from_secs(5) {
+            match client.read_within(Duration::from_secs(5)) {
+                raw::Received::Frame(ping) if ping.opcode == raw::PING => {
+                    pings += 1;
+                    client.send(raw::PONG, &ping.payload);
+                }
+                other => panic!("after {pings} pings: {other:?}"),
+            }
+        }
+        client.send(raw::TEXT, b"still here");
+        assert_eq!(client.frame().payload, b"still here");
+        pings
+    });
+    // Says nothing: a ping after one to two ticks of silence, then, a tick
+    // later, a close.
+    let start = Instant::now();
+    let mut silent = RawWs::connect(addr, "/echo");
+    let ping = silent.frame();
+    assert_eq!((ping.opcode, ping.payload.len()), (raw::PING, 0));
+    let pinged = start.elapsed();
+    assert_eq!(silent.frame().close_code(), 1001);
+    let closed = start.elapsed();
+    assert!(
+        pinged < Duration::from_secs(3) && closed - pinged > Duration::from_millis(500),
+        "pinged after {pinged:?}, closed after {closed:?}"
+    );
+    silent.wait_closed(Duration::from_secs(5));
+    let pings = answering.join().expect("the answering client stays");
+    assert!(pings >= 1, "it was never pinged");
+}
+
+#[test]
 fn a_frame_announcing_more_than_max_ws_msg_size_is_closed_with_1009_before_its_payload() {
     // A 2^40-byte frame: the header alone must be enough to refuse it.
     let mut header = vec![0x82, 0x80 | 127];

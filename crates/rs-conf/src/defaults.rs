@@ -9,6 +9,9 @@ pub const LOG_LEVEL: LogLevel = LogLevel::Notice;
 pub const SHUTDOWN_WAIT_HTTP: u32 = 15;
 /// `"shutdown_wait_ws"`, in seconds.
 pub const SHUTDOWN_WAIT_WS: u32 = 30;
+/// `"idle_timeout"` (this project), in seconds: how long a client may say
+/// nothing before it is pinged (and as long again before it is closed).
+pub const IDLE_TIMEOUT: u32 = 120;
 /// `"fd_alloc_c"`.
 pub const FD_ALLOC_C: usize = 4096;
 /// `"max_ws_msg_size"`, in bytes (16 MiB).

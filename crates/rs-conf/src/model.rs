@@ -80,6 +80,10 @@ pub struct Config {
     pub shutdown_wait_http: u32,
     /// `"shutdown_wait_ws"`, seconds (≥ 1).
     pub shutdown_wait_ws: u32,
+    /// `"idle_timeout"` (this project), seconds: a client that sends
+    /// nothing for that long is pinged, and closed with 1001 if it still
+    /// sends nothing for as long again; 0 never.
+    pub idle_timeout: u32,
     /// `"fd_alloc_c"`: maximum simultaneous file descriptors (≥ 1).
     pub fd_alloc_c: usize,
     /// `"max_ws_msg_size"`: maximum payload bytes of one message (≥ 1).

@@ -129,6 +129,7 @@ fn defaults_are_the_references() {
     assert_eq!(c.worker_c, None);
     assert_eq!(c.shutdown_wait_http, 15);
     assert_eq!(c.shutdown_wait_ws, 30);
+    assert_eq!(c.idle_timeout, 120);
     assert_eq!(c.fd_alloc_c, 4096);
     assert_eq!(c.max_ws_msg_size, 16_777_216);
     assert_eq!(c.max_ws_frame_chain_size, 18_454_937);
@@ -157,7 +158,8 @@ fn defaults_are_the_references() {
 #[test]
 fn defaults_written_out_round_trip_to_the_same_config() {
     let explicit_root = format!(
-        "log_level: '{}', shutdown_wait_http: {}, shutdown_wait_ws: {}, fd_alloc_c: {}, \
+        "log_level: '{}', shutdown_wait_http: {}, shutdown_wait_ws: {}, idle_timeout: {}, \
+         fd_alloc_c: {}, \
          max_ws_msg_size: {}, max_ws_frame_chain_size: {}, realloc_multiplier: {}, \
          worker_rbuf_size: {}, inbound_ring_buf_size: {}, outbound_ring_buf_size: {}, \
          owrefs_elem_c: {}, epoll_buf_elem_c: {}, update_queue_size: {}, user: '{}', \
@@ -167,6 +169,7 @@ fn defaults_written_out_round_trip_to_the_same_config() {
         defaults::LOG_LEVEL,
         defaults::SHUTDOWN_WAIT_HTTP,
         defaults::SHUTDOWN_WAIT_WS,
+        defaults::IDLE_TIMEOUT,
         defaults::FD_ALLOC_C,
         defaults::MAX_WS_MSG_SIZE,
         defaults::MAX_WS_FRAME_CHAIN_SIZE,

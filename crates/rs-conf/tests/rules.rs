@@ -231,6 +231,23 @@ fn shutdown_waits_are_positive_seconds() {
 }
 
 #[test]
+fn idle_timeout_is_seconds_and_0_turns_it_off() {
+    for (text, seconds) in [("0", 0), ("1", 1), ("4294967295", u32::MAX)] {
+        let config = valid(&with_root_keys(&format!("idle_timeout: {text}")));
+        assert_eq!(config.idle_timeout, seconds);
+    }
+    for bad in ["-1", "4294967296", "1.5"] {
+        assert_one_error(
+            &with_root_keys(&format!("idle_timeout: {bad}")),
+            ErrorKind::OutOfRange,
+            "idle_timeout",
+            Some(bad),
+            "must be an integer from 0 to 4294967295",
+        );
+    }
+}
+
+#[test]
 fn realloc_multiplier_is_greater_than_1() {
     for bad in ["1", "0.5", "-2", "NaN", "Infinity"] {
         assert_one_error(

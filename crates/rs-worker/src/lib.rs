@@ -36,6 +36,7 @@
 mod listen;
 mod output;
 mod sys;
+mod ticker;
 mod tls;
 mod transport;
 mod worker;

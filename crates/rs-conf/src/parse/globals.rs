@@ -12,6 +12,7 @@ pub(crate) struct Globals {
     pub(super) worker_c: Option<Option<usize>>,
     pub(super) shutdown_wait_http: Option<u32>,
     pub(super) shutdown_wait_ws: Option<u32>,
+    pub(super) idle_timeout: Option<u32>,
     pub(super) fd_alloc_c: Option<usize>,
     pub(crate) max_ws_msg_size: Option<usize>,
     pub(super) max_ws_frame_chain_size: Option<usize>,
@@ -56,6 +57,10 @@ pub(super) fn parse_globals(errs: &mut Errors<'_>, root: &Obj<'_>) -> Globals {
     };
     let shutdown_wait_http = seconds(errs, "shutdown_wait_http", defaults::SHUTDOWN_WAIT_HTTP);
     let shutdown_wait_ws = seconds(errs, "shutdown_wait_ws", defaults::SHUTDOWN_WAIT_WS);
+    let idle_timeout = root
+        .uint(errs, "idle_timeout", 0, u64::from(u32::MAX))
+        .and_then(|n| u32::try_from(n).ok())
+        .or(defaults::IDLE_TIMEOUT);
     let worker_c = root
         .uint(errs, "worker_c", 1, u64::from(u16::MAX))
         .and_then(|n| usize::try_from(n).ok())
@@ -115,6 +120,7 @@ pub(super) fn parse_globals(errs: &mut Errors<'_>, root: &Obj<'_>) -> Globals {
         worker_c,
         shutdown_wait_http,
         shutdown_wait_ws,
+        idle_timeout,
         fd_alloc_c: root.size(errs, "fd_alloc_c", 1).or(defaults::FD_ALLOC_C),
         max_ws_msg_size,
         max_ws_frame_chain_size,

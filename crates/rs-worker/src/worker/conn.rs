@@ -90,6 +90,10 @@ pub(super) struct Conn {
     /// Its decoder's [`partial_len`](Decoder::partial_len) as last counted
     /// in the worker's `partial_total`.
     pub(super) partial: usize,
+    /// It sent something since the last idle check (see `idle`).
+    pub(super) heard: bool,
+    /// The last idle check pinged it, having heard nothing before.
+    pub(super) pinged: bool,
 }
 
 pub(super) struct Slot {
@@ -153,6 +157,8 @@ impl Worker {
             sent_pass: self.pass.wrapping_sub(1),
             read_deferred: None,
             partial: 0,
+            heard: true,
+            pinged: false,
         });
         self.deadlines
             .push(Reverse((deadline, slot, id.generation())));

@@ -26,6 +26,7 @@ mod conn;
 mod frames;
 mod from_apps;
 mod handshake;
+mod idle;
 mod read;
 mod to_apps;
 mod write;
@@ -47,6 +48,7 @@ use rs_ring::{Consumer, Notifier, Producer, Waker};
 
 use crate::listen::Listener;
 use crate::output::Held;
+use crate::ticker::Ticker;
 use crate::tls::TlsConfig;
 
 use accept::RefusalLog;
@@ -57,7 +59,9 @@ use to_apps::Link;
 pub use accept::ConnectionBudget;
 
 const NOTIFY: Token = Token(0);
-const LISTENER_BASE: usize = 1;
+/// The idle check's ticker (see `idle`).
+const IDLE_TICK: Token = Token(1);
+const LISTENER_BASE: usize = 2;
 
 /// How soon to retry messages waiting for room in an app's ring.
 const RETRY: Duration = Duration::from_millis(1);
@@ -96,6 +100,9 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     /// `shutdown_wait_ws`: how long a close handshake may take.
     pub close_timeout: Duration,
+    /// `idle_timeout`: a client silent that long is pinged, and closed if
+    /// it stays silent as long again; zero: never.
+    pub idle_timeout: Duration,
     /// `max_pending_output`: the output a client may leave unread before it
     /// is closed with 1008.
     pub max_pending_output: usize,
@@ -211,6 +218,8 @@ pub struct Worker {
     spare_fd: Option<std::fs::File>,
     /// When to try the listeners again after an accept error that may pass.
     accept_retry: Option<Instant>,
+    /// Ticks every `idle_timeout`, unless that is zero (see `idle`).
+    idle_ticker: Option<Ticker>,
 }
 
 impl Worker {
@@ -222,6 +231,18 @@ impl Worker {
             NOTIFY,
             Interest::READABLE,
         )?;
+        let idle_ticker = match setup.limits.idle_timeout {
+            Duration::ZERO => None,
+            period => {
+                let ticker = Ticker::new(period)?;
+                poll.registry().register(
+                    &mut SourceFd(&ticker.as_raw_fd()),
+                    IDLE_TICK,
+                    Interest::READABLE,
+                )?;
+                Some(ticker)
+            }
+        };
         let mut listeners = Vec::new();
         let mut schemes = Vec::new();
         for (i, listener) in setup.listeners.into_iter().enumerate() {
@@ -292,6 +313,7 @@ impl Worker {
             busy_refusals: RefusalLog::new("handshakes for a busy app"),
             spare_fd: Some(std::fs::File::open("/dev/null")?),
             accept_retry: None,
+            idle_ticker,
         })
     }
 
@@ -363,6 +385,7 @@ impl Worker {
                     // An app published: its rings are read at the top of
                     // the loop.
                     t if t == NOTIFY.0 => self.notifier.drain(),
+                    t if t == IDLE_TICK.0 => self.check_idle(),
                     t if t < self.conn_base() => self.accept(t - LISTENER_BASE),
                     t => {
                         let slot = (t - self.conn_base()) as u32;

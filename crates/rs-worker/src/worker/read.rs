@@ -57,6 +57,7 @@ impl Worker {
                     break;
                 }
                 Ok(n) => {
+                    conn.heard = true;
                     self.process(slot, &mut rbuf[..n]);
                     if plain && !until_blocked && n < rbuf.len() {
                         break;
