@@ -420,6 +420,34 @@ fn past_max_pending_output_total_the_clients_with_the_most_unread_output_get_101
 }
 
 #[test]
+fn a_client_that_closes_and_stops_reading_is_still_held_to_max_pending_output() {
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe")],
+        r#""worker_c": 1, "max_ws_msg_size": 65536, "max_pending_output": 1048576,"#,
+    );
+    let log = server.capture_stderr();
+    // The probe sleeps a second (case 12); meanwhile the client asks for
+    // bursts of 65,535 small frames (case 11), 8 MiB in all, more than the
+    // kernel takes (tcp_wmem) and its own 1 MiB, sends its close frame and
+    // reads nothing. The bursts come while the app answers the close: they
+    // count all the same.
+    let mut client = RawWs::connect(server.addr(), "/probe");
+    client.frame(); // its welcome
+    let mut bytes = raw::masked(raw::BINARY, &[12, 0x03, 0xe8]);
+    for _ in 0..32 {
+        bytes.extend(raw::masked(raw::BINARY, &[11, 0xff, 0xff]));
+    }
+    bytes.extend(raw::masked(raw::CLOSE, &1000u16.to_be_bytes()));
+    client.send_raw(&bytes);
+    assert!(
+        log.wait_for("closing a slow consumer", Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+}
+
+#[test]
 fn a_silent_client_is_pinged_then_closed_with_1001_and_one_that_answers_stays() {
     let server = Server::start_with(1, &[AppSpec::simple("echo")], r#""idle_timeout": 1,"#);
     let addr = server.addr();

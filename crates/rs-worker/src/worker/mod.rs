@@ -100,8 +100,9 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     /// `shutdown_wait_ws`: how long a close handshake may take.
     pub close_timeout: Duration,
-    /// `idle_timeout`: a client silent that long is pinged, and closed if
-    /// it stays silent as long again; zero: never.
+    /// `idle_timeout`: the period of the idle check (see `idle`): a client
+    /// silent for one to two periods is pinged, and closed if it stays
+    /// silent until the next; zero: never.
     pub idle_timeout: Duration,
     /// `max_pending_output`: the output a client may leave unread before it
     /// is closed with 1008.
@@ -336,6 +337,7 @@ impl Worker {
         self.rbuf = vec![0; self.limits.read_buffer.clamp(4096, MAX_READ)];
         loop {
             let busy = self.deliver_outbound();
+            self.check_held();
             self.retry_stalled();
             if self.stop.load(Ordering::Acquire) && self.shutting_down.is_none() {
                 self.begin_shutdown();

@@ -83,7 +83,6 @@ impl Worker {
                 if let Some(pending) = pending_over(conn, max_pending) {
                     self.close_slow_consumer(slot, pending);
                 }
-                self.check_held();
             }
             Err(e) => self.write_failed(slot, &e),
         }
@@ -113,7 +112,6 @@ impl Worker {
             self.on_writable(slot);
             self.check_pending(slot);
         }
-        self.check_held();
     }
 
     /// Writes what the delivery pass queued, one vectored write per client.
@@ -153,45 +151,52 @@ impl Worker {
     }
 
     /// Keeps the output this worker holds for its clients together under
-    /// `max_pending_output_total`.
+    /// `max_pending_output_total`. Checked once per pass of the event loop,
+    /// after the apps' frames are delivered (closing clients in the middle
+    /// of a delivery would move members it has not served yet).
     #[inline(always)]
-    fn check_held(&mut self) {
+    pub(super) fn check_held(&mut self) {
         if self.held.bytes() > self.limits.max_pending_output_total {
             self.shed_pending_output();
         }
     }
 
     /// Closes the clients with the most unread output, with 1013 (Try Again
-    /// Later), until what the worker holds is back under
+    /// Later), until their output makes up what the worker holds past
     /// `max_pending_output_total`: each client stays under its own limit,
     /// but many of them could otherwise hold `fd_alloc_c` times it. A frame
-    /// copy shared with clients that stay is not freed with one that goes,
-    /// so more than one may have to.
+    /// copy shared with clients that stay is not freed with one that goes;
+    /// what is still held past the limit then is shed on the next pass,
+    /// rather than closing everyone now on a count that has not moved.
     #[cold]
     fn shed_pending_output(&mut self) {
-        let max = self.limits.max_pending_output_total;
-        while self.held.bytes() > max {
-            let most = self
-                .slots
-                .iter()
-                .enumerate()
-                .filter_map(|(slot, s)| {
-                    let conn = s.conn.as_ref()?;
-                    let pending = conn.output.pending() + conn.stream.buffered();
-                    let open = matches!(conn.phase, Phase::Open(_));
-                    (open && pending > 0).then_some((pending, slot as u32))
-                })
-                .max();
-            let Some((pending, slot)) = most else { return };
-            let held = self.held.bytes();
-            let Some(conn) = self.conn(slot) else { return };
+        let (max, held) = (self.limits.max_pending_output_total, self.held.bytes());
+        let mut most: Vec<(usize, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, s)| {
+                let conn = s.conn.as_ref()?;
+                let pending = conn.output.pending() + conn.stream.buffered();
+                (conn.phase.app().is_some() && pending > 0).then_some((pending, slot as u32))
+            })
+            .collect();
+        most.sort_unstable_by(|a, b| b.cmp(a));
+        let mut excess = held.saturating_sub(max);
+        for (pending, slot) in most {
+            if excess == 0 {
+                break;
+            }
+            excess = excess.saturating_sub(pending);
+            let Some(conn) = self.conn(slot) else {
+                continue;
+            };
             log::debug!(
                 "client {} ({}): closing with 1013: its {pending} bytes of unread output are \
-                 the most when this worker holds {} bytes for its clients, past \
+                 among the most when this worker holds {held} bytes for its clients, past \
                  max_pending_output_total ({max} bytes)",
                 conn.id,
                 shown(&conn.peer),
-                held,
             );
             conn.output.drop_unstarted();
             self.fail_with(slot, CloseCode::TRY_AGAIN_LATER, "server busy");
@@ -199,10 +204,11 @@ impl Worker {
     }
 }
 
-/// A session's unwritten output, if it is more than `max`. With TLS, the
-/// records rustls holds for the socket count too.
+/// A session's unwritten output, if it is more than `max` (also while it
+/// waits for its app to answer its close frame). With TLS, the records
+/// rustls holds for the socket count too.
 #[inline(always)]
 fn pending_over(conn: &Conn, max: usize) -> Option<usize> {
     let pending = conn.output.pending() + conn.stream.buffered();
-    (pending > max && matches!(conn.phase, Phase::Open(_))).then_some(pending)
+    (pending > max && conn.phase.app().is_some()).then_some(pending)
 }
