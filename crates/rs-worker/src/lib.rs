@@ -5,8 +5,9 @@
 //!
 //! A connection goes through the HTTP upgrade ([`rs_http`]), then exchanges
 //! frames ([`rs_proto`]): complete messages go to the app's inbound ring,
-//! pings are answered here, and a close is answered and the connection shut
-//! down. What apps send comes back on the outbound rings as ready frames with
+//! pings are answered here, and a client's close frame is answered by its
+//! app, behind its replies, and the connection shut down (or by the worker
+//! if the app takes too long). What apps send comes back on the outbound rings as ready frames with
 //! their recipients; a worker writes each frame to every recipient it holds
 //! without copying it per recipient (see `output`). Slow clients, stalled
 //! handshakes and unanswered closes are dropped on configured limits.

@@ -96,9 +96,12 @@ impl std::error::Error for BindError {}
 ///
 /// `SO_REUSEPORT` would also let a second server started by the same user
 /// join the group and take half of the new connections without a word: a
-/// socket bound first without it finds such a server (a listening socket
-/// refuses it, with `SO_REUSEADDR` set so that connections of a previous
-/// run waiting out `TIME_WAIT` do not). Two servers starting at the same
+/// socket bound first without it finds such a server, since a listening
+/// socket refuses it. With `SO_REUSEADDR` set, nothing else does: neither
+/// this server's own sockets for the same address (bound, not yet
+/// listening: every worker's is bound before any listens, which is why
+/// this works for more than one), nor a previous run's connections still
+/// draining or waiting out `TIME_WAIT`. Two servers starting at the same
 /// instant can still both pass before either listens.
 fn bind(port: &PortConfig, addr: SocketAddr) -> Result<Socket, BindError> {
     let error = |error| BindError {

@@ -2,15 +2,14 @@
 //!
 //! A frame for one client is written straight from where it lies (the
 //! app's ring, or a small buffer) when nothing is queued; only the part the
-//! socket refuses is kept, in a reference-counted copy. A frame for many
-//! clients is queued whole, in one such copy that all its recipients share,
-//! and so is a frame in two parts (a header in the ring and an echoed
-//! payload lent from the app's inbound ring, written with one vectored
-//! write);
-//! and each recipient's queue goes out in one vectored write; so is a
+//! socket refuses is kept, in a reference-counted copy. Queued whole, in one
+//! such copy that all its recipients share: a frame for many clients, a
+//! frame in two parts (a header in the ring and an echoed payload lent
+//! from the app's inbound ring, written with one vectored write), and a
 //! client's second and later frame of a worker's delivery pass (an app
-//! sending it several at once). So a frame costs one copy at most, however
-//! many clients get it or are slow, and the ring space is freed at once.
+//! sending it several at once). Each recipient's queue goes out in one
+//! vectored write. So a frame costs one copy at most, however many clients
+//! get it or are slow, and the ring space is freed at once.
 //!
 //! The copies a worker holds are counted ([`Held`]), each once however many
 //! clients it waits for, so that the worker can bound them together.

@@ -119,10 +119,11 @@ impl Worker {
                 continue;
             }
             if let Err(e) = self.add_conn(stream, peer, port, self.schemes[listener]) {
-                log::warn!(
-                    "worker {}: dropping a new connection from {peer}: {e}",
-                    self.index
-                );
+                // Out of slots or epoll watches, say: as likely as the
+                // others to come in a flood.
+                self.accept_refusals.record(self.index, || {
+                    format!("dropping a new connection from {peer}: {e}")
+                });
                 self.budget.release();
             }
         }

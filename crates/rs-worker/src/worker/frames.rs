@@ -1,5 +1,6 @@
 //! A client's frames, once its session is open (or closing): messages go
-//! to the app, pings are answered with pongs, a close is echoed, and a
+//! to the app, pings are answered with pongs, a close frame goes to the app
+//! to be answered behind its replies (see `close`), and a
 //! protocol error fails the connection. Also the count of the bytes this
 //! worker holds in unfinished messages, and the clients shed past its limit.
 
@@ -77,7 +78,7 @@ impl Worker {
                         }
                         (Some(Event::Ping(_) | Event::Pong(_)), _) => continue,
                         (Some(Event::Close(frame)), Some(_)) => {
-                            Reply::CloseEcho(frame.map(|f| f.code))
+                            Reply::ClientClose(frame.map(|f| f.code))
                         }
                         (Some(Event::Close(_)), None) => Reply::ClosingDone,
                     }
@@ -86,7 +87,7 @@ impl Worker {
                 Err(error) => Reply::fail(conn.id, &error),
             };
             match reply {
-                Reply::CloseEcho(code) => {
+                Reply::ClientClose(code) => {
                     // Answered with the same code (RFC 6455 §5.5.1), by the
                     // app behind its replies to the messages before it, so
                     // that a client that sends a request and closes at once
@@ -200,7 +201,9 @@ impl Worker {
 
 /// What to do after a decoded event, once the decoder is no longer borrowed.
 enum Reply {
-    CloseEcho(Option<CloseCode>),
+    /// The client's close frame, with its status code: for the app to
+    /// answer.
+    ClientClose(Option<CloseCode>),
     ClosingDone,
     Fail(CloseCode, String),
     /// The message went to the backlog of this app: pause reading.

@@ -31,8 +31,10 @@ impl Worker {
             let Some(conn) = self.conn(slot) else {
                 continue;
             };
-            // Handshakes, closes and answers have deadlines of their own.
-            if !matches!(conn.phase, Phase::Open(_)) {
+            // Handshakes, closes and answers have deadlines of their own;
+            // a client whose reading is paused (its app's ring is full)
+            // may be talking, unheard.
+            if !matches!(conn.phase, Phase::Open(_)) || conn.stalled.is_some() {
                 continue;
             }
             if std::mem::take(&mut conn.heard) {
