@@ -1,5 +1,6 @@
 //! Plain words for the JSON5 mistakes people make most: a missing comma
-//! between members or elements, and a string value without quotes.
+//! between members or elements, a string value without quotes, and `True`
+//! for `true`.
 //!
 //! The JSON5 parser reports where its grammar stopped matching, which for
 //! these mistakes is the value *before* the problem, with a list of what it
@@ -77,10 +78,17 @@ pub(crate) fn find(text: &str) -> Option<Hint> {
             (Expect::Key, Token::Str | Token::Word(_)) => level.expect = Expect::Colon,
             (Expect::Colon, Token::Colon) => level.expect = Expect::Value,
             (Expect::Value, Token::Word(word)) if level.object && !is_literal(word) => {
+                let miscased = ["true", "false", "null"]
+                    .iter()
+                    .any(|literal| word.eq_ignore_ascii_case(literal));
                 return Some(Hint {
                     at,
                     after_value_at: at,
-                    message: "a string value needs quotes",
+                    message: if miscased {
+                        "true, false and null are written in lowercase"
+                    } else {
+                        "a string value needs quotes"
+                    },
                 });
             }
             (Expect::Value, Token::Str | Token::Word(_)) => {
@@ -229,6 +237,9 @@ mod tests {
         assert_eq!(hint("{ log_level: debug }"), Some((13, 13, quotes)));
         assert_eq!(hint("{ user: ring-sock }"), Some((8, 8, quotes)));
         assert_eq!(hint("{ a: ½ }"), Some((5, 5, quotes)));
+        let lowercase = "true, false and null are written in lowercase";
+        assert_eq!(hint("{ a: True }"), Some((5, 5, lowercase)));
+        assert_eq!(hint("{ a: NULL }"), Some((5, 5, lowercase)));
     }
 
     #[test]
