@@ -8,6 +8,8 @@
 //! the tokens finds the place and says what is missing instead; anything it
 //! does not recognise is left to the parser's message.
 
+use crate::source::line_terminator_at;
+
 /// A mistake found: where the token that shows it starts, where the value
 /// before it starts (the parser reports one of the two), and what to say.
 #[derive(Debug, PartialEq, Eq)]
@@ -168,7 +170,7 @@ impl<'a> Tokens<'a> {
                     Token::Str
                 }
                 b'/' if bytes.get(self.at) == Some(&b'/') => {
-                    while bytes.get(self.at).is_some_and(|&c| c != b'\n') {
+                    while self.at < bytes.len() && !line_terminator_at(bytes, self.at) {
                         self.at += 1;
                     }
                     continue;

@@ -173,7 +173,7 @@ fn too_deep_at(text: &str) -> Option<usize> {
                 _ => {}
             },
             State::LineComment => {
-                if b == b'\n' || b == b'\r' {
+                if line_terminator_at(bytes, i) {
                     state = State::Code;
                 }
             }
@@ -187,6 +187,16 @@ fn too_deep_at(text: &str) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+/// Whether a JSON5 line terminator starts at byte `i`: LF, CR, or U+2028
+/// and U+2029 (line and paragraph separators), which end a `//` comment
+/// for the parser, and so must for every scan that skips comments.
+pub(crate) fn line_terminator_at(bytes: &[u8], i: usize) -> bool {
+    matches!(
+        bytes[i..],
+        [b'\n' | b'\r', ..] | [0xe2, 0x80, 0xa8 | 0xa9, ..]
+    )
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -210,6 +220,19 @@ mod tests {
             too_deep_at(&format!("{deep} '[' \"\\\"[\" // [\n /* [ */ ")),
             None
         );
+    }
+
+    #[test]
+    fn a_line_comment_ends_where_the_parser_ends_it() {
+        let deep = "[".repeat(MAX_NESTING + 1);
+        for end in ["\n", "\r", "\u{2028}", "\u{2029}"] {
+            assert_eq!(
+                too_deep_at(&format!("// x{end}{deep}")),
+                Some(4 + end.len() + MAX_NESTING),
+                "{end:?}"
+            );
+        }
+        assert_eq!(too_deep_at(&format!("// x\u{2027}{deep}")), None);
     }
 
     #[test]

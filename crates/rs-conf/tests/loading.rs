@@ -76,6 +76,18 @@ fn deep_nesting_is_refused_before_parsing() {
 }
 
 #[test]
+fn deep_nesting_after_a_comment_ended_by_a_line_separator_is_refused_too() {
+    // JSON5 ends a `//` comment at U+2028 and U+2029 as at a newline: the
+    // nesting check must see the brackets after it, or the parser's
+    // recursion overflows the stack.
+    for end in ['\u{2028}', '\u{2029}', '\r'] {
+        let text = format!("// x{end}{{ports: {}", "[".repeat(100_000));
+        let errors = errors(&text);
+        assert_eq!(errors[0].kind(), ErrorKind::NestingTooDeep, "{end:?}");
+    }
+}
+
+#[test]
 fn all_errors_of_a_file_are_reported_at_once() {
     let text = r#"{
       ports: [{port_number: 0}, {port_number: 443, is_unencrypted: 'maybe'}],
