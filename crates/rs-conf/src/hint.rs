@@ -1,6 +1,6 @@
 //! Plain words for the JSON5 mistakes people make most: a missing comma
-//! between members or elements, a string value without quotes, and `True`
-//! for `true`.
+//! between members or elements, a missing colon after a key, a key or a
+//! string value without the quotes it needs, and `True` for `true`.
 //!
 //! The JSON5 parser reports where its grammar stopped matching, which for
 //! these mistakes is the value *before* the problem, with a list of what it
@@ -77,8 +77,24 @@ pub(crate) fn find(text: &str) -> Option<Hint> {
                     Expect::Value
                 };
             }
+            (Expect::Key, Token::Word(word)) if !is_identifier(word) => {
+                return Some(Hint {
+                    at,
+                    after_value_at: level.last_value_at,
+                    message: "this key needs quotes (a key without them holds only letters, \
+                              digits, _ and $)",
+                });
+            }
             (Expect::Key, Token::Str | Token::Word(_)) => level.expect = Expect::Colon,
             (Expect::Colon, Token::Colon) => level.expect = Expect::Value,
+            (Expect::Colon, Token::Open(_) | Token::Str | Token::Word(_)) => {
+                return Some(Hint {
+                    at,
+                    after_value_at: level.last_value_at,
+                    message: "a ':' is missing before this (or the key before it, with a \
+                              space, needs quotes)",
+                });
+            }
             (Expect::Value, Token::Word(word)) if level.object && !is_literal(word) => {
                 let miscased = ["true", "false", "null"]
                     .iter()
@@ -121,6 +137,16 @@ pub(crate) fn find(text: &str) -> Option<Hint> {
         }
     }
     None
+}
+
+/// Whether a bare word may be a key without quotes (JSON5's identifiers,
+/// near enough: letters of any script, digits after the first, `_`, `$`).
+fn is_identifier(word: &str) -> bool {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$')
 }
 
 /// Whether a bare word is a JSON5 value: a number, `true`, `false`, `null`,
@@ -245,9 +271,23 @@ mod tests {
     }
 
     #[test]
+    fn a_key_that_needs_quotes_or_lacks_its_colon_is_named() {
+        let quotes =
+            "this key needs quotes (a key without them holds only letters, digits, _ and $)";
+        let colon =
+            "a ':' is missing before this (or the key before it, with a space, needs quotes)";
+        assert_eq!(hint("{ a: 1, log-level: 2 }"), Some((8, 5, quotes)));
+        assert_eq!(hint("{ log\u{200b}level: 2 }"), Some((2, 0, quotes)));
+        assert_eq!(hint("{ a: 1, b 2 }"), Some((10, 5, colon)));
+        assert_eq!(hint("{ a: 1, log level: 2 }"), Some((12, 5, colon)));
+        assert_eq!(hint("{ b = 2 }"), Some((4, 0, colon)));
+    }
+
+    #[test]
     fn valid_json5_has_no_hint() {
         for text in [
             "{ a: 1, b: [1, 2,], 'c': { d: null }, e: -Infinity, f: +.5, g: 0x1F, }",
+            "{ $a: 1, _b2: 2, ключ: 3, 'x-y': 4 }",
             "// comment\n{ /* { [ */ a: \"x, y\" , b: 'it\\'s' }",
             "[]",
             "{}",
@@ -261,7 +301,6 @@ mod tests {
     fn other_mistakes_are_left_to_the_parser() {
         for text in [
             "{ a: 1,, b: 2 }",
-            "{ a 1 }",
             "{ a: 'unterminated }",
             "{ a: [1, 2 }",
             "{ a: 1 } }",
