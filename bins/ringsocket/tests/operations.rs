@@ -380,6 +380,40 @@ fn a_second_server_on_the_same_port_is_refused_not_given_half_the_clients() {
 }
 
 #[test]
+fn a_port_released_within_a_second_of_startup_is_taken() {
+    // As in a restart: the old server, told to stop a moment ago, closes
+    // its listener a little after the new one starts.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let config = ConfigFile::new(&[port], &[AppSpec::simple("echo")], &run_as_user());
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(taken);
+    });
+    // (Foreground::start sees the port accept at once: the holder's.)
+    let server = Foreground::start(config, port);
+    release.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut client = loop {
+        match try_connect_small(([127, 0, 0, 1], port).into(), "/echo") {
+            Ok(client) => break client,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "the server never took the port: {e}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    client.send(tungstenite::Message::text("mine")).unwrap();
+    assert_eq!(
+        next_message(&mut client),
+        tungstenite::Message::text("mine")
+    );
+    drop(client);
+    assert!(server.terminate().success());
+}
+
+#[test]
 fn an_app_whose_init_fails_stops_startup_before_any_port_listens() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();

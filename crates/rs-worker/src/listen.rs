@@ -10,6 +10,7 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
 
 use rs_conf::PortConfig;
 use rs_http::Scheme;
@@ -17,6 +18,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 /// The listen backlog of each socket.
 const BACKLOG: i32 = 1024;
+/// How long a port another server listens on is given to be released (a
+/// restart's old server may still be closing its listeners).
+const RELEASE_WAIT: Duration = Duration::from_secs(1);
 
 /// One of a worker's sockets, bound but not yet listening, and what it
 /// serves.
@@ -101,17 +105,26 @@ impl std::error::Error for BindError {}
 /// this server's own sockets for the same address (bound, not yet
 /// listening: every worker's is bound before any listens, which is why
 /// this works for more than one), nor a previous run's connections still
-/// draining or waiting out `TIME_WAIT`. Two servers starting at the same
-/// instant can still both pass before either listens.
+/// draining or waiting out `TIME_WAIT`. A listener still there is given
+/// [`RELEASE_WAIT`] to go: a server told to stop a moment ago closes its
+/// own in milliseconds. Two servers starting at the same instant can still
+/// both pass before either listens.
 fn bind(port: &PortConfig, addr: SocketAddr) -> Result<Socket, BindError> {
     let error = |error| BindError {
         addr,
         interface: port.interface.clone(),
         error,
     };
-    unbound_socket(port, addr, false)
-        .and_then(|probe| probe.bind(&addr.into()))
-        .map_err(error)?;
+    let deadline = Instant::now() + RELEASE_WAIT;
+    loop {
+        match unbound_socket(port, addr, false).and_then(|probe| probe.bind(&addr.into())) {
+            Ok(()) => break,
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(error(e)),
+        }
+    }
     let socket = unbound_socket(port, addr, true).map_err(error)?;
     socket.bind(&addr.into()).map_err(error)?;
     Ok(socket)
