@@ -43,6 +43,8 @@ enum Token<'a> {
     Colon,
     Str,
     Word(&'a str),
+    /// A `/` that starts no comment: an unquoted path, most likely.
+    Slash,
 }
 
 /// The first missing comma or unquoted string value in `text`, if the scan
@@ -107,6 +109,13 @@ pub(crate) fn find(text: &str) -> Option<Hint> {
                     } else {
                         "a string value needs quotes"
                     },
+                });
+            }
+            (Expect::Value, Token::Slash) if level.object => {
+                return Some(Hint {
+                    at,
+                    after_value_at: at,
+                    message: "a string value needs quotes (a path too)",
                 });
             }
             (Expect::Value, Token::Str | Token::Word(_)) => {
@@ -207,7 +216,7 @@ impl<'a> Tokens<'a> {
                     continue;
                 }
                 // Neither a comment nor anything else JSON5 knows.
-                b'/' => return None,
+                b'/' => Token::Slash,
                 _ if b.is_ascii_whitespace() => continue,
                 _ => {
                     // Offsets stay on character boundaries: every other
@@ -265,6 +274,10 @@ mod tests {
         assert_eq!(hint("{ log_level: debug }"), Some((13, 13, quotes)));
         assert_eq!(hint("{ user: ring-sock }"), Some((8, 8, quotes)));
         assert_eq!(hint("{ a: ½ }"), Some((5, 5, quotes)));
+        assert_eq!(
+            hint("{ app_path: /usr/lib/a.so }"),
+            Some((12, 12, "a string value needs quotes (a path too)"))
+        );
         let lowercase = "true, false and null are written in lowercase";
         assert_eq!(hint("{ a: True }"), Some((5, 5, lowercase)));
         assert_eq!(hint("{ a: NULL }"), Some((5, 5, lowercase)));
