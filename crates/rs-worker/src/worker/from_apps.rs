@@ -34,6 +34,9 @@ impl Worker {
         }
         self.outbound = outbound;
         self.flush_queued();
+        // After the pass: closing clients in the middle of it would move
+        // members it has not served yet.
+        self.check_held();
         busy
     }
 

@@ -337,7 +337,6 @@ impl Worker {
         self.rbuf = vec![0; self.limits.read_buffer.clamp(4096, MAX_READ)];
         loop {
             let busy = self.deliver_outbound();
-            self.check_held();
             self.retry_stalled();
             if self.stop.load(Ordering::Acquire) && self.shutting_down.is_none() {
                 self.begin_shutdown();
