@@ -487,6 +487,35 @@ fn a_silent_client_is_pinged_then_closed_with_1001_and_one_that_answers_stays() 
 }
 
 #[test]
+fn a_client_whose_reading_is_paused_is_not_closed_as_idle() {
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe")],
+        r#""worker_c": 1, "idle_timeout": 1, "max_ws_msg_size": 1024,
+           "inbound_ring_buf_size": 4096,"#,
+    );
+    let mut client = RawWs::connect(server.addr(), "/probe");
+    client.frame(); // its welcome
+    // The probe sleeps 3.5 s (case 12); the 300 requests behind fill its
+    // small ring, so the worker stops reading the client: for three ticks
+    // of the idle check it hears nothing, though the client is talking.
+    let mut bytes = raw::masked(raw::BINARY, &[12, 0x0d, 0xac]);
+    for _ in 0..300 {
+        bytes.extend(raw::masked(raw::BINARY, &[5, 2]));
+    }
+    client.send_raw(&bytes);
+    let mut replies = 0;
+    while replies < 301 {
+        let frame = client.frame();
+        match frame.opcode {
+            raw::PING => client.send(raw::PONG, &frame.payload),
+            raw::CLOSE => panic!("closed with {} after {replies} replies", frame.close_code()),
+            _ => replies += 1,
+        }
+    }
+}
+
+#[test]
 fn a_frame_announcing_more_than_max_ws_msg_size_is_closed_with_1009_before_its_payload() {
     // A 2^40-byte frame: the header alone must be enough to refuse it.
     let mut header = vec![0x82, 0x80 | 127];
