@@ -618,6 +618,34 @@ fn a_close_frame_the_app_does_not_answer_in_time_is_answered_by_the_server() {
 }
 
 #[test]
+fn a_close_frame_waiting_for_a_busy_app_at_shutdown_is_still_answered() {
+    use support::raw::{self, RawWs};
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe")],
+        r#""worker_c": 1, "shutdown_wait_ws": 1,"#,
+    );
+    let mut client = RawWs::connect(server.addr(), "/probe");
+    client.frame(); // its welcome
+    // The app sleeps 3 s; the close frame waits for it; then SIGTERM.
+    let mut bytes = raw::masked(raw::BINARY, &[12, 0x0b, 0xb8]);
+    bytes.extend(raw::masked(raw::CLOSE, &4444u16.to_be_bytes()));
+    client.send_raw(&bytes);
+    std::thread::sleep(Duration::from_millis(200));
+    let stopping = Instant::now();
+    server.signal(15);
+    // Answered (by the worker: the app is still asleep), then closed.
+    assert_eq!(client.frame().close_code(), 4444);
+    client.wait_closed(Duration::from_secs(5));
+    assert!(server.wait_exit(Duration::from_secs(20)).success());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        stopping.elapsed()
+    );
+}
+
+#[test]
 fn an_app_that_stops_consuming_takes_no_new_clients_until_it_catches_up() {
     // A ring of about a hundred notices; then they wait in the worker's
     // backlog, which takes no new clients past 4096 messages.
