@@ -138,6 +138,13 @@ fn status_field(pid: u32, name: &str) -> String {
         .join(" ")
 }
 
+/// The echo app on `port` echoes `text` to a new client.
+fn assert_echoes(port: u16, text: &str) {
+    let mut client = connect(&format!("ws://127.0.0.1:{port}/echo"));
+    client.send(tungstenite::Message::text(text)).unwrap();
+    assert_eq!(next_message(&mut client), tungstenite::Message::text(text));
+}
+
 /// A free port below 1024, or None.
 fn free_privileged_port() -> Option<u16> {
     (900..1024)
@@ -181,15 +188,7 @@ fn started_as_root_it_runs_as_the_configured_user_with_no_capabilities() {
         "{open_files}"
     );
     // The port below 1024 still serves after the switch.
-    let mut client = connect(&format!("ws://127.0.0.1:{port}/echo"));
-    client
-        .send(tungstenite::Message::text("still here"))
-        .unwrap();
-    assert_eq!(
-        next_message(&mut client),
-        tungstenite::Message::text("still here")
-    );
-    drop(client);
+    assert_echoes(port, "still here");
     assert!(server.terminate().success());
 }
 
@@ -265,13 +264,7 @@ fn daemon_mode_detaches_writes_the_pidfile_and_stops_on_sigterm() {
         "after the second fork the server is not a session leader"
     );
     // It serves.
-    let mut client = connect(&format!("ws://127.0.0.1:{port}/echo"));
-    client.send(tungstenite::Message::text("daemon")).unwrap();
-    assert_eq!(
-        next_message(&mut client),
-        tungstenite::Message::text("daemon")
-    );
-    drop(client);
+    assert_echoes(port, "daemon");
     // SIGTERM through the pidfile stops it, and the pidfile goes away.
     // SAFETY: kill(2) on the pid the daemon wrote.
     assert_eq!(unsafe { kill(pid, 15) }, 0);
@@ -369,13 +362,7 @@ fn a_second_server_on_the_same_port_is_refused_not_given_half_the_clients() {
         "{stderr}"
     );
     // The first one serves on.
-    let mut client = connect(&format!("ws://127.0.0.1:{port}/echo"));
-    client.send(tungstenite::Message::text("still")).unwrap();
-    assert_eq!(
-        next_message(&mut client),
-        tungstenite::Message::text("still")
-    );
-    drop(client);
+    assert_echoes(port, "still");
     assert!(first.terminate().success());
 }
 
@@ -394,22 +381,14 @@ fn a_port_released_within_a_second_of_startup_is_taken() {
     let server = Foreground::start(config, port);
     release.join().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut client = loop {
-        match try_connect_small(([127, 0, 0, 1], port).into(), "/echo") {
-            Ok(client) => break client,
-            Err(e) => assert!(
-                Instant::now() < deadline,
-                "the server never took the port: {e}"
-            ),
-        }
+    while let Err(e) = try_connect_small(([127, 0, 0, 1], port).into(), "/echo") {
+        assert!(
+            Instant::now() < deadline,
+            "the server never took the port: {e}"
+        );
         std::thread::sleep(Duration::from_millis(20));
-    };
-    client.send(tungstenite::Message::text("mine")).unwrap();
-    assert_eq!(
-        next_message(&mut client),
-        tungstenite::Message::text("mine")
-    );
-    drop(client);
+    }
+    assert_echoes(port, "mine");
     assert!(server.terminate().success());
 }
 
