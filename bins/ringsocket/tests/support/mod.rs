@@ -394,8 +394,14 @@ impl Log {
     /// Waits (at most `limit`) until a line contains `needle`; returns
     /// whether one did.
     pub fn wait_for(&self, needle: &str, limit: Duration) -> bool {
+        self.wait_until(limit, |text| text.contains(needle))
+    }
+
+    /// Waits (at most `limit`) until `done` holds for everything so far;
+    /// returns whether it did.
+    pub fn wait_until(&self, limit: Duration, done: impl Fn(&str) -> bool) -> bool {
         let deadline = Instant::now() + limit;
-        while !self.text().contains(needle) {
+        while !done(&self.text()) {
             if Instant::now() > deadline {
                 return false;
             }
