@@ -218,12 +218,12 @@ fn two_apps_on_two_ports_are_reachable_exactly_where_configured() {
         2,
         &[
             AppSpec {
-                name: "echo",
                 endpoints: vec![(0, "/echo".into(), 0), (1, "/echo2".into(), 1)],
+                ..AppSpec::simple("echo")
             },
             AppSpec {
-                name: "silly_calc",
                 endpoints: vec![(0, "/calc".into(), 1)],
+                ..AppSpec::simple("silly_calc")
             },
         ],
         "",
@@ -265,12 +265,12 @@ fn each_endpoint_gives_the_app_its_own_endpoint_id_whichever_port_it_is_on() {
     let server = Server::start_with(
         2,
         &[AppSpec {
-            name: "probe",
             endpoints: vec![
                 (3, "/a".into(), 0),
                 (7, "/b".into(), 1),
                 (11, "/c".into(), 0),
             ],
+            ..AppSpec::simple("probe")
         }],
         "",
     );

@@ -8,7 +8,8 @@
 //! writes, sends, and asks about the current client.
 //!
 //! Every type here is `#[repr(C)]` with fixed-width fields, so an app can be
-//! written in C against `docs/app-abi.md` as well as with the Rust SDK. A
+//! written in C (`include/ringsocket_app.h`, checked against this module by
+//! `tests/c_header.rs`; see `docs/app-abi.md`) as well as with the Rust SDK. A
 //! server refuses an app whose `abi_version` or `descriptor_size` differ
 //! from its own.
 

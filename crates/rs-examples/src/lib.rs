@@ -12,6 +12,10 @@
 //! configurations in `conf/` look for them. The `probe*`, `not_an_app` and
 //! `wrong_abi` examples are test apps for the app thread's tests.
 //!
+//! `c/echo.c` and `c/silly_calc.c` are the same two apps written in C
+//! against `rs-app`'s `include/ringsocket_app.h`; each says how to build it
+//! (cargo does not), and `bins/ringsocket/tests/c_apps.rs` runs them.
+//!
 //! The whole echo app:
 //!
 //! ```

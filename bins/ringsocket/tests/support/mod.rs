@@ -108,18 +108,26 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// One app of a test server: the example's name and its endpoints as
-/// (endpoint id, path, port index).
+/// One app of a test server: its name, its shared object, and its
+/// endpoints as (endpoint id, path, port index).
 pub struct AppSpec {
     pub name: &'static str,
+    pub path: PathBuf,
     pub endpoints: Vec<(u16, String, usize)>,
 }
 
 impl AppSpec {
     /// An example app with one endpoint `/<name>` on the first port.
     pub fn simple(name: &'static str) -> Self {
+        Self::at(name, app_path(name))
+    }
+
+    /// The app `name` in the shared object at `path`, with one endpoint
+    /// `/<name>` on the first port.
+    pub fn at(name: &'static str, path: PathBuf) -> Self {
         Self {
             name,
+            path,
             endpoints: vec![(0, format!("/{name}"), 0)],
         }
     }
@@ -152,7 +160,7 @@ pub fn config_text(ports: &[u16], apps: &[AppSpec], globals: &str) -> String {
             format!(
                 r#"{{ "name": "{}", "app_path": "{}", "endpoints": [{}] }}"#,
                 app.name,
-                app_path(app.name).display(),
+                app.path.display(),
                 endpoints.join(", ")
             )
         })

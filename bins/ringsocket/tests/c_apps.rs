@@ -1,0 +1,152 @@
+//! Apps written in C against `crates/rs-app/include/ringsocket_app.h`
+//! (`crates/rs-examples/c/`), built with the system's C compiler and run by
+//! the real server: the ABI works without the Rust SDK.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use support::*;
+use tungstenite::Message;
+
+/// The repository's root.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds `crates/rs-examples/c/<name>.c` into `dir/lib<name>_c.so` as its
+/// comment says, with warnings as errors.
+fn build_c_app(dir: &Path, name: &str) -> PathBuf {
+    let out = dir.join(format!("lib{name}_c.so"));
+    let output = Command::new("cc")
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Wpedantic",
+            "-Werror",
+            "-O2",
+        ])
+        .args(["-shared", "-fPIC", "-I"])
+        .arg(root().join("crates/rs-app/include"))
+        .arg("-o")
+        .arg(&out)
+        .arg(root().join(format!("crates/rs-examples/c/{name}.c")))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `cc` (a C compiler is needed): {e}"));
+    assert!(
+        output.status.success(),
+        "{name}.c does not build:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out
+}
+
+#[test]
+fn the_c_echo_app_echoes_every_size_and_kind_and_logs_through_the_host() {
+    let build = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&[AppSpec::at("echo_c", build_c_app(build.path(), "echo"))]);
+    let log = server.capture_stderr();
+    let mut client = connect(&server.url("/echo_c"));
+    for size in [0, 1, 125, 126, 65_535, 65_536, 1 << 20] {
+        let text: String = (0..size)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let binary: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+        for message in [Message::text(text.clone()), Message::binary(binary.clone())] {
+            client.send(message.clone()).unwrap();
+            assert_eq!(next_message(&mut client), message, "{size} bytes");
+        }
+    }
+    // The init callback's rs_log, with rs_get_conf's worker count.
+    assert!(
+        log.wait_for(
+            "echo_c: echo (C) ready on 1 worker(s)",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        log.text()
+    );
+}
+
+/// One silly_calc request: an `i32` and `u16`s, in network byte order.
+fn calc_request(i32v: i32, u16s: &[u16]) -> Vec<u8> {
+    let mut bytes = i32v.to_be_bytes().to_vec();
+    for v in u16s {
+        bytes.extend_from_slice(&v.to_be_bytes());
+    }
+    bytes
+}
+
+/// What one silly_calc implementation at `url` answers: for each valid
+/// request, the sender's reply and the sum the other client got; then the
+/// close code of a client sending each invalid message.
+fn calc_transcript(
+    url: &str,
+    valid: &[Vec<u8>],
+    invalid: &[Message],
+) -> (Vec<(Message, Message)>, Vec<u16>) {
+    let mut sender = connect(url);
+    let mut other = connect(url);
+    let answers = valid
+        .iter()
+        .map(|request| {
+            sender.send(Message::binary(request.clone())).unwrap();
+            (next_message(&mut sender), next_message(&mut other))
+        })
+        .collect();
+    let codes = invalid
+        .iter()
+        .map(|message| {
+            let mut client = connect(url);
+            client.send(message.clone()).unwrap();
+            close_code(&mut client)
+        })
+        .collect();
+    (answers, codes)
+}
+
+#[test]
+fn the_c_silly_calc_answers_exactly_as_the_rust_one() {
+    let build = tempfile::tempdir().unwrap();
+    let server = Server::start(&[
+        AppSpec::simple("silly_calc"),
+        AppSpec::at("silly_calc_c", build_c_app(build.path(), "silly_calc")),
+    ]);
+    let cases: [(i32, &[u16]); 5] = [
+        (7, &[5]),
+        (-1, &[1, 2, 3]),
+        (i32::MIN, &[u16::MAX; 10]),
+        (i32::MAX, &[u16::MAX, 1]),
+        (0, &[0]),
+    ];
+    let valid: Vec<Vec<u8>> = cases.iter().map(|(i, u)| calc_request(*i, u)).collect();
+    let invalid = [
+        Message::binary(calc_request(7, &[])),      // no u16: 4900
+        Message::binary(calc_request(7, &[1; 11])), // eleven: 4900
+        Message::binary(vec![0; 7]),                // half a u16: 4900
+        Message::text("12345678"),                  // text: 4901
+    ];
+    let rust = calc_transcript(&server.url("/silly_calc"), &valid, &invalid);
+    let c = calc_transcript(&server.url("/silly_calc_c"), &valid, &invalid);
+    assert_eq!(c, rust, "the C and the Rust silly_calc differ");
+    // And both are right.
+    for ((reply, sum), (i32v, u16s)) in rust.0.iter().zip(cases) {
+        let expected = i64::from(i32v) + u16s.iter().map(|&v| i64::from(v)).sum::<i64>();
+        assert_eq!(*reply, Message::text("笑笑?"));
+        assert_eq!(*sum, Message::binary(expected.to_be_bytes().to_vec()));
+    }
+    assert_eq!(rust.1, [4900, 4900, 4900, 4901]);
+}
+
+#[test]
+fn the_c_echo_listing_in_app_abi_md_is_the_example_file() {
+    let doc = std::fs::read_to_string(root().join("docs/app-abi.md")).unwrap();
+    let echo = std::fs::read_to_string(root().join("crates/rs-examples/c/echo.c")).unwrap();
+    assert!(
+        doc.contains(&format!("```c\n{echo}```")),
+        "docs/app-abi.md must show crates/rs-examples/c/echo.c as it is"
+    );
+}
