@@ -172,11 +172,12 @@ pub fn config_text(ports: &[u16], apps: &[AppSpec], globals: &str) -> String {
     )
 }
 
-/// A running server; killed when dropped.
-/// The server binary on `config`, its stderr piped.
-fn spawn_server(config: &Path) -> Child {
+/// The server binary on `config`, its stderr piped, with `env` added to
+/// its environment.
+fn spawn_server(config: &Path, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_ringsocket"))
         .arg(config)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -199,7 +200,7 @@ pub fn accepts(port: u16) -> bool {
 pub fn start_failing(config: &str, dir: &Path, port: u16) -> (Option<i32>, String) {
     let path = dir.join("ringsocket.json5");
     std::fs::write(&path, config).unwrap();
-    let mut child = spawn_server(&path);
+    let mut child = spawn_server(&path, &[]);
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut accepted = 0;
     while child.try_wait().unwrap().is_none() {
@@ -215,6 +216,7 @@ pub fn start_failing(config: &str, dir: &Path, port: u16) -> (Option<i32>, Strin
     (output.status.code(), stderr)
 }
 
+/// A running server; killed when dropped.
 pub struct Server {
     child: Option<Child>,
     pub ports: Vec<u16>,
@@ -247,9 +249,20 @@ impl Server {
 
     /// As [`Server::start_config`], without waiting for the ports.
     pub fn spawn_config(dir: tempfile::TempDir, config: &str, ports: Vec<u16>) -> Self {
+        Self::spawn_config_env(dir, config, ports, &[])
+    }
+
+    /// As [`Server::spawn_config`], with `env` added to the server's
+    /// environment.
+    pub fn spawn_config_env(
+        dir: tempfile::TempDir,
+        config: &str,
+        ports: Vec<u16>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let config_path = dir.path().join("ringsocket.json5");
         std::fs::write(&config_path, config).unwrap();
-        let child = spawn_server(&config_path);
+        let child = spawn_server(&config_path, env);
         Server {
             child: Some(child),
             ports,
