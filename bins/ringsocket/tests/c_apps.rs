@@ -16,10 +16,11 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Builds `crates/rs-examples/c/<name>.c` into `dir/lib<name>_c.so` as its
-/// comment says, with warnings as errors.
-fn build_c_app(dir: &Path, name: &str) -> PathBuf {
-    let out = dir.join(format!("lib{name}_c.so"));
+/// Builds the C app `source` into `dir/lib<its name>.so` as the examples'
+/// comments say, with warnings as errors.
+fn build_c_app(dir: &Path, source: &Path) -> PathBuf {
+    let name = source.file_stem().unwrap().to_str().unwrap();
+    let out = dir.join(format!("lib{name}.so"));
     let output = Command::new("cc")
         .args([
             "-std=c11",
@@ -33,21 +34,31 @@ fn build_c_app(dir: &Path, name: &str) -> PathBuf {
         .arg(root().join("crates/rs-app/include"))
         .arg("-o")
         .arg(&out)
-        .arg(root().join(format!("crates/rs-examples/c/{name}.c")))
+        .arg(source)
         .output()
         .unwrap_or_else(|e| panic!("cannot run `cc` (a C compiler is needed): {e}"));
     assert!(
         output.status.success(),
-        "{name}.c does not build:\n{}",
+        "{} does not build:\n{}",
+        source.display(),
         String::from_utf8_lossy(&output.stderr)
     );
     out
 }
 
+/// Builds the example `crates/rs-examples/c/<name>.c`.
+fn build_example(dir: &Path, name: &str) -> PathBuf {
+    build_c_app(dir, &root().join(format!("crates/rs-examples/c/{name}.c")))
+}
+
 #[test]
 fn the_c_echo_app_echoes_every_size_and_kind_and_logs_through_the_host() {
     let build = tempfile::tempdir().unwrap();
-    let mut server = Server::start(&[AppSpec::at("echo_c", build_c_app(build.path(), "echo"))]);
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::at("echo_c", build_example(build.path(), "echo"))],
+        r#""worker_c": 1,"#,
+    );
     let log = server.capture_stderr();
     let mut client = connect(&server.url("/echo_c"));
     for size in [0, 1, 125, 126, 65_535, 65_536, 1 << 20] {
@@ -113,7 +124,7 @@ fn the_c_silly_calc_answers_exactly_as_the_rust_one() {
     let build = tempfile::tempdir().unwrap();
     let server = Server::start(&[
         AppSpec::simple("silly_calc"),
-        AppSpec::at("silly_calc_c", build_c_app(build.path(), "silly_calc")),
+        AppSpec::at("silly_calc_c", build_example(build.path(), "silly_calc")),
     ]);
     let cases: [(i32, &[u16]); 5] = [
         (7, &[5]),
@@ -139,6 +150,23 @@ fn the_c_silly_calc_answers_exactly_as_the_rust_one() {
         assert_eq!(*sum, Message::binary(expected.to_be_bytes().to_vec()));
     }
     assert_eq!(rust.1, [4900, 4900, 4900, 4901]);
+}
+
+#[test]
+fn a_c_app_calling_host_functions_wrongly_gets_each_error_and_an_empty_buffer() {
+    let build = tempfile::tempdir().unwrap();
+    let source = root().join("bins/ringsocket/tests/support/abi_misuse.c");
+    let server = Server::start(&[AppSpec::at("misuse", build_c_app(build.path(), &source))]);
+    let mut client = connect(&server.url("/misuse"));
+    // In init: send 5 (not available), close_client 5. In read: target 99,
+    // kind RS_DATA_ANY, two ids for one, close code 3999: 4 (invalid
+    // argument); text 0xff: 2 (not UTF-8); id 0: 4. And not one "junk"
+    // written before a refused send.
+    let expected = Message::binary(vec![5, 5, 4, 4, 4, 4, 2, 4]);
+    for _ in 0..2 {
+        client.send(Message::binary(vec![1])).unwrap();
+        assert_eq!(next_message(&mut client), expected);
+    }
 }
 
 #[test]

@@ -3,13 +3,17 @@
  * The definitions mirror crates/rs-app/src/abi.rs; docs/app-abi.md explains
  * every structure, constant and host function. The test
  * crates/rs-app/tests/c_header.rs compiles this header against the Rust
- * definitions, field offset by field offset, so the two cannot drift apart.
+ * definitions: every struct's size, alignment and field offsets, and every
+ * constant. (It cannot see a field's signedness or a function pointer's
+ * parameters: keep those in step by hand.)
  *
  * After the ABI come the seed's helpers (rs_w_*, rs_to_*, rs_get_*, rs_log)
  * as static inline functions over the host function table, so that an app
- * ported from the C original keeps its calls. Unlike the seed's, the
- * rs_to_* helpers and rs_close_client return a status (RS_SEND_OK or an
- * RS_SEND_* error) instead of treating a misuse as fatal.
+ * ported from the C original keeps most of its calls. Unlike the seed's,
+ * the rs_to_* helpers return a status (RS_SEND_OK or an RS_SEND_* error)
+ * instead of treating a misuse as fatal, and rs_log takes an RS_LOG_*
+ * level, not a syslog one (see "Differences from the seed's C API" in
+ * docs/app-abi.md). rs_close_client is this project's addition.
  *
  * An app includes this header, defines a static const rs_app_descriptor and
  * exports ringsocket_app_v1 returning it; crates/rs-examples/c/ holds two
@@ -50,6 +54,9 @@ enum {
     RS_DATA_BIN = 1,
     RS_DATA_UTF8 = 2,
     RS_DATA_ANY = 3,
+    /* The seed's names for the two message kinds. */
+    RS_BIN = RS_DATA_BIN,
+    RS_UTF8 = RS_DATA_UTF8,
     /* rs_arg_spec.kind */
     RS_ARG_NET = 1,
     RS_ARG_NTOH = 2,
@@ -116,7 +123,8 @@ typedef struct rs_arg_spec {
     uint8_t shape;     /* RS_SHAPE_*; RS_SHAPE_RANGE for the last argument only */
     uint8_t elem_size; /* 1, 2, 4 or 8 (1 for strings) */
     uint8_t reserved;  /* 0 */
-    uint32_t min;      /* elements: 1 for a scalar, the count of an array */
+    uint32_t min;      /* elements: 1 for a scalar, the count of an array,
+                          the minimum of a range */
     uint32_t max;      /* equal to min except for a range */
 } rs_arg_spec;
 
@@ -177,10 +185,18 @@ struct rs_host_api {
     void (*log)(rs_ctx *ctx, uint8_t level, const uint8_t *message, size_t len);
 };
 
-#ifdef __cplusplus
-#define RS_STATIC_ASSERT static_assert
+/* Layout checks: a compiler that lays these out otherwise cannot build an
+ * app for this ABI. */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define RS_STATIC_ASSERT(condition, message) static_assert(condition, message)
+#elif !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define RS_STATIC_ASSERT(condition, message) _Static_assert(condition, message)
 #else
-#define RS_STATIC_ASSERT _Static_assert
+/* C99 and C++98: an array type of negative size when the check fails. */
+#define RS_STATIC_ASSERT_NAME_(line) rs_static_assert_##line
+#define RS_STATIC_ASSERT_LINE_(line) RS_STATIC_ASSERT_NAME_(line)
+#define RS_STATIC_ASSERT(condition, message) \
+    typedef char RS_STATIC_ASSERT_LINE_(__LINE__)[(condition) ? 1 : -1]
 #endif
 RS_STATIC_ASSERT(sizeof(rs_app_descriptor) == 96, "rs_app_descriptor layout");
 RS_STATIC_ASSERT(sizeof(rs_read_case) == 32, "rs_read_case layout");
@@ -189,6 +205,7 @@ RS_STATIC_ASSERT(sizeof(rs_ctx) == 16, "rs_ctx layout");
 RS_STATIC_ASSERT(sizeof(rs_host_api) == 88, "rs_host_api layout");
 RS_STATIC_ASSERT(sizeof(rs_peer_addr) == 20, "rs_peer_addr layout");
 RS_STATIC_ASSERT(sizeof(rs_app_conf) == 56, "rs_app_conf layout");
+#undef RS_STATIC_ASSERT
 
 /* The entry symbol: every app defines it, returning its descriptor. */
 const rs_app_descriptor *ringsocket_app_v1(void);
@@ -235,7 +252,8 @@ static inline void rs_w_int32_hton(rs_t *rs, int32_t v) { rs_w_be_(rs, (uint32_t
 static inline void rs_w_int64_hton(rs_t *rs, int64_t v) { rs_w_be_(rs, (uint64_t)v, 8); }
 
 /* Senders: send the write buffer as one message of `kind` (RS_DATA_BIN or
- * RS_DATA_UTF8) and empty it, whatever the outcome. */
+ * RS_DATA_UTF8) and empty it, whatever the outcome. Each returns RS_SEND_OK
+ * or an RS_SEND_* error. */
 
 static inline int32_t rs_to_single(rs_t *rs, uint8_t kind, uint64_t client_id)
 {
@@ -285,8 +303,10 @@ static inline int32_t rs_get_client_addr(rs_t *rs, rs_peer_addr *addr)
     return rs->api->client_addr(rs, addr);
 }
 
-/* Logs a printf-style message at an RS_LOG_* level, prefixed with the
- * app's name by the server. Messages longer than 1023 bytes are cut. */
+/* Logs a printf-style message at an RS_LOG_* level (not a syslog one),
+ * prefixed with the app's name by the server. A message longer than 1023
+ * bytes is cut at the last whole UTF-8 character before that; one the
+ * format cannot produce is logged as the format itself. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
@@ -295,15 +315,28 @@ static inline void rs_log(rs_t *rs, uint8_t level, const char *format, ...)
     char message[1024];
     va_list args;
     va_start(args, format);
-    int len = vsnprintf(message, sizeof message, format, args);
+    int written = vsnprintf(message, sizeof message, format, args);
     va_end(args);
-    if (len < 0) {
-        return;
+    const char *text = written < 0 ? format : message;
+    size_t len = written < 0 ? strlen(format) : (size_t)written;
+    if (len >= sizeof message) {
+        len = sizeof message - 1;
+        /* Drop the last character if the cut split it: find its first
+         * byte (continuation bytes are 10xxxxxx) and how long it is. */
+        size_t start = len;
+        while (start > 0 && ((unsigned char)text[start - 1] & 0xC0) == 0x80) {
+            start--;
+        }
+        if (start > 0) {
+            unsigned char lead = (unsigned char)text[start - 1];
+            size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+            if (start - 1 + need > len) {
+                len = start - 1;
+            }
+        }
     }
-    if ((size_t)len >= sizeof message) {
-        len = (int)sizeof message - 1;
-    }
-    rs->api->log(rs, level, (const uint8_t *)message, (size_t)len);
+    /* In parentheses: <tgmath.h> makes `log` a macro. */
+    (rs->api->log)(rs, level, (const uint8_t *)text, len);
 }
 
 #ifdef __cplusplus

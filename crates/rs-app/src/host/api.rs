@@ -274,9 +274,15 @@ impl HostState {
     #[inline(always)]
     fn send(&mut self, data_kind: u8, target: u8, ids: &[ClientId]) -> i32 {
         let status = self.send_buffer(data_kind, target, ids);
+        self.forget_written();
+        status
+    }
+
+    /// Empties the write buffer.
+    #[inline(always)]
+    fn forget_written(&mut self) {
         self.wbuf.truncate(MAX_HEADER_LEN);
         self.lent = None;
-        status
     }
 
     #[inline(always)]
@@ -552,7 +558,10 @@ unsafe extern "C" fn host_send(
 ) -> i32 {
     // SAFETY: called by the app with the context of the running callback.
     let host = unsafe { host(ctx) };
+    // Refused or not, what was written is gone: a later send in the same
+    // callback starts afresh.
     if matches!(host.callback, Some(Callback::Init | Callback::Fini)) {
+        host.forget_written();
         return abi::SEND_NOT_AVAILABLE;
     }
     if count == 0 || ids.is_null() {
@@ -569,6 +578,7 @@ unsafe extern "C" fn host_send(
             Some(id) => ids.push(id),
             None => {
                 host.send_ids = ids;
+                host.forget_written();
                 return abi::SEND_INVALID_ARGUMENT;
             }
         }

@@ -1,0 +1,78 @@
+/* abi_misuse.c: a test app in C that calls the host functions wrongly, as
+ * only a C app can (the Rust SDK makes these calls impossible to write),
+ * and reports the statuses it got.
+ *
+ * Each message is answered with one binary message: the statuses of the
+ * refused calls in init, then those of the refused calls in read, one byte
+ * each. Every refused send is preceded by a write of "junk": the answer
+ * holds nothing else only if each refusal emptied the write buffer.
+ */
+#include <ringsocket_app.h>
+
+/* What init got, kept for the reads. */
+typedef struct {
+    int32_t init_send;
+    int32_t init_close;
+} misuse_data;
+
+static int32_t misuse_init(rs_t *rs)
+{
+    misuse_data *data = rs_get_app_data(rs);
+    rs_w_str(rs, "junk");
+    data->init_send = rs_to_every(rs, RS_DATA_BIN);
+    data->init_close = rs_close_client(rs, 1, 4000);
+    return 0;
+}
+
+static int32_t misuse_read(rs_t *rs, const uint8_t *payload, size_t len)
+{
+    (void)payload;
+    (void)len;
+    const misuse_data *data = rs_get_app_data(rs);
+    const uint64_t two_ids[2] = { rs_get_client_id(rs), rs_get_client_id(rs) };
+    int32_t got[8];
+    got[0] = data->init_send;
+    got[1] = data->init_close;
+    rs_w_str(rs, "junk");
+    got[2] = rs->api->send(rs, RS_DATA_BIN, 99, NULL, 0); /* no such target */
+    rs_w_str(rs, "junk");
+    got[3] = rs_to_cur(rs, RS_DATA_ANY); /* a case kind, not a message kind */
+    rs_w_str(rs, "junk");
+    got[4] = rs->api->send(rs, RS_DATA_BIN, RS_TARGET_SINGLE, two_ids, 2);
+    got[5] = rs_close_client(rs, rs_get_client_id(rs), 3999); /* not 4000-4899 */
+    rs_w_uint8(rs, 0xff); /* not UTF-8 */
+    got[6] = rs_to_cur(rs, RS_DATA_UTF8);
+    /* Refused before the ids are used: the last, so that nothing after it
+     * could empty the buffer in its place. */
+    rs_w_str(rs, "junk");
+    got[7] = rs_to_single(rs, RS_DATA_BIN, 0); /* no client has id 0 */
+    for (size_t i = 0; i < sizeof got / sizeof got[0]; i++) {
+        rs_w_uint8(rs, (uint8_t)got[i]);
+    }
+    return rs_to_cur(rs, RS_DATA_BIN) == RS_SEND_OK ? 0 : -1;
+}
+
+static const rs_arg_spec misuse_args[] = {
+    { .kind = RS_ARG_NET, .shape = RS_SHAPE_RANGE, .elem_size = 1, .min = 0, .max = 1000 },
+};
+
+static const rs_read_case misuse_cases[] = {
+    { .data_kind = RS_DATA_ANY, .read = misuse_read, .args = misuse_args, .arg_count = 1 },
+};
+
+static const rs_app_descriptor misuse_descriptor = {
+    .abi_version = RS_ABI_VERSION,
+    .descriptor_size = sizeof(rs_app_descriptor),
+    .init = misuse_init,
+    .read_mode = RS_READ_ANY,
+    .timer_mode = RS_TIMER_NONE,
+    .app_data_size = sizeof(misuse_data),
+    .app_data_align = _Alignof(misuse_data),
+    .cases = misuse_cases,
+    .case_count = 1,
+};
+
+const rs_app_descriptor *ringsocket_app_v1(void)
+{
+    return &misuse_descriptor;
+}
