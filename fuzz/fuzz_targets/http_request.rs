@@ -1,6 +1,7 @@
 //! The HTTP upgrade parser on arbitrary bytes: it never panics, chunking
 //! never changes the outcome, and a request it accepts always carries a key
-//! that decodes to 16 bytes and asked for version 13.
+//! that decodes to 16 bytes, asked for version 13, and offers only
+//! subprotocols that can be named in the response.
 
 #![no_main]
 
@@ -19,7 +20,14 @@ fn parse(bytes: &[u8], chunk: usize) -> Option<Result<(String, usize), u16>> {
                     .decode(request.key())
                     .expect("an accepted key is base64");
                 assert_eq!(key.len(), 16, "an accepted key decodes to 16 bytes");
-                let _ = request.accept_key();
+                let accept = request.accept_key();
+                let offered: Vec<&str> = request.subprotocols().collect();
+                // Each is a token: writing it would panic otherwise.
+                for subprotocol in &offered {
+                    let mut out = Vec::new();
+                    rs_http::write_switching_protocols(&accept, Some(subprotocol), &mut out);
+                }
+                assert_eq!(request.select_subprotocol(&offered), offered.first().copied());
                 return Some(Ok((request.path().to_owned(), fed + consumed)));
             }
             Err(error) => return Some(Err(error.status())),

@@ -423,6 +423,11 @@ fn build_router(config: &Config) -> Result<Router<Endpoint>, String> {
             let value = Endpoint {
                 app: app_index as u16,
                 endpoint_id: endpoint.endpoint_id,
+                subprotocols: endpoint
+                    .subprotocols
+                    .iter()
+                    .map(|s| s.as_str().into())
+                    .collect(),
             };
             router.add(
                 &endpoint.url.host,

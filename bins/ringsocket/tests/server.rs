@@ -3,10 +3,12 @@
 
 mod support;
 
+use std::net::TcpStream;
 use std::time::Duration;
 
 use support::*;
 use tungstenite::Message;
+use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
@@ -117,6 +119,77 @@ fn unknown_paths_get_404_disallowed_origins_403_and_wrong_versions_426() {
         response.contains("Sec-WebSocket-Version: 13\r\n"),
         "{response}"
     );
+}
+
+#[test]
+fn the_handshake_names_the_endpoints_preferred_subprotocol_among_those_offered() {
+    let server = Server::start(&[
+        AppSpec {
+            endpoint_members: r#""subprotocols": ["chat.v2", "chat.v1"],"#,
+            ..AppSpec::simple("echo")
+        },
+        AppSpec::simple("broadcast"),
+    ]);
+    // A client library that checks the answer against its offer.
+    let mut request = server.url("/echo").into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "chat.v1, chat.v2".parse().unwrap(),
+    );
+    let stream = TcpStream::connect(server.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (mut client, response) = tungstenite::client(request, stream).unwrap();
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        "chat.v2",
+        "the endpoint's first choice, not the client's"
+    );
+    client.send(Message::text("spoken")).unwrap();
+    assert_eq!(client.read().unwrap(), Message::text("spoken"));
+
+    let subprotocol_line = |path: &str, offer: &str| {
+        let response = raw_http(
+            server.addr(),
+            &upgrade_request(path, &format!("Sec-WebSocket-Version: 13\r\n{offer}")),
+        );
+        assert!(response.starts_with("HTTP/1.1 101 "), "{offer}: {response}");
+        response
+            .lines()
+            .find(|line| {
+                line.to_ascii_lowercase()
+                    .starts_with("sec-websocket-protocol:")
+            })
+            .map(str::to_owned)
+    };
+    // Over two header lines, the client's order does not matter.
+    assert_eq!(
+        subprotocol_line(
+            "/echo",
+            "Sec-WebSocket-Protocol: x\r\nSec-WebSocket-Protocol: chat.v1\r\n"
+        )
+        .as_deref(),
+        Some("Sec-WebSocket-Protocol: chat.v1")
+    );
+    // Nothing in common, nothing offered, nothing configured: none named
+    // (the client decides; browsers give up).
+    for (path, offer) in [
+        ("/echo", "Sec-WebSocket-Protocol: CHAT.V2, mqtt\r\n"),
+        ("/echo", ""),
+        ("/broadcast", "Sec-WebSocket-Protocol: chat.v2\r\n"),
+    ] {
+        assert_eq!(subprotocol_line(path, offer), None, "{path} {offer}");
+    }
+    // An offer that is not a list of tokens is refused.
+    let response = raw_http(
+        server.addr(),
+        &upgrade_request(
+            "/echo",
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat v2\r\n",
+        ),
+    );
+    assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
 }
 
 #[test]

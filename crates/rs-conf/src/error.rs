@@ -68,6 +68,8 @@ pub enum ErrorKind {
     DuplicateUrl,
     /// An `allowed_origins` element is not a valid origin.
     InvalidOrigin,
+    /// A `subprotocols` element is not an HTTP token, or appears twice.
+    InvalidSubprotocol,
     /// Two limits contradict each other (e.g. a frame chain limit smaller
     /// than the message size limit).
     InconsistentLimits,

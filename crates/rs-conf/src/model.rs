@@ -264,4 +264,8 @@ pub struct EndpointConfig {
     /// `"allowed_origins"`: browsers whose `Origin` is not listed are
     /// refused. Empty (the default) refuses every request with an `Origin`.
     pub allowed_origins: Vec<AllowedOrigin>,
+    /// `"subprotocols"`: the subprotocols this endpoint speaks, in order
+    /// of preference; the handshake names the first one the client offers.
+    /// Empty (the default): none is ever named.
+    pub subprotocols: Vec<String>,
 }

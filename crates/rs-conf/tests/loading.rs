@@ -165,6 +165,7 @@ fn defaults_are_the_references() {
     assert_eq!(app.wbuf_size, 1_048_576);
     assert_eq!(app.update_queue_size, 5);
     assert!(app.endpoints[0].allowed_origins.is_empty());
+    assert!(app.endpoints[0].subprotocols.is_empty());
 }
 
 #[test]

@@ -1127,6 +1127,53 @@ fn endpoint_urls_are_unique() {
 }
 
 #[test]
+fn subprotocols_keep_their_order_of_preference() {
+    let config = valid(&with_endpoint(
+        "{endpoint_id: 0, url: 'ws://localhost:8080/', subprotocols: ['chat.v2', 'chat.v1', 'graphql-ws']}",
+    ));
+    assert_eq!(
+        config.apps[0].endpoints[0].subprotocols,
+        ["chat.v2", "chat.v1", "graphql-ws"]
+    );
+}
+
+#[test]
+fn subprotocols_are_distinct_tokens() {
+    assert_one_error(
+        &with_endpoint(
+            "{endpoint_id: 0, url: 'ws://localhost:8080/', subprotocols: ['chat.v1', 'chat v2']}",
+        ),
+        ErrorKind::InvalidSubprotocol,
+        "apps[0].endpoints[0].subprotocols[1]",
+        Some("\"chat v2\""),
+        "not a valid subprotocol name: it must be one or more letters, digits or !#$%&'*+-.^_`|~ (an HTTP token)",
+    );
+    assert_one_error(
+        &with_endpoint("{endpoint_id: 0, url: 'ws://localhost:8080/', subprotocols: ['']}"),
+        ErrorKind::InvalidSubprotocol,
+        "apps[0].endpoints[0].subprotocols[0]",
+        Some("\"\""),
+        "not a valid subprotocol name: it must be one or more letters, digits or !#$%&'*+-.^_`|~ (an HTTP token)",
+    );
+    assert_one_error(
+        &with_endpoint(
+            "{endpoint_id: 0, url: 'ws://localhost:8080/', subprotocols: ['a', 'b', 'a']}",
+        ),
+        ErrorKind::InvalidSubprotocol,
+        "apps[0].endpoints[0].subprotocols[2]",
+        Some("\"a\""),
+        "listed twice (also apps[0].endpoints[0].subprotocols[0])",
+    );
+    assert_one_error(
+        &with_endpoint("{endpoint_id: 0, url: 'ws://localhost:8080/', subprotocols: 'chat'}"),
+        ErrorKind::WrongType,
+        "apps[0].endpoints[0].subprotocols",
+        Some("\"chat\""),
+        "expected an array of subprotocol names like \"chat.v1\", found a string",
+    );
+}
+
+#[test]
 fn allowed_origins_are_valid_origins() {
     assert_one_error(
         &with_endpoint(

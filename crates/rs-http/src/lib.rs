@@ -9,13 +9,15 @@
 //!   chunks of any size, under a size limit (431), and validates it
 //!   ([`UpgradeRequest`]): GET, HTTP/1.1, `Host`, `Upgrade: websocket`,
 //!   `Connection: upgrade`, `Sec-WebSocket-Version: 13` (else 426) and a
-//!   16-byte base64 `Sec-WebSocket-Key`. Bytes after the request (a pipelined
-//!   first frame) are left to the caller.
+//!   16-byte base64 `Sec-WebSocket-Key`, and that any offered subprotocols
+//!   (`Sec-WebSocket-Protocol`) are tokens. Bytes after the request (a
+//!   pipelined first frame) are left to the caller.
 //! - [`Router`] picks the endpoint from the request target and `Host` (404)
 //!   and checks `Origin` against the endpoint's [`AllowedOrigins`] (403).
 //! - [`accept_key`], [`switching_protocols`] and [`write_error_response`]
 //!   produce the answer: `101 Switching Protocols` with
-//!   `Sec-WebSocket-Accept`, or an error status with `Connection: close` and
+//!   `Sec-WebSocket-Accept` (and the subprotocol
+//!   [`UpgradeRequest::select_subprotocol`] chose), or an error status with `Connection: close` and
 //!   a short plain-text body. Every refusal is a [`HandshakeError`] with its
 //!   [`status`](HandshakeError::status).
 //!
@@ -49,7 +51,7 @@
 //!         match router.route(&request, 8080, Scheme::Ws) {
 //!             Ok(&endpoint_id) => {
 //!                 assert_eq!(endpoint_id, 8);
-//!                 rs_http::write_switching_protocols(&request.accept_key(), &mut out);
+//!                 rs_http::write_switching_protocols(&request.accept_key(), None, &mut out);
 //!                 // The rest is WebSocket frames.
 //!                 assert_eq!(&received[consumed..], b"\x81\x80\x00\x00\x00\x00");
 //!             }

@@ -23,12 +23,14 @@ const KEY_LEN: usize = 24;
 /// the `Host` header (which is required and checked in both cases).
 #[derive(Clone, PartialEq, Eq)]
 pub struct UpgradeRequest {
-    /// path, query, host (lowercased), origin, key, back to back.
+    /// path, query, host (lowercased), origin, key, offered subprotocols
+    /// (comma-separated), back to back.
     text: Box<str>,
     path_end: usize,
     query_end: Option<usize>,
     host_end: usize,
     origin_end: Option<usize>,
+    key_end: usize,
     port: Option<u16>,
 }
 
@@ -64,7 +66,43 @@ impl UpgradeRequest {
 
     /// The `Sec-WebSocket-Key` header as sent (24 base64 characters).
     pub fn key(&self) -> &str {
-        &self.text[self.origin_end.unwrap_or(self.host_end)..]
+        &self.text[self.origin_end.unwrap_or(self.host_end)..self.key_end]
+    }
+
+    /// The subprotocols the client offers (`Sec-WebSocket-Protocol`, every
+    /// such header in order), each a token.
+    pub fn subprotocols(&self) -> impl Iterator<Item = &str> {
+        self.text[self.key_end..]
+            .split(',')
+            .filter(|protocol| !protocol.is_empty())
+    }
+
+    /// The first of `supported` (the server's order of preference) that the
+    /// client offers, compared exactly: what the `101` response names in
+    /// `Sec-WebSocket-Protocol` (RFC 6455 §4.2.2). `None` when the client
+    /// offers none of them; the response then names none, and the client
+    /// decides whether to go on (browsers do not).
+    ///
+    /// ```
+    /// # let request = |protocols: &str| {
+    /// #     let head = format!("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\
+    /// #         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+    /// #         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {protocols}\r\n\r\n");
+    /// #     match rs_http::RequestParser::new().push(head.as_bytes()) {
+    /// #         Ok(rs_http::Progress::Complete { request, .. }) => request,
+    /// #         other => panic!("{other:?}"),
+    /// #     }
+    /// # };
+    /// // `request` stands for a parsed request with this Sec-WebSocket-Protocol.
+    /// let offered = request("chat.v1, chat.v2");
+    /// assert_eq!(offered.select_subprotocol(&["chat.v2", "chat.v1"]), Some("chat.v2"));
+    /// assert_eq!(offered.select_subprotocol(&["Chat.v1"]), None);
+    /// ```
+    pub fn select_subprotocol<'s, S: AsRef<str>>(&self, supported: &'s [S]) -> Option<&'s str> {
+        supported
+            .iter()
+            .map(AsRef::as_ref)
+            .find(|wanted| self.subprotocols().any(|offered| offered == *wanted))
     }
 
     /// The `Sec-WebSocket-Accept` value answering this request's key.
@@ -86,6 +124,7 @@ impl std::fmt::Debug for UpgradeRequest {
             .field("port", &self.port())
             .field("origin", &self.origin())
             .field("key", &self.key())
+            .field("subprotocols", &self.subprotocols().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -97,6 +136,8 @@ struct Fields<'a> {
     key: Option<&'a [u8]>,
     version: Option<&'a [u8]>,
     origin: Option<&'a [u8]>,
+    /// Every `Sec-WebSocket-Protocol` value, in order (rarely more than one).
+    protocols: Vec<&'a [u8]>,
     upgrade_websocket: bool,
     connection_upgrade: bool,
     has_body: bool,
@@ -116,6 +157,8 @@ impl<'a> Fields<'a> {
                 set_once(&mut fields.version, value, "Sec-WebSocket-Version")?;
             } else if name.eq_ignore_ascii_case("origin") {
                 set_once(&mut fields.origin, value, "Origin")?;
+            } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+                fields.protocols.push(value);
             } else if name.eq_ignore_ascii_case("upgrade") {
                 fields.upgrade_websocket |= has_token(value, "websocket", "Upgrade")?;
             } else if name.eq_ignore_ascii_case("connection") {
@@ -172,6 +215,37 @@ fn trim_ows(text: &str) -> &str {
     text.trim_matches([' ', '\t'])
 }
 
+/// Whether `text` is an HTTP token (RFC 7230 §3.2.6), as a subprotocol
+/// must be (RFC 6455 §4.1).
+pub(crate) fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// The subprotocols offered by `values` (each a comma-separated list, empty
+/// elements skipped), joined by commas.
+fn offered_subprotocols(values: &[&[u8]]) -> Result<String, HandshakeError> {
+    let invalid = HandshakeError::InvalidHeader("Sec-WebSocket-Protocol");
+    let mut joined = String::new();
+    for value in values {
+        for element in text(value).ok_or(invalid)?.split(',').map(trim_ows) {
+            if element.is_empty() {
+                continue;
+            }
+            if !is_token(element) {
+                return Err(invalid);
+            }
+            if !joined.is_empty() {
+                joined.push(',');
+            }
+            joined.push_str(element);
+        }
+    }
+    Ok(joined)
+}
+
 fn is_valid_key(key: &str) -> bool {
     // 16 bytes always encode to 24 characters ending in "=="; the length
     // check also keeps the decoder's work bounded.
@@ -184,7 +258,7 @@ fn is_valid_key(key: &str) -> bool {
 /// Checks run in this order, so a request breaking several rules gets the
 /// first answer: HTTP version, method, duplicate or unreadable headers, body,
 /// request target, Host, Upgrade, Connection, Sec-WebSocket-Version,
-/// Sec-WebSocket-Key.
+/// Sec-WebSocket-Key, Origin, Sec-WebSocket-Protocol.
 pub(crate) fn validate(
     request: &httparse::Request<'_, '_>,
 ) -> Result<UpgradeRequest, HandshakeError> {
@@ -226,11 +300,17 @@ pub(crate) fn validate(
         Some(origin) => Some(text(origin).ok_or(HandshakeError::InvalidHeader("Origin"))?),
         None => None,
     };
+    let subprotocols = offered_subprotocols(&fields.protocols)?;
 
     let query_len = target.query.map_or(0, str::len);
     let origin_len = origin.map_or(0, str::len);
     let mut all = String::with_capacity(
-        target.path.len() + query_len + authority.host.len() + origin_len + key.len(),
+        target.path.len()
+            + query_len
+            + authority.host.len()
+            + origin_len
+            + key.len()
+            + subprotocols.len(),
     );
     all.push_str(target.path);
     let path_end = all.len();
@@ -245,12 +325,15 @@ pub(crate) fn validate(
         all.len()
     });
     all.push_str(key);
+    let key_end = all.len();
+    all.push_str(&subprotocols);
     Ok(UpgradeRequest {
         text: all.into_boxed_str(),
         path_end,
         query_end,
         host_end,
         origin_end,
+        key_end,
         port: authority.port,
     })
 }
@@ -284,6 +367,27 @@ mod tests {
         assert_eq!(content_length(b""), invalid);
         assert_eq!(content_length(b"+1"), invalid);
         assert_eq!(content_length(b"1, 1"), invalid);
+    }
+
+    #[test]
+    fn tokens() {
+        assert!(is_token("chat.v2"));
+        assert!(is_token("a!#$%&'*+-.^_`|~9"));
+        for not in ["", "a b", "a,b", "a/b", "a\"b", "é", "a;b", "(a)"] {
+            assert!(!is_token(not), "{not}");
+        }
+    }
+
+    #[test]
+    fn offered_subprotocols_join_every_header_and_skip_empty_elements() {
+        assert_eq!(offered_subprotocols(&[]), Ok(String::new()));
+        assert_eq!(
+            offered_subprotocols(&[b"a, b", b" ,c,\t", b""]),
+            Ok("a,b,c".to_owned())
+        );
+        let invalid = Err(HandshakeError::InvalidHeader("Sec-WebSocket-Protocol"));
+        assert_eq!(offered_subprotocols(&[b"a, b c"]), invalid);
+        assert_eq!(offered_subprotocols(&[b"a", b"\xff"]), invalid);
     }
 
     #[test]

@@ -38,10 +38,43 @@ pub fn switching_protocols(accept: &AcceptKey) -> [u8; SWITCHING_PROTOCOLS_LEN] 
     response
 }
 
-/// Appends the [`switching_protocols`] response to `out` (allocating only
-/// if `out` lacks [`SWITCHING_PROTOCOLS_LEN`] bytes of spare capacity).
-pub fn write_switching_protocols(accept: &AcceptKey, out: &mut Vec<u8>) {
-    out.extend_from_slice(&switching_protocols(accept));
+/// Appends the `101 Switching Protocols` response to `out`: the
+/// [`switching_protocols`] response, and with a `subprotocol` (one the
+/// client offered, see
+/// [`UpgradeRequest::select_subprotocol`](crate::UpgradeRequest::select_subprotocol))
+/// a `Sec-WebSocket-Protocol` header naming it.
+///
+/// # Panics
+///
+/// If `subprotocol` is not an HTTP token (which no offered subprotocol
+/// can fail to be): it would end the header early.
+///
+/// ```
+/// let accept = rs_http::accept_key("dGhlIHNhbXBsZSBub25jZQ==");
+/// let mut out = Vec::new();
+/// rs_http::write_switching_protocols(&accept, Some("chat"), &mut out);
+/// assert_eq!(
+///     out,
+///     b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+///       Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+///       Sec-WebSocket-Protocol: chat\r\n\r\n"
+/// );
+/// ```
+pub fn write_switching_protocols(accept: &AcceptKey, subprotocol: Option<&str>, out: &mut Vec<u8>) {
+    let response = switching_protocols(accept);
+    let Some(subprotocol) = subprotocol else {
+        out.extend_from_slice(&response);
+        return;
+    };
+    assert!(
+        crate::request::is_token(subprotocol),
+        "a subprotocol must be an HTTP token: {subprotocol:?}"
+    );
+    let head = &response[..response.len() - 2];
+    out.extend_from_slice(head);
+    out.extend_from_slice(b"Sec-WebSocket-Protocol: ");
+    out.extend_from_slice(subprotocol.as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
 }
 
 /// Appends the response refusing a handshake to `out`: the error's status

@@ -37,10 +37,32 @@ fn switching_protocols_appends_without_reallocating() {
     let mut out = Vec::with_capacity(4 + SWITCHING_PROTOCOLS_LEN);
     out.extend_from_slice(b"old:");
     let capacity = out.capacity();
-    write_switching_protocols(&accept_key(KEY), &mut out);
+    write_switching_protocols(&accept_key(KEY), None, &mut out);
     assert_eq!(&out[..4], b"old:");
     assert_eq!(&out[4..], SWITCHING_PROTOCOLS);
     assert_eq!(out.capacity(), capacity);
+}
+
+#[test]
+fn switching_protocols_with_a_subprotocol_names_it_last() {
+    let mut out = Vec::new();
+    write_switching_protocols(&accept_key(KEY), Some("chat.v2"), &mut out);
+    let expected = [
+        &SWITCHING_PROTOCOLS[..SWITCHING_PROTOCOLS.len() - 2],
+        b"Sec-WebSocket-Protocol: chat.v2\r\n\r\n",
+    ]
+    .concat();
+    assert_eq!(out, expected);
+}
+
+#[test]
+#[should_panic(expected = "a subprotocol must be an HTTP token")]
+fn switching_protocols_refuses_a_subprotocol_that_would_end_the_header() {
+    write_switching_protocols(
+        &accept_key(KEY),
+        Some("x\r\nSet-Cookie: a=b"),
+        &mut Vec::new(),
+    );
 }
 
 #[test]

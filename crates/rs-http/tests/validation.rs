@@ -500,3 +500,56 @@ fn consumed_counts_only_the_last_push() {
     }
     assert_eq!(parser.buffered_len(), 0);
 }
+
+#[test]
+fn no_sec_websocket_protocol_offers_no_subprotocol() {
+    let request = parse_with("/", |_| {}).unwrap();
+    assert_eq!(request.subprotocols().count(), 0);
+    assert_eq!(request.select_subprotocol(&["chat"]), None);
+    // The key is unchanged by what follows it in the request's text.
+    assert_eq!(request.key(), KEY);
+}
+
+#[test]
+fn subprotocols_come_from_every_sec_websocket_protocol_header_in_order() {
+    let request = parse_with("/", |h| {
+        h.push("Sec-WebSocket-Protocol: chat.v1, chat.v2".to_owned());
+        h.push("sec-websocket-protocol:  ,mqtt,\t".to_owned());
+    })
+    .unwrap();
+    assert_eq!(
+        request.subprotocols().collect::<Vec<_>>(),
+        ["chat.v1", "chat.v2", "mqtt"]
+    );
+    assert_eq!(request.key(), KEY);
+    // The server's order of preference decides; names compare exactly.
+    assert_eq!(
+        request.select_subprotocol(&["mqtt", "chat.v1"]),
+        Some("mqtt")
+    );
+    assert_eq!(
+        request.select_subprotocol(&["x", "chat.v2"]),
+        Some("chat.v2")
+    );
+    assert_eq!(request.select_subprotocol(&["MQTT", "chat"]), None);
+    assert_eq!(request.select_subprotocol::<&str>(&[]), None);
+}
+
+#[test]
+fn a_subprotocol_that_is_not_a_token_is_400() {
+    for value in ["chat v1", "chat/1", "\"chat\"", "a, b;c"] {
+        assert_refused(
+            parse_with("/", |h| h.push(format!("Sec-WebSocket-Protocol: {value}"))),
+            HandshakeError::InvalidHeader("Sec-WebSocket-Protocol"),
+            400,
+        );
+    }
+    let mut bytes = head_with("/", |_| {});
+    let at = bytes.len() - 2;
+    bytes.splice(at..at, b"Sec-WebSocket-Protocol: \xff\r\n".iter().copied());
+    assert_refused(
+        parse(&bytes),
+        HandshakeError::InvalidHeader("Sec-WebSocket-Protocol"),
+        400,
+    );
+}

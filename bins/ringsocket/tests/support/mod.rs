@@ -108,12 +108,14 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// One app of a test server: its name, its shared object, and its
-/// endpoints as (endpoint id, path, port index).
+/// One app of a test server: its name, its shared object, its endpoints
+/// as (endpoint id, path, port index), and JSON5 members added to each
+/// endpoint (e.g. `"subprotocols": ["chat"],`).
 pub struct AppSpec {
     pub name: &'static str,
     pub path: PathBuf,
     pub endpoints: Vec<(u16, String, usize)>,
+    pub endpoint_members: &'static str,
 }
 
 impl AppSpec {
@@ -129,6 +131,7 @@ impl AppSpec {
             name,
             path,
             endpoints: vec![(0, format!("/{name}"), 0)],
+            endpoint_members: "",
         }
     }
 }
@@ -152,7 +155,8 @@ pub fn config_text(ports: &[u16], apps: &[AppSpec], globals: &str) -> String {
                 .iter()
                 .map(|(id, path, port)| {
                     format!(
-                        r#"{{ "endpoint_id": {id}, "url": "ws://localhost:{}{path}", "allowed_origins": ["http://allowed.example"] }}"#,
+                        r#"{{ {} "endpoint_id": {id}, "url": "ws://localhost:{}{path}", "allowed_origins": ["http://allowed.example"] }}"#,
+                        app.endpoint_members,
                         ports[*port]
                     )
                 })

@@ -147,12 +147,42 @@ fn parse_endpoint(errs: &mut Errors<'_>, value: &Value, path: JsonPath) -> Endpo
         valid.then_some(origins)
     });
 
-    let full = match (endpoint_id, &url, origins) {
-        (Some(endpoint_id), Some(url), Some(allowed_origins)) => Some(EndpointConfig {
-            endpoint_id,
-            url: url.clone(),
-            allowed_origins,
-        }),
+    let subprotocols_expected = "an array of subprotocol names like \"chat.v1\"";
+    let subprotocols = endpoint.array(errs, "subprotocols", subprotocols_expected).optional().and_then(|items| {
+        let Some(items) = items else { return Some(Vec::new()) };
+        let list_path = endpoint.key_path("subprotocols");
+        let mut names: Vec<String> = Vec::new();
+        let mut valid = true;
+        for (item_path, name) in strings(errs, items, &list_path, "a subprotocol name") {
+            let Some(name) = name else {
+                valid = false;
+                continue;
+            };
+            let why = match names.iter().position(|n| n == name) {
+                _ if !is_token(name) => Some("not a valid subprotocol name: it must be one or more letters, digits or !#$%&'*+-.^_`|~ (an HTTP token)".to_owned()),
+                Some(first) => Some(format!("listed twice (also {})", list_path.index(first))),
+                None => None,
+            };
+            match why {
+                Some(why) => {
+                    errs.at(&item_path, Some(quote(name)), ErrorKind::InvalidSubprotocol, why);
+                    valid = false;
+                }
+                None => names.push(name.to_owned()),
+            }
+        }
+        valid.then_some(names)
+    });
+
+    let full = match (endpoint_id, &url, origins, subprotocols) {
+        (Some(endpoint_id), Some(url), Some(allowed_origins), Some(subprotocols)) => {
+            Some(EndpointConfig {
+                endpoint_id,
+                url: url.clone(),
+                allowed_origins,
+                subprotocols,
+            })
+        }
         _ => None,
     };
     EndpointFacts {
@@ -160,4 +190,13 @@ fn parse_endpoint(errs: &mut Errors<'_>, value: &Value, path: JsonPath) -> Endpo
         url,
         full,
     }
+}
+
+/// Whether `name` is an HTTP token (RFC 7230 §3.2.6), as a subprotocol
+/// name must be (RFC 6455 §4.1).
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

@@ -69,7 +69,8 @@ pub(crate) const APP_KEYS: &[&str] = &[
     "close_client_on_panic",
 ];
 /// Keys of an `endpoints` element.
-pub(crate) const ENDPOINT_KEYS: &[&str] = &["endpoint_id", "url", "allowed_origins"];
+pub(crate) const ENDPOINT_KEYS: &[&str] =
+    &["endpoint_id", "url", "allowed_origins", "subprotocols"];
 
 /// The most endpoints one app may have (the seed's `UINT16_MAX`).
 pub const MAX_ENDPOINTS_PER_APP: usize = 65_535;

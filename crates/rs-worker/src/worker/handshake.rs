@@ -3,14 +3,14 @@
 //! request with an HTTP error response.
 
 use rs_app::wire::InboundKind;
-use rs_http::{HandshakeError, Progress, switching_protocols, write_error_response};
+use rs_http::{HandshakeError, Progress, write_error_response, write_switching_protocols};
 use rs_proto::Decoder;
 
 use crate::output::Frame;
 
+use super::Worker;
 use super::conn::{Phase, Session};
 use super::to_apps::{MAX_BACKLOG, notify};
-use super::{Endpoint, Worker};
 
 impl Worker {
     /// Handles bytes read from a connection still in its HTTP handshake.
@@ -26,7 +26,7 @@ impl Worker {
             Ok(Progress::Incomplete) => {}
             Ok(Progress::Complete { request, consumed }) => {
                 match self.router.route(&request, port, scheme) {
-                    Ok(&endpoint) if self.apps[usize::from(endpoint.app)].is_swamped() => {
+                    Ok(endpoint) if self.apps[usize::from(endpoint.app)].is_swamped() => {
                         self.busy_refusals.record(self.index, || {
                             format!(
                                 "the app at {} has at least {MAX_BACKLOG} messages waiting for \
@@ -36,9 +36,16 @@ impl Worker {
                         });
                         self.refuse_handshake(slot, HandshakeError::AppBusy);
                     }
-                    Ok(&endpoint) => {
-                        let response = switching_protocols(&request.accept_key());
-                        self.open_session(slot, endpoint, &response);
+                    Ok(endpoint) => {
+                        let (app, endpoint_id) = (endpoint.app, endpoint.endpoint_id);
+                        let subprotocol = request.select_subprotocol(&endpoint.subprotocols);
+                        let mut response = Vec::new();
+                        write_switching_protocols(
+                            &request.accept_key(),
+                            subprotocol,
+                            &mut response,
+                        );
+                        self.open_session(slot, app, endpoint_id, &response);
                         self.process(slot, &mut input[consumed..]);
                     }
                     Err(error) => self.refuse_handshake(slot, error),
@@ -56,8 +63,7 @@ impl Worker {
         self.finish(slot, self.limits.handshake_timeout, true);
     }
 
-    fn open_session(&mut self, slot: u32, endpoint: Endpoint, response: &[u8]) {
-        let app = endpoint.app;
+    fn open_session(&mut self, slot: u32, app: u16, endpoint_id: u16, response: &[u8]) {
         let member = self.members[usize::from(app)].len();
         self.members[usize::from(app)].push(slot);
         let frames = self.limits.frames;
@@ -65,7 +71,7 @@ impl Worker {
         conn.phase = Phase::Open(Session {
             decoder: Decoder::new(frames).lending_masked(),
             app,
-            endpoint_id: endpoint.endpoint_id,
+            endpoint_id,
             member,
         });
         conn.deadline = None;
@@ -76,7 +82,7 @@ impl Worker {
                 &mut self.apps[usize::from(app)],
                 InboundKind::Open,
                 id,
-                endpoint.endpoint_id,
+                endpoint_id,
                 peer,
             );
         }

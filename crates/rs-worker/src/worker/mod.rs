@@ -66,13 +66,16 @@ const LISTENER_BASE: usize = 2;
 /// How soon to retry messages waiting for room in an app's ring.
 const RETRY: Duration = Duration::from_millis(1);
 
-/// Where a request was routed: an app (by index) and its endpoint id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a request was routed: an app (by index), its endpoint id, and the
+/// subprotocols the endpoint speaks.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
     /// The app's index in the configuration's `apps`.
     pub app: u16,
     /// The endpoint's `endpoint_id`.
     pub endpoint_id: u16,
+    /// The endpoint's `subprotocols`, in order of preference.
+    pub subprotocols: Box<[Box<str>]>,
 }
 
 /// This worker's two rings with one app.
