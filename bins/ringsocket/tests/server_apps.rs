@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use support::*;
 use tungstenite::Message;
+use tungstenite::client::IntoClientRequest;
 
 // ---------------------------------------------------------------- chat
 
@@ -318,6 +319,43 @@ fn welcome_id(welcome: &str) -> u64 {
         .and_then(|rest| rest.split(' ').next())
         .and_then(|id| id.parse().ok())
         .unwrap_or_else(|| panic!("a welcome with an id: {welcome}"))
+}
+
+#[test]
+fn the_open_callback_is_told_the_subprotocol_the_handshake_chose() {
+    let server = Server::start(&[AppSpec {
+        endpoint_members: r#""subprotocols": ["chat.v2", "chat.v1"],"#,
+        ..AppSpec::simple("probe")
+    }]);
+    // The probe's welcome names it: " speaking <subprotocol>".
+    let welcome = |offer: Option<&str>| {
+        let mut request = server.url("/probe").into_client_request().unwrap();
+        if let Some(offer) = offer {
+            request
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", offer.parse().unwrap());
+        }
+        let stream = std::net::TcpStream::connect(server.addr()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let (mut client, _) = tungstenite::client(request, Tcp(stream)).unwrap();
+        // The probe tells every client when one leaves: the previous
+        // client's farewell may come first.
+        loop {
+            if let Message::Text(text) = next_message(&mut client)
+                && text.starts_with("welcome ")
+            {
+                return text.as_str().to_owned();
+            }
+        }
+    };
+    assert!(welcome(Some("chat.v1")).ends_with(" speaking chat.v1"));
+    assert!(welcome(Some("x, chat.v1, chat.v2")).ends_with(" speaking chat.v2"));
+    // (A client offering only others would get no subprotocol, which
+    // tungstenite refuses: see the server tests.)
+    let text = welcome(None);
+    assert!(!text.contains("speaking"), "{text}");
 }
 
 /// (worker, slot, generation) of an id (rs_app::wire layout).

@@ -174,6 +174,10 @@ pub struct HostApi {
     pub app_data: unsafe extern "C" fn(ctx: *mut Ctx) -> *mut c_void,
     /// Logs a UTF-8 message at a `LOG_*` level, prefixed with the app's name.
     pub log: unsafe extern "C" fn(ctx: *mut Ctx, level: u8, message: *const u8, len: usize),
+    /// In an open callback, the subprotocol the handshake chose (an ASCII
+    /// token, not NUL-terminated), with its length written to `len`; null
+    /// (and 0) when it chose none, and outside open callbacks.
+    pub subprotocol: unsafe extern "C" fn(ctx: *mut Ctx, len: *mut usize) -> *const u8,
 }
 
 /// A client's address: IPv4 addresses are given as such, not mapped.

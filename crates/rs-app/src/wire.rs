@@ -24,8 +24,10 @@
 //! # Inbound messages (worker → app)
 //!
 //! A 32-byte header, then for [`InboundKind::Read`] the complete message
-//! payload (the rest of the slice, possibly empty). Open and close messages
-//! are exactly 32 bytes.
+//! payload (the rest of the slice, possibly empty), for
+//! [`InboundKind::Open`] the subprotocol the handshake chose (empty if
+//! none), and for [`InboundKind::CloseFrame`] the client's close code (2
+//! bytes, or none). Close messages are exactly 32 bytes.
 //!
 //! | offset | size | field                                                  |
 //! |--------|------|--------------------------------------------------------|
@@ -37,7 +39,7 @@
 //! | 7      | 1    | reserved, 0                                            |
 //! | 8      | 8    | client id (never 0)                                    |
 //! | 16     | 16   | peer address: IPv4 in bytes 16-19 (20-31 ignored), or IPv6 |
-//! | 32     | n    | payload (read only)                                    |
+//! | 32     | n    | payload (read, open, close frame)                      |
 //!
 //! The address is an [`abi::PeerAddr`](crate::abi::PeerAddr), as apps get
 //! it: an IPv4 peer stays IPv4 and an IPv6 peer stays IPv6, v4-mapped ones
@@ -443,9 +445,9 @@ fn check_data_kind(kind: InboundKind, data_kind: u8) -> Result<(), WireError> {
 
 fn check_payload(kind: InboundKind, payload: &[u8]) -> Result<(), WireError> {
     let fits = match kind {
-        InboundKind::Read => true,
+        InboundKind::Read | InboundKind::Open => true,
         InboundKind::CloseFrame => matches!(payload.len(), 0 | 2),
-        InboundKind::Open | InboundKind::Close => payload.is_empty(),
+        InboundKind::Close => payload.is_empty(),
     };
     if !fits {
         return Err(WireError::UnexpectedPayload {
@@ -1407,15 +1409,24 @@ mod tests {
     }
 
     #[test]
-    fn inbound_write_refuses_payload_on_open_and_close() {
-        for kind in [InboundKind::Open, InboundKind::Close] {
-            let msg = inbound(kind, 0, b"xy");
-            let mut buf = vec![0; 34];
-            assert_eq!(
-                write_inbound(&mut buf, &msg),
-                Err(WireError::UnexpectedPayload { kind, len: 2 })
-            );
-        }
+    fn inbound_write_refuses_payload_on_close() {
+        let msg = inbound(InboundKind::Close, 0, b"xy");
+        let mut buf = vec![0; 34];
+        assert_eq!(
+            write_inbound(&mut buf, &msg),
+            Err(WireError::UnexpectedPayload {
+                kind: InboundKind::Close,
+                len: 2
+            })
+        );
+    }
+
+    #[test]
+    fn an_open_message_carries_the_subprotocol() {
+        let msg = inbound(InboundKind::Open, 0, b"chat.v2");
+        let buf = encode_in(&msg);
+        assert_eq!(buf.len(), 32 + 7);
+        assert_eq!(read_inbound(&buf), Ok(msg));
     }
 
     #[test]
@@ -1526,15 +1537,16 @@ mod tests {
     }
 
     #[test]
-    fn inbound_read_payload_on_open_or_close() {
-        for kind in [InboundKind::Open, InboundKind::Close] {
-            let mut buf = encode_in(&inbound(kind, 0, b""));
-            buf.push(0);
-            assert_eq!(
-                read_inbound(&buf),
-                Err(WireError::UnexpectedPayload { kind, len: 1 })
-            );
-        }
+    fn inbound_read_payload_on_close() {
+        let mut buf = encode_in(&inbound(InboundKind::Close, 0, b""));
+        buf.push(0);
+        assert_eq!(
+            read_inbound(&buf),
+            Err(WireError::UnexpectedPayload {
+                kind: InboundKind::Close,
+                len: 1
+            })
+        );
     }
 
     // --- Outbound ---

@@ -109,6 +109,7 @@ fn checks() -> String {
             conf,
             app_data,
             log,
+            subprotocol,
         ]
     );
     layout!(

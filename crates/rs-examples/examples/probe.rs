@@ -190,15 +190,19 @@ fn stall(rs: &mut Read<Counters>, ms: u16) -> i32 {
     reply(rs, DataKind::Bin)
 }
 
-/// Open: welcomes the client, except on endpoints 97 (panics), 98 (fatal)
-/// and 99 (closed with 4099).
+/// Open: welcomes the client (naming the subprotocol the handshake chose,
+/// if any), except on endpoints 97 (panics), 98 (fatal) and 99 (closed
+/// with 4099).
 fn open(rs: &mut Open<Counters>) -> i32 {
     match rs.endpoint_id() {
         97 => panic!("probe was asked to panic in open"),
         98 => -1,
         99 => 4099,
         _ => {
-            let line = format!("welcome {} from {}", rs.client_id(), rs.client_addr());
+            let mut line = format!("welcome {} from {}", rs.client_id(), rs.client_addr());
+            if let Some(subprotocol) = rs.subprotocol() {
+                line.push_str(&format!(" speaking {subprotocol}"));
+            }
             rs.w_str(&line);
             if rs.to_cur(DataKind::Utf8).is_ok() {
                 0

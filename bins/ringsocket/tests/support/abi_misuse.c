@@ -2,9 +2,10 @@
  * only a C app can (the Rust SDK makes these calls impossible to write),
  * and reports the statuses it got.
  *
- * Each message is answered with one binary message: the statuses of the
- * refused calls in init, then those of the refused calls in read, one byte
- * each. Every refused send is preceded by a write of "junk": the answer
+ * A client is welcomed with the subprotocol the handshake chose. Each
+ * message is answered with one binary message: the statuses of the refused
+ * calls in init, then those of the refused calls in read, one byte each,
+ * then 1 if rs_get_subprotocol says none outside open. Every refused send is preceded by a write of "junk": the answer
  * holds nothing else only if each refusal emptied the write buffer.
  */
 #include <ringsocket_app.h>
@@ -24,13 +25,28 @@ static int32_t misuse_init(rs_t *rs)
     return 0;
 }
 
+/* Welcomes each client with the subprotocol the handshake chose: "open
+ * <name>", or "open -" for none. */
+static int32_t misuse_open(rs_t *rs)
+{
+    size_t len;
+    const uint8_t *subprotocol = rs_get_subprotocol(rs, &len);
+    rs_w_str(rs, "open ");
+    if (subprotocol != NULL) {
+        rs_w_p(rs, subprotocol, len);
+    } else {
+        rs_w_str(rs, "-");
+    }
+    return rs_to_cur(rs, RS_DATA_UTF8) == RS_SEND_OK ? 0 : -1;
+}
+
 static int32_t misuse_read(rs_t *rs, const uint8_t *payload, size_t len)
 {
     (void)payload;
     (void)len;
     const misuse_data *data = rs_get_app_data(rs);
     const uint64_t two_ids[2] = { rs_get_client_id(rs), rs_get_client_id(rs) };
-    int32_t got[8];
+    int32_t got[9];
     got[0] = data->init_send;
     got[1] = data->init_close;
     rs_w_str(rs, "junk");
@@ -46,6 +62,9 @@ static int32_t misuse_read(rs_t *rs, const uint8_t *payload, size_t len)
      * could empty the buffer in its place. */
     rs_w_str(rs, "junk");
     got[7] = rs_to_single(rs, RS_DATA_BIN, 0); /* no client has id 0 */
+    /* Outside open: none, whatever the handshake chose. */
+    size_t subprotocol_len = 99;
+    got[8] = rs_get_subprotocol(rs, &subprotocol_len) == NULL && subprotocol_len == 0;
     for (size_t i = 0; i < sizeof got / sizeof got[0]; i++) {
         rs_w_uint8(rs, (uint8_t)got[i]);
     }
@@ -64,6 +83,7 @@ static const rs_app_descriptor misuse_descriptor = {
     .abi_version = RS_ABI_VERSION,
     .descriptor_size = sizeof(rs_app_descriptor),
     .init = misuse_init,
+    .open = misuse_open,
     .read_mode = RS_READ_ANY,
     .timer_mode = RS_TIMER_NONE,
     .app_data_size = sizeof(misuse_data),

@@ -99,6 +99,10 @@ pub(crate) struct HostState {
     send_ids: Vec<ClientId>,
     /// Close frames, built apart from the write buffer.
     close_frame: Vec<u8>,
+    /// The subprotocol of the running open callback's client, if the
+    /// handshake chose one: it stays in the inbound ring until the callback
+    /// returns.
+    subprotocol: (*const u8, usize),
     callback: Option<Callback>,
     client: Option<CurrentClient>,
     outbound: Vec<Producer>,
@@ -154,6 +158,7 @@ impl HostState {
             ids: Vec::new(),
             send_ids: Vec::new(),
             close_frame: Vec::new(),
+            subprotocol: (std::ptr::null(), 0),
             callback: None,
             client: None,
             outbound,
@@ -183,8 +188,18 @@ impl HostState {
         self.wbuf.truncate(MAX_HEADER_LEN);
         self.lent = None;
         self.message = (std::ptr::null(), 0);
+        self.subprotocol = (std::ptr::null(), 0);
         self.may_lend = false;
         status
+    }
+
+    /// Tells the host the subprotocol of the open callback about to run
+    /// (empty: none). Valid until that callback returns
+    /// ([`call`](Self::call) forgets it then).
+    pub(crate) fn lend_subprotocol(&mut self, subprotocol: &[u8]) {
+        if !subprotocol.is_empty() {
+            self.subprotocol = (subprotocol.as_ptr(), subprotocol.len());
+        }
     }
 
     /// Tells the host the payload of the read callback about to run, so
@@ -527,6 +542,7 @@ static HOST_API: HostApi = HostApi {
     conf: host_conf,
     app_data: host_app_data,
     log: host_log,
+    subprotocol: host_subprotocol,
 };
 
 /// The host state behind a context.
@@ -647,6 +663,20 @@ unsafe extern "C" fn host_app_data(ctx: *mut Ctx) -> *mut c_void {
     unsafe { host(ctx) }
         .app_data
         .map_or(std::ptr::null_mut(), |(data, _)| data.as_ptr().cast())
+}
+
+unsafe extern "C" fn host_subprotocol(ctx: *mut Ctx, len: *mut usize) -> *const u8 {
+    // SAFETY: called by the app with the context of the running callback.
+    let host = unsafe { host(ctx) };
+    let (start, n) = match host.callback {
+        Some(Callback::Open) => host.subprotocol,
+        _ => (std::ptr::null(), 0),
+    };
+    if !len.is_null() {
+        // SAFETY: the app passes a writable `usize` (ABI contract).
+        unsafe { len.write(n) };
+    }
+    start
 }
 
 unsafe extern "C" fn host_log(ctx: *mut Ctx, level: u8, message: *const u8, len: usize) {

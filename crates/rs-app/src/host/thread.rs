@@ -314,6 +314,8 @@ fn dispatch(app: &App, host: &mut HostState, bytes: &[u8]) -> Result<(), AppErro
     };
     match message.kind {
         InboundKind::Open => {
+            // An open notice's payload is the handshake's subprotocol.
+            host.lend_subprotocol(message.payload);
             let status = app
                 .open
                 .map(|f| host.call(Which::Open, Some(client), |ctx| call_callback(f, ctx)));

@@ -9,6 +9,7 @@
 //! | `w_*`, `to_single`, `to_multi`, `to_every`, `to_every_except_*` (by id), `close_client` | | ✓ | ✓ | ✓ | ✓ |
 //! | `client_id`, `endpoint_id` | | ✓ | ✓ | ✓ | |
 //! | `to_cur`, `to_every_except_cur`, `client_addr` | | ✓ | ✓ | | |
+//! | `subprotocol` | | ✓ | | | |
 //! | `read_data_kind` | | | ✓ | | |
 //!
 //! In a close callback the closing client no longer receives anything:
@@ -227,6 +228,24 @@ impl<S> Raw<'_, S> {
         u16::try_from(id).expect("the server gives open, read and close callbacks an endpoint")
     }
 
+    fn subprotocol(&self) -> Option<&str> {
+        let api = self.api();
+        // A server older than this field has a shorter table.
+        if (api.size as usize) < std::mem::offset_of!(HostApi, subprotocol) + size_of::<usize>() {
+            return None;
+        }
+        let mut len = 0;
+        // SAFETY: host call with the live context and a valid out pointer.
+        let start = unsafe { (api.subprotocol)(self.ctx, &mut len) };
+        if start.is_null() {
+            return None;
+        }
+        // SAFETY: the host returns `len` readable bytes that stay put until
+        // the callback returns, which `&self` does not outlive.
+        let bytes = unsafe { std::slice::from_raw_parts(start, len) };
+        std::str::from_utf8(bytes).ok()
+    }
+
     fn client_addr(&self) -> SocketAddr {
         let mut addr = PeerAddr::default();
         // SAFETY: host call with the live context and a valid out pointer.
@@ -430,6 +449,15 @@ macro_rules! current {
 }
 
 current!(Open, Read);
+
+impl<S> Open<'_, S> {
+    /// The subprotocol the handshake chose for this client: the first of
+    /// its endpoint's `subprotocols` that the client offered. `None` when
+    /// the endpoint lists none or the client offered none of them.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.raw.subprotocol()
+    }
+}
 
 impl<S> Read<'_, S> {
     /// The kind of the message being read (`rs_get_read_data_kind`); useful

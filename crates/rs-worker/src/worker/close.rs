@@ -66,6 +66,7 @@ impl Worker {
                 id,
                 session.endpoint_id,
                 peer,
+                &[],
             );
         }
     }

@@ -5,6 +5,7 @@
 use rs_app::wire::InboundKind;
 use rs_http::{HandshakeError, Progress, write_error_response, write_switching_protocols};
 use rs_proto::Decoder;
+use std::sync::Arc;
 
 use crate::output::Frame;
 
@@ -25,7 +26,10 @@ impl Worker {
         match progress {
             Ok(Progress::Incomplete) => {}
             Ok(Progress::Complete { request, consumed }) => {
-                match self.router.route(&request, port, scheme) {
+                // The router's own handle: the chosen subprotocol is
+                // borrowed from it while the session opens.
+                let router = Arc::clone(&self.router);
+                match router.route(&request, port, scheme) {
                     Ok(endpoint) if self.apps[usize::from(endpoint.app)].is_swamped() => {
                         self.busy_refusals.record(self.index, || {
                             format!(
@@ -45,7 +49,7 @@ impl Worker {
                             subprotocol,
                             &mut response,
                         );
-                        self.open_session(slot, app, endpoint_id, &response);
+                        self.open_session(slot, app, endpoint_id, subprotocol, &response);
                         self.process(slot, &mut input[consumed..]);
                     }
                     Err(error) => self.refuse_handshake(slot, error),
@@ -63,7 +67,16 @@ impl Worker {
         self.finish(slot, self.limits.handshake_timeout, true);
     }
 
-    fn open_session(&mut self, slot: u32, app: u16, endpoint_id: u16, response: &[u8]) {
+    /// Opens the session and tells the app (with the subprotocol the
+    /// handshake chose, if any), after sending the `101` `response`.
+    fn open_session(
+        &mut self,
+        slot: u32,
+        app: u16,
+        endpoint_id: u16,
+        subprotocol: Option<&str>,
+        response: &[u8],
+    ) {
         let member = self.members[usize::from(app)].len();
         self.members[usize::from(app)].push(slot);
         let frames = self.limits.frames;
@@ -84,6 +97,7 @@ impl Worker {
                 id,
                 endpoint_id,
                 peer,
+                subprotocol.unwrap_or_default().as_bytes(),
             );
         }
     }

@@ -126,7 +126,8 @@ fn push_inbound(
     }
 }
 
-/// Tells an app that a client connected or left. Never waits: a full ring
+/// Tells an app that a client connected (`payload`: the subprotocol the
+/// handshake chose, or empty) or left. Never waits: a full ring
 /// leaves the notice in the app's backlog.
 pub(super) fn notify(
     link: &mut Link,
@@ -134,6 +135,7 @@ pub(super) fn notify(
     client: ClientId,
     endpoint_id: u16,
     peer: PeerAddr,
+    payload: &[u8],
 ) {
     let message = Inbound {
         kind,
@@ -141,9 +143,9 @@ pub(super) fn notify(
         endpoint_id,
         data_kind: 0,
         peer,
-        payload: &[],
+        payload,
     };
-    enqueue(link, &message, Payload::Plain(&[])).expect("a notice has no payload to check");
+    enqueue(link, &message, Payload::Plain(payload)).expect("a notice has no payload to check");
 }
 
 /// Puts a message with `payload` on an app's ring behind its backlog;
