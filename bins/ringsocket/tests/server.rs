@@ -163,7 +163,7 @@ fn the_handshake_names_the_endpoints_preferred_subprotocol_among_those_offered()
             })
             .map(str::to_owned)
     };
-    // Over two header lines, the client's order does not matter.
+    // Offers over two header lines are read as one list.
     assert_eq!(
         subprotocol_line(
             "/echo",

@@ -306,13 +306,15 @@ static inline int32_t rs_get_client_addr(rs_t *rs, rs_peer_addr *addr)
 }
 
 /* In an open callback, the subprotocol the handshake chose (not
- * NUL-terminated; its length in *len), or NULL (*len 0) when it chose none
- * and outside open callbacks. This project's addition. */
+ * NUL-terminated; its length in *len unless len is NULL), or NULL (*len 0)
+ * when it chose none and outside open callbacks. This project's addition. */
 static inline const uint8_t *rs_get_subprotocol(rs_t *rs, size_t *len)
 {
     /* A server older than this function has a shorter table. */
     if (rs->api->size < offsetof(rs_host_api, subprotocol) + sizeof rs->api->subprotocol) {
-        *len = 0;
+        if (len != NULL) {
+            *len = 0;
+        }
         return NULL;
     }
     return rs->api->subprotocol(rs, len);

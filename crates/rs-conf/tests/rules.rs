@@ -1164,6 +1164,25 @@ fn subprotocols_are_distinct_tokens() {
         Some("\"a\""),
         "listed twice (also apps[0].endpoints[0].subprotocols[0])",
     );
+    // The first copy is named where it is, whatever came before it.
+    let errors = errors(&with_endpoint(
+        "{endpoint_id: 0, url: 'ws://localhost:8080/', subprotocols: ['a b', 'c', 'c']}",
+    ));
+    assert_eq!(errors.len(), 2, "{}", lines(&errors));
+    assert_eq!(
+        errors[1].message(),
+        "listed twice (also apps[0].endpoints[0].subprotocols[1])"
+    );
+    let long = "x".repeat(256);
+    assert_one_error(
+        &with_endpoint(&format!(
+            "{{endpoint_id: 0, url: 'ws://localhost:8080/', subprotocols: ['{long}']}}"
+        )),
+        ErrorKind::InvalidSubprotocol,
+        "apps[0].endpoints[0].subprotocols[0]",
+        Some(&format!("\"{long}\"")),
+        "a subprotocol name is at most 255 bytes long, this one 256",
+    );
     assert_one_error(
         &with_endpoint("{endpoint_id: 0, url: 'ws://localhost:8080/', subprotocols: 'chat'}"),
         ErrorKind::WrongType,

@@ -197,9 +197,11 @@ impl HostState {
     /// (empty: none). Valid until that callback returns
     /// ([`call`](Self::call) forgets it then).
     pub(crate) fn lend_subprotocol(&mut self, subprotocol: &[u8]) {
-        if !subprotocol.is_empty() {
-            self.subprotocol = (subprotocol.as_ptr(), subprotocol.len());
-        }
+        self.subprotocol = if subprotocol.is_empty() {
+            (std::ptr::null(), 0)
+        } else {
+            (subprotocol.as_ptr(), subprotocol.len())
+        };
     }
 
     /// Tells the host the payload of the read callback about to run, so

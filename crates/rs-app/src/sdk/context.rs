@@ -229,14 +229,18 @@ impl<S> Raw<'_, S> {
     }
 
     fn subprotocol(&self) -> Option<&str> {
-        let api = self.api();
-        // A server older than this field has a shorter table.
-        if (api.size as usize) < std::mem::offset_of!(HostApi, subprotocol) + size_of::<usize>() {
+        // Not through `api()`: a server older than this field has a shorter
+        // table, of which only `size` bytes may be read.
+        // SAFETY: `size` is in the table of every version.
+        let size = unsafe { (&raw const (*self.api).size).read() } as usize;
+        if size < std::mem::offset_of!(HostApi, subprotocol) + size_of::<usize>() {
             return None;
         }
+        // SAFETY: the table has the field (just checked).
+        let subprotocol = unsafe { (&raw const (*self.api).subprotocol).read() };
         let mut len = 0;
         // SAFETY: host call with the live context and a valid out pointer.
-        let start = unsafe { (api.subprotocol)(self.ctx, &mut len) };
+        let start = unsafe { subprotocol(self.ctx, &mut len) };
         if start.is_null() {
             return None;
         }
@@ -464,5 +468,81 @@ impl<S> Read<'_, S> {
     /// with `any` read callbacks.
     pub fn read_data_kind(&self) -> DataKind {
         self.raw.read_data_kind()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::{AppConf, HostApi};
+    use std::ffi::c_void;
+
+    unsafe extern "C" fn write(_: *mut Ctx, _: *const u8, _: usize) {}
+    unsafe extern "C" fn send(_: *mut Ctx, _: u8, _: u8, _: *const u64, _: usize) -> i32 {
+        0
+    }
+    unsafe extern "C" fn close_client(_: *mut Ctx, _: u64, _: u16) -> i32 {
+        0
+    }
+    unsafe extern "C" fn client_id(_: *mut Ctx) -> u64 {
+        1
+    }
+    unsafe extern "C" fn int(_: *mut Ctx) -> i32 {
+        0
+    }
+    unsafe extern "C" fn client_addr(_: *mut Ctx, _: *mut PeerAddr) -> i32 {
+        0
+    }
+    unsafe extern "C" fn conf(_: *mut Ctx) -> *const AppConf {
+        std::ptr::null()
+    }
+    unsafe extern "C" fn app_data(_: *mut Ctx) -> *mut c_void {
+        std::ptr::null_mut()
+    }
+    unsafe extern "C" fn log(_: *mut Ctx, _: u8, _: *const u8, _: usize) {}
+    unsafe extern "C" fn subprotocol(_: *mut Ctx, len: *mut usize) -> *const u8 {
+        // SAFETY: the SDK passes a valid out pointer.
+        unsafe { len.write(2) };
+        b"v1".as_ptr()
+    }
+
+    /// A host table of `size` bytes whose `subprotocol` answers "v1".
+    fn table(size: usize) -> HostApi {
+        HostApi {
+            abi_version: abi::ABI_VERSION,
+            size: size as u32,
+            write,
+            send,
+            close_client,
+            client_id,
+            endpoint_id: int,
+            client_addr,
+            read_data_kind: int,
+            conf,
+            app_data,
+            log,
+            subprotocol,
+        }
+    }
+
+    #[test]
+    fn subprotocol_is_asked_only_of_a_table_that_has_it() {
+        let current = table(size_of::<HostApi>());
+        let mut ctx = Ctx {
+            api: &current,
+            host: std::ptr::null_mut(),
+        };
+        // SAFETY: a context with a valid table, and no state (`()`).
+        let raw = unsafe { Raw::<()>::new(&mut ctx) };
+        assert_eq!(raw.subprotocol(), Some("v1"));
+        // A server from before the field: 88 bytes, never called.
+        let older = table(std::mem::offset_of!(HostApi, subprotocol));
+        let mut ctx = Ctx {
+            api: &older,
+            host: std::ptr::null_mut(),
+        };
+        // SAFETY: as above.
+        let raw = unsafe { Raw::<()>::new(&mut ctx) };
+        assert_eq!(raw.subprotocol(), None);
     }
 }

@@ -151,16 +151,18 @@ fn parse_endpoint(errs: &mut Errors<'_>, value: &Value, path: JsonPath) -> Endpo
     let subprotocols = endpoint.array(errs, "subprotocols", subprotocols_expected).optional().and_then(|items| {
         let Some(items) = items else { return Some(Vec::new()) };
         let list_path = endpoint.key_path("subprotocols");
-        let mut names: Vec<String> = Vec::new();
+        // Each valid name with where it is, for "listed twice (also ...)".
+        let mut names: Vec<(String, JsonPath)> = Vec::new();
         let mut valid = true;
         for (item_path, name) in strings(errs, items, &list_path, "a subprotocol name") {
             let Some(name) = name else {
                 valid = false;
                 continue;
             };
-            let why = match names.iter().position(|n| n == name) {
+            let why = match names.iter().find(|(n, _)| n == name) {
                 _ if !is_token(name) => Some("not a valid subprotocol name: it must be one or more letters, digits or !#$%&'*+-.^_`|~ (an HTTP token)".to_owned()),
-                Some(first) => Some(format!("listed twice (also {})", list_path.index(first))),
+                _ if name.len() > MAX_SUBPROTOCOL_LEN => Some(format!("a subprotocol name is at most {MAX_SUBPROTOCOL_LEN} bytes long, this one {}", name.len())),
+                Some((_, first)) => Some(format!("listed twice (also {first})")),
                 None => None,
             };
             match why {
@@ -168,10 +170,10 @@ fn parse_endpoint(errs: &mut Errors<'_>, value: &Value, path: JsonPath) -> Endpo
                     errs.at(&item_path, Some(quote(name)), ErrorKind::InvalidSubprotocol, why);
                     valid = false;
                 }
-                None => names.push(name.to_owned()),
+                None => names.push((name.to_owned(), item_path)),
             }
         }
-        valid.then_some(names)
+        valid.then(|| names.into_iter().map(|(name, _)| name).collect())
     });
 
     let full = match (endpoint_id, &url, origins, subprotocols) {
@@ -191,6 +193,10 @@ fn parse_endpoint(errs: &mut Errors<'_>, value: &Value, path: JsonPath) -> Endpo
         full,
     }
 }
+
+/// The longest subprotocol name: it travels in each client's open notice
+/// to the app, which must fit its inbound ring.
+const MAX_SUBPROTOCOL_LEN: usize = 255;
 
 /// Whether `name` is an HTTP token (RFC 7230 §3.2.6), as a subprotocol
 /// name must be (RFC 6455 §4.1).

@@ -42,6 +42,8 @@ impl Worker {
                     }
                     Ok(endpoint) => {
                         let (app, endpoint_id) = (endpoint.app, endpoint.endpoint_id);
+                        // Equal to one the client offered, so a token that
+                        // the response can name.
                         let subprotocol = request.select_subprotocol(&endpoint.subprotocols);
                         let mut response = Vec::new();
                         write_switching_protocols(

@@ -145,7 +145,8 @@ pub(super) fn notify(
         peer,
         payload,
     };
-    enqueue(link, &message, Payload::Plain(payload)).expect("a notice has no payload to check");
+    enqueue(link, &message, Payload::Plain(payload))
+        .expect("a notice's payload is not checked: only a read's text is");
 }
 
 /// Puts a message with `payload` on an app's ring behind its backlog;
