@@ -155,14 +155,17 @@ fn the_c_silly_calc_answers_exactly_as_the_rust_one() {
 }
 
 #[test]
-fn a_c_app_gets_the_subprotocol_in_open_and_each_error_of_a_wrong_call() {
+fn a_c_app_gets_the_handshake_details_in_open_and_each_error_of_a_wrong_call() {
     let build = tempfile::tempdir().unwrap();
     let source = root().join("bins/ringsocket/tests/support/abi_misuse.c");
     let server = Server::start(&[AppSpec {
         endpoint_members: r#""subprotocols": ["v1"],"#,
         ..AppSpec::at("misuse", build_c_app(build.path(), &source))
     }]);
-    let mut request = server.url("/misuse").into_client_request().unwrap();
+    let mut request = server
+        .url("/misuse?token=a%20b&x")
+        .into_client_request()
+        .unwrap();
     request
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", "v0, v1".parse().unwrap());
@@ -171,16 +174,21 @@ fn a_c_app_gets_the_subprotocol_in_open_and_each_error_of_a_wrong_call() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let (mut client, _) = tungstenite::client(request, Tcp(stream)).unwrap();
-    // Open: the subprotocol, through rs_get_subprotocol.
-    assert_eq!(next_message(&mut client), Message::text("open v1"));
-    // And a client that offered none.
-    let mut plain = connect(&server.url("/misuse"));
-    assert_eq!(next_message(&mut plain), Message::text("open -"));
+    // Open: the subprotocol and the query as sent, through
+    // rs_get_subprotocol and rs_get_query.
+    assert_eq!(
+        next_message(&mut client),
+        Message::text("open v1 token=a%20b&x")
+    );
+    // And a client that offered none, with an empty query.
+    let mut plain = connect(&server.url("/misuse?"));
+    assert_eq!(next_message(&mut plain), Message::text("open - -"));
     // In init: send 5 (not available), close_client 5. In read: target 99,
     // kind RS_DATA_ANY, two ids for one, close code 3999: 4 (invalid
     // argument); text 0xff: 2 (not UTF-8); id 0: 4. And not one "junk"
-    // written before a refused send. Then 1: no subprotocol outside open.
-    let expected = Message::binary(vec![5, 5, 4, 4, 4, 4, 2, 4, 1]);
+    // written before a refused send. Then 1, 1: no subprotocol and no query
+    // outside open.
+    let expected = Message::binary(vec![5, 5, 4, 4, 4, 4, 2, 4, 1, 1]);
     for _ in 0..2 {
         client.send(Message::binary(vec![1])).unwrap();
         assert_eq!(next_message(&mut client), expected);

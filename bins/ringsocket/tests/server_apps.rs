@@ -322,14 +322,15 @@ fn welcome_id(welcome: &str) -> u64 {
 }
 
 #[test]
-fn the_open_callback_is_told_the_subprotocol_the_handshake_chose() {
+fn the_open_callback_is_told_the_chosen_subprotocol_and_the_query() {
     let server = Server::start(&[AppSpec {
         endpoint_members: r#""subprotocols": ["chat.v2", "chat.v1"],"#,
         ..AppSpec::simple("probe")
     }]);
-    // The probe's welcome names it: " speaking <subprotocol>".
-    let welcome = |offer: Option<&str>| {
-        let mut request = server.url("/probe").into_client_request().unwrap();
+    // The probe's welcome names them: " speaking <subprotocol>" and
+    // " asking <query>".
+    let welcome = |target: &str, offer: Option<&str>| {
+        let mut request = server.url(target).into_client_request().unwrap();
         if let Some(offer) = offer {
             request
                 .headers_mut()
@@ -350,12 +351,22 @@ fn the_open_callback_is_told_the_subprotocol_the_handshake_chose() {
             }
         }
     };
-    assert!(welcome(Some("chat.v1")).ends_with(" speaking chat.v1"));
-    assert!(welcome(Some("x, chat.v1, chat.v2")).ends_with(" speaking chat.v2"));
+    assert!(welcome("/probe", Some("chat.v1")).ends_with(" speaking chat.v1"));
+    assert!(welcome("/probe", Some("x, chat.v1, chat.v2")).ends_with(" speaking chat.v2"));
+    assert!(
+        welcome("/probe?room=7&t=%2F", Some("chat.v1"))
+            .ends_with(" speaking chat.v1 asking room=7&t=%2F")
+    );
+    assert!(welcome("/probe?room=7", None).ends_with(" asking room=7"));
     // (A client offering only others would get no subprotocol, which
     // tungstenite refuses: see the server tests.)
-    let text = welcome(None);
-    assert!(!text.contains("speaking"), "{text}");
+    for target in ["/probe", "/probe?"] {
+        let text = welcome(target, None);
+        assert!(
+            !text.contains("speaking") && !text.contains("asking"),
+            "{text}"
+        );
+    }
 }
 
 /// (worker, slot, generation) of an id (rs_app::wire layout).

@@ -25,8 +25,8 @@
 //!
 //! A 32-byte header, then for [`InboundKind::Read`] the complete message
 //! payload (the rest of the slice, possibly empty), for
-//! [`InboundKind::Open`] the subprotocol the handshake chose (empty if
-//! none), and for [`InboundKind::CloseFrame`] the client's close code (2
+//! [`InboundKind::Open`] the subprotocol the handshake chose and the URL's
+//! query (see [`OpenDetails`]), and for [`InboundKind::CloseFrame`] the client's close code (2
 //! bytes, or none). Close messages are exactly 32 bytes.
 //!
 //! | offset | size | field                                                  |
@@ -231,7 +231,8 @@ impl From<ClientId> for u64 {
 /// What an inbound message reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum InboundKind {
-    /// The client completed its handshake.
+    /// The client completed its handshake. The payload says how (see
+    /// [`OpenDetails`]).
     Open,
     /// The client sent a complete message (the payload).
     Read,
@@ -297,6 +298,56 @@ pub struct Inbound<'a> {
 
 /// The size of an inbound message's header.
 pub const INBOUND_HEADER_LEN: usize = 32;
+
+/// What an open message's payload tells of the handshake: empty when the
+/// handshake chose no subprotocol and the URL had no query (or an empty
+/// one); otherwise the subprotocol's length (one byte, 0 for none), the
+/// subprotocol, then the query (what follows `?`, as sent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenDetails<'a> {
+    /// The subprotocol the handshake chose (at most 255 bytes).
+    pub subprotocol: Option<&'a str>,
+    /// The request's query, without the `?`; `None` when absent or empty.
+    pub query: Option<&'a str>,
+}
+
+impl<'a> OpenDetails<'a> {
+    /// Appends the payload describing `self` to `out`.
+    ///
+    /// # Panics
+    ///
+    /// If the subprotocol is longer than 255 bytes (rs-conf allows no
+    /// longer name).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let subprotocol = self.subprotocol.unwrap_or_default();
+        let query = self.query.unwrap_or_default();
+        if subprotocol.is_empty() && query.is_empty() {
+            return;
+        }
+        let len = u8::try_from(subprotocol.len()).expect("a subprotocol of at most 255 bytes");
+        out.push(len);
+        out.extend_from_slice(subprotocol.as_bytes());
+        out.extend_from_slice(query.as_bytes());
+    }
+
+    /// Reads an open message's payload. `None` if it is not one
+    /// [`write`](Self::write) makes.
+    pub fn read(payload: &'a [u8]) -> Option<Self> {
+        let Some((&len, rest)) = payload.split_first() else {
+            return Some(Self::default());
+        };
+        let (subprotocol, query) = rest.split_at_checked(usize::from(len))?;
+        let text = |bytes: &'a [u8]| {
+            (!bytes.is_empty())
+                .then(|| std::str::from_utf8(bytes).ok())
+                .map_or(Some(None), |text| text.map(Some))
+        };
+        Some(Self {
+            subprotocol: text(subprotocol)?,
+            query: text(query)?,
+        })
+    }
+}
 
 /// The bytes an inbound message with `payload_len` bytes of payload takes
 /// (saturating, so an impossible size never matches a real buffer).
@@ -1422,11 +1473,52 @@ mod tests {
     }
 
     #[test]
-    fn an_open_message_carries_the_subprotocol() {
-        let msg = inbound(InboundKind::Open, 0, b"chat.v2");
+    fn an_open_message_carries_the_subprotocol_and_query() {
+        let mut payload = Vec::new();
+        let details = OpenDetails {
+            subprotocol: Some("chat.v2"),
+            query: Some("token=a%20b&x"),
+        };
+        details.write(&mut payload);
+        assert_eq!(payload, b"\x07chat.v2token=a%20b&x");
+        let msg = inbound(InboundKind::Open, 0, &payload);
         let buf = encode_in(&msg);
-        assert_eq!(buf.len(), 32 + 7);
-        assert_eq!(read_inbound(&buf), Ok(msg));
+        assert_eq!(buf.len(), 32 + payload.len());
+        let read = read_inbound(&buf).unwrap();
+        assert_eq!(read, msg);
+        assert_eq!(OpenDetails::read(read.payload), Some(details));
+    }
+
+    #[test]
+    fn open_details_round_trip_and_stay_empty_when_there_are_none() {
+        for details in [
+            OpenDetails::default(),
+            OpenDetails {
+                subprotocol: Some("v1"),
+                query: None,
+            },
+            OpenDetails {
+                subprotocol: None,
+                query: Some("a=1"),
+            },
+        ] {
+            let mut payload = Vec::new();
+            details.write(&mut payload);
+            assert_eq!(payload.is_empty(), details == OpenDetails::default());
+            assert_eq!(OpenDetails::read(&payload), Some(details));
+        }
+        // An empty query is no query.
+        let mut payload = Vec::new();
+        OpenDetails {
+            subprotocol: None,
+            query: Some(""),
+        }
+        .write(&mut payload);
+        assert!(payload.is_empty());
+        // Not made by `write`: a length past the end, bytes not UTF-8.
+        assert_eq!(OpenDetails::read(b"\x05ab"), None);
+        assert_eq!(OpenDetails::read(b"\x01\xff"), None);
+        assert_eq!(OpenDetails::read(b"\x00\xff"), None);
     }
 
     #[test]

@@ -110,6 +110,7 @@ fn checks() -> String {
             app_data,
             log,
             subprotocol,
+            query,
         ]
     );
     layout!(

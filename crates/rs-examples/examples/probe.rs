@@ -190,8 +190,8 @@ fn stall(rs: &mut Read<Counters>, ms: u16) -> i32 {
     reply(rs, DataKind::Bin)
 }
 
-/// Open: welcomes the client (naming the subprotocol the handshake chose,
-/// if any), except on endpoints 97 (panics), 98 (fatal) and 99 (closed
+/// Open: welcomes the client (naming the subprotocol the handshake chose
+/// and the URL's query, if any), except on endpoints 97 (panics), 98 (fatal) and 99 (closed
 /// with 4099).
 fn open(rs: &mut Open<Counters>) -> i32 {
     match rs.endpoint_id() {
@@ -202,6 +202,9 @@ fn open(rs: &mut Open<Counters>) -> i32 {
             let mut line = format!("welcome {} from {}", rs.client_id(), rs.client_addr());
             if let Some(subprotocol) = rs.subprotocol() {
                 line.push_str(&format!(" speaking {subprotocol}"));
+            }
+            if let Some(query) = rs.query() {
+                line.push_str(&format!(" asking {query}"));
             }
             rs.w_str(&line);
             if rs.to_cur(DataKind::Utf8).is_ok() {

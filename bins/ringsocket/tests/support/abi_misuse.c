@@ -5,7 +5,8 @@
  * A client is welcomed with the subprotocol the handshake chose. Each
  * message is answered with one binary message: the statuses of the refused
  * calls in init, then those of the refused calls in read, one byte each,
- * then 1 if rs_get_subprotocol says none outside open. Every refused send is preceded by a write of "junk": the answer
+ * then 1 for each of rs_get_subprotocol and rs_get_query saying none
+ * outside open. Every refused send is preceded by a write of "junk": the answer
  * holds nothing else only if each refusal emptied the write buffer.
  */
 #include <ringsocket_app.h>
@@ -25,18 +26,27 @@ static int32_t misuse_init(rs_t *rs)
     return 0;
 }
 
-/* Welcomes each client with the subprotocol the handshake chose: "open
- * <name>", or "open -" for none. */
-static int32_t misuse_open(rs_t *rs)
+/* Writes " <detail>", or " -" for none. */
+static void write_detail(rs_t *rs, const uint8_t *detail, size_t len)
 {
-    size_t len;
-    const uint8_t *subprotocol = rs_get_subprotocol(rs, &len);
-    rs_w_str(rs, "open ");
-    if (subprotocol != NULL) {
-        rs_w_p(rs, subprotocol, len);
+    rs_w_str(rs, " ");
+    if (detail != NULL) {
+        rs_w_p(rs, detail, len);
     } else {
         rs_w_str(rs, "-");
     }
+}
+
+/* Welcomes each client with the subprotocol the handshake chose and the
+ * URL's query: "open <subprotocol> <query>", "-" for none. */
+static int32_t misuse_open(rs_t *rs)
+{
+    size_t len;
+    rs_w_str(rs, "open");
+    const uint8_t *subprotocol = rs_get_subprotocol(rs, &len);
+    write_detail(rs, subprotocol, len);
+    const uint8_t *query = rs_get_query(rs, &len);
+    write_detail(rs, query, len);
     return rs_to_cur(rs, RS_DATA_UTF8) == RS_SEND_OK ? 0 : -1;
 }
 
@@ -46,7 +56,7 @@ static int32_t misuse_read(rs_t *rs, const uint8_t *payload, size_t len)
     (void)len;
     const misuse_data *data = rs_get_app_data(rs);
     const uint64_t two_ids[2] = { rs_get_client_id(rs), rs_get_client_id(rs) };
-    int32_t got[9];
+    int32_t got[10];
     got[0] = data->init_send;
     got[1] = data->init_close;
     rs_w_str(rs, "junk");
@@ -63,8 +73,10 @@ static int32_t misuse_read(rs_t *rs, const uint8_t *payload, size_t len)
     rs_w_str(rs, "junk");
     got[7] = rs_to_single(rs, RS_DATA_BIN, 0); /* no client has id 0 */
     /* Outside open: none, whatever the handshake chose. */
-    size_t subprotocol_len = 99;
-    got[8] = rs_get_subprotocol(rs, &subprotocol_len) == NULL && subprotocol_len == 0;
+    size_t detail_len = 99;
+    got[8] = rs_get_subprotocol(rs, &detail_len) == NULL && detail_len == 0;
+    detail_len = 99;
+    got[9] = rs_get_query(rs, &detail_len) == NULL && detail_len == 0;
     for (size_t i = 0; i < sizeof got / sizeof got[0]; i++) {
         rs_w_uint8(rs, (uint8_t)got[i]);
     }

@@ -16,8 +16,8 @@ use super::load::App;
 use super::thread::AppSettings;
 use crate::abi::{self, AppConf, Ctx, HostApi, PeerAddr};
 use crate::wire::{
-    ClientId, outbound_len, outbound_lent_len, write_outbound_lent, write_outbound_parts,
-    write_outbound_reply,
+    ClientId, OpenDetails, outbound_len, outbound_lent_len, write_outbound_lent,
+    write_outbound_parts, write_outbound_reply,
 };
 
 /// The shortest echoed payload sent by reference to the inbound ring
@@ -99,10 +99,11 @@ pub(crate) struct HostState {
     send_ids: Vec<ClientId>,
     /// Close frames, built apart from the write buffer.
     close_frame: Vec<u8>,
-    /// The subprotocol of the running open callback's client, if the
-    /// handshake chose one: it stays in the inbound ring until the callback
-    /// returns.
+    /// The subprotocol and the query of the running open callback's
+    /// client (null when none): they stay in the inbound ring until the
+    /// callback returns.
     subprotocol: (*const u8, usize),
+    query: (*const u8, usize),
     callback: Option<Callback>,
     client: Option<CurrentClient>,
     outbound: Vec<Producer>,
@@ -159,6 +160,7 @@ impl HostState {
             send_ids: Vec::new(),
             close_frame: Vec::new(),
             subprotocol: (std::ptr::null(), 0),
+            query: (std::ptr::null(), 0),
             callback: None,
             client: None,
             outbound,
@@ -189,19 +191,19 @@ impl HostState {
         self.lent = None;
         self.message = (std::ptr::null(), 0);
         self.subprotocol = (std::ptr::null(), 0);
+        self.query = (std::ptr::null(), 0);
         self.may_lend = false;
         status
     }
 
-    /// Tells the host the subprotocol of the open callback about to run
-    /// (empty: none). Valid until that callback returns
-    /// ([`call`](Self::call) forgets it then).
-    pub(crate) fn lend_subprotocol(&mut self, subprotocol: &[u8]) {
-        self.subprotocol = if subprotocol.is_empty() {
-            (std::ptr::null(), 0)
-        } else {
-            (subprotocol.as_ptr(), subprotocol.len())
-        };
+    /// Tells the host the subprotocol and query of the open callback about
+    /// to run. Valid until that callback returns ([`call`](Self::call)
+    /// forgets them then).
+    pub(crate) fn lend_open_details(&mut self, details: OpenDetails<'_>) {
+        let lend =
+            |text: Option<&str>| text.map_or((std::ptr::null(), 0), |t| (t.as_ptr(), t.len()));
+        self.subprotocol = lend(details.subprotocol);
+        self.query = lend(details.query);
     }
 
     /// Tells the host the payload of the read callback about to run, so
@@ -545,6 +547,7 @@ static HOST_API: HostApi = HostApi {
     app_data: host_app_data,
     log: host_log,
     subprotocol: host_subprotocol,
+    query: host_query,
 };
 
 /// The host state behind a context.
@@ -670,12 +673,31 @@ unsafe extern "C" fn host_app_data(ctx: *mut Ctx) -> *mut c_void {
 unsafe extern "C" fn host_subprotocol(ctx: *mut Ctx, len: *mut usize) -> *const u8 {
     // SAFETY: called by the app with the context of the running callback.
     let host = unsafe { host(ctx) };
+    let text = host.subprotocol;
+    // SAFETY: as the app passes `len`.
+    unsafe { open_detail(host, text, len) }
+}
+
+unsafe extern "C" fn host_query(ctx: *mut Ctx, len: *mut usize) -> *const u8 {
+    // SAFETY: called by the app with the context of the running callback.
+    let host = unsafe { host(ctx) };
+    let text = host.query;
+    // SAFETY: as the app passes `len`.
+    unsafe { open_detail(host, text, len) }
+}
+
+/// One of the open callback's details: `text` in an open callback, else
+/// none; its length written to `len` unless that is null.
+///
+/// # Safety
+/// `len` is null or writable (ABI contract).
+unsafe fn open_detail(host: &HostState, text: (*const u8, usize), len: *mut usize) -> *const u8 {
     let (start, n) = match host.callback {
-        Some(Callback::Open) => host.subprotocol,
+        Some(Callback::Open) => text,
         _ => (std::ptr::null(), 0),
     };
     if !len.is_null() {
-        // SAFETY: the app passes a writable `usize` (ABI contract).
+        // SAFETY: per the contract.
         unsafe { len.write(n) };
     }
     start

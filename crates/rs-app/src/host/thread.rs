@@ -14,7 +14,7 @@ use super::api::{Callback as Which, CurrentClient, HostState};
 use super::load::App;
 use crate::abi::{self, STATUS_PANICKED};
 use crate::layout::Violation;
-use crate::wire::{ClientId, InboundKind, read_inbound};
+use crate::wire::{ClientId, InboundKind, OpenDetails, read_inbound};
 
 /// Messages taken from one worker's ring before moving to the next, so that
 /// a busy worker cannot starve the others.
@@ -314,8 +314,15 @@ fn dispatch(app: &App, host: &mut HostState, bytes: &[u8]) -> Result<(), AppErro
     };
     match message.kind {
         InboundKind::Open => {
-            // An open notice's payload is the handshake's subprotocol.
-            host.lend_subprotocol(message.payload);
+            match OpenDetails::read(message.payload) {
+                Some(details) => host.lend_open_details(details),
+                // A worker's bug; the app still learns of its client.
+                None => log::error!(
+                    "app '{}': an open notice with malformed details ({} bytes)",
+                    host.name,
+                    message.payload.len()
+                ),
+            }
             let status = app
                 .open
                 .map(|f| host.call(Which::Open, Some(client), |ctx| call_callback(f, ctx)));

@@ -9,7 +9,7 @@
 //! | `w_*`, `to_single`, `to_multi`, `to_every`, `to_every_except_*` (by id), `close_client` | | ✓ | ✓ | ✓ | ✓ |
 //! | `client_id`, `endpoint_id` | | ✓ | ✓ | ✓ | |
 //! | `to_cur`, `to_every_except_cur`, `client_addr` | | ✓ | ✓ | | |
-//! | `subprotocol` | | ✓ | | | |
+//! | `subprotocol`, `query` | | ✓ | | | |
 //! | `read_data_kind` | | | ✓ | | |
 //!
 //! In a close callback the closing client no longer receives anything:
@@ -24,6 +24,9 @@ use crate::abi::{
     SEND_NOT_AVAILABLE, SEND_OK, SEND_SHUTTING_DOWN, SEND_TOO_LARGE,
 };
 use crate::wire::ClientId;
+
+/// A host function giving one of an open callback's details.
+type OpenDetailFn = unsafe extern "C" fn(*mut Ctx, *mut usize) -> *const u8;
 
 /// The kind of a message the app sends or receives (`RS_BIN`, `RS_UTF8`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -229,18 +232,36 @@ impl<S> Raw<'_, S> {
     }
 
     fn subprotocol(&self) -> Option<&str> {
-        // Not through `api()`: a server older than this field has a shorter
-        // table, of which only `size` bytes may be read.
+        self.open_detail(std::mem::offset_of!(HostApi, subprotocol), |api| {
+            // SAFETY: called only for a table that has the field.
+            unsafe { (&raw const (*api).subprotocol).read() }
+        })
+    }
+
+    fn query(&self) -> Option<&str> {
+        self.open_detail(std::mem::offset_of!(HostApi, query), |api| {
+            // SAFETY: called only for a table that has the field.
+            unsafe { (&raw const (*api).query).read() }
+        })
+    }
+
+    /// An open callback's detail from the host function at `offset` in the
+    /// table, which `field` reads. Not through `api()`: a server older than
+    /// the field has a shorter table, of which only `size` bytes may be read.
+    fn open_detail(
+        &self,
+        offset: usize,
+        field: impl FnOnce(*const HostApi) -> OpenDetailFn,
+    ) -> Option<&str> {
         // SAFETY: `size` is in the table of every version.
         let size = unsafe { (&raw const (*self.api).size).read() } as usize;
-        if size < std::mem::offset_of!(HostApi, subprotocol) + size_of::<usize>() {
+        if size < offset + size_of::<OpenDetailFn>() {
             return None;
         }
-        // SAFETY: the table has the field (just checked).
-        let subprotocol = unsafe { (&raw const (*self.api).subprotocol).read() };
+        let get = field(self.api);
         let mut len = 0;
         // SAFETY: host call with the live context and a valid out pointer.
-        let start = unsafe { subprotocol(self.ctx, &mut len) };
+        let start = unsafe { get(self.ctx, &mut len) };
         if start.is_null() {
             return None;
         }
@@ -461,6 +482,13 @@ impl<S> Open<'_, S> {
     pub fn subprotocol(&self) -> Option<&str> {
         self.raw.subprotocol()
     }
+
+    /// The query of the URL the client connected to: what follows `?`, as
+    /// sent (percent-encoded). `None` when there was none or it was empty.
+    /// Where a browser client can put a token for the app to check.
+    pub fn query(&self) -> Option<&str> {
+        self.raw.query()
+    }
 }
 
 impl<S> Read<'_, S> {
@@ -505,8 +533,14 @@ mod tests {
         unsafe { len.write(2) };
         b"v1".as_ptr()
     }
+    unsafe extern "C" fn query(_: *mut Ctx, len: *mut usize) -> *const u8 {
+        // SAFETY: the SDK passes a valid out pointer.
+        unsafe { len.write(3) };
+        b"a=1".as_ptr()
+    }
 
-    /// A host table of `size` bytes whose `subprotocol` answers "v1".
+    /// A host table of `size` bytes whose `subprotocol` answers "v1" and
+    /// `query` "a=1".
     fn table(size: usize) -> HostApi {
         HostApi {
             abi_version: abi::ABI_VERSION,
@@ -522,27 +556,38 @@ mod tests {
             app_data,
             log,
             subprotocol,
+            query,
         }
     }
 
-    #[test]
-    fn subprotocol_is_asked_only_of_a_table_that_has_it() {
-        let current = table(size_of::<HostApi>());
+    /// The subprotocol and query a context with a table of `size` bytes
+    /// gives.
+    fn details(size: usize) -> (Option<String>, Option<String>) {
+        let api = table(size);
         let mut ctx = Ctx {
-            api: &current,
+            api: &api,
             host: std::ptr::null_mut(),
         };
         // SAFETY: a context with a valid table, and no state (`()`).
         let raw = unsafe { Raw::<()>::new(&mut ctx) };
-        assert_eq!(raw.subprotocol(), Some("v1"));
-        // A server from before the field: 88 bytes, never called.
-        let older = table(std::mem::offset_of!(HostApi, subprotocol));
-        let mut ctx = Ctx {
-            api: &older,
-            host: std::ptr::null_mut(),
-        };
-        // SAFETY: as above.
-        let raw = unsafe { Raw::<()>::new(&mut ctx) };
-        assert_eq!(raw.subprotocol(), None);
+        (
+            raw.subprotocol().map(str::to_owned),
+            raw.query().map(str::to_owned),
+        )
+    }
+
+    #[test]
+    fn open_details_are_asked_only_of_a_table_that_has_them() {
+        let both = (Some("v1".to_owned()), Some("a=1".to_owned()));
+        assert_eq!(details(size_of::<HostApi>()), both);
+        // Servers from before the fields: never called.
+        assert_eq!(
+            details(std::mem::offset_of!(HostApi, query)),
+            (Some("v1".to_owned()), None)
+        );
+        assert_eq!(
+            details(std::mem::offset_of!(HostApi, subprotocol)),
+            (None, None)
+        );
     }
 }

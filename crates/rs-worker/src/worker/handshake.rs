@@ -2,10 +2,9 @@
 //! and either opening a WebSocket session with the app or refusing the
 //! request with an HTTP error response.
 
-use rs_app::wire::InboundKind;
+use rs_app::wire::{InboundKind, OpenDetails};
 use rs_http::{HandshakeError, Progress, write_error_response, write_switching_protocols};
 use rs_proto::Decoder;
-use std::sync::Arc;
 
 use crate::output::Frame;
 
@@ -26,10 +25,7 @@ impl Worker {
         match progress {
             Ok(Progress::Incomplete) => {}
             Ok(Progress::Complete { request, consumed }) => {
-                // The router's own handle: the chosen subprotocol is
-                // borrowed from it while the session opens.
-                let router = Arc::clone(&self.router);
-                match router.route(&request, port, scheme) {
+                match self.router.route(&request, port, scheme) {
                     Ok(endpoint) if self.apps[usize::from(endpoint.app)].is_swamped() => {
                         self.busy_refusals.record(self.index, || {
                             format!(
@@ -51,7 +47,13 @@ impl Worker {
                             subprotocol,
                             &mut response,
                         );
-                        self.open_session(slot, app, endpoint_id, subprotocol, &response);
+                        let mut details = Vec::new();
+                        OpenDetails {
+                            subprotocol,
+                            query: request.query(),
+                        }
+                        .write(&mut details);
+                        self.open_session(slot, app, endpoint_id, &response, &details);
                         self.process(slot, &mut input[consumed..]);
                     }
                     Err(error) => self.refuse_handshake(slot, error),
@@ -69,15 +71,15 @@ impl Worker {
         self.finish(slot, self.limits.handshake_timeout, true);
     }
 
-    /// Opens the session and tells the app (with the subprotocol the
-    /// handshake chose, if any), after sending the `101` `response`.
+    /// Opens the session and tells the app (with the handshake's
+    /// `details`, see [`OpenDetails`]), after sending the `101` `response`.
     fn open_session(
         &mut self,
         slot: u32,
         app: u16,
         endpoint_id: u16,
-        subprotocol: Option<&str>,
         response: &[u8],
+        details: &[u8],
     ) {
         let member = self.members[usize::from(app)].len();
         self.members[usize::from(app)].push(slot);
@@ -99,7 +101,7 @@ impl Worker {
                 id,
                 endpoint_id,
                 peer,
-                subprotocol.unwrap_or_default().as_bytes(),
+                details,
             );
         }
     }

@@ -126,8 +126,8 @@ fn push_inbound(
     }
 }
 
-/// Tells an app that a client connected (`payload`: the subprotocol the
-/// handshake chose, or empty) or left. Never waits: a full ring
+/// Tells an app that a client connected (`payload`: the handshake's
+/// details, see `OpenDetails`) or left. Never waits: a full ring
 /// leaves the notice in the app's backlog.
 pub(super) fn notify(
     link: &mut Link,
