@@ -6,6 +6,8 @@
 mod support;
 
 use std::collections::{HashMap, HashSet};
+use std::io::Write as _;
+use std::os::fd::AsRawFd as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -13,6 +15,74 @@ use std::time::{Duration, Instant};
 use support::*;
 use tungstenite::Message;
 use tungstenite::client::IntoClientRequest;
+
+/// Sends an upgrade request for `path` and resets the connection at once
+/// (SO_LINGER 0), so that the server's `101` finds it gone.
+fn request_and_reset(addr: std::net::SocketAddr, path: &str) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(upgrade_request(path, "Sec-WebSocket-Version: 13\r\n").as_bytes())
+        .unwrap();
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt on an open socket, with a `linger` and its size.
+    let status = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(status, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn a_client_gone_before_its_101_joins_the_chat_before_it_leaves() {
+    let mut server = Server::start(&[AppSpec::simple("chat")]);
+    let log = server.capture_stderr();
+    let mut observer = connect(&server.url("/chat"));
+    for _ in 0..50 {
+        request_and_reset(server.addr(), "/chat");
+    }
+    // A last client marks the end: the app handles the others' notices
+    // before its message.
+    let mut marker = connect(&server.url("/chat"));
+    marker.send(Message::text("end")).unwrap();
+    let mut events: HashMap<String, Vec<String>> = HashMap::new();
+    loop {
+        let Message::Text(text) = next_message(&mut observer) else {
+            panic!("chat sends text")
+        };
+        if text.ends_with(": end") {
+            break;
+        }
+        let (id, what) = text.split_once(' ').expect("'<id> joined' or '<id> left'");
+        events
+            .entry(id.to_owned())
+            .or_default()
+            .push(what.to_owned());
+    }
+    let marker_id = events
+        .iter()
+        .find(|(_, e)| e.as_slice() == ["joined"])
+        .map(|(id, _)| id.clone())
+        .expect("the marker joined");
+    events.remove(&marker_id);
+    // Each client gone before its 101 was written joined, then left: none
+    // stays a member for good.
+    for (id, what) in &events {
+        assert_eq!(what, &["joined", "left"], "client {id}");
+    }
+    let failed = log.text().matches("write failed").count();
+    assert!(
+        failed > 0,
+        "no 101 found its client gone: the test proved nothing"
+    );
+}
 
 // ---------------------------------------------------------------- chat
 
@@ -695,6 +765,54 @@ fn a_close_frame_waiting_for_a_busy_app_at_shutdown_is_still_answered() {
 }
 
 #[test]
+fn open_notices_with_long_queries_stop_new_clients_by_their_bytes() {
+    // Each open notice carries its 60,000-byte query: the backlog's 32 MiB
+    // are reached long before its 4096 messages.
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe")],
+        r#""worker_c": 1, "max_ws_msg_size": 1024, "inbound_ring_buf_size": 4096,
+           "max_http_request_size": 65536,"#,
+    );
+    let log = server.capture_stderr();
+    let (mut observer, _) = probe_client(&server);
+    // The app sleeps 8 s (case 12).
+    observer
+        .send(Message::binary(vec![12, 0x1f, 0x40]))
+        .unwrap();
+    let query = "q".repeat(60_000);
+    let handshake = upgrade_request(&format!("/probe?{query}"), "Sec-WebSocket-Version: 13\r\n");
+    let mut served = 0;
+    let refusal = loop {
+        let response = raw_http(server.addr(), &handshake);
+        if !response.starts_with("HTTP/1.1 101 ") {
+            break response;
+        }
+        served += 1;
+        assert!(served < 1000, "no client refused");
+    };
+    assert!(refusal.starts_with("HTTP/1.1 503 "), "{refusal}");
+    // About 32 MiB / 60 kB.
+    assert!(served >= 500, "refused after {served} clients");
+    assert!(
+        log.wait_for("bytes) waiting for its ring", Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    // The app catches up (its answer, then one bye per client), and the
+    // backlog's bytes are counted down: new clients are taken again.
+    assert_eq!(next_message(&mut observer), Message::binary(Vec::new()));
+    for byes in 0..served {
+        match next_message(&mut observer) {
+            Message::Text(text) if text.starts_with("bye ") => {}
+            other => panic!("after {byes} byes: {other:?}"),
+        }
+    }
+    let response = raw_http(server.addr(), &handshake);
+    assert!(response.starts_with("HTTP/1.1 101 "), "{response}");
+}
+
+#[test]
 fn an_app_that_stops_consuming_takes_no_new_clients_until_it_catches_up() {
     // A ring of about a hundred notices; then they wait in the worker's
     // backlog, which takes no new clients past 4096 messages.
@@ -729,10 +847,14 @@ fn an_app_that_stops_consuming_takes_no_new_clients_until_it_catches_up() {
     // Not before the backlog was long: two notices per client served.
     assert!(served >= 2000, "refused after {served} clients");
     assert!(log.wait_for(
-        "the app at /probe has at least 4096 messages waiting for its ring; \
-         refusing its new clients with 503",
+        "waiting for its ring (at most 4096, 33554432 bytes); refusing its new clients with 503",
         Duration::from_secs(10)
     ));
+    assert!(
+        log.text().contains("the app at /probe has 4096 messages ("),
+        "{}",
+        log.text()
+    );
     // The app wakes up, answers, and hears of every client that left.
     assert_eq!(next_message(&mut observer), Message::binary(Vec::new()));
     let mut byes = 0;

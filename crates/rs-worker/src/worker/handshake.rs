@@ -10,7 +10,7 @@ use crate::output::Frame;
 
 use super::Worker;
 use super::conn::{Phase, Session};
-use super::to_apps::{MAX_BACKLOG, notify};
+use super::to_apps::{MAX_BACKLOG, MAX_BACKLOG_BYTES, notify};
 
 impl Worker {
     /// Handles bytes read from a connection still in its HTTP handshake.
@@ -27,10 +27,13 @@ impl Worker {
             Ok(Progress::Complete { request, consumed }) => {
                 match self.router.route(&request, port, scheme) {
                     Ok(endpoint) if self.apps[usize::from(endpoint.app)].is_swamped() => {
+                        let link = &self.apps[usize::from(endpoint.app)];
+                        let (waiting, bytes) = (link.backlog.len(), link.backlog_bytes);
                         self.busy_refusals.record(self.index, || {
                             format!(
-                                "the app at {} has at least {MAX_BACKLOG} messages waiting for \
-                                 its ring; refusing its new clients with 503",
+                                "the app at {} has {waiting} messages ({bytes} bytes) waiting \
+                                 for its ring (at most {MAX_BACKLOG}, {MAX_BACKLOG_BYTES} \
+                                 bytes); refusing its new clients with 503",
                                 request.path()
                             )
                         });
@@ -71,8 +74,8 @@ impl Worker {
         self.finish(slot, self.limits.handshake_timeout, true);
     }
 
-    /// Opens the session and tells the app (with the handshake's
-    /// `details`, see [`OpenDetails`]), after sending the `101` `response`.
+    /// Opens the session, tells the app (with the handshake's `details`,
+    /// see [`OpenDetails`]), and sends the `101` `response`.
     fn open_session(
         &mut self,
         slot: u32,
@@ -93,7 +96,11 @@ impl Worker {
         });
         conn.deadline = None;
         let (id, peer) = (conn.id, conn.peer);
-        self.send(slot, &mut Frame::new(response));
+        // The app hears of the client before the 101 is written: if the
+        // write finds the client gone, the close notice it causes must come
+        // after the open one, or the app would keep the client for good.
+        // (The app's first reply cannot overtake the 101: replies are read
+        // from the ring only after this returns.)
         if self.apps[usize::from(app)].send_open {
             notify(
                 &mut self.apps[usize::from(app)],
@@ -104,5 +111,6 @@ impl Worker {
                 details,
             );
         }
+        self.send(slot, &mut Frame::new(response));
     }
 }

@@ -278,6 +278,7 @@ impl Worker {
                     Link {
                         inbound,
                         backlog: VecDeque::new(),
+                        backlog_bytes: 0,
                         send_open,
                         send_close,
                     },

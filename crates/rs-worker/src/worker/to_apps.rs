@@ -15,6 +15,9 @@ use super::Worker;
 /// Messages an app's backlog may hold before the app's endpoints answer new
 /// handshakes with 503 (`HandshakeError::AppBusy`), until it is shorter.
 pub(super) const MAX_BACKLOG: usize = 4096;
+/// Likewise in bytes: open notices carry the request's query, up to
+/// `max_http_request_size` each.
+pub(super) const MAX_BACKLOG_BYTES: usize = 32 << 20;
 
 /// The inbound half of an [`AppLink`](super::AppLink).
 pub(super) struct Link {
@@ -22,8 +25,11 @@ pub(super) struct Link {
     /// Messages for the app that found its ring full, in order; they go
     /// first once it has room. Bounded: a read only lands here when its
     /// connection stops reading, a connection has one open and one close
-    /// notice, and past [`MAX_BACKLOG`] no new connection is taken.
+    /// notice, and past [`MAX_BACKLOG`] messages or [`MAX_BACKLOG_BYTES`]
+    /// no new connection is taken.
     pub(super) backlog: VecDeque<Queued>,
+    /// The payload bytes in `backlog`.
+    pub(super) backlog_bytes: usize,
     pub(super) send_open: bool,
     pub(super) send_close: bool,
 }
@@ -32,7 +38,7 @@ impl Link {
     /// Whether the app's backlog is too long to take new clients: with the
     /// app stuck, every client that came and went would add two notices.
     pub(super) fn is_swamped(&self) -> bool {
-        self.backlog.len() >= MAX_BACKLOG
+        self.backlog.len() >= MAX_BACKLOG || self.backlog_bytes >= MAX_BACKLOG_BYTES
     }
 }
 
@@ -176,6 +182,7 @@ fn enqueue_backlog(
         Payload::Plain(bytes) => bytes.to_vec(),
         Payload::Masked(masked) => masked.to_vec()?,
     };
+    link.backlog_bytes += payload.len();
     link.backlog.push_back(Queued {
         kind: message.kind,
         client: message.client,
@@ -207,6 +214,7 @@ impl Worker {
                 if !pushed {
                     break;
                 }
+                link.backlog_bytes -= queued.payload.len();
                 link.backlog.pop_front();
             }
         }
