@@ -96,7 +96,7 @@ enum {
     RS_CLOSE_APP_MIN = 4000,
     RS_CLOSE_APP_MAX = 4899,
     /* The most arguments a read case may declare. */
-    RS_MAX_ARGS = 15,
+    RS_MAX_ARGS = 15
 };
 
 /* The status the Rust SDK returns when a callback panicked. */

@@ -261,7 +261,7 @@ pub const MAX_ARGS: usize = 15;
 
 /// Send target: the client in `ids[0]`.
 pub const TARGET_SINGLE: u8 = 1;
-/// Send target: the clients in `ids`.
+/// Send target: the clients in `ids` (once each, however often listed).
 pub const TARGET_MULTI: u8 = 2;
 /// Send target: the current client (open and read callbacks).
 pub const TARGET_CUR: u8 = 3;

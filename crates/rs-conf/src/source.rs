@@ -122,7 +122,9 @@ fn summarize(msg: &str) -> String {
         .unwrap_or_else(|| msg.lines().next().unwrap_or("invalid JSON5"))
         .trim();
     match core {
-        "error parsing integer" => "integer too large (integers must fit in 64 bits)".to_owned(),
+        "error parsing integer" => {
+            "integer out of range (-9223372036854775808 to 9223372036854775807)".to_owned()
+        }
         "error parsing hex" => "hexadecimal number too large (at most 0xFFFFFFFF)".to_owned(),
         "error parsing number: too large" => "number too large".to_owned(),
         _ => core

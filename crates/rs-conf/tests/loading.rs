@@ -54,12 +54,18 @@ fn a_missing_comma_or_quotes_are_named_where_they_are_missing() {
 }
 
 #[test]
-fn numbers_too_large_for_64_bits_are_syntax_errors_with_positions() {
+fn numbers_outside_signed_64_bits_are_syntax_errors_with_positions() {
     let errors = errors("{\n  fd_alloc_c: 99999999999999999999\n}");
     assert_eq!(position(&errors[0]), (2, 15));
     assert_eq!(
         errors[0].message(),
-        "syntax error: integer too large (integers must fit in 64 bits)"
+        "syntax error: integer out of range (-9223372036854775808 to 9223372036854775807)"
+    );
+    // 2^64 - 1 fits 64 bits, but not a signed integer.
+    let unsigned = common::errors("{\n  fd_alloc_c: 18446744073709551615\n}");
+    assert_eq!(
+        unsigned[0].message(),
+        "syntax error: integer out of range (-9223372036854775808 to 9223372036854775807)"
     );
 }
 

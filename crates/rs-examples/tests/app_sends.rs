@@ -74,6 +74,15 @@ fn to_multi_sends_one_message_per_worker_with_only_its_ids() {
         h.expect(1),
         [Out::new(0, To::Multi(vec![b.id]), text("t1"))]
     );
+    // An id listed twice is sent to once.
+    h.bin(&a, &target(1, &[b.id, c.id, b.id, b.id, c.id]));
+    assert_eq!(
+        h.expect(2),
+        [
+            Out::new(0, To::Multi(vec![b.id]), text("t1")),
+            Out::new(1, To::Multi(vec![c.id]), text("t1")),
+        ]
+    );
     // Nobody at all: nothing is sent, and that is no error.
     h.bin(&a, &target(1, &[]));
     h.assert_silent(support::QUIET);

@@ -2,6 +2,7 @@
 //! [`HostApi`] functions apps call with it.
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::collections::HashSet;
 use std::ffi::c_void;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -97,6 +98,9 @@ pub(crate) struct HostState {
     ids: Vec<ClientId>,
     /// The ids an app passed to `send`, reused between sends.
     send_ids: Vec<ClientId>,
+    /// The ids of a `TARGET_MULTI` send already listed, reused between
+    /// sends.
+    send_seen: HashSet<ClientId>,
     /// Close frames, built apart from the write buffer.
     close_frame: Vec<u8>,
     /// The subprotocol and the query of the running open callback's
@@ -158,6 +162,7 @@ impl HostState {
             lent_until: None,
             ids: Vec::new(),
             send_ids: Vec::new(),
+            send_seen: HashSet::new(),
             close_frame: Vec::new(),
             subprotocol: (std::ptr::null(), 0),
             query: (std::ptr::null(), 0),
@@ -594,9 +599,13 @@ unsafe extern "C" fn host_send(
     // Reuse one list between sends: sending must not allocate per message.
     let mut ids = std::mem::take(&mut host.send_ids);
     ids.clear();
+    // A client listed twice gets the message once.
+    let seen = &mut host.send_seen;
+    seen.clear();
     for &id in raw {
         match ClientId::from_u64(id) {
-            Some(id) => ids.push(id),
+            Some(id) if target != abi::TARGET_MULTI || seen.insert(id) => ids.push(id),
+            Some(_) => {}
             None => {
                 host.send_ids = ids;
                 host.forget_written();
