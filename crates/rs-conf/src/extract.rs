@@ -4,7 +4,7 @@
 use crate::error::{ErrorKind, Errors};
 use crate::path::JsonPath;
 use crate::suggest::closest_key;
-use crate::value::Value;
+use crate::value::{Value, quote};
 
 /// The outcome of reading one key.
 pub(crate) enum Field<T> {
@@ -313,32 +313,41 @@ impl<'v> Obj<'v> {
     }
 }
 
-/// Reads the string elements of an array, reporting non-strings.
-pub(crate) fn strings<'v>(
+/// Reads the elements of an array of strings at `path`, each through
+/// `check`, which gets the string and the elements kept so far (with their
+/// paths) and returns the element or what is wrong with it: a kind and a
+/// reason, reported at the string's path. A non-string is reported as not
+/// `expected`. `Some` only if every element is a string that passes.
+pub(crate) fn checked_strings<T>(
     errs: &mut Errors<'_>,
-    items: &'v [Value],
+    items: &[Value],
     path: &JsonPath,
     expected: &str,
-) -> Vec<(JsonPath, Option<&'v str>)> {
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let item_path = path.index(i);
-            match item {
-                Value::Str(s) => (item_path, Some(s.as_str())),
-                other => {
-                    errs.at(
-                        &item_path,
-                        Some(other.render()),
-                        ErrorKind::WrongType,
-                        format!("expected {expected}, found {}", other.kind_name()),
-                    );
-                    (item_path, None)
-                }
+    mut check: impl FnMut(&str, &[(T, JsonPath)]) -> Result<T, (ErrorKind, String)>,
+) -> Option<Vec<(T, JsonPath)>> {
+    let mut kept = Vec::new();
+    let mut valid = true;
+    for (i, item) in items.iter().enumerate() {
+        let item_path = path.index(i);
+        let Value::Str(s) = item else {
+            errs.at(
+                &item_path,
+                Some(item.render()),
+                ErrorKind::WrongType,
+                format!("expected {expected}, found {}", item.kind_name()),
+            );
+            valid = false;
+            continue;
+        };
+        match check(s, &kept) {
+            Ok(element) => kept.push((element, item_path)),
+            Err((kind, why)) => {
+                errs.at(&item_path, Some(quote(s)), kind, why);
+                valid = false;
             }
-        })
-        .collect()
+        }
+    }
+    valid.then_some(kept)
 }
 
 /// "ports[0]" or "the root object", for "unknown key in …".

@@ -1173,6 +1173,11 @@ fn subprotocols_are_distinct_tokens() {
         errors[1].message(),
         "listed twice (also apps[0].endpoints[0].subprotocols[1])"
     );
+    let longest = "x".repeat(255);
+    let config = valid(&with_endpoint(&format!(
+        "{{endpoint_id: 0, url: 'ws://localhost:8080/', subprotocols: ['{longest}']}}"
+    )));
+    assert_eq!(config.apps[0].endpoints[0].subprotocols, [longest]);
     let long = "x".repeat(256);
     assert_one_error(
         &with_endpoint(&format!(

@@ -2,10 +2,13 @@
 
 use std::path::Path;
 
-use super::{APP_KEYS, AppFacts, ENDPOINT_KEYS, EndpointFacts, MAX_ENDPOINTS_PER_APP, file_path};
+use super::{
+    APP_KEYS, AppFacts, ENDPOINT_KEYS, EndpointFacts, MAX_ENDPOINTS_PER_APP, MAX_SUBPROTOCOL_LEN,
+    file_path,
+};
 use crate::defaults;
 use crate::error::{ErrorKind, Errors};
-use crate::extract::{Obj, strings};
+use crate::extract::{Obj, checked_strings};
 use crate::model::{AppConfig, EndpointConfig};
 use crate::path::JsonPath;
 use crate::url::{AllowedOrigin, EndpointUrl};
@@ -132,48 +135,26 @@ fn parse_endpoint(errs: &mut Errors<'_>, value: &Value, path: JsonPath) -> Endpo
     let origins = endpoint.array(errs, "allowed_origins", origins_expected).optional().and_then(|items| {
         let Some(items) = items else { return Some(Vec::new()) };
         let origins_path = endpoint.key_path("allowed_origins");
-        let mut origins = Vec::new();
-        let mut valid = true;
-        for (item_path, s) in strings(errs, items, &origins_path, "an origin string") {
-            match s.map(|s| (s, AllowedOrigin::parse(s))) {
-                Some((_, Ok(origin))) => origins.push(origin),
-                Some((s, Err(why))) => {
-                    errs.at(&item_path, Some(quote(s)), ErrorKind::InvalidOrigin, format!("not a valid origin: {why}; expected scheme://host[:port], e.g. \"https://example.com\""));
-                    valid = false;
-                }
-                None => valid = false,
-            }
-        }
-        valid.then_some(origins)
+        let origins = checked_strings(errs, items, &origins_path, "an origin string", |s, _| {
+            AllowedOrigin::parse(s).map_err(|why| (ErrorKind::InvalidOrigin, format!("not a valid origin: {why}; expected scheme://host[:port], e.g. \"https://example.com\"")))
+        })?;
+        Some(origins.into_iter().map(|(origin, _)| origin).collect())
     });
 
     let subprotocols_expected = "an array of subprotocol names like \"chat.v1\"";
     let subprotocols = endpoint.array(errs, "subprotocols", subprotocols_expected).optional().and_then(|items| {
         let Some(items) = items else { return Some(Vec::new()) };
         let list_path = endpoint.key_path("subprotocols");
-        // Each valid name with where it is, for "listed twice (also ...)".
-        let mut names: Vec<(String, JsonPath)> = Vec::new();
-        let mut valid = true;
-        for (item_path, name) in strings(errs, items, &list_path, "a subprotocol name") {
-            let Some(name) = name else {
-                valid = false;
-                continue;
+        let names = checked_strings(errs, items, &list_path, "a subprotocol name", |name, kept| {
+            let why = match kept.iter().find(|(n, _)| n == name) {
+                _ if !is_token(name) => "not a valid subprotocol name: it must be one or more letters, digits or !#$%&'*+-.^_`|~ (an HTTP token)".to_owned(),
+                _ if name.len() > MAX_SUBPROTOCOL_LEN => format!("a subprotocol name is at most {MAX_SUBPROTOCOL_LEN} bytes long, this one {}", name.len()),
+                Some((_, first)) => format!("listed twice (also {first})"),
+                None => return Ok(name.to_owned()),
             };
-            let why = match names.iter().find(|(n, _)| n == name) {
-                _ if !is_token(name) => Some("not a valid subprotocol name: it must be one or more letters, digits or !#$%&'*+-.^_`|~ (an HTTP token)".to_owned()),
-                _ if name.len() > MAX_SUBPROTOCOL_LEN => Some(format!("a subprotocol name is at most {MAX_SUBPROTOCOL_LEN} bytes long, this one {}", name.len())),
-                Some((_, first)) => Some(format!("listed twice (also {first})")),
-                None => None,
-            };
-            match why {
-                Some(why) => {
-                    errs.at(&item_path, Some(quote(name)), ErrorKind::InvalidSubprotocol, why);
-                    valid = false;
-                }
-                None => names.push((name.to_owned(), item_path)),
-            }
-        }
-        valid.then(|| names.into_iter().map(|(name, _)| name).collect())
+            Err((ErrorKind::InvalidSubprotocol, why))
+        })?;
+        Some(names.into_iter().map(|(name, _)| name).collect())
     });
 
     let full = match (endpoint_id, &url, origins, subprotocols) {
@@ -194,12 +175,9 @@ fn parse_endpoint(errs: &mut Errors<'_>, value: &Value, path: JsonPath) -> Endpo
     }
 }
 
-/// The longest subprotocol name: it travels in each client's open notice
-/// to the app, which must fit its inbound ring.
-const MAX_SUBPROTOCOL_LEN: usize = 255;
-
 /// Whether `name` is an HTTP token (RFC 7230 §3.2.6), as a subprotocol
-/// name must be (RFC 6455 §4.1).
+/// name must be (RFC 6455 §4.1). (rs-http checks what clients offer the
+/// same way; this crate does not depend on it.)
 fn is_token(name: &str) -> bool {
     !name.is_empty()
         && name

@@ -4,11 +4,11 @@ use std::path::Path;
 
 use super::{CERT_KEYS, CertFacts, file_path};
 use crate::error::{ErrorKind, Errors};
-use crate::extract::{Obj, strings};
+use crate::extract::{Obj, checked_strings};
 use crate::host::parse_cert_hostname;
 use crate::model::CertConfig;
 use crate::path::JsonPath;
-use crate::value::{Value, quote};
+use crate::value::Value;
 
 pub(super) fn parse_cert(
     errs: &mut Errors<'_>,
@@ -29,24 +29,18 @@ pub(super) fn parse_cert(
         .required(errs, "hostnames", names_field, expected_names)
         .and_then(|items| {
             let names_path = cert.key_path("hostnames");
-            let mut names = Vec::new();
-            let mut valid = true;
-            for (item_path, s) in strings(errs, items, &names_path, "a host name string") {
-                match s.map(|s| (s, parse_cert_hostname(s))) {
-                    Some((_, Ok(name))) => names.push((item_path, name)),
-                    Some((s, Err(why))) => {
-                        errs.at(
-                            &item_path,
-                            Some(quote(s)),
-                            ErrorKind::InvalidHostname,
-                            format!("{why}; expected a host name, a *.wildcard or an IP address"),
-                        );
-                        valid = false;
-                    }
-                    None => valid = false,
-                }
-            }
-            valid.then_some(names)
+            let names = checked_strings(errs, items, &names_path, "a host name string", |s, _| {
+                parse_cert_hostname(s).map_err(|why| {
+                    let why = format!("{why}; expected a host name, a *.wildcard or an IP address");
+                    (ErrorKind::InvalidHostname, why)
+                })
+            })?;
+            Some(
+                names
+                    .into_iter()
+                    .map(|(name, path)| (path, name))
+                    .collect::<Vec<_>>(),
+            )
         });
     let privkey = file_path(
         errs,

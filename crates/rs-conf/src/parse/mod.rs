@@ -75,6 +75,10 @@ pub(crate) const ENDPOINT_KEYS: &[&str] =
 /// The most endpoints one app may have (the seed's `UINT16_MAX`).
 pub const MAX_ENDPOINTS_PER_APP: usize = 65_535;
 
+/// The longest subprotocol name, in bytes: the server tells an app the
+/// chosen one behind a one-byte length (`rs_app::wire::OpenDetails`).
+pub const MAX_SUBPROTOCOL_LEN: usize = 255;
+
 /// What the cross-object rules need to know about one port, even when some
 /// of its other keys are invalid.
 pub(crate) struct PortFacts {

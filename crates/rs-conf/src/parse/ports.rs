@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use super::{PORT_KEYS, PortFacts};
 use crate::error::{ErrorKind, Errors};
-use crate::extract::{Obj, strings};
+use crate::extract::{Obj, checked_strings};
 use crate::model::PortConfig;
 use crate::path::JsonPath;
 use crate::value::{Value, quote};
@@ -106,40 +106,31 @@ fn parse_ip_addrs(
         return Some(None);
     };
     let path = port.key_path("ip_addrs");
-    let mut addrs = Vec::new();
-    let mut valid = true;
-    for (item_path, s) in strings(errs, items, &path, "an IP address string") {
-        let Some(s) = s else {
-            valid = false;
-            continue;
-        };
-        let problem = match s.parse::<IpAddr>() {
-            Err(_) => Some((
+    let addrs = checked_strings(
+        errs,
+        items,
+        &path,
+        "an IP address string",
+        |s, kept| match s.parse::<IpAddr>() {
+            Err(_) => Err((
                 ErrorKind::InvalidIpAddr,
                 "not an IP address (e.g. \"0.0.0.0\", \"127.0.0.1\", \"::\")".to_owned(),
             )),
-            Ok(ip) if addrs.contains(&ip) => {
-                Some((ErrorKind::InvalidIpAddr, "listed twice".to_owned()))
+            Ok(ip) if kept.iter().any(|(k, _)| *k == ip) => {
+                Err((ErrorKind::InvalidIpAddr, "listed twice".to_owned()))
             }
-            Ok(IpAddr::V6(_)) if ipv4only => Some((
+            Ok(IpAddr::V6(_)) if ipv4only => Err((
                 ErrorKind::IpFamilyMismatch,
                 "an IPv6 address on a port with \"ipv4only\": true".to_owned(),
             )),
-            Ok(IpAddr::V4(_)) if ipv6only => Some((
+            Ok(IpAddr::V4(_)) if ipv6only => Err((
                 ErrorKind::IpFamilyMismatch,
                 "an IPv4 address on a port with \"ipv6only\": true".to_owned(),
             )),
-            Ok(ip) => {
-                addrs.push(ip);
-                None
-            }
-        };
-        if let Some((kind, message)) = problem {
-            errs.at(&item_path, Some(quote(s)), kind, message);
-            valid = false;
-        }
-    }
-    valid.then_some(Some(addrs))
+            Ok(ip) => Ok(ip),
+        },
+    )?;
+    Some(Some(addrs.into_iter().map(|(ip, _)| ip).collect()))
 }
 
 /// Linux interface names: 1-15 bytes, no '/', ':' or whitespace, not "." or "..".
