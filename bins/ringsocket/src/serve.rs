@@ -237,15 +237,14 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         .collect::<Result<_, _>>()
         .map_err(|e| format!("eventfd: {e}"))?;
     let parkers: Vec<Parker> = (0..apps.len()).map(|_| Parker::new()).collect();
-    // A ring holds at least one message of the largest size, and an open
-    // notice with the request's query (bounded by the request's size).
-    let ring_max = |configured: usize| {
-        configured
-            .max(config.max_ws_msg_size + RING_OVERHEAD)
-            .max(config.max_http_request_size + RING_OVERHEAD)
-    };
+    // A ring holds at least one message of the largest size; an inbound
+    // one also an open notice with the request's query (bounded by the
+    // request's size).
+    let ring_max = |configured: usize| configured.max(config.max_ws_msg_size + RING_OVERHEAD);
+    let inbound_max =
+        ring_max(config.inbound_ring_buf_size).max(config.max_http_request_size + RING_OVERHEAD);
     let inbound_config = RingConfig::new(INITIAL_RING.min(config.inbound_ring_buf_size))
-        .max_capacity(ring_max(config.inbound_ring_buf_size))
+        .max_capacity(inbound_max)
         .publish_batch(config.update_queue_size);
 
     let mut links: Vec<Vec<AppLink>> = (0..worker_c).map(|_| Vec::new()).collect();

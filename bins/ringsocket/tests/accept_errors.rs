@@ -5,39 +5,20 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::*;
 use tungstenite::Message;
 
-/// Builds the shim into `dir`.
-fn build_shim(dir: &Path) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fail_accept.c");
-    let out = dir.join("libfail_accept.so");
-    let output = Command::new("cc")
-        .args([
-            "-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC",
-        ])
-        .arg("-o")
-        .arg(&out)
-        .arg(&source)
-        .arg("-ldl")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `cc` (a C compiler is needed): {e}"));
-    assert!(
-        output.status.success(),
-        "fail_accept.c does not build:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    out
-}
-
 #[test]
 fn accept_errors_neither_strand_a_waiting_client_nor_stop_the_listener() {
     let build = tempfile::tempdir().unwrap();
-    let shim = build_shim(build.path());
+    let shim = build.path().join("libfail_accept.so");
+    build_c(
+        "bins/ringsocket/tests/support/fail_accept.c",
+        &shim,
+        &["-ldl"],
+    );
     let port = free_port();
     let config = config_text(&[port], &[AppSpec::simple("echo")], &run_as_user());
     // For the first client: an error of that one connection (accept(2):

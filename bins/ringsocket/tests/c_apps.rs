@@ -4,53 +4,25 @@
 
 mod support;
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use support::*;
 use tungstenite::Message;
-use tungstenite::client::IntoClientRequest;
 
-/// The repository's root.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Builds the C app `source` into `dir/lib<its name>.so` as the examples'
-/// comments say, with warnings as errors.
-fn build_c_app(dir: &Path, source: &Path) -> PathBuf {
-    let name = source.file_stem().unwrap().to_str().unwrap();
+/// Builds the C app `source` (under the repository's root) into
+/// `dir/lib<its name>.so` as the examples' comments say, with warnings as
+/// errors.
+fn build_c_app(dir: &Path, source: &str) -> PathBuf {
+    let name = Path::new(source).file_stem().unwrap().to_str().unwrap();
     let out = dir.join(format!("lib{name}.so"));
-    let output = Command::new("cc")
-        .args([
-            "-std=c11",
-            "-Wall",
-            "-Wextra",
-            "-Wpedantic",
-            "-Werror",
-            "-O2",
-        ])
-        .args(["-shared", "-fPIC", "-I"])
-        .arg(root().join("crates/rs-app/include"))
-        .arg("-o")
-        .arg(&out)
-        .arg(source)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `cc` (a C compiler is needed): {e}"));
-    assert!(
-        output.status.success(),
-        "{} does not build:\n{}",
-        source.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    build_c(source, &out, &["-Wpedantic", "-I", "crates/rs-app/include"]);
     out
 }
 
 /// Builds the example `crates/rs-examples/c/<name>.c`.
 fn build_example(dir: &Path, name: &str) -> PathBuf {
-    build_c_app(dir, &root().join(format!("crates/rs-examples/c/{name}.c")))
+    build_c_app(dir, &format!("crates/rs-examples/c/{name}.c"))
 }
 
 #[test]
@@ -157,32 +129,26 @@ fn the_c_silly_calc_answers_exactly_as_the_rust_one() {
 #[test]
 fn a_c_app_gets_the_handshake_details_in_open_and_each_error_of_a_wrong_call() {
     let build = tempfile::tempdir().unwrap();
-    let source = root().join("bins/ringsocket/tests/support/abi_misuse.c");
+    let source = "bins/ringsocket/tests/support/abi_misuse.c";
     let server = Server::start(&[AppSpec {
         endpoint_members: r#""subprotocols": ["v1"],"#,
-        ..AppSpec::at("misuse", build_c_app(build.path(), &source))
+        ..AppSpec::at("misuse", build_c_app(build.path(), source))
     }]);
-    let mut request = server
-        .url("/misuse?token=a%20b&x")
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", "v0, v1".parse().unwrap());
-    let stream = TcpStream::connect(server.addr()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let (mut client, _) = tungstenite::client(request, Tcp(stream)).unwrap();
-    // Open: the subprotocol and the query as sent, through
-    // rs_get_subprotocol and rs_get_query.
+    let (mut client, _) = connect_offering(&server, "/misuse?token=a%20b&x", Some("v0, v1"));
+    // Open: the subprotocol and the query as sent, the endpoint id, the
+    // address's version and port, through the getters.
+    let port = client.get_ref().0.local_addr().unwrap().port();
     assert_eq!(
         next_message(&mut client),
-        Message::text("open v1 token=a%20b&x")
+        Message::text(format!("open v1 token=a%20b&x 0 4 {port}"))
     );
     // And a client that offered none, with an empty query.
     let mut plain = connect(&server.url("/misuse?"));
-    assert_eq!(next_message(&mut plain), Message::text("open - -"));
+    let port = plain.get_ref().0.local_addr().unwrap().port();
+    assert_eq!(
+        next_message(&mut plain),
+        Message::text(format!("open - - 0 4 {port}"))
+    );
     // In init: send 5 (not available), close_client 5. In read: target 99,
     // kind RS_DATA_ANY, two ids for one, close code 3999: 4 (invalid
     // argument); text 0xff: 2 (not UTF-8); id 0: 4. And not one "junk"
@@ -197,8 +163,9 @@ fn a_c_app_gets_the_handshake_details_in_open_and_each_error_of_a_wrong_call() {
 
 #[test]
 fn the_c_echo_listing_in_app_abi_md_is_the_example_file() {
-    let doc = std::fs::read_to_string(root().join("docs/app-abi.md")).unwrap();
-    let echo = std::fs::read_to_string(root().join("crates/rs-examples/c/echo.c")).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("docs/app-abi.md")).unwrap();
+    let echo = std::fs::read_to_string(root.join("crates/rs-examples/c/echo.c")).unwrap();
     assert!(
         doc.contains(&format!("```c\n{echo}```")),
         "docs/app-abi.md must show crates/rs-examples/c/echo.c as it is"

@@ -3,12 +3,10 @@
 
 mod support;
 
-use std::net::TcpStream;
 use std::time::Duration;
 
 use support::*;
 use tungstenite::Message;
-use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
@@ -131,16 +129,7 @@ fn the_handshake_names_the_endpoints_preferred_subprotocol_among_those_offered()
         AppSpec::simple("broadcast"),
     ]);
     // A client library that checks the answer against its offer.
-    let mut request = server.url("/echo").into_client_request().unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "chat.v1, chat.v2".parse().unwrap(),
-    );
-    let stream = TcpStream::connect(server.addr()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let (mut client, response) = tungstenite::client(request, stream).unwrap();
+    let (mut client, response) = connect_offering(&server, "/echo", Some("chat.v1, chat.v2"));
     assert_eq!(
         response.headers()["sec-websocket-protocol"],
         "chat.v2",

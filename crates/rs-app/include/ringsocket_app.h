@@ -322,9 +322,10 @@ static inline const uint8_t *rs_get_subprotocol(rs_t *rs, size_t *len)
 }
 
 /* In an open callback, the query of the URL the client connected to (what
- * follows '?', as sent: percent-encoded, not NUL-terminated; its length in
- * *len unless len is NULL), or NULL (*len 0) when it had none or an empty
- * one, and outside open callbacks. This project's addition. */
+ * follows '?', as sent: UTF-8, usually percent-encoded, not
+ * NUL-terminated; its length in *len unless len is NULL), or NULL (*len 0)
+ * when it had none or an empty one, and outside open callbacks. This
+ * project's addition. */
 static inline const uint8_t *rs_get_query(rs_t *rs, size_t *len)
 {
     /* A server older than this function has a shorter table. */

@@ -179,7 +179,8 @@ pub struct HostApi {
     /// (and 0) when it chose none, and outside open callbacks.
     pub subprotocol: unsafe extern "C" fn(ctx: *mut Ctx, len: *mut usize) -> *const u8,
     /// In an open callback, the query of the URL the client connected to
-    /// (what follows `?`, as sent: percent-encoded, not NUL-terminated),
+    /// (what follows `?`, as sent: UTF-8, usually percent-encoded, not
+    /// NUL-terminated),
     /// with its length written to `len`; null (and 0) when the URL had none
     /// or an empty one, and outside open callbacks.
     pub query: unsafe extern "C" fn(ctx: *mut Ctx, len: *mut usize) -> *const u8,

@@ -316,8 +316,8 @@ impl<'a> OpenDetails<'a> {
     ///
     /// # Panics
     ///
-    /// If the subprotocol is longer than 255 bytes (rs-conf allows no
-    /// longer name).
+    /// If the subprotocol is longer than 255 bytes (no configured name is:
+    /// `rs_conf::MAX_SUBPROTOCOL_LEN`).
     pub fn write(&self, out: &mut Vec<u8>) {
         let subprotocol = self.subprotocol.unwrap_or_default();
         let query = self.query.unwrap_or_default();
@@ -1487,6 +1487,19 @@ mod tests {
         let read = read_inbound(&buf).unwrap();
         assert_eq!(read, msg);
         assert_eq!(OpenDetails::read(read.payload), Some(details));
+    }
+
+    #[test]
+    fn open_details_carry_a_subprotocol_of_255_bytes() {
+        let name = "x".repeat(255);
+        let details = OpenDetails {
+            subprotocol: Some(&name),
+            query: Some("q"),
+        };
+        let mut payload = Vec::new();
+        details.write(&mut payload);
+        assert_eq!(payload.len(), 1 + 255 + 1);
+        assert_eq!(OpenDetails::read(&payload), Some(details));
     }
 
     #[test]

@@ -195,13 +195,18 @@ fn checks() -> String {
 /// Compiles `source` with the header on the include path, warnings as
 /// errors; returns the compiler's diagnostics when it fails.
 fn compile(source: &str) -> Result<(), String> {
+    compile_as("c11", source)
+}
+
+/// [`compile`] for the C standard `standard`.
+fn compile_as(standard: &str, source: &str) -> Result<(), String> {
     let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("check.c");
     std::fs::write(&file, source).unwrap();
     let output = Command::new("cc")
+        .arg(format!("-std={standard}"))
         .args([
-            "-std=c11",
             "-Wall",
             "-Wextra",
             "-Wpedantic",
@@ -241,4 +246,23 @@ fn a_wrong_layout_or_constant_in_the_header_would_be_caught() {
     assert_ne!(wrong_value, checks(), "the replaced check is missing");
     let errors = compile(&wrong_value).unwrap_err();
     assert!(errors.contains("RS_SEND_SHUTTING_DOWN is 6"), "{errors}");
+}
+
+#[test]
+fn the_c_header_compiles_as_c99_too() {
+    // Its layout checks take another form before C11.
+    let source = "#include <ringsocket_app.h>\nint main(void) { return RS_SEND_OK; }\n";
+    if let Err(errors) = compile_as("c99", source) {
+        panic!("include/ringsocket_app.h is not valid C99:\n{errors}");
+    }
+    // And those checks hold: a wrong size is refused there too.
+    let header = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("include/ringsocket_app.h"),
+    )
+    .unwrap();
+    let wrong = header.replace("sizeof(rs_host_api) == 104", "sizeof(rs_host_api) == 112");
+    assert_ne!(wrong, header, "the replaced check is missing");
+    let errors =
+        compile_as("c99", &format!("{wrong}\nint main(void) {{ return 0; }}\n")).unwrap_err();
+    assert!(errors.contains("rs_static_assert_"), "{errors}");
 }

@@ -216,7 +216,8 @@ fn trim_ows(text: &str) -> &str {
 }
 
 /// Whether `text` is an HTTP token (RFC 7230 §3.2.6), as a subprotocol
-/// must be (RFC 6455 §4.1).
+/// must be (RFC 6455 §4.1). (rs-conf checks configured names the same way;
+/// it does not depend on this crate.)
 pub(crate) fn is_token(text: &str) -> bool {
     !text.is_empty()
         && text

@@ -2,7 +2,7 @@
  * only a C app can (the Rust SDK makes these calls impossible to write),
  * and reports the statuses it got.
  *
- * A client is welcomed with the subprotocol the handshake chose. Each
+ * A client is welcomed with what the open callback can learn of it. Each
  * message is answered with one binary message: the statuses of the refused
  * calls in init, then those of the refused calls in read, one byte each,
  * then 1 for each of rs_get_subprotocol and rs_get_query saying none
@@ -37,8 +37,10 @@ static void write_detail(rs_t *rs, const uint8_t *detail, size_t len)
     }
 }
 
-/* Welcomes each client with the subprotocol the handshake chose and the
- * URL's query: "open <subprotocol> <query>", "-" for none. */
+/* Welcomes each client with the subprotocol the handshake chose, the
+ * URL's query ("-" for none), its endpoint id, and its address's IP
+ * version and port: "open <subprotocol> <query> <endpoint> <version>
+ * <port>". */
 static int32_t misuse_open(rs_t *rs)
 {
     size_t len;
@@ -47,6 +49,14 @@ static int32_t misuse_open(rs_t *rs)
     write_detail(rs, subprotocol, len);
     const uint8_t *query = rs_get_query(rs, &len);
     write_detail(rs, query, len);
+    rs_peer_addr addr;
+    if (rs_get_client_addr(rs, &addr) != 0) {
+        return -1;
+    }
+    char rest[64];
+    snprintf(rest, sizeof rest, " %d %u %u", (int)rs_get_endpoint_id(rs),
+             (unsigned)addr.version, (unsigned)addr.port);
+    rs_w_str(rs, rest);
     return rs_to_cur(rs, RS_DATA_UTF8) == RS_SEND_OK ? 0 : -1;
 }
 

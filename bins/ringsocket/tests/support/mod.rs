@@ -460,6 +460,52 @@ pub fn connect(url: &str) -> Client {
     handshake(addr, url, config).unwrap()
 }
 
+/// Connects a WebSocket client to `target` (a path and query) on the
+/// server's first port, offering the subprotocols `offer` (a
+/// `Sec-WebSocket-Protocol` value) if given, with a 10 s read timeout.
+/// tungstenite checks the answer against the offer. Returns the client and
+/// the `101` response.
+pub fn connect_offering(
+    server: &Server,
+    target: &str,
+    offer: Option<&str>,
+) -> (Client, tungstenite::handshake::client::Response) {
+    use tungstenite::client::IntoClientRequest;
+    let mut request = server.url(target).into_client_request().unwrap();
+    if let Some(offer) = offer {
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", offer.parse().unwrap());
+    }
+    let stream = TcpStream::connect(server.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    tungstenite::client(request, Tcp(stream)).unwrap()
+}
+
+/// Builds the C file `source` (under the repository's root) into the
+/// shared object `out` with `cc`, warnings as errors, and `extra`
+/// arguments after the source; panics with the compiler's output if it
+/// fails.
+pub fn build_c(source: &str, out: &Path, extra: &[&str]) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let output = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2"])
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(out)
+        .arg(root.join(source))
+        .args(extra)
+        .current_dir(&root)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `cc` (a C compiler is needed): {e}"));
+    assert!(
+        output.status.success(),
+        "{source} does not build:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Opens a TCP connection with a 10 s read timeout and upgrades it.
 fn handshake(addr: SocketAddr, url: &str, config: WebSocketConfig) -> Result<Client, String> {
     let stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;

@@ -104,10 +104,9 @@ pub(crate) struct HostState {
     /// Close frames, built apart from the write buffer.
     close_frame: Vec<u8>,
     /// The subprotocol and the query of the running open callback's
-    /// client (null when none): they stay in the inbound ring until the
-    /// callback returns.
-    subprotocol: (*const u8, usize),
-    query: (*const u8, usize),
+    /// client ([`SUBPROTOCOL`], [`QUERY`]; null when none): they stay in the
+    /// inbound ring until the callback returns.
+    open_details: [(*const u8, usize); 2],
     callback: Option<Callback>,
     client: Option<CurrentClient>,
     outbound: Vec<Producer>,
@@ -164,8 +163,7 @@ impl HostState {
             send_ids: Vec::new(),
             send_seen: HashSet::new(),
             close_frame: Vec::new(),
-            subprotocol: (std::ptr::null(), 0),
-            query: (std::ptr::null(), 0),
+            open_details: [(std::ptr::null(), 0); 2],
             callback: None,
             client: None,
             outbound,
@@ -195,8 +193,7 @@ impl HostState {
         self.wbuf.truncate(MAX_HEADER_LEN);
         self.lent = None;
         self.message = (std::ptr::null(), 0);
-        self.subprotocol = (std::ptr::null(), 0);
-        self.query = (std::ptr::null(), 0);
+        self.open_details = [(std::ptr::null(), 0); 2];
         self.may_lend = false;
         status
     }
@@ -207,8 +204,7 @@ impl HostState {
     pub(crate) fn lend_open_details(&mut self, details: OpenDetails<'_>) {
         let lend =
             |text: Option<&str>| text.map_or((std::ptr::null(), 0), |t| (t.as_ptr(), t.len()));
-        self.subprotocol = lend(details.subprotocol);
-        self.query = lend(details.query);
+        self.open_details = [lend(details.subprotocol), lend(details.query)];
     }
 
     /// Tells the host the payload of the read callback about to run, so
@@ -537,6 +533,11 @@ impl Drop for HostState {
     }
 }
 
+/// Where `HostState::open_details` keeps the subprotocol.
+const SUBPROTOCOL: usize = 0;
+/// Where `HostState::open_details` keeps the query.
+const QUERY: usize = 1;
+
 /// The table every `Ctx` points at.
 static HOST_API: HostApi = HostApi {
     abi_version: abi::ABI_VERSION,
@@ -551,8 +552,8 @@ static HOST_API: HostApi = HostApi {
     conf: host_conf,
     app_data: host_app_data,
     log: host_log,
-    subprotocol: host_subprotocol,
-    query: host_query,
+    subprotocol: host_open_detail::<SUBPROTOCOL>,
+    query: host_open_detail::<QUERY>,
 };
 
 /// The host state behind a context.
@@ -600,11 +601,14 @@ unsafe extern "C" fn host_send(
     let mut ids = std::mem::take(&mut host.send_ids);
     ids.clear();
     // A client listed twice gets the message once.
+    let multi = target == abi::TARGET_MULTI;
     let seen = &mut host.send_seen;
-    seen.clear();
+    if multi {
+        seen.clear();
+    }
     for &id in raw {
         match ClientId::from_u64(id) {
-            Some(id) if target != abi::TARGET_MULTI || seen.insert(id) => ids.push(id),
+            Some(id) if !multi || seen.insert(id) => ids.push(id),
             Some(_) => {}
             None => {
                 host.send_ids = ids;
@@ -679,34 +683,21 @@ unsafe extern "C" fn host_app_data(ctx: *mut Ctx) -> *mut c_void {
         .map_or(std::ptr::null_mut(), |(data, _)| data.as_ptr().cast())
 }
 
-unsafe extern "C" fn host_subprotocol(ctx: *mut Ctx, len: *mut usize) -> *const u8 {
+/// `subprotocol` and `query`: the open callback's detail `WHICH` (an
+/// index into `HostState::open_details`), none outside open callbacks; its
+/// length is written to `len` unless that is null.
+unsafe extern "C" fn host_open_detail<const WHICH: usize>(
+    ctx: *mut Ctx,
+    len: *mut usize,
+) -> *const u8 {
     // SAFETY: called by the app with the context of the running callback.
     let host = unsafe { host(ctx) };
-    let text = host.subprotocol;
-    // SAFETY: as the app passes `len`.
-    unsafe { open_detail(host, text, len) }
-}
-
-unsafe extern "C" fn host_query(ctx: *mut Ctx, len: *mut usize) -> *const u8 {
-    // SAFETY: called by the app with the context of the running callback.
-    let host = unsafe { host(ctx) };
-    let text = host.query;
-    // SAFETY: as the app passes `len`.
-    unsafe { open_detail(host, text, len) }
-}
-
-/// One of the open callback's details: `text` in an open callback, else
-/// none; its length written to `len` unless that is null.
-///
-/// # Safety
-/// `len` is null or writable (ABI contract).
-unsafe fn open_detail(host: &HostState, text: (*const u8, usize), len: *mut usize) -> *const u8 {
     let (start, n) = match host.callback {
-        Some(Callback::Open) => text,
+        Some(Callback::Open) => host.open_details[WHICH],
         _ => (std::ptr::null(), 0),
     };
     if !len.is_null() {
-        // SAFETY: per the contract.
+        // SAFETY: the app passes a writable `usize` or null (ABI contract).
         unsafe { len.write(n) };
     }
     start

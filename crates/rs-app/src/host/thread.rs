@@ -314,18 +314,19 @@ fn dispatch(app: &App, host: &mut HostState, bytes: &[u8]) -> Result<(), AppErro
     };
     match message.kind {
         InboundKind::Open => {
-            match OpenDetails::read(message.payload) {
-                Some(details) => host.lend_open_details(details),
-                // A worker's bug; the app still learns of its client.
-                None => log::error!(
-                    "app '{}': an open notice with malformed details ({} bytes)",
-                    host.name,
-                    message.payload.len()
-                ),
-            }
-            let status = app
-                .open
-                .map(|f| host.call(Which::Open, Some(client), |ctx| call_callback(f, ctx)));
+            let status = app.open.map(|f| {
+                match OpenDetails::read(message.payload) {
+                    // Forgotten when the callback returns.
+                    Some(details) => host.lend_open_details(details),
+                    // A worker's bug; the app still learns of its client.
+                    None => log::error!(
+                        "app '{}': an open notice with malformed details ({} bytes)",
+                        host.name,
+                        message.payload.len()
+                    ),
+                }
+                host.call(Which::Open, Some(client), |ctx| call_callback(f, ctx))
+            });
             client_status(host, Which::Open, status.unwrap_or(0), client.id)
         }
         InboundKind::Close => close_callback(app, host, client),

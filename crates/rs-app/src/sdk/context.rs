@@ -28,6 +28,17 @@ use crate::wire::ClientId;
 /// A host function giving one of an open callback's details.
 type OpenDetailFn = unsafe extern "C" fn(*mut Ctx, *mut usize) -> *const u8;
 
+/// `Raw::open_detail` for the host function `$field`, added to the table
+/// after ABI 1's first version: its offset and its read come from one name.
+macro_rules! open_detail {
+    ($raw:expr, $field:ident) => {
+        $raw.open_detail(std::mem::offset_of!(HostApi, $field), |api| {
+            // SAFETY: called only for a table long enough to hold the field.
+            unsafe { (*api).$field }
+        })
+    };
+}
+
 /// The kind of a message the app sends or receives (`RS_BIN`, `RS_UTF8`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DataKind {
@@ -125,6 +136,9 @@ pub struct Conf<'a> {
 /// contexts are handed out as `&mut` borrows that cannot outlive it.
 pub(crate) struct Raw<'a, S> {
     ctx: *mut Ctx,
+    /// The host's table, read field by field (`(*api).write`), never made a
+    /// `&HostApi`: an older server's table is shorter than this SDK's type.
+    /// The fields up to `log` are in every table of ABI 1.
     api: *const HostApi,
     state: *mut S,
     _callback: PhantomData<&'a mut S>,
@@ -151,11 +165,6 @@ impl<S> Raw<'_, S> {
         }
     }
 
-    fn api(&self) -> &HostApi {
-        // SAFETY: the host's table outlives every callback it makes.
-        unsafe { &*self.api }
-    }
-
     fn state(&mut self) -> &mut S {
         assert!(
             !self.state.is_null(),
@@ -170,7 +179,7 @@ impl<S> Raw<'_, S> {
     fn conf(&self) -> Conf<'_> {
         // SAFETY: host call with the live context; the returned struct and
         // the name it points at live as long as the app is loaded.
-        let conf = unsafe { &*(self.api().conf)(self.ctx) };
+        let conf = unsafe { &*((*self.api).conf)(self.ctx) };
         // SAFETY: as above; the host wrote the name from a Rust `str`.
         let name = unsafe { std::slice::from_raw_parts(conf.name, conf.name_len) };
         Conf {
@@ -192,12 +201,12 @@ impl<S> Raw<'_, S> {
             Level::Debug => abi::LOG_DEBUG,
         };
         // SAFETY: host call with the live context and a valid byte slice.
-        unsafe { (self.api().log)(self.ctx, level, message.as_ptr(), message.len()) }
+        unsafe { ((*self.api).log)(self.ctx, level, message.as_ptr(), message.len()) }
     }
 
     fn write(&mut self, bytes: &[u8]) {
         // SAFETY: host call with the live context and a valid byte slice.
-        unsafe { (self.api().write)(self.ctx, bytes.as_ptr(), bytes.len()) }
+        unsafe { ((*self.api).write)(self.ctx, bytes.as_ptr(), bytes.len()) }
     }
 
     fn send(&mut self, kind: DataKind, target: u8, ids: &[ClientId]) -> Result<(), SendError> {
@@ -205,7 +214,7 @@ impl<S> Raw<'_, S> {
         // `repr(transparent)` `NonZeroU64`, laid out as a `u64`, so the id
         // slice is a valid `count`-long array of `u64`.
         let status = unsafe {
-            (self.api().send)(self.ctx, kind.abi(), target, ids.as_ptr().cast(), ids.len())
+            ((*self.api).send)(self.ctx, kind.abi(), target, ids.as_ptr().cast(), ids.len())
         };
         match status {
             // Only reachable through a host bug: the types rule these out.
@@ -216,45 +225,39 @@ impl<S> Raw<'_, S> {
 
     fn close_client(&mut self, client: ClientId, code: u16) -> Result<(), SendError> {
         // SAFETY: host call with the live context.
-        SendError::check(unsafe { (self.api().close_client)(self.ctx, client.get(), code) })
+        SendError::check(unsafe { ((*self.api).close_client)(self.ctx, client.get(), code) })
     }
 
     fn client_id(&self) -> ClientId {
         // SAFETY: host call with the live context.
-        let id = unsafe { (self.api().client_id)(self.ctx) };
+        let id = unsafe { ((*self.api).client_id)(self.ctx) };
         ClientId::from_u64(id).expect("the server gives open, read and close callbacks a client")
     }
 
     fn endpoint_id(&self) -> u16 {
         // SAFETY: host call with the live context.
-        let id = unsafe { (self.api().endpoint_id)(self.ctx) };
+        let id = unsafe { ((*self.api).endpoint_id)(self.ctx) };
         u16::try_from(id).expect("the server gives open, read and close callbacks an endpoint")
     }
 
     fn subprotocol(&self) -> Option<&str> {
-        self.open_detail(std::mem::offset_of!(HostApi, subprotocol), |api| {
-            // SAFETY: called only for a table that has the field.
-            unsafe { (&raw const (*api).subprotocol).read() }
-        })
+        open_detail!(self, subprotocol)
     }
 
     fn query(&self) -> Option<&str> {
-        self.open_detail(std::mem::offset_of!(HostApi, query), |api| {
-            // SAFETY: called only for a table that has the field.
-            unsafe { (&raw const (*api).query).read() }
-        })
+        open_detail!(self, query)
     }
 
     /// An open callback's detail from the host function at `offset` in the
-    /// table, which `field` reads. Not through `api()`: a server older than
-    /// the field has a shorter table, of which only `size` bytes may be read.
+    /// table, which `field` reads, if the table is long enough to have it
+    /// (see [`open_detail!`]).
     fn open_detail(
         &self,
         offset: usize,
         field: impl FnOnce(*const HostApi) -> OpenDetailFn,
     ) -> Option<&str> {
         // SAFETY: `size` is in the table of every version.
-        let size = unsafe { (&raw const (*self.api).size).read() } as usize;
+        let size = unsafe { (*self.api).size } as usize;
         if size < offset + size_of::<OpenDetailFn>() {
             return None;
         }
@@ -274,7 +277,7 @@ impl<S> Raw<'_, S> {
     fn client_addr(&self) -> SocketAddr {
         let mut addr = PeerAddr::default();
         // SAFETY: host call with the live context and a valid out pointer.
-        let status = unsafe { (self.api().client_addr)(self.ctx, &mut addr) };
+        let status = unsafe { ((*self.api).client_addr)(self.ctx, &mut addr) };
         assert_eq!(
             status, 0,
             "the server gives open and read callbacks an address"
@@ -291,7 +294,7 @@ impl<S> Raw<'_, S> {
 
     fn read_data_kind(&self) -> DataKind {
         // SAFETY: host call with the live context.
-        match unsafe { (self.api().read_data_kind)(self.ctx) } {
+        match unsafe { ((*self.api).read_data_kind)(self.ctx) } {
             k if k == i32::from(abi::DATA_UTF8) => DataKind::Utf8,
             _ => DataKind::Bin,
         }
@@ -478,13 +481,15 @@ current!(Open, Read);
 impl<S> Open<'_, S> {
     /// The subprotocol the handshake chose for this client: the first of
     /// its endpoint's `subprotocols` that the client offered. `None` when
-    /// the endpoint lists none or the client offered none of them.
+    /// the endpoint lists none or the client offered none of them (or the
+    /// server is older than this function).
     pub fn subprotocol(&self) -> Option<&str> {
         self.raw.subprotocol()
     }
 
     /// The query of the URL the client connected to: what follows `?`, as
-    /// sent (percent-encoded). `None` when there was none or it was empty.
+    /// sent (usually percent-encoded). `None` when there was none or it was
+    /// empty (or the server is older than this function).
     /// Where a browser client can put a token for the app to check.
     pub fn query(&self) -> Option<&str> {
         self.raw.query()

@@ -9,6 +9,9 @@ use rs_proto::Decoder;
 use crate::output::Frame;
 
 use super::Worker;
+
+// A configured subprotocol fits `OpenDetails`' one-byte length.
+const _: () = assert!(rs_conf::MAX_SUBPROTOCOL_LEN <= u8::MAX as usize);
 use super::conn::{Phase, Session};
 use super::to_apps::{MAX_BACKLOG, MAX_BACKLOG_BYTES, notify};
 
