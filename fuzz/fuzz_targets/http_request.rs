@@ -1,7 +1,7 @@
 //! The HTTP upgrade parser on arbitrary bytes: it never panics, chunking
 //! never changes the outcome, and a request it accepts always carries a key
 //! that decodes to 16 bytes, asked for version 13, and offers only
-//! subprotocols that can be named in the response.
+//! subprotocols that are tokens.
 
 #![no_main]
 
@@ -21,13 +21,14 @@ fn parse(bytes: &[u8], chunk: usize) -> Option<Result<(String, usize), u16>> {
                     .expect("an accepted key is base64");
                 assert_eq!(key.len(), 16, "an accepted key decodes to 16 bytes");
                 let accept = request.accept_key();
-                let offered: Vec<&str> = request.subprotocols().collect();
-                // Each is a token: writing it would panic otherwise.
+                let offered: Vec<&str> = request.subprotocols().map(|s| s.as_str()).collect();
                 for subprotocol in &offered {
-                    let mut out = Vec::new();
-                    rs_http::write_switching_protocols(&accept, Some(subprotocol), &mut out);
+                    assert!(rs_http::Subprotocol::new(subprotocol).is_some(), "not a token");
                 }
-                assert_eq!(request.select_subprotocol(&offered), offered.first().copied());
+                let chosen = request.select_subprotocol(&offered);
+                assert_eq!(chosen.map(|s| s.as_str()), offered.first().copied());
+                let mut out = Vec::new();
+                rs_http::write_switching_protocols(&accept, chosen, &mut out);
                 return Some(Ok((request.path().to_owned(), fed + consumed)));
             }
             Err(error) => return Some(Err(error.status())),

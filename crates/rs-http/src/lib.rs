@@ -85,7 +85,7 @@ pub use accept::{ACCEPT_KEY_LEN, AcceptKey, accept_key};
 pub use error::HandshakeError;
 pub use origin::{AllowedOrigins, OriginErrorKind, OriginParseError};
 pub use parser::{DEFAULT_MAX_HEAD_LEN, MAX_HEADERS, Progress, RequestParser};
-pub use request::UpgradeRequest;
+pub use request::{Subprotocol, UpgradeRequest};
 pub use response::{
     SWITCHING_PROTOCOLS_LEN, switching_protocols, write_error_response, write_switching_protocols,
 };

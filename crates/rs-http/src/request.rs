@@ -70,11 +70,12 @@ impl UpgradeRequest {
     }
 
     /// The subprotocols the client offers (`Sec-WebSocket-Protocol`, every
-    /// such header in order), each a token.
-    pub fn subprotocols(&self) -> impl Iterator<Item = &str> {
+    /// such header in order).
+    pub fn subprotocols(&self) -> impl Iterator<Item = Subprotocol<'_>> {
         self.text[self.key_end..]
             .split(',')
             .filter(|protocol| !protocol.is_empty())
+            .map(Subprotocol)
     }
 
     /// The first of `supported` (the server's order of preference) that the
@@ -95,14 +96,20 @@ impl UpgradeRequest {
     /// # };
     /// // `request` stands for a parsed request with this Sec-WebSocket-Protocol.
     /// let offered = request("chat.v1, chat.v2");
-    /// assert_eq!(offered.select_subprotocol(&["chat.v2", "chat.v1"]), Some("chat.v2"));
+    /// let chosen = offered.select_subprotocol(&["chat.v2", "chat.v1"]);
+    /// assert_eq!(chosen.map(|s| s.as_str()), Some("chat.v2"));
     /// assert_eq!(offered.select_subprotocol(&["Chat.v1"]), None);
     /// ```
-    pub fn select_subprotocol<'s, S: AsRef<str>>(&self, supported: &'s [S]) -> Option<&'s str> {
+    pub fn select_subprotocol<'s, S: AsRef<str>>(
+        &self,
+        supported: &'s [S],
+    ) -> Option<Subprotocol<'s>> {
         supported
             .iter()
             .map(AsRef::as_ref)
-            .find(|wanted| self.subprotocols().any(|offered| offered == *wanted))
+            .find(|wanted| self.subprotocols().any(|offered| offered.0 == *wanted))
+            // Equal to an offered one, so a token.
+            .map(Subprotocol)
     }
 
     /// The `Sec-WebSocket-Accept` value answering this request's key.
@@ -126,6 +133,32 @@ impl std::fmt::Debug for UpgradeRequest {
             .field("key", &self.key())
             .field("subprotocols", &self.subprotocols().collect::<Vec<_>>())
             .finish()
+    }
+}
+
+/// A subprotocol name that is an HTTP token, so that a response can name
+/// it: one a client offered ([`UpgradeRequest::subprotocols`],
+/// [`UpgradeRequest::select_subprotocol`]) or one checked by
+/// [`Subprotocol::new`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Subprotocol<'a>(&'a str);
+
+impl<'a> Subprotocol<'a> {
+    /// `name` if it is an HTTP token (RFC 7230 §3.2.6), as a subprotocol
+    /// must be (RFC 6455 §4.1).
+    ///
+    /// ```
+    /// use rs_http::Subprotocol;
+    /// assert_eq!(Subprotocol::new("chat.v2").map(|s| s.as_str()), Some("chat.v2"));
+    /// assert_eq!(Subprotocol::new("x\r\nSet-Cookie: a=b"), None);
+    /// ```
+    pub fn new(name: &'a str) -> Option<Self> {
+        is_token(name).then_some(Self(name))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &'a str {
+        self.0
     }
 }
 
@@ -218,7 +251,7 @@ fn trim_ows(text: &str) -> &str {
 /// Whether `text` is an HTTP token (RFC 7230 §3.2.6), as a subprotocol
 /// must be (RFC 6455 §4.1). (rs-conf checks configured names the same way;
 /// it does not depend on this crate.)
-pub(crate) fn is_token(text: &str) -> bool {
+fn is_token(text: &str) -> bool {
     !text.is_empty()
         && text
             .bytes()

@@ -5,6 +5,7 @@ use std::fmt::{self, Write as _};
 
 use crate::accept::{ACCEPT_KEY_LEN, AcceptKey};
 use crate::error::HandshakeError;
+use crate::request::Subprotocol;
 
 const SWITCHING_PROTOCOLS_HEAD: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\n\
     Upgrade: websocket\r\n\
@@ -39,20 +40,15 @@ pub fn switching_protocols(accept: &AcceptKey) -> [u8; SWITCHING_PROTOCOLS_LEN] 
 }
 
 /// Appends the `101 Switching Protocols` response to `out`: the
-/// [`switching_protocols`] response, and with a `subprotocol` (one the
-/// client offered, see
-/// [`UpgradeRequest::select_subprotocol`](crate::UpgradeRequest::select_subprotocol))
-/// a `Sec-WebSocket-Protocol` header naming it.
-///
-/// # Panics
-///
-/// If `subprotocol` is not an HTTP token (which no offered subprotocol
-/// can fail to be): it would end the header early.
+/// [`switching_protocols`] response, and with a `subprotocol` (usually
+/// [`UpgradeRequest::select_subprotocol`](crate::UpgradeRequest::select_subprotocol)'s
+/// choice) a `Sec-WebSocket-Protocol` header naming it.
 ///
 /// ```
+/// use rs_http::Subprotocol;
 /// let accept = rs_http::accept_key("dGhlIHNhbXBsZSBub25jZQ==");
 /// let mut out = Vec::new();
-/// rs_http::write_switching_protocols(&accept, Some("chat"), &mut out);
+/// rs_http::write_switching_protocols(&accept, Subprotocol::new("chat"), &mut out);
 /// assert_eq!(
 ///     out,
 ///     b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -60,20 +56,21 @@ pub fn switching_protocols(accept: &AcceptKey) -> [u8; SWITCHING_PROTOCOLS_LEN] 
 ///       Sec-WebSocket-Protocol: chat\r\n\r\n"
 /// );
 /// ```
-pub fn write_switching_protocols(accept: &AcceptKey, subprotocol: Option<&str>, out: &mut Vec<u8>) {
+pub fn write_switching_protocols(
+    accept: &AcceptKey,
+    subprotocol: Option<Subprotocol<'_>>,
+    out: &mut Vec<u8>,
+) {
     let response = switching_protocols(accept);
     let Some(subprotocol) = subprotocol else {
         out.extend_from_slice(&response);
         return;
     };
-    assert!(
-        crate::request::is_token(subprotocol),
-        "a subprotocol must be an HTTP token: {subprotocol:?}"
-    );
+    // A token: it cannot end the header early.
     let head = &response[..response.len() - 2];
     out.extend_from_slice(head);
     out.extend_from_slice(b"Sec-WebSocket-Protocol: ");
-    out.extend_from_slice(subprotocol.as_bytes());
+    out.extend_from_slice(subprotocol.as_str().as_bytes());
     out.extend_from_slice(b"\r\n\r\n");
 }
 

@@ -44,8 +44,6 @@ impl Worker {
                     }
                     Ok(endpoint) => {
                         let (app, endpoint_id) = (endpoint.app, endpoint.endpoint_id);
-                        // Equal to one the client offered, so a token that
-                        // the response can name.
                         let subprotocol = request.select_subprotocol(&endpoint.subprotocols);
                         let mut response = Vec::new();
                         write_switching_protocols(
@@ -55,7 +53,7 @@ impl Worker {
                         );
                         let mut details = Vec::new();
                         OpenDetails {
-                            subprotocol,
+                            subprotocol: subprotocol.map(|s| s.as_str()),
                             query: request.query(),
                         }
                         .write(&mut details);
