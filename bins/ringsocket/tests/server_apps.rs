@@ -735,33 +735,61 @@ fn a_close_frame_waiting_for_a_busy_app_at_shutdown_is_still_answered() {
     );
 }
 
+/// A probe server with a ring of about a hundred notices (and `extra`
+/// configuration members), whose app sleeps 8 s from now (case 12): far
+/// longer than the clients of the tests below take to come and go. Also
+/// the client that put it to sleep, and the server's log.
+fn sleeping_probe(extra: &str) -> (Server, Log, Client) {
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe")],
+        &format!(
+            r#""worker_c": 1, "max_ws_msg_size": 1024, "inbound_ring_buf_size": 4096, {extra}"#
+        ),
+    );
+    let log = server.capture_stderr();
+    let (mut observer, _) = probe_client(&server);
+    observer
+        .send(Message::binary(vec![12, 0x1f, 0x40]))
+        .unwrap();
+    (server, log, observer)
+}
+
+/// Sends `handshake` on new connections until one is not accepted (each
+/// accepted client leaves at once: an open and a close notice); the number
+/// accepted and the refusal. Fails past `limit` clients.
+fn handshakes_until_refused(server: &Server, handshake: &str, limit: usize) -> (usize, String) {
+    let mut served = 0;
+    loop {
+        let response = raw_http(server.addr(), handshake);
+        if !response.starts_with("HTTP/1.1 101 ") {
+            return (served, response);
+        }
+        served += 1;
+        assert!(served < limit, "no client refused");
+    }
+}
+
+/// Waits until the sleeping probe wakes up, answers `observer`, and tells
+/// it of the `served` clients that left.
+fn wait_for_the_probe_to_catch_up(observer: &mut Client, served: usize) {
+    assert_eq!(next_message(observer), Message::binary(Vec::new()));
+    for byes in 0..served {
+        match next_message(observer) {
+            Message::Text(text) if text.starts_with("bye ") => {}
+            other => panic!("after {byes} byes: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn open_notices_with_long_queries_stop_new_clients_by_their_bytes() {
     // Each open notice carries its 60,000-byte query: the backlog's 32 MiB
     // are reached long before its 4096 messages.
-    let mut server = Server::start_with(
-        1,
-        &[AppSpec::simple("probe")],
-        r#""worker_c": 1, "max_ws_msg_size": 1024, "inbound_ring_buf_size": 4096,
-           "max_http_request_size": 65536,"#,
-    );
-    let log = server.capture_stderr();
-    let (mut observer, _) = probe_client(&server);
-    // The app sleeps 8 s (case 12).
-    observer
-        .send(Message::binary(vec![12, 0x1f, 0x40]))
-        .unwrap();
+    let (server, log, mut observer) = sleeping_probe(r#""max_http_request_size": 65536,"#);
     let query = "q".repeat(60_000);
     let handshake = upgrade_request(&format!("/probe?{query}"), "Sec-WebSocket-Version: 13\r\n");
-    let mut served = 0;
-    let refusal = loop {
-        let response = raw_http(server.addr(), &handshake);
-        if !response.starts_with("HTTP/1.1 101 ") {
-            break response;
-        }
-        served += 1;
-        assert!(served < 1000, "no client refused");
-    };
+    let (served, refusal) = handshakes_until_refused(&server, &handshake, 1000);
     assert!(refusal.starts_with("HTTP/1.1 503 "), "{refusal}");
     // About 32 MiB / 60 kB.
     assert!(served >= 500, "refused after {served} clients");
@@ -770,46 +798,20 @@ fn open_notices_with_long_queries_stop_new_clients_by_their_bytes() {
         "{}",
         log.text()
     );
-    // The app catches up (its answer, then one bye per client), and the
-    // backlog's bytes are counted down: new clients are taken again.
-    assert_eq!(next_message(&mut observer), Message::binary(Vec::new()));
-    for byes in 0..served {
-        match next_message(&mut observer) {
-            Message::Text(text) if text.starts_with("bye ") => {}
-            other => panic!("after {byes} byes: {other:?}"),
-        }
-    }
+    // Caught up, with the backlog's bytes counted down: new clients are
+    // taken again.
+    wait_for_the_probe_to_catch_up(&mut observer, served);
     let response = raw_http(server.addr(), &handshake);
     assert!(response.starts_with("HTTP/1.1 101 "), "{response}");
 }
 
 #[test]
 fn an_app_that_stops_consuming_takes_no_new_clients_until_it_catches_up() {
-    // A ring of about a hundred notices; then they wait in the worker's
-    // backlog, which takes no new clients past 4096 messages.
-    let mut server = Server::start_with(
-        1,
-        &[AppSpec::simple("probe")],
-        r#""worker_c": 1, "max_ws_msg_size": 1024, "inbound_ring_buf_size": 4096,"#,
-    );
-    let log = server.capture_stderr();
-    let (mut observer, _) = probe_client(&server);
-    // The app sleeps 8 s in this callback (case 12): far longer than the
-    // 2,000-odd clients below take (about 0.2 s here, in a debug build).
-    observer
-        .send(Message::binary(vec![12, 0x1f, 0x40]))
-        .unwrap();
-    // Meanwhile clients come and go: an open and a close notice each.
+    // The notices wait in the worker's backlog, which takes no new clients
+    // past 4096 messages.
+    let (server, log, mut observer) = sleeping_probe("");
     let handshake = upgrade_request("/probe", "Sec-WebSocket-Version: 13\r\n");
-    let mut served = 0;
-    let refusal = loop {
-        let response = raw_http(server.addr(), &handshake);
-        if !response.starts_with("HTTP/1.1 101 ") {
-            break response;
-        }
-        served += 1;
-        assert!(served < 6000, "no client refused");
-    };
+    let (served, refusal) = handshakes_until_refused(&server, &handshake, 6000);
     assert!(
         refusal.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
         "{refusal}"
@@ -830,16 +832,8 @@ fn an_app_that_stops_consuming_takes_no_new_clients_until_it_catches_up() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no count of waiting messages: {text}"));
     assert!((4096..=4097).contains(&waiting), "{waiting}");
-    // The app wakes up, answers, and hears of every client that left.
-    assert_eq!(next_message(&mut observer), Message::binary(Vec::new()));
-    let mut byes = 0;
-    while byes < served {
-        match next_message(&mut observer) {
-            Message::Text(text) if text.starts_with("bye ") => byes += 1,
-            other => panic!("after {byes} byes: {other:?}"),
-        }
-    }
     // Caught up, it takes new clients again.
+    wait_for_the_probe_to_catch_up(&mut observer, served);
     let (mut client, _) = probe_client(&server);
     client.send(probe_target(2, &[])).unwrap();
     assert_eq!(next_message(&mut client), Message::text("t2"));
