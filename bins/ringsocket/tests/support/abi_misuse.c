@@ -45,7 +45,11 @@ static int32_t misuse_open(rs_t *rs)
 {
     size_t len;
     rs_w_str(rs, "open");
+    /* A NULL len is allowed: the name alone, the same pointer. */
     const uint8_t *subprotocol = rs_get_subprotocol(rs, &len);
+    if (rs_get_subprotocol(rs, NULL) != subprotocol) {
+        return -1;
+    }
     write_detail(rs, subprotocol, len);
     const uint8_t *query = rs_get_query(rs, &len);
     write_detail(rs, query, len);
@@ -86,7 +90,8 @@ static int32_t misuse_read(rs_t *rs, const uint8_t *payload, size_t len)
     size_t detail_len = 99;
     got[8] = rs_get_subprotocol(rs, &detail_len) == NULL && detail_len == 0;
     detail_len = 99;
-    got[9] = rs_get_query(rs, &detail_len) == NULL && detail_len == 0;
+    got[9] = rs_get_query(rs, &detail_len) == NULL && detail_len == 0
+             && rs_get_query(rs, NULL) == NULL; /* a NULL len is allowed */
     for (size_t i = 0; i < sizeof got / sizeof got[0]; i++) {
         rs_w_uint8(rs, (uint8_t)got[i]);
     }
