@@ -337,10 +337,13 @@ impl<'a> OpenDetails<'a> {
             return Some(Self::default());
         };
         let (subprotocol, query) = rest.split_at_checked(usize::from(len))?;
-        let text = |bytes: &'a [u8]| {
-            (!bytes.is_empty())
-                .then(|| std::str::from_utf8(bytes).ok())
-                .map_or(Some(None), |text| text.map(Some))
+        // Empty: none; otherwise UTF-8 or not made by `write`.
+        let text = |bytes: &'a [u8]| -> Option<Option<&'a str>> {
+            if bytes.is_empty() {
+                Some(None)
+            } else {
+                std::str::from_utf8(bytes).ok().map(Some)
+            }
         };
         Some(Self {
             subprotocol: text(subprotocol)?,
