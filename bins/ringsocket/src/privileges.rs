@@ -118,8 +118,11 @@ fn set_open_files(soft: u64, hard: u64) -> io::Result<()> {
 }
 
 /// Switches to `user` for good and drops every capability. Must run as
-/// root, before any other thread exists.
+/// root, before any other thread exists. A parent-death signal the server
+/// was started with (`setpriv --pdeathsig`, a supervisor's `prctl`) is kept:
+/// the kernel clears it when the user changes.
 pub(crate) fn drop_to(user: &User) -> Result<(), String> {
+    let death_signal = ParentDeathSignal::current();
     let fail = |what: &str| {
         format!(
             "cannot switch to user '{}': {what}: {}",
@@ -154,7 +157,51 @@ pub(crate) fn drop_to(user: &User) -> Result<(), String> {
             user.name
         ));
     }
+    death_signal.restore();
     Ok(())
+}
+
+/// The signal this process gets when its parent dies (`PR_SET_PDEATHSIG`),
+/// and that parent.
+struct ParentDeathSignal {
+    signal: libc::c_int,
+    parent: libc::pid_t,
+}
+
+impl ParentDeathSignal {
+    fn current() -> Self {
+        let mut signal: libc::c_int = 0;
+        // SAFETY: PR_GET_PDEATHSIG writes one c_int through the pointer,
+        // which points at one.
+        unsafe { libc::prctl(libc::PR_GET_PDEATHSIG, &mut signal as *mut libc::c_int) };
+        // SAFETY: getppid has no preconditions.
+        let parent = unsafe { libc::getppid() };
+        Self { signal, parent }
+    }
+
+    /// Sets the signal again. If the parent died while it was cleared, no
+    /// one will send it: the process sends it to itself.
+    fn restore(&self) {
+        if self.signal == 0 {
+            return;
+        }
+        // SAFETY: prctl with integer arguments; a signal number read back
+        // from the kernel is valid.
+        unsafe {
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                self.signal as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
+        };
+        // SAFETY: getppid has no preconditions.
+        if unsafe { libc::getppid() } != self.parent {
+            // SAFETY: raise has no preconditions; the signal is the kernel's.
+            unsafe { libc::raise(self.signal) };
+        }
+    }
 }
 
 /// Empties the inheritable and ambient sets (and effective/permitted,

@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -50,7 +51,7 @@ struct Foreground {
 
 impl Foreground {
     fn start(config: ConfigFile, port: u16) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+        let child = server_command()
             .arg(&config.path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -84,12 +85,17 @@ impl Foreground {
     fn terminate(mut self) -> std::process::ExitStatus {
         // SAFETY: kill(2) on our own child.
         unsafe { kill(self.child.id() as i32, 15) };
+        self.exit_status("the server did not exit")
+    }
+
+    /// The exit status once the server exits (bounded wait; `late` if not).
+    fn exit_status(&mut self, late: &str) -> std::process::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "the server did not exit");
+            assert!(Instant::now() < deadline, "{late}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -190,6 +196,32 @@ fn started_as_root_it_runs_as_the_configured_user_with_no_capabilities() {
     // The port below 1024 still serves after the switch.
     assert_echoes(port, "still here");
     assert!(server.terminate().success());
+}
+
+#[test]
+fn started_as_root_it_keeps_its_parent_death_signal_when_it_switches_user() {
+    if !is_root() {
+        eprintln!("skipped: needs root (CI runs as root)");
+        return;
+    }
+    let (uid, _) = test_user();
+    let port = free_port();
+    let config = ConfigFile::new(&[port], &[AppSpec::simple("echo")], &run_as_user());
+    // Started (with SIGKILL as its parent-death signal, see `server_command`)
+    // by a thread that ends once the server runs as the test user: the
+    // kernel cleared the signal at the switch, the server set it again.
+    let starter = std::thread::spawn(move || {
+        let server = Foreground::start(config, port);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while status_field(server.pid(), "Uid") != format!("{uid} {uid} {uid} {uid}") {
+            assert!(Instant::now() < deadline, "the server did not switch user");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    });
+    let mut server = starter.join().unwrap();
+    let status = server.exit_status("the server outlived the thread that started it");
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
 }
 
 #[test]
@@ -332,7 +364,7 @@ fn a_second_server_on_the_same_port_is_refused_not_given_half_the_clients() {
         port,
     );
     let config = ConfigFile::new(&[port], &[AppSpec::simple("echo")], &run_as_user());
-    let mut second = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+    let mut second = server_command()
         .arg(&config.path)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -7,6 +7,7 @@ pub mod raw;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -176,10 +177,30 @@ pub fn config_text(ports: &[u16], apps: &[AppSpec], globals: &str) -> String {
     )
 }
 
+/// The server binary, killed (SIGKILL) when the thread that starts it
+/// ends: a test that is itself killed, not unwound, leaves no server
+/// behind (the server keeps the signal when it switches user).
+pub fn server_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ringsocket"));
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe calls are allowed: prctl is a system call, and
+    // building the error allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            let sigkill = libc::SIGKILL as libc::c_ulong;
+            if libc::prctl(libc::PR_SET_PDEATHSIG, sigkill, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
 /// The server binary on `config`, its stderr piped, with `env` added to
 /// its environment.
 fn spawn_server(config: &Path, env: &[(&str, &str)]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+    server_command()
         .arg(config)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
