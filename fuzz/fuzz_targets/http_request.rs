@@ -1,7 +1,8 @@
 //! The HTTP upgrade parser on arbitrary bytes: it never panics, chunking
 //! never changes the outcome, and a request it accepts always carries a key
-//! that decodes to 16 bytes, asked for version 13, and offers only
-//! subprotocols that are tokens.
+//! that decodes to 16 bytes, asked for version 13, offers only
+//! subprotocols that are tokens, and gives the headers it keeps without
+//! line breaks or the spaces around them.
 
 #![no_main]
 
@@ -9,11 +10,16 @@ use base64::Engine;
 use libfuzzer_sys::fuzz_target;
 use rs_http::{Progress, RequestParser};
 
-fn parse(bytes: &[u8], chunk: usize) -> Option<Result<(String, usize), u16>> {
+/// The path, the bytes used and the kept headers' values, or the status.
+type Outcome = Result<(String, usize, Vec<Option<Vec<u8>>>), u16>;
+
+const KEPT: [&str; 2] = ["Cookie", "x-a"];
+
+fn parse(bytes: &[u8], chunk: usize) -> Option<Outcome> {
     let mut parser = RequestParser::with_max_head_len(1024);
     let mut fed = 0;
     for piece in bytes.chunks(chunk.max(1)) {
-        match parser.push(piece) {
+        match parser.push_keeping(piece, &KEPT) {
             Ok(Progress::Incomplete) => fed += piece.len(),
             Ok(Progress::Complete { request, consumed }) => {
                 let key = base64::engine::general_purpose::STANDARD
@@ -29,7 +35,16 @@ fn parse(bytes: &[u8], chunk: usize) -> Option<Result<(String, usize), u16>> {
                 assert_eq!(chosen.map(|s| s.as_str()), offered.first().copied());
                 let mut out = Vec::new();
                 rs_http::write_switching_protocols(&accept, chosen, &mut out);
-                return Some(Ok((request.path().to_owned(), fed + consumed)));
+                let kept: Vec<Option<Vec<u8>>> = KEPT
+                    .iter()
+                    .map(|name| request.header(name).map(|v| v.into_owned()))
+                    .collect();
+                for value in kept.iter().flatten() {
+                    assert!(!value.contains(&b'\n') && !value.contains(&b'\r'), "a line break");
+                    let trimmed = value.trim_ascii();
+                    assert_eq!(trimmed.len(), value.len(), "spaces around a value");
+                }
+                return Some(Ok((request.path().to_owned(), fed + consumed, kept)));
             }
             Err(error) => return Some(Err(error.status())),
         }

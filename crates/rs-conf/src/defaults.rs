@@ -54,6 +54,10 @@ pub const MAX_HTTP_REQUEST_SIZE: usize = 8192;
 /// The smallest accepted `"max_http_request_size"`: a browser's opening
 /// handshake does not fit in less.
 pub const MIN_HTTP_REQUEST_SIZE: usize = 256;
+/// The largest accepted `"max_http_request_size"` (4 GiB - 1): the server
+/// hands parts of a request (its query, the headers in `"app_headers"`) to
+/// apps behind 4-byte lengths (`rs_app::wire::OpenDetails`).
+pub const MAX_MAX_HTTP_REQUEST_SIZE: usize = u32::MAX as usize;
 
 /// The default `"max_ws_frame_chain_size"` for a given `"max_ws_msg_size"`:
 /// 1.1 × it, rounded down (x + x/10 is exactly that for integers).

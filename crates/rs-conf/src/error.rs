@@ -70,6 +70,8 @@ pub enum ErrorKind {
     InvalidOrigin,
     /// A `subprotocols` element is not an HTTP token, or appears twice.
     InvalidSubprotocol,
+    /// An `app_headers` element is not an HTTP token, or appears twice.
+    InvalidHeaderName,
     /// Two limits contradict each other (e.g. a frame chain limit smaller
     /// than the message size limit).
     InconsistentLimits,

@@ -67,7 +67,7 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors, ErrorKind, Place};
 pub use model::{AppConfig, CertConfig, Config, EndpointConfig, LogLevel, PortConfig};
-pub use parse::{MAX_ENDPOINTS_PER_APP, MAX_SUBPROTOCOL_LEN};
+pub use parse::{MAX_APP_HEADER_LEN, MAX_ENDPOINTS_PER_APP, MAX_SUBPROTOCOL_LEN};
 pub use source::{MAX_FILE_SIZE, MAX_NESTING};
 pub use url::{AllowedOrigin, EndpointUrl, Scheme, UrlError};
 

@@ -268,4 +268,8 @@ pub struct EndpointConfig {
     /// of preference; the handshake names the first one the client offers.
     /// Empty (the default): none is ever named.
     pub subprotocols: Vec<String>,
+    /// `"app_headers"`: the request headers the app may read in its open
+    /// callback (names as configured, matched ASCII case-insensitively).
+    /// Empty (the default): none.
+    pub app_headers: Vec<String>,
 }

@@ -172,6 +172,7 @@ fn defaults_are_the_references() {
     assert_eq!(app.update_queue_size, 5);
     assert!(app.endpoints[0].allowed_origins.is_empty());
     assert!(app.endpoints[0].subprotocols.is_empty());
+    assert!(app.endpoints[0].app_headers.is_empty());
 }
 
 #[test]

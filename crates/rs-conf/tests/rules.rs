@@ -370,18 +370,22 @@ fn partial_messages_size_is_at_least_the_message_size() {
 }
 
 #[test]
-fn http_request_size_is_at_least_256() {
-    assert_one_error(
-        &with_root_keys("max_http_request_size: 255"),
-        ErrorKind::OutOfRange,
-        "max_http_request_size",
-        Some("255"),
-        "must be an integer of at least 256",
-    );
-    assert_eq!(
-        valid(&with_root_keys("max_http_request_size: 256")).max_http_request_size,
-        256
-    );
+fn http_request_size_is_from_256_to_4_gib_minus_1() {
+    for bad in [255_u64, 1 << 32] {
+        assert_one_error(
+            &with_root_keys(&format!("max_http_request_size: {bad}")),
+            ErrorKind::OutOfRange,
+            "max_http_request_size",
+            Some(&bad.to_string()),
+            "must be an integer from 256 to 4294967295",
+        );
+    }
+    for good in [256_usize, (1 << 32) - 1] {
+        assert_eq!(
+            valid(&with_root_keys(&format!("max_http_request_size: {good}"))).max_http_request_size,
+            good
+        );
+    }
 }
 
 #[test]
@@ -1123,6 +1127,57 @@ fn endpoint_urls_are_unique() {
         "apps[0].endpoints[1].url",
         Some("\"ws://h:80\""),
         "same endpoint URL as apps[0].endpoints[0].url (\"ws://h/\"); each URL may be configured once",
+    );
+}
+
+#[test]
+fn app_headers_are_distinct_header_names_whatever_their_case() {
+    let config = valid(&with_endpoint(
+        "{endpoint_id: 0, url: 'ws://localhost:8080/', app_headers: ['Cookie', 'X-Forwarded-For']}",
+    ));
+    assert_eq!(
+        config.apps[0].endpoints[0].app_headers,
+        ["Cookie", "X-Forwarded-For"]
+    );
+    assert_one_error(
+        &with_endpoint(
+            "{endpoint_id: 0, url: 'ws://localhost:8080/', app_headers: ['Cookie', 'x-a', 'cookie']}",
+        ),
+        ErrorKind::InvalidHeaderName,
+        "apps[0].endpoints[0].app_headers[2]",
+        Some("\"cookie\""),
+        "listed twice (also apps[0].endpoints[0].app_headers[0])",
+    );
+    assert_one_error(
+        &with_endpoint("{endpoint_id: 0, url: 'ws://localhost:8080/', app_headers: ['Cookie:']}"),
+        ErrorKind::InvalidHeaderName,
+        "apps[0].endpoints[0].app_headers[0]",
+        Some("\"Cookie:\""),
+        "not a valid header name: it must be one or more letters, digits or !#$%&'*+-.^_`|~ (an HTTP token)",
+    );
+    let long = "x".repeat(256);
+    assert_one_error(
+        &with_endpoint(&format!(
+            "{{endpoint_id: 0, url: 'ws://localhost:8080/', app_headers: ['{long}']}}"
+        )),
+        ErrorKind::InvalidHeaderName,
+        "apps[0].endpoints[0].app_headers[0]",
+        Some(&format!("\"{long}\"")),
+        "a header name is at most 255 bytes long, this one 256",
+    );
+    assert_one_error(
+        &with_endpoint("{endpoint_id: 0, url: 'ws://localhost:8080/', app_headers: [1]}"),
+        ErrorKind::WrongType,
+        "apps[0].endpoints[0].app_headers[0]",
+        Some("1"),
+        "expected a header name, found a number",
+    );
+    assert_one_error(
+        &with_endpoint("{endpoint_id: 0, url: 'ws://localhost:8080/', app_headers: 'Cookie'}"),
+        ErrorKind::WrongType,
+        "apps[0].endpoints[0].app_headers",
+        Some("\"Cookie\""),
+        "expected an array of header names like \"Cookie\", found a string",
     );
 }
 

@@ -120,6 +120,35 @@ impl RequestParser {
     /// Every [`HandshakeError`] of status 400, 405, 426 or 431; see the
     /// variants for the rules.
     pub fn push(&mut self, input: &[u8]) -> Result<Progress, HandshakeError> {
+        self.push_keeping(input, &[] as &[&str])
+    }
+
+    /// [`push`](Self::push), keeping in the request the headers named in
+    /// `keep` (ASCII case-insensitive), for [`UpgradeRequest::header`]; the
+    /// others are not kept once the request is checked.
+    ///
+    /// ```
+    /// use rs_http::{Progress, RequestParser};
+    /// let head = b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\
+    ///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+    ///     Sec-WebSocket-Version: 13\r\nCookie: session=42\r\nAccept-Language: fr\r\n\r\n";
+    /// let Ok(Progress::Complete { request, .. }) =
+    ///     RequestParser::new().push_keeping(head, &["cookie"])
+    /// else {
+    ///     panic!("a valid request")
+    /// };
+    /// assert_eq!(request.header("Cookie").as_deref(), Some(&b"session=42"[..]));
+    /// assert_eq!(request.header("Accept-Language"), None);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push).
+    pub fn push_keeping<S: AsRef<str>>(
+        &mut self,
+        input: &[u8],
+        keep: &[S],
+    ) -> Result<Progress, HandshakeError> {
         let held = self.buffer.len();
         // Bytes past the limit are never looked at: the head must end before.
         let room = self.max_head_len.saturating_sub(held);
@@ -135,10 +164,10 @@ impl RequestParser {
             return Ok(Progress::Incomplete);
         };
         let outcome = if held == 0 {
-            parse_head(&input_in_limit[..parse_len])
+            parse_head(&input_in_limit[..parse_len], keep)
         } else {
             self.buffer_more(input_in_limit);
-            parse_head(&self.buffer[..held + parse_len])
+            parse_head(&self.buffer[..held + parse_len], keep)
         };
         match outcome {
             Ok(None) if !over_limit => {
@@ -217,11 +246,16 @@ impl RequestParser {
 }
 
 /// Parses what has been received of the head: `Ok(None)` while incomplete.
-fn parse_head(head: &[u8]) -> Result<Option<(UpgradeRequest, usize)>, HandshakeError> {
+fn parse_head<S: AsRef<str>>(
+    head: &[u8],
+    keep: &[S],
+) -> Result<Option<(UpgradeRequest, usize)>, HandshakeError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     match request.parse(head) {
-        Ok(httparse::Status::Complete(len)) => validate(&request).map(|valid| Some((valid, len))),
+        Ok(httparse::Status::Complete(len)) => {
+            validate(&request, keep).map(|valid| Some((valid, len)))
+        }
         Ok(httparse::Status::Partial) => Ok(None),
         Err(error) => Err(map_syntax_error(error)),
     }

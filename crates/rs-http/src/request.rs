@@ -1,6 +1,8 @@
 //! The validated upgrade request (RFC 6455 §4.2.1) and the rules that
 //! produce it from a parsed HTTP head.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
@@ -32,6 +34,7 @@ pub struct UpgradeRequest {
     origin_end: Option<usize>,
     key_end: usize,
     port: Option<u16>,
+    kept: KeptHeaders,
 }
 
 impl UpgradeRequest {
@@ -112,6 +115,41 @@ impl UpgradeRequest {
             .map(Subprotocol)
     }
 
+    /// The value of the header `name` (ASCII case-insensitive), if the
+    /// request sent it and the parser was asked to keep it
+    /// ([`RequestParser::push_keeping`](crate::RequestParser::push_keeping)):
+    /// trimmed of surrounding spaces and tabs, as bytes (a value may hold
+    /// any byte from 0x80 up, RFC 9110 §5.5). A header sent on several
+    /// lines is one value, its non-empty lines joined with `"; "` for
+    /// `Cookie` (RFC 6265 §5.4) and `", "` for any other (RFC 9110 §5.3).
+    pub fn header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        let mut lines = self
+            .kept
+            .lines()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()));
+        let (_, first_line) = lines.next()?;
+        let mut values = std::iter::once(first_line)
+            .chain(lines.map(|(_, value)| value))
+            .filter(|value| !value.is_empty());
+        let Some(first) = values.next() else {
+            return Some(Cow::Borrowed(&[])); // sent, empty
+        };
+        let Some(second) = values.next() else {
+            return Some(Cow::Borrowed(first));
+        };
+        let separator: &[u8] = if name.eq_ignore_ascii_case("cookie") {
+            b"; "
+        } else {
+            b", "
+        };
+        let mut joined = first.to_vec();
+        for value in std::iter::once(second).chain(values) {
+            joined.extend_from_slice(separator);
+            joined.extend_from_slice(value);
+        }
+        Some(Cow::Owned(joined))
+    }
+
     /// The `Sec-WebSocket-Accept` value answering this request's key.
     pub fn accept_key(&self) -> AcceptKey {
         accept_key(self.key())
@@ -132,6 +170,15 @@ impl std::fmt::Debug for UpgradeRequest {
             .field("origin", &self.origin())
             .field("key", &self.key())
             .field("subprotocols", &self.subprotocols().collect::<Vec<_>>())
+            // Names only: values such as cookies are secrets.
+            .field(
+                "kept_headers",
+                &self
+                    .kept
+                    .lines()
+                    .map(|(name, _)| String::from_utf8_lossy(name))
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -159,6 +206,51 @@ impl<'a> Subprotocol<'a> {
     /// The name.
     pub fn as_str(&self) -> &'a str {
         self.0
+    }
+}
+
+/// The header lines kept for [`UpgradeRequest::header`]: each name and
+/// value back to back in `bytes`, where `ends` says where each ends.
+#[derive(Clone, Default, PartialEq, Eq)]
+struct KeptHeaders {
+    bytes: Box<[u8]>,
+    ends: Box<[(usize, usize)]>,
+}
+
+impl KeptHeaders {
+    /// The lines of `headers` named in `keep`, values trimmed.
+    fn collect<S: AsRef<str>>(headers: &[httparse::Header<'_>], keep: &[S]) -> Self {
+        let kept = |header: &&httparse::Header<'_>| {
+            keep.iter()
+                .any(|name| name.as_ref().eq_ignore_ascii_case(header.name))
+        };
+        if !headers.iter().any(|h| kept(&h)) {
+            return Self::default();
+        }
+        let mut bytes = Vec::new();
+        let mut ends = Vec::new();
+        for header in headers.iter().filter(kept) {
+            bytes.extend_from_slice(header.name.as_bytes());
+            let name_end = bytes.len();
+            // Spaces and tabs: a value holds no other ASCII whitespace
+            // (httparse refuses control characters but tabs).
+            bytes.extend_from_slice(header.value.trim_ascii());
+            ends.push((name_end, bytes.len()));
+        }
+        Self {
+            bytes: bytes.into_boxed_slice(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+
+    /// Each kept line's name and value, in the request's order.
+    fn lines(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let starts = std::iter::once(0).chain(self.ends.iter().map(|&(_, end)| end));
+        starts
+            .zip(self.ends.iter())
+            .map(|(start, &(name_end, end))| {
+                (&self.bytes[start..name_end], &self.bytes[name_end..end])
+            })
     }
 }
 
@@ -293,8 +385,9 @@ fn is_valid_key(key: &str) -> bool {
 /// first answer: HTTP version, method, duplicate or unreadable headers, body,
 /// request target, Host, Upgrade, Connection, Sec-WebSocket-Version,
 /// Sec-WebSocket-Key, Origin, Sec-WebSocket-Protocol.
-pub(crate) fn validate(
+pub(crate) fn validate<S: AsRef<str>>(
     request: &httparse::Request<'_, '_>,
+    keep: &[S],
 ) -> Result<UpgradeRequest, HandshakeError> {
     if request.version != Some(1) {
         return Err(HandshakeError::UnsupportedHttpVersion);
@@ -369,6 +462,7 @@ pub(crate) fn validate(
         origin_end,
         key_end,
         port: authority.port,
+        kept: KeptHeaders::collect(request.headers, keep),
     })
 }
 

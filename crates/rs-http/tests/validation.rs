@@ -3,7 +3,7 @@
 mod common;
 
 use common::{KEY, assert_refused, head, head_with, parse, parse_with, valid_headers, without};
-use rs_http::{HandshakeError, Progress, RequestParser};
+use rs_http::{HandshakeError, Progress, RequestParser, UpgradeRequest};
 
 #[test]
 fn valid_request_exposes_its_parts() {
@@ -554,4 +554,77 @@ fn a_subprotocol_that_is_not_a_token_is_400() {
         HandshakeError::InvalidHeader("Sec-WebSocket-Protocol"),
         400,
     );
+}
+
+/// Parses a valid head with edited headers, keeping those named in `keep`.
+fn parse_keeping(keep: &[&str], edit: impl FnOnce(&mut Vec<String>)) -> UpgradeRequest {
+    let bytes = head_with("/", edit);
+    match RequestParser::new().push_keeping(&bytes, keep) {
+        Ok(Progress::Complete { request, .. }) => request,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn only_the_headers_asked_for_are_kept_whatever_their_case() {
+    let request = parse_keeping(&["cookie", "X-Forwarded-For"], |h| {
+        h.push("COOKIE: a=1".to_owned());
+        h.push("x-forwarded-for: 192.0.2.7".to_owned());
+        h.push("Accept-Language: fr".to_owned());
+    });
+    assert_eq!(request.header("Cookie").as_deref(), Some(&b"a=1"[..]));
+    assert_eq!(request.header("cookie").as_deref(), Some(&b"a=1"[..]));
+    assert_eq!(
+        request.header("X-FORWARDED-FOR").as_deref(),
+        Some(&b"192.0.2.7"[..])
+    );
+    assert_eq!(request.header("Accept-Language"), None);
+    // Kept or not, the handshake's own reading is unchanged.
+    assert_eq!(request.key(), KEY);
+    // Nothing is kept unless asked for.
+    let request = parse_with("/", |h| h.push("Cookie: a=1".to_owned())).unwrap();
+    assert_eq!(request.header("Cookie"), None);
+}
+
+#[test]
+fn a_kept_header_on_several_lines_is_one_value() {
+    let request = parse_keeping(&["Cookie", "X-Forwarded-For", "X-Empty"], |h| {
+        h.push("Cookie: a=1".to_owned());
+        h.push("X-Forwarded-For: 192.0.2.7".to_owned());
+        h.push("cookie:\t b=2 \t".to_owned());
+        h.push("Cookie: ".to_owned());
+        h.push("X-Forwarded-For: 10.0.0.1, 10.0.0.2".to_owned());
+        h.push("X-Empty:".to_owned());
+    });
+    // Cookies with "; " (RFC 6265 §5.4), others with ", " (RFC 9110 §5.3);
+    // empty lines add nothing; spaces and tabs around a value are not part
+    // of it.
+    assert_eq!(request.header("Cookie").as_deref(), Some(&b"a=1; b=2"[..]));
+    assert_eq!(
+        request.header("x-forwarded-for").as_deref(),
+        Some(&b"192.0.2.7, 10.0.0.1, 10.0.0.2"[..])
+    );
+    // Sent but empty is not absent.
+    assert_eq!(request.header("X-Empty").as_deref(), Some(&b""[..]));
+}
+
+#[test]
+fn a_kept_value_is_bytes_not_necessarily_utf8() {
+    let mut bytes = head_with("/", |_| {});
+    let at = bytes.len() - 2;
+    bytes.splice(at..at, b"X-Name: caf\xe9\r\n".iter().copied());
+    let Ok(Progress::Complete { request, .. }) =
+        RequestParser::new().push_keeping(&bytes, &["x-name"])
+    else {
+        panic!("obs-text is allowed in a value");
+    };
+    assert_eq!(request.header("X-Name").as_deref(), Some(&b"caf\xe9"[..]));
+}
+
+#[test]
+fn debug_shows_the_kept_names_but_not_their_values() {
+    let request = parse_keeping(&["Cookie"], |h| h.push("Cookie: secret=42".to_owned()));
+    let shown = format!("{request:?}");
+    assert!(shown.contains("kept_headers: [\"Cookie\"]"), "{shown}");
+    assert!(!shown.contains("secret"), "{shown}");
 }

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use super::{
-    APP_KEYS, AppFacts, ENDPOINT_KEYS, EndpointFacts, MAX_ENDPOINTS_PER_APP, MAX_SUBPROTOCOL_LEN,
-    file_path,
+    APP_KEYS, AppFacts, ENDPOINT_KEYS, EndpointFacts, MAX_APP_HEADER_LEN, MAX_ENDPOINTS_PER_APP,
+    MAX_SUBPROTOCOL_LEN, file_path,
 };
 use crate::defaults;
 use crate::error::{ErrorKind, Errors};
@@ -141,31 +141,46 @@ fn parse_endpoint(errs: &mut Errors<'_>, value: &Value, path: JsonPath) -> Endpo
         Some(origins.into_iter().map(|(origin, _)| origin).collect())
     });
 
-    let subprotocols_expected = "an array of subprotocol names like \"chat.v1\"";
-    let subprotocols = endpoint.array(errs, "subprotocols", subprotocols_expected).optional().and_then(|items| {
-        let Some(items) = items else { return Some(Vec::new()) };
-        let list_path = endpoint.key_path("subprotocols");
-        let names = checked_strings(errs, items, &list_path, "a subprotocol name", |name, kept| {
-            let why = match kept.iter().find(|(n, _)| n == name) {
-                _ if !is_token(name) => "not a valid subprotocol name: it must be one or more letters, digits or !#$%&'*+-.^_`|~ (an HTTP token)".to_owned(),
-                _ if name.len() > MAX_SUBPROTOCOL_LEN => format!("a subprotocol name is at most {MAX_SUBPROTOCOL_LEN} bytes long, this one {}", name.len()),
-                Some((_, first)) => format!("listed twice (also {first})"),
-                None => return Ok(name.to_owned()),
-            };
-            Err((ErrorKind::InvalidSubprotocol, why))
-        })?;
-        Some(names.into_iter().map(|(name, _)| name).collect())
-    });
+    let subprotocols = token_list(
+        errs,
+        &endpoint,
+        TokenList {
+            key: "subprotocols",
+            expected: "an array of subprotocol names like \"chat.v1\"",
+            what: "subprotocol name",
+            max_len: MAX_SUBPROTOCOL_LEN,
+            kind: ErrorKind::InvalidSubprotocol,
+            // Compared exactly, as clients' offers are (RFC 6455 §4.1).
+            same: |a, b| a == b,
+        },
+    );
+    let app_headers = token_list(
+        errs,
+        &endpoint,
+        TokenList {
+            key: "app_headers",
+            expected: "an array of header names like \"Cookie\"",
+            what: "header name",
+            max_len: MAX_APP_HEADER_LEN,
+            kind: ErrorKind::InvalidHeaderName,
+            same: str::eq_ignore_ascii_case,
+        },
+    );
 
-    let full = match (endpoint_id, &url, origins, subprotocols) {
-        (Some(endpoint_id), Some(url), Some(allowed_origins), Some(subprotocols)) => {
-            Some(EndpointConfig {
-                endpoint_id,
-                url: url.clone(),
-                allowed_origins,
-                subprotocols,
-            })
-        }
+    let full = match (endpoint_id, &url, origins, subprotocols, app_headers) {
+        (
+            Some(endpoint_id),
+            Some(url),
+            Some(allowed_origins),
+            Some(subprotocols),
+            Some(app_headers),
+        ) => Some(EndpointConfig {
+            endpoint_id,
+            url: url.clone(),
+            allowed_origins,
+            subprotocols,
+            app_headers,
+        }),
         _ => None,
     };
     EndpointFacts {
@@ -175,9 +190,54 @@ fn parse_endpoint(errs: &mut Errors<'_>, value: &Value, path: JsonPath) -> Endpo
     }
 }
 
+/// An endpoint's array of names that are HTTP tokens (`subprotocols`,
+/// `app_headers`).
+struct TokenList {
+    key: &'static str,
+    expected: &'static str,
+    /// What one name is, for the error messages.
+    what: &'static str,
+    max_len: usize,
+    kind: ErrorKind,
+    /// Whether two names are the same (listed twice).
+    same: fn(&str, &str) -> bool,
+}
+
+/// The names of `list.key` (empty when absent), each a token of at most
+/// `max_len` bytes and none twice; `None` once what is wrong is reported.
+fn token_list(errs: &mut Errors<'_>, endpoint: &Obj<'_>, list: TokenList) -> Option<Vec<String>> {
+    let items = endpoint.array(errs, list.key, list.expected).optional()?;
+    let Some(items) = items else {
+        return Some(Vec::new());
+    };
+    let what = list.what;
+    let names = checked_strings(
+        errs,
+        items,
+        &endpoint.key_path(list.key),
+        &format!("a {what}"),
+        |name, kept: &[(String, JsonPath)]| {
+            let why = match kept.iter().find(|(n, _)| (list.same)(n, name)) {
+                _ if !is_token(name) => format!(
+                    "not a valid {what}: it must be one or more letters, digits or !#$%&'*+-.^_`|~ (an HTTP token)"
+                ),
+                _ if name.len() > list.max_len => format!(
+                    "a {what} is at most {} bytes long, this one {}",
+                    list.max_len,
+                    name.len()
+                ),
+                Some((_, first)) => format!("listed twice (also {first})"),
+                None => return Ok(name.to_owned()),
+            };
+            Err((list.kind, why))
+        },
+    )?;
+    Some(names.into_iter().map(|(name, _)| name).collect())
+}
+
 /// Whether `name` is an HTTP token (RFC 7230 §3.2.6), as a subprotocol
-/// name must be (RFC 6455 §4.1). (rs-http checks what clients offer the
-/// same way; this crate does not depend on it.)
+/// name (RFC 6455 §4.1) and a header name must be. (rs-http checks what
+/// clients offer the same way; this crate does not depend on it.)
 fn is_token(name: &str) -> bool {
     !name.is_empty()
         && name

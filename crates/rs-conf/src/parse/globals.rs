@@ -148,11 +148,13 @@ pub(super) fn parse_globals(errs: &mut Errors<'_>, root: &Obj<'_>) -> Globals {
         max_pending_output_total,
         max_partial_msgs_size,
         max_http_request_size: root
-            .size(
+            .uint(
                 errs,
                 "max_http_request_size",
-                defaults::MIN_HTTP_REQUEST_SIZE,
+                defaults::MIN_HTTP_REQUEST_SIZE as u64,
+                defaults::MAX_MAX_HTTP_REQUEST_SIZE as u64,
             )
+            .and_then(|n| usize::try_from(n).ok())
             .or(defaults::MAX_HTTP_REQUEST_SIZE),
     }
 }

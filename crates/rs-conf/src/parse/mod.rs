@@ -69,8 +69,13 @@ pub(crate) const APP_KEYS: &[&str] = &[
     "close_client_on_panic",
 ];
 /// Keys of an `endpoints` element.
-pub(crate) const ENDPOINT_KEYS: &[&str] =
-    &["endpoint_id", "url", "allowed_origins", "subprotocols"];
+pub(crate) const ENDPOINT_KEYS: &[&str] = &[
+    "endpoint_id",
+    "url",
+    "allowed_origins",
+    "subprotocols",
+    "app_headers",
+];
 
 /// The most endpoints one app may have (the seed's `UINT16_MAX`).
 pub const MAX_ENDPOINTS_PER_APP: usize = 65_535;
@@ -78,6 +83,10 @@ pub const MAX_ENDPOINTS_PER_APP: usize = 65_535;
 /// The longest subprotocol name, in bytes: the server tells an app the
 /// chosen one behind a one-byte length (`rs_app::wire::OpenDetails`).
 pub const MAX_SUBPROTOCOL_LEN: usize = 255;
+
+/// The longest name in `app_headers`, in bytes: the server gives an app
+/// each header's name behind a one-byte length (`rs_app::wire::OpenDetails`).
+pub const MAX_APP_HEADER_LEN: usize = 255;
 
 /// What the cross-object rules need to know about one port, even when some
 /// of its other keys are invalid.
