@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rs_app::host::{App, AppSettings, AppThread, StopHandle};
-use rs_conf::Config;
+use rs_conf::{AllowedOrigin, Config};
 use rs_http::{AllowedOrigins, Router};
 use rs_ring::{Notifier, Parker, RingConfig, ring};
 use rs_worker::{
@@ -238,8 +238,9 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         .map_err(|e| format!("eventfd: {e}"))?;
     let parkers: Vec<Parker> = (0..apps.len()).map(|_| Parker::new()).collect();
     // A ring holds at least one message of the largest size; an inbound
-    // one also an open notice with the request's query (bounded by the
-    // request's size).
+    // one also an open notice: the request's query and the headers for the
+    // app are parts of the request, bounded by its size, and their lengths
+    // and the subprotocol (at most 255 bytes) fit in the overhead.
     let ring_max = |configured: usize| configured.max(config.max_ws_msg_size + RING_OVERHEAD);
     let inbound_max =
         ring_max(config.inbound_ring_buf_size).max(config.max_http_request_size + RING_OVERHEAD);
@@ -416,6 +417,10 @@ fn reload(config_path: &Path, tls: Option<&TlsConfig>) {
     }
 }
 
+fn boxed(names: &[String]) -> Box<[Box<str>]> {
+    names.iter().map(|s| s.as_str().into()).collect()
+}
+
 fn build_router(config: &Config) -> Result<Router<Endpoint>, String> {
     let mut router = Router::new();
     for (app_index, app) in config.apps.iter().enumerate() {
@@ -425,14 +430,29 @@ fn build_router(config: &Config) -> Result<Router<Endpoint>, String> {
                     .map_err(|e| {
                         format!("app '{}': endpoint {}: {e}", app.name, endpoint.endpoint_id)
                     })?;
+            let cookie = endpoint
+                .app_headers
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case("cookie"));
+            let any_origin = endpoint
+                .allowed_origins
+                .iter()
+                .any(|o| o.raw == AllowedOrigin::ANY);
+            if cookie && any_origin {
+                log::warn!(
+                    "app '{}': endpoint {} ({}): its app reads the Cookie header and allowed_origins \
+                     has \"*\": any web site can open a connection with its visitors' cookies; \
+                     list your own pages' origins instead",
+                    app.name,
+                    endpoint.endpoint_id,
+                    endpoint.url,
+                );
+            }
             let value = Endpoint {
                 app: app_index as u16,
                 endpoint_id: endpoint.endpoint_id,
-                subprotocols: endpoint
-                    .subprotocols
-                    .iter()
-                    .map(|s| s.as_str().into())
-                    .collect(),
+                subprotocols: boxed(&endpoint.subprotocols),
+                app_headers: boxed(&endpoint.app_headers),
             };
             router.add(
                 &endpoint.url.host,

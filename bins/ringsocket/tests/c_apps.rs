@@ -131,30 +131,34 @@ fn a_c_app_gets_the_handshake_details_in_open_and_each_error_of_a_wrong_call() {
     let build = tempfile::tempdir().unwrap();
     let source = "bins/ringsocket/tests/support/abi_misuse.c";
     let server = Server::start(&[AppSpec {
-        endpoint_members: r#""subprotocols": ["v1"],"#,
+        endpoint_members: r#""subprotocols": ["v1"], "app_headers": ["Cookie"],"#,
         ..AppSpec::at("misuse", build_c_app(build.path(), source))
     }]);
-    let (mut client, _) = connect_offering(&server, "/misuse?token=a%20b&x", Some("v0, v1"));
-    // Open: the subprotocol and the query as sent, the endpoint id, the
-    // address's version and port, through the getters.
+    let (mut client, _) = connect_sending_headers(
+        &server,
+        "/misuse?token=a%20b&x",
+        &[("Sec-WebSocket-Protocol", b"v0, v1"), ("Cookie", b"s=1")],
+    );
+    // Open: the subprotocol, the query and the cookie as sent, the endpoint
+    // id, the address's version and port, through the getters.
     let port = client.get_ref().0.local_addr().unwrap().port();
     assert_eq!(
         next_message(&mut client),
-        Message::text(format!("open v1 token=a%20b&x 0 4 {port}"))
+        Message::text(format!("open v1 token=a%20b&x s=1 0 4 {port}"))
     );
-    // And a client that offered none, with an empty query.
+    // And a client that offered none, with an empty query and no cookie.
     let mut plain = connect(&server.url("/misuse?"));
     let port = plain.get_ref().0.local_addr().unwrap().port();
     assert_eq!(
         next_message(&mut plain),
-        Message::text(format!("open - - 0 4 {port}"))
+        Message::text(format!("open - - - 0 4 {port}"))
     );
     // In init: send 5 (not available), close_client 5. In read: target 99,
     // kind RS_DATA_ANY, two ids for one, close code 3999: 4 (invalid
     // argument); text 0xff: 2 (not UTF-8); id 0: 4. And not one "junk"
-    // written before a refused send. Then 1, 1: no subprotocol and no query
-    // outside open.
-    let expected = Message::binary(vec![5, 5, 4, 4, 4, 4, 2, 4, 1, 1]);
+    // written before a refused send. Then 1, 1, 1: no subprotocol, query or
+    // header outside open.
+    let expected = Message::binary(vec![5, 5, 4, 4, 4, 4, 2, 4, 1, 1, 1]);
     for _ in 0..2 {
         client.send(Message::binary(vec![1])).unwrap();
         assert_eq!(next_message(&mut client), expected);

@@ -381,16 +381,8 @@ fn the_open_callback_is_told_the_chosen_subprotocol_and_the_query() {
     // The probe's welcome names them: " speaking <subprotocol>" and
     // " asking <query>".
     let welcome = |target: &str, offer: Option<&str>| {
-        let (mut client, _) = connect_offering(&server, target, offer);
-        // The probe tells every client when one leaves: the previous
-        // client's farewell may come first.
-        loop {
-            if let Message::Text(text) = next_message(&mut client)
-                && text.starts_with("welcome ")
-            {
-                return text.as_str().to_owned();
-            }
-        }
+        let offer = offer.map(|offer| ("Sec-WebSocket-Protocol", offer.as_bytes()));
+        welcome_with_headers(&server, target, offer.as_slice())
     };
     assert!(welcome("/probe", Some("chat.v1")).ends_with(" speaking chat.v1"));
     assert!(welcome("/probe", Some("x, chat.v1, chat.v2")).ends_with(" speaking chat.v2"));
@@ -407,6 +399,110 @@ fn the_open_callback_is_told_the_chosen_subprotocol_and_the_query() {
             !text.contains("speaking") && !text.contains("asking"),
             "{text}"
         );
+    }
+}
+
+/// The probe's welcome to a client of `server` that sends `headers` with
+/// its request for `target`.
+fn welcome_with_headers(server: &Server, target: &str, headers: &[(&str, &[u8])]) -> String {
+    let (mut client, _) = connect_sending_headers(server, target, headers);
+    // The probe tells every client when one leaves: the previous client's
+    // farewell may come first.
+    loop {
+        if let Message::Text(text) = next_message(&mut client)
+            && text.starts_with("welcome ")
+        {
+            return text.as_str().to_owned();
+        }
+    }
+}
+
+#[test]
+fn the_open_callback_reads_the_request_headers_its_endpoint_lists() {
+    // Listed in another case than the client's and the app's.
+    let server = Server::start(&[AppSpec {
+        endpoint_members: r#""app_headers": ["cookie", "X-FORWARDED-FOR"],"#,
+        ..AppSpec::simple("probe")
+    }]);
+    // The probe's welcome ends with " with <name>: <value>" for Cookie and
+    // X-Forwarded-For.
+    let welcome = welcome_with_headers(
+        &server,
+        "/probe",
+        &[
+            ("Cookie", b"a=1"),
+            ("X-Forwarded-For", b"192.0.2.7"),
+            ("Accept-Language", b"fr"),
+            ("cookie", b"b=2"),
+        ],
+    );
+    assert!(
+        welcome.ends_with(" with Cookie: a=1; b=2 with X-Forwarded-For: 192.0.2.7"),
+        "{welcome}"
+    );
+    // Bytes as sent, not necessarily UTF-8; sent empty is not absent.
+    let welcome = welcome_with_headers(
+        &server,
+        "/probe",
+        &[("Cookie", b"caf\xe9"), ("X-Forwarded-For", b"")],
+    );
+    assert!(
+        welcome.ends_with(" with Cookie: caf\\xe9 with X-Forwarded-For: "),
+        "{welcome}"
+    );
+    assert!(!welcome_with_headers(&server, "/probe", &[]).contains(" with "));
+}
+
+#[test]
+fn an_app_reads_only_the_headers_of_its_clients_endpoint() {
+    // One endpoint lists Cookie, the other X-Forwarded-For: each request is
+    // parsed keeping both, before it is routed.
+    let ports = vec![free_port()];
+    let members = r#""app_headers": ["Cookie"],"#;
+    let config = config_text(
+        &ports,
+        &[AppSpec {
+            endpoint_members: members,
+            endpoints: vec![(0, "/probe".to_owned(), 0), (1, "/other".to_owned(), 0)],
+            ..AppSpec::simple("probe")
+        }],
+        &run_as_user(),
+    )
+    .replacen(
+        &format!(r#"{members} "endpoint_id": 1"#),
+        r#""app_headers": ["X-Forwarded-For"], "endpoint_id": 1"#,
+        1,
+    );
+    let server = Server::start_config(tempfile::tempdir().unwrap(), &config, ports);
+    let sent: &[(&str, &[u8])] = &[("Cookie", b"a=1"), ("X-Forwarded-For", b"h")];
+    let welcome = welcome_with_headers(&server, "/probe", sent);
+    assert!(welcome.ends_with(" with Cookie: a=1"), "{welcome}");
+    let welcome = welcome_with_headers(&server, "/other", sent);
+    assert!(welcome.ends_with(" with X-Forwarded-For: h"), "{welcome}");
+    assert!(!welcome.contains("Cookie"), "{welcome}");
+}
+
+#[test]
+fn cookies_for_an_app_that_any_origin_may_reach_are_warned_about() {
+    let ports = vec![free_port()];
+    let config = config_text(
+        &ports,
+        &[AppSpec {
+            endpoint_members: r#""app_headers": ["cookie"],"#,
+            ..AppSpec::simple("probe")
+        }],
+        &run_as_user(),
+    );
+    let any = config.replace(r#"["http://allowed.example"]"#, r#"["*"]"#);
+    assert_ne!(any, config, "the test configuration lists an origin");
+    let warning = "its app reads the Cookie header and allowed_origins has \"*\": any web site";
+    for (text, warned) in [(any, true), (config, false)] {
+        let mut server = Server::start_config(tempfile::tempdir().unwrap(), &text, ports.clone());
+        welcome_with_headers(&server, "/probe", &[]);
+        server.signal(15);
+        let log = server.stderr(); // to its end: the server exited
+        assert!(server.wait_exit(Duration::from_secs(40)).success(), "{log}");
+        assert_eq!(log.contains(warning), warned, "{log}");
     }
 }
 

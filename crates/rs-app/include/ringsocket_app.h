@@ -13,8 +13,8 @@
  * the rs_to_* helpers return a status (RS_SEND_OK or an RS_SEND_* error)
  * instead of treating a misuse as fatal, and rs_log takes an RS_LOG_*
  * level, not a syslog one (see "Differences from the seed's C API" in
- * docs/app-abi.md). rs_close_client, rs_get_subprotocol and rs_get_query
- * are this project's additions.
+ * docs/app-abi.md). rs_close_client, rs_get_subprotocol, rs_get_query and
+ * rs_get_header are this project's additions.
  *
  * An app includes this header, defines a static const rs_app_descriptor and
  * exports ringsocket_app_v1 returning it; crates/rs-examples/c/ holds two
@@ -186,6 +186,7 @@ struct rs_host_api {
     void (*log)(rs_ctx *ctx, uint8_t level, const uint8_t *message, size_t len);
     const uint8_t *(*subprotocol)(rs_ctx *ctx, size_t *len);
     const uint8_t *(*query)(rs_ctx *ctx, size_t *len);
+    const uint8_t *(*header)(rs_ctx *ctx, const uint8_t *name, size_t name_len, size_t *len);
 };
 
 /* Layout checks: a compiler that lays these out otherwise cannot build an
@@ -205,7 +206,7 @@ RS_STATIC_ASSERT(sizeof(rs_app_descriptor) == 96, "rs_app_descriptor layout");
 RS_STATIC_ASSERT(sizeof(rs_read_case) == 32, "rs_read_case layout");
 RS_STATIC_ASSERT(sizeof(rs_arg_spec) == 12, "rs_arg_spec layout");
 RS_STATIC_ASSERT(sizeof(rs_ctx) == 16, "rs_ctx layout");
-RS_STATIC_ASSERT(sizeof(rs_host_api) == 104, "rs_host_api layout");
+RS_STATIC_ASSERT(sizeof(rs_host_api) == 112, "rs_host_api layout");
 RS_STATIC_ASSERT(sizeof(rs_peer_addr) == 20, "rs_peer_addr layout");
 RS_STATIC_ASSERT(sizeof(rs_app_conf) == 56, "rs_app_conf layout");
 #undef RS_STATIC_ASSERT
@@ -336,6 +337,25 @@ static inline const uint8_t *rs_get_query(rs_t *rs, size_t *len)
         return NULL;
     }
     return rs->api->query(rs, len);
+}
+
+/* In an open callback, the value of the request header called name (a
+ * NUL-terminated string, any case) if the client sent it and the endpoint
+ * lists it in "app_headers": bytes as sent, without surrounding spaces,
+ * several lines joined ("; " for Cookie, ", " for others), not
+ * NUL-terminated, its length in *len unless len is NULL. NULL (*len 0)
+ * otherwise and outside open callbacks; a header sent empty is not NULL.
+ * This project's addition. */
+static inline const uint8_t *rs_get_header(rs_t *rs, const char *name, size_t *len)
+{
+    /* A server older than this function has a shorter table. */
+    if (rs->api->size < offsetof(rs_host_api, header) + sizeof rs->api->header) {
+        if (len != NULL) {
+            *len = 0;
+        }
+        return NULL;
+    }
+    return rs->api->header(rs, (const uint8_t *)name, strlen(name), len);
 }
 
 /* Logs a printf-style message at an RS_LOG_* level (not a syslog one),

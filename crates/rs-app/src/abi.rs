@@ -184,6 +184,18 @@ pub struct HostApi {
     /// with its length written to `len`; null (and 0) when the URL had none
     /// or an empty one, and outside open callbacks.
     pub query: unsafe extern "C" fn(ctx: *mut Ctx, len: *mut usize) -> *const u8,
+    /// In an open callback, the value of the request header named by the
+    /// `name_len` bytes at `name` (ASCII case-insensitive) if the request
+    /// sent it and the endpoint lists it in `app_headers`: bytes as sent,
+    /// trimmed, several lines joined (not NUL-terminated), with its length
+    /// written to `len` unless that is null; null (and 0) otherwise, and
+    /// outside open callbacks. A header sent empty is not null.
+    pub header: unsafe extern "C" fn(
+        ctx: *mut Ctx,
+        name: *const u8,
+        name_len: usize,
+        len: *mut usize,
+    ) -> *const u8,
 }
 
 /// A client's address: IPv4 addresses are given as such, not mapped.

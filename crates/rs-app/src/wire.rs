@@ -25,8 +25,8 @@
 //!
 //! A 32-byte header, then for [`InboundKind::Read`] the complete message
 //! payload (the rest of the slice, possibly empty), for
-//! [`InboundKind::Open`] the subprotocol the handshake chose and the URL's
-//! query (see [`OpenDetails`]), and for [`InboundKind::CloseFrame`] the client's close code (2
+//! [`InboundKind::Open`] the subprotocol the handshake chose, the URL's
+//! query and the request headers for the app (see [`OpenDetails`]), and for [`InboundKind::CloseFrame`] the client's close code (2
 //! bytes, or none). Close messages are exactly 32 bytes.
 //!
 //! | offset | size | field                                                  |
@@ -300,43 +300,73 @@ pub struct Inbound<'a> {
 pub const INBOUND_HEADER_LEN: usize = 32;
 
 /// What an open message's payload tells of the handshake: empty when the
-/// handshake chose no subprotocol and the URL had no query (or an empty
-/// one); otherwise the subprotocol's length (one byte, 0 for none), the
-/// subprotocol, then the query (what follows `?`, as sent).
+/// handshake chose no subprotocol, the URL had no query (or an empty one)
+/// and the request sent none of the endpoint's `app_headers`; otherwise
+/// the subprotocol (one byte of length, 0 for none), the query (four bytes
+/// of length, little-endian), then each header given to the app: its name
+/// (one byte of length) and its value (four bytes of length).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OpenDetails<'a> {
     /// The subprotocol the handshake chose (at most 255 bytes).
     pub subprotocol: Option<&'a str>,
     /// The request's query, without the `?`; `None` when absent or empty.
     pub query: Option<&'a str>,
+    /// The request headers the app is given.
+    pub headers: AppHeaders<'a>,
 }
 
 impl<'a> OpenDetails<'a> {
-    /// Appends the payload describing `self` to `out`.
+    /// Appends the payload describing a handshake to `out`: its
+    /// `subprotocol`, `query` and the `headers` for the app, as (name,
+    /// value) pairs.
+    ///
+    /// ```
+    /// use rs_app::wire::OpenDetails;
+    /// let mut payload = Vec::new();
+    /// let cookie: (&str, &[u8]) = ("Cookie", b"session=42");
+    /// OpenDetails::write(&mut payload, Some("chat.v1"), Some("room=3"), [cookie]);
+    /// let details = OpenDetails::read(&payload).unwrap();
+    /// assert_eq!(details.subprotocol, Some("chat.v1"));
+    /// assert_eq!(details.query, Some("room=3"));
+    /// assert_eq!(details.headers.get("cookie"), Some(&b"session=42"[..]));
+    /// ```
     ///
     /// # Panics
     ///
-    /// If the subprotocol is longer than 255 bytes (no configured name is:
-    /// `rs_conf::MAX_SUBPROTOCOL_LEN`).
-    pub fn write(&self, out: &mut Vec<u8>) {
-        let subprotocol = self.subprotocol.unwrap_or_default();
-        let query = self.query.unwrap_or_default();
-        if subprotocol.is_empty() && query.is_empty() {
-            return;
+    /// If the subprotocol or a header's name is longer than 255 bytes (no
+    /// configured one is: `rs_conf::MAX_SUBPROTOCOL_LEN`,
+    /// `rs_conf::MAX_APP_HEADER_LEN`), a header's name is empty, or the
+    /// query or a value is 4 GiB (no request is:
+    /// `rs_conf::defaults::MAX_MAX_HTTP_REQUEST_SIZE`).
+    pub fn write<'h>(
+        out: &mut Vec<u8>,
+        subprotocol: Option<&str>,
+        query: Option<&str>,
+        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+    ) {
+        let start = out.len();
+        let subprotocol = subprotocol.unwrap_or_default();
+        let query = query.unwrap_or_default();
+        push_part::<1>(out, subprotocol.as_bytes());
+        push_part::<4>(out, query.as_bytes());
+        let mut any_header = false;
+        for (name, value) in headers {
+            assert!(!name.is_empty(), "a header name is not empty");
+            push_part::<1>(out, name.as_bytes());
+            push_part::<4>(out, value);
+            any_header = true;
         }
-        let len = u8::try_from(subprotocol.len()).expect("a subprotocol of at most 255 bytes");
-        out.push(len);
-        out.extend_from_slice(subprotocol.as_bytes());
-        out.extend_from_slice(query.as_bytes());
+        if subprotocol.is_empty() && query.is_empty() && !any_header {
+            out.truncate(start);
+        }
     }
 
     /// Reads an open message's payload. `None` if it is not one
     /// [`write`](Self::write) makes.
     pub fn read(payload: &'a [u8]) -> Option<Self> {
-        let Some((&len, rest)) = payload.split_first() else {
+        if payload.is_empty() {
             return Some(Self::default());
-        };
-        let (subprotocol, query) = rest.split_at_checked(usize::from(len))?;
+        }
         // Empty: none; otherwise UTF-8 or not made by `write`.
         let text = |bytes: &'a [u8]| -> Option<Option<&'a str>> {
             if bytes.is_empty() {
@@ -345,11 +375,95 @@ impl<'a> OpenDetails<'a> {
                 std::str::from_utf8(bytes).ok().map(Some)
             }
         };
+        let (subprotocol, rest) = split_part::<1>(payload)?;
+        let (query, headers) = split_part::<4>(rest)?;
         Some(Self {
             subprotocol: text(subprotocol)?,
             query: text(query)?,
+            headers: AppHeaders::from_bytes(headers)?,
         })
     }
+}
+
+/// The request headers an app is given in its open callback (its
+/// endpoint's `app_headers` that the request sent), as [`OpenDetails`]
+/// carries them. Its `Debug` shows the names only: values such as cookies
+/// are secrets.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppHeaders<'a>(&'a [u8]);
+
+impl<'a> AppHeaders<'a> {
+    /// The headers part of an [`OpenDetails`] that was read, given back by
+    /// [`as_bytes`](Self::as_bytes); `None` if `bytes` are not the headers
+    /// part of what [`OpenDetails::write`] makes.
+    pub fn from_bytes(bytes: &'a [u8]) -> Option<Self> {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            (_, _, rest) = split_header(rest)?;
+        }
+        Some(Self(bytes))
+    }
+
+    /// The headers part as written, to be read again with
+    /// [`from_bytes`](Self::from_bytes).
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// The value of the header `name` (ASCII case-insensitive), if given.
+    pub fn get(&self, name: &str) -> Option<&'a [u8]> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    }
+
+    /// Each header's name (as configured) and value.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + use<'a> {
+        let mut rest = self.0;
+        std::iter::from_fn(move || {
+            // Checked by `from_bytes`: `None` only at the end.
+            let (name, value, after) = split_header(rest)?;
+            rest = after;
+            Some((name, value))
+        })
+    }
+}
+
+impl std::fmt::Debug for AppHeaders<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
+
+/// Splits the first header [`OpenDetails::write`] wrote off `bytes`: its
+/// name (UTF-8, not empty), its value and what follows.
+fn split_header(bytes: &[u8]) -> Option<(&str, &[u8], &[u8])> {
+    let (name, rest) = split_part::<1>(bytes)?;
+    let name = std::str::from_utf8(name).ok().filter(|n| !n.is_empty())?;
+    let (value, rest) = split_part::<4>(rest)?;
+    Some((name, value, rest))
+}
+
+/// Appends `bytes` behind their length in `N` little-endian bytes.
+fn push_part<const N: usize>(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u64::try_from(bytes.len()).expect("a length fits 64 bits");
+    assert!(
+        len < 1 << (8 * N),
+        "{len} bytes do not fit a {N}-byte length"
+    );
+    out.extend_from_slice(&len.to_le_bytes()[..N]);
+    out.extend_from_slice(bytes);
+}
+
+/// Splits the part [`push_part`] wrote off the front of `bytes`: the part
+/// and what follows it.
+fn split_part<const N: usize>(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = bytes.split_first_chunk::<N>()?;
+    let mut le = [0; 8];
+    le[..N].copy_from_slice(len);
+    rest.split_at_checked(usize::try_from(u64::from_le_bytes(le)).ok()?)
 }
 
 /// The bytes an inbound message with `payload_len` bytes of payload takes
@@ -1475,66 +1589,109 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_open_message_carries_the_subprotocol_and_query() {
+    /// The payload `OpenDetails::write` makes.
+    fn details_payload(
+        subprotocol: Option<&str>,
+        query: Option<&str>,
+        headers: &[(&str, &[u8])],
+    ) -> Vec<u8> {
         let mut payload = Vec::new();
-        let details = OpenDetails {
-            subprotocol: Some("chat.v2"),
-            query: Some("token=a%20b&x"),
-        };
-        details.write(&mut payload);
-        assert_eq!(payload, b"\x07chat.v2token=a%20b&x");
+        OpenDetails::write(&mut payload, subprotocol, query, headers.iter().copied());
+        payload
+    }
+
+    #[test]
+    fn an_open_message_carries_the_subprotocol_query_and_headers() {
+        let payload = details_payload(
+            Some("chat.v2"),
+            Some("token=a%20b&x"),
+            &[("Cookie", b"a=1; b=2"), ("X-Empty", b"")],
+        );
+        assert_eq!(
+            payload,
+            b"\x07chat.v2\x0d\0\0\0token=a%20b&x\
+              \x06Cookie\x08\0\0\0a=1; b=2\x07X-Empty\0\0\0\0"
+        );
         let msg = inbound(InboundKind::Open, 0, &payload);
         let buf = encode_in(&msg);
         assert_eq!(buf.len(), 32 + payload.len());
         let read = read_inbound(&buf).unwrap();
         assert_eq!(read, msg);
-        assert_eq!(OpenDetails::read(read.payload), Some(details));
+        let details = OpenDetails::read(read.payload).unwrap();
+        assert_eq!(details.subprotocol, Some("chat.v2"));
+        assert_eq!(details.query, Some("token=a%20b&x"));
+        assert_eq!(
+            details.headers.iter().collect::<Vec<_>>(),
+            [("Cookie", &b"a=1; b=2"[..]), ("X-Empty", &b""[..])]
+        );
+        // By name in any case; sent but empty is not absent.
+        assert_eq!(details.headers.get("COOKIE"), Some(&b"a=1; b=2"[..]));
+        assert_eq!(details.headers.get("x-empty"), Some(&b""[..]));
+        assert_eq!(details.headers.get("Origin"), None);
+        let bytes = details.headers.as_bytes();
+        assert_eq!(AppHeaders::from_bytes(bytes), Some(details.headers));
+        // Debug shows the names, not the values.
+        let shown = format!("{details:?}");
+        assert!(
+            shown.contains(r#"headers: ["Cookie", "X-Empty"]"#),
+            "{shown}"
+        );
+        assert!(!shown.contains("a=1"), "{shown}");
     }
 
     #[test]
-    fn open_details_carry_a_subprotocol_of_255_bytes() {
+    fn open_details_carry_a_subprotocol_and_a_header_name_of_255_bytes() {
         let name = "x".repeat(255);
-        let details = OpenDetails {
-            subprotocol: Some(&name),
-            query: Some("q"),
-        };
-        let mut payload = Vec::new();
-        details.write(&mut payload);
-        assert_eq!(payload.len(), 1 + 255 + 1);
-        assert_eq!(OpenDetails::read(&payload), Some(details));
+        let payload = details_payload(Some(&name), Some("q"), &[(&name, b"v")]);
+        assert_eq!(payload.len(), 1 + 255 + 4 + 1 + 1 + 255 + 4 + 1);
+        let details = OpenDetails::read(&payload).unwrap();
+        assert_eq!(details.subprotocol, Some(&name[..]));
+        assert_eq!(details.headers.get(&name), Some(&b"v"[..]));
     }
 
     #[test]
     fn open_details_round_trip_and_stay_empty_when_there_are_none() {
-        for details in [
-            OpenDetails::default(),
-            OpenDetails {
-                subprotocol: Some("v1"),
-                query: None,
-            },
-            OpenDetails {
-                subprotocol: None,
-                query: Some("a=1"),
-            },
-        ] {
-            let mut payload = Vec::new();
-            details.write(&mut payload);
-            assert_eq!(payload.is_empty(), details == OpenDetails::default());
-            assert_eq!(OpenDetails::read(&payload), Some(details));
+        type Headers<'a> = &'a [(&'a str, &'a [u8])];
+        let cases: [(Option<&str>, Option<&str>, Headers<'_>); 4] = [
+            (None, None, &[]),
+            (Some("v1"), None, &[]),
+            (None, Some("a=1"), &[]),
+            (None, None, &[("Cookie", b"")]),
+        ];
+        for (subprotocol, query, headers) in cases {
+            let payload = details_payload(subprotocol, query, headers);
+            assert_eq!(
+                payload.is_empty(),
+                subprotocol.is_none() && query.is_none() && headers.is_empty()
+            );
+            let details = OpenDetails::read(&payload).unwrap();
+            assert_eq!(details.subprotocol, subprotocol);
+            assert_eq!(details.query, query);
+            assert_eq!(details.headers.iter().collect::<Vec<_>>(), headers);
         }
         // An empty query is no query.
-        let mut payload = Vec::new();
-        OpenDetails {
-            subprotocol: None,
-            query: Some(""),
+        assert!(details_payload(None, Some(""), &[]).is_empty());
+        // Written after other bytes: only appended.
+        let mut payload = b"before".to_vec();
+        OpenDetails::write(&mut payload, None, None, []);
+        assert_eq!(payload, b"before");
+    }
+
+    #[test]
+    fn open_details_not_made_by_write_are_refused() {
+        for payload in [
+            &b"\x05ab"[..],                  // a length past the end
+            b"\x01\xff\0\0\0\0",             // a subprotocol not UTF-8
+            b"\x00\x01\0\0\0\xff",           // a query not UTF-8
+            b"\x00\x00\0\0",                 // a query length cut short
+            b"\x00\0\0\0\0\x01",             // a header name past the end
+            b"\x00\0\0\0\0\x00\0\0\0\0",     // an empty header name
+            b"\x00\0\0\0\0\x01\xff\0\0\0\0", // a header name not UTF-8
+            b"\x00\0\0\0\0\x01a\x02\0\0\0x", // a value past the end
+        ] {
+            assert_eq!(OpenDetails::read(payload), None, "{payload:?}");
         }
-        .write(&mut payload);
-        assert!(payload.is_empty());
-        // Not made by `write`: a length past the end, bytes not UTF-8.
-        assert_eq!(OpenDetails::read(b"\x05ab"), None);
-        assert_eq!(OpenDetails::read(b"\x01\xff"), None);
-        assert_eq!(OpenDetails::read(b"\x00\xff"), None);
+        assert_eq!(AppHeaders::from_bytes(b"\x01a"), None);
     }
 
     #[test]

@@ -111,6 +111,7 @@ fn checks() -> String {
             log,
             subprotocol,
             query,
+            header,
         ]
     );
     layout!(
@@ -260,7 +261,11 @@ fn the_c_header_compiles_as_c99_too() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("include/ringsocket_app.h"),
     )
     .unwrap();
-    let wrong = header.replace("sizeof(rs_host_api) == 104", "sizeof(rs_host_api) == 112");
+    let size = size_of::<abi::HostApi>();
+    let wrong = header.replace(
+        &format!("sizeof(rs_host_api) == {size}"),
+        &format!("sizeof(rs_host_api) == {}", size + 8),
+    );
     assert_ne!(wrong, header, "the replaced check is missing");
     let errors =
         compile_as("c99", &format!("{wrong}\nint main(void) {{ return 0; }}\n")).unwrap_err();

@@ -190,9 +190,10 @@ fn stall(rs: &mut Read<Counters>, ms: u16) -> i32 {
     reply(rs, DataKind::Bin)
 }
 
-/// Open: welcomes the client (naming the subprotocol the handshake chose
-/// and the URL's query, if any), except on endpoints 97 (panics), 98 (fatal) and 99 (closed
-/// with 4099).
+/// Open: welcomes the client (naming the subprotocol the handshake chose,
+/// the URL's query and its `Cookie` and `X-Forwarded-For` headers, if
+/// given), except on endpoints 97 (panics), 98 (fatal) and 99 (closed with
+/// 4099).
 fn open(rs: &mut Open<Counters>) -> i32 {
     match rs.endpoint_id() {
         97 => panic!("probe was asked to panic in open"),
@@ -205,6 +206,11 @@ fn open(rs: &mut Open<Counters>) -> i32 {
             }
             if let Some(query) = rs.query() {
                 line.push_str(&format!(" asking {query}"));
+            }
+            for name in ["Cookie", "X-Forwarded-For"] {
+                if let Some(value) = rs.header(name) {
+                    line.push_str(&format!(" with {name}: {}", value.escape_ascii()));
+                }
             }
             rs.w_str(&line);
             if rs.to_cur(DataKind::Utf8).is_ok() {

@@ -38,9 +38,9 @@ static void write_detail(rs_t *rs, const uint8_t *detail, size_t len)
 }
 
 /* Welcomes each client with the subprotocol the handshake chose, the
- * URL's query ("-" for none), its endpoint id, and its address's IP
- * version and port: "open <subprotocol> <query> <endpoint> <version>
- * <port>". */
+ * URL's query, its Cookie header ("-" for none), its endpoint id, and its
+ * address's IP version and port: "open <subprotocol> <query> <cookie>
+ * <endpoint> <version> <port>". */
 static int32_t misuse_open(rs_t *rs)
 {
     size_t len;
@@ -53,6 +53,16 @@ static int32_t misuse_open(rs_t *rs)
     write_detail(rs, subprotocol, len);
     const uint8_t *query = rs_get_query(rs, &len);
     write_detail(rs, query, len);
+    /* Any case; a NULL len is allowed here too. A NULL name or one that
+     * is not UTF-8 names no header. */
+    const uint8_t *cookie = rs_get_header(rs, "COOKIE", &len);
+    size_t none_len = 99;
+    if (rs_get_header(rs, "cookie", NULL) != cookie
+        || rs->api->header(rs, NULL, 6, &none_len) != NULL || none_len != 0
+        || rs_get_header(rs, "Cookie\xff", NULL) != NULL) {
+        return -1;
+    }
+    write_detail(rs, cookie, len);
     rs_peer_addr addr;
     if (rs_get_client_addr(rs, &addr) != 0) {
         return -1;
@@ -70,7 +80,7 @@ static int32_t misuse_read(rs_t *rs, const uint8_t *payload, size_t len)
     (void)len;
     const misuse_data *data = rs_get_app_data(rs);
     const uint64_t two_ids[2] = { rs_get_client_id(rs), rs_get_client_id(rs) };
-    int32_t got[10];
+    int32_t got[11];
     got[0] = data->init_send;
     got[1] = data->init_close;
     rs_w_str(rs, "junk");
@@ -92,6 +102,8 @@ static int32_t misuse_read(rs_t *rs, const uint8_t *payload, size_t len)
     detail_len = 99;
     got[9] = rs_get_query(rs, &detail_len) == NULL && detail_len == 0
              && rs_get_query(rs, NULL) == NULL; /* a NULL len is allowed */
+    detail_len = 99;
+    got[10] = rs_get_header(rs, "Cookie", &detail_len) == NULL && detail_len == 0;
     for (size_t i = 0; i < sizeof got / sizeof got[0]; i++) {
         rs_w_uint8(rs, (uint8_t)got[i]);
     }

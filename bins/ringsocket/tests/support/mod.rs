@@ -491,12 +491,23 @@ pub fn connect_offering(
     target: &str,
     offer: Option<&str>,
 ) -> (Client, tungstenite::handshake::client::Response) {
+    let offer = offer.map(|offer| ("Sec-WebSocket-Protocol", offer.as_bytes()));
+    connect_sending_headers(server, target, offer.as_slice())
+}
+
+/// Connects to `target` on the server's first port, adding the header
+/// lines `headers` (a name twice makes two lines) to the request.
+pub fn connect_sending_headers(
+    server: &Server,
+    target: &str,
+    headers: &[(&str, &[u8])],
+) -> (Client, tungstenite::handshake::client::Response) {
     use tungstenite::client::IntoClientRequest;
     let mut request = server.url(target).into_client_request().unwrap();
-    if let Some(offer) = offer {
-        request
-            .headers_mut()
-            .insert("Sec-WebSocket-Protocol", offer.parse().unwrap());
+    for &(name, value) in headers {
+        let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+        let value = tungstenite::http::HeaderValue::from_bytes(value).unwrap();
+        request.headers_mut().append(name, value);
     }
     let stream = TcpStream::connect(server.addr()).unwrap();
     stream

@@ -17,7 +17,7 @@ use super::load::App;
 use super::thread::AppSettings;
 use crate::abi::{self, AppConf, Ctx, HostApi, PeerAddr};
 use crate::wire::{
-    ClientId, OpenDetails, outbound_len, outbound_lent_len, write_outbound_lent,
+    AppHeaders, ClientId, OpenDetails, outbound_len, outbound_lent_len, write_outbound_lent,
     write_outbound_parts, write_outbound_reply,
 };
 
@@ -107,6 +107,9 @@ pub(crate) struct HostState {
     /// client ([`SUBPROTOCOL`], [`QUERY`]; null when none): they stay in the
     /// inbound ring until the callback returns.
     open_details: [(*const u8, usize); 2],
+    /// The request headers given to the running open callback, likewise
+    /// (see `AppHeaders`).
+    app_headers: (*const u8, usize),
     callback: Option<Callback>,
     client: Option<CurrentClient>,
     outbound: Vec<Producer>,
@@ -164,6 +167,7 @@ impl HostState {
             send_seen: HashSet::new(),
             close_frame: Vec::new(),
             open_details: [(std::ptr::null(), 0); 2],
+            app_headers: (std::ptr::null(), 0),
             callback: None,
             client: None,
             outbound,
@@ -194,17 +198,20 @@ impl HostState {
         self.lent = None;
         self.message = (std::ptr::null(), 0);
         self.open_details = [(std::ptr::null(), 0); 2];
+        self.app_headers = (std::ptr::null(), 0);
         self.may_lend = false;
         status
     }
 
-    /// Tells the host the subprotocol and query of the open callback about
-    /// to run. Valid until that callback returns ([`call`](Self::call)
-    /// forgets them then).
+    /// Tells the host the subprotocol, query and headers of the open
+    /// callback about to run. Valid until that callback returns
+    /// ([`call`](Self::call) forgets them then).
     pub(crate) fn lend_open_details(&mut self, details: OpenDetails<'_>) {
         let lend =
             |text: Option<&str>| text.map_or((std::ptr::null(), 0), |t| (t.as_ptr(), t.len()));
         self.open_details = [lend(details.subprotocol), lend(details.query)];
+        let headers = details.headers.as_bytes();
+        self.app_headers = (headers.as_ptr(), headers.len());
     }
 
     /// Tells the host the payload of the read callback about to run, so
@@ -554,6 +561,7 @@ static HOST_API: HostApi = HostApi {
     log: host_log,
     subprotocol: host_open_detail::<SUBPROTOCOL>,
     query: host_open_detail::<QUERY>,
+    header: host_header,
 };
 
 /// The host state behind a context.
@@ -701,6 +709,40 @@ unsafe extern "C" fn host_open_detail<const WHICH: usize>(
         unsafe { len.write(n) };
     }
     start
+}
+
+/// `header`: the value of the request header `name` (`name_len` bytes)
+/// that the running open callback's client sent and its endpoint lists,
+/// none otherwise (a name that is null or not UTF-8 names none); its length
+/// is written to `len` unless that is null.
+unsafe extern "C" fn host_header(
+    ctx: *mut Ctx,
+    name: *const u8,
+    name_len: usize,
+    len: *mut usize,
+) -> *const u8 {
+    // SAFETY: called by the app with the context of the running callback.
+    let host = unsafe { host(ctx) };
+    let value = match (host.callback, host.app_headers) {
+        (Some(Callback::Open), (start, n)) if !start.is_null() && !name.is_null() => {
+            // SAFETY: lent by `lend_open_details` for this callback: the
+            // headers part of its open message, in the inbound ring until
+            // the callback returns.
+            let bytes = unsafe { std::slice::from_raw_parts(start, n) };
+            // SAFETY: the app passes `name_len` readable bytes (ABI contract).
+            let name = unsafe { std::slice::from_raw_parts(name, name_len) };
+            let name = std::str::from_utf8(name).ok();
+            AppHeaders::from_bytes(bytes)
+                .zip(name)
+                .and_then(|(headers, name)| headers.get(name))
+        }
+        _ => None,
+    };
+    if !len.is_null() {
+        // SAFETY: the app passes a writable `usize` or null (ABI contract).
+        unsafe { len.write(value.map_or(0, <[u8]>::len)) };
+    }
+    value.map_or(std::ptr::null(), <[u8]>::as_ptr)
 }
 
 unsafe extern "C" fn host_log(ctx: *mut Ctx, level: u8, message: *const u8, len: usize) {

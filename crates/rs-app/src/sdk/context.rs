@@ -9,7 +9,7 @@
 //! | `w_*`, `to_single`, `to_multi`, `to_every`, `to_every_except_*` (by id), `close_client` | | ✓ | ✓ | ✓ | ✓ |
 //! | `client_id`, `endpoint_id` | | ✓ | ✓ | ✓ | |
 //! | `to_cur`, `to_every_except_cur`, `client_addr` | | ✓ | ✓ | | |
-//! | `subprotocol`, `query` | | ✓ | | | |
+//! | `subprotocol`, `query`, `header` | | ✓ | | | |
 //! | `read_data_kind` | | | ✓ | | |
 //!
 //! In a close callback the closing client no longer receives anything:
@@ -27,6 +27,8 @@ use crate::wire::ClientId;
 
 /// A host function giving one of an open callback's details.
 type OpenDetailFn = unsafe extern "C" fn(*mut Ctx, *mut usize) -> *const u8;
+/// The host function giving a request header.
+type HeaderFn = unsafe extern "C" fn(*mut Ctx, *const u8, usize, *mut usize) -> *const u8;
 
 /// `Raw::open_detail` for the host function `$field`, added to the table
 /// after ABI 1's first version: its offset and its read come from one name.
@@ -256,9 +258,7 @@ impl<S> Raw<'_, S> {
         offset: usize,
         field: impl FnOnce(*const HostApi) -> OpenDetailFn,
     ) -> Option<&str> {
-        // SAFETY: `size` is in the table of every version.
-        let size = unsafe { (*self.api).size } as usize;
-        if size < offset + size_of::<OpenDetailFn>() {
+        if !self.table_has(offset + size_of::<OpenDetailFn>()) {
             return None;
         }
         let get = field(self.api);
@@ -272,6 +272,31 @@ impl<S> Raw<'_, S> {
         // the callback returns, which `&self` does not outlive.
         let bytes = unsafe { std::slice::from_raw_parts(start, len) };
         std::str::from_utf8(bytes).ok()
+    }
+
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        if !self.table_has(std::mem::offset_of!(HostApi, header) + size_of::<HeaderFn>()) {
+            return None;
+        }
+        let mut len = 0;
+        // SAFETY: the table holds the field (checked above); a host call
+        // with the live context, `name`'s bytes and a valid out pointer.
+        let start = unsafe { ((*self.api).header)(self.ctx, name.as_ptr(), name.len(), &mut len) };
+        if start.is_null() {
+            return None;
+        }
+        // SAFETY: the host returns `len` readable bytes that stay put until
+        // the callback returns, which `&self` does not outlive.
+        Some(unsafe { std::slice::from_raw_parts(start, len) })
+    }
+
+    /// Whether the host's table is at least `end` bytes long: a server
+    /// older than a function appended to it has a shorter one, and the
+    /// function must not be read.
+    fn table_has(&self, end: usize) -> bool {
+        // SAFETY: `size` is in the table of every version.
+        let size = unsafe { (*self.api).size } as usize;
+        size >= end
     }
 
     fn client_addr(&self) -> SocketAddr {
@@ -494,6 +519,28 @@ impl<S> Open<'_, S> {
     pub fn query(&self) -> Option<&str> {
         self.raw.query()
     }
+
+    /// The value of the request header `name` (any case), if the client
+    /// sent it and its endpoint lists it in `app_headers`; `None`
+    /// otherwise (or if the server is older than this function). Bytes as
+    /// sent, without surrounding spaces; a header sent on several lines
+    /// is one value (`Cookie` lines joined with `"; "`, others with
+    /// `", "`). Where a browser client's cookies reach the app.
+    ///
+    /// ```
+    /// # use rs_app::sdk::Open;
+    /// /// The session cookie's value, if the client sent one.
+    /// fn session<'a, S>(rs: &'a Open<'_, S>) -> Option<&'a [u8]> {
+    ///     let cookies = rs.header("Cookie")?;
+    ///     cookies
+    ///         .split(|&b| b == b';')
+    ///         .map(|pair| pair.trim_ascii_start())
+    ///         .find_map(|pair| pair.strip_prefix(b"session="))
+    /// }
+    /// ```
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.raw.header(name)
+    }
 }
 
 impl<S> Read<'_, S> {
@@ -543,9 +590,22 @@ mod tests {
         unsafe { len.write(3) };
         b"a=1".as_ptr()
     }
+    unsafe extern "C" fn header(
+        _: *mut Ctx,
+        name: *const u8,
+        n: usize,
+        len: *mut usize,
+    ) -> *const u8 {
+        // SAFETY: the SDK passes its name's bytes and a valid out pointer.
+        unsafe {
+            assert_eq!(std::slice::from_raw_parts(name, n), b"Cookie");
+            len.write(4);
+        }
+        b"s=42".as_ptr()
+    }
 
-    /// A host table of `size` bytes whose `subprotocol` answers "v1" and
-    /// `query` "a=1".
+    /// A host table of `size` bytes whose `subprotocol` answers "v1",
+    /// `query` "a=1" and `header` "s=42" for "Cookie".
     fn table(size: usize) -> HostApi {
         HostApi {
             abi_version: abi::ABI_VERSION,
@@ -562,12 +622,13 @@ mod tests {
             log,
             subprotocol,
             query,
+            header,
         }
     }
 
-    /// The subprotocol and query a context with a table of `size` bytes
-    /// gives.
-    fn details(size: usize) -> (Option<String>, Option<String>) {
+    /// The subprotocol, query and cookie a context with a table of `size`
+    /// bytes gives.
+    fn details(size: usize) -> (Option<String>, Option<String>, Option<Vec<u8>>) {
         let api = table(size);
         let mut ctx = Ctx {
             api: &api,
@@ -578,21 +639,27 @@ mod tests {
         (
             raw.subprotocol().map(str::to_owned),
             raw.query().map(str::to_owned),
+            raw.header("Cookie").map(<[u8]>::to_vec),
         )
     }
 
     #[test]
     fn open_details_are_asked_only_of_a_table_that_has_them() {
-        let both = (Some("v1".to_owned()), Some("a=1".to_owned()));
-        assert_eq!(details(size_of::<HostApi>()), both);
+        let (v1, a1) = (Some("v1".to_owned()), Some("a=1".to_owned()));
+        let all = (v1.clone(), a1.clone(), Some(b"s=42".to_vec()));
+        assert_eq!(details(size_of::<HostApi>()), all);
         // Servers from before the fields: never called.
         assert_eq!(
+            details(std::mem::offset_of!(HostApi, header)),
+            (v1.clone(), a1, None)
+        );
+        assert_eq!(
             details(std::mem::offset_of!(HostApi, query)),
-            (Some("v1".to_owned()), None)
+            (v1, None, None)
         );
         assert_eq!(
             details(std::mem::offset_of!(HostApi, subprotocol)),
-            (None, None)
+            (None, None, None)
         );
     }
 }

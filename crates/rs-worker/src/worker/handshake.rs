@@ -10,8 +10,11 @@ use crate::output::Frame;
 
 use super::Worker;
 
-// A configured subprotocol fits `OpenDetails`' one-byte length.
+// A configured subprotocol and header name fit `OpenDetails`' one-byte
+// lengths, and any part of a request its four-byte ones.
 const _: () = assert!(rs_conf::MAX_SUBPROTOCOL_LEN <= u8::MAX as usize);
+const _: () = assert!(rs_conf::MAX_APP_HEADER_LEN <= u8::MAX as usize);
+const _: () = assert!(rs_conf::defaults::MAX_MAX_HTTP_REQUEST_SIZE <= u32::MAX as usize);
 use super::conn::{Phase, Session};
 use super::to_apps::{MAX_BACKLOG, MAX_BACKLOG_BYTES, notify};
 
@@ -19,12 +22,18 @@ impl Worker {
     /// Handles bytes read from a connection still in its HTTP handshake.
     #[inline(never)]
     pub(super) fn process_handshake(&mut self, slot: u32, input: &mut [u8]) {
-        let Some(conn) = self.conn(slot) else { return };
+        let Some(conn) = self
+            .slots
+            .get_mut(slot as usize)
+            .and_then(|s| s.conn.as_mut())
+        else {
+            return;
+        };
         let (port, scheme) = (conn.port, conn.stream.scheme());
         let Phase::Handshake(parser) = &mut conn.phase else {
             return;
         };
-        let progress = parser.push(input);
+        let progress = parser.push_keeping(input, &self.kept_headers);
         match progress {
             Ok(Progress::Incomplete) => {}
             Ok(Progress::Complete { request, consumed }) => {
@@ -51,12 +60,18 @@ impl Worker {
                             subprotocol,
                             &mut response,
                         );
+                        let headers: Vec<_> = endpoint
+                            .app_headers
+                            .iter()
+                            .filter_map(|name| Some((&**name, request.header(name)?)))
+                            .collect();
                         let mut details = Vec::new();
-                        OpenDetails {
-                            subprotocol: subprotocol.map(|s| s.as_str()),
-                            query: request.query(),
-                        }
-                        .write(&mut details);
+                        OpenDetails::write(
+                            &mut details,
+                            subprotocol.map(|s| s.as_str()),
+                            request.query(),
+                            headers.iter().map(|(name, value)| (*name, &**value)),
+                        );
                         self.open_session(slot, app, endpoint_id, &response, &details);
                         self.process(slot, &mut input[consumed..]);
                     }

@@ -66,8 +66,8 @@ const LISTENER_BASE: usize = 2;
 /// How soon to retry messages waiting for room in an app's ring.
 const RETRY: Duration = Duration::from_millis(1);
 
-/// Where a request was routed: an app (by index), its endpoint id, and the
-/// subprotocols the endpoint speaks.
+/// Where a request was routed: an app (by index), its endpoint id, the
+/// subprotocols the endpoint speaks and the request headers its app gets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
     /// The app's index in the configuration's `apps`.
@@ -76,6 +76,9 @@ pub struct Endpoint {
     pub endpoint_id: u16,
     /// The endpoint's `subprotocols`, in order of preference.
     pub subprotocols: Box<[Box<str>]>,
+    /// The endpoint's `app_headers`: the request headers its app's open
+    /// callback may read.
+    pub app_headers: Box<[Box<str>]>,
 }
 
 /// This worker's two rings with one app.
@@ -175,6 +178,9 @@ pub struct Worker {
     tls: Option<Arc<TlsConfig>>,
     notifier: Notifier,
     router: Arc<Router<Endpoint>>,
+    /// Every endpoint's `app_headers`: what a request's parser keeps,
+    /// before the request is routed to one endpoint.
+    kept_headers: Box<[Box<str>]>,
     apps: Vec<Link>,
     /// Each app's outbound ring, apart from `apps` so that it can be read
     /// while deliveries update the rest of the worker.
@@ -294,6 +300,7 @@ impl Worker {
             schemes,
             tls: setup.tls,
             notifier: setup.notifier,
+            kept_headers: kept_headers(&setup.router),
             router: setup.router,
             apps,
             outbound,
@@ -453,4 +460,16 @@ impl Worker {
             app.inbound.flush();
         }
     }
+}
+
+/// The `app_headers` of every endpoint in `router`, each name once (in any
+/// case).
+fn kept_headers(router: &Router<Endpoint>) -> Box<[Box<str>]> {
+    let mut names: Vec<Box<str>> = Vec::new();
+    for name in router.routes().iter().flat_map(|r| &r.value().app_headers) {
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            names.push(name.clone());
+        }
+    }
+    names.into_boxed_slice()
 }
