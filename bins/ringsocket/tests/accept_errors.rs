@@ -1,7 +1,7 @@
 //! accept(2)'s rarer errors, made on demand by an LD_PRELOAD shim
-//! (`support/fail_accept.c`): neither kind may leave a client waiting in
-//! the listen queue, where an edge-triggered poll would not announce it
-//! again until another client came.
+//! (`support/fail_accept.c`): none may leave a client waiting in the
+//! listen queue, where an edge-triggered poll would not announce it again
+//! until another client came.
 
 mod support;
 
@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use support::*;
 use tungstenite::Message;
 
-#[test]
-fn accept_errors_neither_strand_a_waiting_client_nor_stop_the_listener() {
+/// A server on the echo app whose first accept4 calls fail with `errors`,
+/// in order, and the log it writes once it has started (the shim is built
+/// in the folder returned).
+fn server_failing_accepts(errors: &[i32]) -> (Server, Log, tempfile::TempDir) {
     let build = tempfile::tempdir().unwrap();
     let shim = build.path().join("libfail_accept.so");
     build_c(
@@ -21,17 +23,14 @@ fn accept_errors_neither_strand_a_waiting_client_nor_stop_the_listener() {
     );
     let port = free_port();
     let config = config_text(&[port], &[AppSpec::simple("echo")], &run_as_user());
-    // For the first client: an error of that one connection (accept(2):
-    // go on as for EAGAIN), then one of the system's (try again shortly),
-    // then the real accept.
-    let plan = format!("{},{}", libc::ECONNABORTED, libc::ENOBUFS);
+    let plan: Vec<String> = errors.iter().map(i32::to_string).collect();
     let mut server = Server::spawn_config_env(
         tempfile::tempdir().unwrap(),
         &config,
         vec![port],
         &[
             ("LD_PRELOAD", shim.to_str().unwrap()),
-            ("RS_FAIL_ACCEPT", &plan),
+            ("RS_FAIL_ACCEPT", &plan.join(",")),
         ],
     );
     let log = server.capture_stderr();
@@ -43,10 +42,24 @@ fn accept_errors_neither_strand_a_waiting_client_nor_stop_the_listener() {
         "{}",
         log.text()
     );
-    let start = Instant::now();
+    (server, log, build)
+}
+
+/// The echo app answers a new client.
+fn assert_echoes(server: &Server) {
     let mut client = connect(&server.url("/echo"));
     client.send(Message::text("through")).unwrap();
     assert_eq!(next_message(&mut client), Message::text("through"));
+}
+
+#[test]
+fn accept_errors_neither_strand_a_waiting_client_nor_stop_the_listener() {
+    // For the first client: an error of that one connection (accept(2):
+    // go on as for EAGAIN), then one of the system's (try again shortly),
+    // then the real accept.
+    let (server, log, _build) = server_failing_accepts(&[libc::ECONNABORTED, libc::ENOBUFS]);
+    let start = Instant::now();
+    assert_echoes(&server);
     assert!(
         start.elapsed() < Duration::from_secs(5),
         "served after {:?}",
@@ -62,4 +75,30 @@ fn accept_errors_neither_strand_a_waiting_client_nor_stop_the_listener() {
             log.text()
         );
     }
+}
+
+#[test]
+fn a_connection_that_finds_no_descriptor_is_refused_at_once_and_the_next_served() {
+    // Out of descriptors for the first client: the server frees its spare,
+    // accepts the client with it and closes it, then takes the spare back.
+    let (server, log, _build) = server_failing_accepts(&[libc::EMFILE]);
+    let mut refused = std::net::TcpStream::connect(server.addr()).unwrap();
+    refused
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    // Closed at once, not left waiting in the listen queue for an event
+    // that never comes (the read would time out).
+    let result = read_some(&mut refused, &mut [0u8; 256]);
+    assert!(
+        matches!(result, Ok(0))
+            || matches!(&result, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "neither refused nor served: {result:?}"
+    );
+    assert_echoes(&server);
+    let line = "accept failed: Too many open files (os error 24); refusing new connections";
+    assert!(
+        log.wait_for(line, Duration::from_secs(5)),
+        "no '{line}':\n{}",
+        log.text()
+    );
 }
