@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use support::raw::{self, RawWs};
+use support::tls::{Ca, CertFiles, WssClient, assert_echoes, start, wss_connect};
 use support::*;
 use tungstenite::Message;
 
@@ -46,7 +47,15 @@ fn read_replies(mut stream: TcpStream) -> Replies {
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(_) => break,
         }
-        // Short frames only (pongs of empty pings, a close): 2-byte headers.
+        replies.count_frames(&mut buf);
+    }
+    replies
+}
+
+impl Replies {
+    /// Counts the whole frames at the start of `buf` and removes them.
+    /// Short frames only (pongs of empty pings, a close): 2-byte headers.
+    fn count_frames(&mut self, buf: &mut Vec<u8>) {
         let mut at = 0;
         while let [b0, b1, ..] = buf[at..] {
             let len = 2 + usize::from(b1 & 0x7f);
@@ -54,14 +63,13 @@ fn read_replies(mut stream: TcpStream) -> Replies {
                 break;
             }
             match b0 & 0x0f {
-                raw::PONG => replies.pongs += 1,
-                other => replies.others.push(other),
+                raw::PONG => self.pongs += 1,
+                other => self.others.push(other),
             }
             at += len;
         }
         buf.drain(..at);
     }
-    replies
 }
 
 /// A client of `server`'s echo app that keeps its socket full of empty
@@ -104,6 +112,20 @@ impl Flood {
     }
 }
 
+/// The longest an `echo` (a message sent and its echo read) takes, one
+/// every 50 ms for 1.5 s.
+fn slowest_echo(mut echo: impl FnMut()) -> Duration {
+    let mut slowest = Duration::ZERO;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1500) {
+        let sent = Instant::now();
+        echo();
+        slowest = slowest.max(sent.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    slowest
+}
+
 #[test]
 fn a_client_flooding_pings_does_not_starve_the_others_on_its_worker() {
     // One worker: the flooder and the other client share its loop. (Before
@@ -115,15 +137,10 @@ fn a_client_flooding_pings_does_not_starve_the_others_on_its_worker() {
     let flood = Flood::start(&server, raw::PING, Duration::from_secs(2));
     std::thread::sleep(Duration::from_millis(300));
     let mut other = connect(&server.url("/echo"));
-    let mut slowest = Duration::ZERO;
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_millis(1500) {
-        let sent = Instant::now();
+    let slowest = slowest_echo(|| {
         other.send(Message::text("still there?")).unwrap();
         assert_eq!(next_message(&mut other), Message::text("still there?"));
-        slowest = slowest.max(sent.elapsed());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
     let replies = flood.finish();
     assert!(replies.pongs > 1000, "{replies:?}");
     assert!(
@@ -150,4 +167,78 @@ fn a_flooding_client_that_ends_its_stream_is_closed_once_its_input_is_read() {
     );
     let replies = Flood::start(&server, raw::PONG, Duration::from_secs(1)).finish();
     assert!(replies.end_of_stream, "never closed: {replies:?}");
+}
+
+/// A `wss://` client of `server`'s echo app that sends empty pings for
+/// `flood_for` as fast as the server takes them, reading the pongs as they
+/// come: one thread drives rustls by hand on a non-blocking socket (a TLS
+/// stream cannot be split between a writer and a reader).
+fn tls_ping_flood(mut client: WssClient, flood_for: Duration) -> JoinHandle<Replies> {
+    std::thread::spawn(move || {
+        let stream = client.get_mut();
+        stream.sock.0.set_nonblocking(true).unwrap();
+        let pings = raw::masked(raw::PING, b"").repeat(2048);
+        let (mut replies, mut buf) = (Replies::default(), Vec::new());
+        let mut plain = vec![0u8; 1 << 16];
+        let started = Instant::now();
+        while started.elapsed() < flood_for {
+            // More pings once the last ones are all on the socket.
+            if !stream.conn.wants_write() {
+                stream.conn.writer().write_all(&pings).unwrap();
+            }
+            let wrote = stream.conn.write_tls(&mut stream.sock);
+            let read = stream.conn.read_tls(&mut stream.sock);
+            match &read {
+                Ok(0) => break,
+                Ok(_) => {
+                    stream.conn.process_new_packets().unwrap();
+                    loop {
+                        match stream.conn.reader().read(&mut plain) {
+                            Ok(0) => break,
+                            Ok(n) => buf.extend_from_slice(&plain[..n]),
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    replies.count_frames(&mut buf);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => panic!("reading the flood's answers: {e}"),
+            }
+            if matches!(&wrote, Err(e) if e.kind() == ErrorKind::WouldBlock)
+                && matches!(&read, Err(e) if e.kind() == ErrorKind::WouldBlock)
+            {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        replies
+    })
+}
+
+#[test]
+fn a_tls_client_flooding_pings_does_not_starve_the_others_on_its_worker() {
+    // As the test above, over wss://: the worker reads a TLS client in
+    // the same turns, however many records rustls holds for it.
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let ca = Ca::new("CA");
+    let server = start(
+        &[CertFiles::new(&ca, &["localhost"])],
+        false,
+        r#""worker_c": 1,"#,
+    );
+    let port = server.ports[0];
+    let flood = tls_ping_flood(
+        wss_connect(port, "localhost", &ca.root).unwrap(),
+        Duration::from_secs(2),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let mut other = wss_connect(port, "localhost", &ca.root).unwrap();
+    let slowest = slowest_echo(|| assert_echoes(&mut other, "still there?"));
+    let replies = flood.join().unwrap();
+    assert!(replies.others.is_empty(), "{replies:?}");
+    assert!(replies.pongs > 1000, "{replies:?}");
+    assert!(
+        slowest < Duration::from_millis(500),
+        "an echo took {slowest:?} while another TLS client flooded pings"
+    );
 }
