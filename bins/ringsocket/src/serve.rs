@@ -323,7 +323,11 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         events: config.epoll_buf_elem_c,
         read_buffer: config.worker_rbuf_size,
     };
-    let budget = Arc::new(ConnectionBudget::new(config.fd_alloc_c));
+    let mut budget = ConnectionBudget::new(config.fd_alloc_c);
+    if let Some(max) = config.max_conns_per_ip {
+        budget = budget.per_address(max);
+    }
+    let budget = Arc::new(budget);
     // Every worker (and so every listening socket) first, so that a port
     // that cannot listen stops startup before any accepts a client.
     let mut ready = Vec::new();

@@ -899,7 +899,26 @@ fn connections_beyond_fd_alloc_c_are_refused_and_the_others_keep_working() {
 /// Starts a raw handshake on a new connection and waits (at most `wait`)
 /// for the response head's first bytes; `None` if none came.
 fn raw_handshake(server: &Server, wait: Duration) -> (TcpStream, Option<String>) {
-    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    raw_handshake_on(TcpStream::connect(server.addr()).unwrap(), wait)
+}
+
+/// As [`raw_handshake`], from the local address `source`.
+fn raw_handshake_from(
+    server: &Server,
+    source: [u8; 4],
+    wait: Duration,
+) -> (TcpStream, Option<String>) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from((source, 0)).into())
+        .unwrap();
+    socket.connect(&server.addr().into()).unwrap();
+    raw_handshake_on(socket.into(), wait)
+}
+
+/// Sends an upgrade request on `stream` and waits (at most `wait`) for the
+/// response head's first bytes; `None` if none came.
+fn raw_handshake_on(mut stream: TcpStream, wait: Duration) -> (TcpStream, Option<String>) {
     let request = upgrade_request("/echo", "Sec-WebSocket-Version: 13\r\n");
     stream.write_all(request.as_bytes()).unwrap();
     stream.set_read_timeout(Some(wait)).unwrap();
@@ -909,6 +928,58 @@ fn raw_handshake(server: &Server, wait: Duration) -> (TcpStream, Option<String>)
         _ => None,
     };
     (stream, answer)
+}
+
+#[test]
+fn max_conns_per_ip_refuses_an_address_past_its_share_across_workers() {
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo")],
+        r#""max_conns_per_ip": 3, "worker_c": 2,"#,
+    );
+    let log = server.capture_stderr();
+    // Not from 127.0.0.1, whose readiness probes may not be closed yet.
+    let (crowd, other) = ([127, 0, 0, 3], [127, 0, 0, 4]);
+    let served = |answer: &Option<String>| {
+        answer
+            .as_ref()
+            .is_some_and(|a| a.starts_with("HTTP/1.1 101 "))
+    };
+    let wait = Duration::from_secs(3);
+    // The kernel spreads them over both workers; the share is the server's.
+    let mut open: Vec<TcpStream> = (0..3)
+        .map(|i| {
+            let (stream, answer) = raw_handshake_from(&server, crowd, wait);
+            assert!(served(&answer), "connection {i}: {answer:?}");
+            stream
+        })
+        .collect();
+    // The fourth is closed at once, without an answer.
+    let (mut refused, answer) = raw_handshake_from(&server, crowd, wait);
+    assert_eq!(answer, None);
+    let result = read_some(&mut refused, &mut [0u8; 16]);
+    assert!(
+        matches!(result, Ok(0))
+            || matches!(&result, Err(e) if e.kind() == ErrorKind::ConnectionReset),
+        "not closed: {result:?}"
+    );
+    // Another address has its own share.
+    let (_stream, answer) = raw_handshake_from(&server, other, wait);
+    assert!(served(&answer), "{answer:?}");
+    // A connection that ends gives its place back.
+    drop(open.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (stream, answer) = raw_handshake_from(&server, crowd, wait);
+        if served(&answer) {
+            open.push(stream);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the place never came back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let line = "127.0.0.3 holds max_conns_per_ip (3) connections; refusing its new ones";
+    assert!(log.wait_for(line, Duration::from_secs(5)), "{}", log.text());
 }
 
 /// fd_alloc_c = 20 with many workers, each holding descriptors of its own

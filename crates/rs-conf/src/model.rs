@@ -131,6 +131,11 @@ pub struct Config {
     /// `"max_http_request_size"` (this project): maximum bytes of an opening
     /// handshake request head (≥ 256).
     pub max_http_request_size: usize,
+    /// `"max_conns_per_ip"` (this project): the most connections one
+    /// client address may hold across all workers (an IPv6 address counted
+    /// by its /64 prefix); `None` (the default): no limit below
+    /// `fd_alloc_c`.
+    pub max_conns_per_ip: Option<usize>,
 }
 
 impl Config {

@@ -389,6 +389,22 @@ fn http_request_size_is_from_256_to_4_gib_minus_1() {
 }
 
 #[test]
+fn max_conns_per_ip_is_absent_or_at_least_1() {
+    assert_eq!(valid(&with_root_keys("")).max_conns_per_ip, None);
+    assert_eq!(
+        valid(&with_root_keys("max_conns_per_ip: 1")).max_conns_per_ip,
+        Some(1)
+    );
+    assert_one_error(
+        &with_root_keys("max_conns_per_ip: 0"),
+        ErrorKind::OutOfRange,
+        "max_conns_per_ip",
+        Some("0"),
+        "must be an integer from 1 to 4294967295",
+    );
+}
+
+#[test]
 fn user_is_a_valid_user_name() {
     for bad in ["", "-x", "a b", "1000", "root:x", &"u".repeat(33)] {
         assert_one_error(

@@ -28,6 +28,7 @@ pub(crate) struct Globals {
     pub(super) max_pending_output_total: Option<usize>,
     pub(super) max_partial_msgs_size: Option<usize>,
     pub(super) max_http_request_size: Option<usize>,
+    pub(super) max_conns_per_ip: Option<Option<usize>>,
 }
 
 pub(super) fn parse_globals(errs: &mut Errors<'_>, root: &Obj<'_>) -> Globals {
@@ -156,6 +157,10 @@ pub(super) fn parse_globals(errs: &mut Errors<'_>, root: &Obj<'_>) -> Globals {
             )
             .and_then(|n| usize::try_from(n).ok())
             .or(defaults::MAX_HTTP_REQUEST_SIZE),
+        max_conns_per_ip: root
+            .uint(errs, "max_conns_per_ip", 1, u64::from(u32::MAX))
+            .and_then(|n| usize::try_from(n).ok())
+            .optional(),
     }
 }
 

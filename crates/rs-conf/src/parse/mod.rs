@@ -44,6 +44,7 @@ pub(crate) const ROOT_KEYS: &[&str] = &[
     "max_pending_output_total",
     "max_partial_msgs_size",
     "max_http_request_size",
+    "max_conns_per_ip",
 ];
 /// Keys of a `ports` element.
 pub(crate) const PORT_KEYS: &[&str] = &[
@@ -283,6 +284,7 @@ fn assemble(doc: Document, file: &Path) -> Option<Config> {
         max_pending_output_total: g.max_pending_output_total?,
         max_partial_msgs_size: g.max_partial_msgs_size?,
         max_http_request_size: g.max_http_request_size?,
+        max_conns_per_ip: g.max_conns_per_ip?,
     })
 }
 

@@ -1,10 +1,16 @@
 //! Taking new connections: accepting from the listeners within the
-//! connection budget all workers share, and refusing, with a log line at
-//! most once a second, when descriptors, slots or the budget run out.
+//! connection budget all workers share (in all, and per client address),
+//! and refusing, with a log line at most once a second, when descriptors,
+//! slots or the budget run out.
 
+use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use rs_app::abi::PeerAddr;
+use rs_app::wire::peer_addr;
 
 use super::Worker;
 
@@ -33,11 +39,61 @@ fn is_connection_error(error: &io::Error) -> bool {
     )
 }
 
-/// The connections all workers may hold together (`fd_alloc_c`).
+/// The connections all workers may hold together (`fd_alloc_c`), and
+/// those of each client address (`max_conns_per_ip`).
+///
+/// ```
+/// use rs_worker::ConnectionBudget;
+/// let budget = ConnectionBudget::new(4096).per_address(100);
+/// assert_eq!(budget.open(), 0);
+/// ```
 #[derive(Debug)]
 pub struct ConnectionBudget {
     open: AtomicUsize,
     max: usize,
+    per_address: Option<PerAddress>,
+}
+
+/// The connections each client address holds, when they are limited.
+#[derive(Debug)]
+struct PerAddress {
+    max: usize,
+    /// Only addresses that hold some: an entry goes with its last one.
+    open: Mutex<HashMap<AddressKey, usize>>,
+}
+
+/// What a client address is counted by: an IPv4 address, or an IPv6
+/// address's /64 prefix (what one subscriber is usually given: counting
+/// each of its addresses apart would limit nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum AddressKey {
+    V4(u32),
+    V6(u64),
+}
+
+impl AddressKey {
+    fn of(peer: &PeerAddr) -> Self {
+        let [a, b, c, d, rest @ ..] = peer.ip;
+        if peer.version == 4 {
+            return Self::V4(u32::from_be_bytes([a, b, c, d]));
+        }
+        // An IPv4 client of a dual-stack socket, ::ffff:a.b.c.d, is the
+        // IPv4 client it is.
+        if let Some(v4) = std::net::Ipv6Addr::from(peer.ip).to_ipv4_mapped() {
+            return Self::V4(u32::from(v4));
+        }
+        let [e, f, g, h, ..] = rest;
+        Self::V6(u64::from_be_bytes([a, b, c, d, e, f, g, h]))
+    }
+}
+
+/// Why the budget refused a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refused {
+    /// `fd_alloc_c` connections are open.
+    Full,
+    /// The client's address holds `max_conns_per_ip` connections.
+    Address(usize),
 }
 
 impl ConnectionBudget {
@@ -46,19 +102,57 @@ impl ConnectionBudget {
         Self {
             open: AtomicUsize::new(0),
             max,
+            per_address: None,
         }
     }
 
-    fn acquire(&self) -> bool {
+    /// The same, with at most `max` connections per client address (an
+    /// IPv6 address counted by its /64 prefix).
+    #[must_use]
+    pub fn per_address(self, max: usize) -> Self {
+        Self {
+            per_address: Some(PerAddress {
+                max,
+                open: Mutex::new(HashMap::new()),
+            }),
+            ..self
+        }
+    }
+
+    fn acquire(&self, peer: &PeerAddr) -> Result<(), Refused> {
         self.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.max).then_some(n + 1)
             })
-            .is_ok()
+            .map_err(|_| Refused::Full)?;
+        let Some(per) = &self.per_address else {
+            return Ok(());
+        };
+        let mut open = per.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let held = open.entry(AddressKey::of(peer)).or_insert(0);
+        if *held < per.max {
+            *held += 1;
+            return Ok(());
+        }
+        drop(open);
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        Err(Refused::Address(per.max))
     }
 
-    pub(super) fn release(&self) {
+    pub(super) fn release(&self, peer: &PeerAddr) {
         self.open.fetch_sub(1, Ordering::AcqRel);
+        let Some(per) = &self.per_address else {
+            return;
+        };
+        let mut open = per.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = AddressKey::of(peer);
+        match open.get_mut(&key) {
+            Some(1) => {
+                open.remove(&key);
+            }
+            Some(held) => *held -= 1,
+            None => debug_assert!(false, "a connection released twice"),
+        }
     }
 
     /// Connections open now, across all workers.
@@ -110,11 +204,18 @@ impl Worker {
                     return;
                 }
             };
-            if !self.budget.acquire() {
-                // Accepted and closed at once: fd_alloc_c is reached.
+            let address = peer_addr(peer);
+            if let Err(refused) = self.budget.acquire(&address) {
+                // Accepted and closed at once.
                 drop(stream);
-                self.accept_refusals.record(self.index, || {
-                    "fd_alloc_c connections reached; refusing new connections".to_owned()
+                self.accept_refusals.record(self.index, || match refused {
+                    Refused::Full => {
+                        "fd_alloc_c connections reached; refusing new connections".to_owned()
+                    }
+                    Refused::Address(max) => format!(
+                        "{} holds max_conns_per_ip ({max}) connections; refusing its new ones",
+                        peer.ip()
+                    ),
                 });
                 continue;
             }
@@ -124,7 +225,7 @@ impl Worker {
                 self.accept_refusals.record(self.index, || {
                     format!("dropping a new connection from {peer}: {e}")
                 });
-                self.budget.release();
+                self.budget.release(&address);
             }
         }
     }
@@ -289,5 +390,51 @@ mod tests {
         assert_eq!(log.take_due(at(9000)), None);
         assert_eq!(log.count(at(1200)), None);
         assert_eq!(log.due(), Some(at(2000)));
+    }
+
+    fn address(text: &str) -> PeerAddr {
+        peer_addr(std::net::SocketAddr::new(text.parse().unwrap(), 9))
+    }
+
+    #[test]
+    fn each_address_holds_at_most_its_share_and_gets_it_back() {
+        let budget = ConnectionBudget::new(10).per_address(2);
+        let (a, b) = (address("192.0.2.1"), address("192.0.2.2"));
+        assert_eq!(budget.acquire(&a), Ok(()));
+        assert_eq!(budget.acquire(&a), Ok(()));
+        assert_eq!(budget.acquire(&a), Err(Refused::Address(2)));
+        // Another address is not affected, and a refusal holds nothing.
+        assert_eq!(budget.acquire(&b), Ok(()));
+        assert_eq!(budget.open(), 3);
+        budget.release(&a);
+        assert_eq!(budget.acquire(&a), Ok(()));
+        for peer in [&a, &a, &b] {
+            budget.release(peer);
+        }
+        assert_eq!(budget.open(), 0);
+        let per = budget.per_address.as_ref().unwrap();
+        assert!(per.open.lock().unwrap().is_empty(), "entries left behind");
+    }
+
+    #[test]
+    fn the_total_is_checked_first_and_without_a_share_there_is_no_limit() {
+        let budget = ConnectionBudget::new(1).per_address(5);
+        let a = address("192.0.2.1");
+        assert_eq!(budget.acquire(&a), Ok(()));
+        assert_eq!(budget.acquire(&address("192.0.2.2")), Err(Refused::Full));
+        let unlimited = ConnectionBudget::new(100);
+        for _ in 0..100 {
+            assert_eq!(unlimited.acquire(&a), Ok(()));
+        }
+        assert_eq!(unlimited.acquire(&a), Err(Refused::Full));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64_prefix_and_a_mapped_ipv4_one_as_ipv4() {
+        let key = |text| AddressKey::of(&address(text));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
+        assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
     }
 }

@@ -163,9 +163,10 @@ impl Worker {
         // ended on purpose.
         let _ = conn.stream.close_notify();
         let _ = self.poll.registry().deregister(conn.stream.tcp_mut());
+        let peer = conn.peer;
         drop(conn);
         self.free.push(slot);
-        self.budget.release();
+        self.budget.release(&peer);
     }
 
     pub(super) fn expire_deadlines(&mut self) {
