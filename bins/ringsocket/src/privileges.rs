@@ -180,7 +180,9 @@ impl ParentDeathSignal {
     }
 
     /// Sets the signal again. If the parent died while it was cleared, no
-    /// one will send it: the process sends it to itself.
+    /// one will send it: the process sends it to itself. (Only the parent
+    /// process's death is seen here, not that of the thread that started
+    /// this one, which also sends the signal.)
     fn restore(&self) {
         if self.signal == 0 {
             return;
@@ -198,8 +200,11 @@ impl ParentDeathSignal {
         };
         // SAFETY: getppid has no preconditions.
         if unsafe { libc::getppid() } != self.parent {
-            // SAFETY: raise has no preconditions; the signal is the kernel's.
-            unsafe { libc::raise(self.signal) };
+            // To the process, as the kernel sends it: the shutdown signals
+            // are blocked in every thread and taken by the signal thread's
+            // sigwait, which would never see one raised for this thread.
+            // SAFETY: kill on this process with a signal the kernel gave.
+            unsafe { libc::kill(libc::getpid(), self.signal) };
         }
     }
 }

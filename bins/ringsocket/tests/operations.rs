@@ -51,7 +51,13 @@ struct Foreground {
 
 impl Foreground {
     fn start(config: ConfigFile, port: u16) -> Self {
-        let child = server_command()
+        Self::start_dying_by(config, port, libc::SIGKILL)
+    }
+
+    /// Started with `signal` as its parent-death signal (see
+    /// `server_command_dying_by`).
+    fn start_dying_by(config: ConfigFile, port: u16, signal: libc::c_int) -> Self {
+        let child = server_command_dying_by(signal)
             .arg(&config.path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -205,23 +211,31 @@ fn started_as_root_it_keeps_its_parent_death_signal_when_it_switches_user() {
         return;
     }
     let (uid, _) = test_user();
-    let port = free_port();
-    let config = ConfigFile::new(&[port], &[AppSpec::simple("echo")], &run_as_user());
-    // Started (with SIGKILL as its parent-death signal, see `server_command`)
-    // by a thread that ends once the server runs as the test user: the
-    // kernel cleared the signal at the switch, the server set it again.
-    let starter = std::thread::spawn(move || {
-        let server = Foreground::start(config, port);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while status_field(server.pid(), "Uid") != format!("{uid} {uid} {uid} {uid}") {
-            assert!(Instant::now() < deadline, "the server did not switch user");
-            std::thread::sleep(Duration::from_millis(20));
+    // SIGKILL ends it at once; SIGTERM, which every thread blocks, reaches
+    // the signal thread and shuts it down cleanly.
+    for signal in [libc::SIGKILL, libc::SIGTERM] {
+        let port = free_port();
+        let config = ConfigFile::new(&[port], &[AppSpec::simple("echo")], &run_as_user());
+        // Started by a thread that ends once the server runs as the test
+        // user: the kernel cleared the signal at the switch, the server
+        // set it again.
+        let starter = std::thread::spawn(move || {
+            let server = Foreground::start_dying_by(config, port, signal);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while status_field(server.pid(), "Uid") != format!("{uid} {uid} {uid} {uid}") {
+                assert!(Instant::now() < deadline, "the server did not switch user");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            server
+        });
+        let mut server = starter.join().unwrap();
+        let status = server.exit_status("the server outlived the thread that started it");
+        if signal == libc::SIGKILL {
+            assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+        } else {
+            assert!(status.success(), "{status}");
         }
-        server
-    });
-    let mut server = starter.join().unwrap();
-    let status = server.exit_status("the server outlived the thread that started it");
-    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+    }
 }
 
 #[test]

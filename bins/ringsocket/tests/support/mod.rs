@@ -182,15 +182,25 @@ pub fn config_text(ports: &[u16], apps: &[AppSpec], globals: &str) -> String {
 /// ends: a test that is itself killed, not unwound, leaves no server
 /// behind (the server keeps the signal when it switches user).
 pub fn server_command() -> Command {
+    server_command_dying_by(libc::SIGKILL)
+}
+
+/// The server binary, sent `signal` when the thread that starts it ends.
+pub fn server_command_dying_by(signal: libc::c_int) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ringsocket"));
+    let test = std::process::id() as libc::pid_t;
     // SAFETY: the closure runs in the forked child before exec, where only
-    // async-signal-safe calls are allowed: prctl is a system call, and
-    // building the error allocates nothing.
+    // async-signal-safe calls are allowed: prctl and getppid are system
+    // calls, and building the errors allocates nothing.
     unsafe {
-        command.pre_exec(|| {
-            let sigkill = libc::SIGKILL as libc::c_ulong;
-            if libc::prctl(libc::PR_SET_PDEATHSIG, sigkill, 0, 0, 0) != 0 {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            // The test died between the fork and the prctl: no signal will
+            // come, so do not start.
+            if libc::getppid() != test {
+                return Err(std::io::ErrorKind::NotFound.into());
             }
             Ok(())
         });
