@@ -163,6 +163,7 @@ fn defaults_are_the_references() {
     assert_eq!(c.max_pending_output_total, 536_870_912);
     assert_eq!(c.max_partial_msgs_size, 268_435_456);
     assert_eq!(c.max_http_request_size, 8192);
+    assert_eq!(c.max_conns_per_ip, None);
     let port = &c.ports[0];
     assert!(port.ip_addrs.is_none() && port.interface.is_none());
     assert!(!port.ipv4only && !port.ipv6only && !port.ipv4_is_embedded_in_ipv6);

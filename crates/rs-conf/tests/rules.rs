@@ -395,13 +395,15 @@ fn max_conns_per_ip_is_absent_or_at_least_1() {
         valid(&with_root_keys("max_conns_per_ip: 1")).max_conns_per_ip,
         Some(1)
     );
-    assert_one_error(
-        &with_root_keys("max_conns_per_ip: 0"),
-        ErrorKind::OutOfRange,
-        "max_conns_per_ip",
-        Some("0"),
-        "must be an integer from 1 to 4294967295",
-    );
+    for bad in ["0", "4294967296"] {
+        assert_one_error(
+            &with_root_keys(&format!("max_conns_per_ip: {bad}")),
+            ErrorKind::OutOfRange,
+            "max_conns_per_ip",
+            Some(bad),
+            "must be an integer from 1 to 4294967295",
+        );
+    }
 }
 
 #[test]

@@ -71,6 +71,19 @@ enum AddressKey {
     V6(u64),
 }
 
+impl std::fmt::Display for AddressKey {
+    /// An IPv4 address, or an IPv6 prefix as `2001:db8:1:2::/64`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Self::V4(ip) => write!(f, "{}", std::net::Ipv4Addr::from(ip)),
+            Self::V6(prefix) => {
+                let ip = std::net::Ipv6Addr::from(u128::from(prefix) << 64);
+                write!(f, "{ip}/64")
+            }
+        }
+    }
+}
+
 impl AddressKey {
     fn of(peer: &PeerAddr) -> Self {
         let [a, b, c, d, rest @ ..] = peer.ip;
@@ -93,7 +106,7 @@ enum Refused {
     /// `fd_alloc_c` connections are open.
     Full,
     /// The client's address holds `max_conns_per_ip` connections.
-    Address(usize),
+    Address(AddressKey, usize),
 }
 
 impl ConnectionBudget {
@@ -119,33 +132,42 @@ impl ConnectionBudget {
         }
     }
 
+    /// Takes a place for a connection from `peer`: its address's share
+    /// first, so that an address past it never holds a place of the total,
+    /// even for a moment.
     fn acquire(&self, peer: &PeerAddr) -> Result<(), Refused> {
-        self.open
+        let key = AddressKey::of(peer);
+        if let Some(per) = &self.per_address {
+            let mut open = per.open.lock().unwrap_or_else(PoisonError::into_inner);
+            let held = open.entry(key).or_insert(0);
+            if *held == per.max {
+                return Err(Refused::Address(key, per.max));
+            }
+            *held += 1;
+        }
+        let taken = self
+            .open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.max).then_some(n + 1)
-            })
-            .map_err(|_| Refused::Full)?;
-        let Some(per) = &self.per_address else {
-            return Ok(());
-        };
-        let mut open = per.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let held = open.entry(AddressKey::of(peer)).or_insert(0);
-        if *held < per.max {
-            *held += 1;
-            return Ok(());
+            });
+        if taken.is_err() {
+            self.release_share(key);
+            return Err(Refused::Full);
         }
-        drop(open);
-        self.open.fetch_sub(1, Ordering::AcqRel);
-        Err(Refused::Address(per.max))
+        Ok(())
     }
 
     pub(super) fn release(&self, peer: &PeerAddr) {
         self.open.fetch_sub(1, Ordering::AcqRel);
+        self.release_share(AddressKey::of(peer));
+    }
+
+    /// Gives back a place of `key`'s share, if shares are kept.
+    fn release_share(&self, key: AddressKey) {
         let Some(per) = &self.per_address else {
             return;
         };
         let mut open = per.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = AddressKey::of(peer);
         match open.get_mut(&key) {
             Some(1) => {
                 open.remove(&key);
@@ -212,9 +234,8 @@ impl Worker {
                     Refused::Full => {
                         "fd_alloc_c connections reached; refusing new connections".to_owned()
                     }
-                    Refused::Address(max) => format!(
-                        "{} holds max_conns_per_ip ({max}) connections; refusing its new ones",
-                        peer.ip()
+                    Refused::Address(key, max) => format!(
+                        "{key} holds max_conns_per_ip ({max}) connections; refusing its new ones"
                     ),
                 });
                 continue;
@@ -402,7 +423,8 @@ mod tests {
         let (a, b) = (address("192.0.2.1"), address("192.0.2.2"));
         assert_eq!(budget.acquire(&a), Ok(()));
         assert_eq!(budget.acquire(&a), Ok(()));
-        assert_eq!(budget.acquire(&a), Err(Refused::Address(2)));
+        let key = AddressKey::of(&a);
+        assert_eq!(budget.acquire(&a), Err(Refused::Address(key, 2)));
         // Another address is not affected, and a refusal holds nothing.
         assert_eq!(budget.acquire(&b), Ok(()));
         assert_eq!(budget.open(), 3);
@@ -422,6 +444,9 @@ mod tests {
         let a = address("192.0.2.1");
         assert_eq!(budget.acquire(&a), Ok(()));
         assert_eq!(budget.acquire(&address("192.0.2.2")), Err(Refused::Full));
+        // The refused one's share was given back.
+        let per = budget.per_address.as_ref().unwrap();
+        assert_eq!(per.open.lock().unwrap().len(), 1);
         let unlimited = ConnectionBudget::new(100);
         for _ in 0..100 {
             assert_eq!(unlimited.acquire(&a), Ok(()));
@@ -436,5 +461,8 @@ mod tests {
         assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
         assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
         assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
+        // As the refusals' log lines name them.
+        assert_eq!(key("2001:db8:1:2:3::9").to_string(), "2001:db8:1:2::/64");
+        assert_eq!(key("::ffff:192.0.2.1").to_string(), "192.0.2.1");
     }
 }
