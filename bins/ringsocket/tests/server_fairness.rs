@@ -187,6 +187,11 @@ fn tls_ping_flood(mut client: WssClient, flood_for: Duration) -> JoinHandle<Repl
                 stream.conn.writer().write_all(&pings).unwrap();
             }
             let wrote = stream.conn.write_tls(&mut stream.sock);
+            if let Err(e) = &wrote
+                && e.kind() != ErrorKind::WouldBlock
+            {
+                panic!("writing the flood: {e}");
+            }
             let read = stream.conn.read_tls(&mut stream.sock);
             match &read {
                 Ok(0) => break,

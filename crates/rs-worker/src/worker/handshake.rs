@@ -22,11 +22,7 @@ impl Worker {
     /// Handles bytes read from a connection still in its HTTP handshake.
     #[inline(never)]
     pub(super) fn process_handshake(&mut self, slot: u32, input: &mut [u8]) {
-        let Some(conn) = self
-            .slots
-            .get_mut(slot as usize)
-            .and_then(|s| s.conn.as_mut())
-        else {
+        let Some(conn) = self.slots[slot as usize].conn.as_mut() else {
             return;
         };
         let (port, scheme) = (conn.port, conn.stream.scheme());
