@@ -193,32 +193,48 @@ impl HostState {
         self.callback = None;
         self.client = None;
         // What the app wrote but did not send does not leak into the next
-        // callback's message; the read's payload is gone after it.
+        // callback's message.
         self.wbuf.truncate(MAX_HEADER_LEN);
         self.lent = None;
-        self.message = (std::ptr::null(), 0);
-        self.open_details = [(std::ptr::null(), 0); 2];
-        self.app_headers = (std::ptr::null(), 0);
         self.may_lend = false;
         status
     }
 
-    /// Tells the host the subprotocol, query and headers of the open
-    /// callback about to run. Valid until that callback returns
-    /// ([`call`](Self::call) forgets them then).
-    pub(crate) fn lend_open_details(&mut self, details: OpenDetails<'_>) {
-        let lend =
-            |text: Option<&str>| text.map_or((std::ptr::null(), 0), |t| (t.as_ptr(), t.len()));
-        self.open_details = [lend(details.subprotocol), lend(details.query)];
-        let headers = details.headers.as_bytes();
-        self.app_headers = (headers.as_ptr(), headers.len());
+    /// Runs an open callback `f` about `client`, with the handshake's
+    /// `details` (none if its notice's were malformed) lent to it until it
+    /// returns.
+    pub(crate) fn call_open(
+        &mut self,
+        details: Option<OpenDetails<'_>>,
+        client: CurrentClient,
+        f: impl FnOnce(*mut Ctx) -> i32,
+    ) -> i32 {
+        if let Some(details) = details {
+            let lend =
+                |text: Option<&str>| text.map_or((std::ptr::null(), 0), |t| (t.as_ptr(), t.len()));
+            self.open_details = [lend(details.subprotocol), lend(details.query)];
+            let headers = details.headers.as_bytes();
+            self.app_headers = (headers.as_ptr(), headers.len());
+        }
+        let status = self.call(Callback::Open, Some(client), f);
+        self.open_details = [(std::ptr::null(), 0); 2];
+        self.app_headers = (std::ptr::null(), 0);
+        status
     }
 
-    /// Tells the host the payload of the read callback about to run, so
-    /// that writes of its bytes need not copy them. Valid until that
-    /// callback returns ([`call`](Self::call) forgets it then).
-    pub(crate) fn lend_message(&mut self, payload: &[u8]) {
+    /// Runs a read callback `f` about `client`, with `payload`, the message
+    /// it reads, lent to the host until it returns, so that writes of its
+    /// bytes need not copy them.
+    pub(crate) fn call_read(
+        &mut self,
+        payload: &[u8],
+        client: CurrentClient,
+        f: impl FnOnce(*mut Ctx) -> i32,
+    ) -> i32 {
         self.message = (payload.as_ptr(), payload.len());
+        let status = self.call(Callback::Read, Some(client), f);
+        self.message = (std::ptr::null(), 0);
+        status
     }
 
     /// Appends `bytes` to what the next send sends. A first write of bytes
@@ -725,7 +741,7 @@ unsafe extern "C" fn host_header(
     let host = unsafe { host(ctx) };
     let value = match (host.callback, host.app_headers) {
         (Some(Callback::Open), (start, n)) if !start.is_null() && !name.is_null() => {
-            // SAFETY: lent by `lend_open_details` for this callback: the
+            // SAFETY: lent by `call_open` for this callback: the
             // headers part of its open message, in the inbound ring until
             // the callback returns.
             let bytes = unsafe { std::slice::from_raw_parts(start, n) };

@@ -315,17 +315,16 @@ fn dispatch(app: &App, host: &mut HostState, bytes: &[u8]) -> Result<(), AppErro
     match message.kind {
         InboundKind::Open => {
             let status = app.open.map(|f| {
-                match OpenDetails::read(message.payload) {
-                    // Forgotten when the callback returns.
-                    Some(details) => host.lend_open_details(details),
+                let details = OpenDetails::read(message.payload);
+                if details.is_none() {
                     // A worker's bug; the app still learns of its client.
-                    None => log::error!(
+                    log::error!(
                         "app '{}': an open notice with malformed details ({} bytes)",
                         host.name,
                         message.payload.len()
-                    ),
+                    );
                 }
-                host.call(Which::Open, Some(client), |ctx| call_callback(f, ctx))
+                host.call_open(details, client, |ctx| call_callback(f, ctx))
             });
             client_status(host, Which::Open, status.unwrap_or(0), client.id)
         }
@@ -345,8 +344,7 @@ fn dispatch(app: &App, host: &mut HostState, bytes: &[u8]) -> Result<(), AppErro
                 }
             };
             let read = case.read;
-            host.lend_message(payload);
-            let status = host.call(Which::Read, Some(client), |ctx| {
+            let status = host.call_read(payload, client, |ctx| {
                 // SAFETY: the app's read callback, with the live context and
                 // the payload validated against the case's arguments.
                 unsafe { read(ctx, payload.as_ptr(), payload.len()) }
