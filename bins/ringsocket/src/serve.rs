@@ -21,7 +21,7 @@ use rs_conf::{AllowedOrigin, Config};
 use rs_http::{AllowedOrigins, Router};
 use rs_ring::{Notifier, Parker, RingConfig, ring};
 use rs_worker::{
-    AppLink, ConnectionBudget, Endpoint, Limits, Listener, TlsConfig, Worker, WorkerHandle,
+    AppLink, ConnectionBudget, Endpoint, Limits, Listener, Routes, TlsConfig, Worker, WorkerHandle,
     WorkerSetup,
 };
 
@@ -140,7 +140,7 @@ struct Prepared {
     /// The certificates, when some port serves wss://.
     tls: Option<Arc<TlsConfig>>,
     apps: Vec<App>,
-    router: Arc<Router<Endpoint>>,
+    routes: Arc<Routes>,
 }
 
 fn prepare(config: &Config) -> Result<Prepared, String> {
@@ -176,13 +176,13 @@ fn prepare(config: &Config) -> Result<Prepared, String> {
         .iter()
         .map(|app| App::load(&app.app_path).map_err(|e| format!("app '{}': {e}", app.name)))
         .collect::<Result<_, _>>()?;
-    let router = Arc::new(build_router(config)?);
+    let routes = Arc::new(Routes::new(build_router(config)?));
     Ok(Prepared {
         user,
         listeners,
         tls,
         apps,
-        router,
+        routes,
     })
 }
 
@@ -214,6 +214,11 @@ struct Server {
     events: mpsc::Receiver<Event>,
     /// Swapped on SIGHUP.
     tls: Option<Arc<TlsConfig>>,
+    /// Swapped on SIGHUP.
+    routes: Arc<Routes>,
+    /// The configuration the server started with: a reload may not change
+    /// its ports or apps.
+    started: Config,
     workers: Vec<(WorkerHandle, JoinHandle<()>)>,
     apps: Vec<(StopHandle, JoinHandle<()>)>,
 }
@@ -223,7 +228,7 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         listeners,
         tls,
         apps,
-        router,
+        routes,
         ..
     } = prepared;
     let worker_c = listeners.len();
@@ -337,7 +342,7 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         let setup = WorkerSetup {
             index: index as u16,
             listeners,
-            router: router.clone(),
+            routes: routes.clone(),
             tls: tls.clone(),
             apps,
             notifier,
@@ -369,6 +374,8 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
                 let server = Server {
                     events,
                     tls,
+                    routes,
+                    started: config.clone(),
                     workers,
                     apps: app_threads,
                 };
@@ -387,36 +394,72 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
     Ok(Server {
         events,
         tls,
+        routes,
+        started: config.clone(),
         workers,
         apps: app_threads,
     })
 }
 
-/// SIGHUP: re-reads the configuration and applies what can change without
-/// dropping clients: `log_level`, and the TLS certificates (`certs` and the
-/// files they name) for new handshakes. A configuration that no longer
-/// validates changes nothing; certificates that cannot be loaded leave the
-/// old ones in use.
-fn reload(config_path: &Path, tls: Option<&TlsConfig>) {
-    let config = match Config::load(config_path) {
-        Ok(config) => config,
-        Err(errors) => {
-            log::error!("SIGHUP: the configuration is invalid, nothing reloaded:\n{errors}");
+impl Server {
+    /// SIGHUP: re-reads the configuration and applies what can change
+    /// without dropping clients, for what comes next: `log_level`, the TLS
+    /// certificates (`certs` and the files they name) for new handshakes,
+    /// and the endpoints (their URLs, origins, subprotocols and headers for
+    /// apps) for new handshakes, among the ports and apps the server started
+    /// with. A configuration that no longer validates changes nothing;
+    /// certificates that cannot be loaded leave the old ones in use.
+    fn reload(&self, config_path: &Path) {
+        let config = match Config::load(config_path) {
+            Ok(config) => config,
+            Err(errors) => {
+                log::error!("SIGHUP: the configuration is invalid, nothing reloaded:\n{errors}");
+                return;
+            }
+        };
+        if logging::set_level(config.log_level) {
+            log::info!("SIGHUP: log_level is now {:?}", config.log_level);
+        } else {
+            log::info!("SIGHUP: RUST_LOG is set and decides the log level");
+        }
+        if let Some(tls) = &self.tls {
+            match tls.reload(&config.certs) {
+                Ok(()) => log::info!(
+                    "SIGHUP: TLS certificates reloaded ({} cert(s)); new connections use them",
+                    config.certs.len()
+                ),
+                Err(e) => {
+                    log::error!("SIGHUP: TLS certificates not reloaded, the old ones stay: {e}");
+                }
+            }
+        }
+        self.reload_routes(&config);
+    }
+
+    /// The endpoints of `config`, for new handshakes, if its ports and apps
+    /// are those the server runs (listening sockets and loaded apps stay).
+    fn reload_routes(&self, config: &Config) {
+        let apps = |c: &Config| {
+            c.apps
+                .iter()
+                .map(|a| (a.name.clone(), a.app_path.clone()))
+                .collect::<Vec<_>>()
+        };
+        if config.ports != self.started.ports || apps(config) != apps(&self.started) {
+            log::error!(
+                "SIGHUP: endpoints not reloaded: \"ports\" or the apps (their names and \
+                 app_path, in order) differ from those the server started with; restart to \
+                 apply them"
+            );
             return;
         }
-    };
-    if logging::set_level(config.log_level) {
-        log::info!("SIGHUP: log_level is now {:?}", config.log_level);
-    } else {
-        log::info!("SIGHUP: RUST_LOG is set and decides the log level");
-    }
-    if let Some(tls) = tls {
-        match tls.reload(&config.certs) {
-            Ok(()) => log::info!(
-                "SIGHUP: TLS certificates reloaded ({} cert(s)); new connections use them",
-                config.certs.len()
-            ),
-            Err(e) => log::error!("SIGHUP: TLS certificates not reloaded, the old ones stay: {e}"),
+        match build_router(config) {
+            Ok(router) => {
+                let count = router.len();
+                self.routes.replace(router);
+                log::info!("SIGHUP: endpoints reloaded ({count}); new handshakes use them");
+            }
+            Err(e) => log::error!("SIGHUP: endpoints not reloaded, the old ones stay: {e}"),
         }
     }
 }
@@ -476,7 +519,7 @@ impl Server {
         let mut status = ExitCode::SUCCESS;
         loop {
             match self.events.recv() {
-                Ok(Event::Signal(Signal::Reload)) => reload(config_path, self.tls.as_deref()),
+                Ok(Event::Signal(Signal::Reload)) => self.reload(config_path),
                 // Every app reported before the server started.
                 Ok(Event::AppReady) => {}
                 Ok(Event::Signal(signal)) => {

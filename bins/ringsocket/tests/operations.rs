@@ -640,6 +640,71 @@ fn sighup_applies_a_new_log_level_and_keeps_clients() {
     assert!(server.terminate().success());
 }
 
+/// The status line the server answers an upgrade request for `path` from a
+/// page of `origin` with.
+fn status_for(server: &Server, path: &str, origin: &str) -> String {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let extra = format!("Sec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n");
+    stream
+        .write_all(upgrade_request(path, &extra).as_bytes())
+        .unwrap();
+    let mut head = [0u8; 64];
+    let n = read_some(&mut stream, &mut head).unwrap();
+    let head = String::from_utf8_lossy(&head[..n]).into_owned();
+    head.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn sighup_applies_new_endpoints_to_new_handshakes_and_keeps_clients() {
+    let mut server = Server::start(&[AppSpec::simple("echo")]);
+    let log = server.capture_stderr();
+    let mut client = connect(&server.url("/echo"));
+    let (old, new) = ("http://allowed.example", "http://new.example");
+    assert!(status_for(&server, "/echo", new).starts_with("HTTP/1.1 403 "));
+    // Another path and another allowed origin.
+    let config = std::fs::read_to_string(&server.config_path).unwrap();
+    let moved = config.replace(old, new).replace("/echo\"", "/moved\"");
+    assert_ne!(moved, config);
+    std::fs::write(&server.config_path, &moved).unwrap();
+    server.signal(1);
+    assert!(
+        log.wait_for("SIGHUP: endpoints reloaded (1)", Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    assert!(status_for(&server, "/moved", new).starts_with("HTTP/1.1 101 "));
+    assert!(status_for(&server, "/moved", old).starts_with("HTTP/1.1 403 "));
+    assert!(status_for(&server, "/echo", new).starts_with("HTTP/1.1 404 "));
+    // Other apps than those running: the endpoints stay, and why is said.
+    std::fs::write(
+        &server.config_path,
+        moved.replace(r#""name": "echo""#, r#""name": "other""#),
+    )
+    .unwrap();
+    server.signal(1);
+    assert!(
+        log.wait_for(
+            "SIGHUP: endpoints not reloaded: \"ports\" or the apps",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        log.text()
+    );
+    assert!(status_for(&server, "/moved", new).starts_with("HTTP/1.1 101 "));
+    // The client of the old endpoint was never disturbed.
+    client
+        .send(tungstenite::Message::text("after reload"))
+        .unwrap();
+    assert_eq!(
+        next_message(&mut client),
+        tungstenite::Message::text("after reload")
+    );
+}
+
 #[test]
 fn a_second_sigterm_exits_at_once() {
     let mut server = Server::start(&[AppSpec::simple("echo")]);

@@ -16,7 +16,8 @@
 //! the state machine reads and writes plaintext through the same byte
 //! stream either way (see `transport`). The certificates, chosen by SNI,
 //! are one [`TlsConfig`] shared by all workers and swapped as a whole on
-//! [`TlsConfig::reload`].
+//! [`TlsConfig::reload`]; so are the endpoints, [`Routes`], on
+//! [`Routes::replace`].
 //!
 //! Logging goes through `log`: refusals of new connections at `warn`,
 //! per-client events (protocol errors, timeouts, clients closed on a
@@ -36,6 +37,7 @@
 
 mod listen;
 mod output;
+mod routes;
 mod sys;
 mod ticker;
 mod tls;
@@ -43,5 +45,6 @@ mod transport;
 mod worker;
 
 pub use listen::{BindError, Listener};
+pub use routes::{Endpoint, Routes};
 pub use tls::{CertError, TlsConfig};
-pub use worker::{AppLink, ConnectionBudget, Endpoint, Limits, Worker, WorkerHandle, WorkerSetup};
+pub use worker::{AppLink, ConnectionBudget, Limits, Worker, WorkerHandle, WorkerSetup};

@@ -29,11 +29,13 @@ impl Worker {
         let Phase::Handshake(parser) = &mut conn.phase else {
             return;
         };
-        let progress = parser.push_keeping(input, &self.kept_headers);
+        // One version of the routes throughout, whatever a reload does.
+        let routes = self.routes.current();
+        let progress = parser.push_keeping(input, &routes.kept_headers);
         match progress {
             Ok(Progress::Incomplete) => {}
             Ok(Progress::Complete { request, consumed }) => {
-                match self.router.route(&request, port, scheme) {
+                match routes.router.route(&request, port, scheme) {
                     Ok(endpoint) if self.apps[usize::from(endpoint.app)].is_swamped() => {
                         let link = &self.apps[usize::from(endpoint.app)];
                         let (waiting, bytes) = (link.backlog.len(), link.backlog_bytes);

@@ -42,12 +42,13 @@ use std::time::{Duration, Instant};
 use mio::net::TcpListener;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use rs_http::{Router, Scheme};
+use rs_http::Scheme;
 use rs_proto::CloseCode;
 use rs_ring::{Consumer, Notifier, Producer, Waker};
 
 use crate::listen::Listener;
 use crate::output::Held;
+use crate::routes::Routes;
 use crate::ticker::Ticker;
 use crate::tls::TlsConfig;
 
@@ -65,21 +66,6 @@ const LISTENER_BASE: usize = 2;
 
 /// How soon to retry messages waiting for room in an app's ring.
 const RETRY: Duration = Duration::from_millis(1);
-
-/// Where a request was routed: an app (by index), its endpoint id, the
-/// subprotocols the endpoint speaks and the request headers its app gets.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoint {
-    /// The app's index in the configuration's `apps`.
-    pub app: u16,
-    /// The endpoint's `endpoint_id`.
-    pub endpoint_id: u16,
-    /// The endpoint's `subprotocols`, in order of preference.
-    pub subprotocols: Box<[Box<str>]>,
-    /// The endpoint's `app_headers`: the request headers its app's open
-    /// callback may read.
-    pub app_headers: Box<[Box<str>]>,
-}
 
 /// This worker's two rings with one app.
 pub struct AppLink {
@@ -138,7 +124,7 @@ pub struct WorkerSetup {
     /// required when a listener serves `wss://`.
     pub tls: Option<Arc<TlsConfig>>,
     /// Endpoint routing, shared by all workers.
-    pub router: Arc<Router<Endpoint>>,
+    pub routes: Arc<Routes>,
     /// Its rings with each app, in configuration order.
     pub apps: Vec<AppLink>,
     /// Its eventfd, whose waker every outbound ring's producer holds.
@@ -177,10 +163,7 @@ pub struct Worker {
     schemes: Vec<Scheme>,
     tls: Option<Arc<TlsConfig>>,
     notifier: Notifier,
-    router: Arc<Router<Endpoint>>,
-    /// Every endpoint's `app_headers`: what a request's parser keeps,
-    /// before the request is routed to one endpoint.
-    kept_headers: Box<[Box<str>]>,
+    routes: Arc<Routes>,
     apps: Vec<Link>,
     /// Each app's outbound ring, apart from `apps` so that it can be read
     /// while deliveries update the rest of the worker.
@@ -300,8 +283,7 @@ impl Worker {
             schemes,
             tls: setup.tls,
             notifier: setup.notifier,
-            kept_headers: kept_headers(&setup.router),
-            router: setup.router,
+            routes: setup.routes,
             apps,
             outbound,
             members: vec![Vec::new(); app_count],
@@ -460,16 +442,4 @@ impl Worker {
             app.inbound.flush();
         }
     }
-}
-
-/// The `app_headers` of every endpoint in `router`, each name once (in any
-/// case).
-fn kept_headers(router: &Router<Endpoint>) -> Box<[Box<str>]> {
-    let mut names: Vec<Box<str>> = Vec::new();
-    for name in router.routes().iter().flat_map(|r| &r.value().app_headers) {
-        if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-            names.push(name.clone());
-        }
-    }
-    names.into_boxed_slice()
 }
