@@ -104,7 +104,7 @@ Options:
 
 Relative paths in CONFIG resolve against CONFIG's folder.
 Signals: SIGTERM/SIGINT shut down gracefully (a second one exits at once);
-SIGHUP reloads log_level and the TLS certificates.
+SIGHUP reloads log_level, the TLS certificates and the endpoints.
 ",
         version = env!("CARGO_PKG_VERSION"),
         default = rs_conf::DEFAULT_CONFIG_PATH,

@@ -429,11 +429,23 @@ impl Server {
                     config.certs.len()
                 ),
                 Err(e) => {
-                    log::error!("SIGHUP: TLS certificates not reloaded, the old ones stay: {e}");
+                    // New wss:// endpoints may need the new certificates.
+                    log::error!(
+                        "SIGHUP: TLS certificates not reloaded, the old ones stay, and so do the \
+                         endpoints: {e}"
+                    );
+                    return;
                 }
             }
         }
         self.reload_routes(&config);
+        let unapplied = needs_restart(&self.started, &config);
+        if !unapplied.is_empty() {
+            log::warn!(
+                "SIGHUP: changed settings that apply only at a restart: {}",
+                unapplied.join(", ")
+            );
+        }
     }
 
     /// The endpoints of `config`, for new handshakes, if its ports and apps
@@ -459,9 +471,98 @@ impl Server {
                 self.routes.replace(router);
                 log::info!("SIGHUP: endpoints reloaded ({count}); new handshakes use them");
             }
+            // (The configuration's checks refuse what this would; kept in
+            // case they and the router ever disagree.)
             Err(e) => log::error!("SIGHUP: endpoints not reloaded, the old ones stay: {e}"),
         }
     }
+}
+
+/// The settings of `new` that differ from `started` and that a reload does
+/// not apply: all but `log_level`, `certs` and the apps' `endpoints` (and
+/// `realloc_multiplier` and `owrefs_elem_c`, which have no effect).
+fn needs_restart(started: &Config, new: &Config) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let mut check = |name: &'static str, differs: bool| {
+        if differs {
+            changed.push(name);
+        }
+    };
+    check("ports", started.ports != new.ports);
+    check("worker_c", started.worker_c != new.worker_c);
+    check(
+        "shutdown_wait_http",
+        started.shutdown_wait_http != new.shutdown_wait_http,
+    );
+    check(
+        "shutdown_wait_ws",
+        started.shutdown_wait_ws != new.shutdown_wait_ws,
+    );
+    check("idle_timeout", started.idle_timeout != new.idle_timeout);
+    check("fd_alloc_c", started.fd_alloc_c != new.fd_alloc_c);
+    check(
+        "max_ws_msg_size",
+        started.max_ws_msg_size != new.max_ws_msg_size,
+    );
+    check(
+        "max_ws_frame_chain_size",
+        started.max_ws_frame_chain_size != new.max_ws_frame_chain_size,
+    );
+    check(
+        "worker_rbuf_size",
+        started.worker_rbuf_size != new.worker_rbuf_size,
+    );
+    check(
+        "inbound_ring_buf_size",
+        started.inbound_ring_buf_size != new.inbound_ring_buf_size,
+    );
+    check(
+        "outbound_ring_buf_size",
+        started.outbound_ring_buf_size != new.outbound_ring_buf_size,
+    );
+    check(
+        "epoll_buf_elem_c",
+        started.epoll_buf_elem_c != new.epoll_buf_elem_c,
+    );
+    check(
+        "update_queue_size",
+        started.update_queue_size != new.update_queue_size,
+    );
+    check("user", started.user != new.user);
+    check(
+        "max_pending_output",
+        started.max_pending_output != new.max_pending_output,
+    );
+    check(
+        "max_pending_output_total",
+        started.max_pending_output_total != new.max_pending_output_total,
+    );
+    check(
+        "max_partial_msgs_size",
+        started.max_partial_msgs_size != new.max_partial_msgs_size,
+    );
+    check(
+        "max_http_request_size",
+        started.max_http_request_size != new.max_http_request_size,
+    );
+    check(
+        "max_conns_per_ip",
+        started.max_conns_per_ip != new.max_conns_per_ip,
+    );
+    // An app's own settings, apart from its endpoints.
+    let without_endpoints = |config: &Config| {
+        config
+            .apps
+            .iter()
+            .map(|app| {
+                let mut app = app.clone();
+                app.endpoints.clear();
+                app
+            })
+            .collect::<Vec<_>>()
+    };
+    check("apps", without_endpoints(started) != without_endpoints(new));
+    changed
 }
 
 fn boxed(names: &[String]) -> Box<[Box<str>]> {

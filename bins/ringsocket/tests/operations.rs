@@ -678,6 +678,11 @@ fn sighup_applies_new_endpoints_to_new_handshakes_and_keeps_clients() {
     );
     assert!(status_for(&server, "/moved", new).starts_with("HTTP/1.1 101 "));
     assert!(status_for(&server, "/moved", old).starts_with("HTTP/1.1 403 "));
+    assert!(
+        !log.text().contains("apply only at a restart"),
+        "{}",
+        log.text()
+    );
     assert!(status_for(&server, "/echo", new).starts_with("HTTP/1.1 404 "));
     // Other apps than those running: the endpoints stay, and why is said.
     std::fs::write(
@@ -695,6 +700,25 @@ fn sighup_applies_new_endpoints_to_new_handshakes_and_keeps_clients() {
         log.text()
     );
     assert!(status_for(&server, "/moved", new).starts_with("HTTP/1.1 101 "));
+    // Other ports likewise; settings a reload does not apply are named.
+    let ip_addrs = r#""ip_addrs": ["127.0.0.1"]"#;
+    let other_ports = moved
+        .replace(ip_addrs, r#""ip_addrs": ["127.0.0.1", "127.0.0.2"]"#)
+        .replace(r#""log_level""#, r#""idle_timeout": 7, "log_level""#);
+    assert!(other_ports.contains("127.0.0.2") && other_ports.contains("\"idle_timeout\""));
+    std::fs::write(
+        &server.config_path,
+        other_ports.replace("/moved\"", "/elsewhere\""),
+    )
+    .unwrap();
+    server.signal(1);
+    let warning = "SIGHUP: changed settings that apply only at a restart: ports, idle_timeout";
+    assert!(
+        log.wait_for(warning, Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    assert!(status_for(&server, "/elsewhere", new).starts_with("HTTP/1.1 404 "));
     // The client of the old endpoint was never disturbed.
     client
         .send(tungstenite::Message::text("after reload"))

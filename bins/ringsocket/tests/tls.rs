@@ -289,7 +289,7 @@ fn a_failed_reload_keeps_the_certificates_in_use_and_says_why() {
     write(&key_path, "not a key\n");
     server.signal(1);
     let expected = format!(
-        "SIGHUP: TLS certificates not reloaded, the old ones stay: certs[0].privkey_path \"{}\": no private key (PKCS#8, RSA or SEC1) found in the PEM file",
+        "SIGHUP: TLS certificates not reloaded, the old ones stay, and so do the endpoints: certs[0].privkey_path \"{}\": no private key (PKCS#8, RSA or SEC1) found in the PEM file",
         key_path.display()
     );
     assert!(

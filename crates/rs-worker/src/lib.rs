@@ -35,6 +35,7 @@
 //! thread.join().unwrap().unwrap();
 //! ```
 
+mod current;
 mod listen;
 mod output;
 mod routes;

@@ -2,9 +2,11 @@
 //! and replaced whole when the configuration is reloaded (connections
 //! already open keep their session).
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use rs_http::Router;
+
+use crate::current::Current;
 
 /// Where a request was routed: an app (by index), its endpoint id, the
 /// subprotocols the endpoint speaks and the request headers its app gets.
@@ -32,7 +34,7 @@ pub struct Endpoint {
 /// ```
 #[derive(Debug)]
 pub struct Routes {
-    current: RwLock<Arc<RouteTable>>,
+    current: Current<RouteTable>,
 }
 
 /// One version of the routes.
@@ -63,14 +65,13 @@ impl Routes {
     /// Routes to the endpoints of `router`.
     pub fn new(router: Router<Endpoint>) -> Self {
         Self {
-            current: RwLock::new(Arc::new(RouteTable::new(router))),
+            current: Current::new(RouteTable::new(router)),
         }
     }
 
     /// Routes new handshakes to the endpoints of `router` from now on.
     pub fn replace(&self, router: Router<Endpoint>) {
-        let table = Arc::new(RouteTable::new(router));
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = table;
+        self.current.set(RouteTable::new(router));
     }
 
     /// How many endpoints there are.
@@ -85,10 +86,7 @@ impl Routes {
 
     /// The table in use: one handshake uses one version throughout.
     pub(crate) fn current(&self) -> Arc<RouteTable> {
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.current.get()
     }
 }
 

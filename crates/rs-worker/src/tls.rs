@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use rs_conf::CertConfig;
 use rustls::ServerConfig;
@@ -19,6 +19,8 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::current::Current;
 
 /// The TLS server configuration all workers share, replaced as a whole by
 /// [`reload`](Self::reload).
@@ -34,7 +36,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 /// ```
 #[derive(Debug)]
 pub struct TlsConfig {
-    current: RwLock<Arc<ServerConfig>>,
+    current: Current<ServerConfig>,
 }
 
 impl TlsConfig {
@@ -44,24 +46,20 @@ impl TlsConfig {
     /// client's SNI (see [`CertError`] for what can fail).
     pub fn load(certs: &[CertConfig]) -> Result<Self, CertError> {
         Ok(Self {
-            current: RwLock::new(build(certs)?),
+            current: Current::new(build(certs)?),
         })
     }
 
     /// Reads the files again and, if all is well, makes new handshakes use
     /// them. On error the certificates in use stay.
     pub fn reload(&self, certs: &[CertConfig]) -> Result<(), CertError> {
-        let config = build(certs)?;
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = config;
+        self.current.set(build(certs)?);
         Ok(())
     }
 
     /// The configuration for a connection accepted now.
     pub(crate) fn current(&self) -> Arc<ServerConfig> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.current.get()
     }
 }
 
@@ -208,7 +206,7 @@ impl std::error::Error for CertError {}
 /// The protocol offered through ALPN: WebSocket runs over HTTP/1.1.
 const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
 
-fn build(certs: &[CertConfig]) -> Result<Arc<ServerConfig>, CertError> {
+fn build(certs: &[CertConfig]) -> Result<ServerConfig, CertError> {
     if certs.is_empty() {
         return Err(CertError::NoCerts);
     }
@@ -230,7 +228,7 @@ fn build(certs: &[CertConfig]) -> Result<Arc<ServerConfig>, CertError> {
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
-    Ok(Arc::new(config))
+    Ok(config)
 }
 
 /// Reads one cert's chain and key and checks that they belong together.

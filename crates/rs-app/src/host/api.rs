@@ -267,8 +267,9 @@ impl HostState {
         let (offset, len) = self.lent.take()?;
         // SAFETY: `lent` is set only for bytes inside `message`, the payload
         // of the running read callback, which stays in the inbound ring,
-        // unchanged, until the callback returns; `call` clears both before
-        // that, and the slice is used only by the host function that took it.
+        // unchanged, until the callback returns; `call` clears `lent` and
+        // `call_read` `message` before that, and the slice is used only by
+        // the host function that took it.
         Some(unsafe { std::slice::from_raw_parts(self.message.0.add(offset), len) })
     }
 
