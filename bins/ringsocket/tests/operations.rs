@@ -117,11 +117,13 @@ impl Drop for Foreground {
 /// The user the root tests switch to; created if missing.
 const TEST_USER: &str = "rstest";
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+/// Whether the test runs as root; says that it is skipped if not.
+fn root_or_skip() -> bool {
+    let root = is_root();
+    if !root {
+        eprintln!("skipped: needs root (CI runs as root)");
+    }
+    root
 }
 
 /// Ensures the test user exists (see `run_as_user`); returns its uid and gid.
@@ -166,8 +168,7 @@ fn free_privileged_port() -> Option<u16> {
 
 #[test]
 fn started_as_root_it_runs_as_the_configured_user_with_no_capabilities() {
-    if !is_root() {
-        eprintln!("skipped: needs root (CI runs as root)");
+    if !root_or_skip() {
         return;
     }
     let (uid, gid) = test_user();
@@ -206,8 +207,7 @@ fn started_as_root_it_runs_as_the_configured_user_with_no_capabilities() {
 
 #[test]
 fn started_as_root_it_keeps_its_parent_death_signal_when_it_switches_user() {
-    if !is_root() {
-        eprintln!("skipped: needs root (CI runs as root)");
+    if !root_or_skip() {
         return;
     }
     let (uid, _) = test_user();
@@ -240,8 +240,7 @@ fn started_as_root_it_keeps_its_parent_death_signal_when_it_switches_user() {
 
 #[test]
 fn started_as_root_with_a_missing_user_it_says_so_and_exits_1() {
-    if !is_root() {
-        eprintln!("skipped: needs root (CI runs as root)");
+    if !root_or_skip() {
         return;
     }
     let config = ConfigFile::new(

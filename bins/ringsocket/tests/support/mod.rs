@@ -68,15 +68,19 @@ pub fn app_path(name: &str) -> PathBuf {
     path
 }
 
+/// Whether the tests run as root (effective user id 0).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+}
+
 /// The user a server started by root switches to: `rstest`, created if
 /// missing (the default, `ringsock`, is the operator's to create). Empty
 /// when not root, where no switch happens.
 pub fn run_as_user() -> String {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
-    if !root {
+    if !is_root() {
         return String::new();
     }
     let exists = |name: &str| {
