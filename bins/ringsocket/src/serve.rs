@@ -482,73 +482,36 @@ impl Server {
 /// not apply: all but `log_level`, `certs` and the apps' `endpoints` (and
 /// `realloc_multiplier` and `owrefs_elem_c`, which have no effect).
 fn needs_restart(started: &Config, new: &Config) -> Vec<&'static str> {
-    let mut changed = Vec::new();
-    let mut check = |name: &'static str, differs: bool| {
-        if differs {
-            changed.push(name);
-        }
-    };
-    check("ports", started.ports != new.ports);
-    check("worker_c", started.worker_c != new.worker_c);
-    check(
-        "shutdown_wait_http",
-        started.shutdown_wait_http != new.shutdown_wait_http,
-    );
-    check(
-        "shutdown_wait_ws",
-        started.shutdown_wait_ws != new.shutdown_wait_ws,
-    );
-    check("idle_timeout", started.idle_timeout != new.idle_timeout);
-    check("fd_alloc_c", started.fd_alloc_c != new.fd_alloc_c);
-    check(
-        "max_ws_msg_size",
-        started.max_ws_msg_size != new.max_ws_msg_size,
-    );
-    check(
-        "max_ws_frame_chain_size",
-        started.max_ws_frame_chain_size != new.max_ws_frame_chain_size,
-    );
-    check(
-        "worker_rbuf_size",
-        started.worker_rbuf_size != new.worker_rbuf_size,
-    );
-    check(
-        "inbound_ring_buf_size",
-        started.inbound_ring_buf_size != new.inbound_ring_buf_size,
-    );
-    check(
-        "outbound_ring_buf_size",
-        started.outbound_ring_buf_size != new.outbound_ring_buf_size,
-    );
-    check(
-        "epoll_buf_elem_c",
-        started.epoll_buf_elem_c != new.epoll_buf_elem_c,
-    );
-    check(
-        "update_queue_size",
-        started.update_queue_size != new.update_queue_size,
-    );
-    check("user", started.user != new.user);
-    check(
-        "max_pending_output",
-        started.max_pending_output != new.max_pending_output,
-    );
-    check(
-        "max_pending_output_total",
-        started.max_pending_output_total != new.max_pending_output_total,
-    );
-    check(
-        "max_partial_msgs_size",
-        started.max_partial_msgs_size != new.max_partial_msgs_size,
-    );
-    check(
-        "max_http_request_size",
-        started.max_http_request_size != new.max_http_request_size,
-    );
-    check(
-        "max_conns_per_ip",
-        started.max_conns_per_ip != new.max_conns_per_ip,
-    );
+    // Each field by the name of its key, which it shares.
+    macro_rules! differing {
+        ($($key:ident),* $(,)?) => {
+            [$((stringify!($key), started.$key != new.$key)),*]
+        };
+    }
+    let mut changed: Vec<&'static str> = differing![
+        ports,
+        worker_c,
+        shutdown_wait_http,
+        shutdown_wait_ws,
+        idle_timeout,
+        fd_alloc_c,
+        max_ws_msg_size,
+        max_ws_frame_chain_size,
+        worker_rbuf_size,
+        inbound_ring_buf_size,
+        outbound_ring_buf_size,
+        epoll_buf_elem_c,
+        update_queue_size,
+        user,
+        max_pending_output,
+        max_pending_output_total,
+        max_partial_msgs_size,
+        max_http_request_size,
+        max_conns_per_ip,
+    ]
+    .into_iter()
+    .filter_map(|(key, differs)| differs.then_some(key))
+    .collect();
     // An app's own settings, apart from its endpoints.
     let without_endpoints = |config: &Config| {
         config
@@ -561,7 +524,9 @@ fn needs_restart(started: &Config, new: &Config) -> Vec<&'static str> {
             })
             .collect::<Vec<_>>()
     };
-    check("apps", without_endpoints(started) != without_endpoints(new));
+    if without_endpoints(started) != without_endpoints(new) {
+        changed.push("apps");
+    }
     changed
 }
 
