@@ -152,11 +152,15 @@ fn status_field(pid: u32, name: &str) -> String {
         .join(" ")
 }
 
+/// The echo app echoes `text` to `client`.
+fn assert_client_echoes(client: &mut Client, text: &str) {
+    client.send(tungstenite::Message::text(text)).unwrap();
+    assert_eq!(next_message(client), tungstenite::Message::text(text));
+}
+
 /// The echo app on `port` echoes `text` to a new client.
 fn assert_echoes(port: u16, text: &str) {
-    let mut client = connect(&format!("ws://127.0.0.1:{port}/echo"));
-    client.send(tungstenite::Message::text(text)).unwrap();
-    assert_eq!(next_message(&mut client), tungstenite::Message::text(text));
+    assert_client_echoes(&mut connect(&format!("ws://127.0.0.1:{port}/echo")), text);
 }
 
 /// A free port below 1024, or None.
@@ -628,13 +632,7 @@ fn sighup_applies_a_new_log_level_and_keeps_clients() {
         log.text()
     );
     // The client was never disturbed.
-    client
-        .send(tungstenite::Message::text("after reload"))
-        .unwrap();
-    assert_eq!(
-        next_message(&mut client),
-        tungstenite::Message::text("after reload")
-    );
+    assert_client_echoes(&mut client, "after reload");
     drop(client);
     assert!(server.terminate().success());
 }
@@ -719,13 +717,7 @@ fn sighup_applies_new_endpoints_to_new_handshakes_and_keeps_clients() {
     );
     assert!(status_for(&server, "/elsewhere", new).starts_with("HTTP/1.1 404 "));
     // The client of the old endpoint was never disturbed.
-    client
-        .send(tungstenite::Message::text("after reload"))
-        .unwrap();
-    assert_eq!(
-        next_message(&mut client),
-        tungstenite::Message::text("after reload")
-    );
+    assert_client_echoes(&mut client, "after reload");
 }
 
 #[test]
