@@ -262,6 +262,39 @@ fn chat_with_200_clients_relays_every_message_to_every_other_client_once_in_orde
     }
 }
 
+#[test]
+fn chat_clients_go_by_the_name_their_url_gives() {
+    let server = Server::start(&[AppSpec::simple("chat")]);
+    let mut bob = connect(&server.url("/chat?name=Bob"));
+    let mut next = || match next_message(&mut bob) {
+        Message::Text(text) => text.as_str().to_owned(),
+        other => panic!("chat sends text, not {other:?}"),
+    };
+    // Form-decoded (`+`, `%XX`); a name that is too long, empty or holds a
+    // control character is not taken: the client's id stands in.
+    let mut named = connect(&server.url("/chat?room=1&name=J%C3%BCrgen+M"));
+    assert_eq!(next(), "Jürgen M joined");
+    named.send(Message::text("hi")).unwrap();
+    assert_eq!(next(), "Jürgen M: hi");
+    drop(named);
+    assert_eq!(next(), "Jürgen M left");
+    let long = "x".repeat(33);
+    for query in [
+        format!("?name={long}"),
+        "?name=".to_owned(),
+        "?name=a%0Ab".to_owned(),
+    ] {
+        let anonymous = connect(&server.url(&format!("/chat{query}")));
+        let joined = next();
+        let id = joined
+            .strip_suffix(" joined")
+            .unwrap_or_else(|| panic!("{joined}"));
+        assert!(id.parse::<u64>().is_ok(), "{query}: {joined}");
+        drop(anonymous);
+        assert_eq!(next(), format!("{id} left"));
+    }
+}
+
 // ------------------------------------------------------------- routing
 
 #[test]

@@ -1,24 +1,40 @@
 //! chat: a chat room per endpoint.
 //!
-//! Each text message is relayed as `"<id>: <text>"` to the other clients of
-//! the sender's endpoint; joins and leaves are announced to them as
-//! `"<id> joined"` and `"<id> left"`. Binary messages are refused (4901).
+//! Each text message is relayed as `"<who>: <text>"` to the other clients
+//! of the sender's endpoint; joins and leaves are announced to them as
+//! `"<who> joined"` and `"<who> left"`. `<who>` is the name the client gave
+//! in its URL's query (`/chat?name=Ann`; at most 32 characters, none of
+//! them a control character), or else its client id. Binary messages are
+//! refused (4901).
 
 use std::collections::HashMap;
 
 use rs_app::prelude::*;
 
-/// The clients of each endpoint, in the order they joined.
+/// The clients of each endpoint, in the order they joined, and the names
+/// they gave.
 #[derive(Default)]
 struct Rooms {
     members: HashMap<u16, Vec<ClientId>>,
+    names: HashMap<ClientId, String>,
 }
+
+/// The longest name a client may give, in characters.
+const MAX_NAME: usize = 32;
 
 impl Rooms {
     fn others(&self, endpoint: u16, me: ClientId) -> Vec<ClientId> {
         self.members.get(&endpoint).map_or_else(Vec::new, |m| {
             m.iter().copied().filter(|&c| c != me).collect()
         })
+    }
+
+    /// How `client` is shown to the others.
+    fn who(&self, client: ClientId) -> String {
+        self.names
+            .get(&client)
+            .cloned()
+            .unwrap_or_else(|| client.to_string())
     }
 }
 
@@ -58,23 +74,37 @@ room!(Close);
 
 fn join(rs: &mut Open<Rooms>) -> i32 {
     let (endpoint, me) = (rs.endpoint_id(), rs.client_id());
-    rs.state().members.entry(endpoint).or_default().push(me);
-    rs.w_str(&format!("{me} joined"));
+    let name = rs
+        .query_param("name")
+        .filter(|n| !n.is_empty() && n.chars().count() <= MAX_NAME)
+        .filter(|n| !n.chars().any(char::is_control))
+        .map(|n| n.into_owned());
+    let rooms = rs.state();
+    rooms.members.entry(endpoint).or_default().push(me);
+    if let Some(name) = name {
+        rooms.names.insert(me, name);
+    }
+    let who = rooms.who(me);
+    rs.w_str(&format!("{who} joined"));
     to_room(rs)
 }
 
 fn say(rs: &mut Read<Rooms>, text: &str) -> i32 {
     let me = rs.client_id();
-    rs.w_str(&format!("{me}: {text}"));
+    let who = rs.state().who(me);
+    rs.w_str(&format!("{who}: {text}"));
     to_room(rs)
 }
 
 fn leave(rs: &mut Close<Rooms>) -> i32 {
     let (endpoint, me) = (rs.endpoint_id(), rs.client_id());
-    if let Some(members) = rs.state().members.get_mut(&endpoint) {
+    let rooms = rs.state();
+    if let Some(members) = rooms.members.get_mut(&endpoint) {
         members.retain(|&c| c != me);
     }
-    rs.w_str(&format!("{me} left"));
+    let who = rooms.who(me);
+    rooms.names.remove(&me);
+    rs.w_str(&format!("{who} left"));
     to_room(rs)
 }
 

@@ -9,7 +9,7 @@
 //! | `w_*`, `to_single`, `to_multi`, `to_every`, `to_every_except_*` (by id), `close_client` | | ✓ | ✓ | ✓ | ✓ |
 //! | `client_id`, `endpoint_id` | | ✓ | ✓ | ✓ | |
 //! | `to_cur`, `to_every_except_cur`, `client_addr` | | ✓ | ✓ | | |
-//! | `subprotocol`, `query`, `header` | | ✓ | | | |
+//! | `subprotocol`, `query`, `header`, `query_param`, `cookie` | | ✓ | | | |
 //! | `read_data_kind` | | | ✓ | | |
 //!
 //! In a close callback the closing client no longer receives anything:
@@ -529,17 +529,29 @@ impl<S> Open<'_, S> {
     ///
     /// ```
     /// # use rs_app::sdk::Open;
-    /// /// The session cookie's value, if the client sent one.
-    /// fn session<'a, S>(rs: &'a Open<'_, S>) -> Option<&'a [u8]> {
-    ///     let cookies = rs.header("Cookie")?;
-    ///     cookies
-    ///         .split(|&b| b == b';')
-    ///         .map(|pair| pair.trim_ascii_start())
-    ///         .find_map(|pair| pair.strip_prefix(b"session="))
+    /// /// The client's address as the proxy in front of the server saw it.
+    /// fn forwarded_for<'a, S>(rs: &'a Open<'_, S>) -> Option<&'a [u8]> {
+    ///     let list = rs.header("X-Forwarded-For")?;
+    ///     // The last entry is the one the proxy added.
+    ///     list.rsplit(|&b| b == b',').next().map(<[u8]>::trim_ascii)
     /// }
     /// ```
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.raw.header(name)
+    }
+
+    /// The first parameter called `name` of the URL's query, form-decoded
+    /// (see [`request::query_param`](super::request::query_param)): where a
+    /// browser page puts a token for the app.
+    pub fn query_param(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        super::request::query_param(self.query()?, name)
+    }
+
+    /// The value of the cookie called `name` (see
+    /// [`request::cookie`](super::request::cookie)), if the endpoint lists
+    /// `Cookie` in its `app_headers` and the client sent that cookie.
+    pub fn cookie(&self, name: &str) -> Option<&[u8]> {
+        super::request::cookie(self.header("Cookie")?, name)
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod args;
 mod context;
 mod macros;
+pub mod request;
 
 pub use context::{Close, Conf, DataKind, Init, Level, Open, Read, SendError, Timer};
 
