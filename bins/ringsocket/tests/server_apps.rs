@@ -270,26 +270,40 @@ fn chat_clients_go_by_the_name_their_url_gives() {
         Message::Text(text) => text.as_str().to_owned(),
         other => panic!("chat sends text, not {other:?}"),
     };
-    // Form-decoded (`+`, `%XX`); a name that is too long, empty or holds a
-    // control character is not taken: the client's id stands in.
-    let mut named = connect(&server.url("/chat?room=1&name=J%C3%BCrgen+M"));
+    // Form-decoded (`+`, `%XX`), trimmed, at most 32 characters (not bytes).
+    let mut named = connect(&server.url("/chat?room=1&name=+J%C3%BCrgen+M+"));
     assert_eq!(next(), "Jürgen M joined");
     named.send(Message::text("hi")).unwrap();
     assert_eq!(next(), "Jürgen M: hi");
     drop(named);
     assert_eq!(next(), "Jürgen M left");
+    for name in ["x".repeat(32), "ü".repeat(32)] {
+        let named = connect(&server.url(&format!("/chat?name={name}")));
+        assert_eq!(next(), format!("{name} joined"));
+        drop(named);
+        assert_eq!(next(), format!("{name} left"));
+    }
+    // A name that is too long, empty, could pass for an id, fakes a sender
+    // or breaks a line is not taken: the client's id stands in.
     let long = "x".repeat(33);
     for query in [
         format!("?name={long}"),
-        "?name=".to_owned(),
+        String::new(),
+        "?name=+".to_owned(),
+        "?name=12345".to_owned(),
+        "?name=Bob:+ok".to_owned(),
         "?name=a%0Ab".to_owned(),
+        "?name=a%E2%80%A8b".to_owned(),
     ] {
         let anonymous = connect(&server.url(&format!("/chat{query}")));
         let joined = next();
         let id = joined
             .strip_suffix(" joined")
             .unwrap_or_else(|| panic!("{joined}"));
-        assert!(id.parse::<u64>().is_ok(), "{query}: {joined}");
+        assert!(
+            id.parse::<u64>().is_ok() && id != "12345",
+            "{query}: {joined}"
+        );
         drop(anonymous);
         assert_eq!(next(), format!("{id} left"));
     }

@@ -3,9 +3,9 @@
 //! Each text message is relayed as `"<who>: <text>"` to the other clients
 //! of the sender's endpoint; joins and leaves are announced to them as
 //! `"<who> joined"` and `"<who> left"`. `<who>` is the name the client gave
-//! in its URL's query (`/chat?name=Ann`; at most 32 characters, none of
-//! them a control character), or else its client id. Binary messages are
-//! refused (4901).
+//! in its URL's query (`/chat?name=Ann`, see [`name_from`]), or else its
+//! client id. Names are not unique and prove nothing: anyone may take any.
+//! Binary messages are refused (4901).
 
 use std::collections::HashMap;
 
@@ -72,13 +72,24 @@ room!(Open);
 room!(Read);
 room!(Close);
 
+/// `given` trimmed, if it can be shown as a name: 1 to [`MAX_NAME`]
+/// characters, not all digits (a client id), no `:` (it would fake a
+/// message's sender), and nothing that breaks or reorders a line (control,
+/// line and paragraph separators, bidirectional overrides).
+fn name_from(given: &str) -> Option<String> {
+    let name = given.trim();
+    let breaks_a_line = |c: char| {
+        c.is_control()
+            || matches!(c, ':' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    let fits = !name.is_empty() && name.chars().count() <= MAX_NAME;
+    let an_id = name.chars().all(|c| c.is_ascii_digit());
+    (fits && !an_id && !name.chars().any(breaks_a_line)).then(|| name.to_owned())
+}
+
 fn join(rs: &mut Open<Rooms>) -> i32 {
     let (endpoint, me) = (rs.endpoint_id(), rs.client_id());
-    let name = rs
-        .query_param("name")
-        .filter(|n| !n.is_empty() && n.chars().count() <= MAX_NAME)
-        .filter(|n| !n.chars().any(char::is_control))
-        .map(|n| n.into_owned());
+    let name = rs.query_param("name").and_then(|n| name_from(&n));
     let rooms = rs.state();
     rooms.members.entry(endpoint).or_default().push(me);
     if let Some(name) = name {

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `echo` | any | sends every message back to its sender, text as text, binary as binary |
 //! | `silly_calc` | bin | the seed's example: sums an `i32` and 1-10 `u16`s (network byte order), sends the `i64` sum to every other client and "笑笑?" to the sender |
-//! | `chat` | utf8 | relays each text message as `"<id>: <text>"` to the other clients of the same endpoint, and announces `"<id> joined"` / `"<id> left"` |
+//! | `chat` | utf8 | relays each text message as `"<who>: <text>"` to the other clients of the same endpoint, and announces `"<who> joined"` / `"<who> left"`; `<who>` is the name from `?name=`, or the client id |
 //! | `broadcast` | any | sends every message to every client of the app, sender included |
 //!
 //! Build them with `cargo build -p rs-examples --examples`; the shared

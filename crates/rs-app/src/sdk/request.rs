@@ -55,8 +55,10 @@ fn form_decode(text: &str) -> Cow<'_, str> {
 
 /// The value of the first cookie called `name` (compared exactly, as
 /// cookie names are) in `header`, a `Cookie` header's value
-/// (`name=value; name2=value2`, RFC 6265 §4.2), without the double quotes
-/// a value may be wrapped in. Pairs without `=` are skipped.
+/// (`name=value; name2=value2`, RFC 6265 §4.2), without the spaces and
+/// tabs around it and the double quotes it may be wrapped in. Pairs without
+/// `=` are skipped (a browser sends a cookie with an empty name as its
+/// value alone, which no name finds).
 ///
 /// ```
 /// use rs_app::sdk::request::cookie;
@@ -69,13 +71,25 @@ pub fn cookie<'a>(header: &'a [u8], name: &str) -> Option<&'a [u8]> {
         .split(|&b| b == b';')
         .filter_map(|pair| {
             let at = pair.iter().position(|&b| b == b'=')?;
-            Some((pair[..at].trim_ascii(), pair[at + 1..].trim_ascii()))
+            Some((trim_blanks(&pair[..at]), trim_blanks(&pair[at + 1..])))
         })
         .find(|(key, _)| *key == name.as_bytes())
         .map(|(_, value)| match value {
             [b'"', inner @ .., b'"'] => inner,
             value => value,
         })
+}
+
+/// `bytes` without the spaces and tabs around them (a cookie header's
+/// whitespace, RFC 6265 §5.4).
+fn trim_blanks(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = bytes {
+        bytes = rest;
+    }
+    bytes
 }
 
 #[cfg(test)]
@@ -109,6 +123,20 @@ mod tests {
             query_param("v=plain", "v"),
             Some(Cow::Borrowed("plain"))
         ));
+    }
+
+    #[test]
+    fn an_encoded_equals_sign_is_part_of_a_name() {
+        assert_eq!(query_param("a%3Db=1&a=2", "a=b").as_deref(), Some("1"));
+        assert_eq!(query_param("a%3Db=1&a=2", "a").as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn a_cookie_value_may_hold_equals_signs_and_is_trimmed_of_blanks_only() {
+        assert_eq!(cookie(b"a==b", "a"), Some(&b"=b"[..]));
+        assert_eq!(cookie(b"x=1;\ta\t=\t2\t", "a"), Some(&b"2"[..]));
+        // Not a cookie's whitespace: kept.
+        assert_eq!(cookie(b"a=\x0c2", "a"), Some(&b"\x0c2"[..]));
     }
 
     #[test]
