@@ -2,6 +2,7 @@
 //! control frames out.
 
 use crate::encode::{MAX_CONTROL_PAYLOAD, MAX_MASKED_HEADER_LEN};
+use crate::mask::mask_short;
 use crate::utf8::Utf8Stream;
 use crate::{CloseCode, DataKind, Opcode, ProtocolError, apply_mask, mask_into, rotate_key};
 
@@ -397,7 +398,7 @@ impl Decoder {
             return None;
         }
         let payload = &mut rest[..len];
-        apply_mask(payload, [*k0, *k1, *k2, *k3]);
+        mask_short(payload, [*k0, *k1, *k2, *k3]);
         if kind == DataKind::Text && simdutf8::basic::from_utf8(payload).is_err() {
             return Some(Err(ProtocolError::InvalidUtf8));
         }

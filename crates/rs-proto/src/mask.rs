@@ -120,9 +120,11 @@ fn apply_mask_avx2(payload: &mut [u8], key: [u8; 4]) {
 }
 
 /// Masking for payloads shorter than a block (most chat-sized messages):
-/// plain word steps, without the block loop's setup.
+/// plain word steps, without the block loop's setup. Inlined into the
+/// decoder's short-frame path, where a call's register saves would cost
+/// about as much as the masking of a 20-byte payload.
 #[inline(always)]
-fn mask_short(payload: &mut [u8], key: [u8; 4]) {
+pub(crate) fn mask_short(payload: &mut [u8], key: [u8; 4]) {
     let key32 = u32::from_ne_bytes(key);
     let key64 = u64::from(key32) | (u64::from(key32) << 32);
     let (words, tail) = payload.as_chunks_mut::<WORD>();
