@@ -6,6 +6,7 @@
 #   bench/callgrind.sh              # 20 B, 512 B and 16 KiB
 #   bench/callgrind.sh 20           # one size
 #   COUNT=20000 bench/callgrind.sh  # fewer messages, quicker
+#   RUNS=5 bench/callgrind.sh 20    # five counts: the median and the range
 #
 # For each size the server runs under callgrind while rs-load sends exactly
 # COUNT (100000) messages over CONNS (10) connections in a closed loop and
@@ -15,13 +16,20 @@
 #
 # glibc is told not to use `rep stos`/`rep movs` for memset/memcpy, since
 # callgrind counts a repeated instruction once whatever its length.
-# Profiles are kept in PROFILE_DIR (default $CARGO_TARGET_DIR/callgrind) for
+# A count moves by up to about ±20 at 20 B from run to run: valgrind
+# runs one thread at a time, and how it interleaves the worker and the app
+# thread decides how many messages each wake-up and each poll serve. With
+# RUNS > 1 every size is counted that many times (against one idle run) and
+# the median is reported with the range.
+# Profiles (of the last run of each size) are kept in PROFILE_DIR (default $CARGO_TARGET_DIR/callgrind) for
 # callgrind_annotate.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 COUNT=${COUNT:-100000}
 CONNS=${CONNS:-10}
+RUNS=${RUNS:-1}
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a whole number of at least 1, not \"$RUNS\""
 SIZES=("$@")
 ((${#SIZES[@]})) || SIZES=(20 512 16384)
 PROFILE_DIR=${PROFILE_DIR:-$CARGO_TARGET_DIR/callgrind}
@@ -65,16 +73,26 @@ count_run() {
 log "idle run: $CONNS connections, no messages"
 count_run idle echo --conns "$CONNS" --count 0
 IDLE=$IR
-declare -A PER
+declare -A PER RANGE
 for size in "${SIZES[@]}"; do
-    log "echo $CONNS x $size B, $COUNT messages"
-    count_run "echo-$size" echo --conns "$CONNS" --size "$size" --count "$COUNT"
-    PER[$size]=$(awk -v a="$IR" -v b="$IDLE" -v n="$COUNT" 'BEGIN { printf "%.0f", (a - b) / n }')
+    counts=()
+    for run in $(seq 1 "$RUNS"); do
+        log "echo $CONNS x $size B, $COUNT messages (run $run of $RUNS)"
+        count_run "echo-$size" echo --conns "$CONNS" --size "$size" --count "$COUNT"
+        counts+=("$(awk -v a="$IR" -v b="$IDLE" -v n="$COUNT" 'BEGIN { printf "%.0f", (a - b) / n }')")
+    done
+    mapfile -t counts < <(printf '%s\n' "${counts[@]}" | sort -n)
+    PER[$size]=${counts[$((RUNS / 2))]}
+    RANGE[$size]="${counts[0]}-${counts[$((RUNS - 1))]}"
 done
 
 echo
 echo "server user-space instructions per echoed message (callgrind, $CONNS conns, $COUNT messages, minus an idle run of $IDLE)"
 for size in "${SIZES[@]}"; do
-    printf '  %6s B: %8s\n' "$size" "${PER[$size]}"
+    if ((RUNS > 1)); then
+        printf '  %6s B: %8s  (median of %s runs, %s)\n' "$size" "${PER[$size]}" "$RUNS" "${RANGE[$size]}"
+    else
+        printf '  %6s B: %8s\n' "$size" "${PER[$size]}"
+    fi
 done
 echo "profiles: $PROFILE_DIR (callgrind_annotate --inclusive=yes FILE)"
