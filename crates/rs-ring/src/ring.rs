@@ -71,7 +71,8 @@ pub struct RingConfig {
 
 impl RingConfig {
     /// A ring of `capacity` bytes (rounded up to a power of two, at least
-    /// 64) that does not grow and publishes every commit.
+    /// 64, at most 2^62 on 64-bit targets) that does not grow and publishes
+    /// every commit.
     pub fn new(capacity: usize) -> Self {
         let capacity = round_capacity(capacity);
         Self {
@@ -105,11 +106,14 @@ impl RingConfig {
     }
 }
 
+/// The largest capacity: the largest power of two an allocation may have
+/// (`Layout` sizes stop at `isize::MAX`).
+const MAX_CAPACITY: usize = 1 << (usize::BITS - 2);
+
 fn round_capacity(capacity: usize) -> usize {
     capacity
-        .max(MIN_CAPACITY)
-        .checked_next_power_of_two()
-        .unwrap_or(1 << (usize::BITS - 1))
+        .clamp(MIN_CAPACITY, MAX_CAPACITY)
+        .next_power_of_two()
 }
 
 /// Why a message could not be pushed.
@@ -623,6 +627,9 @@ impl Consumer {
     /// so its bytes stay in place, unchanged, however far the consumer
     /// reads on. Returns the message's position (to give `set_hold` later),
     /// or `None` if no message is peeked. An earlier hold stays in force.
+    /// While it does, the segment the message lies in and every later one
+    /// stay allocated: a ring that grows under a hold can take up to about
+    /// twice its maximum capacity.
     ///
     /// ```
     /// use rs_ring::{ring, RingConfig};
@@ -648,14 +655,10 @@ impl Consumer {
 
     /// Moves the hold to `position` (a position [`hold_peeked`](Self::hold_peeked)
     /// returned, at or after the current hold), or lifts it (`None`). Takes
-    /// effect at the next release.
+    /// effect at the next release. Space already released is never taken
+    /// back: a position before it holds from where the release stands.
     pub fn set_hold(&mut self, position: Option<u64>) {
-        let hold = position.unwrap_or(u64::MAX);
-        debug_assert!(
-            hold >= self.released,
-            "a hold cannot take back released space"
-        );
-        self.hold = hold;
+        self.hold = position.map_or(u64::MAX, |hold| hold.max(self.released));
     }
 
     /// Whether no message is published. This is the re-check of the wake-up
@@ -671,7 +674,8 @@ impl Consumer {
 
     fn segment(&self) -> &Segment {
         // SAFETY: the consumer's segment is freed only by the consumer itself
-        // (in `follow_next`, after switching) or by `Shared::drop`.
+        // (in `free_released`, once it has moved on from it and released
+        // it) or by `Shared::drop`.
         unsafe { self.segment.as_ref() }
     }
 

@@ -18,8 +18,17 @@ pub(crate) const HEADER_LEN: usize = 4;
 pub(crate) const WRAP: u32 = u32::MAX;
 /// The marker length value: continue in the next segment.
 pub(crate) const GROW: u32 = u32::MAX - 1;
-/// The longest message: every smaller length value is a message.
-pub(crate) const MAX_MESSAGE_LEN: usize = GROW as usize - 1;
+/// The longest message: every smaller length value is a message, and its
+/// record length (header and padding) is a `usize` on any target.
+pub(crate) const MAX_MESSAGE_LEN: usize = {
+    let below_markers = GROW as usize - 1;
+    let record_fits = usize::MAX - HEADER_LEN - RECORD_ALIGN;
+    if below_markers < record_fits {
+        below_markers
+    } else {
+        record_fits
+    }
+};
 
 /// The bytes a message of `len` bytes takes in a segment, header and padding
 /// included.
@@ -72,7 +81,8 @@ impl Segment {
         match Self::try_new(capacity, base) {
             Some(segment) => segment,
             None => handle_alloc_error(
-                Layout::from_size_align(capacity, SEGMENT_ALIGN).unwrap_or(Layout::new::<u8>()),
+                Layout::from_size_align(capacity, SEGMENT_ALIGN)
+                    .expect("ring capacities are powers of two up to isize::MAX"),
             ),
         }
     }

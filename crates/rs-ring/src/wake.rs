@@ -185,7 +185,9 @@ impl Parker {
             self.0.withdraw();
             return Wakeup::Work;
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout beyond what the clock can represent (`Duration::MAX` for
+        // "forever") is no deadline at all.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let in_time =

@@ -1,5 +1,7 @@
 //! Every path of the ring API, single-threaded unless a wake-up needs two.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rs_ring::{Consumer, Notifier, Parker, Producer, PushError, RingConfig, Wakeup, ring};
@@ -65,6 +67,15 @@ fn capacities_round_up_to_a_power_of_two_of_at_least_64() {
     assert_eq!(RingConfig::new(0).capacity(), 64);
     assert_eq!(RingConfig::new(100).capacity(), 128);
     assert_eq!(RingConfig::new(4096).capacity(), 4096);
+}
+
+#[test]
+fn capacities_stop_at_the_largest_allocatable_power_of_two() {
+    // Rounding up usize::MAX would give 2^63, which no allocation may have.
+    let largest = 1 << (usize::BITS - 2);
+    assert_eq!(RingConfig::new(usize::MAX).capacity(), largest);
+    assert_eq!(RingConfig::new(largest + 1).capacity(), largest);
+    assert!(std::alloc::Layout::from_size_align(largest, 128).is_ok());
 }
 
 #[test]
@@ -204,6 +215,28 @@ fn a_hold_moves_forward_to_the_next_held_message() {
     consumer.release();
     assert_eq!(producer.released(), second);
     assert_eq!(held(ptr, len), [1; 12]);
+    consumer.set_hold(None);
+    consumer.release();
+    assert_eq!(producer.released(), producer.position());
+}
+
+#[test]
+fn a_hold_set_before_the_released_space_does_not_take_it_back() {
+    let (mut producer, mut consumer) = fixed(256);
+    producer.push(b"a").unwrap();
+    let (stale, _, _) = hold_next(&mut consumer);
+    consumer.set_hold(None);
+    consumer.release();
+    let released = producer.released();
+    assert!(released > stale);
+    consumer.set_hold(Some(stale));
+    consumer.release();
+    assert_eq!(producer.released(), released);
+    // It holds from where the release stood: what comes next stays.
+    producer.push(b"b").unwrap();
+    assert_eq!(pop(&mut consumer).unwrap(), b"b");
+    consumer.release();
+    assert_eq!(producer.released(), released);
     consumer.set_hold(None);
     consumer.release();
     assert_eq!(producer.released(), producer.position());
@@ -425,6 +458,27 @@ fn park_times_out() {
         parker.park(Some(Duration::ZERO), || false),
         Wakeup::TimedOut
     );
+}
+
+#[test]
+fn a_timeout_the_clock_cannot_reach_means_no_timeout() {
+    let parker = Parker::new();
+    let waker = parker.waker();
+    let woken = Arc::new(AtomicBool::new(false));
+    // Woken again and again: one wake-up before the park began would be
+    // nobody's (the protocol is about rings, which this test has none of).
+    let nudger = std::thread::spawn({
+        let woken = woken.clone();
+        move || {
+            while !woken.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(10));
+                waker.wake();
+            }
+        }
+    });
+    assert_eq!(parker.park(Some(Duration::MAX), || false), Wakeup::Woken);
+    woken.store(true, Ordering::Release);
+    nudger.join().unwrap();
 }
 
 #[test]
