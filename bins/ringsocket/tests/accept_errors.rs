@@ -84,8 +84,20 @@ fn a_connection_that_finds_no_descriptor_is_refused_at_once_and_the_spare_taken_
     // finds no one else waiting (the 0s: the real accept4). Then out of
     // descriptors again for the second: it is refused the same way only if
     // the spare was taken back (otherwise the server waits, and serves it).
+    // The second connects once the server has looked for more after the
+    // first (its third accept4), which would otherwise take it normally.
     let (server, log, _build) = server_failing_accepts(&[libc::EMFILE, 0, 0, libc::EMFILE]);
-    for client in ["first", "second"] {
+    for (client, after) in [
+        ("first", None),
+        ("second", Some("fail_accept: call 2 done")),
+    ] {
+        if let Some(after) = after {
+            assert!(
+                log.wait_for(after, Duration::from_secs(5)),
+                "{}",
+                log.text()
+            );
+        }
         let mut refused = std::net::TcpStream::connect(server.addr()).unwrap();
         refused
             .set_read_timeout(Some(Duration::from_secs(3)))
