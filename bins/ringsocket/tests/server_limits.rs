@@ -368,14 +368,7 @@ fn past_max_pending_output_total_the_clients_with_the_most_unread_output_get_101
     // tcp_wmem's maximum of them (and a little more on the client's side),
     // the worker holds about 6 MiB more: under the client's own 8 MiB, but
     // not under the 8 MiB for all four together.
-    let wmem_max: usize = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
-        .unwrap()
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let messages = (wmem_max + (6 << 20)) / 64_000;
+    let messages = (wmem_max() + (6 << 20)) / 64_000;
     let payload = |client: usize, n: usize| vec![(client * 7 + n) as u8; 64_000];
     let mut clients: Vec<RawWs> = (0..4)
         .map(|_| RawWs::connect(server.addr(), "/echo"))
@@ -484,6 +477,145 @@ fn a_silent_client_is_pinged_then_closed_with_1001_and_one_that_answers_stays() 
     silent.wait_closed(Duration::from_secs(5));
     let pings = answering.join().expect("the answering client stays");
     assert!(pings >= 1, "it was never pinged");
+}
+
+/// The most a TCP socket's send buffer grows to (tcp_wmem's maximum).
+fn wmem_max() -> usize {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .unwrap()
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Sends `count` binary messages of 1 MiB, message `n` all bytes `n`.
+fn send_mib(client: &mut RawWs, count: usize) {
+    for n in 0..count {
+        client.send(raw::BINARY, &vec![n as u8; 1 << 20]);
+    }
+}
+
+#[test]
+fn a_client_still_receiving_a_long_reply_is_not_closed_as_idle() {
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo")],
+        r#""worker_c": 1, "idle_timeout": 1, "max_ws_msg_size": 1048576,
+           "max_pending_output": 67108864,"#,
+    );
+    // 12 MiB of echoes, read at about 3 MB/s: after the first tick the
+    // client sends nothing while it reads, and a ping queued behind what it
+    // has not read yet reaches it only seconds later. It reads all along.
+    let mut client = RawWs::connect_with_receive_buffer(server.addr(), "/echo", 64 << 10);
+    send_mib(&mut client, 12);
+    client.read_slowly(64 << 10, Duration::from_millis(20));
+    let (mut echoes, mut pings) = (0, 0);
+    while echoes < 12 {
+        let frame = client.frame();
+        match frame.opcode {
+            raw::PING => {
+                pings += 1;
+                client.send(raw::PONG, &frame.payload);
+            }
+            raw::BINARY => {
+                assert!(
+                    frame.payload == vec![echoes as u8; 1 << 20],
+                    "echo {echoes}"
+                );
+                echoes += 1;
+            }
+            raw::CLOSE => panic!(
+                "closed with {} after {echoes} echoes and {pings} pings",
+                frame.close_code()
+            ),
+            other => panic!("opcode {other}"),
+        }
+    }
+    client.send(raw::TEXT, b"still here");
+    loop {
+        let frame = client.frame();
+        match frame.opcode {
+            raw::PING => client.send(raw::PONG, &frame.payload),
+            raw::TEXT => break assert_eq!(frame.payload, b"still here"),
+            other => panic!("opcode {other} ({:?})", frame.payload.get(..2)),
+        }
+    }
+}
+
+/// Two clients ask for echoes and read none (the kernel takes up to
+/// tcp_wmem's maximum of them, the worker holds about 14 MiB more of each,
+/// under `max_pending_output_total` together), the two sending `then` after
+/// their requests; later a third client asks for 12 MiB and reads it, so
+/// that for a while several MiB of it wait in the worker too, and must
+/// get every echo. Returns the server's log.
+fn two_hogs_then_a_reader(idle_timeout: u32, then: &[u8]) -> String {
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo")],
+        &format!(
+            r#""worker_c": 1, "idle_timeout": {idle_timeout}, "shutdown_wait_ws": 60,
+               "max_ws_msg_size": 1048576, "max_pending_output": 33554432,
+               "max_pending_output_total": 33554432,"#
+        ),
+    );
+    let log = server.capture_stderr();
+    let hog_mib = (wmem_max() >> 20) + 15;
+    let mut hogs: Vec<RawWs> = (0..2)
+        .map(|_| RawWs::connect_with_receive_buffer(server.addr(), "/echo", 64 << 10))
+        .collect();
+    for hog in &mut hogs {
+        send_mib(hog, hog_mib);
+        hog.send_raw(then);
+    }
+    // Until the hogs are closed as idle, or have had their close frames
+    // answered (behind their echoes), which takes the server a moment.
+    if idle_timeout < 5 {
+        assert!(
+            log.wait_until(Duration::from_secs(10), |text| {
+                text.matches("closing with 1001").count() == 2
+            }),
+            "{}",
+            log.text()
+        );
+    } else {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let mut reader = RawWs::connect_with_receive_buffer(server.addr(), "/echo", 64 << 10);
+    send_mib(&mut reader, 12);
+    reader.read_slowly(64 << 10, Duration::from_millis(1));
+    for n in 0..12 {
+        let frame = reader.frame();
+        assert_eq!(
+            frame.opcode,
+            raw::BINARY,
+            "echo {n}: {:?}\n{}",
+            frame.payload.get(..2),
+            log.text()
+        );
+        assert!(frame.payload == vec![n as u8; 1 << 20], "echo {n}");
+    }
+    drop(hogs);
+    log.text()
+}
+
+#[test]
+fn a_client_closed_as_idle_lets_go_of_the_output_it_did_not_read() {
+    // Silent, the hogs are closed as idle: what they did not read goes with
+    // them, so the worker never holds too much.
+    let log = two_hogs_then_a_reader(1, &[]);
+    assert!(!log.contains("max_pending_output_total"), "{log}");
+}
+
+#[test]
+fn past_max_pending_output_total_clients_already_closing_lose_their_output_first() {
+    // The hogs close: their close frames are answered behind their echoes,
+    // which wait. When the reader's echoes take the worker past the total,
+    // what the hogs did not read goes, not the client being served.
+    let log = two_hogs_then_a_reader(120, &raw::masked(raw::CLOSE, &1000u16.to_be_bytes()));
+    assert!(log.contains("as it is closing"), "{log}");
+    assert!(!log.contains("closing with 1013"), "{log}");
 }
 
 #[test]

@@ -192,8 +192,21 @@ impl Output {
     /// Drops every queued frame that has not started going out. A frame
     /// already partly written stays, so the stream stays well-formed.
     pub(crate) fn drop_unstarted(&mut self) {
-        let keep = usize::from(self.queue.front().is_some_and(|(_, offset)| *offset > 0));
-        for (bytes, offset) in self.queue.drain(keep..) {
+        self.drop_unstarted_in(self.queue.len());
+    }
+
+    /// Like [`drop_unstarted`](Self::drop_unstarted), but the last frame
+    /// stays too: a closing connection's own close frame, queued behind
+    /// everything else.
+    pub(crate) fn drop_unstarted_before_last(&mut self) {
+        self.drop_unstarted_in(self.queue.len().saturating_sub(1));
+    }
+
+    /// Drops the frames that have not started going out among the first
+    /// `end` queued.
+    fn drop_unstarted_in(&mut self, end: usize) {
+        let start = usize::from(self.queue.front().is_some_and(|(_, offset)| *offset > 0));
+        for (bytes, offset) in self.queue.drain(start..end.max(start)) {
             self.bytes -= bytes.bytes.len() - offset;
         }
     }
@@ -452,5 +465,33 @@ mod tests {
         socket.room = 100;
         output.flush(&mut socket).unwrap();
         assert_eq!(socket.written, b"first");
+    }
+
+    #[test]
+    fn dropping_unstarted_output_before_the_last_frame_keeps_it() {
+        let held = Held::default();
+        let mut socket = Socket {
+            room: 2,
+            ..Socket::default()
+        };
+        let mut output = Output::default();
+        for frame in [&b"first"[..], b"second", b"third", b"close"] {
+            output
+                .send(&mut socket, &mut Frame::new(frame), &held)
+                .unwrap();
+        }
+        output.drop_unstarted_before_last();
+        assert_eq!(output.pending(), 3 + 5);
+        assert_eq!(held.bytes(), 5 + 5, "the dropped copies are freed");
+        socket.room = 100;
+        output.flush(&mut socket).unwrap();
+        assert_eq!(socket.written, b"firstclose");
+        // Nothing but one frame, or nothing at all: nothing to drop.
+        output.queue(&mut Frame::new(b"alone"), &held);
+        output.drop_unstarted_before_last();
+        assert_eq!(output.pending(), 5);
+        let mut empty = Output::default();
+        empty.drop_unstarted_before_last();
+        assert_eq!(empty.pending(), 0);
     }
 }

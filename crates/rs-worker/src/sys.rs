@@ -75,6 +75,36 @@ pub(crate) fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
 }
 
 /// A system call's result: the kernel returns -errno for an error.
+/// How many bytes of what was sent on TCP socket `fd` its peer has
+/// acknowledged (`TCP_INFO`'s `tcpi_bytes_acked`, Linux 4.1 and later):
+/// evidence that the peer is receiving, which a full receive window (a peer
+/// that stopped reading) stops. Not on the data path: through libc.
+pub(crate) fn bytes_acked(fd: RawFd) -> io::Result<u64> {
+    // SAFETY: tcp_info is plain integers, for which all zeroes is valid.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes to `info`, which has
+    // that size, and stores the length it wrote in `len`.
+    let status = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            std::ptr::from_mut(&mut info).cast(),
+            &mut len,
+        )
+    };
+    if status != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // A kernel older than the field gives a shorter struct.
+    let end = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + 8;
+    if (len as usize) < end {
+        return Err(io::ErrorKind::Unsupported.into());
+    }
+    Ok(info.tcpi_bytes_acked)
+}
+
 fn result(n: isize) -> io::Result<usize> {
     if n < 0 {
         Err(io::Error::from_raw_os_error(-n as i32))
@@ -178,6 +208,25 @@ mod tests {
         drop(b);
         let err = writev(a.as_raw_fd(), &[IoSlice::new(b"x")]).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn bytes_acked_counts_what_the_peer_received() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut sender = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut receiver, _) = listener.accept().unwrap();
+        let before = bytes_acked(sender.as_raw_fd()).unwrap();
+        sender.write_all(&[7; 1000]).unwrap();
+        receiver.read_exact(&mut [0; 1000]).unwrap();
+        // The acknowledgement may trail the data by a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while bytes_acked(sender.as_raw_fd()).unwrap() < before + 1000 {
+            assert!(std::time::Instant::now() < deadline, "never acknowledged");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let (a, _b) = UnixStream::pair().unwrap();
+        assert!(bytes_acked(a.as_raw_fd()).is_err(), "not a TCP socket");
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub enum Received {
 pub struct RawWs {
     pub stream: TcpStream,
     buf: Vec<u8>,
+    /// The most one read takes, and the pause after each (a slow reader).
+    read_chunk: usize,
+    read_pause: Duration,
 }
 
 /// Encodes a frame. `mask: None` sends it unmasked (a protocol error from a
@@ -126,7 +129,30 @@ impl RawWs {
     /// Like [`RawWs::connect`], but sends `after` in the same write as the
     /// request (frames pipelined behind the handshake).
     pub fn connect_sending(addr: SocketAddr, path: &str, after: &[u8]) -> Self {
-        let mut stream = TcpStream::connect(addr).unwrap();
+        Self::handshake(TcpStream::connect(addr).unwrap(), path, after)
+    }
+
+    /// Like [`RawWs::connect`], with a receive buffer fixed at `bytes`
+    /// (no autotuning): what the server sends waits on its side sooner.
+    pub fn connect_with_receive_buffer(addr: SocketAddr, path: &str, bytes: usize) -> Self {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .unwrap();
+        socket.set_recv_buffer_size(bytes).unwrap();
+        socket.connect(&addr.into()).unwrap();
+        Self::handshake(socket.into(), path, &[])
+    }
+
+    /// Reads at most `chunk` bytes at a time from now on, pausing `pause`
+    /// after each read: a client that reads steadily, but slowly.
+    pub fn read_slowly(&mut self, chunk: usize, pause: Duration) {
+        (self.read_chunk, self.read_pause) = (chunk, pause);
+    }
+
+    fn handshake(mut stream: TcpStream, path: &str, after: &[u8]) -> Self {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
@@ -151,7 +177,12 @@ impl RawWs {
         let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
         assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
         buf.drain(..head_end);
-        Self { stream, buf }
+        Self {
+            stream,
+            buf,
+            read_chunk: 64 * 1024,
+            read_pause: Duration::ZERO,
+        }
     }
 
     /// Sends bytes as they are.
@@ -168,7 +199,7 @@ impl RawWs {
     /// happens within `limit`.
     pub fn read_within(&mut self, limit: Duration) -> Received {
         let deadline = Instant::now() + limit;
-        let mut chunk = vec![0u8; 64 * 1024];
+        let mut chunk = vec![0u8; self.read_chunk];
         loop {
             if let Some((frame, len)) = parse(&self.buf) {
                 self.buf.drain(..len);
@@ -184,7 +215,10 @@ impl RawWs {
                         reset: false,
                     };
                 }
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    std::thread::sleep(self.read_pause);
+                }
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
                     return Received::Closed {
                         trailing: self.buf.len(),

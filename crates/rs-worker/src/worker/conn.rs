@@ -94,6 +94,9 @@ pub(super) struct Conn {
     pub(super) heard: bool,
     /// The last idle check pinged it, having heard nothing before.
     pub(super) pinged: bool,
+    /// The bytes its peer had acknowledged at the last idle check that
+    /// found it silent (see `idle`).
+    pub(super) acked: u64,
 }
 
 pub(super) struct Slot {
@@ -159,6 +162,7 @@ impl Worker {
             partial: 0,
             heard: true,
             pinged: false,
+            acked: 0,
         });
         self.deadlines
             .push(Reverse((deadline, slot, id.generation())));

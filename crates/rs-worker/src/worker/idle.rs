@@ -6,18 +6,33 @@
 //! does not keep its place for ever; a live client answers the ping (every
 //! WebSocket client does) and stays.
 //!
+//! The ping goes behind what the client has not received yet, which may
+//! take longer than a tick to reach a slow reader (a long reply, a slow
+//! link). So a pinged client that was still receiving since the last tick
+//! (its TCP peer acknowledged more than a ping's worth of bytes) is given
+//! another tick instead of being closed; one that stopped reading fills its
+//! receive window, acknowledges nothing more, and is closed as before.
+//!
 //! One flag set per read is all the data path pays; the check walks the
-//! connections once per tick.
+//! connections once per tick, and asks the kernel only about silent ones.
+
+use std::os::fd::AsRawFd;
 
 use rs_proto::CloseCode;
 
 use crate::output::Frame;
+use crate::sys;
 
 use super::Worker;
 use super::conn::{Phase, shown};
 
 /// A ping without payload.
 const PING: [u8; 2] = [0x89, 0x00];
+
+/// More than a ping takes on the wire, TLS record included: a pinged
+/// client whose peer acknowledged more than this since the last tick was
+/// receiving what we sent it before the ping, not just the ping.
+const PING_ON_THE_WIRE: u64 = 64;
 
 impl Worker {
     /// The idle ticker ticked: ping the silent, close the still silent.
@@ -39,15 +54,32 @@ impl Worker {
             }
             if std::mem::take(&mut conn.heard) {
                 conn.pinged = false;
-            } else if !conn.pinged {
+                continue;
+            }
+            // Unknown (not TCP, or a kernel without the count) is the
+            // same as no progress: only the ping's answer counts then.
+            let acked = sys::bytes_acked(conn.stream.tcp_mut().as_raw_fd()).unwrap_or(0);
+            let receiving =
+                acked.saturating_sub(std::mem::replace(&mut conn.acked, acked)) > PING_ON_THE_WIRE;
+            if !conn.pinged {
                 conn.pinged = true;
                 self.send(slot, &mut Frame::new(&PING));
+            } else if receiving {
+                log::debug!(
+                    "client {} ({}): silent for {period} s but still receiving: its ping may be \
+                     behind what it reads",
+                    conn.id,
+                    shown(&conn.peer),
+                );
             } else {
                 log::debug!(
                     "client {} ({}): closing with 1001: it answered no ping for {period} s",
                     conn.id,
                     shown(&conn.peer),
                 );
+                // It is not reading: what it has not started to receive
+                // would only hold memory until its close times out.
+                conn.output.drop_unstarted();
                 self.fail_with(slot, CloseCode::GOING_AWAY, "idle");
             }
         }

@@ -161,36 +161,58 @@ impl Worker {
         }
     }
 
-    /// Closes the clients with the most unread output, with 1013 (Try Again
-    /// Later), until their output makes up what the worker holds past
-    /// `max_pending_output_total`: each client stays under its own limit,
-    /// but many of them could otherwise hold `fd_alloc_c` times it. A frame
-    /// copy shared with clients that stay is not freed with one that goes;
-    /// what is still held past the limit then is shed on the next pass,
-    /// rather than closing everyone now on a count that has not moved.
+    /// Until what the worker holds past `max_pending_output_total` is made
+    /// up, drops what connections on their way out still had to send (a
+    /// client that sent its close frame after asking for much keeps it
+    /// until it reads it or its close times out), all but their close
+    /// frames, then closes the clients with the most unread output with
+    /// 1013 (Try Again Later): each client stays under its own limit, but
+    /// many of them could otherwise hold `fd_alloc_c` times it. A frame copy
+    /// shared with clients that stay is not freed with one that goes; what
+    /// is still held past the limit then is shed on the next pass, rather
+    /// than closing everyone now on a count that has not moved.
     #[cold]
     fn shed_pending_output(&mut self) {
         let (max, held) = (self.limits.max_pending_output_total, self.held.bytes());
-        let mut most: Vec<(usize, u32)> = self
+        // (still served, pending, slot): those leaving first, then the most.
+        let mut most: Vec<(bool, usize, u32)> = self
             .slots
             .iter()
             .enumerate()
             .filter_map(|(slot, s)| {
                 let conn = s.conn.as_ref()?;
                 let pending = conn.output.pending() + conn.stream.buffered();
-                (conn.phase.app().is_some() && pending > 0).then_some((pending, slot as u32))
+                let served = conn.phase.app().is_some();
+                let leaving = matches!(conn.phase, Phase::Closing(_) | Phase::Finishing { .. });
+                ((served || leaving) && pending > 0).then_some((served, pending, slot as u32))
             })
             .collect();
-        most.sort_unstable_by(|a, b| b.cmp(a));
+        most.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         let mut excess = held.saturating_sub(max);
-        for (pending, slot) in most {
+        for (served, pending, slot) in most {
             if excess == 0 {
                 break;
             }
-            excess = excess.saturating_sub(pending);
             let Some(conn) = self.conn(slot) else {
                 continue;
             };
+            if !served {
+                let before = conn.output.pending();
+                conn.output.drop_unstarted_before_last();
+                let dropped = before - conn.output.pending();
+                if dropped > 0 {
+                    log::debug!(
+                        "client {} ({}): dropping {dropped} bytes of output it has not started \
+                         to read, as it is closing, when this worker holds {held} bytes for \
+                         its clients, past max_pending_output_total ({max} bytes)",
+                        conn.id,
+                        shown(&conn.peer),
+                    );
+                }
+                excess = excess.saturating_sub(dropped);
+                continue;
+            }
+            excess = excess.saturating_sub(pending);
             log::debug!(
                 "client {} ({}): closing with 1013: its {pending} bytes of unread output are \
                  among the most when this worker holds {held} bytes for its clients, past \
