@@ -148,7 +148,7 @@ typedef struct rs_app_descriptor {
     uint8_t reserved[6]; /* 0 */
     uint64_t timer_interval_us; /* > 0 when timer_mode is not RS_TIMER_NONE */
     size_t app_data_size;
-    size_t app_data_align; /* a power of two */
+    size_t app_data_align; /* a power of two, at most 4096 */
     const rs_read_case *cases;
     size_t case_count; /* 1, or 1 to 255 in RS_READ_SWITCH mode */
 } rs_app_descriptor;

@@ -73,7 +73,7 @@ pub struct AppDescriptor {
     pub timer_interval_us: u64,
     /// Bytes of zeroed app data the server allocates for the app.
     pub app_data_size: usize,
-    /// Their alignment: a power of two.
+    /// Their alignment: a power of two, at most 4096.
     pub app_data_align: usize,
     /// The read cases: exactly one unless `read_mode` is [`READ_SWITCH`]
     /// (1 to 255, each with a distinct `value`).
@@ -299,8 +299,9 @@ pub const SEND_TOO_LARGE: i32 = 3;
 pub const SEND_INVALID_ARGUMENT: i32 = 4;
 /// Sending is not available in this callback (init).
 pub const SEND_NOT_AVAILABLE: i32 = 5;
-/// The server is shutting down and a worker's ring stayed full; nothing was
-/// sent.
+/// The server is shutting down and a worker's ring stayed full: the
+/// clients of that worker (and of the workers after it) did not get the
+/// message; those of workers before it, for a message to several, did.
 pub const SEND_SHUTTING_DOWN: i32 = 6;
 
 /// The status an SDK returns when a callback panicked (and it logged why).

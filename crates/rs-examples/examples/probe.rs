@@ -171,6 +171,17 @@ fn bad_text(rs: &mut Read<Counters>) -> i32 {
     reply(rs, DataKind::Bin)
 }
 
+/// Case 0xC3: echoes the rest of a text message, as text, then replies
+/// (binary) whether that was refused. A text message that starts with
+/// 0xC3 (a UTF-8 lead byte) continues with a continuation byte: without its
+/// first byte it is not UTF-8, so the echo must be refused.
+fn text_rest(rs: &mut Read<Counters>, rest: &[u8]) -> i32 {
+    rs.w_bytes(rest);
+    let refused = rs.to_cur(DataKind::Utf8) == Err(SendError::InvalidUtf8);
+    rs.w_u8(u8::from(refused));
+    reply(rs, DataKind::Bin)
+}
+
 /// Case 11: sends the client `count` binary frames, one per send, each
 /// holding its index (u16, network byte order).
 fn burst(rs: &mut Read<Counters>, count: u16) -> i32 {
@@ -256,6 +267,7 @@ rs_app! {
         10 => utf8(bad_text),
         11 => bin(burst, ntoh(u16)),
         12 => bin(stall, ntoh(u16)),
+        0xC3 => utf8(text_rest, bytes()),
     },
     close: close,
     timer: none,

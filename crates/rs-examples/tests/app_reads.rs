@@ -463,3 +463,14 @@ fn invalid_utf8_is_not_sent_as_text() {
     assert_eq!(h.expect(1), [Out::single(a.id, bin(&[1]))]);
     assert_eq!(h.stop(), Ok(()));
 }
+
+#[test]
+fn a_text_message_less_its_case_byte_is_checked_before_it_is_sent_as_text() {
+    let mut h = Harness::start("probe");
+    let a = Client::new(0, 4);
+    // "é" is C3 A9: case 0xC3, which echoes [A9] as text, a continuation
+    // byte alone. The whole message was valid UTF-8; what is echoed is not.
+    h.text(&a, "é");
+    assert_eq!(h.expect(1), [Out::single(a.id, bin(&[1]))]);
+    assert_eq!(h.stop(), Ok(()));
+}

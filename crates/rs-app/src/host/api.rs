@@ -83,6 +83,10 @@ pub(crate) struct HostState {
     /// The payload of the running read callback, as the app got it: it stays
     /// in the inbound ring, unchanged, until the callback returns.
     message: (*const u8, usize),
+    /// The read callback's payload is valid UTF-8 already: a whole text
+    /// message (its worker checked it), or one less a leading ASCII case
+    /// byte.
+    message_is_utf8: bool,
     /// A write of bytes that lie inside `message`, not copied (offset,
     /// length): an echo's payload goes from the inbound ring straight to
     /// the outbound one. Copied into `wbuf` if anything is written after it.
@@ -133,7 +137,7 @@ impl HostState {
     ) -> Self {
         let app_data = (app.app_data_size > 0).then(|| {
             let layout = Layout::from_size_align(app.app_data_size, app.app_data_align)
-                .expect("checked at load: size bounded, align a power of two");
+                .expect("checked at load: at most 1 GiB, aligned to a power of two up to 4096");
             // SAFETY: the layout has a non-zero size.
             let data = unsafe { alloc_zeroed(layout) };
             let data = std::ptr::NonNull::new(data)
@@ -159,6 +163,7 @@ impl HostState {
             app_data,
             wbuf,
             message: (std::ptr::null(), 0),
+            message_is_utf8: false,
             lent: None,
             may_lend: false,
             lent_until: None,
@@ -224,16 +229,20 @@ impl HostState {
 
     /// Runs a read callback `f` about `client`, with `payload`, the message
     /// it reads, lent to the host until it returns, so that writes of its
-    /// bytes need not copy them.
+    /// bytes need not copy them. `is_utf8`: the payload is known to be
+    /// valid UTF-8, so that echoing it whole as text needs no check.
     pub(crate) fn call_read(
         &mut self,
         payload: &[u8],
+        is_utf8: bool,
         client: CurrentClient,
         f: impl FnOnce(*mut Ctx) -> i32,
     ) -> i32 {
         self.message = (payload.as_ptr(), payload.len());
+        self.message_is_utf8 = is_utf8;
         let status = self.call(Callback::Read, Some(client), f);
         self.message = (std::ptr::null(), 0);
+        self.message_is_utf8 = false;
         status
     }
 
@@ -339,7 +348,7 @@ impl HostState {
         if target == abi::TARGET_CUR
             && self.callback != Some(Callback::Close)
             && let Some(client) = self.client
-            && let Some(status) = self.reply(opcode, client.id, client.data_kind)
+            && let Some(status) = self.reply(opcode, client.id)
         {
             return status;
         }
@@ -403,7 +412,7 @@ impl HostState {
     /// the app thread to hold it there. `None` when the ring is full: the
     /// general path then waits for room.
     #[inline(always)]
-    fn reply(&mut self, opcode: Opcode, client: ClientId, data_kind: u8) -> Option<i32> {
+    fn reply(&mut self, opcode: Opcode, client: ClientId) -> Option<i32> {
         let payload: &[u8] = match self.lent {
             // SAFETY: as in `take_lent`: the lent bytes lie inside the
             // running read callback's payload, unchanged until it returns.
@@ -413,8 +422,8 @@ impl HostState {
             None => &self.wbuf[MAX_HEADER_LEN..],
         };
         if opcode == Opcode::Text
-            // A whole text message is UTF-8 already: its worker checked it.
-            && !(data_kind == abi::DATA_UTF8 && self.lent == Some((0, self.message.1)))
+            // The whole payload of a text message is UTF-8 already.
+            && !(self.message_is_utf8 && self.lent == Some((0, self.message.1)))
             && simdutf8::basic::from_utf8(payload).is_err()
         {
             return Some(abi::SEND_INVALID_UTF8);

@@ -116,6 +116,9 @@ impl fmt::Debug for App {
 
 /// The largest app data an app may ask for.
 const MAX_APP_DATA: usize = 1 << 30;
+/// The largest alignment app data may ask for: a page. Together with
+/// [`MAX_APP_DATA`] this keeps every app data layout one the allocator takes.
+const MAX_APP_DATA_ALIGN: usize = 4096;
 
 impl App {
     /// Loads the shared object at `path` and checks its descriptor.
@@ -228,6 +231,12 @@ fn check_descriptor(d: &AppDescriptor) -> Result<(), String> {
             d.app_data_align
         ));
     }
+    if d.app_data_align > MAX_APP_DATA_ALIGN {
+        return Err(format!(
+            "app data alignment {} exceeds {MAX_APP_DATA_ALIGN}",
+            d.app_data_align
+        ));
+    }
     if d.app_data_size > MAX_APP_DATA {
         return Err(format!(
             "app data of {} bytes exceeds {MAX_APP_DATA}",
@@ -309,4 +318,263 @@ fn read_cases(d: &AppDescriptor) -> Result<Box<[Option<Case>; 256]>, String> {
         });
     }
     Ok(cases)
+}
+
+#[cfg(test)]
+mod tests {
+    //! One test per load-time rule of docs/app-abi.md (7-20; the argument
+    //! rules of step 14 in detail are `layout`'s), with the exact reason.
+
+    use super::*;
+    use crate::abi::{ArgSpec, Ctx, ReadCase};
+
+    unsafe extern "C" fn read(_: *mut Ctx, _: *const u8, _: usize) -> i32 {
+        0
+    }
+
+    unsafe extern "C" fn timer(_: *mut Ctx) -> i32 {
+        0
+    }
+
+    fn case(value: u8, data_kind: u8) -> ReadCase {
+        ReadCase {
+            value,
+            data_kind,
+            reserved: [0; 6],
+            read: Some(read),
+            args: std::ptr::null(),
+            arg_count: 0,
+        }
+    }
+
+    fn descriptor(read_mode: u8, cases: &[ReadCase]) -> AppDescriptor {
+        AppDescriptor {
+            abi_version: ABI_VERSION,
+            descriptor_size: size_of::<AppDescriptor>() as u32,
+            init: None,
+            open: None,
+            close: None,
+            timer: None,
+            fini: None,
+            read_mode,
+            timer_mode: abi::TIMER_NONE,
+            reserved: [0; 6],
+            timer_interval_us: 0,
+            app_data_size: 0,
+            app_data_align: 1,
+            cases: cases.as_ptr(),
+            case_count: cases.len(),
+        }
+    }
+
+    /// Why the server refuses `d`, if it does.
+    fn refusal(d: &AppDescriptor) -> Option<String> {
+        read_cases(d).and_then(|_| check_descriptor(d)).err()
+    }
+
+    fn refused(d: &AppDescriptor, reason: &str) {
+        assert_eq!(refusal(d).as_deref(), Some(reason));
+    }
+
+    #[test]
+    fn a_valid_descriptor_of_each_mode_is_taken() {
+        for (mode, kind) in [
+            (abi::READ_BIN, abi::DATA_BIN),
+            (abi::READ_UTF8, abi::DATA_UTF8),
+            (abi::READ_ANY, abi::DATA_ANY),
+            (abi::READ_SWITCH, abi::DATA_UTF8),
+        ] {
+            let cases = [case(0, kind)];
+            assert_eq!(refusal(&descriptor(mode, &cases)), None, "mode {mode}");
+        }
+        let cases: Vec<ReadCase> = (0..255).map(|v| case(v, abi::DATA_BIN)).collect();
+        assert_eq!(refusal(&descriptor(abi::READ_SWITCH, &cases)), None);
+    }
+
+    #[test]
+    fn rule_7_an_unknown_read_mode() {
+        refused(
+            &descriptor(5, &[case(0, abi::DATA_BIN)]),
+            "unknown read mode 5",
+        );
+    }
+
+    #[test]
+    fn rule_8_no_read_cases() {
+        let mut d = descriptor(abi::READ_BIN, &[]);
+        (d.cases, d.case_count) = (std::ptr::null(), 1);
+        refused(&d, "the read cases pointer is null");
+    }
+
+    #[test]
+    fn rule_9_a_case_count_the_mode_does_not_allow() {
+        let two = [case(0, abi::DATA_BIN), case(1, abi::DATA_BIN)];
+        refused(
+            &descriptor(abi::READ_BIN, &two),
+            "2 read cases for read mode 1 (expected 1..=1)",
+        );
+        refused(
+            &descriptor(abi::READ_SWITCH, &[]),
+            "0 read cases for read mode 4 (expected 1..=255)",
+        );
+        let all: Vec<ReadCase> = (0..=255).map(|v| case(v, abi::DATA_BIN)).collect();
+        refused(
+            &descriptor(abi::READ_SWITCH, &all),
+            "256 read cases for read mode 4 (expected 1..=255)",
+        );
+    }
+
+    #[test]
+    fn rule_10_a_case_without_a_callback() {
+        let mut cases = [case(0, abi::DATA_BIN), case(1, abi::DATA_BIN)];
+        cases[1].read = None;
+        refused(
+            &descriptor(abi::READ_SWITCH, &cases),
+            "read case 1 has no read callback",
+        );
+    }
+
+    #[test]
+    fn rule_11_a_case_with_reserved_bytes_set() {
+        let mut cases = [case(0, abi::DATA_BIN)];
+        cases[0].reserved[5] = 1;
+        refused(
+            &descriptor(abi::READ_BIN, &cases),
+            "read case 0: reserved bytes are not zero",
+        );
+    }
+
+    #[test]
+    fn rule_12_a_data_kind_that_does_not_fit_the_mode() {
+        for (mode, kind) in [
+            (abi::READ_BIN, abi::DATA_UTF8),
+            (abi::READ_UTF8, abi::DATA_ANY),
+            (abi::READ_ANY, abi::DATA_BIN),
+            (abi::READ_SWITCH, abi::DATA_ANY),
+            (abi::READ_SWITCH, 0),
+        ] {
+            refused(
+                &descriptor(mode, &[case(0, kind)]),
+                &format!("read case 0: data kind {kind} does not fit read mode {mode}"),
+            );
+        }
+    }
+
+    #[test]
+    fn rule_13_too_many_arguments_or_none_where_some_are_counted() {
+        let mut cases = [case(0, abi::DATA_BIN)];
+        cases[0].arg_count = 1;
+        refused(
+            &descriptor(abi::READ_BIN, &cases),
+            "read case 0: 1 arguments",
+        );
+        let args = [ArgSpec {
+            kind: abi::ARG_NET,
+            shape: abi::SHAPE_SCALAR,
+            elem_size: 1,
+            reserved: 0,
+            min: 1,
+            max: 1,
+        }; 16];
+        (cases[0].args, cases[0].arg_count) = (args.as_ptr(), 16);
+        refused(
+            &descriptor(abi::READ_BIN, &cases),
+            "read case 0: 16 arguments",
+        );
+        cases[0].arg_count = 15;
+        assert_eq!(refusal(&descriptor(abi::READ_BIN, &cases)), None);
+    }
+
+    #[test]
+    fn rules_14_and_15_an_argument_is_checked_and_named_by_its_case() {
+        let mut args = [ArgSpec {
+            kind: 9,
+            shape: abi::SHAPE_SCALAR,
+            elem_size: 1,
+            reserved: 0,
+            min: 1,
+            max: 1,
+        }];
+        let mut cases = [case(0, abi::DATA_BIN), case(7, abi::DATA_BIN)];
+        (cases[1].args, cases[1].arg_count) = (args.as_ptr(), 1);
+        refused(
+            &descriptor(abi::READ_SWITCH, &cases),
+            "read case 1: argument 0: unknown kind 9",
+        );
+        args[0].kind = abi::ARG_NET;
+        args[0].reserved = 1;
+        cases[1].args = args.as_ptr();
+        refused(
+            &descriptor(abi::READ_SWITCH, &cases),
+            "read case 1: argument 0: reserved byte is not zero",
+        );
+    }
+
+    #[test]
+    fn rule_16_a_case_value_twice() {
+        let cases = [case(3, abi::DATA_BIN), case(3, abi::DATA_UTF8)];
+        refused(
+            &descriptor(abi::READ_SWITCH, &cases),
+            "read case 1: case value 3 appears twice",
+        );
+    }
+
+    #[test]
+    fn rule_17_a_timer_mode_and_callback_that_do_not_agree() {
+        let cases = [case(0, abi::DATA_BIN)];
+        let mut d = descriptor(abi::READ_BIN, &cases);
+        d.timer = Some(timer);
+        refused(&d, "a timer callback without a timer mode");
+        d.timer_mode = abi::TIMER_SLEEP;
+        refused(&d, "a timer interval of 0 µs");
+        d.timer_interval_us = 1;
+        assert_eq!(refusal(&d), None);
+        d.timer = None;
+        d.timer_mode = abi::TIMER_WAKE;
+        refused(&d, "a timer mode without a timer callback");
+        d.timer_mode = 3;
+        refused(&d, "unknown timer mode 3");
+    }
+
+    #[test]
+    fn rule_18_an_alignment_that_is_not_a_power_of_two_or_above_a_page() {
+        let cases = [case(0, abi::DATA_BIN)];
+        let mut d = descriptor(abi::READ_BIN, &cases);
+        for align in [0, 3, 4097] {
+            d.app_data_align = align;
+            refused(
+                &d,
+                &format!("app data alignment {align} is not a power of two"),
+            );
+        }
+        d.app_data_align = 4096;
+        assert_eq!(refusal(&d), None);
+        for align in [8192, 1 << 40, 1 << (usize::BITS - 1)] {
+            d.app_data_align = align;
+            refused(&d, &format!("app data alignment {align} exceeds 4096"));
+        }
+    }
+
+    #[test]
+    fn rule_19_too_much_app_data() {
+        let cases = [case(0, abi::DATA_BIN)];
+        let mut d = descriptor(abi::READ_BIN, &cases);
+        d.app_data_size = 1 << 30;
+        assert_eq!(refusal(&d), None);
+        d.app_data_size += 1;
+        refused(&d, "app data of 1073741825 bytes exceeds 1073741824");
+    }
+
+    #[test]
+    fn every_app_data_layout_that_passes_is_one_the_allocator_takes() {
+        assert!(std::alloc::Layout::from_size_align(MAX_APP_DATA, MAX_APP_DATA_ALIGN).is_ok());
+    }
+
+    #[test]
+    fn rule_20_reserved_descriptor_bytes_set() {
+        let cases = [case(0, abi::DATA_BIN)];
+        let mut d = descriptor(abi::READ_BIN, &cases);
+        d.reserved[0] = 1;
+        refused(&d, "reserved bytes are not zero");
+    }
 }

@@ -248,7 +248,10 @@ impl<'a, T: Wire> Elems<'a, T> {
 
     /// The value at `index`.
     pub fn get(&self, index: usize) -> Option<T> {
-        let bytes = self.bytes.get(index * T::SIZE..(index + 1) * T::SIZE)?;
+        let bytes = self
+            .bytes
+            .get(index.checked_mul(T::SIZE)?..)?
+            .get(..T::SIZE)?;
         Some(if self.big_endian {
             T::from_be(bytes)
         } else {
@@ -326,6 +329,17 @@ mod tests {
         let (values, _) = <NetRange<u8, 1, 3> as Arg>::take(b"abc").unwrap();
         assert_eq!(values.as_bytes(), b"abc");
         assert_eq!(values.get(3), None);
+    }
+
+    #[test]
+    fn an_index_whose_offset_overflows_is_out_of_range() {
+        let payload = 7u64.to_be_bytes();
+        let (values, _) = <NtohRange<u64, 1, 1> as Arg>::take(&payload).unwrap();
+        assert_eq!(values.get(0), Some(7));
+        // 8 × this wraps to 0: it must not read element 0.
+        assert_eq!(values.get(usize::MAX / 8 + 1), None);
+        assert_eq!(values.get(usize::MAX / 8), None);
+        assert_eq!(values.get(usize::MAX), None);
     }
 
     #[test]

@@ -83,8 +83,9 @@ pub enum SendError {
     TooLarge,
     /// A close code outside 4000-4899.
     InvalidArgument,
-    /// The server is shutting down and its workers no longer take messages;
-    /// nothing was sent.
+    /// The server is shutting down and a worker no longer takes messages:
+    /// its clients did not get this one (a message to clients of several
+    /// workers may have reached some of them).
     ShuttingDown,
     /// The server reported a status this SDK does not know.
     Other(i32),
@@ -146,6 +147,20 @@ pub(crate) struct Raw<'a, S> {
     _callback: PhantomData<&'a mut S>,
 }
 
+/// Where the app's state `S` lives: in the app data, or, for a type of no
+/// bytes (for which the server gives no app data), at a dangling address,
+/// which is where every value of such a type may be.
+///
+/// # Safety
+/// `ctx` is the live context the host passed to the running callback.
+pub(crate) unsafe fn state_ptr<S>(ctx: *mut Ctx) -> *mut S {
+    if size_of::<S>() == 0 {
+        return std::ptr::NonNull::<S>::dangling().as_ptr();
+    }
+    // SAFETY: a host function called with its own live context.
+    unsafe { ((*(*ctx).api).app_data)(ctx) }.cast::<S>()
+}
+
 impl<S> Raw<'_, S> {
     /// # Safety
     /// `ctx` is the live context the host passed to the running callback,
@@ -153,12 +168,8 @@ impl<S> Raw<'_, S> {
     pub(crate) unsafe fn new(ctx: *mut Ctx) -> Self {
         // SAFETY: per the contract, `ctx` and its `api` are valid for the callback.
         let api = unsafe { (*ctx).api };
-        let state = if size_of::<S>() == 0 {
-            std::ptr::NonNull::<S>::dangling().as_ptr()
-        } else {
-            // SAFETY: a host function called with its own live context.
-            unsafe { ((*api).app_data)(ctx) }.cast::<S>()
-        };
+        // SAFETY: per the contract.
+        let state = unsafe { state_ptr::<S>(ctx) };
         Self {
             ctx,
             api,
@@ -653,6 +664,44 @@ mod tests {
             raw.query().map(str::to_owned),
             raw.header("Cookie").map(<[u8]>::to_vec),
         )
+    }
+
+    #[test]
+    fn a_state_of_no_bytes_is_created_before_init_and_dropped_after_fini() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static CREATED: AtomicUsize = AtomicUsize::new(0);
+        static DROPPED: AtomicUsize = AtomicUsize::new(0);
+        struct Marker;
+        impl Default for Marker {
+            fn default() -> Self {
+                CREATED.fetch_add(1, Ordering::Relaxed);
+                Marker
+            }
+        }
+        impl Drop for Marker {
+            fn drop(&mut self) {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let counts = || {
+            (
+                CREATED.load(Ordering::Relaxed),
+                DROPPED.load(Ordering::Relaxed),
+            )
+        };
+        // The server gives an app whose state has no bytes no app data.
+        let api = table(size_of::<HostApi>());
+        let mut ctx = Ctx {
+            api: &api,
+            host: std::ptr::null_mut(),
+        };
+        // SAFETY: a context with a valid table; `Marker` needs no app data.
+        let status = unsafe { crate::sdk::__private::init::<Marker>(&mut ctx, None) };
+        assert_eq!(status, 0);
+        assert_eq!(counts(), (1, 0));
+        // SAFETY: as above, after init.
+        unsafe { crate::sdk::__private::fini::<Marker>(&mut ctx) };
+        assert_eq!(counts(), (1, 1));
     }
 
     #[test]

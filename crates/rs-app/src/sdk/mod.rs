@@ -14,7 +14,7 @@ pub mod __private {
     use std::any::Any;
     use std::panic::{AssertUnwindSafe, catch_unwind};
 
-    use super::context::Raw;
+    use super::context::{Raw, state_ptr};
     use super::{Close, Init, Level, Open, Read, Timer};
     use crate::abi::{Ctx, STATUS_PANICKED};
 
@@ -61,14 +61,14 @@ pub mod __private {
         // SAFETY: per the contract.
         unsafe {
             guard(ctx, "init", || {
-                if size_of::<S>() != 0 {
-                    let state = ((*(*ctx).api).app_data)(ctx).cast::<S>();
-                    assert!(
-                        !state.is_null(),
-                        "the server gave no app data for the declared state"
-                    );
-                    state.write(S::default());
-                }
+                // A state of no bytes is created too: its `Default` and its
+                // `Drop` may do things.
+                let state = state_ptr::<S>(ctx);
+                assert!(
+                    !state.is_null(),
+                    "the server gave no app data for the declared state"
+                );
+                state.write(S::default());
                 match user {
                     Some(f) => f(&mut Init { raw: Raw::new(ctx) }),
                     None => 0,
@@ -85,9 +85,7 @@ pub mod __private {
         // SAFETY: per the contract.
         unsafe {
             guard(ctx, "fini", || {
-                if size_of::<S>() != 0 {
-                    std::ptr::drop_in_place(((*(*ctx).api).app_data)(ctx).cast::<S>());
-                }
+                std::ptr::drop_in_place(state_ptr::<S>(ctx));
                 0
             });
         }
