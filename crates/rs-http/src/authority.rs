@@ -2,6 +2,8 @@
 //! request targets and in origins (RFC 3986 §3.2.2–3.2.3, without
 //! user information).
 
+use std::net::Ipv6Addr;
+
 /// A split, syntactically valid authority. `host` is as written (not
 /// lowercased); an IPv6 literal keeps its brackets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +21,8 @@ pub(crate) enum AuthorityError {
 }
 
 /// Splits and checks `host[:port]`. The port, when its colon is present,
-/// must be 1 to 5 digits and at most 65535.
+/// must be at most 5 digits and at most 65535; none (a colon alone) means
+/// the default port, as no colon does (RFC 3986 §3.2.3, RFC 9110 §4.2.3).
 pub(crate) fn parse_authority(text: &str) -> Result<Authority<'_>, AuthorityError> {
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let close = rest.find(']').ok_or(AuthorityError::InvalidHost)?;
@@ -47,13 +50,16 @@ pub(crate) fn parse_authority(text: &str) -> Result<Authority<'_>, AuthorityErro
         }
         (host, port)
     };
-    let port = port.map(parse_port).transpose()?;
+    let port = port
+        .filter(|digits| !digits.is_empty())
+        .map(parse_port)
+        .transpose()?;
     Ok(Authority { host, port })
 }
 
 fn parse_port(digits: &str) -> Result<u16, AuthorityError> {
     // Checked by hand: `u16::from_str` would also accept a leading `+`.
-    if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AuthorityError::InvalidPort);
     }
     digits.parse().map_err(|_| AuthorityError::InvalidPort)
@@ -97,9 +103,30 @@ pub(crate) fn host_for_comparison(host: &str) -> &str {
 }
 
 /// Whether two hosts name the same host: ASCII case-insensitive, ignoring a
-/// trailing dot and IPv6 brackets.
+/// trailing dot and IPv6 brackets, and IPv6 addresses compared as
+/// addresses (`[::1]` is `[0:0:0:0:0:0:0:1]`).
 pub(crate) fn hosts_match(a: &str, b: &str) -> bool {
-    host_for_comparison(a).eq_ignore_ascii_case(host_for_comparison(b))
+    let (a, b) = (host_for_comparison(a), host_for_comparison(b));
+    match (a.parse::<Ipv6Addr>(), b.parse::<Ipv6Addr>()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a.eq_ignore_ascii_case(b),
+    }
+}
+
+/// Whether two hosts as written in origins are the same: ASCII
+/// case-insensitive, and IPv6 literals compared as addresses (a browser
+/// writes the shortest form, RFC 5952; a configuration may not).
+pub(crate) fn origin_hosts_match(a: &str, b: &str) -> bool {
+    let literal = |host: &str| {
+        host.strip_prefix('[')?
+            .strip_suffix(']')?
+            .parse::<Ipv6Addr>()
+            .ok()
+    };
+    match (literal(a), literal(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => a.eq_ignore_ascii_case(b),
+    }
 }
 
 #[cfg(test)]
@@ -146,8 +173,15 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_port_is_the_default_port() {
+        // port = *DIGIT (RFC 3986 §3.2.3): a colon alone is allowed.
+        assert_eq!(parse_authority("h:"), ok("h", None));
+        assert_eq!(parse_authority("[::1]:"), ok("[::1]", None));
+    }
+
+    #[test]
     fn bad_ports() {
-        for text in ["h:", "h:+80", "h:8o", "h:80:81", "[::1]:", "[::1]:x"] {
+        for text in ["h:+80", "h:8o", "h:80:81", "h::", "[::1]:x"] {
             assert_eq!(
                 parse_authority(text),
                 Err(AuthorityError::InvalidPort),
@@ -179,6 +213,12 @@ mod tests {
     fn comparison_ignores_case_dot_and_brackets() {
         assert!(hosts_match("LocalHost.", "localhost"));
         assert!(hosts_match("[::1]", "::1"));
+        assert!(hosts_match("[0:0:0:0:0:0:0:1]", "[::1]"));
+        assert!(hosts_match("[2001:DB8::01]", "2001:db8::1"));
+        assert!(!hosts_match("[::1]", "[::2]"));
+        assert!(origin_hosts_match("[0:0:0:0:0:0:0:1]", "[::1]"));
+        assert!(origin_hosts_match("Example.com", "example.COM"));
+        assert!(!origin_hosts_match("example.com.", "example.com"));
         assert!(!hosts_match("localhost", "localhost.."));
         assert!(!hosts_match("a.example", "b.example"));
     }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::authority::{AuthorityError, parse_authority};
+use crate::authority::{AuthorityError, origin_hosts_match, parse_authority};
 use crate::error::HandshakeError;
 
 /// The origins allowed to connect to one endpoint.
@@ -123,7 +123,7 @@ impl AllowedOrigins {
         };
         self.origins.iter().any(|allowed| {
             allowed.scheme.eq_ignore_ascii_case(origin.scheme)
-                && allowed.host.eq_ignore_ascii_case(origin.host)
+                && origin_hosts_match(&allowed.host, origin.host)
                 && allowed.port == origin.port
         })
     }

@@ -394,7 +394,9 @@ pub(crate) fn validate<S: AsRef<str>>(
     }
     // Methods are case-sensitive (RFC 7230 §3.1.1).
     if request.method != Some("GET") {
-        return Err(HandshakeError::MethodNotAllowed);
+        return Err(HandshakeError::MethodNotAllowed {
+            head: request.method == Some("HEAD"),
+        });
     }
     let fields = Fields::collect(request.headers)?;
     if fields.has_body {

@@ -76,10 +76,12 @@ pub fn write_switching_protocols(
 
 /// Appends the response refusing a handshake to `out`: the error's status
 /// line, `Connection: close`, a plain-text body with the error's
-/// [`Display`](fmt::Display) text and a newline, and the headers some
-/// statuses require: `Allow: GET` for 405, `Sec-WebSocket-Version: 13`
-/// for 426 and `Retry-After: 1` for 503. Send it, then close the
-/// connection.
+/// [`Display`](fmt::Display) text and a newline (none for a HEAD request,
+/// RFC 9110 §9.3.2, though its length is given), and the headers some
+/// statuses require: `Allow: GET` for 405, `Upgrade: websocket` (with the
+/// `upgrade` connection option, RFC 9110 §7.8 and §15.5.22) and
+/// `Sec-WebSocket-Version: 13` for 426, and `Retry-After: 1` for 503. Send
+/// it, then close the connection.
 ///
 /// ```
 /// let mut out = Vec::new();
@@ -96,10 +98,14 @@ pub fn write_error_response(error: &HandshakeError, out: &mut Vec<u8>) {
     // Counting and appending to a Vec cannot fail.
     let _ = write!(body_len, "{error}");
     let mut out = VecWriter(out);
+    let connection = match error.status() {
+        426 => "Upgrade, close",
+        _ => "close",
+    };
     let _ = write!(
         out,
         "HTTP/1.1 {} {}\r\n\
-         Connection: close\r\n\
+         Connection: {connection}\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\
          Content-Length: {}\r\n",
         error.status(),
@@ -108,11 +114,16 @@ pub fn write_error_response(error: &HandshakeError, out: &mut Vec<u8>) {
     );
     match error.status() {
         405 => out.0.extend_from_slice(b"Allow: GET\r\n"),
-        426 => out.0.extend_from_slice(b"Sec-WebSocket-Version: 13\r\n"),
+        426 => out
+            .0
+            .extend_from_slice(b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"),
         503 => out.0.extend_from_slice(b"Retry-After: 1\r\n"),
         _ => {}
     }
-    let _ = write!(out, "\r\n{error}\n");
+    out.0.extend_from_slice(b"\r\n");
+    if !matches!(error, HandshakeError::MethodNotAllowed { head: true }) {
+        let _ = writeln!(out, "{error}");
+    }
 }
 
 /// Measures formatted text without storing it.

@@ -79,7 +79,7 @@ fn bad_request_bytes() {
 #[test]
 fn method_not_allowed_bytes() {
     assert_eq!(
-        error_response(HandshakeError::MethodNotAllowed),
+        error_response(HandshakeError::MethodNotAllowed { head: false }),
         "HTTP/1.1 405 Method Not Allowed\r\n\
          Connection: close\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\
@@ -91,20 +91,37 @@ fn method_not_allowed_bytes() {
 }
 
 #[test]
+fn the_405_answering_head_has_no_content() {
+    // RFC 9110 §9.3.2: no content for HEAD, though its length is given.
+    assert_eq!(
+        error_response(HandshakeError::MethodNotAllowed { head: true }),
+        "HTTP/1.1 405 Method Not Allowed\r\n\
+         Connection: close\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: 30\r\n\
+         Allow: GET\r\n\
+         \r\n"
+    );
+}
+
+#[test]
 fn upgrade_required_bytes() {
     assert_eq!(
         error_response(HandshakeError::UnsupportedVersion),
+        // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to, and
+        // §7.8: with the upgrade connection option.
         "HTTP/1.1 426 Upgrade Required\r\n\
-         Connection: close\r\n\
+         Connection: Upgrade, close\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\
          Content-Length: 50\r\n\
+         Upgrade: websocket\r\n\
          Sec-WebSocket-Version: 13\r\n\
          \r\n\
          unsupported Sec-WebSocket-Version (supported: 13)\n"
     );
     assert!(
         error_response(HandshakeError::MissingVersion)
-            .contains("\r\nSec-WebSocket-Version: 13\r\n")
+            .contains("\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n")
     );
 }
 
@@ -149,7 +166,7 @@ const ALL_ERRORS: [HandshakeError; 22] = [
     HandshakeError::MalformedLineEnding,
     HandshakeError::TooManyHeaders,
     HandshakeError::UnsupportedHttpVersion,
-    HandshakeError::MethodNotAllowed,
+    HandshakeError::MethodNotAllowed { head: false },
     HandshakeError::UnexpectedBody,
     HandshakeError::BadRequestTarget,
     HandshakeError::MissingHost,
@@ -175,7 +192,10 @@ fn every_error_response_is_well_formed() {
         let (head, body) = response.split_once("\r\n\r\n").unwrap();
         let status_line = format!("HTTP/1.1 {} {}", error.status(), error.reason_phrase());
         assert!(head.starts_with(&status_line), "{head}");
-        assert!(head.contains("\r\nConnection: close"), "{head}");
+        assert!(
+            head.contains("\r\nConnection: ") && head.contains("close\r\n"),
+            "{head}"
+        );
         assert!(
             head.contains(&format!("\r\nContent-Length: {}", body.len())),
             "{head}"
@@ -187,7 +207,8 @@ fn every_error_response_is_well_formed() {
             "{head}"
         );
         assert_eq!(
-            head.contains("\r\nSec-WebSocket-Version: 13"),
+            head.contains("\r\nSec-WebSocket-Version: 13")
+                && head.contains("\r\nUpgrade: websocket"),
             error.status() == 426,
             "{head}"
         );

@@ -244,6 +244,20 @@ fn origin_result<'a>(
 }
 
 #[test]
+fn an_ipv6_origin_is_compared_as_an_address() {
+    // A browser writes the shortest form (RFC 6454 §6.2, RFC 5952); the
+    // configuration may have written another.
+    let router = router_allowing(&["http://[0:0:0:0:0:0:0:1]:8080", "https://[2001:DB8:0::01]"]);
+    for origin in ["http://[::1]:8080", "https://[2001:db8::1]"] {
+        assert_eq!(origin_result(&router, Some(origin)), Ok(&()), "{origin}");
+    }
+    assert_eq!(
+        origin_result(&router, Some("http://[::2]:8080")),
+        Err(HandshakeError::ForbiddenOrigin)
+    );
+}
+
+#[test]
 fn absent_origin_is_allowed() {
     let router = router_allowing(&["https://example.com"]);
     assert_eq!(origin_result(&router, None), Ok(&()));

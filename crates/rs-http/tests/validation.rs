@@ -79,13 +79,31 @@ fn empty_lines_before_the_request_line_are_ignored() {
 #[test]
 fn method_other_than_get_is_405() {
     let bytes = head("POST / HTTP/1.1", &valid_headers());
-    assert_refused(parse(&bytes), HandshakeError::MethodNotAllowed, 405);
+    assert_refused(
+        parse(&bytes),
+        HandshakeError::MethodNotAllowed { head: false },
+        405,
+    );
+}
+
+#[test]
+fn head_is_405_and_known_as_head() {
+    let bytes = head("HEAD / HTTP/1.1", &valid_headers());
+    assert_refused(
+        parse(&bytes),
+        HandshakeError::MethodNotAllowed { head: true },
+        405,
+    );
 }
 
 #[test]
 fn method_is_case_sensitive() {
     let bytes = head("get / HTTP/1.1", &valid_headers());
-    assert_refused(parse(&bytes), HandshakeError::MethodNotAllowed, 405);
+    assert_refused(
+        parse(&bytes),
+        HandshakeError::MethodNotAllowed { head: false },
+        405,
+    );
 }
 
 // HTTP version
@@ -299,9 +317,20 @@ fn duplicate_host_is_400() {
 
 #[test]
 fn invalid_host_is_400() {
-    for host in ["", "a b", "h:99999", "h:", "[::1", "u@h", "h\u{e9}"] {
+    for host in ["", "a b", "h:99999", "h:x", "[::1", "u@h", "h\u{e9}"] {
         let result = parse_with("/", |h| h[0] = format!("Host: {host}"));
         assert_refused(result, HandshakeError::BadHost, 400);
+    }
+}
+
+#[test]
+fn a_host_with_an_empty_port_has_the_default_port() {
+    // Host = uri-host [ ":" port ], port = *DIGIT (RFC 9110 §7.2, RFC 3986
+    // §3.2.3): a colon alone is allowed, and means the default port.
+    for host in ["example.com:", "[::1]:"] {
+        let request = parse_with("/", |h| h[0] = format!("Host: {host}")).unwrap();
+        assert_eq!(request.port(), None, "{host}");
+        assert_eq!(format!("{}:", request.host()), host);
     }
 }
 
@@ -468,7 +497,11 @@ fn version_is_checked_before_key() {
 #[test]
 fn method_is_checked_before_headers() {
     let bytes = head("PUT / HTTP/1.1", &[]);
-    assert_refused(parse(&bytes), HandshakeError::MethodNotAllowed, 405);
+    assert_refused(
+        parse(&bytes),
+        HandshakeError::MethodNotAllowed { head: false },
+        405,
+    );
 }
 
 // Pipelined bytes
