@@ -56,6 +56,13 @@ pub(crate) fn lookup_user(name: &str) -> Result<User, String> {
             "user '{name}' (configuration key \"user\") does not exist: create it (see docs/operations.md) or name another user"
         ));
     }
+    if entry.pw_uid == 0 {
+        // Apps' callbacks never run as root: that is what the switch is for.
+        return Err(format!(
+            "user '{name}' (configuration key \"user\") is root (uid 0): name an \
+             unprivileged user for the server to switch to"
+        ));
+    }
     Ok(User {
         name: name.to_owned(),
         uid: entry.pw_uid,
@@ -149,9 +156,10 @@ pub(crate) fn drop_to(user: &User) -> Result<(), String> {
         return Err(fail("setresuid"));
     }
     clear_capabilities().map_err(|e| format!("cannot drop capabilities: {e}"))?;
-    // Regaining root must be impossible: check it.
+    // Regaining root must be impossible: check it (`lookup_user` refuses
+    // uid 0 as the target).
     // SAFETY: setuid(0) only fails here, which is what is checked.
-    if user.uid != 0 && unsafe { libc::setuid(0) } == 0 {
+    if unsafe { libc::setuid(0) } == 0 {
         return Err(format!(
             "switched to user '{}' but could become root again",
             user.name

@@ -219,6 +219,9 @@ struct Server {
     /// The configuration the server started with: a reload may not change
     /// its ports or apps.
     started: Config,
+    /// The hosts of the `wss://` endpoints in use, which the certificates
+    /// must go on covering.
+    secure_hosts: Vec<String>,
     workers: Vec<(WorkerHandle, JoinHandle<()>)>,
     apps: Vec<(StopHandle, JoinHandle<()>)>,
 }
@@ -376,6 +379,7 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
                     tls,
                     routes,
                     started: config.clone(),
+                    secure_hosts: Vec::new(),
                     workers,
                     apps: app_threads,
                 };
@@ -396,6 +400,7 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         tls,
         routes,
         started: config.clone(),
+        secure_hosts: secure_hosts(config),
         workers,
         apps: app_threads,
     })
@@ -408,8 +413,10 @@ impl Server {
     /// and the endpoints (their URLs, origins, subprotocols and headers for
     /// apps) for new handshakes, among the ports and apps the server started
     /// with. A configuration that no longer validates changes nothing;
-    /// certificates that cannot be loaded leave the old ones in use.
-    fn reload(&self, config_path: &Path) {
+    /// certificates that cannot be loaded, or that do not cover the
+    /// `wss://` endpoints in use (kept when ports or apps changed), leave
+    /// the old ones in use.
+    fn reload(&mut self, config_path: &Path) {
         let config = match Config::load(config_path) {
             Ok(config) => config,
             Err(errors) => {
@@ -422,7 +429,27 @@ impl Server {
         } else {
             log::info!("SIGHUP: RUST_LOG is set and decides the log level");
         }
+        let routes_reloadable = self.routes_reloadable(&config);
+        let kept_hosts;
+        let hosts = if routes_reloadable {
+            kept_hosts = secure_hosts(&config);
+            &kept_hosts
+        } else {
+            &self.secure_hosts
+        };
         if let Some(tls) = &self.tls {
+            if let Some(host) = hosts
+                .iter()
+                .find(|host| !config.certs.iter().any(|cert| cert.covers(host)))
+            {
+                // Only endpoints kept from before can get here: the
+                // configuration's checks refuse its own uncovered ones.
+                log::error!(
+                    "SIGHUP: TLS certificates not reloaded, the old ones stay: no cert's \
+                     \"hostnames\" covers \"{host}\", the host of a wss:// endpoint in use"
+                );
+                return;
+            }
             match tls.reload(&config.certs) {
                 Ok(()) => log::info!(
                     "SIGHUP: TLS certificates reloaded ({} cert(s)); new connections use them",
@@ -438,7 +465,9 @@ impl Server {
                 }
             }
         }
-        self.reload_routes(&config);
+        if routes_reloadable {
+            self.reload_routes(&config);
+        }
         let unapplied = needs_restart(&self.started, &config);
         if !unapplied.is_empty() {
             log::warn!(
@@ -448,27 +477,34 @@ impl Server {
         }
     }
 
-    /// The endpoints of `config`, for new handshakes, if its ports and apps
-    /// are those the server runs (listening sockets and loaded apps stay).
-    fn reload_routes(&self, config: &Config) {
+    /// Whether the endpoints of `config` can replace those in use: its
+    /// ports and apps are those the server runs (listening sockets and
+    /// loaded apps stay). Says why not.
+    fn routes_reloadable(&self, config: &Config) -> bool {
         let apps = |c: &Config| {
             c.apps
                 .iter()
                 .map(|a| (a.name.clone(), a.app_path.clone()))
                 .collect::<Vec<_>>()
         };
-        if config.ports != self.started.ports || apps(config) != apps(&self.started) {
+        let reloadable = config.ports == self.started.ports && apps(config) == apps(&self.started);
+        if !reloadable {
             log::error!(
                 "SIGHUP: endpoints not reloaded: \"ports\" or the apps (their names and \
                  app_path, in order) differ from those the server started with; restart to \
                  apply them"
             );
-            return;
         }
+        reloadable
+    }
+
+    /// The endpoints of `config`, for new handshakes.
+    fn reload_routes(&mut self, config: &Config) {
         match build_router(config) {
             Ok(router) => {
                 let count = router.len();
                 self.routes.replace(router);
+                self.secure_hosts = secure_hosts(config);
                 log::info!("SIGHUP: endpoints reloaded ({count}); new handshakes use them");
             }
             // (The configuration's checks refuse what this would; kept in
@@ -534,6 +570,17 @@ fn boxed(names: &[String]) -> Box<[Box<str>]> {
     names.iter().map(|s| s.as_str().into()).collect()
 }
 
+/// The hosts of `config`'s `wss://` endpoints.
+fn secure_hosts(config: &Config) -> Vec<String> {
+    config
+        .apps
+        .iter()
+        .flat_map(|app| &app.endpoints)
+        .filter(|endpoint| endpoint.url.is_secure())
+        .map(|endpoint| endpoint.url.host.clone())
+        .collect()
+}
+
 fn build_router(config: &Config) -> Result<Router<Endpoint>, String> {
     let mut router = Router::new();
     for (app_index, app) in config.apps.iter().enumerate() {
@@ -581,7 +628,7 @@ fn build_router(config: &Config) -> Result<Router<Endpoint>, String> {
 
 impl Server {
     /// Waits for a signal or a failure, then shuts everything down.
-    fn wait(self, config_path: &Path) -> ExitCode {
+    fn wait(mut self, config_path: &Path) -> ExitCode {
         let mut status = ExitCode::SUCCESS;
         loop {
             match self.events.recv() {

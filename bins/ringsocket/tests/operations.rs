@@ -265,6 +265,27 @@ fn started_as_root_with_a_missing_user_it_says_so_and_exits_1() {
 }
 
 #[test]
+fn started_as_root_with_root_as_its_user_it_refuses_and_exits_1() {
+    if !root_or_skip() {
+        return;
+    }
+    let port = free_port();
+    let config = config_text(&[port], &[AppSpec::simple("echo")], r#""user": "root","#);
+    // Spawned, not run to its end: a server that took root would not stop.
+    let mut server = Server::spawn_config(tempfile::tempdir().unwrap(), &config, vec![port]);
+    let log = server.capture_stderr();
+    assert_eq!(server.wait_exit(Duration::from_secs(10)).code(), Some(1));
+    assert!(
+        log.wait_for(
+            "user 'root' (configuration key \"user\") is root (uid 0)",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        log.text()
+    );
+}
+
+#[test]
 fn daemon_mode_detaches_writes_the_pidfile_and_stops_on_sigterm() {
     let port = free_port();
     let config = ConfigFile::new(&[port], &[AppSpec::simple("echo")], &run_as_user());

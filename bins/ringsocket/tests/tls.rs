@@ -283,6 +283,58 @@ fn sighup_switches_new_connections_to_the_new_certificate_and_keeps_open_ones() 
 }
 
 #[test]
+fn a_reload_that_keeps_the_endpoints_keeps_the_certificates_they_need() {
+    let ca = Ca::new("CA");
+    let dir = shared_dir();
+    let (config, ports) = tls_config(
+        dir.path(),
+        APP,
+        &[CertFiles::new(&ca, &["a.test"])],
+        false,
+        "",
+    );
+    let config_path = dir.path().join("ringsocket.json5");
+    let (key_path, chain_path) = cert_paths(dir.path(), 0);
+    let mut server = Server::start_config(dir, &config, ports);
+    let log = server.capture_stderr();
+    // Valid on its own: its cert and its endpoint for b.test. But its app
+    // is renamed, so the endpoints in use (wss://a.test) stay, and the new
+    // cert does not cover them.
+    let (key, chain) = ca.issue(&["b.test"]);
+    write(&key_path, &key);
+    write(&chain_path, &chain);
+    let renamed = format!("\"name\": \"{APP}2\"");
+    let new_config = config
+        .replace("a.test", "b.test")
+        .replace(&format!("\"name\": \"{APP}\""), &renamed);
+    assert_ne!(
+        new_config.replace("b.test", "a.test"),
+        config,
+        "the app is renamed"
+    );
+    std::fs::write(&config_path, &new_config).unwrap();
+    server.signal(1);
+    assert!(
+        log.wait_for(
+            "SIGHUP: TLS certificates not reloaded, the old ones stay: no cert's \"hostnames\" \
+             covers \"a.test\", the host of a wss:// endpoint in use",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        log.text()
+    );
+    assert!(
+        log.text().contains("SIGHUP: endpoints not reloaded"),
+        "{}",
+        log.text()
+    );
+    assert_echoes(
+        &mut wss_connect(server.ports[0], "a.test", &ca.root).unwrap(),
+        "still served",
+    );
+}
+
+#[test]
 fn a_failed_reload_keeps_the_certificates_in_use_and_says_why() {
     let ca = Ca::new("CA");
     let (server, key_path, _, log) = reloadable(&ca);

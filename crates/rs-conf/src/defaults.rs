@@ -32,10 +32,16 @@ pub const OUTBOUND_RING_BUF_SIZE: usize = 134_217_728;
 pub const OWREFS_ELEM_C: usize = 10_000;
 /// `"epoll_buf_elem_c"`.
 pub const EPOLL_BUF_ELEM_C: usize = 100;
+/// The largest accepted `"epoll_buf_elem_c"`: each worker allocates that
+/// many event slots at start, and one `epoll_wait()` call needs no more.
+pub const MAX_EPOLL_BUF_ELEM_C: usize = 65_536;
 /// `"update_queue_size"` (global, and per app when the app sets none).
 pub const UPDATE_QUEUE_SIZE: usize = 5;
 /// App `"wbuf_size"`, in bytes (1 MiB).
 pub const WBUF_SIZE: usize = 1_048_576;
+/// The largest accepted `"wbuf_size"` (1 GiB): the buffer is allocated at
+/// start (and grows as needed beyond its initial size anyway).
+pub const MAX_WBUF_SIZE: usize = 1 << 30;
 /// `"user"` (this project): the unprivileged user the daemon switches to.
 pub const USER: &str = "ringsock";
 /// `"max_pending_output"` (32 MiB) when `"max_ws_msg_size"` has its default.

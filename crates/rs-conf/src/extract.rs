@@ -179,9 +179,18 @@ impl<'v> Obj<'v> {
 
     /// Like [`uint`](Self::uint), into a `usize`.
     pub(crate) fn size(&self, errs: &mut Errors<'_>, key: &str, min: usize) -> Field<usize> {
-        let max = u64::try_from(usize::MAX)
-            .unwrap_or(u64::MAX)
-            .min(i64::MAX as u64);
+        self.size_in(errs, key, min, usize::MAX)
+    }
+
+    /// Like [`size`](Self::size), at most `max`.
+    pub(crate) fn size_in(
+        &self,
+        errs: &mut Errors<'_>,
+        key: &str,
+        min: usize,
+        max: usize,
+    ) -> Field<usize> {
+        let max = u64::try_from(max).unwrap_or(u64::MAX).min(i64::MAX as u64);
         self.uint(errs, key, min as u64, max)
             .and_then(|n| usize::try_from(n).ok())
     }

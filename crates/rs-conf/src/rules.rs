@@ -5,7 +5,7 @@
 //! a second, misleading error onto the first.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::error::{ErrorKind, Errors};
 use crate::host::hostname_covers;
@@ -88,9 +88,15 @@ fn ports_overlap(a: &PortConfig, b: &PortConfig) -> bool {
         return false;
     }
     match (&a.ip_addrs, &a.interface, &b.ip_addrs, &b.interface) {
-        (Some(x), _, Some(y), _) => x
-            .iter()
-            .any(|ip| y.iter().any(|other| addrs_overlap(*ip, *other))),
+        (Some(x), _, Some(y), _) => x.iter().any(|ip| {
+            y.iter().any(|other| {
+                addrs_overlap(*ip, *other)
+                    || v4_taken(*ip, a).is_some_and(|ip| {
+                        v4_taken(*other, b)
+                            .is_some_and(|other| addrs_overlap(IpAddr::V4(ip), IpAddr::V4(other)))
+                    })
+            })
+        }),
         (None, Some(x), None, Some(y)) => x == y,
         (None, Some(_), Some(_), _) | (Some(_), _, None, Some(_)) => false,
         // One of them listens on every address.
@@ -108,6 +114,24 @@ fn accepts_v6(p: &PortConfig) -> bool {
 
 fn addrs_overlap(a: IpAddr, b: IpAddr) -> bool {
     a == b || (a.is_ipv4() == b.is_ipv4() && (a.is_unspecified() || b.is_unspecified()))
+}
+
+/// The IPv4 address whose connections a socket bound to `ip` by `port`
+/// takes: `ip` itself, or on a dual-stack socket
+/// (`ipv4_is_embedded_in_ipv6`) `::` for every IPv4 address and
+/// `::ffff:a.b.c.d` for `a.b.c.d`.
+fn v4_taken(ip: IpAddr, port: &PortConfig) -> Option<Ipv4Addr> {
+    match ip {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(v6) if port.ipv4_is_embedded_in_ipv6 => {
+            if v6.is_unspecified() {
+                Some(Ipv4Addr::UNSPECIFIED)
+            } else {
+                v6.to_ipv4_mapped()
+            }
+        }
+        IpAddr::V6(_) => None,
+    }
 }
 
 /// One hostname, one cert: SNI must pick a single certificate.

@@ -167,7 +167,7 @@ fn worker_c_defaults_to_cpus_minus_apps_at_least_1() {
 
 #[test]
 fn sizes_and_counts_are_positive_integers() {
-    for key in [
+    for (key, rule) in [
         "fd_alloc_c",
         "max_ws_msg_size",
         "max_ws_frame_chain_size",
@@ -175,19 +175,22 @@ fn sizes_and_counts_are_positive_integers() {
         "inbound_ring_buf_size",
         "outbound_ring_buf_size",
         "owrefs_elem_c",
-        "epoll_buf_elem_c",
         "update_queue_size",
         "max_pending_output",
         "max_pending_output_total",
         "max_partial_msgs_size",
-    ] {
+    ]
+    .into_iter()
+    .map(|key| (key, "an integer of at least 1"))
+    .chain([("epoll_buf_elem_c", "an integer from 1 to 65536")])
+    {
         for bad in ["0", "-1"] {
             assert_one_error(
                 &with_root_keys(&format!("{key}: {bad}")),
                 ErrorKind::OutOfRange,
                 key,
                 Some(bad),
-                "must be an integer of at least 1",
+                &format!("must be {rule}"),
             );
         }
         assert_one_error(
@@ -195,14 +198,14 @@ fn sizes_and_counts_are_positive_integers() {
             ErrorKind::OutOfRange,
             key,
             Some("1.5"),
-            "must be an integer of at least 1",
+            &format!("must be {rule}"),
         );
         assert_one_error(
             &with_root_keys(&format!("{key}: '100'")),
             ErrorKind::WrongType,
             key,
             Some("\"100\""),
-            "expected an integer of at least 1, found a string",
+            &format!("expected {rule}, found a string"),
         );
     }
     // Integral numbers in other notations are fine.
@@ -672,6 +675,20 @@ fn port_numbers_are_unique_per_address() {
         ),
         (", interface: 'eth0'", ", interface: 'eth0'"),
         (", ipv4only: true", ""),
+        // A dual-stack socket on :: takes every IPv4 address too, and one
+        // on ::ffff:a.b.c.d takes a.b.c.d.
+        (
+            r#", ipv4_is_embedded_in_ipv6: true, ip_addrs: ["::"]"#,
+            r#", ip_addrs: ["0.0.0.0"]"#,
+        ),
+        (
+            r#", ipv4_is_embedded_in_ipv6: true, ip_addrs: ["::"]"#,
+            r#", ip_addrs: ["127.0.0.1"]"#,
+        ),
+        (
+            r#", ipv4_is_embedded_in_ipv6: true, ip_addrs: ["::ffff:127.0.0.1"]"#,
+            r#", ip_addrs: ["127.0.0.1"]"#,
+        ),
     ] {
         let ports = format!(
             "{{port_number: 8080, is_unencrypted: true{a}}}, {{port_number: 8080, is_unencrypted: true{b}}}"
@@ -693,6 +710,12 @@ fn port_numbers_are_unique_per_address() {
         (r#", ip_addrs: ["0.0.0.0"]"#, r#", ip_addrs: ["::1"]"#),
         (", interface: 'eth0'", ", interface: 'eth1'"),
         (", ipv4only: true", ", ipv6only: true"),
+        // Without the dual stack, :: takes IPv6 only.
+        (r#", ip_addrs: ["::"]"#, r#", ip_addrs: ["0.0.0.0"]"#),
+        (
+            r#", ipv4_is_embedded_in_ipv6: true, ip_addrs: ["::ffff:127.0.0.1"]"#,
+            r#", ip_addrs: ["127.0.0.2"]"#,
+        ),
     ] {
         let ports = format!(
             "{{port_number: 8080, is_unencrypted: true{a}}}, {{port_number: 8080, is_unencrypted: true{b}}}"
@@ -885,13 +908,34 @@ fn endpoints_are_required_and_non_empty() {
 }
 
 #[test]
-fn wbuf_size_is_positive() {
+fn wbuf_size_is_from_one_byte_to_1_gib() {
+    // Allocated when the app starts: a size no allocation can have would
+    // stop the server after --check called it valid.
+    for value in ["0", "1073741825", "9223372036854775807"] {
+        assert_one_error(
+            &with_app_keys(&format!("wbuf_size: {value}")),
+            ErrorKind::OutOfRange,
+            "apps[0].wbuf_size",
+            Some(value),
+            "must be an integer from 1 to 1073741824",
+        );
+    }
+    let config = valid(&with_app_keys("wbuf_size: 1073741824"));
+    assert_eq!(config.apps[0].wbuf_size, 1 << 30);
+}
+
+#[test]
+fn epoll_buf_elem_c_is_at_most_65536() {
     assert_one_error(
-        &with_app_keys("wbuf_size: 0"),
+        &with_root_keys("epoll_buf_elem_c: 65537"),
         ErrorKind::OutOfRange,
-        "apps[0].wbuf_size",
-        Some("0"),
-        "must be an integer of at least 1",
+        "epoll_buf_elem_c",
+        Some("65537"),
+        "must be an integer from 1 to 65536",
+    );
+    assert_eq!(
+        valid(&with_root_keys("epoll_buf_elem_c: 65536")).epoll_buf_elem_c,
+        65536
     );
 }
 

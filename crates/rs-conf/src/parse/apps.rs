@@ -81,7 +81,9 @@ pub(super) fn parse_app(
 
     let no_open_cb = app.boolean(errs, "no_open_cb").or(false);
     let no_close_cb = app.boolean(errs, "no_close_cb").or(false);
-    let wbuf_size = app.size(errs, "wbuf_size", 1).or(defaults::WBUF_SIZE);
+    let wbuf_size = app
+        .size_in(errs, "wbuf_size", 1, defaults::MAX_WBUF_SIZE)
+        .or(defaults::WBUF_SIZE);
     let update_queue_size = app.size(errs, "update_queue_size", 1).optional();
     let close_client_on_panic = app.boolean(errs, "close_client_on_panic").or(false);
 

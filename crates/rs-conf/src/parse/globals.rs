@@ -139,7 +139,7 @@ pub(super) fn parse_globals(errs: &mut Errors<'_>, root: &Obj<'_>) -> Globals {
             .size(errs, "owrefs_elem_c", 1)
             .or(defaults::OWREFS_ELEM_C),
         epoll_buf_elem_c: root
-            .size(errs, "epoll_buf_elem_c", 1)
+            .size_in(errs, "epoll_buf_elem_c", 1, defaults::MAX_EPOLL_BUF_ELEM_C)
             .or(defaults::EPOLL_BUF_ELEM_C),
         update_queue_size: root
             .size(errs, "update_queue_size", 1)
@@ -149,17 +149,15 @@ pub(super) fn parse_globals(errs: &mut Errors<'_>, root: &Obj<'_>) -> Globals {
         max_pending_output_total,
         max_partial_msgs_size,
         max_http_request_size: root
-            .uint(
+            .size_in(
                 errs,
                 "max_http_request_size",
-                defaults::MIN_HTTP_REQUEST_SIZE as u64,
-                defaults::MAX_MAX_HTTP_REQUEST_SIZE as u64,
+                defaults::MIN_HTTP_REQUEST_SIZE,
+                defaults::MAX_MAX_HTTP_REQUEST_SIZE,
             )
-            .and_then(|n| usize::try_from(n).ok())
             .or(defaults::MAX_HTTP_REQUEST_SIZE),
         max_conns_per_ip: root
-            .uint(errs, "max_conns_per_ip", 1, u64::from(u32::MAX))
-            .and_then(|n| usize::try_from(n).ok())
+            .size_in(errs, "max_conns_per_ip", 1, u32::MAX as usize)
             .optional(),
     }
 }
