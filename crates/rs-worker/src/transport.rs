@@ -163,6 +163,11 @@ impl TlsStream {
                 Ok(n) => return Ok(n),
                 // Nothing decrypted yet: read more records below.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // TCP closed without close_notify (rustls says so from the
+                // second read on): the end of the stream as over plain TCP.
+                // Nothing can be truncated unnoticed: frames carry their
+                // lengths, and a cut message never reaches an app.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                 Err(e) => return Err(e),
             }
             match self.tls.read_tls(&mut self.tcp) {

@@ -97,6 +97,10 @@ pub(super) struct Conn {
     /// The bytes its peer had acknowledged at the last idle check that
     /// found it silent (see `idle`).
     pub(super) acked: u64,
+    /// The client closed its side (we read the end of its stream) while we
+    /// still had something to send it: the connection ends once that is
+    /// sent, not at once.
+    pub(super) peer_closed: bool,
 }
 
 pub(super) struct Slot {
@@ -163,6 +167,7 @@ impl Worker {
             heard: true,
             pinged: false,
             acked: 0,
+            peer_closed: false,
         });
         self.deadlines
             .push(Reverse((deadline, slot, id.generation())));

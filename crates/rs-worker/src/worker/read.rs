@@ -45,10 +45,15 @@ impl Worker {
             // sent until it sends more: only its own connection waits.)
             let plain = matches!(conn.stream, Transport::Plain(_));
             match conn.stream.read(&mut rbuf) {
-                Ok(0) if matches!(conn.phase, Phase::Answering { .. }) => {
+                Ok(0)
+                    if matches!(conn.phase, Phase::Answering { .. })
+                        || (matches!(conn.phase, Phase::Finishing { .. })
+                            && (!conn.output.is_empty() || conn.stream.has_buffered())) =>
+                {
                     // A client may close its side right after its close
-                    // frame (TLS: with close_notify): it still waits for
-                    // the answer.
+                    // frame (TLS: with close_notify, or not): it still
+                    // waits for the answer, and for what comes before it.
+                    conn.peer_closed = true;
                     break;
                 }
                 Ok(0) => {

@@ -62,7 +62,8 @@ impl Worker {
             return;
         }
         conn.write_shut = true;
-        if conn.stream.shutdown_write().is_err() {
+        // A client that closed its side already will not say so again.
+        if conn.peer_closed || conn.stream.shutdown_write().is_err() {
             self.close(slot);
         }
     }
