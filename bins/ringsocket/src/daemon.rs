@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// The detached server's end of the pipe to the starting process.
@@ -114,14 +115,45 @@ pub(crate) struct PidFile {
 impl PidFile {
     /// Writes this process's id to `path`, owned by `owner` if given so that
     /// the server can remove it after dropping privileges.
+    ///
+    /// It is written as root, often in a folder the server's user may write
+    /// to (to remove it later): a symbolic or hard link planted there must
+    /// not make root write or give away another file. So the last component
+    /// is never followed, and only a regular file with no other name is
+    /// written, through the descriptor opened.
     pub(crate) fn create(
         path: &Path,
         owner: Option<(libc::uid_t, libc::gid_t)>,
     ) -> Result<PidFile, String> {
         let error = |e: io::Error| format!("pidfile {}: {e}", path.display());
-        std::fs::write(path, format!("{}\n", std::process::id())).map_err(error)?;
+        let mut file = File::options()
+            .write(true)
+            .create(true)
+            .mode(0o640)
+            // Not blocking on a FIFO planted there: it is refused below.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => format!(
+                    "pidfile {}: a symbolic link; remove it (the pidfile is never written \
+                     through one)",
+                    path.display()
+                ),
+                _ => error(e),
+            })?;
+        let metadata = file.metadata().map_err(error)?;
+        if !metadata.file_type().is_file() || metadata.nlink() != 1 {
+            return Err(format!(
+                "pidfile {}: not a regular file with one name (a device, a FIFO or a hard \
+                 link to another file); remove it",
+                path.display()
+            ));
+        }
+        file.set_len(0).map_err(error)?;
+        file.write_all(format!("{}\n", std::process::id()).as_bytes())
+            .map_err(error)?;
         if let Some((uid, gid)) = owner {
-            std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(error)?;
+            std::os::unix::fs::fchown(&file, Some(uid), Some(gid)).map_err(error)?;
         }
         Ok(PidFile {
             path: path.to_owned(),

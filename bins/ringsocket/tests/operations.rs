@@ -350,6 +350,64 @@ unsafe extern "C" {
     fn kill(pid: i32, signal: i32) -> i32;
 }
 
+/// Runs the server with `--pidfile pidfile` until it exits (10 s at most);
+/// returns its exit code and stderr.
+fn run_with_pidfile(config: &ConfigFile, pidfile: &std::path::Path) -> (Option<i32>, String) {
+    let mut child = server_command()
+        .arg("--pidfile")
+        .arg(pidfile)
+        .arg(&config.path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server started with the pidfile {}", pidfile.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr)
+}
+
+#[test]
+fn a_pidfile_that_is_a_link_to_another_file_is_refused_and_the_file_left_alone() {
+    // Root writes the pidfile, often in a folder the server's user may
+    // write to: a link planted there must not make it write (or give away)
+    // another file.
+    let config = ConfigFile::new(&[free_port()], &[AppSpec::simple("echo")], &run_as_user());
+    let precious = config.dir.path().join("precious");
+    std::fs::write(&precious, "precious\n").unwrap();
+    let symlink = config.dir.path().join("by-symlink.pid");
+    std::os::unix::fs::symlink(&precious, &symlink).unwrap();
+    let hard_link = config.dir.path().join("by-hard-link.pid");
+    std::fs::hard_link(&precious, &hard_link).unwrap();
+    for (pidfile, reason) in [
+        (&symlink, "a symbolic link"),
+        (&hard_link, "not a regular file with one name"),
+    ] {
+        let (code, stderr) = run_with_pidfile(&config, pidfile);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("pidfile {}: {reason}", pidfile.display())),
+            "{stderr}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "precious\n");
+    let metadata = std::fs::metadata(&precious).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&metadata),
+        // SAFETY: getuid has no preconditions.
+        unsafe { libc::getuid() },
+        "the file was given away"
+    );
+}
+
 /// Runs `ringsocket --daemon` with a pidfile in the config's folder.
 fn start_daemon(config: &ConfigFile) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ringsocket"))
