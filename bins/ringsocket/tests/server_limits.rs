@@ -648,6 +648,23 @@ fn a_client_whose_reading_is_paused_is_not_closed_as_idle() {
 }
 
 #[test]
+fn a_message_of_exactly_max_ws_msg_size_in_one_frame_is_echoed() {
+    // The derived max_ws_frame_chain_size leaves room for the frame's
+    // header too (50 bytes of payload take 56 on the wire).
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo")],
+        r#""worker_c": 1, "max_ws_msg_size": 50,"#,
+    );
+    let mut client = RawWs::connect(server.addr(), "/echo");
+    client.send(raw::TEXT, &[b'a'; 50]);
+    let frame = client.frame();
+    assert_eq!((frame.opcode, frame.payload), (raw::TEXT, vec![b'a'; 50]));
+    client.send(raw::TEXT, &[b'a'; 51]);
+    assert_eq!(client.frame().close_code(), 1009);
+}
+
+#[test]
 fn a_frame_announcing_more_than_max_ws_msg_size_is_closed_with_1009_before_its_payload() {
     // A 2^40-byte frame: the header alone must be enough to refuse it.
     let mut header = vec![0x82, 0x80 | 127];

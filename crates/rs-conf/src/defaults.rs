@@ -65,10 +65,22 @@ pub const MIN_HTTP_REQUEST_SIZE: usize = 256;
 /// apps behind 4-byte lengths (`rs_app::wire::OpenDetails`).
 pub const MAX_MAX_HTTP_REQUEST_SIZE: usize = u32::MAX as usize;
 
+/// The longest header of a client's frame (RFC 6455 §5.2): 2 bytes, 8 of
+/// extended length and 4 of masking key. A message of `"max_ws_msg_size"`
+/// bytes in one frame spans that much more on the wire.
+pub const MAX_FRAME_HEADER_LEN: usize = 14;
+
 /// The default `"max_ws_frame_chain_size"` for a given `"max_ws_msg_size"`:
-/// 1.1 × it, rounded down (x + x/10 is exactly that for integers).
+/// 1.1 × it, rounded down (x + x/10 is exactly that for integers), and at
+/// least room for such a message in one frame with the longest header.
 pub const fn frame_chain_size_for(max_ws_msg_size: usize) -> usize {
-    max_ws_msg_size.saturating_add(max_ws_msg_size / 10)
+    let tenth_more = max_ws_msg_size.saturating_add(max_ws_msg_size / 10);
+    let one_frame = max_ws_msg_size.saturating_add(MAX_FRAME_HEADER_LEN);
+    if tenth_more > one_frame {
+        tenth_more
+    } else {
+        one_frame
+    }
 }
 
 /// The default `"max_pending_output"` for a given `"max_ws_msg_size"`: room

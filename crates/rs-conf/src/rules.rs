@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
+use crate::defaults;
 use crate::error::{ErrorKind, Errors};
 use crate::host::hostname_covers;
 use crate::model::PortConfig;
@@ -317,30 +318,38 @@ fn limits(errs: &mut Errors<'_>, doc: &Document) {
     let Some(msg) = limits.msg else {
         return;
     };
+    let header = defaults::MAX_FRAME_HEADER_LEN;
     let at_least_msg = [
         (
             "max_ws_frame_chain_size",
             limits.chain,
-            ": a message's frames include its whole payload",
+            msg.saturating_add(header),
+            format!(
+                "\"max_ws_msg_size\" + {header} ({}): a message's frames include its whole \
+                 payload, and a header of up to {header} bytes each",
+                msg.saturating_add(header)
+            ),
         ),
         (
             "max_pending_output",
             limits.pending,
-            " so one maximum-size message fits",
+            msg,
+            format!("\"max_ws_msg_size\" ({msg}) so one maximum-size message fits"),
         ),
         (
             "max_partial_msgs_size",
             limits.partial,
-            " so one maximum-size message in pieces fits",
+            msg,
+            format!("\"max_ws_msg_size\" ({msg}) so one maximum-size message in pieces fits"),
         ),
     ];
-    for (key, value, why) in at_least_msg {
-        if let Some(value) = value.filter(|&v| v < msg) {
+    for (key, value, least, why) in at_least_msg {
+        if let Some(value) = value.filter(|&v| v < least) {
             errs.at(
                 &JsonPath::root().key(key),
                 Some(value.to_string()),
                 ErrorKind::InconsistentLimits,
-                format!("must be at least \"max_ws_msg_size\" ({msg}){why}"),
+                format!("must be at least {why}"),
             );
         }
     }

@@ -272,28 +272,32 @@ fn realloc_multiplier_is_greater_than_1() {
 }
 
 #[test]
-fn frame_chain_size_is_at_least_the_message_size() {
+fn frame_chain_size_leaves_room_for_a_message_of_the_maximum_size_in_one_frame() {
+    // Its frames include its payload and a header of up to 14 bytes each:
+    // less than that refuses (1009) a message within max_ws_msg_size.
     assert_one_error(
-        &with_root_keys("max_ws_msg_size: 1000, max_ws_frame_chain_size: 999"),
+        &with_root_keys("max_ws_msg_size: 1000, max_ws_frame_chain_size: 1013"),
         ErrorKind::InconsistentLimits,
         "max_ws_frame_chain_size",
-        Some("999"),
-        "must be at least \"max_ws_msg_size\" (1000): a message's frames include its whole payload",
+        Some("1013"),
+        "must be at least \"max_ws_msg_size\" + 14 (1014): a message's frames include its \
+         whole payload, and a header of up to 14 bytes each",
     );
     // Against the default message size too.
     assert_one_error(
-        &with_root_keys("max_ws_frame_chain_size: 1000"),
+        &with_root_keys("max_ws_frame_chain_size: 16777216"),
         ErrorKind::InconsistentLimits,
         "max_ws_frame_chain_size",
-        Some("1000"),
-        "must be at least \"max_ws_msg_size\" (16777216): a message's frames include its whole payload",
+        Some("16777216"),
+        "must be at least \"max_ws_msg_size\" + 14 (16777230): a message's frames include its \
+         whole payload, and a header of up to 14 bytes each",
     );
     assert_eq!(
         valid(&with_root_keys(
-            "max_ws_msg_size: 1000, max_ws_frame_chain_size: 1000"
+            "max_ws_msg_size: 1000, max_ws_frame_chain_size: 1014"
         ))
         .max_ws_frame_chain_size,
-        1000
+        1014
     );
 }
 
@@ -301,6 +305,9 @@ fn frame_chain_size_is_at_least_the_message_size() {
 fn frame_chain_size_default_follows_the_message_size() {
     let config = valid(&with_root_keys("max_ws_msg_size: 100000000"));
     assert_eq!(config.max_ws_frame_chain_size, 110_000_000);
+    // A tenth more is less than a header below 140 bytes.
+    let config = valid(&with_root_keys("max_ws_msg_size: 50"));
+    assert_eq!(config.max_ws_frame_chain_size, 64);
 }
 
 #[test]
