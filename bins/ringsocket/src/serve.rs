@@ -176,6 +176,20 @@ fn prepare(config: &Config) -> Result<Prepared, String> {
         .iter()
         .map(|app| App::load(&app.app_path).map_err(|e| format!("app '{}': {e}", app.name)))
         .collect::<Result<_, _>>()?;
+    for (app, app_config) in apps.iter().zip(&config.apps) {
+        for (key, set, has) in [
+            ("no_open_cb", app_config.no_open_cb, app.has_open()),
+            ("no_close_cb", app_config.no_close_cb, app.has_close()),
+        ] {
+            if set && has {
+                log::warn!(
+                    "app '{}': \"{key}\" is true but the app has that callback, which will \
+                     never be called; leave \"{key}\" out unless the callback is none",
+                    app_config.name
+                );
+            }
+        }
+    }
     let routes = Arc::new(Routes::new(build_router(config)?));
     Ok(Prepared {
         user,

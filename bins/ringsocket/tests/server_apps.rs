@@ -553,6 +553,24 @@ fn cookies_for_an_app_that_any_origin_may_reach_are_warned_about() {
     }
 }
 
+#[test]
+fn no_open_cb_for_an_app_that_has_an_open_callback_is_warned_about() {
+    let warning =
+        "\"no_open_cb\" is true but the app has that callback, which will never be called";
+    // The probe has an open callback; echo has none.
+    for (app, warned) in [("probe", true), ("echo", false)] {
+        let ports = vec![free_port()];
+        let config = config_text(&ports, &[AppSpec::simple(app)], &run_as_user())
+            .replace(r#""app_path": "#, r#""no_open_cb": true, "app_path": "#);
+        assert!(config.contains("no_open_cb"));
+        let mut server = Server::start_config(tempfile::tempdir().unwrap(), &config, ports);
+        server.signal(15);
+        let log = server.stderr(); // to its end: the server exited
+        assert!(server.wait_exit(Duration::from_secs(40)).success(), "{log}");
+        assert_eq!(log.contains(warning), warned, "{app}: {log}");
+    }
+}
+
 /// (worker, slot, generation) of an id (rs_app::wire layout).
 fn id_parts(id: u64) -> (u64, u64, u64) {
     (id >> 52, (id >> 28) & 0xff_ffff, id & 0xfff_ffff)

@@ -63,6 +63,37 @@ fn a_not_loadable_file_names_the_loaders_reason() {
 }
 
 #[test]
+fn a_shared_object_using_a_symbol_nothing_defines_is_not_loadable() {
+    // Found missing only when called, it would end the server in the
+    // middle of a callback: every symbol is resolved at load.
+    let dir = std::env::temp_dir().join(format!("rs-app-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = dir.join("unresolved.c");
+    std::fs::write(
+        &source,
+        "extern int rs_defined_nowhere(void);\nint rs_uses_it(void) { return rs_defined_nowhere(); }\n",
+    )
+    .unwrap();
+    let path = dir.join("libunresolved.so");
+    let built = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&path)
+        .arg(&source)
+        .status()
+        .expect("cc runs");
+    assert!(built.success());
+    let error = load_error(&path);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let LoadErrorKind::NotLoadable(reason) = &error.kind else {
+        panic!("expected NotLoadable, got {error:?}");
+    };
+    assert!(
+        reason.contains("undefined symbol: rs_defined_nowhere"),
+        "{reason:?}"
+    );
+}
+
+#[test]
 fn a_shared_object_without_the_entry_symbol_is_no_app() {
     let path = example_path("not_an_app");
     let error = load_error(&path);
@@ -75,7 +106,8 @@ fn a_shared_object_without_the_entry_symbol_is_no_app() {
         error.to_string(),
         format!(
             "{}: does not export `ringsocket_app_v1`: not a RingSocket app for ABI version 1 \
-             (apps declare themselves with rs_app!)",
+             (Rust apps declare themselves with rs_app!; a C app defines `ringsocket_app_v1` with \
+             default visibility, extern \"C\" in C++)",
             path.display()
         )
     );

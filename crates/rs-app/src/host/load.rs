@@ -59,7 +59,7 @@ impl fmt::Display for LoadError {
             }
             LoadErrorKind::MissingEntry => write!(
                 f,
-                "does not export `{ENTRY_SYMBOL}`: not a RingSocket app for ABI version {ABI_VERSION} (apps declare themselves with rs_app!)"
+                "does not export `{ENTRY_SYMBOL}`: not a RingSocket app for ABI version {ABI_VERSION} (Rust apps declare themselves with rs_app!; a C app defines `{ENTRY_SYMBOL}` with default visibility, extern \"C\" in C++)"
             ),
             LoadErrorKind::NullDescriptor => write!(f, "`{ENTRY_SYMBOL}` returned no descriptor"),
             LoadErrorKind::AbiVersion { app, server } => write!(
@@ -133,9 +133,14 @@ impl App {
         if !path.exists() {
             return Err(error(LoadErrorKind::NotFound));
         }
+        // Every symbol is resolved now (RTLD_NOW): one the app uses but
+        // nothing defines is refused here, not found missing by the dynamic
+        // loader in the middle of a callback, which ends the process.
+        let flags = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL;
         // SAFETY: loading a library runs its initialisers; the operator named
         // this file in the configuration as an app to run in this process.
-        let library = unsafe { libloading::Library::new(path) }
+        let library = unsafe { libloading::os::unix::Library::open(Some(path), flags) }
+            .map(libloading::Library::from)
             .map_err(|e| error(LoadErrorKind::NotLoadable(error_chain(&e))))?;
         // SAFETY: the symbol is declared by the ABI with exactly this type.
         let entry = unsafe { library.get::<EntryFn>(ENTRY_SYMBOL.as_bytes()) }

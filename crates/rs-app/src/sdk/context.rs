@@ -12,8 +12,11 @@
 //! | `subprotocol`, `query`, `header`, `query_param`, `cookie` | | ✓ | | | |
 //! | `read_data_kind` | | | ✓ | | |
 //!
-//! In a close callback the closing client no longer receives anything:
-//! `to_every` skips it, and sending to its id reaches nobody.
+//! In a close callback the closing client is no longer one of the app's
+//! clients: `to_every` skips it, and usually its connection is gone, so
+//! sending to its id reaches nobody. A client that sent a close frame is
+//! the exception: it waits for the answer, which comes after the close
+//! callback, and what the callback sends to its id reaches it first.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -81,7 +84,8 @@ pub enum SendError {
     InvalidUtf8,
     /// Larger than the outbound rings can hold (see `outbound_ring_buf_size`).
     TooLarge,
-    /// A close code outside 4000-4899.
+    /// An argument the server refused: a close code outside 4000-4899
+    /// (an id that is no client's cannot be made with this SDK).
     InvalidArgument,
     /// The server is shutting down and a worker no longer takes messages:
     /// its clients did not get this one (a message to clients of several
@@ -109,7 +113,9 @@ impl fmt::Display for SendError {
         match self {
             Self::InvalidUtf8 => f.write_str("text message is not valid UTF-8"),
             Self::TooLarge => f.write_str("message is larger than the outbound rings can hold"),
-            Self::InvalidArgument => f.write_str("close code outside 4000-4899"),
+            Self::InvalidArgument => {
+                f.write_str("invalid argument (a close code outside 4000-4899?)")
+            }
             Self::ShuttingDown => f.write_str("the server is shutting down"),
             Self::Other(status) => write!(f, "send failed with status {status}"),
         }
@@ -461,7 +467,8 @@ macro_rules! io {
             }
 
             /// Closes a client with a close frame carrying `code`, which
-            /// must be in 4000-4899 (`rs_close`).
+            /// must be in 4000-4899 (`rs_close_client`, an addition to
+            /// the seed's helpers).
             pub fn close_client(&mut self, client: ClientId, code: u16) -> Result<(), SendError> {
                 self.raw.close_client(client, code)
             }
