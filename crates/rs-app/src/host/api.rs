@@ -83,10 +83,9 @@ pub(crate) struct HostState {
     /// The payload of the running read callback, as the app got it: it stays
     /// in the inbound ring, unchanged, until the callback returns.
     message: (*const u8, usize),
-    /// The read callback's payload is valid UTF-8 already: a whole text
-    /// message (its worker checked it), or one less a leading ASCII case
-    /// byte.
-    message_is_utf8: bool,
+    /// The app reads in switch mode: a read callback's payload is its
+    /// message less the case byte in front.
+    read_switch: bool,
     /// A write of bytes that lie inside `message`, not copied (offset,
     /// length): an echo's payload goes from the inbound ring straight to
     /// the outbound one. Copied into `wbuf` if anything is written after it.
@@ -163,7 +162,7 @@ impl HostState {
             app_data,
             wbuf,
             message: (std::ptr::null(), 0),
-            message_is_utf8: false,
+            read_switch: app.read_mode == abi::READ_SWITCH,
             lent: None,
             may_lend: false,
             lent_until: None,
@@ -229,21 +228,33 @@ impl HostState {
 
     /// Runs a read callback `f` about `client`, with `payload`, the message
     /// it reads, lent to the host until it returns, so that writes of its
-    /// bytes need not copy them. `is_utf8`: the payload is known to be
-    /// valid UTF-8, so that echoing it whole as text needs no check.
+    /// bytes need not copy them. In switch mode `payload` follows the
+    /// message's case byte in the ring.
     pub(crate) fn call_read(
         &mut self,
         payload: &[u8],
-        is_utf8: bool,
         client: CurrentClient,
         f: impl FnOnce(*mut Ctx) -> i32,
     ) -> i32 {
         self.message = (payload.as_ptr(), payload.len());
-        self.message_is_utf8 = is_utf8;
         let status = self.call(Callback::Read, Some(client), f);
         self.message = (std::ptr::null(), 0);
-        self.message_is_utf8 = false;
         status
+    }
+
+    /// Whether the running read callback's payload is valid UTF-8 because
+    /// its text message was (its worker checked it): the whole message, or
+    /// the message less an ASCII case byte. (A non-ASCII one, a UTF-8 lead
+    /// byte, leaves a continuation byte in front.) Only while a read
+    /// callback runs.
+    fn payload_is_checked_text(&self, data_kind: u8) -> bool {
+        debug_assert!(!self.message.0.is_null(), "no read callback runs");
+        data_kind == abi::DATA_UTF8
+            && (!self.read_switch
+                // SAFETY: in switch mode the payload is the rest of its
+                // message, whose case byte is the byte before it, in the
+                // inbound ring, unchanged while the callback runs.
+                || unsafe { *self.message.0.sub(1) }.is_ascii())
     }
 
     /// Appends `bytes` to what the next send sends. A first write of bytes
@@ -348,7 +359,7 @@ impl HostState {
         if target == abi::TARGET_CUR
             && self.callback != Some(Callback::Close)
             && let Some(client) = self.client
-            && let Some(status) = self.reply(opcode, client.id)
+            && let Some(status) = self.reply(opcode, client.id, client.data_kind)
         {
             return status;
         }
@@ -412,7 +423,7 @@ impl HostState {
     /// the app thread to hold it there. `None` when the ring is full: the
     /// general path then waits for room.
     #[inline(always)]
-    fn reply(&mut self, opcode: Opcode, client: ClientId) -> Option<i32> {
+    fn reply(&mut self, opcode: Opcode, client: ClientId, data_kind: u8) -> Option<i32> {
         let payload: &[u8] = match self.lent {
             // SAFETY: as in `take_lent`: the lent bytes lie inside the
             // running read callback's payload, unchanged until it returns.
@@ -423,7 +434,7 @@ impl HostState {
         };
         if opcode == Opcode::Text
             // The whole payload of a text message is UTF-8 already.
-            && !(self.message_is_utf8 && self.lent == Some((0, self.message.1)))
+            && !(self.lent == Some((0, self.message.1)) && self.payload_is_checked_text(data_kind))
             && simdutf8::basic::from_utf8(payload).is_err()
         {
             return Some(abi::SEND_INVALID_UTF8);

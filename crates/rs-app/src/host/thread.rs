@@ -344,12 +344,7 @@ fn dispatch(app: &App, host: &mut HostState, bytes: &[u8]) -> Result<(), AppErro
                 }
             };
             let read = case.read;
-            // Its worker checked a text message; a case byte taken off its
-            // front leaves valid UTF-8 only if it was ASCII.
-            let is_utf8 = message.data_kind == abi::DATA_UTF8
-                && (app.read_mode != abi::READ_SWITCH
-                    || message.payload.first().is_some_and(u8::is_ascii));
-            let status = host.call_read(payload, is_utf8, client, |ctx| {
+            let status = host.call_read(payload, client, |ctx| {
                 // SAFETY: the app's read callback, with the live context and
                 // the payload validated against the case's arguments.
                 unsafe { read(ctx, payload.as_ptr(), payload.len()) }
