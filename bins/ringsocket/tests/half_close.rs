@@ -19,24 +19,9 @@ use support::*;
 /// One frame from the server: (opcode, payload).
 type Frame = (u8, Vec<u8>);
 
-/// Parses one complete unmasked server frame at the start of `buf`.
+/// Parses one complete server frame at the start of `buf`.
 fn parse(buf: &[u8]) -> Option<(Frame, usize)> {
-    let [b0, b1, rest @ ..] = buf else {
-        return None;
-    };
-    let (len, header) = match b1 & 0x7f {
-        126 => (
-            u16::from_be_bytes(rest.get(..2)?.try_into().ok()?) as usize,
-            4,
-        ),
-        127 => (
-            u64::from_be_bytes(rest.get(..8)?.try_into().ok()?) as usize,
-            10,
-        ),
-        n => (usize::from(n), 2),
-    };
-    let payload = buf.get(header..header + len)?.to_vec();
-    Some(((b0 & 0x0f, payload), header + len))
+    support::raw::parse(buf).map(|(frame, len)| ((frame.opcode, frame.payload), len))
 }
 
 /// What a client read until the server closed: the frames, and whether the

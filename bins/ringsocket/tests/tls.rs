@@ -285,18 +285,8 @@ fn sighup_switches_new_connections_to_the_new_certificate_and_keeps_open_ones() 
 #[test]
 fn a_reload_that_keeps_the_endpoints_keeps_the_certificates_they_need() {
     let ca = Ca::new("CA");
-    let dir = shared_dir();
-    let (config, ports) = tls_config(
-        dir.path(),
-        APP,
-        &[CertFiles::new(&ca, &["a.test"])],
-        false,
-        "",
-    );
-    let config_path = dir.path().join("ringsocket.json5");
-    let (key_path, chain_path) = cert_paths(dir.path(), 0);
-    let mut server = Server::start_config(dir, &config, ports);
-    let log = server.capture_stderr();
+    let (server, key_path, chain_path, log) = reloadable(&ca);
+    let config = std::fs::read_to_string(&server.config_path).unwrap();
     // Valid on its own: its cert and its endpoint for b.test. But its app
     // is renamed, so the endpoints in use (wss://a.test) stay, and the new
     // cert does not cover them.
@@ -312,7 +302,7 @@ fn a_reload_that_keeps_the_endpoints_keeps_the_certificates_they_need() {
         config,
         "the app is renamed"
     );
-    std::fs::write(&config_path, &new_config).unwrap();
+    std::fs::write(&server.config_path, &new_config).unwrap();
     server.signal(1);
     assert!(
         log.wait_for(

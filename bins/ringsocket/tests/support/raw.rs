@@ -93,7 +93,7 @@ pub fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
 
 /// Parses one complete server frame at the start of `buf`: the frame and
 /// its length on the wire, or `None` if more bytes are needed.
-fn parse(buf: &[u8]) -> Option<(RawFrame, usize)> {
+pub fn parse(buf: &[u8]) -> Option<(RawFrame, usize)> {
     let [b0, b1, rest @ ..] = buf else {
         return None;
     };
