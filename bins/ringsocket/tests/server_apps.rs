@@ -571,6 +571,38 @@ fn no_open_cb_for_an_app_that_has_an_open_callback_is_warned_about() {
     }
 }
 
+#[test]
+fn replies_of_slow_callbacks_go_out_as_they_are_made() {
+    use support::raw::{self, RawWs};
+    let server = Server::start_with(1, &[AppSpec::simple("probe")], r#""worker_c": 1,"#);
+    let mut client = RawWs::connect(server.addr(), "/probe");
+    client.frame(); // its welcome
+    // Four requests the probe answers after 100 ms each (case 12), sent
+    // together: one batch of the app thread. Replies wait for the end of a
+    // batch, but once callbacks are seen to be slow (after the first
+    // batch) they go out as they are made.
+    let burst: Vec<u8> = (0..4)
+        .flat_map(|_| raw::masked(raw::BINARY, &[12, 0, 100]))
+        .collect();
+    for round in 0..2 {
+        let start = Instant::now();
+        client.send_raw(&burst);
+        let arrivals: Vec<Duration> = (0..4)
+            .map(|_| {
+                assert_eq!(client.frame().opcode, raw::BINARY);
+                start.elapsed()
+            })
+            .collect();
+        if round == 1 {
+            assert!(
+                arrivals[0] < Duration::from_millis(300),
+                "the first reply came after {:?}, with the last ({arrivals:?})",
+                arrivals[0]
+            );
+        }
+    }
+}
+
 /// (worker, slot, generation) of an id (rs_app::wire layout).
 fn id_parts(id: u64) -> (u64, u64, u64) {
     (id >> 52, (id >> 28) & 0xff_ffff, id & 0xfff_ffff)

@@ -24,6 +24,72 @@ const BATCH: usize = 64;
 /// copied rather than lent until the worker catches up.
 const MAX_HOLDS: usize = 256;
 
+/// A batch that took longer than this has slow callbacks (see [`Pace`]).
+const SLOW_BATCH: Duration = Duration::from_millis(1);
+
+/// How long replies keep being flushed as they go after the last slow
+/// batch: a quick batch in between (of open or close notices, say) does
+/// not end it.
+const STAY_SLOW: Duration = Duration::from_secs(1);
+
+/// How fast the app's callbacks run, judged by how long its batches take.
+///
+/// Replies wait in the outbound rings until the end of a batch, which costs
+/// a sleeping worker one wake-up per batch rather than one per reply. With
+/// slow callbacks (an app waiting on a database, say) that would hold the
+/// first replies of a batch for as long as the whole batch takes: after a
+/// batch slower than [`SLOW_BATCH`], replies are flushed as they go, at
+/// most that long apart, until no batch has been slow for [`STAY_SLOW`].
+/// Fast apps pay one clock reading per batch and one per wake-up.
+#[derive(Debug, Default)]
+struct Pace {
+    /// When the last batch ended, or the thread last woke up.
+    last_end: Option<Instant>,
+    /// While callbacks are slow: until when at least.
+    slow_until: Option<Instant>,
+    /// While callbacks are slow: when replies are flushed next.
+    flush_at: Option<Instant>,
+}
+
+impl Pace {
+    /// A batch that did work has ended.
+    fn batch_ended(&mut self) {
+        let now = Instant::now();
+        if self
+            .last_end
+            .is_some_and(|last| now.duration_since(last) > SLOW_BATCH)
+        {
+            self.slow_until = Some(now + STAY_SLOW);
+        }
+        self.last_end = Some(now);
+        if self.slow_until.is_some_and(|until| now < until) {
+            self.flush_at.get_or_insert(now + SLOW_BATCH);
+        } else {
+            self.slow_until = None;
+            self.flush_at = None;
+        }
+    }
+
+    /// The thread woke up: the next batch's time starts now.
+    fn woke(&mut self) {
+        self.last_end = Some(Instant::now());
+    }
+
+    /// Whether replies are due to be flushed now, in the middle of a batch.
+    #[inline(always)]
+    fn flush_due(&mut self) -> bool {
+        let Some(at) = self.flush_at else {
+            return false;
+        };
+        let now = Instant::now();
+        if now < at {
+            return false;
+        }
+        self.flush_at = Some(now + SLOW_BATCH);
+        true
+    }
+}
+
 /// What an app thread needs to know from the configuration.
 #[derive(Clone, Debug)]
 pub struct AppSettings {
@@ -120,6 +186,7 @@ pub struct AppThread {
     holds: Vec<VecDeque<(u64, u64)>>,
     parker: Parker,
     stop: Arc<AtomicBool>,
+    pace: Pace,
     /// Boxed so that its address, handed to the app in every `Ctx`, is stable.
     host: Box<HostState>,
 }
@@ -154,6 +221,7 @@ impl AppThread {
             inbound,
             parker,
             stop,
+            pace: Pace::default(),
             host,
         }
     }
@@ -206,6 +274,9 @@ impl AppThread {
             }
             let mut worked = self.dispatch_batch()?;
             self.host.flush_outbound();
+            if worked {
+                self.pace.batch_ended();
+            }
             if next_timer.is_some_and(|due| Instant::now() >= due) {
                 next_timer = self.run_timer()?;
                 self.host.flush_outbound();
@@ -225,6 +296,7 @@ impl AppThread {
                     inbound.iter_mut().any(|ring| !ring.is_empty())
                         || stop.fetch_or(false, Ordering::AcqRel)
                 });
+                self.pace.woke();
             }
         }
     }
@@ -255,6 +327,9 @@ impl AppThread {
                 self.inbound[worker].advance();
                 result?;
                 worked = true;
+                if self.pace.flush_due() {
+                    self.host.flush_outbound();
+                }
             }
             self.inbound[worker].release();
         }
