@@ -81,8 +81,8 @@ for size in "${SIZES[@]}"; do
         count_run "echo-$size" echo --conns "$CONNS" --size "$size" --count "$COUNT"
         counts+=("$(awk -v a="$IR" -v b="$IDLE" -v n="$COUNT" 'BEGIN { printf "%.0f", (a - b) / n }')")
     done
+    PER[$size]=$(printf '%s\n' "${counts[@]}" | median)
     mapfile -t counts < <(printf '%s\n' "${counts[@]}" | sort -n)
-    PER[$size]=${counts[$((RUNS / 2))]}
     RANGE[$size]="${counts[0]}-${counts[$((RUNS - 1))]}"
 done
 

@@ -271,6 +271,20 @@ pub(crate) fn run_thread(
         }
         ctx.progress().total.store(total, Ordering::Relaxed);
     }
+    if active > 0 && Instant::now() >= window.deadline {
+        let now = Instant::now();
+        for conn in conns.iter().filter(|c| c.session.left > 0) {
+            if let Some(waited) = window.stalled(conn.session.sent_at, now) {
+                return Err(LoadError::Conn {
+                    conn: conn.index,
+                    error: ConnError::Stalled {
+                        what: "a broadcast round",
+                        waited,
+                    },
+                });
+            }
+        }
+    }
     let finished_at = (active == 0).then(Instant::now);
     Ok(ctx.finish(latency, total, finished_at))
 }

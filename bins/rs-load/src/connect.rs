@@ -10,7 +10,7 @@ use mio::Token;
 
 use crate::conn::{Conn, Ignore, State};
 use crate::echo::duration_nanos;
-use crate::error::LoadError;
+use crate::error::{ConnError, LoadError};
 use crate::histogram::Histogram;
 use crate::worker::{Ctx, ThreadResult, hangup};
 
@@ -78,6 +78,18 @@ pub(crate) fn run_thread(
             }
         }
         ctx.progress().total.store(total, Ordering::Relaxed);
+    }
+    if active > 0 && Instant::now() >= window.deadline {
+        let now = Instant::now();
+        for (i, conn) in conns.iter().enumerate() {
+            if left[i] > 0
+                && conn.state() != State::Closed
+                && let Some(waited) = window.stalled(conn.started, now)
+            {
+                let what = "a handshake and its close";
+                return Err(error(conn, ConnError::Stalled { what, waited }));
+            }
+        }
     }
     let finished_at = (active == 0).then(Instant::now);
     Ok(ctx.finish(latency, total, finished_at))

@@ -217,6 +217,14 @@ pub(crate) fn run_thread(
     }
     if active == 0 {
         finished_at = Some(Instant::now());
+    } else if Instant::now() >= window.deadline {
+        let now = Instant::now();
+        for conn in conns.iter().filter(|c| c.session.expecting) {
+            if let Some(waited) = window.stalled(conn.session.sent_at, now) {
+                let what = "an echo";
+                return Err(conn_error(conn, ConnError::Stalled { what, waited }));
+            }
+        }
     }
     Ok(ctx.finish(latency, total, finished_at))
 }

@@ -196,6 +196,14 @@ pub enum ConnError {
     ServerClosed(Option<u16>),
     /// The server closed TCP without a close frame.
     Eof,
+    /// At the end of a timed run, something had been awaited for more than
+    /// half of it: lost by the server, or its connection no longer served.
+    Stalled {
+        /// What: an echo, a broadcast round, a handshake.
+        what: &'static str,
+        /// For how long.
+        waited: Duration,
+    },
 }
 
 impl fmt::Display for ConnError {
@@ -235,6 +243,12 @@ impl fmt::Display for ConnError {
             Self::ServerClosed(Some(code)) => write!(f, "the server closed with code {code}"),
             Self::ServerClosed(None) => f.write_str("the server closed without a code"),
             Self::Eof => f.write_str("the server closed TCP without a close frame"),
+            Self::Stalled { what, waited } => write!(
+                f,
+                "still waiting for {what} after {:.1} s, more than half the run: the server \
+                 lost it or stopped serving this connection",
+                waited.as_secs_f64()
+            ),
         }
     }
 }

@@ -35,6 +35,18 @@ pub(crate) struct Window {
     pub(crate) deadline: Instant,
 }
 
+impl Window {
+    /// How long something awaited since `since` has waited at `now`, if
+    /// that is more than half the run: the server lost it or stopped
+    /// serving its connection. (The slowest round trip of a loaded server
+    /// takes a small fraction of any run; counting on only the connections
+    /// that kept going would report a rate that is not the server's.)
+    pub(crate) fn stalled(&self, since: Instant, now: Instant) -> Option<Duration> {
+        let waited = now.saturating_duration_since(since);
+        (waited > (self.deadline - self.start) / 2).then_some(waited)
+    }
+}
+
 /// One thread's progress, on its own cache lines so that the main thread's
 /// reads do not slow the load thread's writes.
 #[derive(Debug, Default)]
