@@ -31,6 +31,12 @@ enum Behaviour {
     Forbid,
     /// Answers the first message with a close frame (1011).
     CloseOnMessage,
+    /// Echoes every message but the `message`-th of each connection, which
+    /// it reads and drops (the connection stays open).
+    Lose { message: usize },
+    /// Broadcasts, but never delivers a connection's first message to the
+    /// first connection.
+    BroadcastLosingFirst,
 }
 
 type Clients = Arc<Mutex<Vec<TcpStream>>>;
@@ -64,7 +70,10 @@ fn connection(
     if behaviour == Behaviour::Forbid {
         return stream.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
     }
-    if behaviour == Behaviour::Broadcast {
+    if matches!(
+        behaviour,
+        Behaviour::Broadcast | Behaviour::BroadcastLosingFirst
+    ) {
         // Registered before the 101, so no message can miss this client.
         clients.lock().unwrap().push(stream.try_clone()?);
     }
@@ -100,13 +109,24 @@ fn connection(
                             stream.write_all(&out)?;
                             return Ok(());
                         }
+                        Behaviour::Lose { message } if message == messages => {
+                            messages += 1;
+                            continue;
+                        }
                         _ => {}
                     }
+                    let first = messages == 0;
                     messages += 1;
                     encode_frame(&mut out, kind.opcode(), &echo).unwrap();
-                    if behaviour == Behaviour::Broadcast {
-                        for client in clients.lock().unwrap().iter_mut() {
-                            client.write_all(&out)?;
+                    if matches!(
+                        behaviour,
+                        Behaviour::Broadcast | Behaviour::BroadcastLosingFirst
+                    ) {
+                        let losing = behaviour == Behaviour::BroadcastLosingFirst && first;
+                        for (to, client) in clients.lock().unwrap().iter_mut().enumerate() {
+                            if !(losing && to == 0) {
+                                client.write_all(&out)?;
+                            }
                         }
                         continue;
                     }
@@ -139,11 +159,16 @@ fn connection(
 }
 
 fn run(port: u16, args: &[&str]) -> Result<Report, LoadError> {
+    run_for(port, 20, args)
+}
+
+/// [`run`] with a `--duration` of `seconds`.
+fn run_for(port: u16, seconds: u32, args: &[&str]) -> Result<Report, LoadError> {
     let mut all = vec![
         "--url".to_owned(),
         format!("ws://127.0.0.1:{port}/echo"),
         "--duration".to_owned(),
-        "20".to_owned(),
+        seconds.to_string(),
     ];
     all.extend(args.iter().map(|s| s.to_string()));
     let Command::Run(options) = Options::parse(all)? else {
@@ -348,5 +373,30 @@ fn duration_bounds_an_unlimited_run() {
         (report.elapsed.as_secs_f64() - 0.5).abs() < 0.1,
         "{:?}",
         report.elapsed
+    );
+}
+
+#[test]
+fn an_echo_that_never_comes_fails_a_timed_run() {
+    // Reported as a rate over the connections that kept going, a lost
+    // message would pass for the server's throughput.
+    let port = serve(Behaviour::Lose { message: 3 });
+    let result = run_for(port, 1, &["echo", "--conns", "2", "--size", "20"]);
+    let error = result.expect_err("a lost echo went unreported").to_string();
+    assert!(error.contains("still waiting for an echo"), "{error}");
+}
+
+#[test]
+fn a_broadcast_delivery_that_never_comes_fails_a_timed_run() {
+    // One lost delivery stops every client: a near-zero rate must not
+    // pass for the server's.
+    let port = serve(Behaviour::BroadcastLosingFirst);
+    let result = run_for(port, 1, &["broadcast", "--conns", "3", "--size", "20"]);
+    let error = result
+        .expect_err("a lost delivery went unreported")
+        .to_string();
+    assert!(
+        error.contains("still waiting for a broadcast round"),
+        "{error}"
     );
 }
