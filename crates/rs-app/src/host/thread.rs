@@ -39,9 +39,19 @@ const STAY_SLOW: Duration = Duration::from_secs(1);
 /// slow callbacks (an app waiting on a database, say) that would hold the
 /// first replies of a batch for as long as the whole batch takes: after a
 /// batch slower than [`SLOW_BATCH`], replies are flushed as they go, at
-/// most that long apart, until no batch has been slow for [`STAY_SLOW`].
-/// Fast apps pay one clock reading per batch and one per wake-up.
-#[derive(Debug, Default)]
+/// most about that long apart, until no batch has been slow for
+/// [`STAY_SLOW`].
+///
+/// Fast apps pay one clock reading per batch and one per wake-up. While
+/// batches are slow the clock is read between callbacks, but not after
+/// every one: only about four times per flush interval at the pace of the
+/// last interval (every callback when each takes a millisecond or more).
+/// A batch can be slow with quick callbacks (a preempted thread, or a run
+/// under valgrind), and a clock reading would then cost as much as a
+/// callback.
+///
+/// The clock is passed in, so that the rules can be tested without time.
+#[derive(Debug)]
 struct Pace {
     /// When the last batch ended, or the thread last woke up.
     last_end: Option<Instant>,
@@ -49,12 +59,30 @@ struct Pace {
     slow_until: Option<Instant>,
     /// While callbacks are slow: when replies are flushed next.
     flush_at: Option<Instant>,
+    /// While callbacks are slow: callbacks between two clock readings.
+    stride: u32,
+    /// Callbacks left until the clock is read next.
+    countdown: u32,
+    /// Callbacks since replies were last flushed.
+    since_flush: u32,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Self {
+            last_end: None,
+            slow_until: None,
+            flush_at: None,
+            stride: 1,
+            countdown: 1,
+            since_flush: 0,
+        }
+    }
 }
 
 impl Pace {
-    /// A batch that did work has ended.
-    fn batch_ended(&mut self) {
-        let now = Instant::now();
+    /// A batch that did work has ended, at `now`.
+    fn batch_ended(&mut self, now: Instant) {
         if self
             .last_end
             .is_some_and(|last| now.duration_since(last) > SLOW_BATCH)
@@ -65,26 +93,40 @@ impl Pace {
         if self.slow_until.is_some_and(|until| now < until) {
             self.flush_at.get_or_insert(now + SLOW_BATCH);
         } else {
-            self.slow_until = None;
-            self.flush_at = None;
+            *self = Self {
+                last_end: self.last_end,
+                ..Self::default()
+            };
         }
     }
 
-    /// The thread woke up: the next batch's time starts now.
-    fn woke(&mut self) {
-        self.last_end = Some(Instant::now());
+    /// The thread woke up at `now`: the next batch's time starts then.
+    fn woke(&mut self, now: Instant) {
+        self.last_end = Some(now);
     }
 
-    /// Whether replies are due to be flushed now, in the middle of a batch.
+    /// Whether replies are due to be flushed now, after a callback in the
+    /// middle of a batch; `now` is called only when the clock is read.
     #[inline(always)]
-    fn flush_due(&mut self) -> bool {
+    fn flush_due(&mut self, now: impl FnOnce() -> Instant) -> bool {
         let Some(at) = self.flush_at else {
             return false;
         };
-        let now = Instant::now();
+        self.since_flush = self.since_flush.saturating_add(1);
+        self.countdown -= 1;
+        if self.countdown > 0 {
+            return false;
+        }
+        self.countdown = self.stride;
+        let now = now();
         if now < at {
             return false;
         }
+        // `since_flush` callbacks took at least SLOW_BATCH: at that pace,
+        // a quarter of them take a quarter of it.
+        self.stride = (self.since_flush / 4).max(1);
+        self.countdown = self.stride;
+        self.since_flush = 0;
         self.flush_at = Some(now + SLOW_BATCH);
         true
     }
@@ -275,7 +317,7 @@ impl AppThread {
             let mut worked = self.dispatch_batch()?;
             self.host.flush_outbound();
             if worked {
-                self.pace.batch_ended();
+                self.pace.batch_ended(Instant::now());
             }
             if next_timer.is_some_and(|due| Instant::now() >= due) {
                 next_timer = self.run_timer()?;
@@ -296,7 +338,7 @@ impl AppThread {
                     inbound.iter_mut().any(|ring| !ring.is_empty())
                         || stop.fetch_or(false, Ordering::AcqRel)
                 });
-                self.pace.woke();
+                self.pace.woke(Instant::now());
             }
         }
     }
@@ -327,7 +369,7 @@ impl AppThread {
                 self.inbound[worker].advance();
                 result?;
                 worked = true;
-                if self.pace.flush_due() {
+                if self.pace.flush_due(Instant::now) {
                     self.host.flush_outbound();
                 }
             }
@@ -537,5 +579,99 @@ fn check_other_status(app: &str, which: Which, status: i32) -> Result<Option<u16
             which.name(),
             which.allowed()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const US: Duration = Duration::from_micros(1);
+
+    /// Runs `callbacks` callbacks of `each` in one batch started at `*now`
+    /// (the fake clock, moved on); returns the times at which replies were
+    /// flushed and how often the clock was read.
+    fn batch(
+        pace: &mut Pace,
+        now: &mut Instant,
+        callbacks: u32,
+        each: Duration,
+    ) -> (Vec<Instant>, u32) {
+        let (mut flushes, mut readings) = (Vec::new(), 0);
+        for _ in 0..callbacks {
+            *now += each;
+            let at = *now;
+            if pace.flush_due(|| {
+                readings += 1;
+                at
+            }) {
+                flushes.push(at);
+            }
+        }
+        pace.batch_ended(*now);
+        (flushes, readings)
+    }
+
+    #[test]
+    fn quick_batches_never_read_the_clock_between_callbacks() {
+        let (mut pace, mut now) = (Pace::default(), Instant::now());
+        pace.woke(now);
+        for _ in 0..100 {
+            let (flushes, readings) = batch(&mut pace, &mut now, 64, 10 * US);
+            assert_eq!((flushes.len(), readings), (0, 0));
+        }
+    }
+
+    #[test]
+    fn slow_callbacks_are_flushed_one_by_one() {
+        let (mut pace, mut now) = (Pace::default(), Instant::now());
+        pace.woke(now);
+        // The first slow batch is seen only at its end.
+        assert_eq!(batch(&mut pace, &mut now, 4, 2000 * US).0.len(), 0);
+        let (flushes, readings) = batch(&mut pace, &mut now, 4, 2000 * US);
+        assert_eq!((flushes.len(), readings), (4, 4));
+    }
+
+    #[test]
+    fn quick_callbacks_in_slow_batches_read_the_clock_a_few_times_per_flush() {
+        let (mut pace, mut now) = (Pace::default(), Instant::now());
+        pace.woke(now);
+        // 40 callbacks of 50 µs: a batch of 2 ms, slow.
+        batch(&mut pace, &mut now, 40, 50 * US);
+        let mut all = Vec::new();
+        let mut total_readings = 0;
+        for _ in 0..10 {
+            let (flushes, readings) = batch(&mut pace, &mut now, 40, 50 * US);
+            all.extend(flushes);
+            total_readings += readings;
+        }
+        // 20 ms of callbacks: flushed every millisecond or a little later.
+        assert!((15..=20).contains(&all.len()), "{} flushes", all.len());
+        for pair in all.windows(2) {
+            let apart = pair[1] - pair[0];
+            assert!(
+                apart >= SLOW_BATCH && apart <= SLOW_BATCH * 3 / 2,
+                "{apart:?}"
+            );
+        }
+        // About five readings per flush, not one per callback (400).
+        assert!(
+            total_readings <= 6 * all.len() as u32 + 20,
+            "{total_readings} readings"
+        );
+    }
+
+    #[test]
+    fn a_second_without_slow_batches_ends_the_flushing() {
+        let (mut pace, mut now) = (Pace::default(), Instant::now());
+        pace.woke(now);
+        batch(&mut pace, &mut now, 2, 1000 * US);
+        assert!(pace.flush_at.is_some());
+        let start = now;
+        while now - start <= STAY_SLOW {
+            batch(&mut pace, &mut now, 10, 10 * US);
+        }
+        assert!(pace.flush_at.is_none());
+        assert_eq!(batch(&mut pace, &mut now, 64, 10 * US), (vec![], 0));
     }
 }
