@@ -92,6 +92,18 @@ fn unknown_paths_get_404_disallowed_origins_403_and_wrong_versions_426() {
         &upgrade_request("/nowhere", "Sec-WebSocket-Version: 13\r\n"),
     );
     assert!(response.starts_with("HTTP/1.1 404 "), "{response}");
+    // RFC 9110 §6.6.1: a 4xx response carries the server's Date.
+    let now = std::time::SystemTime::now();
+    let seconds = std::time::Duration::from_secs(5);
+    let dates: Vec<_> = (0..=10)
+        .map(|s| rs_http::HttpDate::from(now - seconds + std::time::Duration::from_secs(s)))
+        .collect();
+    assert!(
+        dates
+            .iter()
+            .any(|date| response.contains(&format!("\r\nDate: {date}\r\n"))),
+        "{response}"
+    );
     let response = raw_http(
         server.addr(),
         &upgrade_request(

@@ -17,14 +17,16 @@
 //! - [`accept_key`], [`switching_protocols`] and [`write_error_response`]
 //!   produce the answer: `101 Switching Protocols` with
 //!   `Sec-WebSocket-Accept` (and the subprotocol
-//!   [`UpgradeRequest::select_subprotocol`] chose), or an error status with `Connection: close` and
-//!   a short plain-text body. Every refusal is a [`HandshakeError`] with its
+//!   [`UpgradeRequest::select_subprotocol`] chose), or an error status with
+//!   `Connection: close`, a `Date` ([`HttpDate`], from the time the caller
+//!   passes) and a short plain-text body. Every refusal is a [`HandshakeError`] with its
 //!   [`status`](HandshakeError::status).
 //!
 //! # Example
 //!
 //! ```
-//! use rs_http::{AllowedOrigins, Progress, RequestParser, Router, Scheme};
+//! use rs_http::{AllowedOrigins, HttpDate, Progress, RequestParser, Router, Scheme};
+//! use std::time::SystemTime;
 //!
 //! // Endpoints of a `ws://` listener on port 8080; the values are endpoint ids.
 //! let mut router = Router::new();
@@ -55,11 +57,11 @@
 //!                 // The rest is WebSocket frames.
 //!                 assert_eq!(&received[consumed..], b"\x81\x80\x00\x00\x00\x00");
 //!             }
-//!             Err(error) => rs_http::write_error_response(&error, &mut out),
+//!             Err(error) => rs_http::write_error_response(&error, HttpDate::from(SystemTime::now()), &mut out),
 //!         }
 //!     }
 //!     Ok(Progress::Incomplete) => { /* read more */ }
-//!     Err(error) => rs_http::write_error_response(&error, &mut out),
+//!     Err(error) => rs_http::write_error_response(&error, HttpDate::from(SystemTime::now()), &mut out),
 //! }
 //! assert_eq!(
 //!     out,
@@ -73,6 +75,7 @@
 
 mod accept;
 mod authority;
+mod date;
 mod error;
 mod origin;
 mod parser;
@@ -82,6 +85,7 @@ mod router;
 mod target;
 
 pub use accept::{ACCEPT_KEY_LEN, AcceptKey, accept_key};
+pub use date::HttpDate;
 pub use error::HandshakeError;
 pub use origin::{AllowedOrigins, OriginErrorKind, OriginParseError};
 pub use parser::{DEFAULT_MAX_HEAD_LEN, MAX_HEADERS, Progress, RequestParser};

@@ -4,6 +4,7 @@
 use std::fmt::{self, Write as _};
 
 use crate::accept::{ACCEPT_KEY_LEN, AcceptKey};
+use crate::date::HttpDate;
 use crate::error::HandshakeError;
 use crate::request::Subprotocol;
 
@@ -75,7 +76,8 @@ pub fn write_switching_protocols(
 }
 
 /// Appends the response refusing a handshake to `out`: the error's status
-/// line, `Connection: close`, a plain-text body with the error's
+/// line, the `Date` header with `date` (the current time: RFC 9110 §6.6.1
+/// requires it of a 4xx response), `Connection: close`, a plain-text body with the error's
 /// [`Display`](fmt::Display) text and a newline (none for a HEAD request,
 /// RFC 9110 §9.3.2, though its length is given), and the headers some
 /// statuses require: `Allow: GET` for 405, `Upgrade: websocket` (with the
@@ -84,16 +86,18 @@ pub fn write_switching_protocols(
 /// it, then close the connection.
 ///
 /// ```
+/// use rs_http::{HandshakeError, HttpDate};
 /// let mut out = Vec::new();
-/// rs_http::write_error_response(&rs_http::HandshakeError::NotFound, &mut out);
+/// let date = HttpDate::from_unix_secs(784_111_777); // HttpDate::from(SystemTime::now())
+/// rs_http::write_error_response(&HandshakeError::NotFound, date, &mut out);
 /// assert_eq!(
 ///     out,
-///     b"HTTP/1.1 404 Not Found\r\nConnection: close\r\n\
+///     b"HTTP/1.1 404 Not Found\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nConnection: close\r\n\
 ///       Content-Type: text/plain; charset=utf-8\r\nContent-Length: 34\r\n\r\n\
 ///       no WebSocket endpoint at this URL\n"
 /// );
 /// ```
-pub fn write_error_response(error: &HandshakeError, out: &mut Vec<u8>) {
+pub fn write_error_response(error: &HandshakeError, date: HttpDate, out: &mut Vec<u8>) {
     let mut body_len = ByteCounter(1); // the final newline
     // Counting and appending to a Vec cannot fail.
     let _ = write!(body_len, "{error}");
@@ -105,6 +109,7 @@ pub fn write_error_response(error: &HandshakeError, out: &mut Vec<u8>) {
     let _ = write!(
         out,
         "HTTP/1.1 {} {}\r\n\
+         Date: {date}\r\n\
          Connection: {connection}\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\
          Content-Length: {}\r\n",

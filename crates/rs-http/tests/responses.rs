@@ -4,13 +4,14 @@ mod common;
 
 use common::{ACCEPT, KEY};
 use rs_http::{
-    HandshakeError, SWITCHING_PROTOCOLS_LEN, Subprotocol, accept_key, switching_protocols,
-    write_error_response, write_switching_protocols,
+    HandshakeError, HttpDate, SWITCHING_PROTOCOLS_LEN, Subprotocol, accept_key,
+    switching_protocols, write_error_response, write_switching_protocols,
 };
 
 fn error_response(error: HandshakeError) -> String {
     let mut out = Vec::new();
-    write_error_response(&error, &mut out);
+    // RFC 9110's example date.
+    write_error_response(&error, HttpDate::from_unix_secs(784_111_777), &mut out);
     String::from_utf8(out).unwrap()
 }
 
@@ -68,6 +69,7 @@ fn bad_request_bytes() {
     assert_eq!(
         error_response(HandshakeError::MissingKey),
         "HTTP/1.1 400 Bad Request\r\n\
+         Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
          Connection: close\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\
          Content-Length: 33\r\n\
@@ -81,6 +83,7 @@ fn method_not_allowed_bytes() {
     assert_eq!(
         error_response(HandshakeError::MethodNotAllowed { head: false }),
         "HTTP/1.1 405 Method Not Allowed\r\n\
+         Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
          Connection: close\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\
          Content-Length: 30\r\n\
@@ -96,6 +99,7 @@ fn the_405_answering_head_has_no_content() {
     assert_eq!(
         error_response(HandshakeError::MethodNotAllowed { head: true }),
         "HTTP/1.1 405 Method Not Allowed\r\n\
+         Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
          Connection: close\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\
          Content-Length: 30\r\n\
@@ -111,6 +115,7 @@ fn upgrade_required_bytes() {
         // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to, and
         // §7.8: with the upgrade connection option.
         "HTTP/1.1 426 Upgrade Required\r\n\
+         Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
          Connection: Upgrade, close\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\
          Content-Length: 50\r\n\
@@ -130,6 +135,7 @@ fn too_large_bytes() {
     assert_eq!(
         error_response(HandshakeError::TooLarge { limit: 8192 }),
         "HTTP/1.1 431 Request Header Fields Too Large\r\n\
+         Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
          Connection: close\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\
          Content-Length: 40\r\n\
@@ -143,6 +149,7 @@ fn service_unavailable_bytes() {
     assert_eq!(
         error_response(HandshakeError::AppBusy),
         "HTTP/1.1 503 Service Unavailable\r\n\
+         Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
          Connection: close\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\
          Content-Length: 36\r\n\
@@ -192,6 +199,11 @@ fn every_error_response_is_well_formed() {
         let (head, body) = response.split_once("\r\n\r\n").unwrap();
         let status_line = format!("HTTP/1.1 {} {}", error.status(), error.reason_phrase());
         assert!(head.starts_with(&status_line), "{head}");
+        // RFC 9110 §6.6.1: every 4xx (and here the 503 too) carries Date.
+        assert!(
+            head.contains("\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"),
+            "{head}"
+        );
         assert!(
             head.contains("\r\nConnection: ") && head.contains("close\r\n"),
             "{head}"

@@ -2,8 +2,12 @@
 //! and either opening a WebSocket session with the app or refusing the
 //! request with an HTTP error response.
 
+use std::time::SystemTime;
+
 use rs_app::wire::{InboundKind, OpenDetails};
-use rs_http::{HandshakeError, Progress, write_error_response, write_switching_protocols};
+use rs_http::{
+    HandshakeError, HttpDate, Progress, write_error_response, write_switching_protocols,
+};
 use rs_proto::Decoder;
 
 use crate::output::Frame;
@@ -82,7 +86,7 @@ impl Worker {
 
     fn refuse_handshake(&mut self, slot: u32, error: HandshakeError) {
         let mut response = Vec::new();
-        write_error_response(&error, &mut response);
+        write_error_response(&error, HttpDate::from(SystemTime::now()), &mut response);
         log::debug!("refusing a handshake: {error}");
         self.send(slot, &mut Frame::new(&response));
         self.finish(slot, self.limits.handshake_timeout, true);
