@@ -59,6 +59,9 @@ pub enum LoadError {
         /// What happened to it.
         error: ConnError,
     },
+    /// The idle mode's warm-up connection (opened before the server's
+    /// memory is first read) failed.
+    WarmUp(ConnError),
     /// A phase did not finish in time.
     Timeout {
         /// What was being waited for.
@@ -84,6 +87,10 @@ impl fmt::Display for LoadError {
             Self::Poll(source) => write!(f, "event queue: {source}"),
             Self::Proc { path, source } => write!(f, "{path}: {source}"),
             Self::Conn { conn, error } => write!(f, "connection {conn}: {error}"),
+            Self::WarmUp(error) => write!(
+                f,
+                "the warm-up connection (opened before the server's memory is read): {error}"
+            ),
             Self::Timeout { what, waited } => {
                 write!(
                     f,
@@ -102,7 +109,7 @@ impl std::error::Error for LoadError {
             Self::Resolve { source, .. } | Self::Poll(source) | Self::Proc { source, .. } => {
                 Some(source)
             }
-            Self::Conn { error, .. } => Some(error),
+            Self::Conn { error, .. } | Self::WarmUp(error) => Some(error),
             Self::Ca { error, .. } => Some(error),
             Self::TlsSetup(error) => Some(error),
             _ => None,

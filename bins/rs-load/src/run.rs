@@ -54,7 +54,8 @@ impl CpuUse {
 /// The server's resident memory before and after opening idle connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IdleMemory {
-    /// `VmRSS` before the first connection, in KiB.
+    /// `VmRSS` before the first measured connection (with one warm-up
+    /// connection open), in KiB.
     pub before_kib: u64,
     /// `VmRSS` with every connection open, in KiB.
     pub after_kib: u64,
@@ -221,9 +222,14 @@ struct Measured {
 /// handshake, a framing error, an echo that differs by one byte.
 pub fn run(options: &Options, progress: &mut dyn Write) -> Result<Report, LoadError> {
     let target = Arc::new(Target::new(options)?);
-    let rss_before = match (options.mode, options.server_pid) {
-        (Mode::Idle, Some(pid)) => Some(procfs::vm_rss_kib(pid)?),
-        _ => None,
+    // Kept open (and alive) until the run ends.
+    let (_warm_up, rss_before) = match (options.mode, options.server_pid) {
+        (Mode::Idle, Some(pid)) => {
+            let warm_up = idle::warm_up(&target)?;
+            thread::sleep(IDLE_SETTLE);
+            (Some(warm_up), Some(procfs::vm_rss_kib(pid)?))
+        }
+        _ => (None, None),
     };
     let shared = Arc::new(Shared::new(options.threads, SETUP_TIMEOUT));
     let mut handles = Vec::with_capacity(options.threads);

@@ -43,9 +43,16 @@ type Clients = Arc<Mutex<Vec<TcpStream>>>;
 
 /// Starts the server on a free loopback port; returns the port.
 fn serve(behaviour: Behaviour) -> u16 {
+    serve_listing(behaviour).0
+}
+
+/// [`serve`], also returning the list of clients (kept by the broadcast
+/// behaviours).
+fn serve_listing(behaviour: Behaviour) -> (u16, Clients) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let clients: Clients = Arc::default();
+    let listed = Arc::clone(&clients);
     thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let clients = Arc::clone(&clients);
@@ -54,7 +61,7 @@ fn serve(behaviour: Behaviour) -> u16 {
             });
         }
     });
-    port
+    (port, listed)
 }
 
 fn connection(
@@ -329,6 +336,36 @@ fn a_refused_upgrade_is_reported_with_its_status() {
         } => assert_eq!(line, "HTTP/1.1 403 Forbidden"),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn idle_opens_a_warm_up_connection_before_the_measured_ones() {
+    // This process is the server: its memory is what idle reads.
+    let (port, clients) = serve_listing(Behaviour::Broadcast);
+    let pid = std::process::id().to_string();
+    let report = run_for(port, 1, &["idle", "--conns", "3", "--server-pid", &pid]).unwrap();
+    assert_eq!(report.total, 3);
+    assert_eq!(report.memory.unwrap().conns, 3);
+    assert_eq!(clients.lock().unwrap().len(), 4);
+}
+
+#[test]
+fn a_refused_warm_up_connection_fails_idle_naming_it() {
+    let port = serve(Behaviour::Forbid);
+    let pid = std::process::id().to_string();
+    let error = run_for(port, 1, &["idle", "--conns", "1", "--server-pid", &pid]).unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            LoadError::WarmUp(ConnError::Handshake(HandshakeError::Status(line)))
+                if line == "HTTP/1.1 403 Forbidden"
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().starts_with("the warm-up connection "),
+        "{error}"
+    );
 }
 
 #[test]
