@@ -472,7 +472,12 @@ impl<S: Session> FrameSink for Dispatch<'_, S> {
                 Ok(())
             }
             Control::Pong(_) => Ok(()),
-            Control::Close { .. } if self.closing => {
+            // The answer to our 1000 (RFC 6455 §5.5.1: it echoes the code,
+            // or has none); any other code is the server's own close.
+            Control::Close {
+                code: None | Some(1000),
+                ..
+            } if self.closing => {
                 self.close_received = true;
                 Ok(())
             }

@@ -37,6 +37,8 @@ enum Behaviour {
     /// Broadcasts, but never delivers a connection's first message to the
     /// first connection.
     BroadcastLosingFirst,
+    /// Echoes, and answers a close frame with 1011 instead of 1000.
+    CloseAnswerError,
 }
 
 type Clients = Arc<Mutex<Vec<TcpStream>>>;
@@ -149,7 +151,11 @@ fn connection(
                     stream.write_all(&out)?;
                 }
                 Some(Event::Close(_)) => {
-                    encode_close(&mut out, CloseCode::NORMAL, "");
+                    let code = match behaviour {
+                        Behaviour::CloseAnswerError => CloseCode::INTERNAL_ERROR,
+                        _ => CloseCode::NORMAL,
+                    };
+                    encode_close(&mut out, code, "");
                     stream.write_all(&out)?;
                     return stream.shutdown(Shutdown::Both);
                 }
@@ -334,6 +340,20 @@ fn a_refused_upgrade_is_reported_with_its_status() {
             error: ConnError::Handshake(HandshakeError::Status(line)),
             ..
         } => assert_eq!(line, "HTTP/1.1 403 Forbidden"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_close_answered_with_another_code_than_1000_fails_the_run() {
+    // connect's closing handshakes: a 1011 is the server's error, not a
+    // handshake done.
+    let port = serve(Behaviour::CloseAnswerError);
+    match run(port, &["connect", "--conns", "1", "--count", "1"]) {
+        Err(LoadError::Conn {
+            error: ConnError::ServerClosed(Some(1011)),
+            ..
+        }) => {}
         other => panic!("{other:?}"),
     }
 }
