@@ -68,42 +68,75 @@ pub(crate) enum State {
     Closed,
 }
 
-/// A pending control frame (pong or close), masked, at most 139 bytes.
+/// One masked control frame, at most 139 bytes.
 #[derive(Clone, Copy, Debug)]
-struct ControlOut {
+struct ControlFrame {
     bytes: [u8; MAX_MASKED_HEADER_LEN + MAX_CONTROL_PAYLOAD],
     len: usize,
+}
+
+impl ControlFrame {
+    fn new(opcode: Opcode, payload: &[u8], key: [u8; 4]) -> Self {
+        let payload = &payload[..payload.len().min(MAX_CONTROL_PAYLOAD)];
+        let header = FrameHeader::masked(opcode, true, payload.len() as u64, key);
+        let header = header.as_bytes();
+        let mut bytes = [0; MAX_MASKED_HEADER_LEN + MAX_CONTROL_PAYLOAD];
+        bytes[..header.len()].copy_from_slice(header);
+        let end = header.len() + payload.len();
+        bytes[header.len()..end].copy_from_slice(payload);
+        apply_mask(&mut bytes[header.len()..end], key);
+        Self { bytes, len: end }
+    }
+}
+
+/// The pending control frames (pongs, our close): the one being written,
+/// and the one to write after it.
+#[derive(Clone, Copy, Debug)]
+struct ControlOut {
+    current: Option<ControlFrame>,
+    /// How much of `current` is written.
     pos: usize,
+    next: Option<ControlFrame>,
 }
 
 impl ControlOut {
     const EMPTY: Self = Self {
-        bytes: [0; MAX_MASKED_HEADER_LEN + MAX_CONTROL_PAYLOAD],
-        len: 0,
+        current: None,
         pos: 0,
+        next: None,
     };
 
-    /// Replaces what is pending with a masked control frame. A frame already
-    /// partly written is finished first, so only an unstarted one is replaced
-    /// (a pong answers the latest ping, as §5.5.3 allows).
-    fn set(&mut self, opcode: Opcode, payload: &[u8], key: [u8; 4]) -> bool {
-        if self.pos > 0 && self.pos < self.len {
-            return false;
+    /// Queues a masked control frame. An unstarted frame is replaced (a
+    /// pong answers the latest ping, as §5.5.3 allows; our close goes
+    /// before an unsent pong); a frame partly written is finished first,
+    /// then this one follows.
+    fn set(&mut self, opcode: Opcode, payload: &[u8], key: [u8; 4]) {
+        let frame = ControlFrame::new(opcode, payload, key);
+        if self.pos > 0 {
+            self.next = Some(frame);
+        } else {
+            self.current = Some(frame);
         }
-        let payload = &payload[..payload.len().min(MAX_CONTROL_PAYLOAD)];
-        let header = FrameHeader::masked(opcode, true, payload.len() as u64, key);
-        let header = header.as_bytes();
-        self.bytes[..header.len()].copy_from_slice(header);
-        let end = header.len() + payload.len();
-        self.bytes[header.len()..end].copy_from_slice(payload);
-        apply_mask(&mut self.bytes[header.len()..end], key);
-        self.len = end;
-        self.pos = 0;
-        true
+    }
+
+    /// What is left to write of the current frame; empty when none is
+    /// pending.
+    fn unwritten(&self) -> &[u8] {
+        self.current
+            .as_ref()
+            .map_or(&[], |frame| &frame.bytes[self.pos..frame.len])
+    }
+
+    /// `n` more bytes of the current frame are written.
+    fn wrote(&mut self, n: usize) {
+        self.pos += n;
+        if self.current.is_some_and(|frame| self.pos == frame.len) {
+            (self.current, self.next, self.pos) = (self.next.take(), None, 0);
+        }
     }
 
     fn pending(&self) -> bool {
-        self.pos < self.len
+        self.current.is_some()
     }
 }
 
@@ -423,16 +456,18 @@ fn write_pending<W: Write>(
 ) -> Result<(), ConnError> {
     loop {
         let data_started = *out_pos > 0 && *out_pos < out.len();
-        let (buf, pos) = if control.pending() && !data_started {
-            (&control.bytes[..control.len], &mut control.pos)
+        let sending_control = control.pending() && !data_started;
+        let buf = if sending_control {
+            control.unwritten()
         } else if *out_pos < out.len() {
-            (out, &mut *out_pos)
+            &out[*out_pos..]
         } else {
             return Ok(());
         };
-        match sink.write(&buf[*pos..]) {
+        match sink.write(buf) {
             Ok(0) => return Err(ConnError::Io(io::ErrorKind::WriteZero.into())),
-            Ok(n) => *pos += n,
+            Ok(n) if sending_control => control.wrote(n),
+            Ok(n) => *out_pos += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(ConnError::Io(e)),
@@ -483,5 +518,78 @@ impl<S: Session> FrameSink for Dispatch<'_, S> {
             }
             Control::Close { code, .. } => Err(ConnError::ServerClosed(code)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket that takes `room` bytes, then would block.
+    struct Sink {
+        written: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.room);
+            if n == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.room -= n;
+            self.written.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn frame(opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+        let frame = ControlFrame::new(opcode, payload, [1, 2, 3, 4]);
+        frame.bytes[..frame.len].to_vec()
+    }
+
+    #[test]
+    fn a_control_frame_set_while_one_is_half_written_follows_it() {
+        let mut control = ControlOut::EMPTY;
+        let mut sink = Sink {
+            written: Vec::new(),
+            room: 3,
+        };
+        let mut out_pos = 0;
+        control.set(Opcode::Pong, b"first", [1, 2, 3, 4]);
+        write_pending(&mut sink, &mut control, &[], &mut out_pos).unwrap();
+        // Three bytes of the pong are out; a ping and our close come.
+        control.set(Opcode::Pong, b"second", [1, 2, 3, 4]);
+        control.set(Opcode::Close, &1000u16.to_be_bytes(), [1, 2, 3, 4]);
+        sink.room = usize::MAX;
+        write_pending(&mut sink, &mut control, &[], &mut out_pos).unwrap();
+        let expected = [
+            frame(Opcode::Pong, b"first"),
+            frame(Opcode::Close, &1000u16.to_be_bytes()),
+        ]
+        .concat();
+        assert_eq!(sink.written, expected);
+        assert!(!control.pending());
+    }
+
+    #[test]
+    fn an_unstarted_pong_is_replaced_by_the_latest() {
+        let mut control = ControlOut::EMPTY;
+        control.set(Opcode::Pong, b"old", [1, 2, 3, 4]);
+        control.set(Opcode::Pong, b"new", [1, 2, 3, 4]);
+        let mut sink = Sink {
+            written: Vec::new(),
+            room: usize::MAX,
+        };
+        write_pending(&mut sink, &mut control, b"data", &mut 0).unwrap();
+        // Control first (no data frame was started), then the data.
+        assert_eq!(
+            sink.written,
+            [frame(Opcode::Pong, b"new"), b"data".to_vec()].concat()
+        );
     }
 }
