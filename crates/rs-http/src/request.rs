@@ -382,21 +382,23 @@ fn is_valid_key(key: &str) -> bool {
 /// Applies every rule of the opening handshake to a complete HTTP head.
 ///
 /// Checks run in this order, so a request breaking several rules gets the
-/// first answer: HTTP version, method, duplicate or unreadable headers, body,
+/// first answer: method, HTTP version, duplicate or unreadable headers, body,
 /// request target, Host, Upgrade, Connection, Sec-WebSocket-Version,
 /// Sec-WebSocket-Key, Origin, Sec-WebSocket-Protocol.
 pub(crate) fn validate<S: AsRef<str>>(
     request: &httparse::Request<'_, '_>,
     keep: &[S],
 ) -> Result<UpgradeRequest, HandshakeError> {
-    if request.version != Some(1) {
-        return Err(HandshakeError::UnsupportedHttpVersion);
-    }
-    // Methods are case-sensitive (RFC 7230 §3.1.1).
+    // Methods are case-sensitive (RFC 7230 §3.1.1). The method goes first:
+    // a HEAD request's answer must carry no content (RFC 9110 §9.3.2),
+    // which only this error knows to leave out.
     if request.method != Some("GET") {
         return Err(HandshakeError::MethodNotAllowed {
             head: request.method == Some("HEAD"),
         });
+    }
+    if request.version != Some(1) {
+        return Err(HandshakeError::UnsupportedHttpVersion);
     }
     let fields = Fields::collect(request.headers)?;
     if fields.has_body {

@@ -97,6 +97,17 @@ fn head_is_405_and_known_as_head() {
 }
 
 #[test]
+fn a_head_request_of_http_1_0_is_known_as_head() {
+    // Its answer must carry no content, whatever else is wrong.
+    let bytes = head("HEAD / HTTP/1.0", &valid_headers());
+    assert_refused(
+        parse(&bytes),
+        HandshakeError::MethodNotAllowed { head: true },
+        405,
+    );
+}
+
+#[test]
 fn method_is_case_sensitive() {
     let bytes = head("get / HTTP/1.1", &valid_headers());
     assert_refused(
