@@ -157,6 +157,10 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
     if check && daemon {
         return Err(CliError::Conflict("--check", "--daemon"));
     }
+    // --check starts nothing, so it would write no pidfile.
+    if check && pidfile.is_some() {
+        return Err(CliError::Conflict("--check", "--pidfile"));
+    }
     let config = config.map_or_else(
         || PathBuf::from(rs_conf::DEFAULT_CONFIG_PATH),
         PathBuf::from,
@@ -289,6 +293,10 @@ mod tests {
         assert_eq!(
             parse_strs(&["--check", "--daemon"]),
             Err(CliError::Conflict("--check", "--daemon"))
+        );
+        assert_eq!(
+            parse_strs(&["--pidfile=x.pid", "--check"]),
+            Err(CliError::Conflict("--check", "--pidfile"))
         );
     }
 
