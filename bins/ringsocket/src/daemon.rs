@@ -126,28 +126,47 @@ impl PidFile {
         owner: Option<(libc::uid_t, libc::gid_t)>,
     ) -> Result<PidFile, String> {
         let error = |e: io::Error| format!("pidfile {}: {e}", path.display());
+        let link = || {
+            format!(
+                "pidfile {}: a symbolic link; remove it (the pidfile is never written through \
+                 one)",
+                path.display()
+            )
+        };
+        let not_a_file = || {
+            format!(
+                "pidfile {}: not a regular file with one name (a device, a FIFO or a hard link \
+                 to another file); remove it",
+                path.display()
+            )
+        };
+        let is_plain = |m: &std::fs::Metadata| m.file_type().is_file() && m.nlink() == 1;
+        // Looked at before it is opened: opening a device can act on it (a
+        // terminal would become the server's controlling terminal).
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => return Err(link()),
+            Ok(m) if !is_plain(&m) => return Err(not_a_file()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(error(e)),
+        }
+        // Checked again through the descriptor, in case the path changed in
+        // between. Not blocking on a FIFO put there meanwhile (refused with
+        // ENXIO when nothing reads it), nor taking a terminal.
         let mut file = File::options()
             .write(true)
             .create(true)
             .mode(0o640)
-            // Not blocking on a FIFO planted there: it is refused below.
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(path)
             .map_err(|e| match e.raw_os_error() {
-                Some(libc::ELOOP) => format!(
-                    "pidfile {}: a symbolic link; remove it (the pidfile is never written \
-                     through one)",
-                    path.display()
-                ),
+                Some(libc::ELOOP) => link(),
+                Some(libc::ENXIO) => not_a_file(),
                 _ => error(e),
             })?;
         let metadata = file.metadata().map_err(error)?;
-        if !metadata.file_type().is_file() || metadata.nlink() != 1 {
-            return Err(format!(
-                "pidfile {}: not a regular file with one name (a device, a FIFO or a hard \
-                 link to another file); remove it",
-                path.display()
-            ));
+        if !is_plain(&metadata) {
+            return Err(not_a_file());
         }
         file.set_len(0).map_err(error)?;
         file.write_all(format!("{}\n", std::process::id()).as_bytes())

@@ -408,6 +408,82 @@ fn a_pidfile_that_is_a_link_to_another_file_is_refused_and_the_file_left_alone()
     );
 }
 
+/// Why anything at the pidfile's path that is not a regular file with one
+/// name is refused.
+const NOT_A_FILE: &str = "not a regular file with one name (a device, a FIFO or a hard link \
+                          to another file); remove it";
+
+/// `mkfifo` or `mknod` of `path`, with `mode` and `device`.
+fn make_node(path: &std::path::Path, mode: libc::mode_t, device: libc::dev_t) -> i32 {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path that outlives the call.
+    unsafe { libc::mknod(c_path.as_ptr(), mode, device) }
+}
+
+#[test]
+fn a_fifo_as_pidfile_is_refused_at_once_and_nothing_written_to_it() {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let config = ConfigFile::new(&[free_port()], &[AppSpec::simple("echo")], &run_as_user());
+    let fifo = config.dir.path().join("fifo.pid");
+    assert_eq!(make_node(&fifo, libc::S_IFIFO | 0o666, 0), 0);
+    // Opened for writing, a FIFO nobody reads would block for ever; with a
+    // reader, it would take the pid.
+    for reader in [false, true] {
+        let mut reading = reader.then(|| {
+            std::fs::File::options()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&fifo)
+                .unwrap()
+        });
+        let started = Instant::now();
+        let (code, stderr) = run_with_pidfile(&config, &fifo);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!("ringsocket: pidfile {}: {NOT_A_FILE}", fifo.display())
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        if let Some(reading) = &mut reading {
+            let mut got = Vec::new();
+            let _ = reading.read_to_end(&mut got);
+            assert_eq!(got, b"", "the server wrote to the FIFO");
+        }
+        let metadata = std::fs::symlink_metadata(&fifo).unwrap();
+        assert!(metadata.file_type().is_fifo(), "{metadata:?}");
+    }
+}
+
+#[test]
+fn a_device_as_pidfile_is_refused_and_left_alone() {
+    use std::os::unix::fs::MetadataExt;
+    let config = ConfigFile::new(&[free_port()], &[AppSpec::simple("echo")], &run_as_user());
+    let null = std::fs::metadata("/dev/null").unwrap();
+    // A node of the null device of its own first (mknod may be refused in a
+    // container): should the server take a device, the test stops before
+    // /dev/null is at stake.
+    let own = config.dir.path().join("null.pid");
+    let mut devices = vec![];
+    if make_node(&own, libc::S_IFCHR | 0o666, null.rdev()) == 0 {
+        devices.push(own);
+    }
+    devices.push("/dev/null".into());
+    for device in &devices {
+        let before = std::fs::symlink_metadata(device).unwrap();
+        let (code, stderr) = run_with_pidfile(&config, device);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!("ringsocket: pidfile {}: {NOT_A_FILE}", device.display())
+        );
+        let after = std::fs::symlink_metadata(device).unwrap();
+        let identity = |m: &std::fs::Metadata| (m.rdev(), m.ino(), m.mode(), m.uid(), m.gid());
+        assert_eq!(identity(&after), identity(&before), "{}", device.display());
+    }
+}
+
 /// Runs `ringsocket --daemon` with a pidfile in the config's folder.
 fn start_daemon(config: &ConfigFile) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ringsocket"))
