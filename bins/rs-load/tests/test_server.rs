@@ -39,6 +39,12 @@ enum Behaviour {
     BroadcastLosingFirst,
     /// Echoes, and answers a close frame with 1011 instead of 1000.
     CloseAnswerError,
+    /// Reads the upgrade request and never answers it.
+    UpgradeUnanswered,
+    /// Never answers a close frame.
+    CloseUnanswered,
+    /// Answers a close frame but never ends the TCP stream.
+    StaysOpenAfterClose,
 }
 
 type Clients = Arc<Mutex<Vec<TcpStream>>>;
@@ -78,6 +84,11 @@ fn connection(
     };
     if behaviour == Behaviour::Forbid {
         return stream.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+    }
+    if behaviour == Behaviour::UpgradeUnanswered {
+        // Held open, silent, until the client goes.
+        while support::read_some(&mut stream, &mut [0; 256])? > 0 {}
+        return Ok(());
     }
     if matches!(
         behaviour,
@@ -150,6 +161,7 @@ fn connection(
                     encode_frame(&mut out, Opcode::Binary, &echo).unwrap();
                     stream.write_all(&out)?;
                 }
+                Some(Event::Close(_)) if behaviour == Behaviour::CloseUnanswered => {}
                 Some(Event::Close(_)) => {
                     let code = match behaviour {
                         Behaviour::CloseAnswerError => CloseCode::INTERNAL_ERROR,
@@ -157,7 +169,9 @@ fn connection(
                     };
                     encode_close(&mut out, code, "");
                     stream.write_all(&out)?;
-                    return stream.shutdown(Shutdown::Both);
+                    if behaviour != Behaviour::StaysOpenAfterClose {
+                        return stream.shutdown(Shutdown::Both);
+                    }
                 }
                 _ => {}
             }
@@ -402,6 +416,36 @@ fn a_close_from_the_server_fails_the_run_with_its_code() {
         ),
         "{error:?}"
     );
+}
+
+#[test]
+fn a_handshake_or_close_that_never_ends_fails_a_timed_connect_run() {
+    for behaviour in [
+        Behaviour::UpgradeUnanswered,
+        Behaviour::CloseUnanswered,
+        Behaviour::StaysOpenAfterClose,
+    ] {
+        let port = serve(behaviour);
+        let error = run_for(port, 1, &["connect", "--conns", "1"]).unwrap_err();
+        let message = error.to_string();
+        match error {
+            LoadError::Conn {
+                conn: 0,
+                error: ConnError::Stalled { what, waited },
+            } => {
+                assert_eq!(what, "a handshake and its close", "{behaviour:?}");
+                assert!(
+                    waited > Duration::from_millis(500) && waited < Duration::from_secs(5),
+                    "{behaviour:?}: {waited:?}"
+                );
+            }
+            other => panic!("{behaviour:?}: {other:?}"),
+        }
+        assert!(
+            message.contains("still waiting for a handshake and its close after "),
+            "{message}"
+        );
+    }
 }
 
 #[test]
