@@ -1,7 +1,11 @@
 //! Clients that close their side of the connection (TCP FIN) right after
 //! their close frame, as a client may: they still get every reply owed to
 //! them and the close answer, over plain TCP and over TLS (with or without
-//! close_notify).
+//! close_notify). And the drain mode (a connection failed with a protocol
+//! error: our close frame goes out, then our side is shut down) when the
+//! client has ended its stream already while output was queued for it: it
+//! gets all of it and our close, and the server lets go of the connection
+//! as soon as that is sent, not when its close times out.
 
 mod support;
 
@@ -12,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
-use support::raw::{BINARY, CLOSE, masked};
+use support::raw::{BINARY, CLOSE, TEXT, encode, masked};
 use support::tls::*;
 use support::*;
+use tungstenite::{Message, WebSocket};
 
 /// One frame from the server: (opcode, payload).
 type Frame = (u8, Vec<u8>);
@@ -116,7 +121,38 @@ fn upgrade(stream: &mut (impl Read + Write), host: &str, path: &str) -> Vec<u8> 
     }
 }
 
-/// Probe case 11: `count` binary frames of 2 bytes each.
+/// Reads the probe's welcome after the 101 (`buf`: what followed it);
+/// returns the client id it gives and what followed it.
+fn welcome(stream: &mut impl Read, mut buf: Vec<u8>) -> (u64, Vec<u8>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(((opcode, text), len)) = parse(&buf) {
+            assert_eq!(opcode, TEXT, "the welcome is text");
+            buf.drain(..len);
+            return (welcome_id(&String::from_utf8(text).unwrap()), buf);
+        }
+        assert!(Instant::now() < deadline, "no welcome");
+        match stream.read(&mut chunk) {
+            Ok(0) => panic!("closed before the welcome"),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => panic!("read failed before the welcome: {e}"),
+        }
+    }
+}
+
+/// The client id in the probe app's welcome.
+fn welcome_id(welcome: &str) -> u64 {
+    welcome
+        .strip_prefix("welcome ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("a welcome with an id: {welcome}"))
+}
+
+/// Probe case 11: `count` binary frames, each holding its index (u16).
 fn burst(count: u16) -> Vec<u8> {
     let [hi, lo] = count.to_be_bytes();
     masked(BINARY, &[11, hi, lo])
@@ -143,18 +179,8 @@ fn a_half_closed_client_gets_all_its_replies_and_the_close_answer() {
     let mut server = Server::start_with(1, &[AppSpec::simple("probe")], r#""worker_c": 1,"#);
     let log = server.capture_stderr();
     let mut tcp = small_window_tcp(server.addr());
-    let mut buf = upgrade(&mut tcp, "localhost", "/probe");
-    // The probe's welcome.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut chunk = [0u8; 4096];
-    while parse(&buf).is_none() {
-        assert!(Instant::now() < deadline, "no welcome");
-        if let Ok(n) = tcp.read(&mut chunk) {
-            buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-    let (_, len) = parse(&buf).unwrap();
-    buf.drain(..len);
+    let buf = upgrade(&mut tcp, "localhost", "/probe");
+    let (_, buf) = welcome(&mut tcp, buf);
 
     const BURSTS: usize = 32;
     let mut requests = Vec::new();
@@ -197,11 +223,12 @@ fn tls_client(port: u16, name: &str, ca: &Ca) -> (StreamOwned<ClientConnection, 
     (stream, rest)
 }
 
-/// A probe server on a `wss://` port with a cert for `half.test`.
-fn tls_probe_server(ca: &Ca) -> Server {
+/// A probe server on a `wss://` port with a cert for `half.test`, with
+/// the settings `globals`.
+fn tls_probe_server(ca: &Ca, globals: &str) -> Server {
     let dir = shared_dir();
     let certs = [CertFiles::new(ca, &["half.test"])];
-    let (config, ports) = tls_config(dir.path(), "probe", &certs, false, r#""worker_c": 1,"#);
+    let (config, ports) = tls_config(dir.path(), "probe", &certs, false, globals);
     Server::start_config(dir, &config, ports)
 }
 
@@ -239,7 +266,7 @@ fn run_answering(
 #[test]
 fn over_tls_a_client_that_half_closes_without_close_notify_gets_its_replies() {
     let ca = Ca::new("half-close CA");
-    let mut server = tls_probe_server(&ca);
+    let mut server = tls_probe_server(&ca, r#""worker_c": 1,"#);
     let log = server.capture_stderr();
     let (mut stream, buf) = tls_client(server.ports[0], "half.test", &ca);
     let tcp = stream.sock.0.try_clone().unwrap();
@@ -260,4 +287,250 @@ fn over_tls_a_client_that_half_closes_without_close_notify_gets_its_replies() {
         transcript.ended,
         lines.join("\n")
     );
+}
+
+// ------------------------------------ the drain mode after the end of stream
+
+/// Probe case 5, target 0: "t0" sent as text to the client `id`.
+fn tell(id: u64) -> Vec<u8> {
+    let mut payload = vec![5, 0];
+    payload.extend_from_slice(&id.to_be_bytes());
+    payload
+}
+
+/// Reads the next text message of a tungstenite client.
+fn next_text<S: Read + Write>(client: &mut WebSocket<S>) -> String {
+    loop {
+        match client.read().expect("a message") {
+            Message::Text(text) => return text.as_str().to_owned(),
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+}
+
+/// Waits (at most `limit`) until the server holds `count` descriptors;
+/// returns how long that took, or `None`.
+fn wait_for_fds(server: &Server, count: usize, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    while server.fd_count() != count {
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Some(start.elapsed())
+}
+
+/// The most the kernel lets a socket's send buffer grow to.
+fn wmem_max() -> usize {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .unwrap()
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Probe bursts of u16::MAX frames of 4 bytes on the wire each: more than
+/// the sockets can hold by 2 MiB, which waits in the worker while the
+/// client reads nothing.
+fn bursts() -> usize {
+    (wmem_max() + (2 << 20)) / (4 * usize::from(u16::MAX)) + 1
+}
+
+/// The server, the log of what it said, and an observer client (with its
+/// id) on the probe app, which tells the test when the app has handled the
+/// client's requests.
+struct Setup<O: Read + Write> {
+    server: Server,
+    log: Log,
+    observer: WebSocket<O>,
+    observer_id: u64,
+}
+
+/// The client (`stream`, upgraded and welcomed as `client_id`, with `buf`
+/// read past the welcome) asks for more than the sockets can hold and
+/// reads nothing; once that is all queued, it sends a protocol error (an
+/// unmasked frame: 1002, and the drain mode) and ends its stream with
+/// `shut`, so that the server reads its end of stream while still owing it
+/// most of the output. Asserts that it gets all of it, whole and in order,
+/// then the close frame alone, then the end of the stream (over TLS:
+/// close_notify), and that the server lets go of the connection at once,
+/// with none of its logged ways to close taken. `fds_without_client`: the
+/// server's descriptors before the client connected.
+fn drain_after_end_of_stream<O: Read + Write, S: Read + Write>(
+    setup: &mut Setup<O>,
+    fds_without_client: usize,
+    stream: &mut S,
+    (client_id, buf): (u64, Vec<u8>),
+    shut: impl FnOnce(&mut S),
+) {
+    let Setup {
+        server,
+        log,
+        observer,
+        observer_id,
+    } = setup;
+    let bursts = bursts();
+    let mut requests = Vec::new();
+    for _ in 0..bursts {
+        requests.extend(burst(u16::MAX));
+    }
+    requests.extend(masked(BINARY, &tell(*observer_id)));
+    stream.write_all(&requests).unwrap();
+    stream.flush().unwrap();
+    // The app handles one client's messages in order, and the worker
+    // delivers one app's frames in order: once the observer is told, every
+    // burst frame is in the client's output.
+    assert_eq!(next_text(observer), "t0");
+
+    // An unmasked frame (a protocol error: our close frame with 1002, then
+    // the drain mode), a close frame the server must not read, and the
+    // client's end of stream, read while that output is still queued.
+    let mut last = encode(0x80 | BINARY, b"unmasked", None);
+    last.extend(masked(CLOSE, &1000u16.to_be_bytes()));
+    stream.write_all(&last).unwrap();
+    stream.flush().unwrap();
+    shut(stream);
+    // The app hears the client left (the probe tells everyone): the worker
+    // failed the connection before the client reads a byte of its output.
+    assert_eq!(next_text(observer), format!("bye {client_id}"));
+    // Kept while it has output (had the sockets taken it all, the
+    // connection would have ended at the client's end of stream, and this
+    // test would test nothing).
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        server.fd_count(),
+        fds_without_client + 1,
+        "the connection must be kept while it has output"
+    );
+
+    let transcript = read_all(stream, buf, Duration::from_secs(30));
+    let let_go = wait_for_fds(server, fds_without_client, Duration::from_secs(10));
+    let about_client = || -> Vec<String> {
+        log.text()
+            .lines()
+            .filter(|l| {
+                l.contains(&format!("client {client_id}:"))
+                    || l.contains(&format!("client {client_id} ("))
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    let data_len = transcript
+        .frames
+        .iter()
+        .take_while(|(op, _)| *op == BINARY)
+        .count();
+    let (data, rest) = transcript.frames.split_at(data_len);
+    assert_eq!(
+        data.len(),
+        bursts * usize::from(u16::MAX),
+        "the stream ended with {}; the server said about the client: {:#?}",
+        transcript.ended,
+        about_client()
+    );
+    // Whole and in order: burst after burst of indices 0, 1, 2...
+    for (n, (_, payload)) in data.iter().enumerate() {
+        let index = (n % usize::from(u16::MAX)) as u16;
+        assert_eq!(payload[..], index.to_be_bytes(), "frame {n}");
+    }
+    let codes: Vec<Option<u16>> = rest
+        .iter()
+        .map(|(op, p)| (*op == CLOSE && p.len() >= 2).then(|| u16::from_be_bytes([p[0], p[1]])))
+        .collect();
+    // (Over TLS, rustls reports an end of stream without close_notify as
+    // an error, not as EOF.)
+    assert_eq!(
+        (codes, transcript.ended.as_str()),
+        (vec![Some(1002)], "EOF (0 trailing bytes)"),
+        "after the data: our close frame alone, then the end of the stream"
+    );
+    // Let go of as soon as it was all sent: not when the close times out.
+    assert!(
+        let_go.is_some_and(|took| took < Duration::from_secs(2)),
+        "the server still held the connection {let_go:?} after the client read its end \
+         ({} descriptors, {fds_without_client} without it); it said about the client: {:#?}",
+        server.fd_count(),
+        about_client()
+    );
+    // The protocol error only: none of the logged ways to close (timed
+    // out, write or read failed, slow consumer).
+    let lines = about_client();
+    assert!(
+        lines.len() == 1 && lines[0].ends_with("client frame is not masked"),
+        "{lines:#?}"
+    );
+    // The server serves on.
+    observer.send(Message::binary(tell(*observer_id))).unwrap();
+    assert_eq!(next_text(observer), "t0");
+}
+
+/// A close that would time out takes 30 s: far longer than letting go.
+const GLOBALS: &str = r#""worker_c": 1, "shutdown_wait_ws": 30,"#;
+
+#[test]
+fn a_client_that_ended_its_stream_gets_its_output_and_our_close_then_is_let_go_at_once() {
+    let mut server = Server::start_with(1, &[AppSpec::simple("probe")], GLOBALS);
+    let log = server.capture_stderr();
+    let mut observer = connect(&server.url("/probe"));
+    // The app takes a while over the bursts on a loaded machine.
+    set_timeout(&observer, Duration::from_secs(30));
+    let observer_id = welcome_id(&next_text(&mut observer));
+    let mut setup = Setup {
+        server,
+        log,
+        observer,
+        observer_id,
+    };
+    let fds_without_client = setup.server.fd_count();
+    let mut tcp = small_window_tcp(setup.server.addr());
+    let buf = upgrade(&mut tcp, "localhost", "/probe");
+    let welcomed = welcome(&mut tcp, buf);
+    drain_after_end_of_stream(&mut setup, fds_without_client, &mut tcp, welcomed, |tcp| {
+        tcp.shutdown(Shutdown::Write).unwrap()
+    });
+}
+
+#[test]
+fn over_tls_a_client_that_ended_its_stream_gets_its_output_our_close_and_close_notify() {
+    let ca = Ca::new("drain CA");
+    let mut server = tls_probe_server(&ca, GLOBALS);
+    let port = server.ports[0];
+    let log = server.capture_stderr();
+    let mut observer = wss_connect_to(port, "half.test", "probe", &ca.root).unwrap();
+    // The app takes a while over the bursts on a loaded machine.
+    let observer_tcp = &observer.get_ref().sock.0;
+    observer_tcp
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let observer_id = welcome_id(&next_text(&mut observer));
+    let mut setup = Setup {
+        server,
+        log,
+        observer,
+        observer_id,
+    };
+    // Its end of stream with TLS's own close first, and without (TCP's
+    // alone, which rustls reports as an unexpected end).
+    for close_notify in [true, false] {
+        let fds_without_client = setup.server.fd_count();
+        let (mut stream, buf) = tls_client(port, "half.test", &ca);
+        let welcomed = welcome(&mut stream, buf);
+        drain_after_end_of_stream(
+            &mut setup,
+            fds_without_client,
+            &mut stream,
+            welcomed,
+            |stream| {
+                if close_notify {
+                    stream.conn.send_close_notify();
+                    stream.flush().unwrap();
+                }
+                stream.sock.0.shutdown(Shutdown::Write).unwrap();
+            },
+        );
+    }
 }

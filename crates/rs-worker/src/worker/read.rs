@@ -29,7 +29,7 @@ impl Worker {
             // A stalled connection is resumed by retry_stalled. One waiting
             // for its next turn (only ever on entry: a deferral ends the
             // loop) is read then, remembering what this event said: the end
-            // of its stream is announced once.
+            // of its stream may not be announced again.
             if conn.stalled.is_some() || conn.read_deferred.is_some() {
                 if let Some(deferred_until_blocked) = &mut conn.read_deferred {
                     *deferred_until_blocked |= until_blocked;

@@ -62,7 +62,9 @@ impl Worker {
             return;
         }
         conn.write_shut = true;
-        // A client that closed its side already will not say so again.
+        // A client that closed its side already is done with: closed now,
+        // rather than on the read that sees its end again after our
+        // shutdown (the kernel reports it anew).
         if conn.peer_closed || conn.stream.shutdown_write().is_err() {
             self.close(slot);
         }
