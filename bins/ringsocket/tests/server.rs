@@ -85,6 +85,27 @@ fn silly_calc_answers_the_sender_and_tells_the_others_the_sum() {
 }
 
 #[test]
+fn a_head_request_is_answered_without_content_whatever_refuses_it() {
+    // RFC 9110 §9.3.2: the head a GET would get, no content.
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    for (request, status) in [
+        ("HEAD /echo HTTP/1.1\r\nHost: localhost\r\n\r\n", "405"),
+        (
+            "HEAD /echo HTTP/1.1\r\nHost: localhost\r\nNot a header\r\n\r\n",
+            "400",
+        ),
+    ] {
+        let response = raw_http(server.addr(), request);
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{response}"
+        );
+        assert!(response.ends_with("\r\n\r\n"), "{response:?}");
+        assert!(response.contains("\r\nContent-Length: "), "{response}");
+    }
+}
+
+#[test]
 fn unknown_paths_get_404_disallowed_origins_403_and_wrong_versions_426() {
     let server = Server::start(&[AppSpec::simple("echo")]);
     let response = raw_http(

@@ -30,12 +30,8 @@ pub enum HandshakeError {
     TooManyHeaders,
     /// 400: the HTTP version is not HTTP/1.1 (HTTP/1.0 included).
     UnsupportedHttpVersion,
-    /// 405: the method is not GET. The response carries `Allow: GET`, and
-    /// no content if the method was HEAD (RFC 9110 §9.3.2).
-    MethodNotAllowed {
-        /// The method was HEAD.
-        head: bool,
-    },
+    /// 405: the method is not GET. The response carries `Allow: GET`.
+    MethodNotAllowed,
     /// 400: the request announces a body (`Content-Length` other than 0, or
     /// any `Transfer-Encoding`).
     UnexpectedBody,
@@ -86,7 +82,7 @@ impl HandshakeError {
     /// The HTTP status code to answer with.
     pub fn status(&self) -> u16 {
         match self {
-            Self::MethodNotAllowed { .. } => 405,
+            Self::MethodNotAllowed => 405,
             Self::MissingVersion | Self::UnsupportedVersion => 426,
             Self::TooLarge { .. } | Self::TooManyHeaders => 431,
             Self::NotFound => 404,
@@ -133,7 +129,7 @@ impl fmt::Display for HandshakeError {
                 write!(f, "too many headers (at most {})", crate::MAX_HEADERS)
             }
             Self::UnsupportedHttpVersion => f.write_str("only HTTP/1.1 is supported"),
-            Self::MethodNotAllowed { .. } => f.write_str("only GET can open a WebSocket"),
+            Self::MethodNotAllowed => f.write_str("only GET can open a WebSocket"),
             Self::UnexpectedBody => f.write_str("an upgrade request must not have a body"),
             Self::BadRequestTarget => f.write_str("invalid request target"),
             Self::MissingHost => f.write_str("missing Host header"),

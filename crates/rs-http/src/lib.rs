@@ -47,6 +47,7 @@
 //!
 //! let mut parser = RequestParser::new();
 //! let mut out = Vec::new();
+//! let now = HttpDate::from(SystemTime::now());
 //! match parser.push(received) {
 //!     Ok(Progress::Complete { request, consumed }) => {
 //!         assert_eq!(request.query(), Some("room=1"));
@@ -57,11 +58,14 @@
 //!                 // The rest is WebSocket frames.
 //!                 assert_eq!(&received[consumed..], b"\x81\x80\x00\x00\x00\x00");
 //!             }
-//!             Err(error) => rs_http::write_error_response(&error, HttpDate::from(SystemTime::now()), &mut out),
+//!             // A GET, routed nowhere (404) or from a foreign origin (403).
+//!             Err(error) => rs_http::write_error_response(&error, false, now, &mut out),
 //!         }
 //!     }
 //!     Ok(Progress::Incomplete) => { /* read more */ }
-//!     Err(error) => rs_http::write_error_response(&error, HttpDate::from(SystemTime::now()), &mut out),
+//!     Err(error) => {
+//!         rs_http::write_error_response(&error, parser.refused_head(), now, &mut out)
+//!     }
 //! }
 //! assert_eq!(
 //!     out,

@@ -75,6 +75,8 @@ pub struct RequestParser {
     /// Whether a byte other than CR/LF has been seen, i.e. the request line
     /// has started.
     started: bool,
+    /// Whether the request the last push refused is a HEAD request.
+    refused_head: bool,
 }
 
 impl Default for RequestParser {
@@ -95,7 +97,25 @@ impl RequestParser {
             buffer: Vec::new(),
             max_head_len,
             started: false,
+            refused_head: false,
         }
+    }
+
+    /// Whether the request that the last [`push`](Self::push) refused is a
+    /// HEAD request, so that its answer must carry no content (RFC 9110
+    /// §9.3.2; pass it to [`write_error_response`](crate::write_error_response)).
+    /// Known from its first bytes, whatever made it fail: a HEAD request
+    /// with a malformed header or too large a head is still one.
+    ///
+    /// ```
+    /// use rs_http::{HandshakeError, RequestParser};
+    /// let mut parser = RequestParser::new();
+    /// let refused = parser.push(b"HEAD / HTTP/1.1\r\nHost: a\r\nNot a header\r\n\r\n");
+    /// assert_eq!(refused, Err(HandshakeError::MalformedHeader));
+    /// assert!(parser.refused_head());
+    /// ```
+    pub fn refused_head(&self) -> bool {
+        self.refused_head
     }
 
     /// The configured head size limit in bytes.
@@ -149,6 +169,7 @@ impl RequestParser {
         input: &[u8],
         keep: &[S],
     ) -> Result<Progress, HandshakeError> {
+        self.refused_head = false;
         let held = self.buffer.len();
         // Bytes past the limit are never looked at: the head must end before.
         let room = self.max_head_len.saturating_sub(held);
@@ -177,7 +198,7 @@ impl RequestParser {
                 Ok(Progress::Incomplete)
             }
             Ok(None) => {
-                self.reset();
+                self.refuse(held, input_in_limit);
                 Err(HandshakeError::TooLarge {
                     limit: self.max_head_len,
                 })
@@ -192,10 +213,23 @@ impl RequestParser {
                 })
             }
             Err(error) => {
-                self.reset();
+                self.refuse(held, input_in_limit);
                 Err(error)
             }
         }
+    }
+
+    /// Forgets the refused request, noting whether it was HEAD; `input` is
+    /// this push's part of it, after `held` buffered bytes.
+    fn refuse(&mut self, held: usize, input: &[u8]) {
+        let request = if held == 0 { input } else { &self.buffer[..] };
+        // Empty lines before the request line are allowed (RFC 9112 §2.2).
+        let start = request
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .unwrap_or(request.len());
+        self.refused_head = request[start..].starts_with(b"HEAD ");
+        self.reset();
     }
 
     /// Where in these new bytes to parse up to, if anywhere: after the

@@ -389,13 +389,9 @@ pub(crate) fn validate<S: AsRef<str>>(
     request: &httparse::Request<'_, '_>,
     keep: &[S],
 ) -> Result<UpgradeRequest, HandshakeError> {
-    // Methods are case-sensitive (RFC 7230 §3.1.1). The method goes first:
-    // a HEAD request's answer must carry no content (RFC 9110 §9.3.2),
-    // which only this error knows to leave out.
+    // Methods are case-sensitive (RFC 7230 §3.1.1).
     if request.method != Some("GET") {
-        return Err(HandshakeError::MethodNotAllowed {
-            head: request.method == Some("HEAD"),
-        });
+        return Err(HandshakeError::MethodNotAllowed);
     }
     if request.version != Some(1) {
         return Err(HandshakeError::UnsupportedHttpVersion);

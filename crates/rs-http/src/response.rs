@@ -77,9 +77,11 @@ pub fn write_switching_protocols(
 
 /// Appends the response refusing a handshake to `out`: the error's status
 /// line, the `Date` header with `date` (the current time: RFC 9110 §6.6.1
-/// requires it of a 4xx response), `Connection: close`, a plain-text body with the error's
-/// [`Display`](fmt::Display) text and a newline (none for a HEAD request,
-/// RFC 9110 §9.3.2, though its length is given), and the headers some
+/// requires it of a 4xx response), `Connection: close`, a plain-text body
+/// with the error's [`Display`](fmt::Display) text and a newline (none
+/// when `head`, the request was HEAD, RFC 9110 §9.3.2, though its length
+/// is given: see [`RequestParser::refused_head`](crate::RequestParser::refused_head)),
+/// and the headers some
 /// statuses require: `Allow: GET` for 405, `Upgrade: websocket` (with the
 /// `upgrade` connection option, RFC 9110 §7.8 and §15.5.22) and
 /// `Sec-WebSocket-Version: 13` for 426, and `Retry-After: 1` for 503. Send
@@ -89,7 +91,7 @@ pub fn write_switching_protocols(
 /// use rs_http::{HandshakeError, HttpDate};
 /// let mut out = Vec::new();
 /// let date = HttpDate::from_unix_secs(784_111_777); // HttpDate::from(SystemTime::now())
-/// rs_http::write_error_response(&HandshakeError::NotFound, date, &mut out);
+/// rs_http::write_error_response(&HandshakeError::NotFound, false, date, &mut out);
 /// assert_eq!(
 ///     out,
 ///     b"HTTP/1.1 404 Not Found\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nConnection: close\r\n\
@@ -97,7 +99,7 @@ pub fn write_switching_protocols(
 ///       no WebSocket endpoint at this URL\n"
 /// );
 /// ```
-pub fn write_error_response(error: &HandshakeError, date: HttpDate, out: &mut Vec<u8>) {
+pub fn write_error_response(error: &HandshakeError, head: bool, date: HttpDate, out: &mut Vec<u8>) {
     let mut body_len = ByteCounter(1); // the final newline
     // Counting and appending to a Vec cannot fail.
     let _ = write!(body_len, "{error}");
@@ -126,7 +128,7 @@ pub fn write_error_response(error: &HandshakeError, date: HttpDate, out: &mut Ve
         _ => {}
     }
     out.0.extend_from_slice(b"\r\n");
-    if !matches!(error, HandshakeError::MethodNotAllowed { head: true }) {
+    if !head {
         let _ = writeln!(out, "{error}");
     }
 }

@@ -9,9 +9,19 @@ use rs_http::{
 };
 
 fn error_response(error: HandshakeError) -> String {
+    answer(error, false)
+}
+
+/// The answer to a request refused with `error`, HEAD if `head`.
+fn answer(error: HandshakeError, head: bool) -> String {
     let mut out = Vec::new();
     // RFC 9110's example date.
-    write_error_response(&error, HttpDate::from_unix_secs(784_111_777), &mut out);
+    write_error_response(
+        &error,
+        head,
+        HttpDate::from_unix_secs(784_111_777),
+        &mut out,
+    );
     String::from_utf8(out).unwrap()
 }
 
@@ -81,7 +91,7 @@ fn bad_request_bytes() {
 #[test]
 fn method_not_allowed_bytes() {
     assert_eq!(
-        error_response(HandshakeError::MethodNotAllowed { head: false }),
+        error_response(HandshakeError::MethodNotAllowed),
         "HTTP/1.1 405 Method Not Allowed\r\n\
          Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
          Connection: close\r\n\
@@ -97,7 +107,7 @@ fn method_not_allowed_bytes() {
 fn the_405_answering_head_has_no_content() {
     // RFC 9110 §9.3.2: no content for HEAD, though its length is given.
     assert_eq!(
-        error_response(HandshakeError::MethodNotAllowed { head: true }),
+        answer(HandshakeError::MethodNotAllowed, true),
         "HTTP/1.1 405 Method Not Allowed\r\n\
          Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
          Connection: close\r\n\
@@ -173,7 +183,7 @@ const ALL_ERRORS: [HandshakeError; 22] = [
     HandshakeError::MalformedLineEnding,
     HandshakeError::TooManyHeaders,
     HandshakeError::UnsupportedHttpVersion,
-    HandshakeError::MethodNotAllowed { head: false },
+    HandshakeError::MethodNotAllowed,
     HandshakeError::UnexpectedBody,
     HandshakeError::BadRequestTarget,
     HandshakeError::MissingHost,
@@ -196,6 +206,9 @@ const ALL_ERRORS: [HandshakeError; 22] = [
 fn every_error_response_is_well_formed() {
     for error in ALL_ERRORS {
         let response = error_response(error);
+        // To HEAD: the same head, no content.
+        let (head, _) = response.split_once("\r\n\r\n").unwrap();
+        assert_eq!(answer(error, true), format!("{head}\r\n\r\n"));
         let (head, body) = response.split_once("\r\n\r\n").unwrap();
         let status_line = format!("HTTP/1.1 {} {}", error.status(), error.reason_phrase());
         assert!(head.starts_with(&status_line), "{head}");

@@ -79,42 +79,81 @@ fn empty_lines_before_the_request_line_are_ignored() {
 #[test]
 fn method_other_than_get_is_405() {
     let bytes = head("POST / HTTP/1.1", &valid_headers());
-    assert_refused(
-        parse(&bytes),
-        HandshakeError::MethodNotAllowed { head: false },
-        405,
-    );
+    assert_refused(parse(&bytes), HandshakeError::MethodNotAllowed, 405);
+}
+
+/// Refuses `bytes` (in one push, then split after `split` bytes): the
+/// error, and whether the parser knew the request as HEAD.
+fn refused(bytes: &[u8], split: usize) -> (HandshakeError, bool) {
+    let mut whole = RequestParser::new();
+    let error = whole.push(bytes).expect_err("refused");
+    let mut parts = RequestParser::new();
+    assert_eq!(parts.push(&bytes[..split]), Ok(Progress::Incomplete));
+    assert_eq!(parts.push(&bytes[split..]), Err(error));
+    assert_eq!(parts.refused_head(), whole.refused_head());
+    (error, whole.refused_head())
 }
 
 #[test]
 fn head_is_405_and_known_as_head() {
     let bytes = head("HEAD / HTTP/1.1", &valid_headers());
-    assert_refused(
-        parse(&bytes),
-        HandshakeError::MethodNotAllowed { head: true },
-        405,
-    );
+    assert_refused(parse(&bytes), HandshakeError::MethodNotAllowed, 405);
+    assert_eq!(refused(&bytes, 3), (HandshakeError::MethodNotAllowed, true));
 }
 
 #[test]
-fn a_head_request_of_http_1_0_is_known_as_head() {
-    // Its answer must carry no content, whatever else is wrong.
-    let bytes = head("HEAD / HTTP/1.0", &valid_headers());
-    assert_refused(
-        parse(&bytes),
-        HandshakeError::MethodNotAllowed { head: true },
-        405,
-    );
+fn a_head_request_refused_for_any_reason_is_known_as_head() {
+    // Its answer must carry no content (RFC 9110 §9.3.2).
+    let mut malformed = valid_headers();
+    malformed.push("Not a header line".to_owned());
+    let many: Vec<String> = (0..200).map(|i| format!("X-{i}: y")).collect();
+    let mut large = valid_headers();
+    large.push(format!(
+        "X-Big: {}",
+        "y".repeat(rs_http::DEFAULT_MAX_HEAD_LEN)
+    ));
+    for (bytes, error) in [
+        (
+            head("HEAD / HTTP/1.0", &valid_headers()),
+            HandshakeError::MethodNotAllowed,
+        ),
+        (
+            head("HEAD / HTTP/1.1", &malformed),
+            HandshakeError::MalformedHeader,
+        ),
+        (
+            head("HEAD / HTTP/1.1", &many),
+            HandshakeError::TooManyHeaders,
+        ),
+        (
+            head("HEAD / HTTP/1.1", &large),
+            HandshakeError::TooLarge {
+                limit: rs_http::DEFAULT_MAX_HEAD_LEN,
+            },
+        ),
+        // Empty lines may come before the request line.
+        (
+            [&b"\r\n\n"[..], &head("HEAD / HTTP/1.1", &malformed)].concat(),
+            HandshakeError::MalformedHeader,
+        ),
+    ] {
+        assert_eq!(
+            refused(&bytes, 7),
+            (error, true),
+            "{:?}",
+            String::from_utf8_lossy(&bytes[..20])
+        );
+    }
+    // Nor is anything else.
+    for line in ["GET / HTTP/1.0", "HEADER / HTTP/1.1", "head / HTTP/1.1"] {
+        assert!(!refused(&head(line, &malformed), 7).1, "{line}");
+    }
 }
 
 #[test]
 fn method_is_case_sensitive() {
     let bytes = head("get / HTTP/1.1", &valid_headers());
-    assert_refused(
-        parse(&bytes),
-        HandshakeError::MethodNotAllowed { head: false },
-        405,
-    );
+    assert_refused(parse(&bytes), HandshakeError::MethodNotAllowed, 405);
 }
 
 // HTTP version
@@ -508,11 +547,7 @@ fn version_is_checked_before_key() {
 #[test]
 fn method_is_checked_before_headers() {
     let bytes = head("PUT / HTTP/1.1", &[]);
-    assert_refused(
-        parse(&bytes),
-        HandshakeError::MethodNotAllowed { head: false },
-        405,
-    );
+    assert_refused(parse(&bytes), HandshakeError::MethodNotAllowed, 405);
 }
 
 // Pipelined bytes

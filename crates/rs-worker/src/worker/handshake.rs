@@ -36,6 +36,7 @@ impl Worker {
         // One version of the routes throughout, whatever a reload does.
         let routes = self.routes.current();
         let progress = parser.push_keeping(input, &routes.kept_headers);
+        let head = parser.refused_head();
         match progress {
             Ok(Progress::Incomplete) => {}
             Ok(Progress::Complete { request, consumed }) => {
@@ -51,7 +52,7 @@ impl Worker {
                                 request.path()
                             )
                         });
-                        self.refuse_handshake(slot, HandshakeError::AppBusy);
+                        self.refuse_handshake(slot, HandshakeError::AppBusy, false);
                     }
                     Ok(endpoint) => {
                         let (app, endpoint_id) = (endpoint.app, endpoint.endpoint_id);
@@ -77,16 +78,19 @@ impl Worker {
                         self.open_session(slot, app, endpoint_id, &response, &details);
                         self.process(slot, &mut input[consumed..]);
                     }
-                    Err(error) => self.refuse_handshake(slot, error),
+                    // A GET request (it was validated).
+                    Err(error) => self.refuse_handshake(slot, error, false),
                 }
             }
-            Err(error) => self.refuse_handshake(slot, error),
+            Err(error) => self.refuse_handshake(slot, error, head),
         }
     }
 
-    fn refuse_handshake(&mut self, slot: u32, error: HandshakeError) {
+    /// Answers `error` (without content to a `head` request) and closes.
+    fn refuse_handshake(&mut self, slot: u32, error: HandshakeError, head: bool) {
         let mut response = Vec::new();
-        write_error_response(&error, HttpDate::from(SystemTime::now()), &mut response);
+        let now = HttpDate::from(SystemTime::now());
+        write_error_response(&error, head, now, &mut response);
         log::debug!("refusing a handshake: {error}");
         self.send(slot, &mut Frame::new(&response));
         self.finish(slot, self.limits.handshake_timeout, true);
