@@ -145,6 +145,12 @@ impl PidFile {
         // terminal would become the server's controlling terminal).
         match std::fs::symlink_metadata(path) {
             Ok(m) if m.file_type().is_symlink() => return Err(link()),
+            Ok(m) if m.is_dir() => {
+                return Err(format!(
+                    "pidfile {}: a directory; give the path of a file (in it, say)",
+                    path.display()
+                ));
+            }
             Ok(m) if !is_plain(&m) => return Err(not_a_file()),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -376,7 +376,7 @@ fn run_with_pidfile(config: &ConfigFile, pidfile: &std::path::Path) -> (Option<i
 }
 
 #[test]
-fn a_pidfile_that_is_a_link_to_another_file_is_refused_and_the_file_left_alone() {
+fn a_pidfile_that_is_a_link_or_a_directory_is_refused_and_the_file_left_alone() {
     // Root writes the pidfile, often in a folder the server's user may
     // write to: a link planted there must not make it write (or give away)
     // another file.
@@ -387,9 +387,12 @@ fn a_pidfile_that_is_a_link_to_another_file_is_refused_and_the_file_left_alone()
     std::os::unix::fs::symlink(&precious, &symlink).unwrap();
     let hard_link = config.dir.path().join("by-hard-link.pid");
     std::fs::hard_link(&precious, &hard_link).unwrap();
+    let folder = config.dir.path().join("run");
+    std::fs::create_dir(&folder).unwrap();
     for (pidfile, reason) in [
         (&symlink, "a symbolic link"),
         (&hard_link, "not a regular file with one name"),
+        (&folder, "a directory; give the path of a file"),
     ] {
         let (code, stderr) = run_with_pidfile(&config, pidfile);
         assert_eq!(code, Some(1), "{stderr}");
