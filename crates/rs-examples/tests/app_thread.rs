@@ -1,10 +1,12 @@
 //! The app thread's life: return values, panics, init, timers of both
-//! kinds, sleeping and waking, fairness between workers, and stopping.
+//! kinds, sleeping and waking, fairness between workers, replies of slow
+//! callbacks, and stopping.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
+use rs_ring::RingConfig;
 use support::{Client, Harness, Out, To, app_error, bin, text};
 
 /// Probe case 6: the read callback returns `status`.
@@ -418,4 +420,55 @@ fn a_stopped_app_thread_still_gets_what_the_workers_left_on_its_rings() {
             Out::new(0, To::Multi(vec![b.id]), text(&format!("{} left", a.id))),
         ]
     );
+}
+
+#[test]
+fn slow_callbacks_after_quick_ones_are_still_flushed_about_one_by_one() {
+    // Outbound rings that publish only when flushed: what a sleeping
+    // worker sees (it is woken by flushes alone).
+    let inbound = RingConfig::new(1 << 16).max_capacity(1 << 20);
+    let outbound = RingConfig::new(1 << 16)
+        .max_capacity(1 << 20)
+        .publish_batch(1 << 20);
+    let mut h = Harness::with_rings("probe", 1, inbound, outbound);
+    let (quick, slow) = (Client::new(0, 1), Client::new(0, 2));
+    // Probe case 12 (stall): sleeps that many ms, then replies. A first
+    // batch, then a slow one: replies are flushed as they go from then on.
+    for _ in 0..64 {
+        h.bin(&quick, &[12, 0, 0]);
+    }
+    h.bin(&quick, &[12, 0, 3]);
+    // Quick callbacks: the clock is read only every few of them...
+    for _ in 0..4000 {
+        h.bin(&quick, &[12, 0, 0]);
+    }
+    // ...then 40 of 10 ms each, in the same batches.
+    for _ in 0..40 {
+        h.bin(&slow, &[12, 0, 10]);
+    }
+    h.run();
+    // How many slow replies became visible together, poll by poll (every
+    // millisecond; the callbacks return 10 ms apart).
+    let (mut groups, mut seen) = (Vec::new(), 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen < 40 {
+        assert!(Instant::now() < deadline, "only {seen} slow replies");
+        let n = h
+            .take(1)
+            .iter()
+            .filter(|out| out.to == To::Single(slow.id))
+            .count();
+        if n > 0 {
+            groups.push(n);
+            seen += n;
+        }
+    }
+    // The first few may wait until the clock is read again (it is read at
+    // least every 4 callbacks); then each goes as it is made (held to the
+    // batch's end, 31 came together).
+    assert!(
+        groups.iter().all(|&n| n <= 5) && groups.len() >= 30,
+        "slow replies became visible in groups of {groups:?}"
+    );
+    assert_eq!(h.stop(), Ok(()));
 }

@@ -32,23 +32,27 @@ const SLOW_BATCH: Duration = Duration::from_millis(1);
 /// not end it.
 const STAY_SLOW: Duration = Duration::from_secs(1);
 
+/// Callbacks between two clock readings at most while batches are slow:
+/// how late a flush may come when quick callbacks turn slow.
+const MAX_STRIDE: u32 = 4;
+
 /// How fast the app's callbacks run, judged by how long its batches take.
 ///
 /// Replies wait in the outbound rings until the end of a batch, which costs
 /// a sleeping worker one wake-up per batch rather than one per reply. With
 /// slow callbacks (an app waiting on a database, say) that would hold the
 /// first replies of a batch for as long as the whole batch takes: after a
-/// batch slower than [`SLOW_BATCH`], replies are flushed as they go, at
-/// most about that long apart, until no batch has been slow for
-/// [`STAY_SLOW`].
+/// batch slower than [`SLOW_BATCH`], replies are flushed as they go, about
+/// that long apart, until no batch has been slow for [`STAY_SLOW`].
 ///
 /// Fast apps pay one clock reading per batch and one per wake-up. While
-/// batches are slow the clock is read between callbacks, but not after
-/// every one: only about four times per flush interval at the pace of the
-/// last interval (every callback when each takes a millisecond or more).
-/// A batch can be slow with quick callbacks (a preempted thread, or a run
-/// under valgrind), and a clock reading would then cost as much as a
-/// callback.
+/// batches are slow the clock is read between callbacks, about four times
+/// per [`SLOW_BATCH`] at the pace of the callbacks since the last reading:
+/// after every callback when each takes a quarter of it or more, and at
+/// least every [`MAX_STRIDE`] callbacks, so that callbacks turning slow
+/// are seen within that many. A batch can be slow with quick callbacks (a
+/// preempted thread, or a run under valgrind), and a clock reading after
+/// each would then cost as much as a callback.
 ///
 /// The clock is passed in, so that the rules can be tested without time.
 #[derive(Debug)]
@@ -63,8 +67,10 @@ struct Pace {
     stride: u32,
     /// Callbacks left until the clock is read next.
     countdown: u32,
-    /// Callbacks since replies were last flushed.
-    since_flush: u32,
+    /// When the clock was last read (between callbacks, or at a batch's
+    /// end or a wake-up), and how many callbacks ran since.
+    last_reading: Option<Instant>,
+    since_reading: u32,
 }
 
 impl Default for Pace {
@@ -75,7 +81,8 @@ impl Default for Pace {
             flush_at: None,
             stride: 1,
             countdown: 1,
-            since_flush: 0,
+            last_reading: None,
+            since_reading: 0,
         }
     }
 }
@@ -89,20 +96,23 @@ impl Pace {
         {
             self.slow_until = Some(now + STAY_SLOW);
         }
-        self.last_end = Some(now);
         if self.slow_until.is_some_and(|until| now < until) {
             self.flush_at.get_or_insert(now + SLOW_BATCH);
+            self.read(now);
         } else {
-            *self = Self {
-                last_end: self.last_end,
-                ..Self::default()
-            };
+            *self = Self::default();
         }
+        self.last_end = Some(now);
     }
 
     /// The thread woke up at `now`: the next batch's time starts then.
     fn woke(&mut self, now: Instant) {
         self.last_end = Some(now);
+        if self.flush_at.is_some() {
+            // The pace is the callbacks', not the sleep's.
+            self.last_reading = Some(now);
+            self.since_reading = 0;
+        }
     }
 
     /// Whether replies are due to be flushed now, after a callback in the
@@ -112,23 +122,33 @@ impl Pace {
         let Some(at) = self.flush_at else {
             return false;
         };
-        self.since_flush = self.since_flush.saturating_add(1);
+        self.since_reading += 1;
         self.countdown -= 1;
         if self.countdown > 0 {
             return false;
         }
-        self.countdown = self.stride;
         let now = now();
+        self.read(now);
         if now < at {
             return false;
         }
-        // `since_flush` callbacks took at least SLOW_BATCH: at that pace,
-        // a quarter of them take a quarter of it.
-        self.stride = (self.since_flush / 4).max(1);
-        self.countdown = self.stride;
-        self.since_flush = 0;
         self.flush_at = Some(now + SLOW_BATCH);
         true
+    }
+
+    /// The clock read `now` while callbacks are slow: the pace of the
+    /// callbacks since the last reading sets when to read it next.
+    fn read(&mut self, now: Instant) {
+        if let Some(last) = self.last_reading
+            && self.since_reading > 0
+        {
+            let took = now.duration_since(last).as_nanos().max(1);
+            let wanted = SLOW_BATCH.as_nanos() * u128::from(self.since_reading) / (4 * took);
+            self.stride = wanted.clamp(1, u128::from(MAX_STRIDE)) as u32;
+        }
+        self.last_reading = Some(now);
+        self.since_reading = 0;
+        self.countdown = self.stride;
     }
 }
 
@@ -659,6 +679,33 @@ mod tests {
             total_readings <= 6 * all.len() as u32 + 20,
             "{total_readings} readings"
         );
+    }
+
+    #[test]
+    fn callbacks_turning_slow_are_flushed_one_by_one_within_a_few() {
+        let (mut pace, mut now) = (Pace::default(), Instant::now());
+        pace.woke(now);
+        batch(&mut pace, &mut now, 2, 1000 * US);
+        // Quick callbacks while batches count as slow: the clock is read
+        // rarely...
+        let (_, readings) = batch(&mut pace, &mut now, 4000, 2 * US);
+        assert!(readings <= 4000 / MAX_STRIDE + 10, "{readings} readings");
+        // ...but when they turn slow (a database), within MAX_STRIDE
+        // callbacks every reply is flushed as it is made.
+        let mut flushes = Vec::new();
+        for i in 0..40 {
+            now += 10_000 * US;
+            let moment = now;
+            if pace.flush_due(|| moment) {
+                flushes.push(i);
+            }
+        }
+        let first = *flushes.first().expect("a flush among the slow callbacks");
+        assert!(
+            first < MAX_STRIDE as usize,
+            "first flush after {first} slow callbacks"
+        );
+        assert_eq!(flushes, (first..40).collect::<Vec<_>>());
     }
 
     #[test]
