@@ -373,7 +373,7 @@ fn a_close_answered_with_another_code_than_1000_fails_the_run() {
 }
 
 #[test]
-fn idle_opens_a_warm_up_connection_before_the_measured_ones() {
+fn idle_opens_one_warm_up_connection_more_than_it_measures() {
     // This process is the server: its memory is what idle reads.
     let (port, clients) = serve_listing(Behaviour::Broadcast);
     let pid = std::process::id().to_string();
