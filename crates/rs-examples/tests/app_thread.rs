@@ -433,8 +433,9 @@ fn slow_callbacks_after_quick_ones_are_still_flushed_about_one_by_one() {
     let mut h = Harness::with_rings("probe", 1, inbound, outbound);
     let (quick, slow) = (Client::new(0, 1), Client::new(0, 2));
     // Probe case 12 (stall): sleeps that many ms, then replies. A first
-    // batch, then a slow one: replies are flushed as they go from then on.
-    for _ in 0..64 {
+    // batch, then a slow one (timed from its second callback): replies are
+    // flushed as they go from then on.
+    for _ in 0..65 {
         h.bin(&quick, &[12, 0, 0]);
     }
     h.bin(&quick, &[12, 0, 3]);

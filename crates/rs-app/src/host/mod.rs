@@ -5,6 +5,7 @@
 
 mod api;
 mod load;
+mod pace;
 mod thread;
 
 pub use load::{App, LoadError, LoadErrorKind};

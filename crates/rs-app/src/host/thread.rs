@@ -12,6 +12,7 @@ use rs_ring::{Consumer, Parker, Producer, Waker};
 
 use super::api::{Callback as Which, CurrentClient, HostState};
 use super::load::App;
+use super::pace::{self, Pace};
 use crate::abi::{self, STATUS_PANICKED};
 use crate::layout::Violation;
 use crate::wire::{ClientId, InboundKind, OpenDetails, read_inbound};
@@ -23,134 +24,6 @@ const BATCH: usize = 64;
 /// Messages held for their worker at most, per worker: past it, echoes are
 /// copied rather than lent until the worker catches up.
 const MAX_HOLDS: usize = 256;
-
-/// A batch that took longer than this has slow callbacks (see [`Pace`]).
-const SLOW_BATCH: Duration = Duration::from_millis(1);
-
-/// How long replies keep being flushed as they go after the last slow
-/// batch: a quick batch in between (of open or close notices, say) does
-/// not end it.
-const STAY_SLOW: Duration = Duration::from_secs(1);
-
-/// Callbacks between two clock readings at most while batches are slow:
-/// how late a flush may come when quick callbacks turn slow.
-const MAX_STRIDE: u32 = 4;
-
-/// How fast the app's callbacks run, judged by how long its batches take.
-///
-/// Replies wait in the outbound rings until the end of a batch, which costs
-/// a sleeping worker one wake-up per batch rather than one per reply. With
-/// slow callbacks (an app waiting on a database, say) that would hold the
-/// first replies of a batch for as long as the whole batch takes: after a
-/// batch slower than [`SLOW_BATCH`], replies are flushed as they go, about
-/// that long apart, until no batch has been slow for [`STAY_SLOW`].
-///
-/// Fast apps pay one clock reading per batch and one per wake-up. While
-/// batches are slow the clock is read between callbacks, about four times
-/// per [`SLOW_BATCH`] at the pace of the callbacks since the last reading:
-/// after every callback when each takes a quarter of it or more, and at
-/// least every [`MAX_STRIDE`] callbacks, so that callbacks turning slow
-/// are seen within that many. A batch can be slow with quick callbacks (a
-/// preempted thread, or a run under valgrind), and a clock reading after
-/// each would then cost as much as a callback.
-///
-/// The clock is passed in, so that the rules can be tested without time.
-#[derive(Debug)]
-struct Pace {
-    /// When the last batch ended, or the thread last woke up.
-    last_end: Option<Instant>,
-    /// While callbacks are slow: until when at least.
-    slow_until: Option<Instant>,
-    /// While callbacks are slow: when replies are flushed next.
-    flush_at: Option<Instant>,
-    /// While callbacks are slow: callbacks between two clock readings.
-    stride: u32,
-    /// Callbacks left until the clock is read next.
-    countdown: u32,
-    /// When the clock was last read (between callbacks, or at a batch's
-    /// end or a wake-up), and how many callbacks ran since.
-    last_reading: Option<Instant>,
-    since_reading: u32,
-}
-
-impl Default for Pace {
-    fn default() -> Self {
-        Self {
-            last_end: None,
-            slow_until: None,
-            flush_at: None,
-            stride: 1,
-            countdown: 1,
-            last_reading: None,
-            since_reading: 0,
-        }
-    }
-}
-
-impl Pace {
-    /// A batch that did work has ended, at `now`.
-    fn batch_ended(&mut self, now: Instant) {
-        if self
-            .last_end
-            .is_some_and(|last| now.duration_since(last) > SLOW_BATCH)
-        {
-            self.slow_until = Some(now + STAY_SLOW);
-        }
-        if self.slow_until.is_some_and(|until| now < until) {
-            self.flush_at.get_or_insert(now + SLOW_BATCH);
-            self.read(now);
-        } else {
-            *self = Self::default();
-        }
-        self.last_end = Some(now);
-    }
-
-    /// The thread woke up at `now`: the next batch's time starts then.
-    fn woke(&mut self, now: Instant) {
-        self.last_end = Some(now);
-        if self.flush_at.is_some() {
-            // The pace is the callbacks', not the sleep's.
-            self.last_reading = Some(now);
-            self.since_reading = 0;
-        }
-    }
-
-    /// Whether replies are due to be flushed now, after a callback in the
-    /// middle of a batch; `now` is called only when the clock is read.
-    #[inline(always)]
-    fn flush_due(&mut self, now: impl FnOnce() -> Instant) -> bool {
-        let Some(at) = self.flush_at else {
-            return false;
-        };
-        self.since_reading += 1;
-        self.countdown -= 1;
-        if self.countdown > 0 {
-            return false;
-        }
-        let now = now();
-        self.read(now);
-        if now < at {
-            return false;
-        }
-        self.flush_at = Some(now + SLOW_BATCH);
-        true
-    }
-
-    /// The clock read `now` while callbacks are slow: the pace of the
-    /// callbacks since the last reading sets when to read it next.
-    fn read(&mut self, now: Instant) {
-        if let Some(last) = self.last_reading
-            && self.since_reading > 0
-        {
-            let took = now.duration_since(last).as_nanos().max(1);
-            let wanted = SLOW_BATCH.as_nanos() * u128::from(self.since_reading) / (4 * took);
-            self.stride = wanted.clamp(1, u128::from(MAX_STRIDE)) as u32;
-        }
-        self.last_reading = Some(now);
-        self.since_reading = 0;
-        self.countdown = self.stride;
-    }
-}
 
 /// What an app thread needs to know from the configuration.
 #[derive(Clone, Debug)]
@@ -336,9 +209,7 @@ impl AppThread {
             }
             let mut worked = self.dispatch_batch()?;
             self.host.flush_outbound();
-            if worked {
-                self.pace.batch_ended(Instant::now());
-            }
+            self.pace.batch_ended(pace::now);
             if next_timer.is_some_and(|due| Instant::now() >= due) {
                 next_timer = self.run_timer()?;
                 self.host.flush_outbound();
@@ -358,7 +229,7 @@ impl AppThread {
                     inbound.iter_mut().any(|ring| !ring.is_empty())
                         || stop.fetch_or(false, Ordering::AcqRel)
                 });
-                self.pace.woke(Instant::now());
+                self.pace.woke();
             }
         }
     }
@@ -366,7 +237,7 @@ impl AppThread {
     /// Hands up to [`BATCH`] messages of each worker's ring to the app;
     /// returns whether there were any.
     fn dispatch_batch(&mut self) -> Result<bool, AppError> {
-        let mut worked = false;
+        let mut callbacks = 0u32;
         for worker in 0..self.inbound.len() {
             if !self.holds[worker].is_empty() {
                 self.lift_holds(worker);
@@ -375,6 +246,9 @@ impl AppThread {
                 let Some(bytes) = self.inbound[worker].peek() else {
                     break;
                 };
+                if callbacks == 1 {
+                    self.pace.second_callback(pace::now());
+                }
                 // Read callbacks get the payload straight from the ring; it
                 // stays in place until `advance` below, or longer if a reply
                 // lends it to the worker.
@@ -388,14 +262,14 @@ impl AppThread {
                 }
                 self.inbound[worker].advance();
                 result?;
-                worked = true;
-                if self.pace.flush_due(Instant::now) {
+                callbacks += 1;
+                if self.pace.flush_due(pace::now) {
                     self.host.flush_outbound();
                 }
             }
             self.inbound[worker].release();
         }
-        Ok(worked)
+        Ok(callbacks > 0)
     }
 
     /// Gives back to `worker` the messages whose lent replies it has
@@ -599,126 +473,5 @@ fn check_other_status(app: &str, which: Which, status: i32) -> Result<Option<u16
             which.name(),
             which.allowed()
         ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const US: Duration = Duration::from_micros(1);
-
-    /// Runs `callbacks` callbacks of `each` in one batch started at `*now`
-    /// (the fake clock, moved on); returns the times at which replies were
-    /// flushed and how often the clock was read.
-    fn batch(
-        pace: &mut Pace,
-        now: &mut Instant,
-        callbacks: u32,
-        each: Duration,
-    ) -> (Vec<Instant>, u32) {
-        let (mut flushes, mut readings) = (Vec::new(), 0);
-        for _ in 0..callbacks {
-            *now += each;
-            let at = *now;
-            if pace.flush_due(|| {
-                readings += 1;
-                at
-            }) {
-                flushes.push(at);
-            }
-        }
-        pace.batch_ended(*now);
-        (flushes, readings)
-    }
-
-    #[test]
-    fn quick_batches_never_read_the_clock_between_callbacks() {
-        let (mut pace, mut now) = (Pace::default(), Instant::now());
-        pace.woke(now);
-        for _ in 0..100 {
-            let (flushes, readings) = batch(&mut pace, &mut now, 64, 10 * US);
-            assert_eq!((flushes.len(), readings), (0, 0));
-        }
-    }
-
-    #[test]
-    fn slow_callbacks_are_flushed_one_by_one() {
-        let (mut pace, mut now) = (Pace::default(), Instant::now());
-        pace.woke(now);
-        // The first slow batch is seen only at its end.
-        assert_eq!(batch(&mut pace, &mut now, 4, 2000 * US).0.len(), 0);
-        let (flushes, readings) = batch(&mut pace, &mut now, 4, 2000 * US);
-        assert_eq!((flushes.len(), readings), (4, 4));
-    }
-
-    #[test]
-    fn quick_callbacks_in_slow_batches_read_the_clock_a_few_times_per_flush() {
-        let (mut pace, mut now) = (Pace::default(), Instant::now());
-        pace.woke(now);
-        // 40 callbacks of 50 µs: a batch of 2 ms, slow.
-        batch(&mut pace, &mut now, 40, 50 * US);
-        let mut all = Vec::new();
-        let mut total_readings = 0;
-        for _ in 0..10 {
-            let (flushes, readings) = batch(&mut pace, &mut now, 40, 50 * US);
-            all.extend(flushes);
-            total_readings += readings;
-        }
-        // 20 ms of callbacks: flushed every millisecond or a little later.
-        assert!((15..=20).contains(&all.len()), "{} flushes", all.len());
-        for pair in all.windows(2) {
-            let apart = pair[1] - pair[0];
-            assert!(
-                apart >= SLOW_BATCH && apart <= SLOW_BATCH * 3 / 2,
-                "{apart:?}"
-            );
-        }
-        // About five readings per flush, not one per callback (400).
-        assert!(
-            total_readings <= 6 * all.len() as u32 + 20,
-            "{total_readings} readings"
-        );
-    }
-
-    #[test]
-    fn callbacks_turning_slow_are_flushed_one_by_one_within_a_few() {
-        let (mut pace, mut now) = (Pace::default(), Instant::now());
-        pace.woke(now);
-        batch(&mut pace, &mut now, 2, 1000 * US);
-        // Quick callbacks while batches count as slow: the clock is read
-        // rarely...
-        let (_, readings) = batch(&mut pace, &mut now, 4000, 2 * US);
-        assert!(readings <= 4000 / MAX_STRIDE + 10, "{readings} readings");
-        // ...but when they turn slow (a database), within MAX_STRIDE
-        // callbacks every reply is flushed as it is made.
-        let mut flushes = Vec::new();
-        for i in 0..40 {
-            now += 10_000 * US;
-            let moment = now;
-            if pace.flush_due(|| moment) {
-                flushes.push(i);
-            }
-        }
-        let first = *flushes.first().expect("a flush among the slow callbacks");
-        assert!(
-            first < MAX_STRIDE as usize,
-            "first flush after {first} slow callbacks"
-        );
-        assert_eq!(flushes, (first..40).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn a_second_without_slow_batches_ends_the_flushing() {
-        let (mut pace, mut now) = (Pace::default(), Instant::now());
-        pace.woke(now);
-        batch(&mut pace, &mut now, 2, 1000 * US);
-        assert!(pace.flush_at.is_some());
-        let start = now;
-        while now - start <= STAY_SLOW {
-            batch(&mut pace, &mut now, 10, 10 * US);
-        }
-        assert!(pace.flush_at.is_none());
-        assert_eq!(batch(&mut pace, &mut now, 64, 10 * US), (vec![], 0));
     }
 }
