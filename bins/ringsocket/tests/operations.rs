@@ -795,6 +795,34 @@ fn sighup_applies_a_new_log_level_and_keeps_clients() {
     assert!(server.terminate().success());
 }
 
+#[test]
+fn sighup_with_a_fifo_for_configuration_reloads_nothing_and_the_server_still_stops() {
+    let mut server = Server::start(&[AppSpec::simple("echo")]);
+    let log = server.capture_stderr();
+    let mut client = connect(&server.url("/echo"));
+    // Opening a FIFO nobody writes to would wait for ever, and the signals
+    // after this one (SIGTERM) with it.
+    std::fs::remove_file(&server.config_path).unwrap();
+    assert_eq!(make_node(&server.config_path, libc::S_IFIFO | 0o666, 0), 0);
+    server.signal(1);
+    let reason = format!(
+        "{}: is a FIFO (named pipe), not a configuration file",
+        server.config_path.display()
+    );
+    assert!(
+        log.wait_for(&reason, Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    assert!(
+        log.text()
+            .contains("SIGHUP: the configuration is invalid, nothing reloaded")
+    );
+    assert_client_echoes(&mut client, "after the refused reload");
+    drop(client);
+    assert!(server.terminate().success());
+}
+
 /// The status line the server answers an upgrade request for `path` from a
 /// page of `origin` with.
 fn status_for(server: &Server, path: &str, origin: &str) -> String {

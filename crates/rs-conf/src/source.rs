@@ -27,13 +27,26 @@ pub(crate) fn read_file(file: &Path) -> Result<Vec<u8>, ConfigError> {
             format!("cannot read the configuration file: {e}"),
         )
     };
+    let not_a_file = |metadata: &std::fs::Metadata| {
+        (!metadata.is_file()).then(|| {
+            whole_file(
+                ErrorKind::Read,
+                format!(
+                    "is {}, not a configuration file (a regular file, read again on reload)",
+                    file_type(metadata)
+                ),
+            )
+        })
+    };
+    // Looked at before it is opened: opening a FIFO would wait for a writer
+    // (forever, on a reload), and opening a device can act on it.
+    if let Some(error) = not_a_file(&std::fs::metadata(file).map_err(read_error)?) {
+        return Err(error);
+    }
     let handle = std::fs::File::open(file).map_err(read_error)?;
-    let metadata = handle.metadata().map_err(read_error)?;
-    if metadata.is_dir() {
-        return Err(whole_file(
-            ErrorKind::Read,
-            "is a directory, not a configuration file".to_owned(),
-        ));
+    // Again through the descriptor, in case the path changed in between.
+    if let Some(error) = not_a_file(&handle.metadata().map_err(read_error)?) {
+        return Err(error);
     }
     let mut bytes = Vec::new();
     // Read one byte past the cap so a file that grew after stat is caught too.
@@ -48,6 +61,23 @@ pub(crate) fn read_file(file: &Path) -> Result<Vec<u8>, ConfigError> {
         ));
     }
     Ok(bytes)
+}
+
+/// What a file that is not a regular one is, for an error message.
+fn file_type(metadata: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = metadata.file_type();
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
 }
 
 /// Checks UTF-8 and hands the text on to [`parse_text`].

@@ -318,9 +318,22 @@ fn load_reports_unreadable_files() {
         )
     );
 
-    let e = &Config::load(dir.path()).unwrap_err().errors()[0].clone();
-    assert_eq!(e.kind(), ErrorKind::Read);
-    assert_eq!(e.message(), "is a directory, not a configuration file");
+    // Whatever is not a regular file is refused before it is opened (a FIFO
+    // would wait for a writer; the server tests that one).
+    let socket = dir.path().join("socket.json5");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    for (path, what) in [
+        (dir.path(), "a directory"),
+        (socket.as_path(), "a socket"),
+        (std::path::Path::new("/dev/null"), "a device"),
+    ] {
+        let e = &Config::load(path).unwrap_err().errors()[0].clone();
+        assert_eq!(e.kind(), ErrorKind::Read);
+        assert_eq!(
+            e.message(),
+            format!("is {what}, not a configuration file (a regular file, read again on reload)")
+        );
+    }
 }
 
 #[test]
