@@ -4,6 +4,7 @@
 mod support;
 
 use rs_app::wire::ClientId;
+use rs_ring::RingConfig;
 use support::{Client, Harness, Out, To, app_error, bin, id, text};
 
 /// Probe case 5: send "t<target>" to `target` with `ids`.
@@ -190,6 +191,106 @@ fn more_ids_than_the_range_allows_is_the_wrong_size() {
     assert_eq!(
         h.expect(1),
         [Out::new(1, To::Multi(ids[..8].to_vec()), text("t1"))]
+    );
+    assert_eq!(h.stop(), Ok(()));
+}
+
+#[test]
+fn a_send_too_large_for_one_workers_ring_reaches_nobody() {
+    // Outbound rings of 64 bytes: "every client but these eight" fits
+    // worker 0's ring (no ids), not worker 1's (eight ids).
+    let small = RingConfig::new(64);
+    let mut h = Harness::with_rings("probe", 2, RingConfig::new(1 << 16), small);
+    h.run();
+    let [a, ..] = clients();
+    let ids: Vec<ClientId> = (1..=8).map(|slot| id(1, slot, 1)).collect();
+    h.bin(&a, &target(5, &ids));
+    // The probe stops on a refused send: refused, and sent to no worker.
+    assert_eq!(h.join(), Err(app_error("read", "returned -1 (fatal)")));
+    assert_eq!(h.gather(support::QUIET), []);
+}
+
+#[test]
+fn an_echo_too_large_for_the_outbound_ring_is_refused_however_it_would_go() {
+    // An echo of 1 KiB or more is lent (its record holds no payload) while
+    // the worker keeps up, copied when it does not: too large either way.
+    let small = RingConfig::new(4096);
+    let mut h = Harness::with_rings("echo", 1, RingConfig::new(1 << 16), small);
+    h.run();
+    let a = Client::new(0, 1);
+    h.bin(&a, &[7; 5000]);
+    assert_eq!(h.join(), Err(app_error("read", "returned -1 (fatal)")));
+    assert_eq!(h.gather(support::QUIET), []);
+    // What fits is echoed, lent.
+    let mut h = Harness::with_rings("echo", 1, RingConfig::new(1 << 16), small);
+    h.run();
+    h.bin(&a, &[7; 4000]);
+    assert_eq!(h.expect(1), [Out::single(a.id, bin(&[7; 4000]))]);
+    assert_eq!(h.stop(), Ok(()));
+}
+
+/// A C app whose read calls `send` as its message says, then replies with
+/// the status: `[1]` TARGET_EVERY with NULL ids and a count of 3, `[2]`
+/// TARGET_MULTI likewise, `[3]` TARGET_CUR likewise.
+const SEND_WITHOUT_IDS: &str = r#"
+#include <ringsocket_app.h>
+
+static int32_t c_read(rs_t *rs, const uint8_t *payload, size_t len)
+{
+    (void)len;
+    static const uint8_t targets[] = { 0, RS_TARGET_EVERY, RS_TARGET_MULTI, RS_TARGET_CUR };
+    rs_w_p(rs, "x", 1);
+    int32_t status = rs->api->send(rs, RS_DATA_BIN, targets[payload[0]], NULL, 3);
+    rs_w_uint8(rs, (uint8_t)status);
+    return rs_to_cur(rs, RS_DATA_BIN) == RS_SEND_OK ? 0 : -1;
+}
+
+static const rs_arg_spec c_args[] = {
+    { .kind = RS_ARG_NET, .shape = RS_SHAPE_SCALAR, .elem_size = 1, .min = 1, .max = 1 },
+};
+static const rs_read_case c_cases[] = {
+    { .data_kind = RS_DATA_BIN, .read = c_read, .args = c_args, .arg_count = 1 },
+};
+static const rs_app_descriptor c_descriptor = {
+    .abi_version = RS_ABI_VERSION,
+    .descriptor_size = sizeof(rs_app_descriptor),
+    .read_mode = RS_READ_BIN,
+    .timer_mode = RS_TIMER_NONE,
+    .app_data_align = 1,
+    .cases = c_cases,
+    .case_count = 1,
+};
+const rs_app_descriptor *ringsocket_app_v1(void) { return &c_descriptor; }
+"#;
+
+#[test]
+fn a_count_of_ids_without_the_ids_is_an_invalid_argument() {
+    // Built next to the examples, where the harness loads apps from.
+    let name = "send_without_ids";
+    let source = std::env::temp_dir().join(format!("{name}_{}.c", std::process::id()));
+    std::fs::write(&source, SEND_WITHOUT_IDS).unwrap();
+    let built = std::process::Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Werror", "-shared", "-fPIC", "-I"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../rs-app/include"))
+        .arg("-o")
+        .arg(support::example_path(name))
+        .arg(&source)
+        .status()
+        .expect("cc runs");
+    std::fs::remove_file(&source).unwrap();
+    assert!(built.success());
+    let mut h = Harness::start(name);
+    let [a, ..] = clients();
+    // TARGET_EVERY and TARGET_MULTI: 4, nothing sent but the status.
+    for case in [1, 2] {
+        h.bin(&a, &[case]);
+        assert_eq!(h.expect(1), [Out::single(a.id, bin(&[4]))], "case {case}");
+    }
+    // TARGET_CUR ignores the ids: "x" goes, then the status 0.
+    h.bin(&a, &[3]);
+    assert_eq!(
+        h.expect(2),
+        [Out::single(a.id, bin(b"x")), Out::single(a.id, bin(&[0]))]
     );
     assert_eq!(h.stop(), Ok(()));
 }

@@ -369,17 +369,6 @@ fn a_message_the_outbound_rings_can_never_hold_is_refused() {
 }
 
 #[test]
-fn an_echo_longer_than_the_outbound_ring_is_lent_whole() {
-    let small = rs_ring::RingConfig::new(4096);
-    let mut h = Harness::with_rings("echo", 2, rs_ring::RingConfig::new(1 << 16), small);
-    h.run();
-    let a = Client::new(1, 1);
-    h.bin(&a, &[7; 5000]);
-    assert_eq!(h.expect(1), [Out::single(a.id, bin(&[7; 5000]))]);
-    assert_eq!(h.stop(), Ok(()));
-}
-
-#[test]
 fn stop_ends_an_app_thread_waiting_for_a_full_outbound_ring() {
     let small = rs_ring::RingConfig::new(4096);
     let mut h = Harness::with_rings("echo", 2, rs_ring::RingConfig::new(1 << 16), small);

@@ -83,9 +83,9 @@ pub(crate) struct HostState {
     /// The payload of the running read callback, as the app got it: it stays
     /// in the inbound ring, unchanged, until the callback returns.
     message: (*const u8, usize),
-    /// The app reads in switch mode: a read callback's payload is its
-    /// message less the case byte in front.
-    read_switch: bool,
+    /// The running read callback's case byte in switch mode (its message
+    /// is that byte and the payload), 0 in the other modes.
+    case_byte: u8,
     /// A write of bytes that lie inside `message`, not copied (offset,
     /// length): an echo's payload goes from the inbound ring straight to
     /// the outbound one. Copied into `wbuf` if anything is written after it.
@@ -162,7 +162,7 @@ impl HostState {
             app_data,
             wbuf,
             message: (std::ptr::null(), 0),
-            read_switch: app.read_mode == abi::READ_SWITCH,
+            case_byte: 0,
             lent: None,
             may_lend: false,
             lent_until: None,
@@ -229,14 +229,16 @@ impl HostState {
     /// Runs a read callback `f` about `client`, with `payload`, the message
     /// it reads, lent to the host until it returns, so that writes of its
     /// bytes need not copy them. In switch mode `payload` follows the
-    /// message's case byte in the ring.
+    /// message's `case_byte` (0 in the other modes).
     pub(crate) fn call_read(
         &mut self,
+        case_byte: u8,
         payload: &[u8],
         client: CurrentClient,
         f: impl FnOnce(*mut Ctx) -> i32,
     ) -> i32 {
         self.message = (payload.as_ptr(), payload.len());
+        self.case_byte = case_byte;
         let status = self.call(Callback::Read, Some(client), f);
         self.message = (std::ptr::null(), 0);
         status
@@ -249,12 +251,7 @@ impl HostState {
     /// callback runs.
     fn payload_is_checked_text(&self, data_kind: u8) -> bool {
         debug_assert!(!self.message.0.is_null(), "no read callback runs");
-        data_kind == abi::DATA_UTF8
-            && (!self.read_switch
-                // SAFETY: in switch mode the payload is the rest of its
-                // message, whose case byte is the byte before it, in the
-                // inbound ring, unchanged while the callback runs.
-                || unsafe { *self.message.0.sub(1) }.is_ascii())
+        data_kind == abi::DATA_UTF8 && self.case_byte.is_ascii()
     }
 
     /// Appends `bytes` to what the next send sends. A first write of bytes
@@ -306,11 +303,12 @@ impl HostState {
         }
     }
 
-    /// Sends a close frame with `code` to `client`, which closes it.
-    pub(crate) fn close_client(&mut self, client: ClientId, code: u16) {
+    /// Sends a close frame with `code` to `client`, which closes it; the
+    /// status of the send (0, or 6 when the ring stays full at shutdown).
+    pub(crate) fn close_client(&mut self, client: ClientId, code: u16) -> i32 {
         self.close_frame.clear();
         encode_close(&mut self.close_frame, CloseCode::new(code), "");
-        self.push_close_frame(client);
+        self.push_close_frame(client)
     }
 
     /// Answers a client's close frame (`status`: its status code, big-endian,
@@ -321,17 +319,23 @@ impl HostState {
             FrameHeader::new(Opcode::Close, true, status.len() as u64).as_bytes(),
         );
         self.close_frame.extend_from_slice(status);
-        self.push_close_frame(client);
+        // At shutdown with a full ring it cannot go: the worker closes the
+        // connection anyway.
+        let _ = self.push_close_frame(client);
     }
 
-    /// Sends the close frame in `close_frame` to `client`, closing it after.
-    fn push_close_frame(&mut self, client: ClientId) {
+    /// Sends the close frame in `close_frame` to `client`, closing it after;
+    /// the status of the send.
+    fn push_close_frame(&mut self, client: ClientId) -> i32 {
         let frame = std::mem::take(&mut self.close_frame);
         let worker = usize::from(client.worker());
-        if worker < self.outbound.len() {
-            let _ = self.push(worker, abi::TARGET_SINGLE, true, &[client], [&frame, &[]]);
-        }
+        let status = if worker < self.outbound.len() {
+            self.push(worker, abi::TARGET_SINGLE, true, &[client], [&frame, &[]])
+        } else {
+            abi::SEND_OK
+        };
         self.close_frame = frame;
+        status
     }
 
     /// Sends what was written and forgets it, whatever the outcome.
@@ -445,7 +449,13 @@ impl HostState {
         };
         let header = FrameHeader::new(opcode, true, payload.len() as u64);
         let head = header.as_bytes();
+        let copied_len = outbound_len(1, head.len() + payload.len());
         if payload.len() >= MIN_LENT && self.may_lend && self.lent.is_some() {
+            // Too large is a matter of the frame's size, lent or copied,
+            // not of how far behind the worker is.
+            if copied_len > ring.max_message_len() {
+                return Some(abi::SEND_TOO_LARGE);
+            }
             return match ring.reserve(outbound_lent_len(head.len())) {
                 Ok(mut record) => {
                     write_outbound_lent(&mut record, client, head, payload);
@@ -457,7 +467,7 @@ impl HostState {
                 Err(PushError::Full { .. }) => None,
             };
         }
-        match ring.reserve(outbound_len(1, head.len() + payload.len())) {
+        match ring.reserve(copied_len) {
             Ok(mut record) => {
                 write_outbound_reply(&mut record, client, [head, payload]);
                 record.commit();
@@ -483,6 +493,18 @@ impl HostState {
                 } else {
                     abi::SEND_OK
                 };
+            }
+        }
+        // All or nothing: a record too large for its worker's ring is
+        // refused before any worker has the frame.
+        let frame_len = frame[0].len().saturating_add(frame[1].len());
+        for (worker, ring) in self.outbound.iter().enumerate() {
+            let count = ids
+                .iter()
+                .filter(|id| usize::from(id.worker()) == worker)
+                .count();
+            if outbound_len(count, frame_len) > ring.max_message_len() {
+                return abi::SEND_TOO_LARGE;
             }
         }
         for worker in 0..self.outbound.len() {
@@ -637,7 +659,13 @@ unsafe extern "C" fn host_send(
         return abi::SEND_NOT_AVAILABLE;
     }
     if count == 0 || ids.is_null() {
-        // The current client, or everyone: no id list to build.
+        // The current client, or everyone: no id list to build. A count
+        // without its ids is a wrong argument for the targets that take
+        // ids (TARGET_EVERY takes none: a count is wrong there too).
+        if count != 0 && !matches!(target, abi::TARGET_CUR | abi::TARGET_EVERY_EXCEPT_CUR) {
+            host.forget_written();
+            return abi::SEND_INVALID_ARGUMENT;
+        }
         return host.send(data_kind, target, &[]);
     }
     // SAFETY: the app passes `count` readable ids (ABI contract).
@@ -675,8 +703,7 @@ unsafe extern "C" fn host_close_client(ctx: *mut Ctx, client_id: u64, code: u16)
     }
     match ClientId::from_u64(client_id) {
         Some(client) if abi::close_codes::APP_RANGE.contains(&code) => {
-            host.close_client(client, code);
-            abi::SEND_OK
+            host.close_client(client, code)
         }
         _ => abi::SEND_INVALID_ARGUMENT,
     }

@@ -347,15 +347,16 @@ fn dispatch(app: &App, host: &mut HostState, bytes: &[u8]) -> Result<(), AppErro
             result
         }
         InboundKind::Read => {
-            let (case, payload) = match select_case(app, message.data_kind, message.payload) {
-                Ok(found) => found,
-                Err(violation) => {
-                    host.close_client(client.id, violation.close_code());
-                    return Ok(());
-                }
-            };
+            let (case, case_byte, payload) =
+                match select_case(app, message.data_kind, message.payload) {
+                    Ok(found) => found,
+                    Err(violation) => {
+                        let _ = host.close_client(client.id, violation.close_code());
+                        return Ok(());
+                    }
+                };
             let read = case.read;
-            let status = host.call_read(payload, client, |ctx| {
+            let status = host.call_read(case_byte, payload, client, |ctx| {
                 // SAFETY: the app's read callback, with the live context and
                 // the payload validated against the case's arguments.
                 unsafe { read(ctx, payload.as_ptr(), payload.len()) }
@@ -365,31 +366,27 @@ fn dispatch(app: &App, host: &mut HostState, bytes: &[u8]) -> Result<(), AppErro
     }
 }
 
-/// Picks the read case for a message and checks its payload (4900-4902).
+/// Picks the read case for a message and checks its payload (4900-4902):
+/// the case, its case byte (0 unless in switch mode) and the payload.
 fn select_case<'a>(
     app: &'a App,
     data_kind: u8,
     payload: &'a [u8],
-) -> Result<(&'a super::load::Case, &'a [u8]), Violation> {
-    let (case, rest) = if app.read_mode == abi::READ_SWITCH {
+) -> Result<(&'a super::load::Case, u8, &'a [u8]), Violation> {
+    let (case_byte, rest) = if app.read_mode == abi::READ_SWITCH {
         let (&value, rest) = payload.split_first().ok_or(Violation::UnknownCase)?;
-        (
-            app.cases[usize::from(value)]
-                .as_ref()
-                .ok_or(Violation::UnknownCase)?,
-            rest,
-        )
+        (value, rest)
     } else {
-        (
-            app.cases[0].as_ref().ok_or(Violation::UnknownCase)?,
-            payload,
-        )
+        (0, payload)
     };
+    let case = app.cases[usize::from(case_byte)]
+        .as_ref()
+        .ok_or(Violation::UnknownCase)?;
     if case.data_kind != abi::DATA_ANY && case.data_kind != data_kind {
         return Err(Violation::WrongDataKind);
     }
     case.check.check(rest)?;
-    Ok((case, rest))
+    Ok((case, case_byte, rest))
 }
 
 /// Calls the close callback for `client`, if the app has one and wants it.
@@ -412,7 +409,10 @@ fn client_status(
     client: ClientId,
 ) -> Result<(), AppError> {
     match check_status(&host.name, which, status) {
-        Ok(Some(code)) => host.close_client(client, code),
+        // At shutdown with a full ring the worker closes it anyway.
+        Ok(Some(code)) => {
+            let _ = host.close_client(client, code);
+        }
         Ok(None) => {}
         Err(error) => return survive_panic(host, error, status, Some(client)),
     }
@@ -435,7 +435,7 @@ fn survive_panic(
     match client {
         Some(client) => {
             log::error!("{error}; closing client {client} with 1011 (close_client_on_panic)");
-            host.close_client(client, CloseCode::INTERNAL_ERROR.get());
+            let _ = host.close_client(client, CloseCode::INTERNAL_ERROR.get());
         }
         None => {
             log::error!("{error}; the client has left already, going on (close_client_on_panic)")

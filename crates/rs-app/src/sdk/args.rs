@@ -72,7 +72,7 @@ pub trait Arg<'a> {
 const fn spec(kind: u8, shape: u8, elem_size: usize, min: usize, max: usize) -> ArgSpec {
     // Evaluated at compile time for every declared argument.
     assert!(
-        max <= u32::MAX as usize,
+        min <= u32::MAX as usize && max <= u32::MAX as usize,
         "rs_app!: an element count above 4294967295"
     );
     ArgSpec {
@@ -94,6 +94,23 @@ pub struct NetArray<T, const N: usize>(PhantomData<T>);
 /// `ntoh(T; N)`: `N` values, from network byte order.
 pub struct NtohArray<T, const N: usize>(PhantomData<T>);
 /// `net(T; MIN..=MAX)`: the rest of the payload as MIN to MAX values.
+///
+/// The server checks counts as `u32`: MIN and MAX may be up to
+/// 4294967295,
+///
+/// ```
+/// use rs_app::args::{Arg, NetRange};
+/// let spec = <NetRange<u8, 4_294_967_295, 4_294_967_295> as Arg<'static>>::SPEC;
+/// assert_eq!((spec.min, spec.max), (u32::MAX, u32::MAX));
+/// ```
+///
+/// and a larger one, MIN's too, does not compile (rather than being cut
+/// down to what the server would be told):
+///
+/// ```compile_fail
+/// use rs_app::args::{Arg, NetRange};
+/// let spec = <NetRange<u8, 4_294_967_297, 10> as Arg<'static>>::SPEC;
+/// ```
 pub struct NetRange<T, const MIN: usize, const MAX: usize>(PhantomData<T>);
 /// `ntoh(T; MIN..=MAX)`: the same, from network byte order.
 pub struct NtohRange<T, const MIN: usize, const MAX: usize>(PhantomData<T>);
