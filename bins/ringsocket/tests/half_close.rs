@@ -170,13 +170,18 @@ fn close_1000() -> Vec<u8> {
 
 // ------------------------------------------------- half-closed clients
 
+/// One worker, and room for a client's pending output of two million tiny
+/// frames (about a hundred bytes each against `max_pending_output`): no
+/// client here is a slow consumer.
+const ROOMY: &str = r#""worker_c": 1, "max_pending_output": 268435456,"#;
+
 /// Once the app's close answer is queued behind output the socket has not
 /// taken yet, each later writable event also reports the client's FIN as
 /// readable: reading it must not drop the connection with its output
 /// unsent.
 #[test]
 fn a_half_closed_client_gets_all_its_replies_and_the_close_answer() {
-    let mut server = Server::start_with(1, &[AppSpec::simple("probe")], r#""worker_c": 1,"#);
+    let mut server = Server::start_with(1, &[AppSpec::simple("probe")], ROOMY);
     let log = server.capture_stderr();
     let mut tcp = small_window_tcp(server.addr());
     let buf = upgrade(&mut tcp, "localhost", "/probe");
@@ -266,7 +271,7 @@ fn run_answering(
 #[test]
 fn over_tls_a_client_that_half_closes_without_close_notify_gets_its_replies() {
     let ca = Ca::new("half-close CA");
-    let mut server = tls_probe_server(&ca, r#""worker_c": 1,"#);
+    let mut server = tls_probe_server(&ca, ROOMY);
     let log = server.capture_stderr();
     let (mut stream, buf) = tls_client(server.ports[0], "half.test", &ca);
     let tcp = stream.sock.0.try_clone().unwrap();
@@ -469,7 +474,7 @@ fn drain_after_end_of_stream<O: Read + Write, S: Read + Write>(
 }
 
 /// A close that would time out takes 30 s: far longer than letting go.
-const GLOBALS: &str = r#""worker_c": 1, "shutdown_wait_ws": 30,"#;
+const GLOBALS: &str = r#""worker_c": 1, "shutdown_wait_ws": 30, "max_pending_output": 268435456,"#;
 
 #[test]
 fn a_client_that_ended_its_stream_gets_its_output_and_our_close_then_is_let_go_at_once() {

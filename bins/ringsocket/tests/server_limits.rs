@@ -810,6 +810,57 @@ fn slow_consumer_setup(inbound_ring: usize, outbound_ring: usize) -> SlowConsume
 }
 
 #[test]
+fn a_slow_consumer_of_tiny_echoes_is_held_to_max_pending_output_in_memory_too() {
+    // Each queued frame costs the server a hundred bytes or so beyond its
+    // own: 3-byte echoes of 1-byte messages, counted by their bytes alone,
+    // would hold some thirty times the limit (67 MiB for 2 MiB). Small
+    // rings, so that their growth (up to their own limits) stays apart.
+    const LIMIT: usize = 2 << 20;
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo")],
+        &format!(
+            r#""worker_c": 1, "max_ws_msg_size": 1024, "max_pending_output": {LIMIT},
+               "inbound_ring_buf_size": 1048576, "outbound_ring_buf_size": 1048576,"#
+        ),
+    );
+    let log = server.capture_stderr();
+    let mut client = RawWs::connect_with_receive_buffer(server.addr(), "/echo", 4096);
+    client
+        .stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let rss_before = server.rss_kib();
+    let mut rss_peak = rss_before;
+    let chunk = raw::masked(raw::BINARY, b"x").repeat(16 << 10);
+    // Echoes worth 16 MiB at most, never read: more than the socket
+    // buffers take and the limit.
+    let start = Instant::now();
+    for _ in 0..(16 << 20) / (3 * (16 << 10)) {
+        if log.text().contains("slow consumer") || client.stream.write_all(&chunk).is_err() {
+            break;
+        }
+        rss_peak = rss_peak.max(server.rss_kib());
+        assert!(start.elapsed() < Duration::from_secs(60), "too slow");
+    }
+    assert!(
+        log.wait_for("closing a slow consumer", Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    for _ in 0..10 {
+        rss_peak = rss_peak.max(server.rss_kib());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let grew_kib = rss_peak.saturating_sub(rss_before);
+    assert!(
+        grew_kib < 8 << 10,
+        "the server grew by {grew_kib} KiB for a client held to {} KiB",
+        LIMIT >> 10
+    );
+}
+
+#[test]
 fn a_slow_consumer_is_closed_with_1008_while_the_others_get_everything_and_memory_stays_bounded() {
     let SlowConsumerSetup {
         server,
