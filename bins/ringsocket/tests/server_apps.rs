@@ -692,6 +692,30 @@ fn frames_an_app_sends_one_client_in_one_callback_arrive_whole_and_in_order() {
 }
 
 #[test]
+fn the_slot_free_the_longest_is_reused_first() {
+    // So that churn spreads over the slots rather than spending one slot's
+    // generations, after which a kept id would match a new client.
+    let server = probe_server();
+    let (mut observer, _) = probe_client(&server);
+    let (mut a, a_id) = probe_client(&server);
+    let (mut b, b_id) = probe_client(&server);
+    for (client, id) in [(&mut a, a_id), (&mut b, b_id)] {
+        client.close(None).unwrap();
+        assert_eq!(close_code(client), 1005);
+        assert_eq!(
+            next_message(&mut observer),
+            Message::text(format!("bye {id}"))
+        );
+    }
+    let (_c, c_id) = probe_client(&server);
+    assert_eq!(
+        id_parts(c_id).1,
+        id_parts(a_id).1,
+        "a left first ({a_id}), then b ({b_id}); c got {c_id}"
+    );
+}
+
+#[test]
 fn a_message_for_a_closed_clients_id_does_not_reach_the_client_in_its_slot() {
     let server = probe_server();
     let (mut observer, _) = probe_client(&server);

@@ -165,7 +165,7 @@ impl Worker {
         let _ = self.poll.registry().deregister(conn.stream.tcp_mut());
         let peer = conn.peer;
         drop(conn);
-        self.free.push(slot);
+        self.free.push_back(slot);
         self.budget.release(&peer);
     }
 

@@ -123,7 +123,7 @@ impl Worker {
             (Scheme::Wss, None) => return Err(io::Error::other("no TLS certificates")),
             (Scheme::Ws, _) => Transport::Plain(stream),
         };
-        let slot = match self.free.pop() {
+        let slot = match self.free.pop_front() {
             Some(slot) => slot,
             None if self.slots.len() < MAX_SLOTS as usize => {
                 self.slots.push(Slot {
@@ -144,7 +144,7 @@ impl Worker {
             token,
             Interest::READABLE | Interest::WRITABLE,
         ) {
-            self.free.push(slot);
+            self.free.push_back(slot);
             return Err(e);
         }
         let deadline = Instant::now() + self.limits.handshake_timeout;

@@ -171,7 +171,11 @@ pub struct Worker {
     /// Each app's open clients here, by slot.
     members: Vec<Vec<u32>>,
     slots: Vec<Slot>,
-    free: Vec<u32>,
+    /// Slots without a connection, the longest free first: reusing the
+    /// slot freed last would spend one slot's generations (2^28 - 1 of
+    /// them) on every reconnection, where an id an app kept could match
+    /// a new client after a few hours of heavy churn.
+    free: VecDeque<u32>,
     deadlines: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     /// Connections whose app ring was full, to retry.
     stalled: Vec<(u32, u32)>,
@@ -288,7 +292,7 @@ impl Worker {
             outbound,
             members: vec![Vec::new(); app_count],
             slots: Vec::new(),
-            free: Vec::new(),
+            free: VecDeque::new(),
             deadlines: BinaryHeap::new(),
             stalled: Vec::new(),
             unread: Vec::new(),
