@@ -50,10 +50,12 @@ impl Worker {
         let Some(conn) = self.slots[slot as usize].conn.as_mut() else {
             return;
         };
-        let Phase::Open(session) =
-            std::mem::replace(&mut conn.phase, Phase::Finishing { drain: true })
-        else {
-            return;
+        let session = match std::mem::replace(&mut conn.phase, Phase::Finishing { drain: true }) {
+            Phase::Open(session) => session,
+            other => {
+                conn.phase = other;
+                return;
+            }
         };
         let (id, peer) = (conn.id, conn.peer);
         conn.phase = Phase::Closing(session.decoder);

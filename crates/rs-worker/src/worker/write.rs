@@ -83,8 +83,11 @@ impl Worker {
         };
         match conn.output.send(&mut conn.stream, frame, &self.held) {
             Ok(()) => {
-                if let Some(pending) = pending_over(conn, max_pending) {
-                    self.close_slow_consumer(slot, pending);
+                if pending_over(conn, max_pending).is_some() {
+                    // Queued behind output the socket may have taken since
+                    // the last poll: judged on what it does not take now.
+                    self.on_writable(slot);
+                    self.check_pending(slot);
                 }
             }
             Err(e) => self.write_failed(slot, &e),
