@@ -75,7 +75,9 @@ pub(crate) struct HostState {
     pub(crate) close_client_on_panic: bool,
     /// The app's `no_close_cb` (see `AppSettings`).
     pub(crate) no_close_cb: bool,
-    conf: AppConf,
+    /// Apart from the state: apps may keep this pointer from init to fini,
+    /// across host calls that each borrow the state mutably.
+    conf: Box<AppConf>,
     app_data: Option<(std::ptr::NonNull<u8>, Layout)>,
     /// The write buffer, after `MAX_HEADER_LEN` bytes of headroom for the
     /// frame header, so that a frame is built without moving the payload.
@@ -147,7 +149,7 @@ impl HostState {
         wbuf.resize(MAX_HEADER_LEN, 0);
         let name = settings.name;
         Self {
-            conf: AppConf {
+            conf: Box::new(AppConf {
                 name: name.as_ptr(),
                 name_len: name.len(),
                 worker_c: settings.worker_c,
@@ -155,7 +157,7 @@ impl HostState {
                 wbuf_size: settings.wbuf_size as u64,
                 fd_alloc_c: settings.fd_alloc_c,
                 shutdown_wait_ws: settings.shutdown_wait_ws,
-            },
+            }),
             name,
             close_client_on_panic: settings.close_client_on_panic,
             no_close_cb: settings.no_close_cb,
@@ -745,7 +747,7 @@ unsafe extern "C" fn host_read_data_kind(ctx: *mut Ctx) -> i32 {
 
 unsafe extern "C" fn host_conf(ctx: *mut Ctx) -> *const AppConf {
     // SAFETY: called by the app with the context of the running callback.
-    &unsafe { host(ctx) }.conf
+    &*unsafe { host(ctx) }.conf
 }
 
 unsafe extern "C" fn host_app_data(ctx: *mut Ctx) -> *mut c_void {
