@@ -132,11 +132,15 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
                 "--check" => check = true,
                 "-d" | "--daemon" => daemon = true,
                 "--pidfile" => match args.next() {
-                    Some(path) => pidfile = Some(PathBuf::from(path)),
-                    None => {
+                    // An empty path is no path (`--pidfile "$UNSET"`).
+                    Some(path) if !path.is_empty() => pidfile = Some(PathBuf::from(path)),
+                    _ => {
                         error.get_or_insert(CliError::MissingValue("--pidfile"));
                     }
                 },
+                "--pidfile=" => {
+                    error.get_or_insert(CliError::MissingValue("--pidfile"));
+                }
                 other if other.starts_with("--pidfile=") => {
                     pidfile = Some(PathBuf::from(&other["--pidfile=".len()..]));
                 }
@@ -286,10 +290,17 @@ mod tests {
                 pidfile: Some("/tmp/p".into())
             }))
         );
-        assert_eq!(
-            parse_strs(&["--pidfile"]),
-            Err(CliError::MissingValue("--pidfile"))
-        );
+        for args in [
+            &["--pidfile"][..],
+            &["--pidfile", ""],
+            &["-d", "--pidfile="],
+        ] {
+            assert_eq!(
+                parse_strs(args),
+                Err(CliError::MissingValue("--pidfile")),
+                "{args:?}"
+            );
+        }
         assert_eq!(
             parse_strs(&["--check", "--daemon"]),
             Err(CliError::Conflict("--check", "--daemon"))

@@ -8,6 +8,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// The detached server's end of the pipe to the starting process.
 pub(crate) struct Detached {
@@ -180,6 +181,7 @@ impl PidFile {
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::fchown(&file, Some(uid), Some(gid)).map_err(error)?;
         }
+        *WRITTEN.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.to_owned());
         Ok(PidFile {
             path: path.to_owned(),
         })
@@ -188,8 +190,37 @@ impl PidFile {
 
 impl Drop for PidFile {
     fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_file(&self.path) {
-            log::debug!("cannot remove the pidfile {}: {e}", self.path.display());
+        WRITTEN.lock().unwrap_or_else(|e| e.into_inner()).take();
+        remove_if_ours(&self.path);
+    }
+}
+
+/// The pidfile this process wrote, for [`remove_pidfile_now`].
+static WRITTEN: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Removes the pidfile this process wrote, if any and still its own: for
+/// an exit that skips the [`PidFile`]'s drop (a second SIGTERM).
+pub(crate) fn remove_pidfile_now() {
+    if let Some(path) = WRITTEN.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        remove_if_ours(&path);
+    }
+}
+
+/// Removes the pidfile at `path` unless it names another process by now:
+/// a server started while this one still drained (see docs/operations.md)
+/// has written its own there.
+fn remove_if_ours(path: &Path) {
+    let ours = std::process::id().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim_end() == ours => {
+            if let Err(e) = std::fs::remove_file(path) {
+                log::debug!("cannot remove the pidfile {}: {e}", path.display());
+            }
         }
+        Ok(_) => log::info!(
+            "the pidfile {} names another process now: left in place",
+            path.display()
+        ),
+        Err(e) => log::debug!("cannot read the pidfile {}: {e}", path.display()),
     }
 }

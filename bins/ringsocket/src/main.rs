@@ -33,14 +33,8 @@ fn main() -> ExitCode {
         }
     };
     match command {
-        Command::Help => {
-            print!("{}", cli::help());
-            ExitCode::SUCCESS
-        }
-        Command::Version => {
-            println!("ringsocket {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
+        Command::Help => print_out(&cli::help()),
+        Command::Version => print_out(&format!("ringsocket {}\n", env!("CARGO_PKG_VERSION"))),
         Command::Check(path) => check(&path),
         Command::Serve(options) => serve::run(&options),
     }
@@ -51,12 +45,24 @@ fn check(path: &std::path::Path) -> ExitCode {
     match config::load_checked(path) {
         Ok(config) => {
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-            print!("{}", summary::summary(&config, cpus));
-            ExitCode::SUCCESS
+            print_out(&summary::summary(&config, cpus))
         }
         Err(errors) => {
             config::report(&errors);
             exit::invalid()
         }
+    }
+}
+
+/// Writes `text` to stdout. A reader that went away (`| grep -q OK`) is
+/// not an error: what it wanted is decided (`print!` would panic).
+fn print_out(text: &str) -> ExitCode {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("ringsocket: cannot write to standard output: {e}");
+            exit::failure()
+        }
+        _ => ExitCode::SUCCESS,
     }
 }

@@ -18,7 +18,8 @@ pub(crate) enum Signal {
     Reload,
 }
 
-/// Set once shutdown started: the next SIGTERM/SIGINT exits at once.
+/// Set once shutdown started, or a SIGTERM/SIGINT was taken (the main
+/// thread may be busy, in a reload, say): the next one exits at once.
 static EXIT_ON_NEXT: AtomicBool = AtomicBool::new(false);
 
 pub(crate) fn exit_on_next_signal() {
@@ -92,8 +93,9 @@ pub(crate) fn forward(events: Sender<Event>) -> std::io::Result<()> {
                     libc::SIGINT => Signal::Interrupt,
                     _ => Signal::Terminate,
                 };
-                if signal != Signal::Reload && EXIT_ON_NEXT.load(Ordering::SeqCst) {
+                if signal != Signal::Reload && EXIT_ON_NEXT.swap(true, Ordering::SeqCst) {
                     log::warn!("{signal:?} during shutdown: exiting now");
+                    crate::daemon::remove_pidfile_now();
                     std::process::exit(crate::exit::FAILURE.into());
                 }
                 if events.send(Event::Signal(signal)).is_err() {

@@ -920,3 +920,124 @@ fn a_second_sigterm_exits_at_once() {
     assert_eq!(status.code(), Some(1));
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// A server started with `--pidfile pidfile` in `config`'s folder (which
+/// the server's user may write to, to remove the pidfile), listening on
+/// `port`.
+fn start_with_pidfile(
+    config: &ConfigFile,
+    port: u16,
+    pidfile: &std::path::Path,
+) -> std::process::Child {
+    Command::new("chmod")
+        .arg("1777")
+        .arg(config.dir.path())
+        .status()
+        .unwrap();
+    let mut child = server_command()
+        .arg("--pidfile")
+        .arg(pidfile)
+        .arg(&config.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !accepts(port) {
+        if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server did not start listening on {port}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}
+
+/// Waits for `child` to exit (`limit` at most, then kills it).
+fn exit_of(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let exited = child.try_wait().unwrap().is_some();
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    exited.then(|| status.code()).flatten()
+}
+
+#[test]
+fn a_second_sigterm_exits_at_once_and_still_removes_the_pidfile() {
+    let port = free_port();
+    let config = ConfigFile::new(&[port], &[AppSpec::simple("echo")], &run_as_user());
+    let pidfile = config.dir.path().join("ringsocket.pid");
+    let mut child = start_with_pidfile(&config, port, &pidfile);
+    assert!(pidfile.exists());
+    // A client that never answers the 1001 keeps the shutdown waiting.
+    let _client = connect(&format!("ws://127.0.0.1:{port}/echo"));
+    for _ in 0..2 {
+        // SAFETY: kill(2) on our own child, which it has not been reaped.
+        unsafe { kill(child.id() as i32, libc::SIGTERM) };
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(exit_of(&mut child, Duration::from_secs(10)), Some(1));
+    assert!(!pidfile.exists(), "the pidfile stayed behind");
+}
+
+#[test]
+fn a_draining_server_leaves_the_pidfile_of_the_server_that_replaced_it() {
+    // docs/operations.md: the new server may start while the old drains.
+    let port = free_port();
+    let globals = format!("{}\"shutdown_wait_ws\": 3,", run_as_user());
+    let config = ConfigFile::new(&[port], &[AppSpec::simple("echo")], &globals);
+    let pidfile = config.dir.path().join("ringsocket.pid");
+    let mut old = start_with_pidfile(&config, port, &pidfile);
+    // A client that never answers the close keeps the old one draining.
+    let _client = connect(&format!("ws://127.0.0.1:{port}/echo"));
+    // SAFETY: kill(2) on our own child, not reaped yet.
+    unsafe { kill(old.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while accepts(port) {
+        assert!(Instant::now() < deadline, "the old server kept listening");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut new = start_with_pidfile(&config, port, &pidfile);
+    let new_pid = new.id().to_string();
+    assert!(
+        old.try_wait().unwrap().is_none(),
+        "the old one drains still"
+    );
+    let old_exit = exit_of(&mut old, Duration::from_secs(20));
+    let after = std::fs::read_to_string(&pidfile);
+    // SAFETY: as above.
+    unsafe { kill(new.id() as i32, libc::SIGTERM) };
+    let new_exit = exit_of(&mut new, Duration::from_secs(10));
+    assert_eq!(old_exit, Some(0));
+    assert_eq!(
+        after.ok().map(|text| text.trim_end().to_owned()),
+        Some(new_pid),
+        "the old server removed the new one's pidfile"
+    );
+    assert_eq!(new_exit, Some(0));
+    assert!(!pidfile.exists(), "the new server removes its own");
+}
+
+#[test]
+fn check_with_a_closed_stdout_pipe_exits_0_without_panicking() {
+    // `ringsocket --check CONFIG | grep -q OK`: the reader may be gone.
+    let config = ConfigFile::new(&[free_port()], &[AppSpec::simple("echo")], "");
+    for args in [&["--check", config.path.to_str().unwrap()][..], &["--help"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!((output.status.code(), stderr.as_ref()), (Some(0), ""));
+    }
+}

@@ -345,6 +345,35 @@ fn a_failed_reload_keeps_the_certificates_in_use_and_says_why() {
     );
 }
 
+#[test]
+fn a_reload_that_meets_a_fifo_for_a_key_keeps_the_certificates_and_sigterm_still_stops() {
+    // Opening a FIFO nobody writes to would wait for ever on the main
+    // thread, and the SIGTERM after it with it.
+    let ca = Ca::new("CA");
+    let (mut server, key_path, _, log) = reloadable(&ca);
+    std::fs::remove_file(&key_path).unwrap();
+    let c_path = std::ffi::CString::new(key_path.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o666) }, 0);
+    server.signal(1);
+    let expected = format!(
+        "SIGHUP: TLS certificates not reloaded, the old ones stay, and so do the endpoints: \
+         certs[0].privkey_path \"{}\": cannot be read: a FIFO (named pipe), not a regular file",
+        key_path.display()
+    );
+    assert!(
+        log.wait_for(&expected, Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    assert_echoes(
+        &mut wss_connect(server.ports[0], "a.test", &ca.root).unwrap(),
+        "old cert",
+    );
+    server.signal(15);
+    assert_eq!(server.wait_exit(Duration::from_secs(10)).code(), Some(0));
+}
+
 // ---------------------------------------------------- startup errors
 
 #[test]

@@ -166,6 +166,11 @@ impl<'v> Obj<'v> {
         match n {
             Some(n) if n >= i128::from(min) && n <= i128::from(max) => Field::Valid(n as u64),
             _ => {
+                // Above an unbounded key's largest: say what that is.
+                let expected = match n {
+                    Some(n) if n > i128::from(max) => format!("an integer from {min} to {max}"),
+                    _ => expected,
+                };
                 errs.at(
                     &self.key_path(key),
                     Some(value.render()),

@@ -66,6 +66,7 @@ mod value;
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors, ErrorKind, Place};
+pub use files::read_named_file;
 pub use model::{AppConfig, CertConfig, Config, EndpointConfig, LogLevel, PortConfig};
 pub use parse::{MAX_APP_HEADER_LEN, MAX_ENDPOINTS_PER_APP, MAX_SUBPROTOCOL_LEN};
 pub use source::{MAX_FILE_SIZE, MAX_NESTING};

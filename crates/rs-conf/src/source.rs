@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::error::{ConfigError, ErrorKind, Place};
+use crate::files::file_type;
 use crate::hint;
 use crate::value::Value;
 
@@ -61,23 +62,6 @@ pub(crate) fn read_file(file: &Path) -> Result<Vec<u8>, ConfigError> {
         ));
     }
     Ok(bytes)
-}
-
-/// What a file that is not a regular one is, for an error message.
-fn file_type(metadata: &std::fs::Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let kind = metadata.file_type();
-    if kind.is_dir() {
-        "a directory"
-    } else if kind.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_char_device() || kind.is_block_device() {
-        "a device"
-    } else {
-        "not a regular file"
-    }
 }
 
 /// Checks UTF-8 and hands the text on to [`parse_text`].

@@ -967,6 +967,17 @@ fn app_update_queue_size_overrides_the_global_one() {
 }
 
 #[test]
+fn a_size_above_what_any_key_takes_is_told_the_largest() {
+    assert_one_error(
+        &with_root_keys("max_ws_msg_size: 1e19"),
+        ErrorKind::OutOfRange,
+        "max_ws_msg_size",
+        Some("1e19"),
+        "must be an integer from 1 to 9223372036854775807",
+    );
+}
+
+#[test]
 fn callback_flags_accept_the_seeds_string_forms() {
     let config = valid(&with_app_keys(r#"no_open_cb: "true", no_close_cb: true"#));
     assert!(config.apps[0].no_open_cb && config.apps[0].no_close_cb);

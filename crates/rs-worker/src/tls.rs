@@ -292,8 +292,12 @@ fn load_cert(
     }
 }
 
+/// The largest key or certificate chain file read: real ones are a few
+/// kilobytes; the cap keeps a wrong path from being read whole.
+const MAX_PEM_FILE: u64 = 4 << 20;
+
 fn read(cert: usize, key: &'static str, path: &Path) -> Result<Vec<u8>, CertError> {
-    std::fs::read(path).map_err(|error| CertError::Read {
+    rs_conf::read_named_file(path, MAX_PEM_FILE).map_err(|error| CertError::Read {
         cert,
         key,
         path: path.to_owned(),
