@@ -99,15 +99,28 @@ pub(crate) fn set_open_files_limit(
         set_open_files(soft, hard).map_err(|e| format!("setrlimit(RLIMIT_NOFILE, {soft}): {e}"))?;
     }
     Ok((soft < wanted).then(|| {
-        let why = if is_root() {
-            " (root without CAP_SYS_RESOURCE cannot raise the hard limit)"
-        } else {
-            ""
+        // No hard limit goes above fs.nr_open, whoever sets it.
+        let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .filter(|&nr_open| wanted > nr_open);
+        let (why, raise) = match nr_open {
+            Some(nr_open) => (
+                format!(" (above fs.nr_open, {nr_open}, which caps every process)"),
+                "raise fs.nr_open (sysctl) and the hard limit",
+            ),
+            None if is_root() => (
+                " (root without CAP_SYS_RESOURCE cannot raise the hard limit)".to_owned(),
+                "raise the hard limit (e.g. LimitNOFILE= in the systemd unit)",
+            ),
+            None => (
+                String::new(),
+                "raise the hard limit (e.g. LimitNOFILE= in the systemd unit)",
+            ),
         };
         format!(
             "the open-files limit is {soft}, below the {wanted} that fd_alloc_c = {fd_alloc_c} \
-             needs{why}: raise the hard limit (e.g. LimitNOFILE= in the systemd unit) or lower \
-             fd_alloc_c"
+             needs{why}: {raise} or lower fd_alloc_c"
         )
     }))
 }

@@ -1210,6 +1210,34 @@ fn fd_alloc_c_connections_can_be_open_whatever_the_worker_count() {
 }
 
 #[test]
+fn an_fd_alloc_c_above_fs_nr_open_is_told_that_nr_open_caps_it() {
+    // No one may raise a hard limit above fs.nr_open, root included.
+    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let fd_alloc_c = nr_open + 1000;
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo")],
+        &format!(r#""fd_alloc_c": {fd_alloc_c}, "worker_c": 1,"#),
+    );
+    let log = server.capture_stderr();
+    assert!(
+        log.wait_for(
+            &format!(
+                "that fd_alloc_c = {fd_alloc_c} needs (above fs.nr_open, {nr_open}, which caps \
+                 every process): raise fs.nr_open (sysctl) and the hard limit or lower fd_alloc_c"
+            ),
+            Duration::from_secs(10)
+        ),
+        "{}",
+        log.text()
+    );
+}
+
+#[test]
 fn an_fd_alloc_c_above_the_hard_limit_starts_with_the_hard_limit_and_says_why() {
     let hard = match open_files_limits(std::process::id())[1].parse::<u64>() {
         Ok(hard) => hard,
