@@ -234,3 +234,34 @@ proptest! {
         }
     }
 }
+
+const UPGRADE: &[u8] = b"GET /echo HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\
+    Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+    Sec-WebSocket-Version: 13\r\n\r\n";
+
+/// `consumed` counts empty lines before the request line (RFC 9112 §2.2),
+/// whatever the split, so the frame decoder gets exactly the frame.
+#[test]
+fn consumed_counts_leading_empty_lines_at_every_split() {
+    let mut all = b"\r\n\r\n\n".to_vec();
+    all.extend_from_slice(UPGRADE);
+    let head_len = all.len();
+    all.extend_from_slice(b"\x81\x80\x00\x00\x00\x00");
+    for split in 0..=all.len() {
+        let mut parser = RequestParser::new();
+        let (a, b) = all.split_at(split);
+        let mut got = None;
+        let mut offset = 0;
+        for part in [a, b] {
+            match parser.push(part) {
+                Ok(Progress::Complete { consumed, .. }) => {
+                    got = Some(offset + consumed);
+                    break;
+                }
+                Ok(Progress::Incomplete) => offset += part.len(),
+                Err(e) => panic!("split {split}: {e}"),
+            }
+        }
+        assert_eq!(got, Some(head_len), "split {split}");
+    }
+}
