@@ -1182,6 +1182,32 @@ fn max_conns_per_ip_refuses_an_address_past_its_share_across_workers() {
     assert!(log.wait_for(line, Duration::from_secs(5)), "{}", log.text());
 }
 
+#[test]
+fn a_burst_of_connections_larger_than_one_accept_turn_is_all_accepted() {
+    // A worker accepts 64 connections per listener and turn, then lets its
+    // clients have theirs: the rest of the backlog must not be forgotten
+    // (edge-triggered, it is not announced again).
+    let server = Server::start_with(1, &[AppSpec::simple("echo")], r#""worker_c": 1,"#);
+    let mut client = connect(&server.url("/echo"));
+    // Opened while the server is stopped: they wait in the backlog
+    // together, announced by one event.
+    server.signal(libc::SIGSTOP);
+    let streams: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(server.addr()).unwrap())
+        .collect();
+    server.signal(libc::SIGCONT);
+    for (i, stream) in streams.into_iter().enumerate() {
+        let (_stream, answer) = raw_handshake_on(stream, Duration::from_secs(5));
+        let answer = answer.unwrap_or_else(|| panic!("connection {i} of 300 got no answer"));
+        assert!(
+            answer.starts_with("HTTP/1.1 101 "),
+            "connection {i}: {answer}"
+        );
+    }
+    client.send(Message::text("still served")).unwrap();
+    assert_eq!(next_message(&mut client), Message::text("still served"));
+}
+
 /// fd_alloc_c = 20 with many workers, each holding descriptors of its own
 /// (epoll, eventfd, a spare, a listener per port).
 fn many_workers_server() -> Server {

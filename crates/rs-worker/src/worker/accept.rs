@@ -19,6 +19,11 @@ use super::Worker;
 /// edge-triggered, its waiting connections would not be announced again.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
+/// Connections one listener accepts at most before the worker's clients
+/// get their turn: a flood of connections (refused ones included) must not
+/// starve them. The rest are accepted after the next poll.
+const ACCEPTS_PER_TURN: usize = 64;
+
 /// Whether `error` from `accept` belongs to one connection that failed
 /// while it waited (accept(2) says to go on as for EAGAIN).
 fn is_connection_error(error: &io::Error) -> bool {
@@ -185,7 +190,7 @@ impl ConnectionBudget {
 
 impl Worker {
     pub(super) fn accept(&mut self, listener: usize) {
-        loop {
+        for _ in 0..ACCEPTS_PER_TURN {
             let Some((socket, port)) = &self.listeners[listener] else {
                 return;
             };
@@ -249,6 +254,10 @@ impl Worker {
                 self.budget.release(&address);
             }
         }
+        // More may wait and, edge-triggered, would not be announced again:
+        // taken up at the end of this pass of the event loop, after the
+        // clients' events, and from then on once per pass.
+        self.accept_retry = Some(Instant::now());
     }
 }
 
