@@ -64,6 +64,10 @@ pub const MIN_HTTP_REQUEST_SIZE: usize = 256;
 /// hands parts of a request (its query, the headers in `"app_headers"`) to
 /// apps behind 4-byte lengths (`rs_app::wire::OpenDetails`).
 pub const MAX_MAX_HTTP_REQUEST_SIZE: usize = u32::MAX as usize;
+/// The largest accepted `"max_ws_msg_size"` (4 GiB - 64 KiB): a message
+/// crosses the ring between a worker and its app whole, with a header, and
+/// a ring's records hold just under 4 GiB.
+pub const MAX_MAX_WS_MSG_SIZE: usize = (4 << 30) - (64 << 10);
 
 /// The longest header of a client's frame (RFC 6455 §5.2): 2 bytes, 8 of
 /// extended length and 4 of masking key. A message of `"max_ws_msg_size"`

@@ -169,7 +169,6 @@ fn worker_c_defaults_to_cpus_minus_apps_at_least_1() {
 fn sizes_and_counts_are_positive_integers() {
     for (key, rule) in [
         "fd_alloc_c",
-        "max_ws_msg_size",
         "max_ws_frame_chain_size",
         "worker_rbuf_size",
         "inbound_ring_buf_size",
@@ -182,8 +181,10 @@ fn sizes_and_counts_are_positive_integers() {
     ]
     .into_iter()
     .map(|key| (key, "an integer of at least 1"))
-    .chain([("epoll_buf_elem_c", "an integer from 1 to 65536")])
-    {
+    .chain([
+        ("epoll_buf_elem_c", "an integer from 1 to 65536"),
+        ("max_ws_msg_size", "an integer from 1 to 4294901760"),
+    ]) {
         for bad in ["0", "-1"] {
             assert_one_error(
                 &with_root_keys(&format!("{key}: {bad}")),
@@ -969,11 +970,26 @@ fn app_update_queue_size_overrides_the_global_one() {
 #[test]
 fn a_size_above_what_any_key_takes_is_told_the_largest() {
     assert_one_error(
-        &with_root_keys("max_ws_msg_size: 1e19"),
+        &with_root_keys("max_pending_output_total: 1e19"),
         ErrorKind::OutOfRange,
-        "max_ws_msg_size",
+        "max_pending_output_total",
         Some("1e19"),
         "must be an integer from 1 to 9223372036854775807",
+    );
+    // A message crosses a ring whole: 4 GiB - 64 KiB at most.
+    assert_one_error(
+        &with_root_keys("max_ws_msg_size: 4294901761"),
+        ErrorKind::OutOfRange,
+        "max_ws_msg_size",
+        Some("4294901761"),
+        "must be an integer from 1 to 4294901760",
+    );
+    assert_eq!(
+        valid(&with_root_keys(
+            "max_ws_msg_size: 4294901760, max_pending_output: 1e10, max_pending_output_total: 1e10, max_partial_msgs_size: 1e10"
+        ))
+        .max_ws_msg_size,
+        4294901760
     );
 }
 

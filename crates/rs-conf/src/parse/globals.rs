@@ -67,7 +67,7 @@ pub(super) fn parse_globals(errs: &mut Errors<'_>, root: &Obj<'_>) -> Globals {
         .and_then(|n| usize::try_from(n).ok())
         .optional();
     let max_ws_msg_size = root
-        .size(errs, "max_ws_msg_size", 1)
+        .size_in(errs, "max_ws_msg_size", 1, defaults::MAX_MAX_WS_MSG_SIZE)
         .or(defaults::MAX_WS_MSG_SIZE);
     let max_ws_frame_chain_size = root
         .size(errs, "max_ws_frame_chain_size", 1)
