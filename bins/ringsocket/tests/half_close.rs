@@ -168,6 +168,53 @@ fn close_1000() -> Vec<u8> {
     masked(CLOSE, &1000u16.to_be_bytes())
 }
 
+/// Probe case 13: one binary frame of `kib` KiB.
+fn big(kib: u16) -> Vec<u8> {
+    let [hi, lo] = kib.to_be_bytes();
+    masked(BINARY, &[13, hi, lo])
+}
+
+#[test]
+fn a_slow_consumer_that_sent_its_close_frame_is_failed_once() {
+    // The client asks for 16 MiB (more than the kernel's buffers take)
+    // and closes at once, reading nothing: the replies pass
+    // max_pending_output while the app is to answer the close.
+    // Failing it queues our close frame behind the part of the reply
+    // already on its way, still over the limit: judged again, it was failed
+    // again, recursively, until the worker's stack overflowed.
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe")],
+        r#""worker_c": 1, "max_ws_msg_size": 65536, "max_pending_output": 65536,"#,
+    );
+    let log = server.capture_stderr();
+    let mut tcp = small_window_tcp(server.addr());
+    let buf = upgrade(&mut tcp, "localhost", "/probe");
+    let (client_id, _) = welcome(&mut tcp, buf);
+    let mut requests = big(4096).repeat(4);
+    requests.extend(close_1000());
+    tcp.write_all(&requests).unwrap();
+    let failed = format!("client {client_id} (");
+    assert!(
+        log.wait_for("closing a slow consumer", Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let text = log.text();
+    let times = text
+        .lines()
+        .filter(|l| l.contains(&failed) && l.contains("closing a slow consumer"))
+        .count();
+    assert_eq!(times, 1, "{text}");
+    // The server serves on.
+    let mut other = connect(&server.url("/probe"));
+    let _ = next_text(&mut other);
+    other.send(Message::binary(vec![12, 0, 0])).unwrap();
+    assert_eq!(next_message(&mut other), Message::binary(Vec::new()));
+    drop(tcp);
+}
+
 // ------------------------------------------------- half-closed clients
 
 /// One worker, and room for a client's pending output of two million tiny

@@ -194,6 +194,12 @@ fn burst(rs: &mut Read<Counters>, count: u16) -> i32 {
     0
 }
 
+/// Case 13: replies one binary frame of `kib` KiB (zeros).
+fn big(rs: &mut Read<Counters>, kib: u16) -> i32 {
+    rs.w_bytes(&vec![0; usize::from(kib) << 10]);
+    reply(rs, DataKind::Bin)
+}
+
 /// Case 12: sleeps `ms` milliseconds (an app that stops consuming for a
 /// while), then replies with nothing.
 fn stall(rs: &mut Read<Counters>, ms: u16) -> i32 {
@@ -267,6 +273,7 @@ rs_app! {
         10 => utf8(bad_text),
         11 => bin(burst, ntoh(u16)),
         12 => bin(stall, ntoh(u16)),
+        13 => bin(big, ntoh(u16)),
         0xC3 => utf8(text_rest, bytes()),
     },
     close: close,

@@ -22,6 +22,13 @@ impl Worker {
         let mut close = Vec::new();
         encode_close(&mut close, code, reason);
         self.leave_session(slot);
+        // On its way out before the close frame goes: a client answering
+        // its own close frame (`Answering`) and over its output limit
+        // would otherwise be judged a slow consumer again by this very
+        // send, and failed again, without end.
+        if let Some(conn) = self.conn(slot) {
+            conn.phase = Phase::Finishing { drain: true };
+        }
         self.send(slot, &mut Frame::new(&close));
         self.finish(slot, self.limits.close_timeout, true);
     }
