@@ -185,7 +185,7 @@ fn a_slow_consumer_that_sent_its_close_frame_is_failed_once() {
     let mut server = Server::start_with(
         1,
         &[AppSpec::simple("probe")],
-        r#""worker_c": 1, "max_ws_msg_size": 65536, "max_pending_output": 65536,"#,
+        r#""worker_c": 1, "max_ws_msg_size": 65536, "max_pending_output": 65642,"#,
     );
     let log = server.capture_stderr();
     let mut tcp = small_window_tcp(server.addr());

@@ -333,8 +333,13 @@ fn limits(errs: &mut Errors<'_>, doc: &Document) {
         (
             "max_pending_output",
             limits.pending,
-            msg,
-            format!("\"max_ws_msg_size\" ({msg}) so one maximum-size message fits"),
+            defaults::least_pending_output_for(msg),
+            format!(
+                "\"max_ws_msg_size\" + {} ({}) so one maximum-size message fits, with its \
+                 frame header and what queuing it costs",
+                defaults::MAX_SERVER_FRAME_HEADER_LEN + defaults::QUEUED_FRAME_COST,
+                defaults::least_pending_output_for(msg)
+            ),
         ),
         (
             "max_partial_msgs_size",

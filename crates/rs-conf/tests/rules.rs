@@ -314,16 +314,21 @@ fn frame_chain_size_default_follows_the_message_size() {
 #[test]
 fn pending_output_is_at_least_the_message_size() {
     assert_one_error(
-        &with_root_keys("max_ws_msg_size: 1000, max_pending_output: 999"),
+        &with_root_keys("max_ws_msg_size: 1000, max_pending_output: 1105"),
         ErrorKind::InconsistentLimits,
         "max_pending_output",
-        Some("999"),
-        "must be at least \"max_ws_msg_size\" (1000) so one maximum-size message fits",
+        Some("1105"),
+        "must be at least \"max_ws_msg_size\" + 106 (1106) so one maximum-size message fits, \
+         with its frame header and what queuing it costs",
     );
+    let pending = |keys| valid(&with_root_keys(keys)).max_pending_output;
     assert_eq!(
-        valid(&with_root_keys("max_ws_msg_size: 1000")).max_pending_output,
-        2000
+        pending("max_ws_msg_size: 1000, max_pending_output: 1106"),
+        1106
     );
+    assert_eq!(pending("max_ws_msg_size: 1000"), 2000);
+    // Twice a small size is less than one with its costs.
+    assert_eq!(pending("max_ws_msg_size: 50"), 156);
 }
 
 #[test]

@@ -26,7 +26,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// entry (16 bytes, up to twice that while the queue grows), its shared
 /// copy's header (40) and the allocator's (8 to 24 per allocation, and
 /// rounding). Measured: a million queued 3-byte frames took 96 bytes each.
-pub(crate) const FRAME_OVERHEAD: usize = 96;
+/// The configuration's rules count it too.
+pub(crate) const FRAME_OVERHEAD: usize = rs_conf::defaults::QUEUED_FRAME_COST;
 
 /// The bytes of the frame copies one worker's connections hold: each copy
 /// counted once, from when it is made until its last recipient has written

@@ -295,10 +295,20 @@ mod tests {
         batch(&mut pace, &mut now, 3, 1000 * US);
         batch(&mut pace, &mut now, 40, 2 * US);
         assert_eq!(pace.stride, MAX_STRIDE);
-        // A sleep of 100 ms, then more quick callbacks: still as rarely.
+        // A sleep of 100 ms, then quick callbacks: at the first reading
+        // after it, the stride is what they set, not what the sleep would
+        // (a reading after every callback).
         now += 100_000 * US;
         pace.woke();
-        batch(&mut pace, &mut now, 40, 2 * US);
+        let mut readings = 0;
+        while readings == 0 {
+            now += 2 * US;
+            let moment = now;
+            pace.flush_due(|| {
+                readings += 1;
+                moment
+            });
+        }
         assert_eq!(pace.stride, MAX_STRIDE);
     }
 
