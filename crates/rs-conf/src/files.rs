@@ -80,7 +80,7 @@ pub fn read_named_file(path: &Path, max_len: u64) -> io::Result<Vec<u8>> {
     if let Some(error) = not_a_file(&std::fs::metadata(path)?) {
         return Err(error);
     }
-    let file = File::open(path)?;
+    let file = open_nonblocking(path)?;
     // Again through the descriptor, in case the path changed in between.
     if let Some(error) = not_a_file(&file.metadata()?) {
         return Err(error);
@@ -95,6 +95,17 @@ pub fn read_named_file(path: &Path, max_len: u64) -> io::Result<Vec<u8>> {
         ));
     }
     Ok(bytes)
+}
+
+/// Opens `path` for reading without waiting: a FIFO put there after it was
+/// looked at opens at once (and is then refused), where a plain open
+/// would wait for a writer. Reading a regular file is the same either way.
+pub(crate) fn open_nonblocking(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
 }
 
 /// What a file that is not a regular one is, for an error message.

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::error::{ConfigError, ErrorKind, Place};
-use crate::files::file_type;
+use crate::files::{file_type, open_nonblocking};
 use crate::hint;
 use crate::value::Value;
 
@@ -44,7 +44,7 @@ pub(crate) fn read_file(file: &Path) -> Result<Vec<u8>, ConfigError> {
     if let Some(error) = not_a_file(&std::fs::metadata(file).map_err(read_error)?) {
         return Err(error);
     }
-    let handle = std::fs::File::open(file).map_err(read_error)?;
+    let handle = open_nonblocking(file).map_err(read_error)?;
     // Again through the descriptor, in case the path changed in between.
     if let Some(error) = not_a_file(&handle.metadata().map_err(read_error)?) {
         return Err(error);

@@ -215,7 +215,7 @@ impl Worker {
                         format!("accept failed: {e}; refusing new connections")
                     });
                     if self.spare_fd.take().is_none() {
-                        self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
+                        self.retry_accept_at(Instant::now() + ACCEPT_RETRY);
                         return;
                     }
                     if let Some((socket, _)) = &self.listeners[listener] {
@@ -227,7 +227,7 @@ impl Worker {
                 Err(e) => {
                     self.accept_refusals
                         .record(self.index, || format!("accept failed: {e}"));
-                    self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
+                    self.retry_accept_at(Instant::now() + ACCEPT_RETRY);
                     return;
                 }
             };
@@ -257,7 +257,13 @@ impl Worker {
         // More may wait and, edge-triggered, would not be announced again:
         // taken up at the end of this pass of the event loop, after the
         // clients' events, and from then on once per pass.
-        self.accept_retry = Some(Instant::now());
+        self.retry_accept_at(Instant::now());
+    }
+
+    /// Tries the listeners again at `at`, or sooner if another listener
+    /// asked for that.
+    fn retry_accept_at(&mut self, at: Instant) {
+        self.accept_retry = Some(self.accept_retry.map_or(at, |t| t.min(at)));
     }
 }
 
