@@ -57,30 +57,12 @@ impl Foreground {
     /// Started with `signal` as its parent-death signal (see
     /// `server_command_dying_by`).
     fn start_dying_by(config: ConfigFile, port: u16, signal: libc::c_int) -> Self {
-        let child = server_command_dying_by(signal)
-            .arg(&config.path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut server = Foreground {
-            child,
+        let mut command = server_command_dying_by(signal);
+        command.arg(&config.path);
+        Foreground {
+            child: spawn_listening(command, port),
             _config: config,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                server.child.try_wait().unwrap().is_none(),
-                "the server exited while starting"
-            );
-            assert!(
-                Instant::now() < deadline,
-                "the server did not listen in time"
-            );
-            std::thread::sleep(Duration::from_millis(20));
         }
-        server
     }
 
     fn pid(&self) -> u32 {
@@ -934,10 +916,15 @@ fn start_with_pidfile(
         .arg(config.dir.path())
         .status()
         .unwrap();
-    let mut child = server_command()
-        .arg("--pidfile")
-        .arg(pidfile)
-        .arg(&config.path)
+    let mut command = server_command();
+    command.arg("--pidfile").arg(pidfile).arg(&config.path);
+    spawn_listening(command, port)
+}
+
+/// Runs `command` (a server, its output discarded) until it listens on
+/// `port`; killed if it exits or takes over 20 s.
+fn spawn_listening(mut command: Command, port: u16) -> std::process::Child {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -948,7 +935,7 @@ fn start_with_pidfile(
         if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("the server did not start listening on {port}");
+            panic!("the server exited or did not listen on {port} in time");
         }
         std::thread::sleep(Duration::from_millis(10));
     }
