@@ -216,6 +216,15 @@ fn launch(
         Some(user) => {
             privileges::drop_to(user)?;
             log::info!("running as user '{}'", user.name);
+            if user.gid == 0 {
+                // Not refused: some platforms give service users group 0
+                // on purpose. But it is root's group, with its files.
+                log::warn!(
+                    "user '{}' has group 0 (root) as its primary group: the server keeps what \
+                     that group may read and write; give the user a group of its own",
+                    user.name
+                );
+            }
         }
         None => privileges::clear_capabilities()
             .map_err(|e| format!("cannot drop capabilities: {e}"))?,

@@ -192,6 +192,53 @@ fn started_as_root_it_runs_as_the_configured_user_with_no_capabilities() {
 }
 
 #[test]
+fn started_as_root_with_a_user_of_group_0_it_runs_and_warns() {
+    if !root_or_skip() {
+        return;
+    }
+    // Created like the test user, in group 0 (root).
+    const USER: &str = "rstest0";
+    let exists = || {
+        Command::new("id")
+            .args(["-u", USER])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !exists() {
+        let _ = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+            ])
+            .args(["--gid", "0", USER])
+            .status();
+        assert!(exists(), "cannot create the test user {USER}");
+    }
+    let port = free_port();
+    let config = config_text(
+        &[port],
+        &[AppSpec::simple("echo")],
+        &format!(r#""user": "{USER}","#),
+    );
+    let mut server = Server::start_config(tempfile::tempdir().unwrap(), &config, vec![port]);
+    let log = server.capture_stderr();
+    assert!(
+        log.wait_for(
+            &format!(
+                "user '{USER}' has group 0 (root) as its primary group: the server keeps what \
+                 that group may read and write; give the user a group of its own"
+            ),
+            Duration::from_secs(10)
+        ),
+        "{}",
+        log.text()
+    );
+    assert_echoes(port, "in group 0");
+}
+
+#[test]
 fn started_as_root_it_keeps_its_parent_death_signal_when_it_switches_user() {
     if !root_or_skip() {
         return;
