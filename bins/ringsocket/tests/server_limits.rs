@@ -356,6 +356,38 @@ fn past_max_partial_msgs_size_the_client_holding_the_largest_unfinished_message_
 }
 
 #[test]
+fn a_long_message_handed_to_its_app_is_let_go_though_its_client_goes_quiet() {
+    // Gathered over several reads in the decoder, a message used to stay
+    // there, no longer counted by max_partial_msgs_size, until its client
+    // sent again: 16 quiet clients held 3 MiB each here.
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo")],
+        r#""worker_c": 1, "max_ws_msg_size": 4194304, "max_partial_msgs_size": 4194304,"#,
+    );
+    let message: Vec<u8> = (0..3u32 << 20).map(|i| (i % 251) as u8).collect();
+    // One round trip first: the rings and the allocator grow once.
+    let mut warm = RawWs::connect(server.addr(), "/echo");
+    warm.send(raw::BINARY, &message);
+    assert_eq!(warm.frame().payload.len(), message.len());
+    std::thread::sleep(Duration::from_millis(300));
+    let before = server.rss_kib();
+    let mut clients = Vec::new();
+    for _ in 0..16 {
+        let mut client = RawWs::connect(server.addr(), "/echo");
+        client.send(raw::BINARY, &message);
+        assert_eq!(client.frame().payload, message);
+        clients.push(client);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let grown_mib = server.rss_kib().saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 24,
+        "the server grew by {grown_mib} MiB for 16 quiet clients that each sent 3 MiB"
+    );
+}
+
+#[test]
 fn past_max_pending_output_total_the_clients_with_the_most_unread_output_get_1013() {
     let mut server = Server::start_with(
         1,

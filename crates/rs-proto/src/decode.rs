@@ -281,6 +281,41 @@ impl Decoder {
         }
     }
 
+    /// Lets go of the message last handed out, as the next
+    /// [`decode`](Self::decode) does first: for a caller done with it that
+    /// may not decode again for a while. (A client that goes quiet after a
+    /// long message would otherwise keep its buffer, which
+    /// [`partial_len`](Self::partial_len) no longer counts.)
+    ///
+    /// ```
+    /// use rs_proto::{Decoder, Event, Limits};
+    /// // "Hi" in two masked frames (zero mask key): the decoder gathers it.
+    /// let mut wire = [0x01, 0x81, 0, 0, 0, 0, b'H', 0x80, 0x81, 0, 0, 0, 0, b'i'];
+    /// let mut decoder = Decoder::new(Limits::default());
+    /// let mut pos = 0;
+    /// let message = loop {
+    ///     let decoded = decoder.decode(&mut wire[pos..])?;
+    ///     pos += decoded.consumed;
+    ///     if let Some(Event::Message { payload, .. }) = decoded.event {
+    ///         break payload.to_vec();
+    ///     }
+    /// };
+    /// assert_eq!(message, b"Hi");
+    /// decoder.release_message();
+    /// assert_eq!(decoder.partial_len(), 0);
+    /// # Ok::<(), rs_proto::ProtocolError>(())
+    /// ```
+    #[inline]
+    pub fn release_message(&mut self) {
+        if self.payload_lent {
+            self.payload_lent = false;
+            self.payload.clear();
+            if self.payload.capacity() > RETAINED_CAPACITY {
+                self.payload = Vec::new();
+            }
+        }
+    }
+
     /// Whether a close frame or a protocol error ended the stream; all input
     /// is ignored from then on.
     pub fn is_finished(&self) -> bool {
@@ -291,13 +326,7 @@ impl Decoder {
     /// the input is mutable; the returned event borrows from the input or
     /// from the decoder.
     pub fn decode<'a>(&'a mut self, input: &'a mut [u8]) -> Result<Decoded<'a>, ProtocolError> {
-        if self.payload_lent {
-            self.payload_lent = false;
-            self.payload.clear();
-            if self.payload.capacity() > RETAINED_CAPACITY {
-                self.payload = Vec::new();
-            }
-        }
+        self.release_message();
         if self.finished {
             return Ok(Decoded {
                 consumed: input.len(),

@@ -48,7 +48,12 @@ impl Worker {
                         (Some(Event::Message { kind, payload }), Some((app, endpoint_id))) => {
                             let message = read_message(client, conn.peer, endpoint_id, kind);
                             let link = &mut self.apps[usize::from(app)];
-                            match enqueue(link, &message, Payload::Plain(payload)) {
+                            let handed = enqueue(link, &message, Payload::Plain(payload));
+                            // Copied (to the ring or the backlog): a long
+                            // message's buffer goes now, not when the client
+                            // next sends, which a quiet one may never do.
+                            decoder.release_message();
+                            match handed {
                                 Ok(true) => continue,
                                 handed => Reply::not_handed(handed, app, client),
                             }
