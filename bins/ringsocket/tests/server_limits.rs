@@ -388,6 +388,40 @@ fn a_long_message_handed_to_its_app_is_let_go_though_its_client_goes_quiet() {
 }
 
 #[test]
+fn a_paused_client_answering_our_close_is_let_go_without_waiting_for_its_app() {
+    // Its app asleep and the ring to it full, the client's reading is
+    // paused; after our close frame (a shutdown here) nothing it sends goes
+    // to the app, so its close answer is read at once.
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe")],
+        r#""worker_c": 1, "max_ws_msg_size": 1024, "inbound_ring_buf_size": 4096,
+           "shutdown_wait_ws": 10,"#,
+    );
+    let mut client = RawWs::connect(server.addr(), "/probe");
+    assert_eq!(client.frame().opcode, raw::TEXT, "the welcome");
+    // Probe case 12: the app sleeps 3 s, then 2000 more messages for it.
+    let mut requests = raw::masked(raw::BINARY, &[12, 0x0b, 0xb8]);
+    requests.extend(raw::masked(raw::BINARY, &[12, 0, 0]).repeat(2000));
+    client.send_raw(&requests);
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal(libc::SIGTERM);
+    let close = client.frame();
+    assert_eq!(
+        (close.opcode, &close.payload[..2]),
+        (raw::CLOSE, &[0x03, 0xe9][..])
+    );
+    let answered = Instant::now();
+    client.send(raw::CLOSE, &[0x03, 0xe9]);
+    assert!(closed_within(&mut client.stream, Duration::from_secs(10)));
+    assert!(
+        answered.elapsed() < Duration::from_millis(1500),
+        "let go after {:?}",
+        answered.elapsed()
+    );
+}
+
+#[test]
 fn past_max_pending_output_total_the_clients_with_the_most_unread_output_get_1013() {
     let mut server = Server::start_with(
         1,

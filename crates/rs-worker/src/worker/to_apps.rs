@@ -11,6 +11,7 @@ use rs_proto::{MaskedMessage, ProtocolError};
 use rs_ring::{Producer, PushError};
 
 use super::Worker;
+use super::conn::Phase;
 
 /// Messages an app's backlog may hold before the app's endpoints answer new
 /// handshakes with 503 (`HandshakeError::AppBusy`), until it is shorter.
@@ -230,9 +231,12 @@ impl Worker {
             if conn.id.generation() != generation {
                 continue;
             }
+            // Once we sent our close frame, nothing the client sends goes to
+            // the app: its close answer need not wait for the app's backlog.
+            let closing = matches!(conn.phase, Phase::Closing(_));
             let Some(stall) = conn
                 .stalled
-                .take_if(|s| self.apps[usize::from(s.app)].backlog.is_empty())
+                .take_if(|s| closing || self.apps[usize::from(s.app)].backlog.is_empty())
             else {
                 if conn.stalled.is_some() {
                     self.stalled.push((slot, generation));
