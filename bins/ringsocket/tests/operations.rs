@@ -198,24 +198,7 @@ fn started_as_root_with_a_user_of_group_0_it_runs_and_warns() {
     }
     // Created like the test user, in group 0 (root).
     const USER: &str = "rstest0";
-    let exists = || {
-        Command::new("id")
-            .args(["-u", USER])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !exists() {
-        let _ = Command::new("useradd")
-            .args([
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-            ])
-            .args(["--gid", "0", USER])
-            .status();
-        assert!(exists(), "cannot create the test user {USER}");
-    }
+    ensure_system_user(USER, &["--gid", "0"]);
     let port = free_port();
     let config = config_text(
         &[port],

@@ -83,13 +83,20 @@ pub fn run_as_user() -> String {
     if !is_root() {
         return String::new();
     }
-    let exists = |name: &str| {
+    ensure_system_user("rstest", &[]);
+    "\"user\": \"rstest\", ".to_owned()
+}
+
+/// Creates the system user `name` (no home, no shell; `useradd` with
+/// `options` too) unless it exists. Root only.
+pub fn ensure_system_user(name: &str, options: &[&str]) {
+    let exists = || {
         Command::new("id")
             .args(["-u", name])
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    if !exists("rstest") {
+    if !exists() {
         // Several tests may race to create it; any of them succeeding is enough.
         let _ = Command::new("useradd")
             .args([
@@ -97,12 +104,12 @@ pub fn run_as_user() -> String {
                 "--no-create-home",
                 "--shell",
                 "/usr/sbin/nologin",
-                "rstest",
             ])
+            .args(options)
+            .arg(name)
             .status();
-        assert!(exists("rstest"), "cannot create the test user rstest");
+        assert!(exists(), "cannot create the test user {name}");
     }
-    "\"user\": \"rstest\", ".to_owned()
 }
 
 /// A port that was free a moment ago.
