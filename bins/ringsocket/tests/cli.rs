@@ -162,7 +162,7 @@ fn check_lists_every_error_on_stderr_and_exits_2() {
             "\
 {f}: ports[0].port_numbr: unknown key in ports[0]; did you mean \"port_number\"?
 {f}: ports[0]: missing required key \"port_number\" (an integer from 1 to 65535)
-{f}: worker_c: 0: must be an integer from 1 to 65535
+{f}: worker_c: 0: must be an integer from 1 to 1024
 ringsocket: 3 configuration errors
 "
         )
@@ -242,7 +242,7 @@ fn serving_validates_the_configuration_first() {
     let out = run(&[file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("worker_c: 0: must be an integer from 1 to 65535"),
+        stderr(&out).contains("worker_c: 0: must be an integer from 1 to 1024"),
         "{}",
         stderr(&out)
     );

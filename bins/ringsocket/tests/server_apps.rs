@@ -605,7 +605,7 @@ fn replies_of_slow_callbacks_go_out_as_they_are_made() {
 
 /// (worker, slot, generation) of an id (rs_app::wire layout).
 fn id_parts(id: u64) -> (u64, u64, u64) {
-    (id >> 52, (id >> 28) & 0xff_ffff, id & 0xfff_ffff)
+    (id >> 54, (id >> 32) & 0x3f_ffff, id & 0xffff_ffff)
 }
 
 /// The probe's case 5: "t<target>" to the target with these ids.

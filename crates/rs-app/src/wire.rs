@@ -13,13 +13,16 @@
 //!
 //! | bits  | field      | range                                   |
 //! |-------|------------|-----------------------------------------|
-//! | 63-52 | worker     | `0..MAX_WORKERS` (4096)                 |
-//! | 51-28 | slot       | `0..MAX_SLOTS` (2^24)                   |
-//! | 27-0  | generation | `1..=MAX_GENERATION` (2^28 - 1), never 0 |
+//! | 63-54 | worker     | `0..MAX_WORKERS` (1024)                 |
+//! | 53-32 | slot       | `0..MAX_SLOTS` (2^22)                   |
+//! | 31-0  | generation | `1..=MAX_GENERATION` (2^32 - 1), never 0 |
 //!
 //! A worker bumps a slot's generation with [`ClientId::next_generation`]
 //! each time the slot gets a new connection, so an id kept by an app after
-//! its client closed matches no later client of that slot.
+//! its client closed matches no later client of that slot. Free slots are
+//! reused oldest first, so a generation comes round again only after its
+//! slot, and every other free one, has had 2^32 - 1 more connections: more
+//! than a year of one new connection every 10 µs.
 //!
 //! # Inbound messages (worker → app)
 //!
@@ -124,8 +127,8 @@ use crate::abi::{
     TARGET_EVERY_EXCEPT_MULTI, TARGET_EVERY_EXCEPT_SINGLE, TARGET_MULTI, TARGET_SINGLE,
 };
 
-const SLOT_BITS: u32 = 24;
-const GENERATION_BITS: u32 = 28;
+const SLOT_BITS: u32 = 22;
+const GENERATION_BITS: u32 = 32;
 const SLOT_SHIFT: u32 = GENERATION_BITS;
 const WORKER_SHIFT: u32 = GENERATION_BITS + SLOT_BITS;
 
@@ -134,7 +137,7 @@ pub const MAX_WORKERS: u16 = 1 << (64 - WORKER_SHIFT);
 /// Connection slots per worker a [`ClientId`] can hold: `0..MAX_SLOTS`.
 pub const MAX_SLOTS: u32 = 1 << SLOT_BITS;
 /// The largest generation; generations run `1..=MAX_GENERATION`.
-pub const MAX_GENERATION: u32 = (1 << GENERATION_BITS) - 1;
+pub const MAX_GENERATION: u32 = ((1u64 << GENERATION_BITS) - 1) as u32;
 
 /// A client, as apps see it: worker, connection slot and generation packed
 /// into a `u64` that is never 0 (see the [module docs](self)).
@@ -147,7 +150,7 @@ pub struct ClientId(NonZeroU64);
 
 impl ClientId {
     /// Packs an id, or `None` if `worker >= MAX_WORKERS`, `slot >= MAX_SLOTS`,
-    /// or `generation` is 0 or above [`MAX_GENERATION`].
+    /// or `generation` is 0.
     ///
     /// ```
     /// use rs_app::wire::ClientId;
@@ -156,11 +159,8 @@ impl ClientId {
     /// assert_eq!(ClientId::new(3, 1000, 0), None);
     /// ```
     pub const fn new(worker: u16, slot: u32, generation: u32) -> Option<ClientId> {
-        if worker >= MAX_WORKERS
-            || slot >= MAX_SLOTS
-            || generation == 0
-            || generation > MAX_GENERATION
-        {
+        // Every nonzero u32 is a generation (MAX_GENERATION is u32::MAX).
+        if worker >= MAX_WORKERS || slot >= MAX_SLOTS || generation == 0 {
             return None;
         }
         let raw = (worker as u64) << WORKER_SHIFT | (slot as u64) << SLOT_SHIFT | generation as u64;
@@ -209,7 +209,7 @@ impl ClientId {
     /// assert_eq!(ClientId::next_generation(MAX_GENERATION), 1);
     /// ```
     pub const fn next_generation(generation: u32) -> u32 {
-        match generation.wrapping_add(1) & MAX_GENERATION {
+        match generation.wrapping_add(1) {
             0 => 1,
             next => next,
         }
@@ -1330,26 +1330,26 @@ mod tests {
     fn client_id_largest_is_all_ones() {
         let id = id(MAX_WORKERS - 1, MAX_SLOTS - 1, MAX_GENERATION);
         assert_eq!(id.get(), u64::MAX);
-        assert_eq!(id.worker(), 4095);
-        assert_eq!(id.slot(), 0x00FF_FFFF);
-        assert_eq!(id.generation(), 0x0FFF_FFFF);
+        assert_eq!(id.worker(), 1023);
+        assert_eq!(id.slot(), 0x003F_FFFF);
+        assert_eq!(id.generation(), 0xFFFF_FFFF);
     }
 
     #[test]
     fn client_id_fields_sit_at_their_bits() {
-        assert_eq!(id(1, 0, 1).get(), 1 << 52 | 1);
-        assert_eq!(id(0, 1, 1).get(), 1 << 28 | 1);
+        assert_eq!(id(1, 0, 1).get(), 1 << 54 | 1);
+        assert_eq!(id(0, 1, 1).get(), 1 << 32 | 1);
         assert_eq!(
-            id(0x0ABC, 0x0012_3456, 0x0789_ABCD).get(),
-            0xABC1_2345_6789_ABCD
+            id(0x02AB, 0x0012_3456, 0x89AB_CDEF).get(),
+            0xAAD2_3456_89AB_CDEF
         );
     }
 
     #[test]
     fn client_id_constants() {
-        assert_eq!(MAX_WORKERS, 4096);
-        assert_eq!(MAX_SLOTS, 1 << 24);
-        assert_eq!(MAX_GENERATION, 0x0FFF_FFFF);
+        assert_eq!(MAX_WORKERS, 1024);
+        assert_eq!(MAX_SLOTS, 1 << 22);
+        assert_eq!(MAX_GENERATION, u32::MAX);
     }
 
     #[test]
@@ -1357,26 +1357,25 @@ mod tests {
         assert_eq!(ClientId::new(MAX_WORKERS, 0, 1), None);
         assert_eq!(ClientId::new(0, MAX_SLOTS, 1), None);
         assert_eq!(ClientId::new(0, 0, 0), None);
-        assert_eq!(ClientId::new(0, 0, MAX_GENERATION + 1), None);
     }
 
     #[test]
     fn client_id_from_u64_refuses_zero_generation() {
         assert_eq!(ClientId::from_u64(0), None);
-        assert_eq!(ClientId::from_u64(1 << 28), None);
-        assert_eq!(ClientId::from_u64(u64::MAX << 28), None);
+        assert_eq!(ClientId::from_u64(1 << 32), None);
+        assert_eq!(ClientId::from_u64(u64::MAX << 32), None);
     }
 
     #[test]
     fn client_id_from_u64_round_trips() {
-        let id = ClientId::from_u64(0xABC1_2345_6789_ABCD).expect("valid");
-        assert_eq!(id, self::id(0x0ABC, 0x0012_3456, 0x0789_ABCD));
-        assert_eq!(u64::from(id), 0xABC1_2345_6789_ABCD);
+        let id = ClientId::from_u64(0xAAD2_3456_89AB_CDEF).expect("valid");
+        assert_eq!(id, self::id(0x02AB, 0x0012_3456, 0x89AB_CDEF));
+        assert_eq!(u64::from(id), 0xAAD2_3456_89AB_CDEF);
     }
 
     #[test]
     fn client_id_displays_the_number() {
-        assert_eq!(id(0, 1, 5).to_string(), "268435461");
+        assert_eq!(id(0, 1, 5).to_string(), "4294967301");
         assert_eq!(
             id(MAX_WORKERS - 1, MAX_SLOTS - 1, MAX_GENERATION).to_string(),
             u64::MAX.to_string()
@@ -1401,7 +1400,6 @@ mod tests {
     fn next_generation_of_invalid_input_is_valid() {
         assert_eq!(ClientId::next_generation(0), 1);
         assert_eq!(ClientId::next_generation(u32::MAX), 1);
-        assert_eq!(ClientId::next_generation(1 << 28), 1);
     }
 
     // --- Inbound ---
@@ -1785,8 +1783,8 @@ mod tests {
         let mut buf = encode_in(&inbound(InboundKind::Open, 0, b""));
         buf[8..16].copy_from_slice(&0u64.to_ne_bytes());
         assert_eq!(read_inbound(&buf), Err(WireError::BadClientId(0)));
-        buf[8..16].copy_from_slice(&(5u64 << 28).to_ne_bytes());
-        assert_eq!(read_inbound(&buf), Err(WireError::BadClientId(5 << 28)));
+        buf[8..16].copy_from_slice(&(5u64 << 32).to_ne_bytes());
+        assert_eq!(read_inbound(&buf), Err(WireError::BadClientId(5 << 32)));
     }
 
     #[test]

@@ -12,6 +12,9 @@ pub const SHUTDOWN_WAIT_WS: u32 = 30;
 /// `"idle_timeout"` (this project), in seconds: how long a client may say
 /// nothing before it is pinged (and as long again before it is closed).
 pub const IDLE_TIMEOUT: u32 = 120;
+/// The largest `"worker_c"`, and the most workers a default count gives:
+/// a client id has room for 1024 worker indexes (`rs_app::wire`).
+pub const MAX_WORKER_C: usize = 1024;
 /// `"fd_alloc_c"`.
 pub const FD_ALLOC_C: usize = 4096;
 /// `"max_ws_msg_size"`, in bytes (16 MiB).

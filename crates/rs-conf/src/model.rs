@@ -141,7 +141,7 @@ pub struct Config {
 impl Config {
     /// The number of worker threads to run on a machine with
     /// `available_cpus` CPUs: `worker_c` if configured, else CPUs minus apps,
-    /// at least 1.
+    /// at least 1 and at most [`MAX_WORKER_C`](crate::defaults::MAX_WORKER_C).
     ///
     /// ```
     /// let conf = rs_conf::Config::from_json5_str(r#"{
@@ -150,10 +150,14 @@ impl Config {
     /// }"#, "x.json5").unwrap();
     /// assert_eq!(conf.effective_worker_c_for(4), 3);
     /// assert_eq!(conf.effective_worker_c_for(1), 1);
+    /// assert_eq!(conf.effective_worker_c_for(5000), 1024);
     /// ```
     pub fn effective_worker_c_for(&self, available_cpus: usize) -> usize {
-        self.worker_c
-            .unwrap_or_else(|| available_cpus.saturating_sub(self.apps.len()).max(1))
+        self.worker_c.unwrap_or_else(|| {
+            available_cpus
+                .saturating_sub(self.apps.len())
+                .clamp(1, crate::defaults::MAX_WORKER_C)
+        })
     }
 
     /// [`effective_worker_c_for`](Self::effective_worker_c_for) with this

@@ -298,7 +298,7 @@ fn load_reads_files_and_names_them_in_errors() {
     assert_eq!(
         errors.to_string(),
         format!(
-            "{}: worker_c: 0: must be an integer from 1 to 65535",
+            "{}: worker_c: 0: must be an integer from 1 to 1024",
             file.display()
         )
     );

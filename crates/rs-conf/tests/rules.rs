@@ -133,13 +133,21 @@ fn log_level_is_one_of_five() {
 }
 
 #[test]
-fn worker_c_is_at_least_1_when_given() {
-    assert_one_error(
-        &with_root_keys("worker_c: 0"),
-        ErrorKind::OutOfRange,
-        "worker_c",
-        Some("0"),
-        "must be an integer from 1 to 65535",
+fn worker_c_is_from_1_to_1024_when_given() {
+    // A client id has room for 1024 worker indexes: a worker beyond them
+    // could not name its clients.
+    for bad in ["0", "1025", "65535"] {
+        assert_one_error(
+            &with_root_keys(&format!("worker_c: {bad}")),
+            ErrorKind::OutOfRange,
+            "worker_c",
+            Some(bad),
+            "must be an integer from 1 to 1024",
+        );
+    }
+    assert_eq!(
+        valid(&with_root_keys("worker_c: 1024")).worker_c,
+        Some(1024)
     );
     let config = valid(&with_root_keys("worker_c: 3"));
     assert_eq!(config.worker_c, Some(3));
@@ -147,7 +155,7 @@ fn worker_c_is_at_least_1_when_given() {
 }
 
 #[test]
-fn worker_c_defaults_to_cpus_minus_apps_at_least_1() {
+fn worker_c_defaults_to_cpus_minus_apps_from_1_to_1024() {
     let text = root(
         WS_PORT,
         &format!(
@@ -162,6 +170,8 @@ fn worker_c_defaults_to_cpus_minus_apps_at_least_1() {
     assert_eq!(config.effective_worker_c_for(8), 6);
     assert_eq!(config.effective_worker_c_for(2), 1);
     assert_eq!(config.effective_worker_c_for(0), 1);
+    assert_eq!(config.effective_worker_c_for(1026), 1024);
+    assert_eq!(config.effective_worker_c_for(4096), 1024);
     assert!(config.effective_worker_c() >= 1);
 }
 

@@ -436,16 +436,16 @@ fn getters_describe_the_current_client_and_state_persists() {
 #[test]
 fn client_ids_pack_worker_slot_and_generation() {
     let mut h = Harness::start("probe");
-    let a = Client::new(1, 0xff_ffff);
+    let a = Client::new(1, 0x3f_ffff);
     let a = Client {
-        id: support::id(1, 0xff_ffff, rs_app::wire::MAX_GENERATION),
+        id: support::id(1, 0x3f_ffff, rs_app::wire::MAX_GENERATION),
         ..a
     };
     h.bin(&a, b"\x08");
     let got = h.expect(1);
     let (_, payload) = support::parse_frame(&got[0].frame);
     let line = std::str::from_utf8(payload).expect("text");
-    let expected = (1u64 << 52) | (0xff_ffffu64 << 28) | 0x0fff_ffff;
+    let expected = (1u64 << 54) | (0x3f_ffffu64 << 32) | 0xffff_ffff;
     assert!(line.starts_with(&format!("id={expected} ")), "{line}");
     assert_eq!(got[0].to, To::Single(a.id));
     assert_eq!(h.stop(), Ok(()));

@@ -43,7 +43,7 @@ fn to_single_for_a_worker_that_does_not_exist_reaches_nobody() {
     let mut h = Harness::start("probe");
     let [a, ..] = clients();
     h.bin(&a, &target(0, &[id(2, 1, 1)]));
-    h.bin(&a, &target(0, &[id(4095, 1, 1)]));
+    h.bin(&a, &target(0, &[id(1023, 1, 1)]));
     h.assert_silent(support::QUIET);
     // And the app goes on.
     h.bin(&a, &target(2, &[]));

@@ -63,7 +63,7 @@ pub(super) fn parse_globals(errs: &mut Errors<'_>, root: &Obj<'_>) -> Globals {
         .and_then(|n| u32::try_from(n).ok())
         .or(defaults::IDLE_TIMEOUT);
     let worker_c = root
-        .uint(errs, "worker_c", 1, u64::from(u16::MAX))
+        .uint(errs, "worker_c", 1, defaults::MAX_WORKER_C as u64)
         .and_then(|n| usize::try_from(n).ok())
         .optional();
     let max_ws_msg_size = root

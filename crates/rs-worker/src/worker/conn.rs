@@ -10,7 +10,7 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 use rs_app::abi::PeerAddr;
-use rs_app::wire::{ClientId, MAX_SLOTS, peer_addr, socket_addr};
+use rs_app::wire::{ClientId, MAX_SLOTS, MAX_WORKERS, peer_addr, socket_addr};
 use rs_http::{RequestParser, Scheme};
 use rs_proto::{CloseCode, Decoder};
 
@@ -18,6 +18,10 @@ use crate::output::Output;
 use crate::transport::Transport;
 
 use super::Worker;
+
+// Every worker the configuration allows can name its clients (the
+// `expect` in `Worker::add_connection`).
+const _: () = assert!(rs_conf::defaults::MAX_WORKER_C <= MAX_WORKERS as usize);
 
 /// What a connection is doing.
 pub(super) enum Phase {

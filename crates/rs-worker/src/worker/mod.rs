@@ -172,9 +172,9 @@ pub struct Worker {
     members: Vec<Vec<u32>>,
     slots: Vec<Slot>,
     /// Slots without a connection, the longest free first: reusing the
-    /// slot freed last would spend one slot's generations (2^28 - 1 of
+    /// slot freed last would spend one slot's generations (2^32 - 1 of
     /// them) on every reconnection, where an id an app kept could match
-    /// a new client after a few hours of heavy churn.
+    /// a new client after a day or two of heavy churn.
     free: VecDeque<u32>,
     deadlines: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     /// Connections whose app ring was full, to retry.
