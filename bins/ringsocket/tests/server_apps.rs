@@ -1023,6 +1023,70 @@ fn open_notices_with_long_queries_stop_new_clients_by_their_bytes() {
 }
 
 #[test]
+fn a_stuck_apps_clients_are_not_read_past_32_mib_waiting() {
+    use support::raw::{self, RawWs};
+    // The app sleeps 8 s. Each of 96 clients sends a message of a million
+    // bytes: one waits in the app's ring, the next ones in the worker's
+    // backlog until it holds 32 MiB; the clients after them are not read.
+    // (Unbounded, the backlog held all 96: 96 MB more memory.)
+    const CLIENTS: usize = 96;
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe")],
+        r#""worker_c": 1, "max_ws_msg_size": 1048576, "max_partial_msgs_size": 134217728,
+            "inbound_ring_buf_size": 4096,"#,
+    );
+    let (mut observer, _) = probe_client(&server);
+    let clients: Vec<RawWs> = (0..CLIENTS)
+        .map(|_| RawWs::connect(server.addr(), "/probe"))
+        .collect();
+    let before = server.rss_kib();
+    observer
+        .send(Message::binary(vec![12, 0x1f, 0x40]))
+        .unwrap();
+    // Case 0xC3 of the probe (a text message starting "é"): the rest goes
+    // back as text, which is not UTF-8 without its first byte, so the
+    // probe answers [1] (refused).
+    let mut message = "é".as_bytes().to_vec();
+    message.resize(1_000_000, b'a');
+    let message = Arc::new(raw::masked(raw::TEXT, &message));
+    let senders: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| {
+            let message = Arc::clone(&message);
+            // One after the other: each message is read whole before the
+            // next comes, if it is read.
+            std::thread::sleep(Duration::from_millis(15));
+            std::thread::spawn(move || {
+                client.send_raw(&message);
+                client
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let grown_mib = server.rss_kib().saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 56,
+        "the server grew by {grown_mib} MiB with the app asleep"
+    );
+    // Nothing is lost: once the app wakes, every client gets its welcome
+    // and its answer. (All kept open: one that left would be announced.)
+    let mut clients: Vec<RawWs> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+    for client in &mut clients {
+        let welcome = client.read_within(Duration::from_secs(30));
+        assert!(
+            matches!(&welcome, raw::Received::Frame(f) if f.payload.starts_with(b"welcome ")),
+            "{welcome:?}"
+        );
+        let answer = client.read_within(Duration::from_secs(30));
+        assert!(
+            matches!(&answer, raw::Received::Frame(f) if f.opcode == raw::BINARY && f.payload == [1]),
+            "{answer:?}"
+        );
+    }
+}
+
+#[test]
 fn an_app_that_stops_consuming_takes_no_new_clients_until_it_catches_up() {
     // The notices wait in the worker's backlog, which takes no new clients
     // past 4096 messages.

@@ -64,7 +64,9 @@ pub(super) struct Session {
     pub(super) member: usize,
 }
 
-/// A message the app's ring had no room for, and the input after it.
+/// A connection that waits for its app's backlog to drain: its message is
+/// there (the app's ring had no room), or the backlog holds too much to
+/// read more (see `to_apps`). `rest`: what was read after the message.
 pub(super) struct Stalled {
     pub(super) app: u16,
     pub(super) rest: Vec<u8>,

@@ -124,6 +124,7 @@ impl Worker {
                     });
                     let generation = conn.id.generation();
                     self.stalled.push((slot, generation));
+                    self.backlog_full |= self.apps[usize::from(app)].holds_too_much();
                     return;
                 }
                 Reply::Fail(code, reason) => {

@@ -179,6 +179,9 @@ pub struct Worker {
     deadlines: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     /// Connections whose app ring was full, to retry.
     stalled: Vec<(u32, u32)>,
+    /// Whether some app's backlog [holds too
+    /// much](to_apps::Link::holds_too_much): its clients are not read.
+    backlog_full: bool,
     /// Connections that used up their read turn with bytes left to read
     /// (slot, generation), read again after the next poll.
     unread: Vec<(u32, u32)>,
@@ -295,6 +298,7 @@ impl Worker {
             free: VecDeque::new(),
             deadlines: BinaryHeap::new(),
             stalled: Vec::new(),
+            backlog_full: false,
             unread: Vec::new(),
             resuming: Vec::new(),
             to_flush: Vec::new(),

@@ -23,6 +23,9 @@ impl Worker {
     /// the socket says so even after a short read (the event said the client
     /// closed its side, or events may have been missed).
     pub(super) fn on_readable(&mut self, slot: u32, until_blocked: bool) {
+        if self.backlog_full && self.stall_for_backlog(slot) {
+            return;
+        }
         let mut rbuf = std::mem::take(&mut self.rbuf);
         let mut reads = 0;
         while let Some(conn) = self.conn(slot) {

@@ -1,7 +1,8 @@
 //! Relaying to the apps: what a worker puts on their inbound rings (read
 //! messages, open and close notices), and the backlogs where it waits
 //! while a ring is full, since a worker never blocks on an app. A client
-//! whose message waits is not read until its app's backlog drains.
+//! whose message waits is not read until its app's backlog drains; past
+//! [`MAX_BACKLOG_BYTES`], no client of the app is.
 
 use std::collections::VecDeque;
 
@@ -11,13 +12,14 @@ use rs_proto::{MaskedMessage, ProtocolError};
 use rs_ring::{Producer, PushError};
 
 use super::Worker;
-use super::conn::Phase;
+use super::conn::{Phase, Stalled};
 
 /// Messages an app's backlog may hold before the app's endpoints answer new
 /// handshakes with 503 (`HandshakeError::AppBusy`), until it is shorter.
 pub(super) const MAX_BACKLOG: usize = 4096;
 /// Likewise in bytes: open notices carry the request's query, up to
-/// `max_http_request_size` each.
+/// `max_http_request_size` each. Past it, the app's clients are not read
+/// either (see [`Link::holds_too_much`]).
 pub(super) const MAX_BACKLOG_BYTES: usize = 32 << 20;
 
 /// The inbound half of an [`AppLink`](super::AppLink).
@@ -25,9 +27,10 @@ pub(super) struct Link {
     pub(super) inbound: Producer,
     /// Messages for the app that found its ring full, in order; they go
     /// first once it has room. Bounded: a read only lands here when its
-    /// connection stops reading, a connection has one open and one close
-    /// notice, and past [`MAX_BACKLOG`] messages or [`MAX_BACKLOG_BYTES`]
-    /// no new connection is taken.
+    /// connection stops reading, and past [`MAX_BACKLOG_BYTES`] no client
+    /// of the app is read; a connection has one open and one close notice,
+    /// and past [`MAX_BACKLOG`] messages or [`MAX_BACKLOG_BYTES`] no new
+    /// connection is taken.
     pub(super) backlog: VecDeque<Queued>,
     /// The payload bytes in `backlog`.
     pub(super) backlog_bytes: usize,
@@ -40,6 +43,14 @@ impl Link {
     /// app stuck, every client that came and went would add two notices.
     pub(super) fn is_swamped(&self) -> bool {
         self.backlog.len() >= MAX_BACKLOG || self.backlog_bytes >= MAX_BACKLOG_BYTES
+    }
+
+    /// Whether the backlog holds so many bytes that the app's clients are
+    /// not read until it drains. Each client that has a message waiting
+    /// stops anyway; without this, thousands of them, each with a message
+    /// of up to `max_ws_msg_size`, would hold that many times as much.
+    pub(super) fn holds_too_much(&self) -> bool {
+        self.backlog_bytes >= MAX_BACKLOG_BYTES
     }
 }
 
@@ -204,6 +215,33 @@ impl Worker {
         }
     }
 
+    /// Stops reading `slot` if its app's backlog [holds too
+    /// much](Link::holds_too_much); it is read again once the backlog has
+    /// drained. Whether it stopped.
+    #[cold]
+    pub(super) fn stall_for_backlog(&mut self, slot: u32) -> bool {
+        let Some(conn) = self.slots[slot as usize].conn.as_mut() else {
+            return false;
+        };
+        let Phase::Open(session) = &conn.phase else {
+            return false;
+        };
+        let app = session.app;
+        if conn.stalled.is_some() || !self.apps[usize::from(app)].holds_too_much() {
+            return false;
+        }
+        log::trace!(
+            "client {}: its app's backlog is full, reading paused",
+            conn.id
+        );
+        conn.stalled = Some(Stalled {
+            app,
+            rest: Vec::new(),
+        });
+        self.stalled.push((slot, conn.id.generation()));
+        true
+    }
+
     /// Retries messages that found their app's ring full.
     pub(super) fn retry_stalled(&mut self) {
         for link in &mut self.apps {
@@ -218,6 +256,9 @@ impl Worker {
                 link.backlog_bytes -= queued.payload.len();
                 link.backlog.pop_front();
             }
+        }
+        if self.backlog_full {
+            self.backlog_full = self.apps.iter().any(Link::holds_too_much);
         }
         let stalled = std::mem::take(&mut self.stalled);
         for (slot, generation) in stalled {
