@@ -51,6 +51,45 @@ pub(crate) enum Event {
         index: usize,
         result: std::io::Result<()>,
     },
+    /// A worker or app thread panicked: a bug, after which the server does
+    /// not go on without the thread (its clients would wait forever).
+    Panicked {
+        thread: String,
+        message: String,
+    },
+}
+
+/// Starts a thread named `name` that runs `body` and sends the event it
+/// returns, or [`Event::Panicked`] if it panics.
+fn spawn_reporting(
+    name: String,
+    sender: mpsc::Sender<Event>,
+    body: impl FnOnce() -> Event + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(move || {
+            // Nothing the thread held is used after a panic: the server
+            // shuts down.
+            let event = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body))
+                .unwrap_or_else(|payload| Event::Panicked {
+                    thread: name,
+                    message: panic_message(&*payload),
+                });
+            let _ = sender.send(event);
+        })
+}
+
+/// The text of a panic's payload (a `&str` or a `String`, as `panic!` makes).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    match (
+        payload.downcast_ref::<&str>(),
+        payload.downcast_ref::<String>(),
+    ) {
+        (Some(text), _) => (*text).to_owned(),
+        (_, Some(text)) => text.clone(),
+        _ => "a panic without a message".to_owned(),
+    }
 }
 
 /// Starts the server as `options` say and runs it until it stops.
@@ -312,15 +351,13 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         let settings = AppSettings::from_config(config, app_config, worker_c as u32);
         let thread = AppThread::new(app, settings, inbound, outbound, parker);
         let stop = thread.stop_handle();
-        let (name, sender) = (app_config.name.clone(), sender.clone());
-        let spawned = std::thread::Builder::new()
-            .name(format!("app {}", app_config.name))
-            .spawn(move || {
-                let result = thread.run(|| {
-                    let _ = sender.send(Event::AppReady);
-                });
-                let _ = sender.send(Event::AppExited { name, result });
+        let (name, ready) = (app_config.name.clone(), sender.clone());
+        let spawned = spawn_reporting(format!("app {name}"), sender.clone(), move || {
+            let result = thread.run(|| {
+                let _ = ready.send(Event::AppReady);
             });
+            Event::AppExited { name, result }
+        });
         match spawned {
             Ok(handle) => app_threads.push((stop, handle)),
             Err(e) => {
@@ -386,13 +423,12 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
     let mut workers = Vec::new();
     for (index, worker) in ready.into_iter().enumerate() {
         let handle = worker.handle();
-        let sender = sender.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("worker {index}"))
-            .spawn(move || {
-                let result = worker.run();
-                let _ = sender.send(Event::WorkerExited { index, result });
-            });
+        let spawned = spawn_reporting(format!("worker {index}"), sender.clone(), move || {
+            Event::WorkerExited {
+                index,
+                result: worker.run(),
+            }
+        });
         match spawned {
             Ok(thread) => workers.push((handle, thread)),
             Err(e) => {
@@ -678,6 +714,11 @@ impl Server {
                     status = exit::failure();
                     break;
                 }
+                Ok(Event::Panicked { thread, message }) => {
+                    log::error!("thread '{thread}' panicked: {message}; shutting down");
+                    status = exit::failure();
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -726,6 +767,9 @@ fn wait_for_inits(
                 signals::exit_on_next_signal();
                 return Err(format!("{signal:?} while the apps ran their init: stopped"));
             }
+            Ok(Event::Panicked { thread, message }) => {
+                return Err(format!("thread '{thread}' panicked: {message}"));
+            }
             Ok(Event::WorkerExited { .. }) | Err(_) => {
                 return Err("the app threads ended during their init".to_owned());
             }
@@ -744,5 +788,54 @@ fn stop_apps(apps: Vec<(StopHandle, JoinHandle<()>)>) {
     }
     for (_, thread) in apps {
         let _ = thread.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spawned_event(body: impl FnOnce() -> Event + Send + 'static) -> Event {
+        let (sender, events) = mpsc::channel();
+        let thread = spawn_reporting("worker 7".to_owned(), sender, body).unwrap();
+        thread.join().expect("the panic is caught in the thread");
+        events
+            .recv_timeout(Duration::from_secs(10))
+            .expect("an event")
+    }
+
+    #[test]
+    fn a_thread_that_returns_sends_its_event() {
+        let event = spawned_event(|| Event::WorkerExited {
+            index: 7,
+            result: Ok(()),
+        });
+        assert!(matches!(
+            event,
+            Event::WorkerExited {
+                index: 7,
+                result: Ok(())
+            }
+        ));
+    }
+
+    #[test]
+    fn a_thread_that_panics_is_reported_with_its_name_and_message() {
+        type Body = Box<dyn FnOnce() -> Event + Send>;
+        let formatted: Body = Box::new(|| panic!("formatted {}", 42));
+        let literal: Body = Box::new(|| panic!("literal"));
+        let other: Body = Box::new(|| std::panic::panic_any(17_u8));
+        for (body, expected) in [
+            (formatted, "formatted 42"),
+            (literal, "literal"),
+            (other, "a panic without a message"),
+        ] {
+            match spawned_event(body) {
+                Event::Panicked { thread, message } => {
+                    assert_eq!((thread.as_str(), message.as_str()), ("worker 7", expected));
+                }
+                _ => panic!("not reported as a panic: {expected}"),
+            }
+        }
     }
 }
