@@ -617,6 +617,32 @@ fn probe_target(target: u8, ids: &[u64]) -> Message {
     Message::binary(message)
 }
 
+#[test]
+fn every_client_except_a_list_reaches_exactly_the_others_on_every_worker() {
+    // A short list (scanned for each member) and a long one (sorted once
+    // and searched), each with an id of no client, over two workers.
+    let server = Server::start_with(1, &[AppSpec::simple("probe")], r#""worker_c": 2,"#);
+    let mut clients: Vec<(Client, u64)> = (0..40).map(|_| probe_client(&server)).collect();
+    let workers: HashSet<u64> = clients.iter().map(|&(_, id)| id_parts(id).0).collect();
+    assert_eq!(workers.len(), 2, "the kernel put 40 clients on one worker");
+    for excepted in [3, 30] {
+        let mut ids: Vec<u64> = clients[..excepted].iter().map(|&(_, id)| id).collect();
+        ids.push(clients[39].1 + 1);
+        let sender = &mut clients[excepted].0;
+        sender.send(probe_target(5, &ids)).unwrap();
+        // The sender is not excepted: its copy shows the app sent it,
+        // before the marker that everyone gets.
+        assert_eq!(next_message(sender), Message::text("t5"));
+        clients[39].0.send(probe_target(3, &[])).unwrap();
+        for (i, (client, _)) in clients.iter_mut().enumerate() {
+            if i > excepted {
+                assert_eq!(next_message(client), Message::text("t5"), "client {i}");
+            }
+            assert_eq!(next_message(client), Message::text("t3"), "client {i}");
+        }
+    }
+}
+
 /// The probe's case 7: close client `id` with `code`.
 fn probe_close(id: u64, code: u16) -> Message {
     let mut message = vec![7];

@@ -265,7 +265,7 @@ rs_app! {
         3 => utf8(string, str(1..=8)),
         4 => bin(fifteen, net(u8), net(u8), net(u8), net(u8), net(u8), net(u8), net(u8), net(u8),
                  net(u8), net(u8), net(u8), net(u8), net(u8), net(u8), net(u8)),
-        5 => bin(targets, net(u8), ntoh(u64; 0..=8)),
+        5 => bin(targets, net(u8), ntoh(u64; 0..=64)),
         6 => bin(returns, ntoh(i32)),
         7 => bin(close_other, ntoh(u64), ntoh(u16)),
         8 => bin(info),

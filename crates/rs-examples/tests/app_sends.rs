@@ -183,14 +183,14 @@ fn to_every_except_cur_excepts_the_sender() {
 fn more_ids_than_the_range_allows_is_the_wrong_size() {
     let mut h = Harness::start("probe");
     let [a, ..] = clients();
-    let ids: Vec<ClientId> = (1..=9).map(|slot| id(1, slot, 1)).collect();
+    let ids: Vec<ClientId> = (1..=65).map(|slot| id(1, slot, 1)).collect();
     h.bin(&a, &target(1, &ids));
     assert_eq!(h.expect(1), [Out::close(a.id, 4900)]);
-    // Eight is fine.
-    h.bin(&a, &target(1, &ids[..8]));
+    // 64 is fine.
+    h.bin(&a, &target(1, &ids[..64]));
     assert_eq!(
         h.expect(1),
-        [Out::new(1, To::Multi(ids[..8].to_vec()), text("t1"))]
+        [Out::new(1, To::Multi(ids[..64].to_vec()), text("t1"))]
     );
     assert_eq!(h.stop(), Ok(()));
 }

@@ -12,6 +12,11 @@ use super::conn::Phase;
 /// Outbound messages taken from one app's ring before looking at the others.
 const OUTBOUND_BATCH: usize = 256;
 
+/// Past this many ids, an "every client except these" list is sorted once
+/// and searched, rather than scanned for each member: thousands of
+/// exceptions among thousands of members would hold up the worker.
+const SCANNED_EXCEPTIONS: usize = 16;
+
 impl Worker {
     /// Sends what apps wrote to their recipients here. Returns whether any
     /// ring had more than a batch waiting (poll without sleeping then).
@@ -70,6 +75,14 @@ impl Worker {
                 }
             }
             Recipients::Every | Recipients::EveryExcept(_) | Recipients::EveryExceptMulti(_) => {
+                let mut excepted = std::mem::take(&mut self.excepted);
+                excepted.clear();
+                if let Recipients::EveryExceptMulti(ids) = message.recipients
+                    && ids.len() > SCANNED_EXCEPTIONS
+                {
+                    excepted.extend(ids.iter().map(ClientId::get));
+                    excepted.sort_unstable();
+                }
                 // Backwards: sending may close a slow member, whose removal
                 // moves the last member (already served) into its place.
                 let mut i = self.members[app].len();
@@ -81,11 +94,16 @@ impl Worker {
                     let Some(id) = self.conn(slot).map(|c| c.id) else {
                         continue;
                     };
-                    if !message.recipients.includes(id) {
-                        continue;
+                    let included = if excepted.is_empty() {
+                        message.recipients.includes(id)
+                    } else {
+                        excepted.binary_search(&id.get()).is_err()
+                    };
+                    if included {
+                        self.deliver_to(app, id, &mut frame, message.close_after, true);
                     }
-                    self.deliver_to(app, id, &mut frame, message.close_after, true);
                 }
+                self.excepted = excepted;
             }
         }
     }

@@ -190,6 +190,9 @@ pub struct Worker {
     resuming: Vec<(u32, u32)>,
     /// Connections with frames queued in this delivery pass.
     to_flush: Vec<u32>,
+    /// A long "every client except these" list, sorted (see `from_apps`);
+    /// kept for its allocation.
+    excepted: Vec<u64>,
     /// Pongs owed to the connection whose input is being handled, written
     /// together when it is (see `process`).
     pongs: Vec<u8>,
@@ -298,6 +301,7 @@ impl Worker {
             free: VecDeque::new(),
             deadlines: BinaryHeap::new(),
             stalled: Vec::new(),
+            excepted: Vec::new(),
             backlog_full: false,
             unread: Vec::new(),
             resuming: Vec::new(),
