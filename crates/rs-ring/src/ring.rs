@@ -449,7 +449,9 @@ impl Producer {
     }
 
     /// Moves to a larger segment that can hold a `record`-byte record.
-    /// `false` when the ring is at its maximum size or memory is out.
+    /// `false` when the ring is at its maximum size. Out of memory, aborts
+    /// as `Vec` does: a `Full` would have the caller wait for room that no
+    /// wait may bring (a record larger than the current segment).
     fn grow(&mut self, record: usize) -> bool {
         if !self.can_grow() {
             return false;
@@ -462,9 +464,7 @@ impl Producer {
             .min(self.max_capacity);
         let offset = self.segment().offset(self.write);
         let base = self.write + MARKER_LEN as u64;
-        let Some(next) = Segment::try_new(new_capacity, base) else {
-            return false;
-        };
+        let next = Segment::new(new_capacity, base);
         self.segment().set_next(next);
         // SAFETY: `fits` always leaves MARKER_LEN free bytes at the write
         // position, which the producer owns.
