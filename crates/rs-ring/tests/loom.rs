@@ -1,4 +1,6 @@
-//! loom models of the ring's publication and of the sleep/wake protocol.
+//! loom models of the ring's publication and of the sleep/wake protocol,
+//! across wraps, growths (two, with segments freed meanwhile), holds, the
+//! `Full` path and a timed park.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p rs-ring --test loom --release`.
 //! loom explores every interleaving (and every value a weak memory model
@@ -216,4 +218,131 @@ fn a_held_message_is_not_overwritten_in_a_full_ring() {
 #[test]
 fn a_held_message_outlives_the_growth_of_its_ring() {
     a_held_message_stays_until_its_reference_is_released(RingConfig::new(64).max_capacity(256));
+}
+
+/// Consumes `count` messages `[i; len]` in order, sleeping (without a
+/// timeout) whenever the ring is empty: a lost wake-up is a deadlock.
+fn consume_sleeping(consumer: &mut rs_ring::Consumer, parker: &Parker, count: u8, len: usize) {
+    let mut next = 0u8;
+    while next < count {
+        match consumer.peek() {
+            Some(message) => {
+                assert_eq!(message, &vec![next; len][..]);
+                next += 1;
+                consumer.advance();
+                consumer.release();
+            }
+            None => {
+                parker.park(None, || !consumer.is_empty());
+            }
+        }
+    }
+}
+
+/// The producer outgrows its segment while the consumer sleeps; messages
+/// are published in batches of two and by the final flush only.
+#[test]
+fn a_sleeping_consumer_follows_a_growth() {
+    model(|| {
+        let parker = Parker::new();
+        let config = RingConfig::new(64).max_capacity(256).publish_batch(2);
+        let (mut producer, mut consumer) = ring(config, Some(parker.waker()));
+        let writer = thread::spawn(move || {
+            for i in 0..3u8 {
+                producer.push(&[i; 20]).unwrap();
+            }
+            producer.flush();
+            producer
+        });
+        consume_sleeping(&mut consumer, &parker, 3, 20);
+        drop(writer.join().unwrap());
+    });
+}
+
+/// A fixed ring with a large batch: nothing is published by the commits;
+/// the producer's Full path (skip the tail, flush) is what publishes and
+/// wakes the sleeping consumer, which then makes room.
+#[test]
+fn the_full_path_publishes_and_wakes() {
+    model(|| {
+        let parker = Parker::new();
+        let config = RingConfig::new(64).publish_batch(100);
+        let (mut producer, mut consumer) = ring(config, Some(parker.waker()));
+        let writer = thread::spawn(move || {
+            for i in 0..3u8 {
+                while producer.push(&[i; 20]).is_err() {
+                    thread::yield_now();
+                }
+            }
+            producer.flush();
+            producer
+        });
+        consume_sleeping(&mut consumer, &parker, 3, 20);
+        drop(writer.join().unwrap());
+    });
+}
+
+/// Two growths (64 -> 128 -> 256) while the consumer reads and frees the
+/// segments it leaves; every message arrives whole.
+#[test]
+fn two_growths_while_the_consumer_frees() {
+    model(|| {
+        let (mut producer, mut consumer) = ring(RingConfig::new(64).max_capacity(256), None);
+        let writer = thread::spawn(move || {
+            producer.push(&[0; 20]).unwrap();
+            producer.push(&[1; 20]).unwrap();
+            // A 48-byte record does not fit the 16-byte tail: grows to 128.
+            producer.push(&[2; 44]).unwrap();
+            assert_eq!(producer.capacity(), 128);
+            // Behind what may be unread (up to 104 bytes), a 40-byte record
+            // grows the ring to 256 unless the consumer released enough.
+            producer.push(&[3; 36]).unwrap();
+        });
+        let lens = [20usize, 20, 44, 36];
+        let mut next = 0usize;
+        while next < 4 {
+            match consumer.peek() {
+                Some(message) => {
+                    assert_eq!(message, &vec![next as u8; lens[next]][..]);
+                    next += 1;
+                    consumer.advance();
+                    consumer.release();
+                }
+                None => thread::yield_now(),
+            }
+        }
+        writer.join().unwrap();
+    });
+}
+
+/// A timed park (loom's futex times out at once) must neither lose the
+/// wake-up of a producer that claims it nor report `Woken` when nobody woke
+/// it and nothing was published... the consumer re-checks either way.
+#[test]
+fn a_timed_park_never_misses_a_message() {
+    model(|| {
+        let parker = Parker::new();
+        let (mut producer, mut consumer) = ring(RingConfig::new(64), Some(parker.waker()));
+        let writer = thread::spawn(move || {
+            producer.push(b"x").unwrap();
+            producer.flush();
+            producer
+        });
+        let mut seen = false;
+        for _ in 0..3 {
+            if consumer.peek().is_some() {
+                consumer.advance();
+                seen = true;
+                break;
+            }
+            parker.park(Some(std::time::Duration::from_millis(1)), || {
+                !consumer.is_empty()
+            });
+        }
+        let producer = writer.join().unwrap();
+        if !seen {
+            assert!(consumer.peek().is_some(), "published and lost");
+        }
+        drop(producer);
+    });
 }
