@@ -28,8 +28,13 @@ pub enum HandshakeError {
     /// 431: more than [`MAX_HEADERS`](crate::MAX_HEADERS) header lines
     /// (Request Header Fields Too Large, RFC 6585 §5).
     TooManyHeaders,
-    /// 400: the HTTP version is not HTTP/1.1 (HTTP/1.0 included).
+    /// 400: the HTTP version is below HTTP/1.1 (RFC 6455 §4.1), or not
+    /// `HTTP/` DIGIT `.` DIGIT. (HTTP/1.2 and later minor versions are
+    /// read as HTTP/1.1, RFC 9110 §2.5.)
     UnsupportedHttpVersion,
+    /// 505: the request line names HTTP/2 or later, whose messages do not
+    /// look like this one (HTTP Version Not Supported, RFC 9110 §15.6.6).
+    HttpVersionNotSupported,
     /// 405: the method is not GET. The response carries `Allow: GET`.
     MethodNotAllowed,
     /// 400: the request announces a body (`Content-Length` other than 0, or
@@ -88,6 +93,7 @@ impl HandshakeError {
             Self::NotFound => 404,
             Self::ForbiddenOrigin => 403,
             Self::AppBusy => 503,
+            Self::HttpVersionNotSupported => 505,
             Self::MalformedRequestLine
             | Self::MalformedHeader
             | Self::MalformedLineEnding
@@ -114,6 +120,7 @@ impl HandshakeError {
             426 => "Upgrade Required",
             431 => "Request Header Fields Too Large",
             503 => "Service Unavailable",
+            505 => "HTTP Version Not Supported",
             _ => "Bad Request",
         }
     }
@@ -129,6 +136,9 @@ impl fmt::Display for HandshakeError {
                 write!(f, "too many headers (at most {})", crate::MAX_HEADERS)
             }
             Self::UnsupportedHttpVersion => f.write_str("only HTTP/1.1 is supported"),
+            Self::HttpVersionNotSupported => {
+                f.write_str("only HTTP/1.1 is supported: upgrade requests are HTTP/1.1")
+            }
             Self::MethodNotAllowed => f.write_str("only GET can open a WebSocket"),
             Self::UnexpectedBody => f.write_str("an upgrade request must not have a body"),
             Self::BadRequestTarget => f.write_str("invalid request target"),

@@ -165,10 +165,41 @@ fn http_1_0_is_400() {
 }
 
 #[test]
-fn other_http_versions_are_400() {
-    for version in ["HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "HTTP/11"] {
+fn versions_below_1_1_and_malformed_ones_are_400() {
+    for version in ["HTTP/0.9", "HTTP/11", "HTTP/1.", "HTTP/1.x", "http/1.1"] {
         let bytes = head(&format!("GET / {version}"), &valid_headers());
         assert_refused(parse(&bytes), HandshakeError::UnsupportedHttpVersion, 400);
+    }
+}
+
+#[test]
+fn later_minor_versions_of_http_1_are_read_as_http_1_1() {
+    // RFC 9110 §2.5; RFC 6455 §4.1 asks for "at least 1.1".
+    for version in ["HTTP/1.2", "HTTP/1.9"] {
+        let bytes = head(&format!("GET /chat?room=1 {version}"), &valid_headers());
+        let request = parse(&bytes).unwrap_or_else(|e| panic!("{version}: {e}"));
+        assert_eq!(request.path(), "/chat", "{version}");
+        assert_eq!(request.query(), Some("room=1"), "{version}");
+    }
+    // Behind empty lines too, and one byte at a time.
+    let mut bytes = b"\r\n".to_vec();
+    bytes.extend(head("GET / HTTP/1.3", &valid_headers()));
+    let mut parser = RequestParser::new();
+    let mut complete = false;
+    for byte in bytes.chunks(1) {
+        match parser.push(byte).unwrap() {
+            Progress::Incomplete => {}
+            Progress::Complete { .. } => complete = true,
+        }
+    }
+    assert!(complete);
+}
+
+#[test]
+fn http_2_and_later_are_505() {
+    for version in ["HTTP/2.0", "HTTP/3.0", "HTTP/9.9"] {
+        let bytes = head(&format!("GET / {version}"), &valid_headers());
+        assert_refused(parse(&bytes), HandshakeError::HttpVersionNotSupported, 505);
     }
 }
 
