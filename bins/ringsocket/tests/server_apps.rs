@@ -1147,6 +1147,27 @@ fn an_app_that_stops_consuming_takes_no_new_clients_until_it_catches_up() {
 }
 
 #[test]
+fn a_ping_after_our_close_frame_is_still_answered() {
+    use support::raw::{self, RawWs};
+    // RFC 6455 §5.5.2: a pong is owed until the client's close frame has
+    // come, even after ours.
+    let server = probe_server();
+    let (mut observer, _) = probe_client(&server);
+    let mut client = RawWs::connect(server.addr(), "/probe");
+    let id = welcome_id(&String::from_utf8(client.frame().payload).unwrap());
+    observer.send(probe_close(id, 4000)).unwrap();
+    assert_eq!(client.frame().close_code(), 4000);
+    client.send(raw::PING, b"still there?");
+    let pong = client.frame();
+    assert_eq!(
+        (pong.opcode, pong.payload.as_slice()),
+        (raw::PONG, &b"still there?"[..])
+    );
+    client.send(raw::CLOSE, &4000u16.to_be_bytes());
+    client.wait_closed(Duration::from_secs(10));
+}
+
+#[test]
 fn a_client_being_closed_that_passes_max_partial_msgs_size_gets_no_second_close() {
     use support::raw::{self, RawWs};
     let mut server = Server::start_with(

@@ -74,14 +74,17 @@ impl Worker {
                             Err(error) => Reply::fail_closing(conn.id, &error),
                         },
                         (Some(Event::Message { .. }), None) => continue,
-                        (Some(Event::Ping(payload)), Some(_)) => {
+                        (Some(Event::Ping(payload)), _) => {
                             // Answered once this input is handled, with the
                             // other pongs it asks for: one write, however
-                            // many pings a client sends at once.
+                            // many pings a client sends at once. After our
+                            // close frame too: a pong is owed until the
+                            // client's close comes (RFC 6455 §5.5.2); only
+                            // data frames end with ours (§5.5.1).
                             owe_pong(&mut self.pongs, payload);
                             continue;
                         }
-                        (Some(Event::Ping(_) | Event::Pong(_)), _) => continue,
+                        (Some(Event::Pong(_)), _) => continue,
                         (Some(Event::Close(frame)), Some(_)) => {
                             Reply::ClientClose(frame.map(|f| f.code))
                         }
