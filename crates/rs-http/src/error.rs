@@ -135,9 +135,9 @@ impl fmt::Display for HandshakeError {
             Self::TooManyHeaders => {
                 write!(f, "too many headers (at most {})", crate::MAX_HEADERS)
             }
-            Self::UnsupportedHttpVersion => f.write_str("only HTTP/1.1 is supported"),
+            Self::UnsupportedHttpVersion => f.write_str("HTTP/1.1 or a later HTTP/1 is required"),
             Self::HttpVersionNotSupported => {
-                f.write_str("only HTTP/1.1 is supported: upgrade requests are HTTP/1.1")
+                f.write_str("HTTP/2 and later are not supported for upgrade requests")
             }
             Self::MethodNotAllowed => f.write_str("only GET can open a WebSocket"),
             Self::UnexpectedBody => f.write_str("an upgrade request must not have a body"),

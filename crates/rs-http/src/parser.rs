@@ -291,27 +291,40 @@ fn parse_head<S: AsRef<str>>(
             validate(&request, keep).map(|valid| Some((valid, len)))
         }
         Ok(httparse::Status::Partial) => Ok(None),
-        Err(httparse::Error::Version) => match request_line_version(head) {
-            // A later minor version of HTTP/1 is read as HTTP/1.1 (RFC 9110
-            // §2.5); httparse knows only 1.0 and 1.1.
-            Some((b'1', minor_at)) if head[minor_at] >= b'2' => {
-                let mut as_1_1 = head.to_vec();
-                as_1_1[minor_at] = b'1';
-                parse_head(&as_1_1, keep)
+        Err(httparse::Error::Version) => {
+            let Some(line) = request_line(head) else {
+                // Cut off by the size limit before its line ended: judged
+                // like any request line cut there (431), not by a version
+                // that may not be whole.
+                return Ok(None);
+            };
+            match http_version(line) {
+                // A later minor version of HTTP/1 is read as HTTP/1.1 (RFC
+                // 9110 §2.5); httparse knows only 1.0 and 1.1.
+                Some((b'1', minor_at)) if head[minor_at] >= b'2' => {
+                    let mut as_1_1 = head.to_vec();
+                    as_1_1[minor_at] = b'1';
+                    parse_head(&as_1_1, keep)
+                }
+                Some((major, _)) if major >= b'2' => Err(HandshakeError::HttpVersionNotSupported),
+                _ => Err(HandshakeError::UnsupportedHttpVersion),
             }
-            Some((major, _)) if major >= b'2' => Err(HandshakeError::HttpVersionNotSupported),
-            _ => Err(HandshakeError::UnsupportedHttpVersion),
-        },
+        }
         Err(error) => Err(map_syntax_error(error)),
     }
 }
 
-/// The major version digit of a request line that ends in `HTTP/` DIGIT
-/// `.` DIGIT, and the index of its minor digit in `head`.
-fn request_line_version(head: &[u8]) -> Option<(u8, usize)> {
+/// The head up to the end of its request line (the empty lines before it
+/// included, its CR and LF not), or `None` if that line has not ended.
+fn request_line(head: &[u8]) -> Option<&[u8]> {
     let start = head.iter().position(|&b| b != b'\r' && b != b'\n')?;
     let end = start + head[start..].iter().position(|&b| b == b'\n')?;
-    let line = head[..end].strip_suffix(b"\r").unwrap_or(&head[..end]);
+    Some(head[..end].strip_suffix(b"\r").unwrap_or(&head[..end]))
+}
+
+/// The major version digit of a request line (from [`request_line`]) that
+/// ends in ` HTTP/` DIGIT `.` DIGIT, and the index of its minor digit.
+fn http_version(line: &[u8]) -> Option<(u8, usize)> {
     match line.get(line.len().checked_sub(9)?..)? {
         [b' ', b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
