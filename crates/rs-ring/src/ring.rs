@@ -449,9 +449,8 @@ impl Producer {
     }
 
     /// Moves to a larger segment that can hold a `record`-byte record.
-    /// `false` when the ring is at its maximum size. Out of memory, aborts
-    /// as `Vec` does: a `Full` would have the caller wait for room that no
-    /// wait may bring (a record larger than the current segment).
+    /// `false` when the ring is at its maximum size, or out of memory (see
+    /// [`out_of_memory`](Self::out_of_memory)).
     fn grow(&mut self, record: usize) -> bool {
         if !self.can_grow() {
             return false;
@@ -464,7 +463,9 @@ impl Producer {
             .min(self.max_capacity);
         let offset = self.segment().offset(self.write);
         let base = self.write + MARKER_LEN as u64;
-        let next = Segment::new(new_capacity, base);
+        let Some(next) = Segment::try_new(new_capacity, base) else {
+            return self.out_of_memory(record, new_capacity);
+        };
         self.segment().set_next(next);
         // SAFETY: `fits` always leaves MARKER_LEN free bytes at the write
         // position, which the producer owns.
@@ -472,6 +473,26 @@ impl Producer {
         self.write = base;
         self.segment = next;
         true
+    }
+
+    /// A growth failed for want of memory. A record the current segment can
+    /// hold waits for the consumer as in a ring that cannot grow (`false`:
+    /// the caller reports `Full`), the tail skipped now if the record must
+    /// go at offset 0, so that it fits once the consumer has caught up. For
+    /// a larger record no wait would help, and a `Full` would be retried
+    /// forever: aborts, as `Vec` does.
+    #[cold]
+    fn out_of_memory(&mut self, record: usize, new_capacity: usize) -> bool {
+        let capacity = self.capacity();
+        if record + MARKER_LEN > capacity {
+            Segment::out_of_memory(new_capacity);
+        }
+        let offset = self.segment().offset(self.write);
+        let tail = capacity - offset;
+        if record > tail && self.has_room(tail) {
+            self.skip_tail(offset, tail);
+        }
+        false
     }
 
     fn commit(&mut self, record: usize) {

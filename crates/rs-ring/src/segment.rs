@@ -55,17 +55,13 @@ pub(crate) struct Segment {
 
 impl Segment {
     /// Allocates a zeroed segment of `capacity` bytes (a power of two, at
-    /// least `RECORD_ALIGN`) whose offset 0 is ring position `base`; aborts
-    /// as `Vec` does if the memory is not available.
-    pub(crate) fn new(capacity: usize, base: u64) -> NonNull<Segment> {
+    /// least `RECORD_ALIGN`) whose offset 0 is ring position `base`. `None`
+    /// if the memory is not available.
+    pub(crate) fn try_new(capacity: usize, base: u64) -> Option<NonNull<Segment>> {
         debug_assert!(capacity.is_power_of_two() && capacity >= RECORD_ALIGN);
-        let layout = Layout::from_size_align(capacity, SEGMENT_ALIGN)
-            .expect("ring capacities are powers of two up to isize::MAX");
         // SAFETY: the layout has a non-zero size. Zeroed memory is mapped
         // lazily by the kernel, so a large, mostly unused ring costs little RSS.
-        let Some(data) = NonNull::new(unsafe { alloc_zeroed(layout) }) else {
-            handle_alloc_error(layout)
-        };
+        let data = NonNull::new(unsafe { alloc_zeroed(Self::layout(capacity)) })?;
         let segment = Box::new(Segment {
             data,
             capacity,
@@ -76,21 +72,36 @@ impl Segment {
                 .map(|_| loom::cell::UnsafeCell::new(()))
                 .collect(),
         });
-        NonNull::from(Box::leak(segment))
+        Some(NonNull::from(Box::leak(segment)))
+    }
+
+    /// Like [`Segment::try_new`], aborting as `Vec` does when memory is out.
+    pub(crate) fn new(capacity: usize, base: u64) -> NonNull<Segment> {
+        Self::try_new(capacity, base).unwrap_or_else(|| Self::out_of_memory(capacity))
+    }
+
+    /// Ends the process for want of `capacity` bytes, as `Vec` does.
+    pub(crate) fn out_of_memory(capacity: usize) -> ! {
+        handle_alloc_error(Self::layout(capacity))
+    }
+
+    fn layout(capacity: usize) -> Layout {
+        Layout::from_size_align(capacity, SEGMENT_ALIGN)
+            .expect("ring capacities are powers of two up to isize::MAX")
     }
 
     /// Frees a segment made by [`Segment::new`].
     ///
     /// # Safety
-    /// `segment` came from `new`, is freed once, and no reference
+    /// `segment` came from `new`/`try_new`, is freed once, and no reference
     /// into it outlives this call.
     pub(crate) unsafe fn free(segment: NonNull<Segment>) {
-        // SAFETY: per the contract, the box was leaked by `new` and is
+        // SAFETY: per the contract, the box was leaked by `try_new` and is
         // reclaimed exactly once.
         let segment = unsafe { Box::from_raw(segment.as_ptr()) };
         let layout = Layout::from_size_align(segment.capacity, SEGMENT_ALIGN)
             .expect("the layout was valid when the segment was allocated");
-        // SAFETY: `data` was allocated with this layout in `new`.
+        // SAFETY: `data` was allocated with this layout in `try_new`.
         unsafe { dealloc(segment.data.as_ptr(), layout) };
     }
 
