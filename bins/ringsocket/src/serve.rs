@@ -722,11 +722,15 @@ impl Server {
                 Err(_) => break,
             }
         }
-        self.shut_down();
+        if !self.shut_down() {
+            status = exit::failure();
+        }
         status
     }
 
-    fn shut_down(self) {
+    /// Stops every thread; whether all of them stopped cleanly (no panic
+    /// or error on the way, each logged).
+    fn shut_down(self) -> bool {
         // Workers first: they send 1001 to every client and wait for the
         // closes (up to shutdown_wait_ws); then the apps, which get the
         // close notices meanwhile. A second SIGTERM/SIGINT exits at once.
@@ -738,8 +742,34 @@ impl Server {
             let _ = thread.join();
         }
         stop_apps(self.apps);
+        let clean = failures_while_stopping(&self.events) == 0;
         log::info!("stopped");
+        clean
     }
+}
+
+/// Logs what went wrong in the threads as they stopped (what `events`
+/// holds once they have all ended) and counts it: a panic, or a worker or
+/// app that ended with an error. (Ending is what they were asked to do.)
+fn failures_while_stopping(events: &mpsc::Receiver<Event>) -> usize {
+    let mut failures = 0;
+    while let Ok(event) = events.try_recv() {
+        match event {
+            Event::Panicked { thread, message } => {
+                log::error!("thread '{thread}' panicked while stopping: {message}");
+            }
+            Event::WorkerExited {
+                index,
+                result: Err(error),
+            } => log::error!("worker {index} failed while stopping: {error}"),
+            Event::AppExited {
+                result: Err(error), ..
+            } => log::error!("{error}"),
+            _ => continue,
+        }
+        failures += 1;
+    }
+    failures
 }
 
 /// Waits until `apps` app threads have run their init. A failing init ends
@@ -817,6 +847,36 @@ mod tests {
                 result: Ok(())
             }
         ));
+    }
+
+    #[test]
+    fn panics_and_errors_while_stopping_are_counted_and_endings_are_not() {
+        let (sender, events) = mpsc::channel();
+        let send = |event| sender.send(event).unwrap();
+        send(Event::WorkerExited {
+            index: 0,
+            result: Ok(()),
+        });
+        send(Event::AppExited {
+            name: "a".to_owned(),
+            result: Ok(()),
+        });
+        send(Event::Signal(Signal::Terminate));
+        assert_eq!(failures_while_stopping(&events), 0);
+        send(Event::Panicked {
+            thread: "worker 1".to_owned(),
+            message: "oops".to_owned(),
+        });
+        send(Event::WorkerExited {
+            index: 1,
+            result: Err(std::io::Error::other("epoll failed")),
+        });
+        send(Event::WorkerExited {
+            index: 2,
+            result: Ok(()),
+        });
+        assert_eq!(failures_while_stopping(&events), 2);
+        assert_eq!(failures_while_stopping(&events), 0);
     }
 
     #[test]
