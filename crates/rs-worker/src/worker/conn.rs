@@ -19,8 +19,8 @@ use crate::transport::Transport;
 
 use super::Worker;
 
-// Every worker the configuration allows can name its clients (the
-// `expect` in `Worker::add_connection`).
+// Every worker the configuration allows can name its clients (see the
+// `expect` in `Worker::add_conn`; `Worker::new` refuses other indexes).
 const _: () = assert!(rs_conf::defaults::MAX_WORKER_C <= MAX_WORKERS as usize);
 
 /// What a connection is doing.

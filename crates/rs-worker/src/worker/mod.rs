@@ -226,8 +226,20 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Registers the listeners and the notifier with a new poll.
+    /// Registers the listeners and the notifier with a new poll. Fails if
+    /// `setup.index` is not below `rs_app::wire::MAX_WORKERS`: its clients'
+    /// ids could not name it.
     pub fn new(setup: WorkerSetup) -> io::Result<Self> {
+        if setup.index >= rs_app::wire::MAX_WORKERS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "worker index {} is beyond what a client id can hold (at most {})",
+                    setup.index,
+                    rs_app::wire::MAX_WORKERS - 1
+                ),
+            ));
+        }
         let poll = Poll::new()?;
         poll.registry().register(
             &mut SourceFd(&setup.notifier.as_raw_fd()),
@@ -453,5 +465,49 @@ impl Worker {
         for app in &mut self.apps {
             app.inbound.flush();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(index: u16) -> WorkerSetup {
+        WorkerSetup {
+            index,
+            listeners: Vec::new(),
+            tls: None,
+            routes: Arc::new(Routes::new(rs_http::Router::new())),
+            apps: Vec::new(),
+            notifier: Notifier::new().unwrap(),
+            limits: Limits {
+                frames: rs_proto::Limits {
+                    max_message_size: 1024,
+                    max_frame_chain_size: 1024,
+                },
+                max_http_request_size: 4096,
+                handshake_timeout: Duration::from_secs(1),
+                close_timeout: Duration::from_secs(1),
+                idle_timeout: Duration::ZERO,
+                max_pending_output: 1 << 20,
+                max_pending_output_total: 1 << 20,
+                max_partial_msgs_size: 1 << 20,
+                events: 16,
+                read_buffer: 4096,
+            },
+            budget: Arc::new(ConnectionBudget::new(10)),
+        }
+    }
+
+    #[test]
+    fn a_worker_index_a_client_id_cannot_hold_is_refused() {
+        let max = rs_app::wire::MAX_WORKERS;
+        let error = Worker::new(setup(max)).err().expect("refused");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(
+            error.to_string(),
+            "worker index 1024 is beyond what a client id can hold (at most 1023)"
+        );
+        assert!(Worker::new(setup(max - 1)).is_ok());
     }
 }
