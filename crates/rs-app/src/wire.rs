@@ -20,9 +20,9 @@
 //! A worker bumps a slot's generation with [`ClientId::next_generation`]
 //! each time the slot gets a new connection, so an id kept by an app after
 //! its client closed matches no later client of that slot. Free slots are
-//! reused oldest first, so a generation comes round again only after its
-//! slot, and every other free one, has had 2^32 - 1 more connections: more
-//! than a year of one new connection every 10 µs.
+//! reused oldest first, so a generation comes round again only after
+//! 2^32 - 1 connections per free slot: with a single free slot and 20,000
+//! new connections a second (about what a worker takes here), 2.5 days.
 //!
 //! # Inbound messages (worker → app)
 //!
