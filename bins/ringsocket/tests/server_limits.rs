@@ -128,6 +128,83 @@ fn a_client_that_answers_a_close_is_disconnected_at_once() {
 
 // --------------------------------------------------- protocol errors
 
+/// SIGTERM with clients in every phase: bare TCP and half-sent requests
+/// (dropped at once), open clients that answer our 1001 (let go at once),
+/// open ones that never answer, refused requests whose client never closes
+/// (draining), clients the app closed that never answer (closing). The
+/// server exits 0 once shutdown_wait_ws has passed, not before, and not
+/// much after.
+#[test]
+fn sigterm_with_clients_in_every_phase_exits_once_shutdown_wait_ws_has_passed() {
+    const EACH: usize = 120;
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo"), AppSpec::simple("silly_calc")],
+        r#""worker_c": 2, "shutdown_wait_ws": 2, "shutdown_wait_http": 30,
+           "idle_timeout": 0, "fd_alloc_c": 4000,"#,
+    );
+    let addr = server.addr();
+    let mut bare: Vec<TcpStream> = (0..EACH)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    let mut half: Vec<TcpStream> = (0..EACH)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET /echo HTTP/1.1\r\nHost: localhost\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    let _silent: Vec<RawWs> = (0..EACH).map(|_| RawWs::connect(addr, "/echo")).collect();
+    let mut answering: Vec<RawWs> = (0..EACH).map(|_| RawWs::connect(addr, "/echo")).collect();
+    let _refused: Vec<TcpStream> = (0..EACH)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    let _closed_by_app: Vec<RawWs> = (0..EACH)
+        .map(|_| {
+            let mut c = RawWs::connect(addr, "/silly_calc");
+            c.send(raw::BINARY, &[0, 0, 0, 1]);
+            assert_eq!(c.frame().close_code(), 4900);
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let start = Instant::now();
+    server.signal(libc::SIGTERM);
+    for (i, client) in answering.iter_mut().enumerate() {
+        let frame = client.frame();
+        assert_eq!(frame.close_code(), 1001, "answering client {i}");
+        client.send_raw(&raw::masked(raw::CLOSE, &1001u16.to_be_bytes()));
+    }
+    for (i, client) in answering.iter_mut().enumerate() {
+        let took = client.wait_closed(Duration::from_secs(5));
+        assert!(
+            start.elapsed() < Duration::from_millis(1500),
+            "answering client {i} let go only {took:?} after its answer"
+        );
+    }
+    for (i, s) in bare.iter_mut().chain(half.iter_mut()).enumerate() {
+        assert!(
+            closed_within(s, Duration::from_millis(500)),
+            "unfinished handshake {i} still open {:?} after SIGTERM",
+            start.elapsed()
+        );
+    }
+    let status = server.wait_exit(Duration::from_secs(15));
+    let took = start.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(
+        took >= Duration::from_millis(1800) && took < Duration::from_secs(5),
+        "exited {took:?} after SIGTERM with shutdown_wait_ws 2"
+    );
+}
+
 /// Sends `bytes` after the handshake with echo, and returns the close code
 /// the server answers with; the server must then end the connection
 /// (shut its side down) without waiting for a timeout.

@@ -15,6 +15,10 @@ use super::Worker;
 use super::conn::{Conn, Phase, shown};
 use super::to_apps::{Payload, enqueue, notify};
 
+/// Deadlines no longer in force the heap may hold beyond twice its slots
+/// before it is cleaned (see [`Worker::push_deadline`]).
+const STALE_DEADLINES: usize = 1024;
+
 impl Worker {
     /// Fails an open connection: our close frame with `code`, then the end
     /// of the connection once what is pending is written.
@@ -97,6 +101,27 @@ impl Worker {
         let Some(conn) = self.conn(slot) else { return };
         conn.deadline = Some(deadline);
         let generation = conn.id.generation();
+        self.push_deadline(deadline, slot, generation);
+    }
+
+    /// Puts a connection's deadline in the heap. An entry outlives what it
+    /// times (a handshake that succeeded, a connection that closed) until
+    /// it falls due; past twice as many entries as slots (and some), the
+    /// heap keeps only those in force, so that a long timeout under heavy
+    /// churn does not hold an entry for every connection of its span.
+    pub(super) fn push_deadline(&mut self, deadline: Instant, slot: u32, generation: u32) {
+        if self.deadlines.len() >= 2 * self.slots.len() + STALE_DEADLINES {
+            let slots = &self.slots;
+            self.deadlines
+                .retain(|&Reverse((deadline, slot, generation))| {
+                    slots
+                        .get(slot as usize)
+                        .and_then(|s| s.conn.as_ref())
+                        .is_some_and(|c| {
+                            c.id.generation() == generation && c.deadline == Some(deadline)
+                        })
+                });
+        }
         self.deadlines.push(Reverse((deadline, slot, generation)));
     }
 

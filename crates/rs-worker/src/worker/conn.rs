@@ -2,7 +2,6 @@
 //! its [`Phase`]), the [`Slot`] that holds it (its id's slot and
 //! generation), and its setup once accepted.
 
-use std::cmp::Reverse;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -175,8 +174,7 @@ impl Worker {
             acked: 0,
             peer_closed: false,
         });
-        self.deadlines
-            .push(Reverse((deadline, slot, id.generation())));
+        self.push_deadline(deadline, slot, id.generation());
         Ok(())
     }
 

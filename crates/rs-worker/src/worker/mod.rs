@@ -500,6 +500,22 @@ mod tests {
     }
 
     #[test]
+    fn deadlines_no_longer_in_force_do_not_pile_up() {
+        // Entries for slots without a connection (closed ones): the heap is
+        // cleaned once it holds 1024 more than twice its slots (none here).
+        let mut worker = Worker::new(setup(0)).unwrap();
+        let due = Instant::now() + Duration::from_secs(3600);
+        for n in 0..10_000 {
+            worker.push_deadline(due, n % 7, 1);
+            assert!(
+                worker.deadlines.len() <= 1025,
+                "{n}: {}",
+                worker.deadlines.len()
+            );
+        }
+    }
+
+    #[test]
     fn a_worker_index_a_client_id_cannot_hold_is_refused() {
         let max = rs_app::wire::MAX_WORKERS;
         let error = Worker::new(setup(max)).err().expect("refused");
