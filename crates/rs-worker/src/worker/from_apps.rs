@@ -74,38 +74,53 @@ impl Worker {
                     self.deliver_to(app, id, &mut frame, message.close_after, true);
                 }
             }
-            Recipients::Every | Recipients::EveryExcept(_) | Recipients::EveryExceptMulti(_) => {
-                let mut excepted = std::mem::take(&mut self.excepted);
-                excepted.clear();
-                if let Recipients::EveryExceptMulti(ids) = message.recipients
-                    && ids.len() > SCANNED_EXCEPTIONS
-                {
-                    excepted.extend(ids.iter().map(ClientId::get));
-                    excepted.sort_unstable();
-                }
-                // Backwards: sending may close a slow member, whose removal
-                // moves the last member (already served) into its place.
-                let mut i = self.members[app].len();
-                while i > 0 {
-                    i -= 1;
-                    let Some(&slot) = self.members[app].get(i) else {
-                        continue;
-                    };
-                    let Some(id) = self.conn(slot).map(|c| c.id) else {
-                        continue;
-                    };
-                    let included = if excepted.is_empty() {
-                        message.recipients.includes(id)
-                    } else {
-                        excepted.binary_search(&id.get()).is_err()
-                    };
-                    if included {
-                        self.deliver_to(app, id, &mut frame, message.close_after, true);
-                    }
-                }
-                self.excepted = excepted;
+            recipients @ (Recipients::Every
+            | Recipients::EveryExcept(_)
+            | Recipients::EveryExceptMulti(_)) => {
+                self.deliver_to_members(app, recipients, &mut frame, message.close_after);
             }
         }
+    }
+
+    /// Sends one frame to every client of `app` that `recipients` includes.
+    /// Out of line: a reply to one client, the common message, stays short.
+    #[inline(never)]
+    fn deliver_to_members(
+        &mut self,
+        app: usize,
+        recipients: Recipients<'_>,
+        frame: &mut Frame<'_>,
+        close_after: bool,
+    ) {
+        let mut excepted = std::mem::take(&mut self.excepted);
+        excepted.clear();
+        if let Recipients::EveryExceptMulti(ids) = recipients
+            && ids.len() > SCANNED_EXCEPTIONS
+        {
+            excepted.extend(ids.iter().map(ClientId::get));
+            excepted.sort_unstable();
+        }
+        // Backwards: sending may close a slow member, whose removal moves
+        // the last member (already served) into its place.
+        let mut i = self.members[app].len();
+        while i > 0 {
+            i -= 1;
+            let Some(&slot) = self.members[app].get(i) else {
+                continue;
+            };
+            let Some(id) = self.conn(slot).map(|c| c.id) else {
+                continue;
+            };
+            let included = if excepted.is_empty() {
+                recipients.includes(id)
+            } else {
+                excepted.binary_search(&id.get()).is_err()
+            };
+            if included {
+                self.deliver_to(app, id, frame, close_after, true);
+            }
+        }
+        self.excepted = excepted;
     }
 
     /// Sends one frame to one client of `app`, if it is still that client.
