@@ -6,22 +6,10 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use rs_ring::{Consumer, Producer, PushError, RingConfig, ring};
+use rs_ring::{Producer, PushError, RingConfig, ring};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+mod common;
+use common::{Rng, pop};
 
 fn fill(seq: u64, len: usize) -> Vec<u8> {
     (0..len)
@@ -235,13 +223,6 @@ fn random_operations_agree_with_a_model() {
     assert!(total > 1000);
 }
 
-fn pop(consumer: &mut Consumer) -> Option<Vec<u8>> {
-    let message = consumer.peek()?.to_vec();
-    consumer.advance();
-    consumer.release();
-    Some(message)
-}
-
 /// Records that exactly fill the end of the segment, lap after lap, in a
 /// fixed and in a growing ring: no WRAP marker is written and the next
 /// record must start at offset 0.
@@ -313,38 +294,21 @@ fn the_longest_message_goes_through_a_growing_ring_from_any_offset() {
                 producer.push(&fill(i as u64, 4)).unwrap();
                 assert_eq!(pop(&mut consumer).unwrap(), fill(i as u64, 4));
             }
-            let message = fill(99, longest);
-            let mut tries = 0;
-            loop {
-                match producer.push(&message) {
-                    Ok(()) => break,
-                    Err(PushError::Full { .. }) => {
-                        tries += 1;
-                        assert!(tries < 4, "({initial},{max}) lead {lead}: never fits");
-                        assert_eq!(consumer.peek(), None);
-                    }
-                    Err(e) => panic!("{e}"),
+            // Then again, from wherever that left the producer.
+            for (seq, which) in [(99, "first"), (100, "second")] {
+                let message = fill(seq, longest);
+                let mut tries = 0;
+                while let Err(error) = producer.push(&message) {
+                    assert!(matches!(error, PushError::Full { .. }), "{error}");
+                    tries += 1;
+                    assert!(
+                        tries < 4,
+                        "({initial},{max}) lead {lead}: {which} never fits"
+                    );
+                    assert_eq!(consumer.peek(), None);
                 }
+                assert_eq!(pop(&mut consumer).unwrap(), message);
             }
-            assert_eq!(pop(&mut consumer).unwrap(), message);
-            // And again, from wherever that left the producer.
-            let again = fill(100, longest);
-            let mut tries = 0;
-            loop {
-                match producer.push(&again) {
-                    Ok(()) => break,
-                    Err(PushError::Full { .. }) => {
-                        tries += 1;
-                        assert!(
-                            tries < 4,
-                            "({initial},{max}) lead {lead}: second never fits"
-                        );
-                        assert_eq!(consumer.peek(), None);
-                    }
-                    Err(e) => panic!("{e}"),
-                }
-            }
-            assert_eq!(pop(&mut consumer).unwrap(), again);
         }
     }
 }

@@ -6,15 +6,11 @@ use std::time::{Duration, Instant};
 
 use rs_ring::{Consumer, Notifier, Parker, Producer, PushError, RingConfig, Wakeup, ring};
 
+mod common;
+use common::pop;
+
 fn fixed(capacity: usize) -> (Producer, Consumer) {
     ring(RingConfig::new(capacity), None)
-}
-
-fn pop(consumer: &mut Consumer) -> Option<Vec<u8>> {
-    let message = consumer.peek()?.to_vec();
-    consumer.advance();
-    consumer.release();
-    Some(message)
 }
 
 #[test]

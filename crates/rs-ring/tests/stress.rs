@@ -12,23 +12,10 @@ use std::time::{Duration, Instant};
 
 use rs_ring::{Consumer, Notifier, Parker, Producer, PushError, RingConfig, ring};
 
+mod common;
+use common::Rng;
+
 const DEADLINE: Duration = Duration::from_secs(240);
-
-/// A small, fast, deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn checksum(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0x811c_9dc5u32, |h, &b| {
