@@ -19,6 +19,27 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     builder.check(f);
 }
 
+/// Consumes one message `[i; lens[i]]` for each `i` in order, yielding
+/// while the ring is empty; `release` gives each one's space back at once
+/// (otherwise only advancing past it).
+fn consume_yielding(consumer: &mut rs_ring::Consumer, lens: &[usize], release: bool) {
+    for (i, &len) in lens.iter().enumerate() {
+        loop {
+            match consumer.peek() {
+                Some(message) => {
+                    assert_eq!(message, &vec![i as u8; len][..]);
+                    consumer.advance();
+                    if release {
+                        consumer.release();
+                    }
+                    break;
+                }
+                None => thread::yield_now(),
+            }
+        }
+    }
+}
+
 /// A ring of 64 bytes holds two 20-byte messages (24-byte records) before the
 /// third must skip the tail and wrap; the producer pushes three.
 #[test]
@@ -32,18 +53,7 @@ fn published_messages_are_seen_whole_across_a_wrap() {
                 }
             }
         });
-        let mut next = 0u8;
-        while next < 3 {
-            match consumer.peek() {
-                Some(message) => {
-                    assert_eq!(message, [next; 20]);
-                    next += 1;
-                    consumer.advance();
-                    consumer.release();
-                }
-                None => thread::yield_now(),
-            }
-        }
+        consume_yielding(&mut consumer, &[20, 20, 20], true);
         writer.join().unwrap();
     });
 }
@@ -59,17 +69,7 @@ fn the_consumer_follows_a_growth() {
                 producer.push(&[i; 20]).unwrap();
             }
         });
-        let mut next = 0u8;
-        while next < 3 {
-            match consumer.peek() {
-                Some(message) => {
-                    assert_eq!(message, [next; 20]);
-                    next += 1;
-                    consumer.advance();
-                }
-                None => thread::yield_now(),
-            }
-        }
+        consume_yielding(&mut consumer, &[20, 20, 20], false);
         writer.join().unwrap();
     });
 }
@@ -298,19 +298,7 @@ fn two_growths_while_the_consumer_frees() {
             // grows the ring to 256 unless the consumer released enough.
             producer.push(&[3; 36]).unwrap();
         });
-        let lens = [20usize, 20, 44, 36];
-        let mut next = 0usize;
-        while next < 4 {
-            match consumer.peek() {
-                Some(message) => {
-                    assert_eq!(message, &vec![next as u8; lens[next]][..]);
-                    next += 1;
-                    consumer.advance();
-                    consumer.release();
-                }
-                None => thread::yield_now(),
-            }
-        }
+        consume_yielding(&mut consumer, &[20, 20, 44, 36], true);
         writer.join().unwrap();
     });
 }
