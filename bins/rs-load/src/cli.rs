@@ -269,8 +269,8 @@ impl Options {
             match arg.as_str() {
                 "--help" | "-h" => return Ok(Command::Help),
                 "--url" => url = Some(value("--url")?),
-                "--host" => host_header = Some(value("--host")?),
-                "--origin" => origin = Some(value("--origin")?),
+                "--host" => host_header = Some(header_value("--host", value("--host")?)?),
+                "--origin" => origin = Some(header_value("--origin", value("--origin")?)?),
                 "--ca" => ca = Some(PathBuf::from(value("--ca")?)),
                 "--conns" => conns = number(&value("--conns")?, "--conns")?,
                 "--size" => size = number(&value("--size")?, "--size")?,
@@ -364,6 +364,17 @@ impl Options {
     }
 }
 
+/// A header value given on the command line: no control characters (a
+/// line break would end the header and start another).
+fn header_value(name: &str, value: String) -> Result<String, LoadError> {
+    if value.bytes().any(|b| b.is_ascii_control()) {
+        return Err(LoadError::Usage(format!(
+            "{name} {value:?}: control characters in a header value"
+        )));
+    }
+    Ok(value)
+}
+
 fn number<T: std::str::FromStr>(value: &str, name: &str) -> Result<T, LoadError> {
     value
         .parse()
@@ -382,6 +393,16 @@ mod tests {
         match parse(args) {
             Ok(Command::Run(options)) => options,
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_host_or_origin_with_a_line_break_is_refused() {
+        for option in ["--host", "--origin"] {
+            assert_eq!(
+                usage_error(&[option, "a\r\nX-Injected: 1"]),
+                format!("{option} \"a\\r\\nX-Injected: 1\": control characters in a header value")
+            );
         }
     }
 

@@ -22,7 +22,7 @@ use rs_proto::{
 
 use crate::error::ConnError;
 use crate::frame::{Control, FrameReader, FrameSink};
-use crate::handshake::{self, Accept, MAX_RESPONSE_HEAD};
+use crate::handshake::{self, Accept, HandshakeError, MAX_RESPONSE_HEAD};
 use crate::rng::Rng;
 use crate::target::Target;
 use crate::transport::{ReadEnd, TlsStream, Transport};
@@ -400,6 +400,13 @@ impl<S: Session> Conn<S> {
             self.state = State::Closed;
             return Ok(());
         }
+        if self.state == State::Upgrading {
+            let line = self.head.split(|&b| b == b'\n').next().unwrap_or_default();
+            let received = String::from_utf8_lossy(&line[..line.len().min(200)]);
+            return Err(ConnError::Handshake(HandshakeError::Closed(
+                received.trim_end().to_owned(),
+            )));
+        }
         Err(ConnError::Eof)
     }
 
@@ -408,8 +415,13 @@ impl<S: Session> Conn<S> {
     fn on_bytes(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
         match self.state {
             State::Upgrading => {
-                self.head
-                    .extend_from_slice(&bytes[..bytes.len().min(MAX_RESPONSE_HEAD + 1)]);
+                // The head is kept up to one byte past its limit (enough to
+                // tell it is too long); frames behind it in this read are
+                // handed on from `bytes`, whatever their length.
+                let taken = bytes
+                    .len()
+                    .min((MAX_RESPONSE_HEAD + 1).saturating_sub(self.head.len()));
+                self.head.extend_from_slice(&bytes[..taken]);
                 let Some(head_len) = handshake::check_response(&self.head, &self.accept)
                     .map_err(ConnError::Handshake)?
                 else {
@@ -417,8 +429,9 @@ impl<S: Session> Conn<S> {
                 };
                 self.state = State::Open;
                 let head = std::mem::take(&mut self.head);
-                let frames = &head[head_len..];
-                let result = self.dispatch(frames);
+                let result = self
+                    .dispatch(&head[head_len..])
+                    .and_then(|()| self.dispatch(&bytes[taken..]));
                 self.head = head;
                 self.head.clear();
                 result

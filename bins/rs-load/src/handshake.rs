@@ -31,6 +31,9 @@ pub enum HandshakeError {
     WrongAccept(String),
     /// No end of the head within [`MAX_RESPONSE_HEAD`] bytes.
     TooLong,
+    /// The server closed the connection before the end of its answer
+    /// (what came of it, if anything, is quoted).
+    Closed(String),
 }
 
 impl fmt::Display for HandshakeError {
@@ -42,6 +45,13 @@ impl fmt::Display for HandshakeError {
             Self::TooLong => write!(
                 f,
                 "no end of the response head in {MAX_RESPONSE_HEAD} bytes"
+            ),
+            Self::Closed(received) if received.is_empty() => {
+                f.write_str("the server closed the connection without answering the upgrade")
+            }
+            Self::Closed(received) => write!(
+                f,
+                "the server closed the connection in the middle of its answer: {received:?}"
             ),
         }
     }
