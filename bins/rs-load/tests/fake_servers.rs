@@ -373,21 +373,24 @@ fn exit_status_and_messages_of_the_binary() {
             let _ = s.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
         }
     });
-    let url = format!("ws://127.0.0.1:{port}/echo");
-    let out = Process::new(bin)
-        .args([
-            "echo",
-            "--url",
-            &url,
-            "--conns",
-            "1",
-            "--count",
-            "1",
-            "--duration",
-            "5",
-        ])
-        .output()
-        .unwrap();
+    // One message to echo at `url`, within 5 s.
+    let echo_once = |url: &str| {
+        Process::new(bin)
+            .args([
+                "echo",
+                "--url",
+                url,
+                "--conns",
+                "1",
+                "--count",
+                "1",
+                "--duration",
+                "5",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = echo_once(&format!("ws://127.0.0.1:{port}/echo"));
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("403 Forbidden"), "{stderr}");
@@ -395,20 +398,7 @@ fn exit_status_and_messages_of_the_binary() {
     let dead = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://127.0.0.1:{}/echo", dead.local_addr().unwrap().port());
     drop(dead);
-    let out = Process::new(bin)
-        .args([
-            "echo",
-            "--url",
-            &url,
-            "--conns",
-            "1",
-            "--count",
-            "1",
-            "--duration",
-            "5",
-        ])
-        .output()
-        .unwrap();
+    let out = echo_once(&url);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("connect"));
 }
