@@ -242,7 +242,10 @@ pub(crate) fn run_thread(
     }
     let mut total = 0u64;
     while active > 0 {
-        if ctx.shared.stopped() || Instant::now() >= window.deadline {
+        if ctx.shared.stopped() {
+            return Ok(ctx.finish(latency, total, None));
+        }
+        if Instant::now() >= window.deadline {
             break;
         }
         ctx.wait(window.deadline)?;
@@ -286,7 +289,9 @@ pub(crate) fn run_thread(
         }
     }
     let finished_at = (active == 0).then(Instant::now);
-    Ok(ctx.finish(latency, total, finished_at))
+    let result = ctx.finish(latency, total, finished_at);
+    ctx.close_all(&mut conns)?;
+    Ok(result)
 }
 
 #[cfg(test)]

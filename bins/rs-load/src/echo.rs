@@ -11,7 +11,7 @@ use crate::conn::{Conn, Session};
 use crate::error::{ConnError, LoadError};
 use crate::histogram::Histogram;
 use crate::payload::{COUNTER_LEN, check_chunk, first_difference, hex_u32};
-use crate::worker::{Ctx, ThreadResult, hangup};
+use crate::worker::{Ctx, END_GRACE, ThreadResult, hangup};
 
 /// One echo connection's state: the message in flight and what is left.
 pub(crate) struct EchoSession {
@@ -187,12 +187,37 @@ pub(crate) fn run_thread(
         }
     }
     let mut total = 0u64;
-    let mut finished_at = None;
+    let mut finished_at = (active == 0).then(Instant::now);
+    // Past the deadline nothing more is sent or counted, but the echoes in
+    // flight are still awaited and checked, for at most END_GRACE.
+    let mut in_window = true;
+    let mut until = window.deadline;
     while active > 0 {
-        if ctx.shared.stopped() || Instant::now() >= window.deadline {
-            break;
+        if ctx.shared.stopped() {
+            return Ok(ctx.finish(latency, total, None));
         }
-        ctx.wait(window.deadline)?;
+        let now = Instant::now();
+        if in_window && now >= window.deadline {
+            in_window = false;
+            until = now + END_GRACE;
+            for conn in conns.iter().filter(|c| c.session.expecting) {
+                if let Some(waited) = window.stalled(conn.session.sent_at, now) {
+                    let what = "an echo";
+                    return Err(conn_error(conn, ConnError::Stalled { what, waited }));
+                }
+            }
+        } else if !in_window && now >= until {
+            let conn = conns.iter().find(|c| c.session.expecting);
+            let error = ConnError::Unanswered {
+                what: "the echo of the last message",
+                waited: END_GRACE,
+            };
+            return Err(LoadError::Conn {
+                conn: conn.map_or(0, |c| c.index),
+                error,
+            });
+        }
+        ctx.wait(until)?;
         for event in ctx.events.iter() {
             let Some(conn) = conns.get_mut(event.token().0) else {
                 continue;
@@ -203,6 +228,10 @@ pub(crate) fn run_thread(
                 continue;
             }
             conn.session.complete = false;
+            if !in_window {
+                active -= 1;
+                continue;
+            }
             let now = Instant::now();
             latency.record(duration_nanos(now - conn.session.sent_at));
             total += 1;
@@ -213,20 +242,16 @@ pub(crate) fn run_thread(
             next_message(conn);
             send(conn, now).map_err(|error| conn_error(conn, error))?;
         }
-        ctx.progress().total.store(total, Ordering::Relaxed);
-    }
-    if active == 0 {
-        finished_at = Some(Instant::now());
-    } else if Instant::now() >= window.deadline {
-        let now = Instant::now();
-        for conn in conns.iter().filter(|c| c.session.expecting) {
-            if let Some(waited) = window.stalled(conn.session.sent_at, now) {
-                let what = "an echo";
-                return Err(conn_error(conn, ConnError::Stalled { what, waited }));
+        if in_window {
+            ctx.progress().total.store(total, Ordering::Relaxed);
+            if active == 0 {
+                finished_at = Some(Instant::now());
             }
         }
     }
-    Ok(ctx.finish(latency, total, finished_at))
+    let result = ctx.finish(latency, total, finished_at);
+    ctx.close_all(&mut conns)?;
+    Ok(result)
 }
 
 fn conn_error<S>(conn: &Conn<S>, error: ConnError) -> LoadError {

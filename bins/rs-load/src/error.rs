@@ -211,6 +211,14 @@ pub enum ConnError {
         /// For how long.
         waited: Duration,
     },
+    /// After the run, something awaited did not come within the grace
+    /// period: an echo sent before the deadline, or the server's close.
+    Unanswered {
+        /// What was awaited.
+        what: &'static str,
+        /// For how long.
+        waited: Duration,
+    },
 }
 
 impl fmt::Display for ConnError {
@@ -254,6 +262,11 @@ impl fmt::Display for ConnError {
                 f,
                 "still waiting for {what} after {:.1} s, more than half the run: the server \
                  lost it or stopped serving this connection",
+                waited.as_secs_f64()
+            ),
+            Self::Unanswered { what, waited } => write!(
+                f,
+                "{what} did not come within {:.1} s of the run's end",
                 waited.as_secs_f64()
             ),
         }

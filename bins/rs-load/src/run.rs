@@ -261,7 +261,11 @@ pub fn run(options: &Options, progress: &mut dyn Write) -> Result<Report, LoadEr
         }
     }
     let measured = supervise(options, &shared, rss_before, progress);
-    shared.stop.store(true, Ordering::SeqCst);
+    // A run that ended well is left to end by itself: the threads await
+    // what is in flight and close their connections.
+    if !matches!(measured, Ok(Some(_))) {
+        shared.stop.store(true, Ordering::SeqCst);
+    }
     let mut results = Vec::with_capacity(handles.len());
     for handle in handles {
         results.push(handle.join().map_err(|_| LoadError::ThreadPanicked)?);

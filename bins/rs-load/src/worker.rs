@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Token};
 
 use crate::conn::{Conn, Session, State};
-use crate::error::LoadError;
+use crate::error::{ConnError, LoadError};
 use crate::histogram::Histogram;
 use crate::rng::Rng;
 use crate::target::Target;
@@ -24,6 +24,10 @@ const EVENTS: usize = 1024;
 /// The longest a thread blocks in `epoll_wait` before it checks the clock
 /// and the stop flag again.
 const MAX_WAIT: Duration = Duration::from_millis(50);
+/// How long the end of a run waits for what is still in flight (the last
+/// echoes of a timed run), then for the server's side of the closing
+/// handshakes.
+pub(crate) const END_GRACE: Duration = Duration::from_secs(5);
 
 /// The measurement window, set by the main thread when every load thread
 /// is ready.
@@ -218,6 +222,52 @@ impl Ctx {
                 if !was_open && conn.state() == State::Open {
                     open += 1;
                     opening -= 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the run as a client should: runs the closing handshake on every
+    /// open connection and waits, at most [`END_GRACE`], for the server's
+    /// close frame and its end of TCP. What the server sends before its
+    /// close still goes to the sessions, which refuse a message nobody
+    /// waits for: a server that sends more than it was asked for fails the
+    /// run here.
+    pub(crate) fn close_all<S: Session>(&mut self, conns: &mut [Conn<S>]) -> Result<(), LoadError> {
+        let deadline = Instant::now() + END_GRACE;
+        let mut closing = 0usize;
+        for conn in conns.iter_mut().filter(|c| c.state() == State::Open) {
+            conn.close().map_err(|error| LoadError::Conn {
+                conn: conn.index,
+                error,
+            })?;
+            closing += 1;
+        }
+        while closing > 0 && !self.shared.stopped() {
+            if Instant::now() >= deadline {
+                let conn = conns.iter().find(|c| c.state() == State::Closing);
+                return Err(LoadError::Conn {
+                    conn: conn.map_or(0, |c| c.index),
+                    error: ConnError::Unanswered {
+                        what: "the server's close",
+                        waited: END_GRACE,
+                    },
+                });
+            }
+            self.wait(deadline)?;
+            for event in self.events.iter() {
+                let Some(conn) = conns.get_mut(event.token().0) else {
+                    continue;
+                };
+                let was_closing = conn.state() == State::Closing;
+                conn.on_ready(&mut self.rbuf, hangup(event))
+                    .map_err(|error| LoadError::Conn {
+                        conn: conn.index,
+                        error,
+                    })?;
+                if was_closing && conn.state() == State::Closed {
+                    closing -= 1;
                 }
             }
         }

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rs_load::{Command, ConnError, HandshakeError, LoadError, Options, Report};
 use rs_proto::{CloseCode, Decoder, Event, Limits, Opcode, encode_close, encode_frame};
@@ -34,6 +34,12 @@ enum Behaviour {
     /// Echoes every message but the `message`-th of each connection, which
     /// it reads and drops (the connection stays open).
     Lose { message: usize },
+    /// Echoes every message, the `message`-th of each connection twice
+    /// (the copy 200 ms later).
+    Duplicate { message: usize },
+    /// Echoes until `after_ms` after the connection's first message, then
+    /// reads and drops every message.
+    LoseLate { after_ms: u64 },
     /// Broadcasts, but never delivers a connection's first message to the
     /// first connection.
     BroadcastLosingFirst,
@@ -103,6 +109,7 @@ fn connection(
     let mut buf = vec![0u8; 1 << 16];
     let mut messages = 0usize;
     let mut awaiting_pong: Option<(Vec<u8>, Vec<u8>)> = None;
+    let mut first_at = None;
     loop {
         let mut pos = 0;
         while pos < pending.len() {
@@ -112,6 +119,7 @@ fn connection(
             match decoded.event {
                 Some(Event::Message { kind, payload }) => {
                     let mut echo = payload.to_vec();
+                    let since_first = first_at.get_or_insert_with(Instant::now).elapsed();
                     match behaviour {
                         Behaviour::Corrupt { message, offset } if message == messages => {
                             echo[offset] ^= 1;
@@ -132,6 +140,18 @@ fn connection(
                         Behaviour::Lose { message } if message == messages => {
                             messages += 1;
                             continue;
+                        }
+                        Behaviour::LoseLate { after_ms }
+                            if since_first > Duration::from_millis(after_ms) =>
+                        {
+                            continue;
+                        }
+                        Behaviour::Duplicate { message } if message == messages => {
+                            // The copy follows later, in a read of its own.
+                            encode_frame(&mut out, kind.opcode(), &echo).unwrap();
+                            stream.write_all(&out)?;
+                            out.clear();
+                            thread::sleep(Duration::from_millis(200));
                         }
                         _ => {}
                     }
@@ -498,6 +518,50 @@ fn a_broadcast_delivery_that_never_comes_fails_a_timed_run() {
         .to_string();
     assert!(
         error.contains("still waiting for a broadcast round"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_message_more_than_a_count_asked_for_fails_the_run() {
+    // The extra echo comes after the last one awaited: only the closing
+    // handshake at the end of the run sees it.
+    let port = serve(Behaviour::Duplicate { message: 4 });
+    let result = run(
+        port,
+        &["echo", "--conns", "1", "--count", "5", "--size", "20"],
+    );
+    let error = result
+        .expect_err("an extra echo went unreported")
+        .to_string();
+    assert!(
+        error.contains("a message arrived while none was expected"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_echo_lost_late_in_a_timed_run_fails_it() {
+    // Lost after three quarters of the run: too late to have waited half
+    // of it at the deadline, so only the grace period after it catches it.
+    let port = serve(Behaviour::LoseLate { after_ms: 750 });
+    let result = run_for(port, 1, &["echo", "--conns", "1", "--size", "20"]);
+    let error = result.expect_err("a lost echo went unreported").to_string();
+    assert!(
+        error.contains("the echo of the last message did not come within 5.0 s"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_close_that_never_comes_fails_an_echo_run() {
+    let port = serve(Behaviour::CloseUnanswered);
+    let result = run(port, &["echo", "--conns", "2", "--count", "10"]);
+    let error = result
+        .expect_err("a missing close went unreported")
+        .to_string();
+    assert!(
+        error.contains("the server's close did not come within 5.0 s"),
         "{error}"
     );
 }
