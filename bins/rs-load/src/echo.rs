@@ -36,7 +36,7 @@ impl EchoSession {
         Self {
             pattern,
             kind,
-            counter: hex_u32(0),
+            counter: counter(0),
             seq: 0,
             left: budget,
             expecting: false,
@@ -104,6 +104,16 @@ impl Session for EchoSession {
     }
 }
 
+/// Message `seq`'s counter: its hex digits, least significant first, so
+/// that a message shorter than the counter still carries the digits that
+/// change from one message to the next (a duplicated echo of 1 byte is
+/// caught unless it is 16 messages late).
+fn counter(seq: u32) -> [u8; COUNTER_LEN] {
+    let mut digits = hex_u32(seq);
+    digits.reverse();
+    digits
+}
+
 /// Writes the first masked frame: header, then the pattern with counter 0.
 fn build_frame(conn: &mut Conn<EchoSession>) {
     let key = conn.mask_key();
@@ -133,7 +143,7 @@ fn next_message(conn: &mut Conn<EchoSession>) {
     let key = conn.mask_key();
     let session = &mut conn.session;
     session.seq = session.seq.wrapping_add(1);
-    session.counter = hex_u32(session.seq);
+    session.counter = counter(session.seq);
     let (size, counter) = (session.pattern.len(), session.counter);
     let out = conn.out_mut();
     let start = out.len() - size;
@@ -361,6 +371,31 @@ mod tests {
     }
 
     #[test]
+    fn a_duplicated_echo_shorter_than_the_counter_is_caught() {
+        for size in 1..COUNTER_LEN {
+            let mut s = session(size);
+            let first = expected_payload(&s);
+            s.data(DataKind::Binary, 0, &first).unwrap();
+            s.message_end(DataKind::Binary, size as u64).unwrap();
+            s.seq += 1;
+            s.counter = counter(s.seq);
+            s.expecting = true;
+            let error = s.data(DataKind::Binary, 0, &first).unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    ConnError::Mismatch {
+                        message: 1,
+                        offset: 0,
+                        ..
+                    }
+                ),
+                "{size}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
     fn the_next_message_carries_the_next_counter_masked() {
         let mut conn = Conn::new(0, session(12), 64);
         build_frame(&mut conn);
@@ -370,7 +405,7 @@ mod tests {
         let key = conn.mask_key();
         let mut payload = conn.out_mut()[2 + 4..].to_vec();
         apply_mask(&mut payload, key);
-        assert_eq!(&payload[..8], b"00000002");
+        assert_eq!(&payload[..8], b"20000000");
         assert_eq!(&payload[8..], &pattern(12, false)[8..]);
     }
 }

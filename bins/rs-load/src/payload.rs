@@ -1,6 +1,7 @@
 //! Message payloads: a fixed pattern with a short counter in front, so every
 //! echo can be checked byte for byte and a stale or reordered message is
-//! caught by its counter.
+//! caught by its counter (an echo's digits least significant first, so that
+//! a message shorter than the counter keeps the digits that change).
 
 use rs_proto::DataKind;
 
