@@ -43,7 +43,7 @@ pub(crate) fn detach() -> io::Result<Detached> {
         Some(_) => {
             drop(write_end);
             // Only waits: Ctrl-C should stop the wait (the server goes on).
-            let _ = crate::signals::unblock();
+            let _ = crate::signals::unblock_stops();
             std::process::exit(wait_for_report(File::from(read_end)))
         }
         None => {

@@ -136,9 +136,13 @@ pub(crate) fn run(options: &ServeOptions) -> ExitCode {
             eprintln!("ringsocket: interrupted while starting; not detaching");
             return exit::failure();
         }
+        let reload = signals::take_pending_reload();
         match daemon::detach() {
             Ok(detached) => {
                 logging::switch_to_syslog();
+                if reload && let Err(e) = signals::resend_reload() {
+                    log::warn!("a SIGHUP that came while starting is lost: {e}");
+                }
                 Some(detached)
             }
             Err(e) => {
@@ -488,6 +492,14 @@ impl Server {
         } else {
             log::info!("SIGHUP: RUST_LOG is set and decides the log level");
         }
+        // Said whatever happens to the certificates and endpoints below.
+        let unapplied = needs_restart(&self.started, &config);
+        if !unapplied.is_empty() {
+            log::warn!(
+                "SIGHUP: changed settings that apply only at a restart: {}",
+                unapplied.join(", ")
+            );
+        }
         let routes_reloadable = self.routes_reloadable(&config);
         let kept_hosts;
         let hosts = if routes_reloadable {
@@ -526,13 +538,6 @@ impl Server {
         }
         if routes_reloadable {
             self.reload_routes(&config);
-        }
-        let unapplied = needs_restart(&self.started, &config);
-        if !unapplied.is_empty() {
-            log::warn!(
-                "SIGHUP: changed settings that apply only at a restart: {}",
-                unapplied.join(", ")
-            );
         }
     }
 
@@ -585,7 +590,6 @@ fn needs_restart(started: &Config, new: &Config) -> Vec<&'static str> {
     }
     let mut changed: Vec<&'static str> = differing![
         ports,
-        worker_c,
         shutdown_wait_http,
         shutdown_wait_ws,
         idle_timeout,
@@ -607,6 +611,10 @@ fn needs_restart(started: &Config, new: &Config) -> Vec<&'static str> {
     .into_iter()
     .filter_map(|(key, differs)| differs.then_some(key))
     .collect();
+    // As used: left out, it is worked out from the CPUs and the apps.
+    if started.effective_worker_c() != new.effective_worker_c() {
+        changed.insert(1.min(changed.len()), "worker_c");
+    }
     // An app's own settings, apart from its endpoints.
     let without_endpoints = |config: &Config| {
         config

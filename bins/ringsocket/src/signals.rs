@@ -26,14 +26,17 @@ pub(crate) fn exit_on_next_signal() {
     EXIT_ON_NEXT.store(true, Ordering::SeqCst);
 }
 
-fn signal_set() -> libc::sigset_t {
+/// The signals the server acts on.
+const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+fn signal_set(signals: &[libc::c_int]) -> libc::sigset_t {
     // SAFETY: sigemptyset/sigaddset initialise and fill a local set.
     unsafe {
         let mut set = std::mem::zeroed::<libc::sigset_t>();
         libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGHUP);
+        for &signal in signals {
+            libc::sigaddset(&mut set, signal);
+        }
         set
     }
 }
@@ -43,13 +46,15 @@ fn signal_set() -> libc::sigset_t {
 /// server starts (a SIGHUP from log rotation, say) waits for [`forward`]
 /// instead of killing the process with the default action.
 pub(crate) fn block() -> std::io::Result<()> {
-    set_mask(libc::SIG_BLOCK)
+    set_mask(libc::SIG_BLOCK, &SIGNALS)
 }
 
-/// Undoes [`block`]: for the starting process of daemon mode, which only
-/// waits for the server and should stay interruptible.
-pub(crate) fn unblock() -> std::io::Result<()> {
-    set_mask(libc::SIG_UNBLOCK)
+/// Unblocks SIGINT and SIGTERM: for the starting process of daemon mode,
+/// which only waits for the server and should stay interruptible. SIGHUP
+/// stays blocked: a terminal that hangs up must not kill it (the server,
+/// in its own session, goes on) and make `ringsocket --daemon` look failed.
+pub(crate) fn unblock_stops() -> std::io::Result<()> {
+    set_mask(libc::SIG_UNBLOCK, &[libc::SIGINT, libc::SIGTERM])
 }
 
 /// Whether SIGINT or SIGTERM arrived while blocked and waits. Daemon mode
@@ -65,8 +70,32 @@ pub(crate) fn stop_pending() -> bool {
     }
 }
 
-fn set_mask(how: libc::c_int) -> std::io::Result<()> {
-    let set = signal_set();
+/// Takes a SIGHUP that arrived while blocked, if one waits. Daemon mode
+/// takes it before forking, for the reason [`stop_pending`] gives, and
+/// hands it to the detached server with [`resend_reload`].
+pub(crate) fn take_pending_reload() -> bool {
+    let set = signal_set(&[libc::SIGHUP]);
+    let now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid, initialised set; no siginfo wanted; a zero timeout
+    // only polls.
+    unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &now) == libc::SIGHUP }
+}
+
+/// Sends this process a SIGHUP, which waits (blocked) for [`forward`].
+/// Process-directed, so that the signal thread's `sigwait` takes it.
+pub(crate) fn resend_reload() -> std::io::Result<()> {
+    // SAFETY: signals this process; SIGHUP is blocked in every thread.
+    if unsafe { libc::kill(libc::getpid(), libc::SIGHUP) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn set_mask(how: libc::c_int, signals: &[libc::c_int]) -> std::io::Result<()> {
+    let set = signal_set(signals);
     // SAFETY: a valid, initialised set; the old mask is not needed.
     let result = unsafe { libc::pthread_sigmask(how, &set, std::ptr::null_mut()) };
     if result != 0 {
@@ -78,7 +107,7 @@ fn set_mask(how: libc::c_int) -> std::io::Result<()> {
 /// Starts the thread that receives the signals [`block`] blocked (including
 /// any that arrived since) and forwards them as events.
 pub(crate) fn forward(events: Sender<Event>) -> std::io::Result<()> {
-    let set = signal_set();
+    let set = signal_set(&SIGNALS);
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -119,12 +148,26 @@ mod tests {
         // only becomes pending.
         unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGTERM) };
         assert!(stop_pending());
-        let set = signal_set();
+        let set = signal_set(&SIGNALS);
         let mut signal = 0;
         // SAFETY: takes the pending signal of a valid, initialised set.
         assert_eq!(unsafe { libc::sigwait(&set, &mut signal) }, 0);
         assert_eq!(signal, libc::SIGTERM);
         assert!(!stop_pending());
-        unblock().unwrap();
+        set_mask(libc::SIG_UNBLOCK, &SIGNALS).unwrap();
+    }
+
+    #[test]
+    fn a_blocked_sighup_is_taken_once() {
+        // The mask is per thread: this test thread's only.
+        block().unwrap();
+        assert!(!take_pending_reload());
+        // SAFETY: signals this very thread, where SIGHUP is blocked, so it
+        // only becomes pending.
+        unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGHUP) };
+        assert!(!stop_pending());
+        assert!(take_pending_reload());
+        assert!(!take_pending_reload());
+        set_mask(libc::SIG_UNBLOCK, &SIGNALS).unwrap();
     }
 }

@@ -838,8 +838,13 @@ fn sighup_with_a_fifo_for_configuration_reloads_nothing_and_the_server_still_sto
 /// The status line the server answers an upgrade request for `path` from a
 /// page of `origin` with.
 fn status_for(server: &Server, path: &str, origin: &str) -> String {
+    status_on(server.ports[0], path, origin)
+}
+
+/// [`status_for`] the server on `port`.
+fn status_on(port: u16, path: &str, origin: &str) -> String {
     use std::io::Write;
-    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -1057,4 +1062,126 @@ fn check_with_a_closed_stdout_pipe_exits_0_without_panicking() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!((output.status.code(), stderr.as_ref()), (Some(0), ""));
     }
+}
+
+/// A detached server, by its pid: stopped (SIGTERM, SIGKILL after 20 s)
+/// when dropped, so that no test leaves one running.
+struct Daemon(i32);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the pid the daemon wrote.
+        unsafe { kill(self.0, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::path::Path::new(&format!("/proc/{}", self.0)).exists() {
+            if Instant::now() > deadline {
+                // SAFETY: as above.
+                unsafe { kill(self.0, libc::SIGKILL) };
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A C source for a constructor linked into an app: it creates the file
+/// named by `RS_TEST_LOAD_MARK`, then sleeps 2 s, so that loading the app
+/// (before daemon mode forks) takes that long.
+const SLOW_LOAD_C: &str = r#"
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+__attribute__((constructor)) static void slow_load(void)
+{
+    const char *mark = getenv("RS_TEST_LOAD_MARK");
+    FILE *file = mark != NULL ? fopen(mark, "w") : NULL;
+    if (file != NULL) {
+        fclose(file);
+    }
+    struct timespec pause = { 2, 0 };
+    nanosleep(&pause, NULL);
+}
+"#;
+
+#[test]
+fn daemon_mode_a_sighup_while_the_apps_load_is_applied_once_the_server_runs() {
+    // A signal pending before the fork stays with the starting process:
+    // the server would never reload, and the starting process, once it
+    // unblocked signals to wait, was killed by it (exit by signal 1).
+    let port = free_port();
+    let build = tempfile::tempdir().unwrap();
+    let ctor = build.path().join("slow_load.c");
+    std::fs::write(&ctor, SLOW_LOAD_C).unwrap();
+    let app = build.path().join("libecho_slow.so");
+    let include = ["-I", "crates/rs-app/include", ctor.to_str().unwrap()];
+    build_c("crates/rs-examples/c/echo.c", &app, &include);
+    let spec = AppSpec {
+        name: "echo_slow",
+        path: app,
+        endpoints: vec![(0, "/before".to_owned(), 0)],
+        endpoint_members: "",
+    };
+    let text = config_text(&[port], &[spec], &run_as_user());
+    let config = ConfigFile::raw(&text);
+    Command::new("chmod")
+        .arg("1777")
+        .arg(config.dir.path())
+        .status()
+        .unwrap();
+    let (mark, pidfile) = (
+        config.dir.path().join("loading"),
+        config.dir.path().join("ringsocket.pid"),
+    );
+    let mut starter = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+        .arg("--daemon")
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .arg(&config.path)
+        .env("RS_TEST_LOAD_MARK", &mark)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !mark.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if !mark.exists() {
+        let _ = starter.kill();
+        let _ = starter.wait();
+        panic!("the app was never loaded");
+    }
+    // The operator moves the endpoint and reloads while the server starts.
+    std::fs::write(&config.path, text.replace("/before\"", "/after\"")).unwrap();
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    unsafe { kill(starter.id() as i32, libc::SIGHUP) };
+    let status = exit_of(&mut starter, Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let daemon = loop {
+        let pid = std::fs::read_to_string(&pidfile).ok();
+        if let Some(pid) = pid.and_then(|text| text.trim().parse::<i32>().ok()) {
+            break Daemon(pid);
+        }
+        assert!(Instant::now() < deadline, "no pidfile");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let origin = "http://allowed.example";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut after = String::new();
+    while !after.starts_with("HTTP/1.1 101 ") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        after = if accepts(port) {
+            status_on(port, "/after", origin)
+        } else {
+            String::new()
+        };
+    }
+    let before = status_on(port, "/before", origin);
+    drop(daemon);
+    assert_eq!(status, Some(0), "the starting process failed");
+    assert!(after.starts_with("HTTP/1.1 101 "), "/after: {after:?}");
+    assert!(before.starts_with("HTTP/1.1 404 "), "/before: {before:?}");
 }

@@ -349,8 +349,20 @@ fn a_failed_reload_keeps_the_certificates_in_use_and_says_why() {
     let ca = Ca::new("CA");
     let (server, key_path, _, log) = reloadable(&ca);
     write(&key_path, "not a key\n");
+    // A setting that needs a restart is named even though the reload
+    // stops at the certificates.
+    let config = std::fs::read_to_string(&server.config_path).unwrap();
+    let changed = config.replace("\"log_level\"", "\"idle_timeout\": 7, \"log_level\"");
+    assert_ne!(changed, config);
+    std::fs::write(&server.config_path, &changed).unwrap();
     let why = "no private key (PKCS#8, RSA or SEC1) found in the PEM file";
     assert_key_reload_refused(&server, &log, &ca, &key_path, why);
+    assert!(
+        log.text()
+            .contains("SIGHUP: changed settings that apply only at a restart: idle_timeout"),
+        "{}",
+        log.text()
+    );
 }
 
 #[test]
