@@ -130,10 +130,11 @@ fn the_c_silly_calc_answers_exactly_as_the_rust_one() {
 fn a_c_app_gets_the_handshake_details_in_open_and_each_error_of_a_wrong_call() {
     let build = tempfile::tempdir().unwrap();
     let source = "bins/ringsocket/tests/support/abi_misuse.c";
-    let server = Server::start(&[AppSpec {
+    let mut server = Server::start(&[AppSpec {
         endpoint_members: r#""subprotocols": ["v1"], "app_headers": ["Cookie"],"#,
         ..AppSpec::at("misuse", build_c_app(build.path(), source))
     }]);
+    let log = server.capture_stderr();
     let (mut client, _) = connect_sending_headers(
         &server,
         "/misuse?token=a%20b&x",
@@ -157,12 +158,22 @@ fn a_c_app_gets_the_handshake_details_in_open_and_each_error_of_a_wrong_call() {
     // kind RS_DATA_ANY, two ids for one, close code 3999: 4 (invalid
     // argument); text 0xff: 2 (not UTF-8); id 0: 4. And not one "junk"
     // written before a refused send. Then 1, 1, 1: no subprotocol, query or
-    // header outside open.
-    let expected = Message::binary(vec![5, 5, 4, 4, 4, 4, 2, 4, 1, 1, 1]);
+    // header outside open. Then, given a length of -1: the write makes
+    // the send 3 (too large), the ids' count 4.
+    let expected = Message::binary(vec![5, 5, 4, 4, 4, 4, 2, 4, 1, 1, 1, 3, 4]);
     for _ in 0..2 {
         client.send(Message::binary(vec![1])).unwrap();
         assert_eq!(next_message(&mut client), expected);
     }
+    let dropped = format!(
+        "misuse: a log line of {} bytes, more than 1048576, was dropped",
+        usize::MAX
+    );
+    assert!(
+        log.wait_for(&dropped, Duration::from_secs(5)),
+        "{}",
+        log.text()
+    );
 }
 
 #[test]

@@ -5,8 +5,9 @@
  * A client is welcomed with what the open callback can learn of it. Each
  * message is answered with one binary message: the statuses of the refused
  * calls in init, then those of the refused calls in read, one byte each,
- * then 1 for each of rs_get_subprotocol and rs_get_query saying none
- * outside open. Every refused send is preceded by a write of "junk": the answer
+ * then 1 for each of rs_get_subprotocol, rs_get_query and rs_get_header
+ * saying none outside open, then the statuses of the calls given a length
+ * of -1. Every refused send is preceded by a write of "junk": the answer
  * holds nothing else only if each refusal emptied the write buffer.
  */
 #include <ringsocket_app.h>
@@ -76,11 +77,10 @@ static int32_t misuse_open(rs_t *rs)
 
 static int32_t misuse_read(rs_t *rs, const uint8_t *payload, size_t len)
 {
-    (void)payload;
     (void)len;
     const misuse_data *data = rs_get_app_data(rs);
     const uint64_t two_ids[2] = { rs_get_client_id(rs), rs_get_client_id(rs) };
-    int32_t got[11];
+    int32_t got[13];
     got[0] = data->init_send;
     got[1] = data->init_close;
     rs_w_str(rs, "junk");
@@ -92,6 +92,15 @@ static int32_t misuse_read(rs_t *rs, const uint8_t *payload, size_t len)
     got[5] = rs_close_client(rs, rs_get_client_id(rs), 3999); /* not 4000-4899 */
     rs_w_uint8(rs, 0xff); /* not UTF-8 */
     got[6] = rs_to_cur(rs, RS_DATA_UTF8);
+    /* Lengths of -1 (a failed read() kept in a size_t): a write that
+     * could never be sent makes the send refuse the whole buffer, a count
+     * is refused, a log line dropped (and logged as dropped). */
+    rs_w_p(rs, payload, (size_t)-1);
+    rs_w_str(rs, "junk");
+    got[11] = rs_to_cur(rs, RS_DATA_BIN);
+    rs_w_str(rs, "junk");
+    got[12] = rs_to_multi(rs, RS_DATA_BIN, two_ids, (size_t)-1);
+    rs->api->log(rs, RS_LOG_WARNING, payload, (size_t)-1);
     /* Refused before the ids are used: the last, so that nothing after it
      * could empty the buffer in its place. */
     rs_w_str(rs, "junk");

@@ -17,14 +17,22 @@ use super::load::App;
 use super::thread::AppSettings;
 use crate::abi::{self, AppConf, Ctx, HostApi, PeerAddr};
 use crate::wire::{
-    AppHeaders, ClientId, OpenDetails, outbound_len, outbound_lent_len, write_outbound_lent,
-    write_outbound_parts, write_outbound_reply,
+    AppHeaders, ClientId, MAX_SLOTS, MAX_WORKERS, OpenDetails, outbound_len, outbound_lent_len,
+    write_outbound_lent, write_outbound_parts, write_outbound_reply,
 };
 
 /// The shortest echoed payload sent by reference to the inbound ring
 /// instead of copied into the outbound one: below it, a copy costs less
 /// than the hold that lending takes.
 const MIN_LENT: usize = 1024;
+
+/// The most ids a send takes: one per client a server can hold (a longer
+/// list, from a count of -1, say, is a mistake, and may not even be a
+/// length a slice can have).
+const MAX_IDS: usize = MAX_WORKERS as usize * MAX_SLOTS as usize;
+
+/// The longest log line an app may write.
+const MAX_LOG_LEN: usize = 1 << 20;
 
 /// Which callback is running; decides which helpers are available.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +100,12 @@ pub(crate) struct HostState {
     /// length): an echo's payload goes from the inbound ring straight to
     /// the outbound one. Copied into `wbuf` if anything is written after it.
     lent: Option<(usize, usize)>,
+    /// The writes since the last send added up to more than `max_write`:
+    /// their bytes were dropped as they came, and the send is refused.
+    overflowed: bool,
+    /// The longest payload a send can deliver (the largest message an
+    /// outbound ring holds): a longer write can never be sent.
+    max_write: usize,
     /// The running read callback's payload may be lent to its worker (the
     /// app thread can hold it); set by the app thread before the callback.
     pub(crate) may_lend: bool,
@@ -148,6 +162,11 @@ impl HostState {
         let mut wbuf = Vec::with_capacity(MAX_HEADER_LEN + settings.wbuf_size);
         wbuf.resize(MAX_HEADER_LEN, 0);
         let name = settings.name;
+        let max_write = outbound
+            .iter()
+            .map(Producer::max_message_len)
+            .max()
+            .unwrap_or(0);
         Self {
             conf: Box::new(AppConf {
                 name: name.as_ptr(),
@@ -166,6 +185,8 @@ impl HostState {
             message: (std::ptr::null(), 0),
             case_byte: 0,
             lent: None,
+            overflowed: false,
+            max_write,
             may_lend: false,
             lent_until: None,
             ids: Vec::new(),
@@ -260,6 +281,9 @@ impl HostState {
     /// from the read's own payload (an echo) is only noted: the send copies
     /// them from the inbound ring into the outbound one directly.
     fn write(&mut self, bytes: &[u8]) {
+        if self.overflowed {
+            return;
+        }
         if self.wbuf.len() == MAX_HEADER_LEN
             && self.lent.is_none()
             && let Some(offset) = self.offset_in_message(bytes)
@@ -270,7 +294,22 @@ impl HostState {
         if let Some(lent) = self.take_lent() {
             self.wbuf.extend_from_slice(lent);
         }
+        if self.wbuf.len() - MAX_HEADER_LEN + bytes.len() > self.max_write {
+            self.overflow();
+            return;
+        }
         self.wbuf.extend_from_slice(bytes);
+    }
+
+    /// Drops what was written since the last send, and what is written
+    /// until the next, which is refused with `SEND_TOO_LARGE`: it could
+    /// never be sent, and the buffer stays bounded.
+    fn overflow(&mut self) {
+        self.wbuf.truncate(MAX_HEADER_LEN);
+        self.wbuf
+            .shrink_to(MAX_HEADER_LEN + usize::try_from(self.conf.wbuf_size).unwrap_or(0));
+        self.lent = None;
+        self.overflowed = true;
     }
 
     /// Where `bytes` start in the read's payload, if they lie inside it.
@@ -353,6 +392,7 @@ impl HostState {
     fn forget_written(&mut self) {
         self.wbuf.truncate(MAX_HEADER_LEN);
         self.lent = None;
+        self.overflowed = false;
     }
 
     #[inline(always)]
@@ -362,6 +402,9 @@ impl HostState {
             abi::DATA_UTF8 => Opcode::Text,
             _ => return abi::SEND_INVALID_ARGUMENT,
         };
+        if self.overflowed {
+            return abi::SEND_TOO_LARGE;
+        }
         if target == abi::TARGET_CUR
             && self.callback != Some(Callback::Close)
             && let Some(client) = self.client
@@ -639,8 +682,13 @@ unsafe fn host<'a>(ctx: *mut Ctx) -> &'a mut HostState {
 unsafe extern "C" fn host_write(ctx: *mut Ctx, bytes: *const u8, len: usize) {
     // SAFETY: called by the app with the context of the running callback.
     let host = unsafe { host(ctx) };
-    if len > 0 && !bytes.is_null() {
-        // SAFETY: the app passes `len` readable bytes (ABI contract).
+    if len > host.max_write {
+        // Never sendable, and (from a length of -1, say) maybe not even
+        // a length a slice can have.
+        host.overflow();
+    } else if len > 0 && !bytes.is_null() {
+        // SAFETY: the app passes `len` readable bytes (ABI contract), and
+        // `len` is at most a ring's size, below `isize::MAX`.
         host.write(unsafe { std::slice::from_raw_parts(bytes, len) });
     }
 }
@@ -670,7 +718,12 @@ unsafe extern "C" fn host_send(
         }
         return host.send(data_kind, target, &[]);
     }
-    // SAFETY: the app passes `count` readable ids (ABI contract).
+    if count > MAX_IDS {
+        host.forget_written();
+        return abi::SEND_INVALID_ARGUMENT;
+    }
+    // SAFETY: the app passes `count` readable ids (ABI contract), and
+    // `count` ids take less than `isize::MAX` bytes.
     let raw: &[u64] = unsafe { std::slice::from_raw_parts(ids, count) };
     // Reuse one list between sends: sending must not allocate per message.
     let mut ids = std::mem::take(&mut host.send_ids);
@@ -795,7 +848,10 @@ unsafe extern "C" fn host_header(
             // headers part of its open message, in the inbound ring until
             // the callback returns.
             let bytes = unsafe { std::slice::from_raw_parts(start, n) };
-            // SAFETY: the app passes `name_len` readable bytes (ABI contract).
+            // A header name longer than the request names none.
+            let name_len = name_len.min(n.saturating_add(1));
+            // SAFETY: the app passes `name_len` readable bytes (ABI
+            // contract), and it is at most one more than the headers' length.
             let name = unsafe { std::slice::from_raw_parts(name, name_len) };
             let name = std::str::from_utf8(name).ok();
             AppHeaders::from_bytes(bytes)
@@ -814,10 +870,18 @@ unsafe extern "C" fn host_header(
 unsafe extern "C" fn host_log(ctx: *mut Ctx, level: u8, message: *const u8, len: usize) {
     // SAFETY: called by the app with the context of the running callback.
     let host = unsafe { host(ctx) };
+    if len > MAX_LOG_LEN {
+        log::error!(
+            "{}: a log line of {len} bytes, more than {MAX_LOG_LEN}, was dropped",
+            host.name
+        );
+        return;
+    }
     let bytes = if len == 0 || message.is_null() {
         &[][..]
     } else {
-        // SAFETY: the app passes `len` readable bytes (ABI contract).
+        // SAFETY: the app passes `len` readable bytes (ABI contract), and
+        // `len` is small.
         unsafe { std::slice::from_raw_parts(message, len) }
     };
     let message = String::from_utf8_lossy(bytes);
