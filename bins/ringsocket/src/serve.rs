@@ -318,9 +318,8 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
     let ring_max = |configured: usize| configured.max(config.max_ws_msg_size + RING_OVERHEAD);
     let inbound_max =
         ring_max(config.inbound_ring_buf_size).max(config.max_http_request_size + RING_OVERHEAD);
-    let inbound_config = RingConfig::new(INITIAL_RING.min(config.inbound_ring_buf_size))
-        .max_capacity(inbound_max)
-        .publish_batch(config.update_queue_size);
+    let inbound_config =
+        RingConfig::new(INITIAL_RING.min(config.inbound_ring_buf_size)).max_capacity(inbound_max);
 
     let mut links: Vec<Vec<AppLink>> = (0..worker_c).map(|_| Vec::new()).collect();
     let mut app_inbound: Vec<Vec<rs_ring::Consumer>> =
@@ -329,6 +328,9 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         (0..apps.len()).map(|_| Vec::new()).collect();
     for (w, notifier) in notifiers.iter().enumerate() {
         for (a, (app, app_config)) in apps.iter().zip(&config.apps).enumerate() {
+            // An app's update_queue_size (the global one unless it has
+            // its own) holds for its rings in both directions.
+            let inbound_config = inbound_config.publish_batch(app_config.update_queue_size);
             let (to_app, from_worker) = ring(inbound_config, Some(parkers[a].waker()));
             let outbound_config = RingConfig::new(INITIAL_RING.min(config.outbound_ring_buf_size))
                 .max_capacity(ring_max(config.outbound_ring_buf_size))
@@ -458,6 +460,7 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         config.apps.len(),
         config.ports.len()
     );
+    log::info!("listening on {}", listening_on(config));
     Ok(Server {
         events,
         tls,
@@ -631,6 +634,24 @@ fn needs_restart(started: &Config, new: &Config) -> Vec<&'static str> {
         changed.push("apps");
     }
     changed
+}
+
+/// Where the server listens, for its log: each port's addresses with
+/// their scheme, e.g. `ws://127.0.0.1:8080, wss://[::]:443 (interface eth0)`.
+fn listening_on(config: &Config) -> String {
+    let mut all = Vec::new();
+    for port in &config.ports {
+        let scheme = if port.is_unencrypted { "ws" } else { "wss" };
+        let interface = port
+            .interface
+            .as_ref()
+            .map(|name| format!(" (interface {name})"))
+            .unwrap_or_default();
+        for addr in port.bind_addrs() {
+            all.push(format!("{scheme}://{addr}{interface}"));
+        }
+    }
+    all.join(", ")
 }
 
 fn boxed(names: &[String]) -> Box<[Box<str>]> {

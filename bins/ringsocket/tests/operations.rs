@@ -1185,3 +1185,20 @@ fn daemon_mode_a_sighup_while_the_apps_load_is_applied_once_the_server_runs() {
     assert!(after.starts_with("HTTP/1.1 101 "), "/after: {after:?}");
     assert!(before.starts_with("HTTP/1.1 404 "), "/before: {before:?}");
 }
+
+#[test]
+fn the_log_names_every_address_the_server_listens_on() {
+    let ports = [free_port(), free_port()];
+    let config = config_text(&ports, &[AppSpec::simple("echo")], &run_as_user());
+    let mut server = Server::start_config(tempfile::tempdir().unwrap(), &config, ports.to_vec());
+    let log = server.capture_stderr();
+    let line = format!(
+        "listening on ws://127.0.0.1:{}, ws://127.0.0.1:{}\n",
+        ports[0], ports[1]
+    );
+    assert!(
+        log.wait_for(&line, Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+}
