@@ -186,3 +186,55 @@ fn the_c_echo_listing_in_app_abi_md_is_the_example_file() {
         "docs/app-abi.md must show crates/rs-examples/c/echo.c as it is"
     );
 }
+
+#[test]
+fn the_header_compiles_pedantic_as_c99_c11_cpp11_and_cpp17() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let body = "#include <ringsocket_app.h>\nint f(void);\nint f(void) { return RS_SEND_OK; }\n";
+    for (compiler, std, file) in [
+        ("cc", "-std=c99", "t.c"),
+        ("cc", "-std=c11", "t.c"),
+        ("c++", "-std=c++11", "t.cpp"),
+        ("c++", "-std=c++17", "t.cpp"),
+    ] {
+        // A machine with only the Rust toolchain has a C compiler (to link)
+        // but maybe no C++ one (CI installs it).
+        let found = std::process::Command::new(compiler)
+            .arg("--version")
+            .output();
+        if !found.is_ok_and(|o| o.status.success()) {
+            eprintln!("skipping {std}: no {compiler} on this machine");
+            continue;
+        }
+        let source = dir.path().join(file);
+        std::fs::write(&source, body).unwrap();
+        let output = std::process::Command::new(compiler)
+            .args([std, "-Wall", "-Wextra", "-Werror", "-pedantic", "-c", "-o"])
+            .arg(dir.path().join("t.o"))
+            .arg("-I")
+            .arg(root.join("crates/rs-app/include"))
+            .arg(&source)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{compiler} {std}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_c_app_built_with_hidden_visibility_still_exports_its_entry() {
+    // Build systems often hide every symbol by default; the header's
+    // declaration keeps the entry symbol exported.
+    let build = tempfile::tempdir().unwrap();
+    let out = build.path().join("libecho_hidden.so");
+    let flags = ["-fvisibility=hidden", "-I", "crates/rs-app/include"];
+    build_c("crates/rs-examples/c/echo.c", &out, &flags);
+    let server = Server::start(&[AppSpec::at("echo_hidden", out)]);
+    let mut client = connect(&server.url("/echo_hidden"));
+    client.send(Message::text("seen")).unwrap();
+    assert_eq!(next_message(&mut client), Message::text("seen"));
+}

@@ -211,7 +211,12 @@ RS_STATIC_ASSERT(sizeof(rs_peer_addr) == 20, "rs_peer_addr layout");
 RS_STATIC_ASSERT(sizeof(rs_app_conf) == 56, "rs_app_conf layout");
 #undef RS_STATIC_ASSERT
 
-/* The entry symbol: every app defines it, returning its descriptor. */
+/* The entry symbol: every app defines it, returning its descriptor.
+ * Exported even when the app is built with -fvisibility=hidden (the
+ * definition takes this declaration's visibility). */
+#if defined(__GNUC__)
+__attribute__((visibility("default")))
+#endif
 const rs_app_descriptor *ringsocket_app_v1(void);
 
 /* ---- The seed's helpers ------------------------------------------------- */
