@@ -238,3 +238,36 @@ fn a_c_app_built_with_hidden_visibility_still_exports_its_entry() {
     client.send(Message::text("seen")).unwrap();
     assert_eq!(next_message(&mut client), Message::text("seen"));
 }
+
+#[test]
+fn the_helpers_answer_in_timer_close_and_fini_as_the_docs_table_says() {
+    let build = tempfile::tempdir().unwrap();
+    let source = "bins/ringsocket/tests/support/abi_where.c";
+    let mut server = Server::start(&[AppSpec::at("where", build_c_app(build.path(), source))]);
+    let log = server.capture_stderr();
+    let mut watcher = connect(&server.url("/where"));
+    let mut leaver = connect(&server.url("/where"));
+    // Timer: no client id, endpoint -1, no address (-1), no read kind (-1),
+    // both current-client targets 1 (no current client), and a close of a
+    // client nobody has 0; none of the "junk" in front.
+    let timer = vec![b'T', 0, 0xff, 0xff, 0xff, 1, 1, 0];
+    assert_eq!(next_message(&mut watcher), Message::binary(timer.clone()));
+    assert_eq!(next_message(&mut leaver), Message::binary(timer));
+    leaver.close(None).unwrap();
+    // Close: the closed client's id and endpoint 0, no address, no read
+    // kind, the current-client targets 1.
+    assert_eq!(
+        next_message(&mut watcher),
+        Message::binary(vec![b'C', 1, 0, 0xff, 0xff, 1, 1, 0])
+    );
+    // Fini, at shutdown: send and close_client 5 (not available), no
+    // client, endpoint -1, the app data still there.
+    drop((watcher, leaver));
+    server.signal(libc::SIGTERM);
+    assert!(
+        log.wait_for("where: fini 5 5 0 -1 1", Duration::from_secs(20)),
+        "{}",
+        log.text()
+    );
+    assert!(server.wait_exit(Duration::from_secs(20)).success());
+}
