@@ -281,9 +281,8 @@ impl HostState {
     /// from the read's own payload (an echo) is only noted: the send copies
     /// them from the inbound ring into the outbound one directly.
     fn write(&mut self, bytes: &[u8]) {
-        if self.overflowed {
-            return;
-        }
+        // (After an overflow, what is written still stays within
+        // `max_write`, and the send refuses it.)
         if self.wbuf.len() == MAX_HEADER_LEN
             && self.lent.is_none()
             && let Some(offset) = self.offset_in_message(bytes)
@@ -291,6 +290,13 @@ impl HostState {
             self.lent = Some((offset, bytes.len()));
             return;
         }
+        self.write_copy(bytes);
+    }
+
+    /// [`write`](Self::write)'s copy, out of line: the echo's path above,
+    /// inlined into the host function, then needs few registers saved.
+    #[inline(never)]
+    fn write_copy(&mut self, bytes: &[u8]) {
         if let Some(lent) = self.take_lent() {
             self.wbuf.extend_from_slice(lent);
         }
@@ -301,9 +307,11 @@ impl HostState {
         self.wbuf.extend_from_slice(bytes);
     }
 
-    /// Drops what was written since the last send, and what is written
-    /// until the next, which is refused with `SEND_TOO_LARGE`: it could
-    /// never be sent, and the buffer stays bounded.
+    /// Drops what was written since the last send, and makes the next send
+    /// refuse the buffer with `SEND_TOO_LARGE`: it could never be sent, and
+    /// the buffer stays bounded.
+    #[cold]
+    #[inline(never)]
     fn overflow(&mut self) {
         self.wbuf.truncate(MAX_HEADER_LEN);
         self.wbuf
