@@ -85,11 +85,40 @@ const fn spec(kind: u8, shape: u8, elem_size: usize, min: usize, max: usize) -> 
     }
 }
 
+/// The most bytes a fixed-size array argument may take: it is built on
+/// the app thread's stack (2 MiB).
+pub const MAX_ARRAY_BYTES: usize = 64 << 10;
+
+const fn array_spec(kind: u8, elem_size: usize, n: usize) -> ArgSpec {
+    assert!(
+        n <= MAX_ARRAY_BYTES / elem_size,
+        "rs_app!: an array argument over 64 KiB would be built on the app thread's stack; \
+         use a range, net(T; MIN..=MAX), for large ones"
+    );
+    spec(kind, SHAPE_ARRAY, elem_size, n, n)
+}
+
 /// `net(T)`: one value, bytes as sent.
 pub struct Net<T>(PhantomData<T>);
 /// `ntoh(T)`: one value, from network byte order.
 pub struct Ntoh<T>(PhantomData<T>);
 /// `net(T; N)`: `N` values, bytes as sent.
+///
+/// The array is built on the app thread's stack, so it may take at most
+/// [`MAX_ARRAY_BYTES`]:
+///
+/// ```
+/// use rs_app::args::{Arg, NetArray};
+/// let spec = <NetArray<u16, 32_768> as Arg<'static>>::SPEC;
+/// assert_eq!(spec.min, 32_768);
+/// ```
+///
+/// and a larger one does not compile (use a range instead):
+///
+/// ```compile_fail
+/// use rs_app::args::{Arg, NetArray};
+/// let spec = <NetArray<u16, 32_769> as Arg<'static>>::SPEC;
+/// ```
 pub struct NetArray<T, const N: usize>(PhantomData<T>);
 /// `ntoh(T; N)`: `N` values, from network byte order.
 pub struct NtohArray<T, const N: usize>(PhantomData<T>);
@@ -183,7 +212,7 @@ impl<'a, T: Wire> Arg<'a> for Ntoh<T> {
 }
 
 impl<'a, T: Wire, const N: usize> Arg<'a> for NetArray<T, N> {
-    const SPEC: ArgSpec = spec(ARG_NET, SHAPE_ARRAY, T::SIZE, N, N);
+    const SPEC: ArgSpec = array_spec(ARG_NET, T::SIZE, N);
     type Value = [T; N];
     fn take(bytes: &'a [u8]) -> Option<([T; N], &'a [u8])> {
         take_array(bytes, false)
@@ -191,7 +220,7 @@ impl<'a, T: Wire, const N: usize> Arg<'a> for NetArray<T, N> {
 }
 
 impl<'a, T: Wire, const N: usize> Arg<'a> for NtohArray<T, N> {
-    const SPEC: ArgSpec = spec(ARG_NTOH, SHAPE_ARRAY, T::SIZE, N, N);
+    const SPEC: ArgSpec = array_spec(ARG_NTOH, T::SIZE, N);
     type Value = [T; N];
     fn take(bytes: &'a [u8]) -> Option<([T; N], &'a [u8])> {
         take_array(bytes, true)

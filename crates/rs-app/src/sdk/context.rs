@@ -712,6 +712,28 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_whose_payload_panics_when_dropped_stays_in_the_app() {
+        struct Bomb;
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                panic!("the payload's drop panicked too");
+            }
+        }
+        let api = table(size_of::<HostApi>());
+        let mut ctx = Ctx {
+            api: &api,
+            host: std::ptr::null_mut(),
+        };
+        // Unwinding out of `guard` would abort the server from its C ABI
+        // callback; here it would fail the test.
+        // SAFETY: a context with a valid table.
+        let status = unsafe {
+            crate::sdk::__private::guard(&mut ctx, "read", || std::panic::panic_any(Bomb))
+        };
+        assert_eq!(status, abi::STATUS_PANICKED);
+    }
+
+    #[test]
     fn open_details_are_asked_only_of_a_table_that_has_them() {
         let (v1, a1) = (Some("v1".to_owned()), Some("a=1".to_owned()));
         let all = (v1.clone(), a1.clone(), Some(b"s=42".to_vec()));

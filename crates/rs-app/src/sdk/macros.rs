@@ -45,6 +45,41 @@
 /// Return values are the seed's: `0` ok, `-1` fatal (the server stops),
 /// `4000..=4899` from open and read closes the client with that code, and
 /// from a timer `t > 0` calls it again after `t` µs (`0` stops it).
+///
+/// The names the app's crate uses do not disturb the expansion (it names
+/// `Option`'s variants in full), and a callback may tie its context's
+/// lifetime to its arguments':
+///
+/// ```
+/// use rs_app::prelude::*;
+///
+/// #[allow(dead_code)]
+/// enum Auth { None, Some }
+/// use Auth::*;
+///
+/// fn say<'a>(rs: &mut Read<'a>, text: &'a str) -> i32 {
+///     rs.w_str(text);
+///     if rs.to_cur(DataKind::Utf8).is_err() { -1 } else { 0 }
+/// }
+///
+/// rs_app! { init: none, open: none, read: utf8(say, text()), close: none, timer: none }
+/// ```
+///
+/// The state is built on the app thread's stack before init, so it may take
+/// at most 256 KiB; a larger one does not compile:
+///
+/// ```compile_fail
+/// use rs_app::prelude::*;
+///
+/// struct Big([u8; 300_000]);
+/// impl Default for Big {
+///     fn default() -> Self { Big([0; 300_000]) }
+/// }
+///
+/// fn ignore(_: &mut Read<Big>, _: &[u8]) -> i32 { 0 }
+///
+/// rs_app! { state: Big, init: none, open: none, read: bin(ignore, bytes()), close: none, timer: none }
+/// ```
 #[macro_export]
 macro_rules! rs_app {
     (
@@ -59,6 +94,12 @@ macro_rules! rs_app {
     ) => {
         #[doc(hidden)]
         type __RsAppState = $crate::__rs_state!($($state)?);
+
+        const _: () = ::core::assert!(
+            ::core::mem::size_of::<__RsAppState>() <= $crate::sdk::__private::MAX_STATE_SIZE,
+            "rs_app!: a state over 256 KiB would be built on the app thread's stack; keep large \
+             tables in a Box or a Vec"
+        );
 
         /// The RingSocket app entry point.
         ///
@@ -81,7 +122,7 @@ macro_rules! rs_app {
                     // SAFETY: the server calls this with the init context.
                     unsafe { $crate::sdk::__private::init::<__RsAppState>(ctx, $crate::__rs_option!($init $(:: $init_rest)*)) }
                 }
-                Some(__rs_init_trampoline)
+                ::core::option::Option::Some(__rs_init_trampoline)
             },
             open: $crate::__rs_callback!(open, $open $(:: $open_rest)*),
             close: $crate::__rs_callback!(close, $close $(:: $close_rest)*),
@@ -91,7 +132,7 @@ macro_rules! rs_app {
                     // SAFETY: the server calls this last, after a successful init.
                     unsafe { $crate::sdk::__private::fini::<__RsAppState>(ctx) }
                 }
-                Some(__rs_fini_trampoline)
+                ::core::option::Option::Some(__rs_fini_trampoline)
             },
             read_mode: $crate::__rs_read_mode!($mode),
             timer_mode: $crate::__rs_timer!(mode $timer $(($tcb, $tus))?),
@@ -120,10 +161,10 @@ macro_rules! __rs_state {
 #[macro_export]
 macro_rules! __rs_option {
     (none) => {
-        None
+        ::core::option::Option::None
     };
     ($f:path) => {
-        Some($f)
+        ::core::option::Option::Some($f)
     };
 }
 
@@ -131,14 +172,14 @@ macro_rules! __rs_option {
 #[macro_export]
 macro_rules! __rs_callback {
     ($which:ident, none) => {
-        None
+        ::core::option::Option::None
     };
     ($which:ident, $f:path) => {{
         unsafe extern "C" fn __rs_callback_trampoline(ctx: *mut $crate::abi::Ctx) -> i32 {
             // SAFETY: the server calls this with the context of this callback.
             unsafe { $crate::sdk::__private::$which::<__RsAppState>(ctx, $f) }
         }
-        Some(__rs_callback_trampoline)
+        ::core::option::Option::Some(__rs_callback_trampoline)
     }};
 }
 
@@ -146,7 +187,7 @@ macro_rules! __rs_callback {
 #[macro_export]
 macro_rules! __rs_timer {
     (callback none) => {
-        None
+        ::core::option::Option::None
     };
     (mode none) => {
         $crate::abi::TIMER_NONE
@@ -165,7 +206,7 @@ macro_rules! __rs_timer {
     };
     (interval $mode:ident ($f:path, $us:expr)) => {{
         const INTERVAL: u64 = $us;
-        const _: () = assert!(
+        const _: () = ::core::assert!(
             INTERVAL > 0,
             "rs_app!: the timer interval must be at least 1 µs"
         );
@@ -237,8 +278,10 @@ macro_rules! __rs_read_case {
         // carries a prefix no app function will use.
         const __RS_ARGS: &[$crate::abi::ArgSpec] =
             &[$(<$crate::__rs_arg_type!($arg($($inner)*)) as $crate::args::Arg<'static>>::SPEC),*];
-        const _: () = if let Some(problem) = $crate::layout::args_problem(__RS_ARGS) {
-            panic!("{}", problem)
+        const _: () = if let ::core::option::Option::Some(problem) =
+            $crate::layout::args_problem(__RS_ARGS)
+        {
+            ::core::panic!("{}", problem)
         };
         unsafe extern "C" fn __rs_read_trampoline(ctx: *mut $crate::abi::Ctx, payload: *const u8, len: usize) -> i32 {
             // SAFETY: the server calls this with the read context and the
@@ -257,7 +300,7 @@ macro_rules! __rs_read_case {
             value: $value,
             data_kind: $data_kind,
             reserved: [0; 6],
-            read: Some(__rs_read_trampoline),
+            read: ::core::option::Option::Some(__rs_read_trampoline),
             args: __RS_ARGS.as_ptr(),
             arg_count: __RS_ARGS.len(),
         }
@@ -269,16 +312,16 @@ macro_rules! __rs_read_case {
 macro_rules! __rs_call {
     ($rs:ident, $f:path, $rest:ident, [$($done:ident)*] [$next:ident $($names:ident)*]
         $arg:ident($($inner:tt)*) $($more:tt)*) => {{
-        let Some(($next, $rest)) =
+        let ::core::option::Option::Some(($next, $rest)) =
             <$crate::__rs_arg_type!($arg($($inner)*)) as $crate::args::Arg<'_>>::take($rest)
         else {
-            return i32::from($crate::abi::close_codes::WRONG_SIZE);
+            return $crate::sdk::__private::arguments_mismatch($rs);
         };
         $crate::__rs_call!($rs, $f, $rest, [$($done)* $next] [$($names)*] $($more)*)
     }};
     ($rs:ident, $f:path, $rest:ident, [$($done:ident)*] [$($names:ident)*]) => {{
         if !$rest.is_empty() {
-            return i32::from($crate::abi::close_codes::WRONG_SIZE);
+            return $crate::sdk::__private::arguments_mismatch($rs);
         }
         $f($rs $(, $done)*)
     }};

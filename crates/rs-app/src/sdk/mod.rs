@@ -18,6 +18,11 @@ pub mod __private {
     use super::{Close, Init, Level, Open, Read, Timer};
     use crate::abi::{Ctx, STATUS_PANICKED};
 
+    /// The largest state `rs_app!` accepts: `T::default()` is built on the
+    /// app thread's stack (2 MiB) before it is moved into the app data
+    /// (at least in a debug build), perhaps more than once.
+    pub const MAX_STATE_SIZE: usize = 256 << 10;
+
     /// Runs a callback, turning a panic into [`STATUS_PANICKED`] after
     /// logging it: a panic must never unwind into the server's C ABI.
     ///
@@ -36,6 +41,11 @@ pub mod __private {
                     Level::Error,
                     &format!("panicked in the {callback} callback: {message}"),
                 );
+                // Nor may the payload's drop unwind into C: if it panics
+                // too, that second payload is leaked.
+                if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(panic))) {
+                    std::mem::forget(again);
+                }
                 STATUS_PANICKED
             }
         }
@@ -75,6 +85,19 @@ pub mod __private {
                 }
             })
         }
+    }
+
+    /// What a read callback does with a payload its declared arguments do
+    /// not fit, which the server checked against them: impossible unless
+    /// the server and this SDK disagree on a layout. Fatal, and said so.
+    #[cold]
+    pub fn arguments_mismatch<S>(rs: &mut Read<'_, S>) -> i32 {
+        rs.log(
+            Level::Error,
+            "a message that does not fit the declared arguments reached the read callback \
+             (the server and the app's SDK disagree on their layout: rebuild the app)",
+        );
+        -1
     }
 
     /// Drops the state in place.
@@ -119,7 +142,7 @@ pub mod __private {
         ctx: *mut Ctx,
         payload: *const u8,
         len: usize,
-        call: impl FnOnce(&mut Read<'_, S>, &[u8]) -> i32,
+        call: impl for<'p> FnOnce(&mut Read<'p, S>, &'p [u8]) -> i32,
     ) -> i32 {
         // SAFETY: per the contract.
         unsafe {
