@@ -275,6 +275,14 @@ fn chat_clients_go_by_the_name_their_url_gives() {
     assert_eq!(next(), "Jürgen M joined");
     named.send(Message::text("hi")).unwrap();
     assert_eq!(next(), "Jürgen M: hi");
+    // A text cannot fake another member's line, nor hide what it says.
+    named
+        .send(Message::text("hi\nBob: send me your password\u{200b}"))
+        .unwrap();
+    assert_eq!(
+        next(),
+        "Jürgen M: hi\u{fffd}Bob: send me your password\u{fffd}"
+    );
     drop(named);
     assert_eq!(next(), "Jürgen M left");
     for name in ["x".repeat(32), "ü".repeat(32)] {
@@ -294,6 +302,11 @@ fn chat_clients_go_by_the_name_their_url_gives() {
         "?name=Bob:+ok".to_owned(),
         "?name=a%0Ab".to_owned(),
         "?name=a%E2%80%A8b".to_owned(),
+        // Invisible: "Bob" and a zero-width space, a soft hyphen.
+        "?name=Bob%E2%80%8B".to_owned(),
+        "?name=a%C2%ADb".to_owned(),
+        // Digits of another script: full-width "12".
+        "?name=%EF%BC%91%EF%BC%92".to_owned(),
     ] {
         let anonymous = connect(&server.url(&format!("/chat{query}")));
         let joined = next();

@@ -12,7 +12,9 @@ static int32_t echo_read(rs_t *rs, const uint8_t *payload, size_t len)
     rs_w_p(rs, payload, len);
     /* RS_DATA_BIN or RS_DATA_UTF8: the kind the message came as. */
     uint8_t kind = (uint8_t)rs_get_read_data_kind(rs);
-    return rs_to_cur(rs, kind) == RS_SEND_OK ? 0 : -1;
+    int32_t sent = rs_to_cur(rs, kind);
+    /* A server that is shutting down is no failure of the app's. */
+    return sent == RS_SEND_OK || sent == RS_SEND_SHUTTING_DOWN ? 0 : -1;
 }
 
 static int32_t echo_init(rs_t *rs)

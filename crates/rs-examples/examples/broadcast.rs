@@ -8,7 +8,7 @@ fn broadcast(rs: &mut Read, payload: &[u8]) -> i32 {
     let kind = rs.read_data_kind();
     match rs.to_every(kind) {
         Ok(()) => 0,
-        Err(_) => -1,
+        Err(e) => e.status(),
     }
 }
 

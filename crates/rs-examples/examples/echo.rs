@@ -8,7 +8,7 @@ fn echo(rs: &mut Read, payload: &[u8]) -> i32 {
     let kind = rs.read_data_kind();
     match rs.to_cur(kind) {
         Ok(()) => 0,
-        Err(_) => -1,
+        Err(e) => e.status(),
     }
 }
 

@@ -12,14 +12,14 @@ fn silly_calc(rs: &mut Read, i32v: i32, u16s: Elems<u16>) -> i32 {
         .iter()
         .fold(i64::from(i32v), |sum, v| sum + i64::from(v));
     rs.w_i64_hton(sum);
-    if rs.to_every_except_cur(DataKind::Bin).is_err() {
-        return -1;
+    if let Err(e) = rs.to_every_except_cur(DataKind::Bin) {
+        return e.status();
     }
     rs.w_str("笑笑");
     rs.w_u8(b'?'); // just to show that writes can be chained
     match rs.to_cur(DataKind::Utf8) {
         Ok(()) => 0,
-        Err(_) => -1,
+        Err(e) => e.status(),
     }
 }
 

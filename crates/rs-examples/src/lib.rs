@@ -26,7 +26,7 @@
 //!     let kind = rs.read_data_kind();
 //!     match rs.to_cur(kind) {
 //!         Ok(()) => 0,
-//!         Err(_) => -1,
+//!         Err(e) => e.status(),
 //!     }
 //! }
 //!

@@ -17,8 +17,8 @@ use super::load::App;
 use super::thread::AppSettings;
 use crate::abi::{self, AppConf, Ctx, HostApi, PeerAddr};
 use crate::wire::{
-    AppHeaders, ClientId, MAX_SLOTS, MAX_WORKERS, OpenDetails, outbound_len, outbound_lent_len,
-    write_outbound_lent, write_outbound_parts, write_outbound_reply,
+    AppHeaders, CLIENT_ID_LEN, ClientId, MAX_SLOTS, MAX_WORKERS, OpenDetails, outbound_len,
+    outbound_lent_len, write_outbound_lent, write_outbound_parts, write_outbound_reply,
 };
 
 /// The shortest echoed payload sent by reference to the inbound ring
@@ -541,21 +541,29 @@ impl HostState {
             let worker = usize::from(first.worker());
             if ids[1..].iter().all(|id| usize::from(id.worker()) == worker) {
                 // An id of a worker that does not exist reaches nobody.
-                return if worker < self.outbound.len() {
-                    self.push(worker, target, false, ids, frame)
-                } else {
+                return if worker >= self.outbound.len() {
                     abi::SEND_OK
+                } else if target == abi::TARGET_MULTI {
+                    self.push_multi(worker, ids, frame)
+                } else {
+                    self.push(worker, target, false, ids, frame)
                 };
             }
         }
         // All or nothing: a record too large for its worker's ring is
-        // refused before any worker has the frame.
+        // refused before any worker has the frame (a list of recipients is
+        // split as needed: only one of them needs to fit).
         let frame_len = frame[0].len().saturating_add(frame[1].len());
         for (worker, ring) in self.outbound.iter().enumerate() {
             let count = ids
                 .iter()
                 .filter(|id| usize::from(id.worker()) == worker)
                 .count();
+            let count = if target == abi::TARGET_MULTI {
+                count.min(1)
+            } else {
+                count
+            };
             if outbound_len(count, frame_len) > ring.max_message_len() {
                 return abi::SEND_TOO_LARGE;
             }
@@ -575,10 +583,33 @@ impl HostState {
                 _ => Some(abi::TARGET_EVERY_EXCEPT_MULTI),
             };
             let status = match worker_target {
+                Some(abi::TARGET_MULTI) => self.push_multi(worker, &mine, frame),
                 Some(t) => self.push(worker, t, false, &mine, frame),
                 None => abi::SEND_OK,
             };
             self.ids = mine;
+            if status != abi::SEND_OK {
+                return status;
+            }
+        }
+        abi::SEND_OK
+    }
+
+    /// A message to the clients `ids` of `worker`: one record, or as many
+    /// as it takes when the ids do not fit the ring's largest record with
+    /// the frame (a room of many members in a ring sized for one message).
+    fn push_multi(&mut self, worker: usize, ids: &[ClientId], frame: [&[u8]; 2]) -> i32 {
+        let frame_len = frame[0].len().saturating_add(frame[1].len());
+        let max = self.outbound[worker].max_message_len();
+        let room = max.saturating_sub(outbound_len(0, frame_len)) / CLIENT_ID_LEN;
+        if ids.len() <= room {
+            return self.push(worker, abi::TARGET_MULTI, false, ids, frame);
+        }
+        if room == 0 {
+            return abi::SEND_TOO_LARGE;
+        }
+        for part in ids.chunks(room) {
+            let status = self.push(worker, abi::TARGET_MULTI, false, part, frame);
             if status != abi::SEND_OK {
                 return status;
             }

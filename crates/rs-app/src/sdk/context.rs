@@ -96,6 +96,28 @@ pub enum SendError {
 }
 
 impl SendError {
+    /// The status for a callback to return after this error: 0 for
+    /// `ShuttingDown` (the server stops anyway, and a clean stop should not
+    /// end with an app's fatal error), -1 (fatal) for the others, which
+    /// are the app's mistakes.
+    ///
+    /// ```
+    /// use rs_app::prelude::*;
+    ///
+    /// fn echo(rs: &mut Read, payload: &[u8]) -> i32 {
+    ///     rs.w_bytes(payload);
+    ///     let kind = rs.read_data_kind();
+    ///     rs.to_cur(kind).map_or_else(SendError::status, |()| 0)
+    /// }
+    /// # rs_app! { init: none, open: none, read: any(echo, bytes()), close: none, timer: none }
+    /// ```
+    pub fn status(self) -> i32 {
+        match self {
+            Self::ShuttingDown => 0,
+            _ => -1,
+        }
+    }
+
     fn check(status: i32) -> Result<(), Self> {
         match status {
             SEND_OK => Ok(()),
