@@ -97,7 +97,7 @@ pub(crate) fn run_thread(mut ctx: Ctx, ids: &[usize]) -> Result<ThreadResult, Lo
     if let Some(window) = ctx.wait_for_start(&mut conns)? {
         while !ctx.shared.stopped() && Instant::now() < window.deadline {
             ctx.wait(window.deadline)?;
-            ctx.dispatch(&mut conns)?;
+            ctx.dispatch(&mut conns, |_, _| {})?;
         }
     }
     Ok(ctx.finish(latency, conns.len() as u64, None))

@@ -209,21 +209,12 @@ impl Ctx {
                 });
             }
             self.wait(self.shared.setup_deadline)?;
-            for event in self.events.iter() {
-                let Some(conn) = conns.get_mut(event.token().0) else {
-                    continue;
-                };
-                let was_open = conn.state() == State::Open;
-                conn.on_ready(&mut self.rbuf, hangup(event))
-                    .map_err(|error| LoadError::Conn {
-                        conn: conn.index,
-                        error,
-                    })?;
-                if !was_open && conn.state() == State::Open {
+            self.dispatch(conns, |_, now| {
+                if now == State::Open {
                     open += 1;
                     opening -= 1;
                 }
-            }
+            })?;
         }
         Ok(())
     }
@@ -256,20 +247,11 @@ impl Ctx {
                 });
             }
             self.wait(deadline)?;
-            for event in self.events.iter() {
-                let Some(conn) = conns.get_mut(event.token().0) else {
-                    continue;
-                };
-                let was_closing = conn.state() == State::Closing;
-                conn.on_ready(&mut self.rbuf, hangup(event))
-                    .map_err(|error| LoadError::Conn {
-                        conn: conn.index,
-                        error,
-                    })?;
-                if was_closing && conn.state() == State::Closed {
+            self.dispatch(conns, |before, now| {
+                if (before, now) == (State::Closing, State::Closed) {
                     closing -= 1;
                 }
-            }
+            })?;
         }
         Ok(())
     }
@@ -290,20 +272,29 @@ impl Ctx {
             }
             let until = Instant::now() + Duration::from_millis(1);
             self.wait(until)?;
-            self.dispatch(conns)?;
+            self.dispatch(conns, |_, _| {})?;
         }
     }
 
     /// Handles the last batch of events with nothing but the connections'
-    /// own logic (pongs, closes).
-    pub(crate) fn dispatch<S: Session>(&mut self, conns: &mut [Conn<S>]) -> Result<(), LoadError> {
+    /// own logic (upgrades, pongs, closes); `moved` sees the states before
+    /// and after of each connection whose state an event changed.
+    pub(crate) fn dispatch<S: Session>(
+        &mut self,
+        conns: &mut [Conn<S>],
+        mut moved: impl FnMut(State, State),
+    ) -> Result<(), LoadError> {
         for event in self.events.iter() {
             if let Some(conn) = conns.get_mut(event.token().0) {
+                let before = conn.state();
                 conn.on_ready(&mut self.rbuf, hangup(event))
                     .map_err(|error| LoadError::Conn {
                         conn: conn.index,
                         error,
                     })?;
+                if conn.state() != before {
+                    moved(before, conn.state());
+                }
             }
         }
         Ok(())
