@@ -465,6 +465,42 @@ fn a_long_message_handed_to_its_app_is_let_go_though_its_client_goes_quiet() {
 }
 
 #[test]
+fn a_long_message_after_our_close_is_let_go_though_its_client_goes_quiet() {
+    // The same after our close frame (the app closed the client here, as
+    // any client of silly_calc can make it do): the message is discarded,
+    // but its buffer stayed in the decoder until shutdown_wait_ws.
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("silly_calc")],
+        r#""worker_c": 1, "max_ws_msg_size": 4194304, "max_partial_msgs_size": 4194304,
+           "shutdown_wait_ws": 60,"#,
+    );
+    let half: Vec<u8> = (0..3u32 << 19).map(|i| (i % 251) as u8).collect();
+    let closed_then_sending = || {
+        let mut client = RawWs::connect(server.addr(), "/silly_calc");
+        client.send(raw::BINARY, &[0, 0, 0, 1]);
+        assert_eq!(client.frame().close_code(), 4900);
+        client.send_raw(&raw::encode(raw::BINARY, &half, Some(raw::MASK)));
+        client.send_raw(&raw::encode(0x80, &half, Some(raw::MASK)));
+        client
+    };
+    // One first: the allocator grows once.
+    let mut clients = vec![closed_then_sending()];
+    std::thread::sleep(Duration::from_millis(500));
+    let before = server.rss_kib();
+    for _ in 0..16 {
+        clients.push(closed_then_sending());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let grown_mib = server.rss_kib().saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 24,
+        "the server grew by {grown_mib} MiB for 16 quiet closing clients that each sent 3 MiB"
+    );
+}
+
+#[test]
 fn a_paused_client_answering_our_close_is_let_go_without_waiting_for_its_app() {
     // Its app asleep and the ring to it full, the client's reading is
     // paused; after our close frame (a shutdown here) nothing it sends goes

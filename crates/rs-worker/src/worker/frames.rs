@@ -73,7 +73,13 @@ impl Worker {
                             Ok(_) => continue,
                             Err(error) => Reply::fail_closing(conn.id, &error),
                         },
-                        (Some(Event::Message { .. }), None) => continue,
+                        (Some(Event::Message { .. }), None) => {
+                            // Let go now: a client that goes quiet after it
+                            // would keep the buffer (uncounted) until its
+                            // close timeout.
+                            decoder.release_message();
+                            continue;
+                        }
                         (Some(Event::Ping(payload)), _) => {
                             // Answered once this input is handled, with the
                             // other pongs it asks for: one write, however
