@@ -501,6 +501,49 @@ fn a_long_message_after_our_close_is_let_go_though_its_client_goes_quiet() {
 }
 
 #[test]
+fn a_client_flooding_pings_after_our_close_is_held_to_max_pending_output() {
+    // The pongs owed after our close frame were not counted against the
+    // client's own limit: one client that never read held up to
+    // max_pending_output_total (16 times as much).
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("silly_calc")],
+        r#""worker_c": 1, "max_ws_msg_size": 65536, "max_pending_output": 4194304,"#,
+    );
+    let before = server.rss_kib();
+    let mut client = RawWs::connect(server.addr(), "/silly_calc");
+    client.send(raw::BINARY, &[0, 0, 0, 1]);
+    assert_eq!(client.frame().close_code(), 4900);
+    let mut stream = client.stream;
+    stream
+        .set_write_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    // Pings of 125 bytes, each pong as large; nothing is ever read.
+    let burst = raw::masked(raw::PING, &[b'p'; 125]).repeat(500);
+    let start = Instant::now();
+    let mut peak = before;
+    let mut ended = false;
+    while start.elapsed() < Duration::from_secs(8) && peak < before + (64 << 10) {
+        match stream.write(&burst) {
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => {
+                ended = true;
+                break;
+            }
+        }
+        peak = peak.max(server.rss_kib());
+    }
+    let grown_mib = peak.saturating_sub(before) / 1024;
+    assert!(
+        grown_mib <= 20 && ended,
+        "the server grew by {grown_mib} MiB (limit 4 MiB) and {} the client",
+        if ended { "ended" } else { "kept" }
+    );
+}
+
+#[test]
 fn a_paused_client_answering_our_close_is_let_go_without_waiting_for_its_app() {
     // Its app asleep and the ring to it full, the client's reading is
     // paused; after our close frame (a shutdown here) nothing it sends goes

@@ -31,7 +31,10 @@ impl Worker {
         // would otherwise be judged a slow consumer again by this very
         // send, and failed again, without end.
         if let Some(conn) = self.conn(slot) {
-            conn.phase = Phase::Finishing { drain: true };
+            conn.phase = Phase::Finishing {
+                drain: true,
+                discarded: 0,
+            };
         }
         self.send(slot, &mut Frame::new(&close));
         self.finish(slot, self.limits.close_timeout, true);
@@ -61,7 +64,13 @@ impl Worker {
         let Some(conn) = self.slots[slot as usize].conn.as_mut() else {
             return;
         };
-        let session = match std::mem::replace(&mut conn.phase, Phase::Finishing { drain: true }) {
+        let session = match std::mem::replace(
+            &mut conn.phase,
+            Phase::Finishing {
+                drain: true,
+                discarded: 0,
+            },
+        ) {
             Phase::Open(session) => session,
             other => {
                 conn.phase = other;
@@ -90,7 +99,10 @@ impl Worker {
         self.leave_session(slot);
         self.release_partial(slot);
         let Some(conn) = self.conn(slot) else { return };
-        conn.phase = Phase::Finishing { drain };
+        conn.phase = Phase::Finishing {
+            drain,
+            discarded: 0,
+        };
         conn.stalled = None;
         self.set_deadline(slot, timeout);
         self.after_output(slot);
@@ -134,7 +146,13 @@ impl Worker {
         let Some(conn) = self.slots[slot as usize].conn.as_mut() else {
             return;
         };
-        let session = match std::mem::replace(&mut conn.phase, Phase::Finishing { drain: false }) {
+        let session = match std::mem::replace(
+            &mut conn.phase,
+            Phase::Finishing {
+                drain: false,
+                discarded: 0,
+            },
+        ) {
             Phase::Open(session) => session,
             other => {
                 conn.phase = other;

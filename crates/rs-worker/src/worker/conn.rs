@@ -40,7 +40,9 @@ pub(super) enum Phase {
     /// or a protocol error, when the client may still be sending), our side
     /// is shut down first and the connection dropped when the client closes
     /// its side, so that unread input cannot reset what we sent.
-    Finishing { drain: bool },
+    /// `discarded`: what the client has sent since, thrown away; past
+    /// [`MAX_DISCARDED`](super::read::MAX_DISCARDED) it is dropped at once.
+    Finishing { drain: bool, discarded: usize },
 }
 
 impl Phase {

@@ -16,6 +16,10 @@ const READS_PER_TURN: u32 = 4;
 /// The most one read takes (the read buffer's size, whatever
 /// `worker_rbuf_size` asks for above it).
 pub(super) const MAX_READ: usize = 64 * 1024;
+/// The most a closed client may send (discarded) before its connection is
+/// dropped without waiting further: room for a large message it was
+/// sending when it was closed, and for reading our close frame meanwhile.
+pub(super) const MAX_DISCARDED: usize = 16 << 20;
 
 impl Worker {
     /// Reads what `slot`'s socket has, in at most [`READS_PER_TURN`] reads;
@@ -126,7 +130,7 @@ impl Worker {
     #[inline(always)]
     pub(super) fn process(&mut self, slot: u32, input: &mut [u8]) {
         let Some(conn) = self.conn(slot) else { return };
-        match &conn.phase {
+        match &mut conn.phase {
             Phase::Open(_) | Phase::Closing(_) => {
                 self.process_frames(slot, input);
                 if !self.pongs.is_empty() {
@@ -137,8 +141,20 @@ impl Worker {
                 }
             }
             Phase::Handshake(_) => self.process_handshake(slot, input),
-            // Anything a finishing client still sends is discarded.
-            Phase::Finishing { .. } | Phase::Answering { .. } => {}
+            // Anything a finishing client still sends is discarded, up to a
+            // point: a client that goes on sending without reading would
+            // keep this worker reading for it until the close timeout.
+            Phase::Finishing { discarded, .. } => {
+                *discarded = discarded.saturating_add(input.len());
+                if *discarded > MAX_DISCARDED {
+                    log::debug!(
+                        "client {}: dropped after sending {discarded} bytes since it was closed",
+                        conn.id
+                    );
+                    self.close(slot);
+                }
+            }
+            Phase::Answering { .. } => {}
         }
     }
 }

@@ -40,7 +40,7 @@ impl Worker {
     /// Ends a finishing connection once its output is out.
     pub(super) fn after_output(&mut self, slot: u32) {
         let Some(conn) = self.conn(slot) else { return };
-        let Phase::Finishing { drain } = conn.phase else {
+        let Phase::Finishing { drain, .. } = conn.phase else {
             return;
         };
         if !conn.output.is_empty() || conn.write_shut {
@@ -153,7 +153,12 @@ impl Worker {
             shown(&conn.peer),
         );
         conn.output.drop_unstarted();
-        self.fail_with(slot, CloseCode::POLICY_VIOLATION, "too much unread output");
+        if matches!(conn.phase, Phase::Closing(_)) {
+            // Our close frame went out already: never a second one.
+            self.finish(slot, self.limits.close_timeout, true);
+        } else {
+            self.fail_with(slot, CloseCode::POLICY_VIOLATION, "too much unread output");
+        }
     }
 
     /// Keeps the output this worker holds for its clients together under
@@ -233,10 +238,12 @@ impl Worker {
 }
 
 /// A session's unwritten output, if it is more than `max` (also while it
-/// waits for its app to answer its close frame). With TLS, the records
-/// rustls holds for the socket count too.
+/// waits for its app to answer its close frame, and after our close frame,
+/// while the pongs a client asks for until its close comes pile up). With
+/// TLS, the records rustls holds for the socket count too.
 #[inline(always)]
 fn pending_over(conn: &Conn, max: usize) -> Option<usize> {
     let pending = conn.output.pending() + conn.stream.buffered();
-    (pending > max && conn.phase.app().is_some()).then_some(pending)
+    let limited = conn.phase.app().is_some() || matches!(conn.phase, Phase::Closing(_));
+    (pending > max && limited).then_some(pending)
 }
