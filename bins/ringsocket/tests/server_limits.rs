@@ -544,6 +544,64 @@ fn a_client_flooding_pings_after_our_close_is_held_to_max_pending_output() {
 }
 
 #[test]
+fn clients_paused_behind_a_busy_app_hold_what_they_sent_within_the_backlog_bound() {
+    // A client paused behind its app's full ring keeps what it sent past
+    // the message that waits (up to a read, 64 KiB). That was counted
+    // nowhere: 1,200 clients that each sent one byte and then 60 KB held
+    // 70 MiB, while the backlog (one byte each) never reached its 32 MiB.
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe")],
+        r#""worker_c": 1, "max_ws_msg_size": 4096, "inbound_ring_buf_size": 16384,
+           "idle_timeout": 0,"#,
+    );
+    let _log = server.capture_stderr();
+    // The app sleeps 10 s (probe case 12), and its 16 KiB ring fills.
+    let mut sleeper = RawWs::connect(server.addr(), "/probe");
+    assert_eq!(sleeper.frame().opcode, raw::TEXT, "the welcome");
+    sleeper.send(raw::BINARY, &[12, 0x27, 0x10]);
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..8 {
+        sleeper.send(raw::BINARY, &[99; 4000]);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let before = server.rss_kib();
+    let mut burst = raw::masked(raw::BINARY, &[99]);
+    for _ in 0..15 {
+        burst.extend(raw::masked(raw::BINARY, &[99; 4000]));
+    }
+    // Each in one write with its request. Past the backlog's bound the
+    // server reads none of the app's clients, and refuses new ones (503).
+    let mut request = upgrade_request("/probe", "Sec-WebSocket-Version: 13\r\n").into_bytes();
+    request.extend_from_slice(&burst);
+    let start = Instant::now();
+    let (mut clients, mut refused) = (Vec::new(), 0);
+    while clients.len() + refused < 1200 && start.elapsed() < Duration::from_secs(8) {
+        let mut client = TcpStream::connect(server.addr()).unwrap();
+        client.write_all(&request).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut status = [0u8; 12];
+        client.read_exact(&mut status).unwrap();
+        match &status {
+            b"HTTP/1.1 101" => clients.push(client),
+            b"HTTP/1.1 503" => refused += 1,
+            other => panic!("{}", String::from_utf8_lossy(other)),
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let grown_mib = server.rss_kib().saturating_sub(before) / 1024;
+    assert!(
+        clients.len() + refused == 1200 && grown_mib < 48,
+        "{} paused clients that sent {} bytes each ({refused} refused) made the server hold \
+         {grown_mib} MiB more",
+        clients.len(),
+        burst.len()
+    );
+}
+
+#[test]
 fn a_paused_client_answering_our_close_is_let_go_without_waiting_for_its_app() {
     // Its app asleep and the ring to it full, the client's reading is
     // paused; after our close frame (a shutdown here) nothing it sends goes

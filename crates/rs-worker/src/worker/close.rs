@@ -98,12 +98,12 @@ impl Worker {
     pub(super) fn finish(&mut self, slot: u32, timeout: Duration, drain: bool) {
         self.leave_session(slot);
         self.release_partial(slot);
+        self.forget_stall(slot);
         let Some(conn) = self.conn(slot) else { return };
         conn.phase = Phase::Finishing {
             drain,
             discarded: 0,
         };
-        conn.stalled = None;
         self.set_deadline(slot, timeout);
         self.after_output(slot);
     }
@@ -208,6 +208,7 @@ impl Worker {
     pub(super) fn close(&mut self, slot: u32) {
         self.leave_session(slot);
         self.release_partial(slot);
+        self.forget_stall(slot);
         let Some(mut conn) = self.slots[slot as usize].conn.take() else {
             return;
         };

@@ -124,16 +124,19 @@ impl Worker {
                 Reply::Pause(app) => {
                     // The app's ring is full: the message waits in its
                     // backlog; keep the rest of the input and stop reading
-                    // this client until it drains.
+                    // this client until it drains. The rest counts in the
+                    // backlog's bytes: thousands of paused clients could
+                    // each hold a read's worth.
                     let Some(conn) = self.conn(slot) else { return };
                     log::trace!("client {}: app ring full, reading paused", conn.id);
-                    conn.stalled = Some(Stalled {
-                        app,
-                        rest: input[pos..].to_vec(),
-                    });
+                    let rest = input[pos..].to_vec();
+                    let held = rest.len();
+                    conn.stalled = Some(Stalled { app, rest });
                     let generation = conn.id.generation();
                     self.stalled.push((slot, generation));
-                    self.backlog_full |= self.apps[usize::from(app)].holds_too_much();
+                    let link = &mut self.apps[usize::from(app)];
+                    link.backlog_bytes += held;
+                    self.backlog_full |= link.holds_too_much();
                     return;
                 }
                 Reply::Fail(code, reason) => {

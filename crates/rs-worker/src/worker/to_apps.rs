@@ -32,7 +32,8 @@ pub(super) struct Link {
     /// and past [`MAX_BACKLOG`] messages or [`MAX_BACKLOG_BYTES`] no new
     /// connection is taken.
     pub(super) backlog: VecDeque<Queued>,
-    /// The payload bytes in `backlog`.
+    /// The payload bytes in `backlog`, and the input read past them from
+    /// the clients paused until it drains (`Stalled::rest`).
     pub(super) backlog_bytes: usize,
     pub(super) send_open: bool,
     pub(super) send_close: bool,
@@ -242,6 +243,15 @@ impl Worker {
         true
     }
 
+    /// Forgets `slot`'s paused input (it is finishing or going), and its
+    /// bytes in its app's backlog count.
+    pub(super) fn forget_stall(&mut self, slot: u32) {
+        let Some(conn) = self.conn(slot) else { return };
+        if let Some(stall) = conn.stalled.take() {
+            self.apps[usize::from(stall.app)].backlog_bytes -= stall.rest.len();
+        }
+    }
+
     /// Retries messages that found their app's ring full.
     pub(super) fn retry_stalled(&mut self) {
         for link in &mut self.apps {
@@ -285,6 +295,7 @@ impl Worker {
                 continue;
             };
             let mut rest = stall.rest;
+            self.apps[usize::from(stall.app)].backlog_bytes -= rest.len();
             log::trace!("client {}: reading resumed", conn.id);
             self.process(slot, &mut rest);
             // Edge-triggered: what arrived meanwhile (data, or the end of
