@@ -2,10 +2,19 @@
 //! server detached (daemon mode). The configured `log_level` applies unless
 //! `RUST_LOG` is set, which then decides (and SIGHUP no longer changes the
 //! level).
+//!
+//! Once the server runs, lines are written by a thread of their own
+//! ([`start_writer`]): a log reader that stalls (a pipe nobody empties, a
+//! stuck journald) must not stall a worker in the middle of serving its
+//! clients. Past [`QUEUE_LINES`] lines waiting, lines are dropped, and how
+//! many is logged once the writer catches up.
 
 use std::ffi::CString;
+use std::io::{self, Write};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use rs_conf::LogLevel;
@@ -38,17 +47,134 @@ fn rust_log() -> Option<String> {
     std::env::var("RUST_LOG").ok().filter(|s| !s.is_empty())
 }
 
+/// The most lines that wait for the writer thread.
+const QUEUE_LINES: usize = 4096;
+/// How long [`flush`] waits for the writer at exit.
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
+
 /// The process's logger: env_logger's filtering and format on stderr, or
 /// syslog.
 struct Logger {
     stderr: OnceLock<env_logger::Logger>,
     syslog: AtomicBool,
+    /// To the writer thread, once it runs.
+    queue: OnceLock<SyncSender<Entry>>,
+    /// Lines dropped since the writer last said so.
+    dropped: AtomicU64,
 }
 
 static LOGGER: Logger = Logger {
     stderr: OnceLock::new(),
     syslog: AtomicBool::new(false),
+    queue: OnceLock::new(),
+    dropped: AtomicU64::new(0),
 };
+
+/// What the writer thread is given.
+enum Entry {
+    /// A line formatted for stderr.
+    Stderr(Vec<u8>),
+    /// A syslog priority and message.
+    Syslog(libc::c_int, CString),
+    /// Acknowledged once everything queued before it is written.
+    Flush(SyncSender<()>),
+}
+
+impl Entry {
+    fn write(self) {
+        match self {
+            Entry::Stderr(line) => {
+                let _ = io::stderr().write_all(&line);
+            }
+            // SAFETY: a constant format string with one C string argument.
+            Entry::Syslog(priority, message) => unsafe {
+                libc::syslog(priority, c"%s".as_ptr(), message.as_ptr());
+            },
+            Entry::Flush(done) => {
+                let _ = done.try_send(());
+            }
+        }
+    }
+}
+
+/// Hands `entry` to the writer thread, or writes it here before that
+/// thread runs (startup: the main thread alone, and stderr still the
+/// operator's terminal). A full queue drops it.
+fn emit(entry: Entry) {
+    let Some(queue) = LOGGER.queue.get() else {
+        entry.write();
+        return;
+    };
+    match queue.try_send(entry) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => {
+            LOGGER.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(TrySendError::Disconnected(entry)) => entry.write(),
+    }
+}
+
+/// Where env_logger writes its formatted lines: one `write` per line.
+struct ToWriter;
+
+impl Write for ToWriter {
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        emit(Entry::Stderr(line.to_vec()));
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The writer thread's loop: writes what comes, and says how many lines
+/// were dropped while it was blocked.
+fn write_entries(entries: Receiver<Entry>) {
+    for entry in entries {
+        entry.write();
+        let dropped = LOGGER.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            // Queued like any line (written next, as room allows).
+            log::warn!("{dropped} log lines dropped: the log was not read fast enough");
+        }
+    }
+}
+
+/// From now on, lines are written by a thread of their own. Called once
+/// the process will not fork again (after daemon mode detached); if the
+/// thread cannot start, lines go on being written where they are logged.
+pub(crate) fn start_writer() {
+    let (queue, entries) = mpsc::sync_channel(QUEUE_LINES);
+    let spawned = std::thread::Builder::new()
+        .name("log".into())
+        .spawn(move || write_entries(entries));
+    if spawned.is_ok() {
+        let _ = LOGGER.queue.set(queue);
+    }
+}
+
+/// Waits (a little, at most [`FLUSH_WAIT`]) until the lines logged so far
+/// are written: before the process exits.
+pub(crate) fn flush() {
+    let Some(queue) = LOGGER.queue.get() else {
+        return;
+    };
+    let deadline = Instant::now() + FLUSH_WAIT;
+    let (done, written) = mpsc::sync_channel(1);
+    let mut entry = Entry::Flush(done);
+    loop {
+        match queue.try_send(entry) {
+            Ok(()) => break,
+            Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                entry = back;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(_) => return,
+        }
+    }
+    let _ = written.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+}
 
 /// Starts logging to stderr at `level` (or as `RUST_LOG` says).
 pub(crate) fn init(level: LogLevel) {
@@ -68,7 +194,10 @@ pub(crate) fn init(level: LogLevel) {
             }
         }
     }
-    let logger = builder.format_timestamp_millis().build();
+    let logger = builder
+        .format_timestamp_millis()
+        .target(env_logger::Target::Pipe(Box::new(ToWriter)))
+        .build();
     let max = if rust_log().is_some() {
         logger.filter()
     } else {
@@ -130,8 +259,7 @@ impl Log for Logger {
         let Ok(message) = CString::new(text) else {
             return;
         };
-        // SAFETY: a constant format string with one C string argument.
-        unsafe { libc::syslog(priority, c"%s".as_ptr(), message.as_ptr()) };
+        emit(Entry::Syslog(priority, message));
     }
 
     fn flush(&self) {

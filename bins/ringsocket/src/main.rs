@@ -36,7 +36,11 @@ fn main() -> ExitCode {
         Command::Help => print_out(&cli::help()),
         Command::Version => print_out(&format!("ringsocket {}\n", env!("CARGO_PKG_VERSION"))),
         Command::Check(path) => check(&path),
-        Command::Serve(options) => serve::run(&options),
+        Command::Serve(options) => {
+            let status = serve::run(&options);
+            logging::flush();
+            status
+        }
     }
 }
 

@@ -302,6 +302,8 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
     } = prepared;
     let worker_c = listeners.len();
 
+    // No fork from here on: lines can be written by a thread of their own.
+    logging::start_writer();
     // Blocked since `run` began; from now on one thread waits for them.
     let (sender, events) = mpsc::channel();
     signals::forward(sender.clone()).map_err(|e| format!("cannot handle signals: {e}"))?;

@@ -124,6 +124,7 @@ pub(crate) fn forward(events: Sender<Event>) -> std::io::Result<()> {
                 };
                 if signal != Signal::Reload && EXIT_ON_NEXT.swap(true, Ordering::SeqCst) {
                     log::warn!("{signal:?} during shutdown: exiting now");
+                    crate::logging::flush();
                     crate::daemon::remove_pidfile_now();
                     std::process::exit(crate::exit::FAILURE.into());
                 }

@@ -1202,3 +1202,36 @@ fn the_log_names_every_address_the_server_listens_on() {
         log.text()
     );
 }
+
+#[test]
+fn a_log_nobody_reads_does_not_stall_the_server() {
+    // The server's stderr is a pipe this test never reads. Once its 64 KiB
+    // were full, the next line blocked the thread that logged it: a worker,
+    // in the middle of serving its clients. Lines are dropped instead.
+    use std::io::{Read, Write};
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    // At "debug", each refused handshake logs a line: 3000 make ~200 KB.
+    for i in 0..3000 {
+        let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream.write_all(b"GET /echo HTTP/1.1\r\n\r\n").unwrap();
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        assert!(
+            response.starts_with(b"HTTP/1.1 400 "),
+            "request {i}: {:?}",
+            String::from_utf8_lossy(&response)
+        );
+    }
+    let mut client = connect(&server.url("/echo"));
+    set_timeout(&client, Duration::from_secs(5));
+    client
+        .send(tungstenite::Message::text("still here"))
+        .unwrap();
+    assert_eq!(
+        client.read().unwrap(),
+        tungstenite::Message::text("still here")
+    );
+}
