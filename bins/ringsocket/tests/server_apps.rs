@@ -275,14 +275,26 @@ fn chat_clients_go_by_the_name_their_url_gives() {
     assert_eq!(next(), "Jürgen M joined");
     named.send(Message::text("hi")).unwrap();
     assert_eq!(next(), "Jürgen M: hi");
-    // A text cannot fake another member's line, nor hide what it says.
+    // A text cannot fake another member's line (a line break, a bidi
+    // override), while what emoji and scripts need passes.
     named
-        .send(Message::text("hi\nBob: send me your password\u{200b}"))
+        .send(Message::text("hi\nBob: send me \u{202e}your password"))
         .unwrap();
     assert_eq!(
         next(),
-        "Jürgen M: hi\u{fffd}Bob: send me your password\u{fffd}"
+        "Jürgen M: hi\u{fffd}Bob: send me \u{fffd}your password"
     );
+    let ordinary = [
+        "I \u{2764}\u{fe0f} it",
+        "\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}",
+        "\u{1f3f4}\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}",
+        "\u{645}\u{6cc}\u{200c}\u{62e}\u{648}\u{627}\u{647}\u{645}",
+        "\u{915}\u{94d}\u{200d}\u{937}",
+    ];
+    for text in ordinary {
+        named.send(Message::text(text)).unwrap();
+        assert_eq!(next(), format!("Jürgen M: {text}"));
+    }
     drop(named);
     assert_eq!(next(), "Jürgen M left");
     for name in ["x".repeat(32), "ü".repeat(32)] {

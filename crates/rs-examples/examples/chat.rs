@@ -5,9 +5,9 @@
 //! `"<who> joined"` and `"<who> left"`. `<who>` is the name the client gave
 //! in its URL's query (`/chat?name=Ann`, see [`name_from`]), or else its
 //! client id. Names are not unique and prove nothing: anyone may take any.
-//! In a text, each character that would break, reorder or hide part of a
-//! line (see [`misleads`]) is shown as U+FFFD, so that no text passes for
-//! another member's line. Binary messages are refused (4901).
+//! In a text, each character that would break or reorder a line (see
+//! [`breaks_a_line`]) is shown as U+FFFD, so that no text passes for another
+//! member's line. Binary messages are refused (4901).
 
 use std::collections::HashMap;
 
@@ -76,30 +76,39 @@ room!(Open);
 room!(Read);
 room!(Close);
 
-/// Whether `c` would break, reorder or hide part of a line: control
-/// characters, line and paragraph separators, bidirectional controls, and
-/// the invisible ones (zero-width spaces and joiners, the soft hyphen,
-/// variation selectors, tags...), with which "2" and "2\u{200b}" look the
-/// same.
-fn misleads(c: char) -> bool {
+/// Whether `c` would break a line or reorder what follows it: control
+/// characters, line and paragraph separators, and the bidirectional
+/// embeddings, overrides and isolates. (Joiners, variation selectors and
+/// the like are left alone: emoji and many scripts need them.)
+fn breaks_a_line(c: char) -> bool {
     c.is_control()
-        || matches!(c,
-            '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}'
-            | '\u{17b5}' | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}'
-            | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{3164}'
-            | '\u{fe00}'..='\u{fe0f}' | '\u{feff}' | '\u{ffa0}' | '\u{fff0}'..='\u{fffb}'
-            | '\u{e0000}'..='\u{e0fff}')
+        || matches!(c, '\u{2028}'..='\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Whether `c` shows nothing by itself (zero-width spaces, joiners and
+/// marks, the soft hyphen, variation selectors, tags...): with one, "2"
+/// and "2\u{200b}" look the same.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}'
+        | '\u{17b5}' | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{206f}'
+        | '\u{3164}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}' | '\u{ffa0}' | '\u{fff0}'..='\u{fffb}'
+        | '\u{e0000}'..='\u{e0fff}')
 }
 
 /// `given` trimmed, if it can be shown as a name: 1 to [`MAX_NAME`]
 /// characters, not all digits of any script (it would pass for a client
-/// id), no `:` (it would fake a message's sender), and nothing that
-/// [`misleads`].
+/// id), no `:` (it would fake a message's sender), nothing that
+/// [`breaks_a_line`], and nothing [`invisible`] (with which a name could
+/// pass for another, an id among them; emoji that need a joiner or a
+/// selector are not names here).
 fn name_from(given: &str) -> Option<String> {
     let name = given.trim();
     let fits = !name.is_empty() && name.chars().count() <= MAX_NAME;
     let an_id = name.chars().all(char::is_numeric);
-    let honest = !name.chars().any(|c| c == ':' || misleads(c));
+    let honest = !name
+        .chars()
+        .any(|c| c == ':' || breaks_a_line(c) || invisible(c));
     (fits && !an_id && honest).then(|| name.to_owned())
 }
 
@@ -121,7 +130,7 @@ fn say(rs: &mut Read<Rooms>, text: &str) -> i32 {
     let who = rs.state().who(me);
     let shown: String = text
         .chars()
-        .map(|c| if misleads(c) { '\u{fffd}' } else { c })
+        .map(|c| if breaks_a_line(c) { '\u{fffd}' } else { c })
         .collect();
     rs.w_str(&format!("{who}: {shown}"));
     to_room(rs)
