@@ -49,8 +49,6 @@ fn rust_log() -> Option<String> {
 
 /// The most lines that wait for the writer thread.
 const QUEUE_LINES: usize = 4096;
-/// How long [`flush`] waits for the writer at exit.
-const FLUSH_WAIT: Duration = Duration::from_secs(2);
 
 /// The process's logger: env_logger's filtering and format on stderr, or
 /// syslog.
@@ -154,13 +152,13 @@ pub(crate) fn start_writer() {
     }
 }
 
-/// Waits (a little, at most [`FLUSH_WAIT`]) until the lines logged so far
-/// are written: before the process exits.
-pub(crate) fn flush() {
+/// Waits, at most `wait`, until the lines logged so far are written: before
+/// the process exits, or a message goes to stderr directly.
+pub(crate) fn flush(wait: Duration) {
     let Some(queue) = LOGGER.queue.get() else {
         return;
     };
-    let deadline = Instant::now() + FLUSH_WAIT;
+    let deadline = Instant::now() + wait;
     let (done, written) = mpsc::sync_channel(1);
     let mut entry = Entry::Flush(done);
     loop {

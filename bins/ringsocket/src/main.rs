@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         Command::Check(path) => check(&path),
         Command::Serve(options) => {
             let status = serve::run(&options);
-            logging::flush();
+            logging::flush(std::time::Duration::from_secs(2));
             status
         }
     }

@@ -168,8 +168,12 @@ pub(crate) fn run(options: &ServeOptions) -> ExitCode {
                     log::error!("{message}");
                     detached.failed(&message);
                 }
-                // The log goes to stderr too: say it once.
-                None => eprintln!("ringsocket: {message}"),
+                // The log goes to stderr too: say it once, after the
+                // lines that led to it.
+                None => {
+                    logging::flush(Duration::from_secs(2));
+                    eprintln!("ringsocket: {message}");
+                }
             }
             exit::failure()
         }

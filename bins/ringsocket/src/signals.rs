@@ -124,7 +124,8 @@ pub(crate) fn forward(events: Sender<Event>) -> std::io::Result<()> {
                 };
                 if signal != Signal::Reload && EXIT_ON_NEXT.swap(true, Ordering::SeqCst) {
                     log::warn!("{signal:?} during shutdown: exiting now");
-                    crate::logging::flush();
+                    // At once, as promised: what the log can take now.
+                    crate::logging::flush(std::time::Duration::from_millis(100));
                     crate::daemon::remove_pidfile_now();
                     std::process::exit(crate::exit::FAILURE.into());
                 }

@@ -882,15 +882,16 @@ unsafe extern "C" fn host_header(
     // SAFETY: called by the app with the context of the running callback.
     let host = unsafe { host(ctx) };
     let value = match (host.callback, host.app_headers) {
-        (Some(Callback::Open), (start, n)) if !start.is_null() && !name.is_null() => {
+        // A name longer than the headers names none of them: not read.
+        (Some(Callback::Open), (start, n))
+            if !start.is_null() && !name.is_null() && name_len <= n =>
+        {
             // SAFETY: lent by `call_open` for this callback: the
             // headers part of its open message, in the inbound ring until
             // the callback returns.
             let bytes = unsafe { std::slice::from_raw_parts(start, n) };
-            // A header name longer than the request names none.
-            let name_len = name_len.min(n.saturating_add(1));
             // SAFETY: the app passes `name_len` readable bytes (ABI
-            // contract), and it is at most one more than the headers' length.
+            // contract), and it is at most the headers' length.
             let name = unsafe { std::slice::from_raw_parts(name, name_len) };
             let name = std::str::from_utf8(name).ok();
             AppHeaders::from_bytes(bytes)

@@ -31,10 +31,7 @@ impl Worker {
         // would otherwise be judged a slow consumer again by this very
         // send, and failed again, without end.
         if let Some(conn) = self.conn(slot) {
-            conn.phase = Phase::Finishing {
-                drain: true,
-                discarded: 0,
-            };
+            conn.phase = Phase::Finishing { drain: true };
         }
         self.send(slot, &mut Frame::new(&close));
         self.finish(slot, self.limits.close_timeout, true);
@@ -64,13 +61,7 @@ impl Worker {
         let Some(conn) = self.slots[slot as usize].conn.as_mut() else {
             return;
         };
-        let session = match std::mem::replace(
-            &mut conn.phase,
-            Phase::Finishing {
-                drain: true,
-                discarded: 0,
-            },
-        ) {
+        let session = match std::mem::replace(&mut conn.phase, Phase::Finishing { drain: true }) {
             Phase::Open(session) => session,
             other => {
                 conn.phase = other;
@@ -100,10 +91,7 @@ impl Worker {
         self.release_partial(slot);
         self.forget_stall(slot);
         let Some(conn) = self.conn(slot) else { return };
-        conn.phase = Phase::Finishing {
-            drain,
-            discarded: 0,
-        };
+        conn.phase = Phase::Finishing { drain };
         self.set_deadline(slot, timeout);
         self.after_output(slot);
     }
@@ -146,13 +134,7 @@ impl Worker {
         let Some(conn) = self.slots[slot as usize].conn.as_mut() else {
             return;
         };
-        let session = match std::mem::replace(
-            &mut conn.phase,
-            Phase::Finishing {
-                drain: false,
-                discarded: 0,
-            },
-        ) {
+        let session = match std::mem::replace(&mut conn.phase, Phase::Finishing { drain: false }) {
             Phase::Open(session) => session,
             other => {
                 conn.phase = other;

@@ -40,9 +40,7 @@ pub(super) enum Phase {
     /// or a protocol error, when the client may still be sending), our side
     /// is shut down first and the connection dropped when the client closes
     /// its side, so that unread input cannot reset what we sent.
-    /// `discarded`: what the client has sent since, thrown away; past
-    /// [`MAX_DISCARDED`](super::read::MAX_DISCARDED) it is dropped at once.
-    Finishing { drain: bool, discarded: usize },
+    Finishing { drain: bool },
 }
 
 impl Phase {
@@ -84,6 +82,9 @@ pub(super) struct Conn {
     pub(super) output: Output,
     pub(super) deadline: Option<Instant>,
     pub(super) stalled: Option<Stalled>,
+    /// What the client sent that was thrown away, finishing or after its
+    /// close frame (see `Worker::discard`).
+    pub(super) discarded: usize,
     /// Our side is shut down (Finishing).
     pub(super) write_shut: bool,
     /// Frames were queued for it in this delivery pass (see `to_flush`).
@@ -166,6 +167,7 @@ impl Worker {
             output: Output::default(),
             deadline: Some(deadline),
             stalled: None,
+            discarded: 0,
             write_shut: false,
             queued: false,
             sent_pass: self.pass.wrapping_sub(1),

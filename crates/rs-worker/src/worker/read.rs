@@ -16,10 +16,10 @@ const READS_PER_TURN: u32 = 4;
 /// The most one read takes (the read buffer's size, whatever
 /// `worker_rbuf_size` asks for above it).
 pub(super) const MAX_READ: usize = 64 * 1024;
-/// The most a closed client may send (discarded) before its connection is
-/// dropped without waiting further: room for a large message it was
-/// sending when it was closed, and for reading our close frame meanwhile.
-pub(super) const MAX_DISCARDED: usize = 16 << 20;
+/// The least a client that is finishing, or sent its close frame, may send
+/// (thrown away) before its connection is dropped without waiting further;
+/// a maximum-size message fits too (see `Worker::discard`).
+const MIN_DISCARDED: usize = 16 << 20;
 
 impl Worker {
     /// Reads what `slot`'s socket has, in at most [`READS_PER_TURN`] reads;
@@ -126,11 +126,34 @@ impl Worker {
         self.resuming = resuming;
     }
 
+    /// Throws away `len` bytes a finishing client (or one that sent its
+    /// close frame) still sent, up to a point: one that goes on sending
+    /// would keep this worker reading for it until its close timeout. Room
+    /// is left for a maximum-size message it was sending when it was
+    /// closed, and for reading our close frame meanwhile.
+    #[cold]
+    fn discard(&mut self, slot: u32, len: usize) {
+        let most = usize::try_from(self.limits.frames.max_message_size)
+            .unwrap_or(usize::MAX)
+            .saturating_add(rs_proto::MAX_HEADER_LEN)
+            .max(MIN_DISCARDED);
+        let Some(conn) = self.conn(slot) else { return };
+        conn.discarded = conn.discarded.saturating_add(len);
+        if conn.discarded > most {
+            log::debug!(
+                "client {}: dropped after sending {} bytes since it was closed",
+                conn.id,
+                conn.discarded
+            );
+            self.close(slot);
+        }
+    }
+
     /// Handles bytes read from a connection.
     #[inline(always)]
     pub(super) fn process(&mut self, slot: u32, input: &mut [u8]) {
         let Some(conn) = self.conn(slot) else { return };
-        match &mut conn.phase {
+        match &conn.phase {
             Phase::Open(_) | Phase::Closing(_) => {
                 self.process_frames(slot, input);
                 if !self.pongs.is_empty() {
@@ -141,20 +164,7 @@ impl Worker {
                 }
             }
             Phase::Handshake(_) => self.process_handshake(slot, input),
-            // Anything a finishing client still sends is discarded, up to a
-            // point: a client that goes on sending without reading would
-            // keep this worker reading for it until the close timeout.
-            Phase::Finishing { discarded, .. } => {
-                *discarded = discarded.saturating_add(input.len());
-                if *discarded > MAX_DISCARDED {
-                    log::debug!(
-                        "client {}: dropped after sending {discarded} bytes since it was closed",
-                        conn.id
-                    );
-                    self.close(slot);
-                }
-            }
-            Phase::Answering { .. } => {}
+            Phase::Finishing { .. } | Phase::Answering { .. } => self.discard(slot, input.len()),
         }
     }
 }

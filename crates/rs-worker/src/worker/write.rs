@@ -40,7 +40,7 @@ impl Worker {
     /// Ends a finishing connection once its output is out.
     pub(super) fn after_output(&mut self, slot: u32) {
         let Some(conn) = self.conn(slot) else { return };
-        let Phase::Finishing { drain, .. } = conn.phase else {
+        let Phase::Finishing { drain } = conn.phase else {
             return;
         };
         if !conn.output.is_empty() || conn.write_shut {
@@ -152,11 +152,13 @@ impl Worker {
             conn.id,
             shown(&conn.peer),
         );
-        conn.output.drop_unstarted();
         if matches!(conn.phase, Phase::Closing(_)) {
-            // Our close frame went out already: never a second one.
+            // Our close frame is queued already (perhaps behind the pongs'
+            // start): no second one, and nothing dropped that could be it.
+            // Finishing, the client's input no longer asks for pongs.
             self.finish(slot, self.limits.close_timeout, true);
         } else {
+            conn.output.drop_unstarted();
             self.fail_with(slot, CloseCode::POLICY_VIOLATION, "too much unread output");
         }
     }
