@@ -246,6 +246,6 @@ impl Worker {
 #[inline(always)]
 fn pending_over(conn: &Conn, max: usize) -> Option<usize> {
     let pending = conn.output.pending() + conn.stream.buffered();
-    let limited = conn.phase.app().is_some() || matches!(conn.phase, Phase::Closing(_));
-    (pending > max && limited).then_some(pending)
+    let limited = || conn.phase.app().is_some() || matches!(conn.phase, Phase::Closing(_));
+    (pending > max && limited()).then_some(pending)
 }
