@@ -149,3 +149,25 @@ fn a_message_of_the_largest_size_reaches_a_room_too_large_for_one_record() {
     let status = server.terminate();
     assert!(status.success(), "{status}: {}", log.text());
 }
+
+#[test]
+fn a_chat_text_too_large_once_shown_closes_its_sender_not_the_server() {
+    // Each control character is shown as U+FFFD, three bytes for one: a
+    // text of max_ws_msg_size of them no longer fits an outbound ring of
+    // that size, and chat returned -1 (fatal) for that send.
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("chat")],
+        r#""worker_c": 1, "max_ws_msg_size": 8192, "outbound_ring_buf_size": 1,"#,
+    );
+    let mut a = connect(&server.url("/chat?name=a"));
+    let mut b = connect(&server.url("/chat?name=b"));
+    assert_eq!(next_text(&mut a), "b joined");
+    b.send(Message::text("\u{1}".repeat(8192))).unwrap();
+    assert_eq!(close_code(&mut b), 4009);
+    assert_eq!(next_text(&mut a), "b left");
+    let mut c = connect(&server.url("/chat?name=c"));
+    assert_eq!(next_text(&mut a), "c joined");
+    c.send(Message::text("still here")).unwrap();
+    assert_eq!(next_text(&mut a), "c: still here");
+}

@@ -40,15 +40,14 @@ impl Rooms {
     }
 }
 
+/// The close code for a client whose text, as shown, is larger than the
+/// server can send (its control characters each take three bytes shown).
+const TOO_LARGE_FOR_THE_ROOM: i32 = 4009;
+
 /// Sends what was written to the other members of the current endpoint.
-fn to_room(rs: &mut impl Room) -> i32 {
+fn to_room(rs: &mut impl Room) -> Result<(), SendError> {
     let others = rs.others();
-    match rs.send(&others) {
-        Ok(()) => 0,
-        // (Too large cannot be: a text fits a ring, and a long list of
-        // recipients is split.)
-        Err(e) => e.status(),
-    }
+    rs.send(&others)
 }
 
 /// What open, read and close have in common here.
@@ -122,7 +121,7 @@ fn join(rs: &mut Open<Rooms>) -> i32 {
     }
     let who = rooms.who(me);
     rs.w_str(&format!("{who} joined"));
-    to_room(rs)
+    to_room(rs).map_or_else(SendError::status, |()| 0)
 }
 
 fn say(rs: &mut Read<Rooms>, text: &str) -> i32 {
@@ -133,7 +132,13 @@ fn say(rs: &mut Read<Rooms>, text: &str) -> i32 {
         .map(|c| if breaks_a_line(c) { '\u{fffd}' } else { c })
         .collect();
     rs.w_str(&format!("{who}: {shown}"));
-    to_room(rs)
+    match to_room(rs) {
+        Ok(()) => 0,
+        // A long list of recipients is split, but a text grows as it is
+        // shown: the sender's doing, not the app's.
+        Err(SendError::TooLarge) => TOO_LARGE_FOR_THE_ROOM,
+        Err(e) => e.status(),
+    }
 }
 
 fn leave(rs: &mut Close<Rooms>) -> i32 {
@@ -145,7 +150,7 @@ fn leave(rs: &mut Close<Rooms>) -> i32 {
     let who = rooms.who(me);
     rooms.names.remove(&me);
     rs.w_str(&format!("{who} left"));
-    to_room(rs)
+    to_room(rs).map_or_else(SendError::status, |()| 0)
 }
 
 rs_app! {
