@@ -718,6 +718,29 @@ impl LentPayload {
     }
 }
 
+/// The target of a join record ([`write_outbound_join`]): not an ABI target,
+/// apps cannot send it.
+pub const TARGET_JOIN: u8 = 0x10;
+
+/// The bytes a join record takes.
+pub const OUTBOUND_JOIN_LEN: usize = outbound_len(1, 0);
+
+/// Writes a join record into `buf` ([`OUTBOUND_JOIN_LEN`] bytes): from here
+/// on in the ring, `client` is among its app's members, whom "every
+/// client" messages reach. An app thread writes it before it calls the
+/// open callback, so that what the app sent every client before it knew of
+/// the client does not reach it, and what it sends from then on does.
+pub fn write_outbound_join(buf: &mut [u8], client: ClientId) {
+    assert_eq!(
+        buf.len(),
+        OUTBOUND_JOIN_LEN,
+        "write_outbound_join: wrong buffer length"
+    );
+    let [c0, c1, c2, c3] = 1u32.to_ne_bytes();
+    buf[..OUTBOUND_HEADER_LEN].copy_from_slice(&[TARGET_JOIN, 0, 0, 0, c0, c1, c2, c3]);
+    buf[OUTBOUND_HEADER_LEN..].copy_from_slice(&client.get().to_ne_bytes());
+}
+
 /// Who gets an outbound frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Recipients<'a> {
@@ -731,6 +754,9 @@ pub enum Recipients<'a> {
     EveryExcept(ClientId),
     /// Every client but these (`abi::TARGET_EVERY_EXCEPT_MULTI`).
     EveryExceptMulti(Ids<'a>),
+    /// Nobody: this client joins its app's members ([`TARGET_JOIN`]; the
+    /// message has no frame).
+    Join(ClientId),
 }
 
 impl Recipients<'_> {
@@ -742,6 +768,7 @@ impl Recipients<'_> {
             Recipients::Every => TARGET_EVERY,
             Recipients::EveryExcept(_) => TARGET_EVERY_EXCEPT_SINGLE,
             Recipients::EveryExceptMulti(_) => TARGET_EVERY_EXCEPT_MULTI,
+            Recipients::Join(_) => TARGET_JOIN,
         }
     }
 
@@ -753,6 +780,7 @@ impl Recipients<'_> {
             Recipients::Every => true,
             Recipients::EveryExcept(id) => *id != client,
             Recipients::EveryExceptMulti(ids) => !ids.contains(client),
+            Recipients::Join(_) => false,
         }
     }
 }
@@ -1086,10 +1114,25 @@ pub fn read_outbound(buf: &[u8]) -> Result<Outbound<'_>, WireError> {
             WireError::MalformedLent
         });
     }
+    let ids = Ids { raw: raw_ids };
+    if target == TARGET_JOIN {
+        if !frame.is_empty() || flags != 0 {
+            return Err(WireError::MalformedJoin);
+        }
+        let client = ids
+            .iter()
+            .next()
+            .ok_or(WireError::WrongIdCount { target, count })?;
+        return Ok(Outbound {
+            recipients: Recipients::Join(client),
+            close_after: false,
+            frame,
+            lent: None,
+        });
+    }
     if frame.is_empty() {
         return Err(WireError::EmptyFrame);
     }
-    let ids = Ids { raw: raw_ids };
     let wrong_count = WireError::WrongIdCount { target, count };
     let recipients = match target {
         TARGET_SINGLE => Recipients::Single(ids.iter().next().ok_or(wrong_count)?),
@@ -1113,7 +1156,7 @@ pub fn read_outbound(buf: &[u8]) -> Result<Outbound<'_>, WireError> {
 /// Checks that `target` is writable and takes `count` ids.
 fn check_id_count(target: u8, count: usize) -> Result<(), WireError> {
     let valid = match target {
-        TARGET_SINGLE | TARGET_EVERY_EXCEPT_SINGLE => count == 1,
+        TARGET_SINGLE | TARGET_EVERY_EXCEPT_SINGLE | TARGET_JOIN => count == 1,
         TARGET_EVERY => count == 0,
         TARGET_MULTI | TARGET_EVERY_EXCEPT_MULTI => u32::try_from(count).is_ok(),
         TARGET_CUR | TARGET_EVERY_EXCEPT_CUR => return Err(WireError::UnresolvedTarget(target)),
@@ -1188,6 +1231,8 @@ pub enum WireError {
     /// for exactly one client (`TARGET_SINGLE`) after a lent payload's
     /// address and length.
     MalformedLent,
+    /// A join record ([`TARGET_JOIN`]) with flags or frame bytes.
+    MalformedJoin,
     /// An outbound message without frame bytes.
     EmptyFrame,
 }
@@ -1247,12 +1292,43 @@ impl fmt::Display for WireError {
             WireError::MalformedLent => f.write_str(
                 "an outbound message with a lent payload must be a non-closing frame header for one client after the payload's address and length",
             ),
+            WireError::MalformedJoin => {
+                f.write_str("a join record must hold one client id and nothing else")
+            }
             WireError::EmptyFrame => f.write_str("outbound message without a frame"),
         }
     }
 }
 
 impl Error for WireError {}
+
+#[cfg(test)]
+mod join_tests {
+    use super::*;
+
+    #[test]
+    fn a_join_record_reads_back_and_nothing_else_passes_for_one() {
+        let client = ClientId::new(3, 7, 9).unwrap();
+        let mut buf = vec![0; OUTBOUND_JOIN_LEN];
+        write_outbound_join(&mut buf, client);
+        let read = read_outbound(&buf).unwrap();
+        assert_eq!(read.recipients, Recipients::Join(client));
+        assert!(read.frame.is_empty() && !read.close_after && read.lent.is_none());
+        // With a frame, or a flag, it is refused.
+        let mut framed = buf.clone();
+        framed.push(0x81);
+        assert_eq!(read_outbound(&framed), Err(WireError::MalformedJoin));
+        let mut flagged = buf.clone();
+        flagged[1] = FLAG_CLOSE_AFTER;
+        assert_eq!(read_outbound(&flagged), Err(WireError::MalformedJoin));
+        // An app cannot write one through the frame writers.
+        let mut out = vec![0; outbound_len(1, 0)];
+        assert_eq!(
+            write_outbound(&mut out, TARGET_JOIN, false, &[client], &[]),
+            Err(WireError::EmptyFrame)
+        );
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -17,8 +17,9 @@ use super::load::App;
 use super::thread::AppSettings;
 use crate::abi::{self, AppConf, Ctx, HostApi, PeerAddr};
 use crate::wire::{
-    AppHeaders, CLIENT_ID_LEN, ClientId, MAX_SLOTS, MAX_WORKERS, OpenDetails, outbound_len,
-    outbound_lent_len, write_outbound_lent, write_outbound_parts, write_outbound_reply,
+    AppHeaders, CLIENT_ID_LEN, ClientId, MAX_SLOTS, MAX_WORKERS, OUTBOUND_JOIN_LEN, OpenDetails,
+    outbound_len, outbound_lent_len, write_outbound_join, write_outbound_lent,
+    write_outbound_parts, write_outbound_reply,
 };
 
 /// The shortest echoed payload sent by reference to the inbound ring
@@ -247,6 +248,34 @@ impl HostState {
         self.open_details = [(std::ptr::null(), 0); 2];
         self.app_headers = (std::ptr::null(), 0);
         status
+    }
+
+    /// Makes `client` one of this app's members on its worker, whom "every
+    /// client" messages reach, from this point in the worker's ring: called
+    /// before the open callback, so that what the app sent every client
+    /// before it knew of this one does not reach it (see
+    /// [`write_outbound_join`]). At shutdown, with the ring full, it is
+    /// given up: the client is going anyway.
+    pub(crate) fn join(&mut self, client: ClientId) {
+        let worker = usize::from(client.worker());
+        if worker >= self.outbound.len() {
+            return;
+        }
+        loop {
+            match self.outbound[worker].reserve(OUTBOUND_JOIN_LEN) {
+                Ok(mut record) => {
+                    write_outbound_join(&mut record, client);
+                    record.commit();
+                    return;
+                }
+                Err(PushError::TooLarge { .. }) => return,
+                Err(PushError::Full { .. }) => {
+                    if !self.wait_for_room(worker) {
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     /// Runs a read callback `f` about `client`, with `payload`, the message

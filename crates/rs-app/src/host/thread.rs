@@ -325,6 +325,9 @@ fn dispatch(app: &App, host: &mut HostState, bytes: &[u8]) -> Result<(), AppErro
     };
     match message.kind {
         InboundKind::Open => {
+            // A member from here on in its worker's ring, before anything
+            // the open callback sends.
+            host.join(client.id);
             let status = app.open.map(|f| {
                 let details = OpenDetails::read(message.payload);
                 if details.is_none() {

@@ -12,7 +12,7 @@ use rs_proto::{CloseCode, Opcode, encode_close, encode_frame};
 use crate::output::Frame;
 
 use super::Worker;
-use super::conn::{Conn, Phase, shown};
+use super::conn::{Conn, NOT_MEMBER, Phase, shown};
 use super::to_apps::{Payload, enqueue, notify};
 
 /// Deadlines no longer in force the heap may hold beyond twice its slots
@@ -165,6 +165,9 @@ impl Worker {
     /// Takes the member at `index` out of `app`'s members (what the app
     /// sends every client goes to them).
     fn leave_members(&mut self, app: usize, index: usize) {
+        if index == NOT_MEMBER {
+            return;
+        }
         let members = &mut self.members[app];
         members.swap_remove(index);
         if let Some(&moved) = members.get(index)

@@ -59,9 +59,13 @@ pub(super) struct Session {
     pub(super) decoder: Decoder,
     pub(super) app: u16,
     pub(super) endpoint_id: u16,
-    /// Position in the app's member list.
+    /// Position in the app's member list, or [`NOT_MEMBER`] until the app
+    /// knows of the client (see `rs_app::wire::write_outbound_join`).
     pub(super) member: usize,
 }
+
+/// A session whose client is not among its app's members yet.
+pub(super) const NOT_MEMBER: usize = usize::MAX;
 
 /// A connection that waits for its app's backlog to drain: its message is
 /// there (the app's ring had no room), or the backlog holds too much to

@@ -7,7 +7,7 @@ use rs_app::wire::{ClientId, Recipients, read_outbound};
 use crate::output::Frame;
 
 use super::Worker;
-use super::conn::Phase;
+use super::conn::{NOT_MEMBER, Phase};
 
 /// Outbound messages taken from one app's ring before looking at the others.
 const OUTBOUND_BATCH: usize = 256;
@@ -79,6 +79,30 @@ impl Worker {
             | Recipients::EveryExceptMulti(_)) => {
                 self.deliver_to_members(app, recipients, &mut frame, message.close_after);
             }
+            Recipients::Join(id) => self.join_members(app, id),
+        }
+    }
+
+    /// Makes `id` one of `app`'s members, whom "every client" messages
+    /// reach, if it is still its open client and not one already.
+    #[cold]
+    fn join_members(&mut self, app: usize, id: ClientId) {
+        if id.worker() != self.index {
+            return;
+        }
+        let slot = id.slot();
+        let members = &mut self.members[app];
+        if let Some(conn) = self
+            .slots
+            .get_mut(slot as usize)
+            .and_then(|s| s.conn.as_mut())
+            && conn.id == id
+            && let Phase::Open(session) = &mut conn.phase
+            && usize::from(session.app) == app
+            && session.member == NOT_MEMBER
+        {
+            session.member = members.len();
+            members.push(slot);
         }
     }
 

@@ -19,7 +19,7 @@ use super::Worker;
 const _: () = assert!(rs_conf::MAX_SUBPROTOCOL_LEN <= u8::MAX as usize);
 const _: () = assert!(rs_conf::MAX_APP_HEADER_LEN <= u8::MAX as usize);
 const _: () = assert!(rs_conf::defaults::MAX_MAX_HTTP_REQUEST_SIZE <= u32::MAX as usize);
-use super::conn::{Phase, Session};
+use super::conn::{NOT_MEMBER, Phase, Session};
 use super::to_apps::{MAX_BACKLOG, MAX_BACKLOG_BYTES, notify};
 
 impl Worker {
@@ -106,8 +106,17 @@ impl Worker {
         response: &[u8],
         details: &[u8],
     ) {
-        let member = self.members[usize::from(app)].len();
-        self.members[usize::from(app)].push(slot);
+        // An app told of its clients makes each a member when it is (its
+        // join record, written before its open callback runs): what it sent
+        // every client before then does not reach this one. Without open
+        // notices, a client is one from its handshake.
+        let member = if self.apps[usize::from(app)].send_open {
+            NOT_MEMBER
+        } else {
+            let members = &mut self.members[usize::from(app)];
+            members.push(slot);
+            members.len() - 1
+        };
         let frames = self.limits.frames;
         let Some(conn) = self.conn(slot) else { return };
         conn.phase = Phase::Open(Session {
