@@ -362,8 +362,24 @@ impl Worker {
             // (resumed reads, close notices) wakes them now.
             self.flush_inbound();
             if let Some(started) = self.shutting_down {
+                let waited = started.elapsed();
+                if waited > self.limits.close_timeout {
+                    self.close_all();
+                }
+                // The notices an app's full ring left in its backlog (the
+                // close notices of this shutdown, say) are still handed to
+                // it as it makes room, for as long again at most: an app
+                // hears of every client it was told of before its fini.
                 let open = self.slots.iter().any(|s| s.conn.is_some());
-                if !open || started.elapsed() > self.limits.close_timeout {
+                let waiting: usize = self.apps.iter().map(|a| a.backlog.len()).sum();
+                if !open && (waiting == 0 || waited > 2 * self.limits.close_timeout) {
+                    if waiting > 0 {
+                        log::warn!(
+                            "worker {}: {waiting} open or close notices its apps did not take \
+                             in time are dropped",
+                            self.index
+                        );
+                    }
                     self.close_all();
                     return Ok(());
                 }
