@@ -852,9 +852,27 @@ fn stop_apps(apps: Vec<(StopHandle, JoinHandle<()>)>) {
         stop.stop();
     }
     for (_, thread) in apps {
+        // An app may be in a callback that never returns: say whom the
+        // shutdown waits for (a second signal exits at once).
+        let since = std::time::Instant::now();
+        let mut told = false;
+        while !thread.is_finished() {
+            if !told && since.elapsed() > STUCK_APP_NOTICE {
+                let name = thread.thread().name().unwrap_or("an app");
+                log::warn!(
+                    "shutting down: waiting for {name} to return from its callback \
+                     (a second SIGTERM or SIGINT exits at once)"
+                );
+                told = true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = thread.join();
     }
 }
+
+/// How long the shutdown waits for an app thread before it says so.
+const STUCK_APP_NOTICE: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {
