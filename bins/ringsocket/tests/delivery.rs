@@ -8,7 +8,9 @@ mod support;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use support::{AppSpec, Client, Server, close_code, connect, next_message, set_timeout};
+use support::{
+    AppSpec, Client, Server, assert_silent, close_code, connect, next_message, welcome_id,
+};
 use tungstenite::Message;
 
 /// The worker of a client id (rs_app::wire layout).
@@ -23,15 +25,6 @@ fn probe_server(workers: usize, globals: &str) -> Server {
         &[AppSpec::simple("probe")],
         &format!(r#""worker_c": {workers}, {globals}"#),
     )
-}
-
-/// The client id in the probe app's welcome.
-fn welcome_id(welcome: &str) -> u64 {
-    welcome
-        .strip_prefix("welcome ")
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("a welcome with an id: {welcome}"))
 }
 
 /// Connects to the probe and returns the client and its id.
@@ -77,20 +70,6 @@ fn probe_stall(ms: u16) -> Message {
     let mut message = vec![12];
     message.extend_from_slice(&ms.to_be_bytes());
     Message::binary(message)
-}
-
-/// Asserts that nothing arrives on `client` for 300 ms.
-fn assert_silent(client: &mut Client, what: &str) {
-    set_timeout(client, Duration::from_millis(300));
-    match client.read() {
-        Err(tungstenite::Error::Io(e))
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ) => {}
-        other => panic!("{what}: expected silence, got {other:?}"),
-    }
-    set_timeout(client, Duration::from_secs(10));
 }
 
 fn text(message: &Message) -> String {

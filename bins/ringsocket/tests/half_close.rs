@@ -143,15 +143,6 @@ fn welcome(stream: &mut impl Read, mut buf: Vec<u8>) -> (u64, Vec<u8>) {
     }
 }
 
-/// The client id in the probe app's welcome.
-fn welcome_id(welcome: &str) -> u64 {
-    welcome
-        .strip_prefix("welcome ")
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("a welcome with an id: {welcome}"))
-}
-
 /// Probe case 11: `count` binary frames, each holding its index (u16).
 fn burst(count: u16) -> Vec<u8> {
     let [hi, lo] = count.to_be_bytes();

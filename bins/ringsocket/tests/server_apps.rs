@@ -435,15 +435,6 @@ fn probe_client(server: &Server) -> (Client, u64) {
     (client, welcome_id(&welcome))
 }
 
-/// The client id in the probe app's welcome.
-fn welcome_id(welcome: &str) -> u64 {
-    welcome
-        .strip_prefix("welcome ")
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("a welcome with an id: {welcome}"))
-}
-
 #[test]
 fn the_open_callback_is_told_the_chosen_subprotocol_and_the_query() {
     let server = Server::start(&[AppSpec {
@@ -696,20 +687,6 @@ fn reuse_a_slot(server: &Server, observer: &mut Client) -> (u64, Client, u64) {
     (a_id, b, b_id)
 }
 
-/// Asserts that nothing arrives on `client` for a while.
-fn assert_silent(client: &mut Client) {
-    set_timeout(client, Duration::from_millis(300));
-    match client.read() {
-        Err(tungstenite::Error::Io(e))
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ) => {}
-        other => panic!("expected silence, got {other:?}"),
-    }
-    set_timeout(client, Duration::from_secs(10));
-}
-
 #[test]
 fn frames_an_app_sends_one_client_in_one_callback_arrive_whole_and_in_order() {
     // The worker writes the first frame a client gets in a delivery pass at
@@ -779,7 +756,7 @@ fn a_message_for_a_closed_clients_id_does_not_reach_the_client_in_its_slot() {
     observer.send(probe_target(1, &[b_id])).unwrap();
     assert_eq!(next_message(&mut b), Message::text("t0"));
     assert_eq!(next_message(&mut b), Message::text("t1"));
-    assert_silent(&mut b);
+    assert_silent(&mut b, "b");
     // The observer got nothing either (its next message is its own reply).
     observer.send(probe_target(2, &[])).unwrap();
     assert_eq!(next_message(&mut observer), Message::text("t2"));
@@ -942,7 +919,7 @@ fn a_client_that_sends_a_close_frame_is_told_of_once_and_answered_with_its_code(
         next_message(&mut observer),
         Message::text(format!("bye {id}"))
     );
-    assert_silent(&mut observer);
+    assert_silent(&mut observer, "the observer");
 }
 
 #[test]

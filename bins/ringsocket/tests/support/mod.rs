@@ -654,3 +654,26 @@ pub fn upgrade_request(path: &str, extra_headers: &str) -> String {
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra_headers}\r\n"
     )
 }
+
+/// The client id in the probe app's welcome ("welcome ID ...").
+pub fn welcome_id(welcome: &str) -> u64 {
+    welcome
+        .strip_prefix("welcome ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("a welcome with an id: {welcome}"))
+}
+
+/// Asserts that nothing arrives on `client` (named `what`) for 300 ms.
+pub fn assert_silent(client: &mut Client, what: &str) {
+    set_timeout(client, Duration::from_millis(300));
+    match client.read() {
+        Err(tungstenite::Error::Io(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("{what}: expected silence, got {other:?}"),
+    }
+    set_timeout(client, Duration::from_secs(10));
+}
