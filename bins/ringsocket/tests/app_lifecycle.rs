@@ -366,19 +366,21 @@ fn fini_runs_once_at_shutdown_after_the_last_close_callback() {
         .lines()
         .map(str::to_owned)
         .collect();
-    assert_eq!(
-        events.iter().filter(|l| *l == "zz fini").count(),
-        1,
-        "{events:?}"
-    );
-    assert_eq!(
-        events.last().map(String::as_str),
-        Some("zz fini"),
-        "{events:?}"
-    );
+    assert_fini_once_and_last(&events);
     assert_eq!(
         events.iter().filter(|l| *l == "zz close").count(),
         2,
+        "{events:?}"
+    );
+}
+
+/// Asserts that the app's events end with its one fini.
+fn assert_fini_once_and_last(events: &[String]) {
+    let finis = events.iter().filter(|l| *l == "zz fini").count();
+    assert_eq!(finis, 1, "{events:?}");
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("zz fini"),
         "{events:?}"
     );
 }
@@ -399,16 +401,7 @@ fn a_fatal_read_status_runs_fini_once_then_exits_1_with_the_documented_line() {
         zz.log.text()
     );
     let events = zz.events();
-    assert_eq!(
-        events.iter().filter(|l| *l == "zz fini").count(),
-        1,
-        "{events:?}"
-    );
-    assert_eq!(
-        events.last().map(String::as_str),
-        Some("zz fini"),
-        "{events:?}"
-    );
+    assert_fini_once_and_last(&events);
 }
 
 #[test]
