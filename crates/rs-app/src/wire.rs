@@ -2465,7 +2465,9 @@ mod tests {
             prop_assert_eq!(out.close_after, close_after);
             prop_assert_eq!(out.frame, &frame[..]);
             let read_ids: Vec<ClientId> = match out.recipients {
-                Recipients::Single(id) | Recipients::EveryExcept(id) => vec![id],
+                Recipients::Single(id) | Recipients::EveryExcept(id) | Recipients::Join(id) => {
+                    vec![id]
+                }
                 Recipients::Multi(ids) | Recipients::EveryExceptMulti(ids) => ids.iter().collect(),
                 Recipients::Every => Vec::new(),
             };
