@@ -519,6 +519,41 @@ fn with_close_client_on_panic_panics_in_open_and_close_spare_the_others() {
     assert!(server.terminate().success());
 }
 
+/// Keeps the app busy for `busy_ms` in a read callback, fills its inbound
+/// ring (1 MiB) behind it from ten more clients, and sends SIGTERM: the
+/// close notices of the shutdown wait in the worker's backlog. Returns the
+/// threads that read each client to its end.
+fn fill_the_ring_then_sigterm(zz: &Zz, busy_ms: u16) -> Vec<std::thread::JoinHandle<()>> {
+    fn read_to_end(mut client: Client) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            set_timeout(&client, Duration::from_secs(15));
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while client.read().is_ok() && Instant::now() < deadline {}
+        })
+    }
+    let mut busy = connect(&zz.url("zz"));
+    let [hi, lo] = busy_ms.to_be_bytes();
+    busy.send(Message::binary(vec![b's', hi, lo])).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut readers: Vec<_> = (0..10)
+        .map(|_| {
+            let mut client = connect(&zz.url("zz"));
+            for _ in 0..4 {
+                let mut m = vec![b'x'; 8000];
+                m[0] = b'n'; // read returns 0, no reply
+                client.send(Message::binary(m)).unwrap();
+            }
+            read_to_end(client)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    zz.server.signal(libc::SIGTERM);
+    readers.push(read_to_end(busy));
+    readers
+}
+
+const FULL_RING: &str = r#""inbound_ring_buf_size": 1, "max_ws_msg_size": 16384,"#;
+
 /// docs/app-abi.md: close is called "for each client whose connection
 /// ended, for any reason", and thread.rs hands the app "what the workers
 /// left (the close notices of a shutdown, say)" before fini. With the
@@ -527,42 +562,13 @@ fn with_close_client_on_panic_panics_in_open_and_close_spare_the_others() {
 /// it ends.
 #[test]
 fn every_client_gets_its_close_callback_before_fini_even_when_the_ring_was_full_at_sigterm() {
-    let zz = start(
-        &["zz"],
-        &[],
-        r#""inbound_ring_buf_size": 1, "max_ws_msg_size": 16384,"#,
-        true,
-    );
-    const CLIENTS: usize = 10;
-    let mut busy = connect(&zz.url("zz"));
-    busy.send(Message::binary(vec![b's', 0x0b, 0xb8])).unwrap(); // 3 s
-    std::thread::sleep(Duration::from_millis(200));
-    let readers: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let mut client = connect(&zz.url("zz"));
-            for _ in 0..4 {
-                let mut m = vec![b'x'; 8000];
-                m[0] = b'n'; // read returns 0, no reply
-                client.send(Message::binary(m)).unwrap();
-            }
-            std::thread::spawn(move || {
-                set_timeout(&client, Duration::from_secs(15));
-                while client.read().is_ok() {}
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    zz.server.signal(libc::SIGTERM);
-    let busy_reader = std::thread::spawn(move || {
-        set_timeout(&busy, Duration::from_secs(15));
-        while busy.read().is_ok() {}
-    });
+    let zz = start(&["zz"], &[], FULL_RING, true);
+    let readers = fill_the_ring_then_sigterm(&zz, 3000);
     let mut server = zz.server;
     let status = server.wait_exit(Duration::from_secs(30));
     for reader in readers {
         let _ = reader.join();
     }
-    let _ = busy_reader.join();
     let events = std::fs::read_to_string(&zz.events).unwrap();
     let (opens, closes, reads) = (
         events.matches("zz open\n").count(),
@@ -575,4 +581,49 @@ fn every_client_gets_its_close_callback_before_fini_even_when_the_ring_was_full_
         closes, opens,
         "{opens} clients opened, {closes} close callbacks before fini ({reads} reads)"
     );
+}
+
+/// While it waits at shutdown, for its clients' closing handshakes (up to
+/// close_timeout, 2 s here) and then for a busy app to take the notices in
+/// its backlog (as long again), the worker polls every millisecond: it
+/// must not spin (it did, woken by the stop flag and, past close_timeout,
+/// by a deadline already passed).
+#[test]
+fn a_worker_waiting_at_shutdown_sleeps_between_polls() {
+    let zz = start(&["zz"], &[], FULL_RING, true);
+    let readers = fill_the_ring_then_sigterm(&zz, 8000);
+    let sigterm = Instant::now();
+    let cpu_ms_over = |from: Duration, to: Duration| {
+        while sigterm.elapsed() < from {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let before = zz.thread_cpu("worker ");
+        std::thread::sleep(to - from);
+        (zz.thread_cpu("worker ") - before) * 10
+    };
+    let before_close_timeout = cpu_ms_over(Duration::from_millis(500), Duration::from_millis(1800));
+    let after_close_timeout = cpu_ms_over(Duration::from_millis(2300), Duration::from_millis(3600));
+    let Zz {
+        mut server, log, ..
+    } = zz;
+    server.wait_exit(Duration::from_secs(30));
+    for reader in readers {
+        let _ = reader.join();
+    }
+    assert!(
+        log.text()
+            .contains("notices its apps did not take in time are dropped"),
+        "the app was to be busy past twice close_timeout: {}",
+        log.text()
+    );
+    // 1.3 s each; a spinning worker uses all of it.
+    for (when, used) in [
+        ("before", before_close_timeout),
+        ("after", after_close_timeout),
+    ] {
+        assert!(
+            used < 400,
+            "the worker used {used} ms of CPU in 1.3 s {when} close_timeout"
+        );
+    }
 }

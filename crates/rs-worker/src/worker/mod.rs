@@ -391,10 +391,13 @@ impl Worker {
             let timeout = if busy || !self.unread.is_empty() {
                 Some(Duration::ZERO)
             } else {
+                // A stop request is work until the shutdown began; from
+                // then on the flag stays set and would keep the loop awake.
                 let (outbound, stop) = (&mut self.outbound, &self.stop);
+                let stop_unseen = self.shutting_down.is_none();
                 let sleep = self.notifier.prepare_sleep(|| {
                     outbound.iter_mut().any(|ring| !ring.is_empty())
-                        || stop.fetch_or(false, Ordering::AcqRel)
+                        || (stop_unseen && stop.fetch_or(false, Ordering::AcqRel))
                 });
                 match (sleep, waiting) {
                     (false, _) => Some(Duration::ZERO),
@@ -446,7 +449,13 @@ impl Worker {
     /// How long the poll may sleep: until the next deadline.
     fn next_timeout(&self) -> Option<Duration> {
         let next = self.deadlines.peek().map(|Reverse((t, _, _))| *t);
-        let shutdown = self.shutting_down.map(|t| t + self.limits.close_timeout);
+        // A shutdown's deadlines: close_timeout for the connections, then
+        // as long again for the apps' backlogs (see `run`).
+        let close_timeout = self.limits.close_timeout;
+        let shutdown = self.shutting_down.map(|t| match t + close_timeout {
+            closed if closed > Instant::now() => closed,
+            closed => closed + close_timeout,
+        });
         [next, shutdown, self.accept_wakeup()]
             .into_iter()
             .flatten()
