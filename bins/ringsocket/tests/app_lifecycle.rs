@@ -283,6 +283,35 @@ fn a_sleeping_timer_waits_for_traffic() {
     assert_eq!(zz.count("timer"), 1, "{:?}", zz.events());
 }
 
+/// A sleeping timer re-armed for 1 µs is due again as soon as it returns:
+/// without traffic it still waits (it ran back to back, the thread never
+/// sleeping).
+#[test]
+fn a_sleeping_timer_with_a_tiny_interval_still_waits_for_traffic() {
+    let zz = start(
+        &["zz"],
+        &[("ZZ_TMODE", "1"), ("ZZ_TINT", "1"), ("ZZ_TRET", "1")],
+        "",
+        true,
+    );
+    let mut client = connect(&zz.url("zz"));
+    echo(&mut client, b"e-wake");
+    std::thread::sleep(Duration::from_millis(200));
+    let ticks = zz.count("timer");
+    let cpu = zz.app_cpu_percent(Duration::from_secs(1));
+    assert!(cpu < 20, "{cpu}% CPU without traffic");
+    assert_eq!(
+        zz.count("timer"),
+        ticks,
+        "the timer ran without traffic: {:?}",
+        zz.events()
+    );
+    // Traffic: the due timer runs again.
+    echo(&mut client, b"e-again");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(zz.count("timer") > ticks, "{:?}", zz.events());
+}
+
 #[test]
 fn huge_timer_intervals_neither_overflow_nor_spin() {
     for (tint, tret, tmode) in [

@@ -213,7 +213,9 @@ impl AppThread {
             if next_timer.is_some_and(|due| Instant::now() >= due) {
                 next_timer = self.run_timer()?;
                 self.host.flush_outbound();
-                worked = true;
+                // A sleeping timer waits for traffic even when it is due
+                // again at once (a tiny interval): it is no work of its own.
+                worked |= self.app.timer_mode == abi::TIMER_WAKE;
             }
             if !worked {
                 // Only a waking timer bounds the sleep; a sleeping timer waits
