@@ -67,6 +67,10 @@
 //! `TARGET_CUR` and `TARGET_EVERY_EXCEPT_CUR` never appear: the app thread
 //! resolves them to the single targets with the current client's id.
 //!
+//! A *join record* ([`TARGET_JOIN`], no flags, one id, no frame) carries
+//! no frame: it makes its client one of the app's members from there on in
+//! the ring ([`write_outbound_join`]).
+//!
 //! ## Lent payloads
 //!
 //! A reply to one client whose payload lies in the app's inbound ring (an
