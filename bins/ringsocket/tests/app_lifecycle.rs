@@ -18,7 +18,10 @@ use tungstenite::Message;
 ///   returns 0 instead;
 /// - `ZZ_EVENTS` a file to which init, open, read, close, timer (its first
 ///   100 ticks) and fini append a line each;
-/// - `ZZ_INIT_FAIL` the name of an app whose init returns -1.
+/// - `ZZ_INIT_FAIL` the name of an app whose init returns -1;
+/// - `ZZ_OPEN_ID`: open sends the client its id (u64, network order);
+/// - `ZZ_CLOSE_EVERY`: once a read has slept (`s`), close sends every
+///   client 1000 bytes.
 ///
 /// The timer logs `zz tick N` for N <= 10 and every power of two.
 /// Read (binary): `e...` echoes, `s` + u16 ms sleeps then replies "slept",
@@ -62,8 +65,28 @@ static int32_t zz_init(rs_t *rs)
     return 0;
 }
 
-static int32_t zz_open(rs_t *rs) { (void)rs; event("open"); return 0; }
-static int32_t zz_close(rs_t *rs) { (void)rs; event("close"); return 0; }
+static int armed;
+static uint8_t kilobyte[1000];
+
+static int32_t zz_open(rs_t *rs)
+{
+    event("open");
+    if (getenv("ZZ_OPEN_ID")) {
+        rs_w_uint64_hton(rs, rs_get_client_id(rs));
+        rs_to_cur(rs, RS_DATA_BIN);
+    }
+    return 0;
+}
+
+static int32_t zz_close(rs_t *rs)
+{
+    event("close");
+    if (armed && getenv("ZZ_CLOSE_EVERY")) {
+        rs_w_p(rs, kilobyte, sizeof kilobyte);
+        rs_to_every(rs, RS_DATA_BIN);
+    }
+    return 0;
+}
 static void zz_fini(rs_t *rs) { (void)rs; event("fini"); }
 
 static int32_t zz_timer(rs_t *rs)
@@ -86,6 +109,7 @@ static int32_t zz_read(rs_t *rs, const uint8_t *p, size_t len)
         break;
     case 's': {
         unsigned ms = len >= 3 ? ((unsigned)p[1] << 8 | p[2]) : 0;
+        armed = 1;
         usleep(ms * 1000u);
         rs_w_str(rs, "slept");
         break;
@@ -186,11 +210,17 @@ fn start(names: &[&'static str], env: &[(&str, &str)], globals: &str, wait: bool
     let events_str = events.to_str().unwrap().to_owned();
     env.push(("ZZ_EVENTS", &events_str));
     let ports = vec![free_port()];
+    // One worker unless `globals` says otherwise.
+    let workers = if globals.contains("\"worker_c\"") {
+        ""
+    } else {
+        "\"worker_c\": 1, "
+    };
     let config = config_text(
         &ports,
         &apps,
         &format!(
-            "{}\"worker_c\": 1, \"shutdown_wait_ws\": 2, {globals}",
+            "{}{workers}\"shutdown_wait_ws\": 2, {globals}",
             run_as_user()
         ),
     );
@@ -609,6 +639,58 @@ fn every_client_gets_its_close_callback_before_fini_even_when_the_ring_was_full_
     assert_eq!(
         closes, opens,
         "{opens} clients opened, {closes} close callbacks before fini ({reads} reads)"
+    );
+}
+
+/// A worker with no clients left ends as soon as the shutdown begins, and
+/// nothing reads the app's ring to it after that. An app whose close
+/// callbacks send every client something filled that ring and waited for
+/// room for good, so it never took the close notices the other worker held
+/// for it: those clients had no close callback before fini.
+#[test]
+fn an_app_sending_to_a_worker_that_ended_still_gets_every_close_before_fini() {
+    let zz = start(
+        &["zz"],
+        &[("ZZ_OPEN_ID", "1"), ("ZZ_CLOSE_EVERY", "1")],
+        r#""worker_c": 2, "max_ws_msg_size": 4096, "inbound_ring_buf_size": 1,
+           "outbound_ring_buf_size": 1, "max_http_request_size": 1024,"#,
+        true,
+    );
+    // 400 clients on worker 0; those the kernel puts on worker 1 leave.
+    let mut kept = Vec::new();
+    for _ in 0..3000 {
+        if kept.len() == 400 {
+            break;
+        }
+        let mut client = try_connect_small(zz.server.addr(), "/zz").unwrap();
+        let Message::Binary(id) = next_message(&mut client) else {
+            panic!("no id")
+        };
+        if u64::from_be_bytes(id[..8].try_into().unwrap()) >> 54 == 0 {
+            kept.push(client);
+        }
+    }
+    assert_eq!(kept.len(), 400, "too few clients on worker 0");
+    std::thread::sleep(Duration::from_millis(300));
+    // Busy for 1.5 s across the SIGTERM (and armed): worker 0's close
+    // notices wait for the app, and worker 1 ends at once.
+    kept[0]
+        .send(Message::binary(vec![b's', 0x05, 0xdc]))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    zz.server.signal(libc::SIGTERM);
+    let Zz {
+        mut server, events, ..
+    } = zz;
+    let status = server.wait_exit(Duration::from_secs(30));
+    drop(kept);
+    let events = std::fs::read_to_string(events).unwrap();
+    assert!(status.success(), "{status}");
+    assert!(events.ends_with("zz fini\n"), "{events}");
+    assert_eq!(
+        events.matches("zz close\n").count(),
+        events.matches("zz open\n").count(),
+        "close callbacks before fini, against opens"
     );
 }
 

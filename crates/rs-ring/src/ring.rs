@@ -45,7 +45,7 @@ use std::fmt;
 use std::ptr::NonNull;
 
 use crate::segment::{GROW, HEADER_LEN, MAX_MESSAGE_LEN, RECORD_ALIGN, Segment, WRAP, record_len};
-use crate::sync::{Arc, AtomicPtr, AtomicU64, CachePadded, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicPtr, AtomicU64, CachePadded, Ordering};
 use crate::wake::Waker;
 
 /// Space kept free after every record, so that a WRAP or GROW marker always
@@ -158,6 +158,8 @@ struct Shared {
     read: CachePadded<AtomicU64>,
     /// The consumer's current segment, the head of the chain still allocated.
     consumer_segment: AtomicPtr<Segment>,
+    /// The consumer was dropped: nobody will release space again.
+    consumer_gone: AtomicBool,
 }
 
 impl Drop for Shared {
@@ -194,6 +196,7 @@ pub fn ring(config: RingConfig, waker: Option<Waker>) -> (Producer, Consumer) {
         write: CachePadded(AtomicU64::new(0)),
         read: CachePadded(AtomicU64::new(0)),
         consumer_segment: AtomicPtr::new(segment.as_ptr()),
+        consumer_gone: AtomicBool::new(false),
     });
     let producer = Producer {
         shared: shared.clone(),
@@ -400,6 +403,21 @@ impl Producer {
         }
     }
 
+    /// Whether the consumer was dropped: what is pushed from now on is
+    /// never read, and a full ring never gets room again, so a producer
+    /// waiting for room should give up.
+    ///
+    /// ```
+    /// use rs_ring::{ring, RingConfig};
+    /// let (producer, consumer) = ring(RingConfig::new(1024), None);
+    /// assert!(!producer.is_abandoned());
+    /// drop(consumer);
+    /// assert!(producer.is_abandoned());
+    /// ```
+    pub fn is_abandoned(&self) -> bool {
+        self.shared.consumer_gone.load(Ordering::Acquire)
+    }
+
     /// The longest message this ring can ever hold.
     pub fn max_message_len(&self) -> usize {
         // The largest segment keeps no slack: it never grows.
@@ -582,6 +600,14 @@ pub struct Consumer {
 // SAFETY: as for `Producer`: the segment pointer is only used by the owning
 // thread, for the records the protocol gives the consumer.
 unsafe impl Send for Consumer {}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        // Release: a producer that sees it also sees the consumer's last
+        // release of space (there is none to wait for after it).
+        self.shared.consumer_gone.store(true, Ordering::Release);
+    }
+}
 
 impl Consumer {
     /// The next message, borrowed from the ring, or `None` if none is

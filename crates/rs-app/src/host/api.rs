@@ -684,7 +684,9 @@ impl HostState {
     #[cold]
     fn wait_for_room(&mut self, worker: usize) -> bool {
         self.outbound[worker].flush();
-        if self.stop.load(Ordering::Acquire) {
+        // A worker that exited (at shutdown, with no clients left) never
+        // makes room: what is for its clients, who are gone, is dropped.
+        if self.stop.load(Ordering::Acquire) || self.outbound[worker].is_abandoned() {
             return false;
         }
         let now = Instant::now();
