@@ -99,7 +99,7 @@ impl Entry {
 /// thread runs (startup: the main thread alone, and stderr still the
 /// operator's terminal). A full queue drops it.
 fn emit(entry: Entry) {
-    let Some(queue) = LOGGER.queue.get() else {
+    let Some(queue) = LOGGER.queue.get().filter(|_| !ON_WRITER.get()) else {
         entry.write();
         return;
     };
@@ -126,14 +126,21 @@ impl Write for ToWriter {
     }
 }
 
+thread_local! {
+    /// This is the writer thread: what it logs it writes itself.
+    static ON_WRITER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// The writer thread's loop: writes what comes, and says how many lines
 /// were dropped while it was blocked.
 fn write_entries(entries: Receiver<Entry>) {
+    ON_WRITER.set(true);
     for entry in entries {
         entry.write();
         let dropped = LOGGER.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
-            // Queued like any line (written next, as room allows).
+            // Written here and now: queued, it could be dropped too, and
+            // its count lost with it.
             log::warn!("{dropped} log lines dropped: the log was not read fast enough");
         }
     }
@@ -149,6 +156,12 @@ pub(crate) fn start_writer() {
         .spawn(move || write_entries(entries));
     if spawned.is_ok() {
         let _ = LOGGER.queue.set(queue);
+        // The default hook writes a panic to stderr itself, blocking the
+        // panicking thread (a worker, say) while nobody reads it.
+        std::panic::set_hook(Box::new(|info| {
+            let thread = std::thread::current();
+            log::error!("thread '{}' {info}", thread.name().unwrap_or("?"));
+        }));
     }
 }
 

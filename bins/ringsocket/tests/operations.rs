@@ -1203,14 +1203,10 @@ fn the_log_names_every_address_the_server_listens_on() {
     );
 }
 
-#[test]
-fn a_log_nobody_reads_does_not_stall_the_server() {
-    // The server's stderr is a pipe this test never reads. Once its 64 KiB
-    // were full, the next line blocked the thread that logged it: a worker,
-    // in the middle of serving its clients. Lines are dropped instead.
+/// Fills the server's stderr pipe, which nobody reads: at "debug" each
+/// refused handshake logs a line, and 3000 make ~200 KB.
+fn fill_the_log(server: &Server) {
     use std::io::{Read, Write};
-    let server = Server::start(&[AppSpec::simple("echo")]);
-    // At "debug", each refused handshake logs a line: 3000 make ~200 KB.
     for i in 0..3000 {
         let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
         stream
@@ -1225,6 +1221,15 @@ fn a_log_nobody_reads_does_not_stall_the_server() {
             String::from_utf8_lossy(&response)
         );
     }
+}
+
+#[test]
+fn a_log_nobody_reads_does_not_stall_the_server() {
+    // The server's stderr is a pipe this test never reads. Once its 64 KiB
+    // were full, the next line blocked the thread that logged it: a worker,
+    // in the middle of serving its clients. Lines are dropped instead.
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    fill_the_log(&server);
     let mut client = connect(&server.url("/echo"));
     set_timeout(&client, Duration::from_secs(5));
     client
@@ -1233,5 +1238,118 @@ fn a_log_nobody_reads_does_not_stall_the_server() {
     assert_eq!(
         client.read().unwrap(),
         tungstenite::Message::text("still here")
+    );
+}
+
+#[test]
+fn a_panic_in_a_callback_does_not_stall_its_app_while_nobody_reads_the_log() {
+    // The default panic hook of the app's own `std` wrote the panic to
+    // stderr itself, blocking on the full pipe: the app, whose
+    // close_client_on_panic lets it go on, served nobody any more. The
+    // SDK's hook leaves the report to its log line, which may be dropped.
+    let port = free_port();
+    let config = config_text(&[port], &[AppSpec::simple("probe")], &run_as_user()).replace(
+        r#""name": "probe","#,
+        r#""name": "probe", "close_client_on_panic": true,"#,
+    );
+    let server = Server::start_config(tempfile::tempdir().unwrap(), &config, vec![port]);
+    fill_the_log(&server);
+    let mut panicking = connect(&server.url("/probe"));
+    next_message(&mut panicking); // its welcome
+    panicking
+        .send(tungstenite::Message::binary(vec![9]))
+        .unwrap();
+    let mut client = connect(&server.url("/probe"));
+    set_timeout(&client, Duration::from_secs(5));
+    next_message(&mut client); // its welcome
+    client.send(tungstenite::Message::text("\u{3}ab")).unwrap();
+    // Its reply, perhaps after the "bye" for the client that panicked.
+    loop {
+        match client.read() {
+            Ok(tungstenite::Message::Text(t)) if t.starts_with("bye ") => {}
+            Ok(tungstenite::Message::Text(t)) => break assert_eq!(t.as_str(), "ab|ab"),
+            other => panic!("the app stopped answering: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn every_line_the_log_drops_is_counted_in_a_later_line() {
+    // The writer reported drops through its own queue, full again by then
+    // while the server kept logging: the report was dropped too, and the
+    // count it carried lost. The log is read slowly here while the probe
+    // logs three lines per request (case 8), one at notice level.
+    use std::io::Read;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let port = free_port();
+    let config = config_text(&[port], &[AppSpec::simple("probe")], &run_as_user());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ringsocket.json5");
+    std::fs::write(&path, config).unwrap();
+    let mut child = server_command()
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let slow = Arc::new(AtomicBool::new(true));
+    let text = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let (slow, text) = (slow.clone(), text.clone());
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = stderr.read(&mut chunk) {
+                text.lock().unwrap().extend_from_slice(&chunk[..n]);
+                if slow.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !accepts(port) {
+        assert!(child.try_wait().unwrap().is_none(), "the server exited");
+        assert!(Instant::now() < deadline, "the server did not listen");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut client = connect(&format!("ws://127.0.0.1:{port}/probe"));
+    next_message(&mut client); // its welcome
+    let mut logged = 0u64;
+    let load = Instant::now();
+    while load.elapsed() < Duration::from_secs(2) {
+        for _ in 0..32 {
+            client.send(tungstenite::Message::binary(vec![8])).unwrap();
+        }
+        for _ in 0..32 {
+            next_message(&mut client);
+        }
+        logged += 32;
+    }
+    slow.store(false, Ordering::Relaxed);
+    drop(client);
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(exit_of(&mut child, Duration::from_secs(20)), Some(0));
+    reader.join().unwrap();
+    let text = String::from_utf8_lossy(&text.lock().unwrap()).into_owned();
+    // The notice line of each request, not its debug and info lines.
+    let written = text
+        .lines()
+        .filter(|l| l.contains(" reads=") && !l.contains("debug id=") && !l.contains("info id="))
+        .count() as u64;
+    let dropped: u64 = text
+        .lines()
+        .filter_map(|l| {
+            let (before, _) = l.split_once(" log lines dropped")?;
+            before.rsplit(' ').next()?.parse::<u64>().ok()
+        })
+        .sum();
+    assert!(dropped > 0, "nothing was dropped: the test proves nothing");
+    assert!(
+        written + dropped >= logged,
+        "{logged} notice lines logged, {written} written and {dropped} counted as dropped"
     );
 }

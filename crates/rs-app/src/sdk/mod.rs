@@ -12,7 +12,9 @@ pub use context::{Close, Conf, DataKind, Init, Level, Open, Read, SendError, Tim
 #[doc(hidden)]
 pub mod __private {
     use std::any::Any;
+    use std::cell::{Cell, RefCell};
     use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::Once;
 
     use super::context::{Raw, state_ptr};
     use super::{Close, Init, Level, Open, Read, Timer};
@@ -29,17 +31,22 @@ pub mod __private {
     /// # Safety
     /// `ctx` is the live context the host passed to the running callback.
     pub unsafe fn guard(ctx: *mut Ctx, callback: &str, f: impl FnOnce() -> i32) -> i32 {
-        match catch_unwind(AssertUnwindSafe(f)) {
+        quiet_panics_in_callbacks();
+        IN_CALLBACK.set(true);
+        let result = catch_unwind(AssertUnwindSafe(f));
+        IN_CALLBACK.set(false);
+        match result {
             Ok(status) => status,
             Err(panic) => {
                 let message = panic_message(&*panic);
+                let place = PANIC_PLACE.take().unwrap_or_default();
                 // SAFETY: per the contract; `()` needs no app data.
                 let raw = unsafe { Raw::<()>::new(ctx) };
                 // Logging must not panic again: a panic here would abort,
                 // which is still better than unwinding into C.
                 raw.log(
                     Level::Error,
-                    &format!("panicked in the {callback} callback: {message}"),
+                    &format!("panicked in the {callback} callback: {message}{place}"),
                 );
                 // Nor may the payload's drop unwind into C: if it panics
                 // too, that second payload is leaked.
@@ -49,6 +56,36 @@ pub mod __private {
                 STATUS_PANICKED
             }
         }
+    }
+
+    thread_local! {
+        /// A guarded callback runs on this thread.
+        static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
+        /// Where the callback's panic happened, for the guard's log line.
+        static PANIC_PLACE: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+
+    /// Once per app: the panic hook of the app's copy of `std` (its own,
+    /// apart from the server's) says nothing of a panic in a callback, whose
+    /// guard logs it through the server's log instead. The default hook
+    /// would write it to stderr itself, blocking while that is a pipe
+    /// nobody reads, with the app's clients waiting. Other panics (the app's
+    /// own threads) go to the hook there was.
+    fn quiet_panics_in_callbacks() {
+        static INSTALLED: Once = Once::new();
+        INSTALLED.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if IN_CALLBACK.get() {
+                    let place = info
+                        .location()
+                        .map(|l| format!(" (at {}:{}:{})", l.file(), l.line(), l.column()));
+                    PANIC_PLACE.set(place);
+                } else {
+                    previous(info);
+                }
+            }));
+        });
     }
 
     fn panic_message(panic: &(dyn Any + Send)) -> &str {
