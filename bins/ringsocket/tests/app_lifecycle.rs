@@ -575,6 +575,8 @@ fn with_close_client_on_panic_panics_in_open_and_close_spare_the_others() {
     observer.send(Message::binary(vec![6, 0, 0, 0, 0])).unwrap(); // returns 0
     observer.send(Message::binary(vec![8])).unwrap();
     assert!(matches!(next_message(&mut observer), Message::Text(t) if t.contains("reads=1")));
+    // (Left open, they would keep the shutdown waiting for close frames.)
+    drop((observer, victim));
     assert!(server.terminate().success());
 }
 

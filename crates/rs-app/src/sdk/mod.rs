@@ -31,11 +31,7 @@ pub mod __private {
     /// # Safety
     /// `ctx` is the live context the host passed to the running callback.
     pub unsafe fn guard(ctx: *mut Ctx, callback: &str, f: impl FnOnce() -> i32) -> i32 {
-        quiet_panics_in_callbacks();
-        IN_CALLBACK.set(true);
-        let result = catch_unwind(AssertUnwindSafe(f));
-        IN_CALLBACK.set(false);
-        match result {
+        match catch_unwind(AssertUnwindSafe(f)) {
             Ok(status) => status,
             Err(panic) => {
                 let message = panic_message(&*panic);
@@ -59,24 +55,26 @@ pub mod __private {
     }
 
     thread_local! {
-        /// A guarded callback runs on this thread.
-        static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
+        /// This is the app's thread, where every callback runs, guarded.
+        static APP_THREAD: Cell<bool> = const { Cell::new(false) };
         /// Where the callback's panic happened, for the guard's log line.
         static PANIC_PLACE: RefCell<Option<String>> = const { RefCell::new(None) };
     }
 
-    /// Once per app: the panic hook of the app's copy of `std` (its own,
-    /// apart from the server's) says nothing of a panic in a callback, whose
-    /// guard logs it through the server's log instead. The default hook
-    /// would write it to stderr itself, blocking while that is a pipe
-    /// nobody reads, with the app's clients waiting. Other panics (the app's
-    /// own threads) go to the hook there was.
+    /// Called by init, on the app's thread: the panic hook of the app's copy
+    /// of `std` (its own, apart from the server's) says nothing of a panic
+    /// on this thread, in a callback, whose guard logs it through the
+    /// server's log instead. The default hook would write it to stderr
+    /// itself, blocking while that is a pipe nobody reads, with the app's
+    /// clients waiting. Other panics (the app's own threads) go to the hook
+    /// there was.
     fn quiet_panics_in_callbacks() {
+        APP_THREAD.set(true);
         static INSTALLED: Once = Once::new();
         INSTALLED.call_once(|| {
             let previous = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {
-                if IN_CALLBACK.get() {
+                if APP_THREAD.get() {
                     let place = info
                         .location()
                         .map(|l| format!(" (at {}:{}:{})", l.file(), l.line(), l.column()));
@@ -105,6 +103,7 @@ pub mod __private {
         ctx: *mut Ctx,
         user: Option<fn(&mut Init<'_, S>) -> i32>,
     ) -> i32 {
+        quiet_panics_in_callbacks();
         // SAFETY: per the contract.
         unsafe {
             guard(ctx, "init", || {
