@@ -72,6 +72,11 @@ impl Drop for SharedFrame {
 
 /// Queued frames written by one vectored write, at most.
 const IOV_BATCH: usize = 64;
+/// The most queue entries (16 bytes each) a connection keeps room for once
+/// its queue is empty: a queue that grew past it (hundreds of thousands of
+/// small frames for a client that fell behind) gives its buffer back, which
+/// neither `max_pending_output` nor its total counts.
+const KEPT_QUEUE: usize = 64;
 
 /// A frame being sent (to one client or several): its bytes, in one part
 /// or two, and the shared copy made the first time a client could not take
@@ -201,7 +206,15 @@ impl Output {
                 self.queue.pop_front();
             }
         }
+        self.release_room();
         Ok(())
+    }
+
+    /// Gives back a large buffer once the queue is empty (see [`KEPT_QUEUE`]).
+    fn release_room(&mut self) {
+        if self.queue.is_empty() && self.queue.capacity() > KEPT_QUEUE {
+            self.queue = VecDeque::new();
+        }
     }
 
     /// Drops every queued frame that has not started going out. A frame
@@ -224,6 +237,7 @@ impl Output {
         for (bytes, offset) in self.queue.drain(start..end.max(start)) {
             self.bytes -= bytes.bytes.len() - offset;
         }
+        self.release_room();
     }
 }
 
@@ -312,6 +326,35 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn a_queue_that_grew_long_gives_its_room_back_once_written() {
+        let held = Held::default();
+        let mut socket = Socket::default();
+        let mut output = Output::default();
+        for _ in 0..100_000 {
+            output.queue(&mut Frame::new(b"tiny"), &held);
+        }
+        assert!(output.queue.capacity() >= 100_000);
+        socket.room = usize::MAX;
+        output.flush(&mut socket).unwrap();
+        assert_eq!(socket.written.len(), 400_000);
+        assert!(output.is_empty());
+        assert_eq!(output.queue.capacity(), 0, "1.6 MB kept for nothing");
+        // A short queue keeps its room: no allocation per burst.
+        for _ in 0..10 {
+            output.queue(&mut Frame::new(b"tiny"), &held);
+        }
+        let room = output.queue.capacity();
+        output.flush(&mut socket).unwrap();
+        assert_eq!(output.queue.capacity(), room);
+        // Dropped frames too.
+        for _ in 0..1000 {
+            output.queue(&mut Frame::new(b"tiny"), &held);
+        }
+        output.drop_unstarted();
+        assert_eq!(output.queue.capacity(), 0);
     }
 
     #[test]
