@@ -127,7 +127,12 @@ pub(crate) fn forward(events: Sender<Event>) -> std::io::Result<()> {
                     // At once, as promised: what the log can take now.
                     crate::logging::flush(std::time::Duration::from_millis(100));
                     crate::daemon::remove_pidfile_now();
-                    std::process::exit(crate::exit::FAILURE.into());
+                    // _exit, not exit: exit flushes every stdio stream,
+                    // an app's too, whose thread may be blocked writing to
+                    // it (a full pipe) with the stream locked, and runs the
+                    // apps' atexit handlers while their threads still run.
+                    // SAFETY: ends the process; nothing is used after it.
+                    unsafe { libc::_exit(crate::exit::FAILURE.into()) };
                 }
                 if events.send(Event::Signal(signal)).is_err() {
                     return;

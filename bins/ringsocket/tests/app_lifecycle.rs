@@ -25,7 +25,8 @@ use tungstenite::Message;
 ///
 /// The timer logs `zz tick N` for N <= 10 and every power of two.
 /// Read (binary): `e...` echoes, `s` + u16 ms sleeps then replies "slept",
-/// `L` never returns, `x` + i32 returns that value, anything else returns 0.
+/// `L` never returns, `x` + i32 returns that value, `P` prints 4 MiB to
+/// stdout, anything else returns 0.
 const APP_C: &str = r#"
 #define _DEFAULT_SOURCE
 #include <ringsocket_app.h>
@@ -116,6 +117,11 @@ static int32_t zz_read(rs_t *rs, const uint8_t *p, size_t len)
     }
     case 'L':
         for (;;) sleep(1);
+    case 'P':
+        for (int i = 0; i < 65536; i++)
+            printf("diagnostic line %08d ......................................\n", i);
+        fflush(stdout);
+        return 0;
     case 'x': {
         uint32_t v = len >= 5 ? ((uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4]) : 0;
         return (int32_t)v;
@@ -496,6 +502,64 @@ fn sigterm_during_a_long_callback_waits_for_it_then_exits_0_after_fini() {
     let events = std::fs::read_to_string(&zz.events).unwrap();
     assert!(events.ends_with("zz fini\n"), "{events}");
     assert!(took >= Duration::from_millis(2000), "exited after {took:?}");
+}
+
+/// The escape hatch for an app stuck in a callback: here one blocked
+/// writing to its stdout, a pipe nobody reads (a stalled journald, say).
+/// The exit flushed every stdio stream, the app's too, and blocked on it.
+#[test]
+fn a_second_sigterm_exits_at_once_while_an_app_is_blocked_on_its_stdout() {
+    let build = tempfile::tempdir().unwrap();
+    let so = build_app(build.path());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(build.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let port = free_port();
+    let config = config_text(
+        &[port],
+        &[AppSpec::at("zz", so)],
+        &format!("{}\"worker_c\": 1,", run_as_user()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ringsocket.json5");
+    std::fs::write(&path, config).unwrap();
+    // Killed when this thread ends, whatever happens.
+    let mut child = server_command()
+        .arg(&path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped()) // never read
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !accepts(port) {
+        assert!(Instant::now() < deadline, "the server did not listen");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut client = connect(&format!("ws://127.0.0.1:{port}/zz"));
+    echo(&mut client, b"e1");
+    client.send(Message::binary(b"P".to_vec())).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let sigterm = || {
+        // SAFETY: kill(2) on our own child, not reaped yet.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    };
+    sigterm(); // waits for the app, for ever
+    std::thread::sleep(Duration::from_millis(500));
+    sigterm();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 5 s after the second SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
 }
 
 #[test]
