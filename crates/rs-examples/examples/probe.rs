@@ -200,6 +200,12 @@ fn big(rs: &mut Read<Counters>, kib: u16) -> i32 {
     reply(rs, DataKind::Bin)
 }
 
+/// Case 14: writes `kib` KiB and sends nothing: the app changed its mind.
+fn unsent(rs: &mut Read<Counters>, kib: u16) -> i32 {
+    rs.w_bytes(&vec![0; usize::from(kib) << 10]);
+    0
+}
+
 /// Case 12: sleeps `ms` milliseconds (an app that stops consuming for a
 /// while), then replies with nothing.
 fn stall(rs: &mut Read<Counters>, ms: u16) -> i32 {
@@ -274,6 +280,7 @@ rs_app! {
         11 => bin(burst, ntoh(u16)),
         12 => bin(stall, ntoh(u16)),
         13 => bin(big, ntoh(u16)),
+        14 => bin(unsent, ntoh(u16)),
         0xC3 => utf8(text_rest, bytes()),
     },
     close: close,

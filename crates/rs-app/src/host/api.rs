@@ -104,8 +104,10 @@ pub(crate) struct HostState {
     /// The writes since the last send added up to more than `max_write`:
     /// their bytes were dropped as they came, and the send is refused.
     overflowed: bool,
-    /// The longest payload a send can deliver (the largest message an
-    /// outbound ring holds): a longer write can never be sent.
+    /// The longest payload a send can deliver: the largest message an
+    /// outbound ring holds, and one that can wait for a client within
+    /// `max_pending_output` (a longer one would close a client that is
+    /// slow to read it as a slow consumer). A longer write is refused.
     max_write: usize,
     /// The running read callback's payload may be lent to its worker (the
     /// app thread can hold it); set by the app thread before the callback.
@@ -167,7 +169,11 @@ impl HostState {
             .iter()
             .map(Producer::max_message_len)
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .min(settings.max_pending_output.saturating_sub(
+                rs_conf::defaults::MAX_SERVER_FRAME_HEADER_LEN
+                    + rs_conf::defaults::QUEUED_FRAME_COST,
+            ));
         Self {
             conf: Box::new(AppConf {
                 name: name.as_ptr(),
@@ -220,10 +226,9 @@ impl HostState {
         let status = f(&mut ctx);
         self.callback = None;
         self.client = None;
-        // What the app wrote but did not send does not leak into the next
-        // callback's message.
-        self.wbuf.truncate(MAX_HEADER_LEN);
-        self.lent = None;
+        // What the app wrote but did not send (an overflow included) does
+        // not leak into the next callback's message.
+        self.forget_written();
         self.may_lend = false;
         status
     }

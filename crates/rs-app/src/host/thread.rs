@@ -40,6 +40,9 @@ pub struct AppSettings {
     pub fd_alloc_c: u64,
     /// `shutdown_wait_ws`, shown to the app.
     pub shutdown_wait_ws: u32,
+    /// `max_pending_output`: what a worker may hold for one client. A
+    /// message that could not wait within it is refused at the send.
+    pub max_pending_output: usize,
     /// The app's `close_client_on_panic`: a panic in open or read closes
     /// that client with 1011 and one in close is passed over, instead of
     /// stopping the server.
@@ -60,6 +63,7 @@ impl AppSettings {
             max_ws_msg_size: config.max_ws_msg_size as u64,
             fd_alloc_c: config.fd_alloc_c as u64,
             shutdown_wait_ws: config.shutdown_wait_ws,
+            max_pending_output: config.max_pending_output,
             close_client_on_panic: app.close_client_on_panic,
             no_close_cb: app.no_close_cb,
         }
@@ -478,5 +482,84 @@ fn check_other_status(app: &str, which: Which, status: i32) -> Result<Option<u16
             which.name(),
             which.allowed()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Return values at and around each edge of what the seed allows each
+    /// callback: the close code to act on, or why the server stops.
+    #[test]
+    fn each_callback_accepts_exactly_the_statuses_the_seed_allows() {
+        // The callback, what it returns, and the close code or the error.
+        type Case = (Which, i32, Result<Option<u16>, &'static str>);
+        let cases: &[Case] = &[
+            (Which::Init, 0, Ok(None)),
+            (
+                Which::Init,
+                1,
+                Err("init callback returned 1; init callbacks may return 0 or -1"),
+            ),
+            (Which::Init, -1, Err("init callback returned -1 (fatal)")),
+            (Which::Open, 4000, Ok(Some(4000))),
+            (Which::Open, 4899, Ok(Some(4899))),
+            (
+                Which::Open,
+                3999,
+                Err("open callback returned 3999; open callbacks may return 0, -1 or 4000-4899"),
+            ),
+            (
+                Which::Open,
+                1000,
+                Err("open callback returned 1000; open callbacks may return 0, -1 or 4000-4899"),
+            ),
+            (
+                Which::Read,
+                4900,
+                Err("read callback returned 4900; read callbacks may return 0, -1 or 4000-4899"),
+            ),
+            (
+                Which::Read,
+                -2,
+                Err("read callback returned -2; read callbacks may return 0, -1 or 4000-4899"),
+            ),
+            (
+                Which::Read,
+                i32::MIN,
+                Err("read callback panicked (see the log line before this one)"),
+            ),
+            (
+                Which::Close,
+                4000,
+                Err("close callback returned 4000; close callbacks may return 0 or -1"),
+            ),
+            (Which::Timer, 1, Ok(None)),
+            (Which::Timer, 4000, Ok(None)),
+            (Which::Timer, i32::MAX, Ok(None)),
+            (
+                Which::Timer,
+                -2,
+                Err(
+                    "timer callback returned -2; timer callbacks may return -1, 0 or a positive number of microseconds",
+                ),
+            ),
+            (
+                Which::Fini,
+                1,
+                Err("fini callback returned 1; fini callbacks may return 0 or -1"),
+            ),
+        ];
+        for &(which, status, expected) in cases {
+            let result = check_status("zz", which, status)
+                .map_err(|e| format!("{} callback {}", e.callback, e.reason));
+            assert_eq!(
+                result,
+                expected.map_err(str::to_owned),
+                "{} returning {status}",
+                which.name()
+            );
+        }
     }
 }
