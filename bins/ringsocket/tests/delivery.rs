@@ -411,3 +411,36 @@ fn a_client_listed_many_times_in_a_multi_send_gets_it_once_on_each_worker() {
         );
     }
 }
+
+// ------------------------------------------------------- apps apart
+
+#[test]
+fn an_app_busy_in_a_callback_holds_up_only_its_own_clients() {
+    // One worker serves both apps: the probe sleeps 2 s in a callback (case
+    // 12) while the echo app goes on answering; the probe's other client
+    // is answered once it wakes, not dropped.
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe"), AppSpec::simple("echo")],
+        r#""worker_c": 1,"#,
+    );
+    let (mut sleeper, _) = probe_client(&server);
+    let (mut waiter, _) = probe_client(&server);
+    let mut echo = connect(&server.url("/echo"));
+    let asleep = Instant::now();
+    sleeper.send(probe_stall(2000)).unwrap();
+    waiter.send(Message::binary(vec![8])).unwrap();
+    let start = Instant::now();
+    for i in 0..20 {
+        echo.send(Message::text(format!("{i}"))).unwrap();
+        assert_eq!(next_message(&mut echo), Message::text(format!("{i}")));
+    }
+    assert!(
+        start.elapsed() < Duration::from_millis(1000),
+        "the echo app waited for the busy probe: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(next_message(&mut sleeper), Message::binary(vec![]));
+    assert!(asleep.elapsed() >= Duration::from_millis(1900));
+    assert!(next_message(&mut waiter).is_text());
+}
