@@ -106,6 +106,23 @@ fn a_head_request_is_answered_without_content_whatever_refuses_it() {
 }
 
 #[test]
+fn a_request_target_too_long_gets_414_and_an_unknown_method_501() {
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    let long = format!("/echo?{}", "a".repeat(9000));
+    let response = raw_http(server.addr(), &upgrade_request(&long, ""));
+    assert!(
+        response.starts_with("HTTP/1.1 414 URI Too Long\r\n"),
+        "{response}"
+    );
+    let lowercase = upgrade_request("/echo", "").replacen("GET", "get", 1);
+    let response = raw_http(server.addr(), &lowercase);
+    assert!(
+        response.starts_with("HTTP/1.1 501 Not Implemented\r\n"),
+        "{response}"
+    );
+}
+
+#[test]
 fn unknown_paths_get_404_disallowed_origins_403_and_wrong_versions_426() {
     let server = Server::start(&[AppSpec::simple("echo")]);
     let response = raw_http(

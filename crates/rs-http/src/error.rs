@@ -35,8 +35,19 @@ pub enum HandshakeError {
     /// 505: the request line names HTTP/2 or later, whose messages do not
     /// look like this one (HTTP Version Not Supported, RFC 9110 §15.6.6).
     HttpVersionNotSupported,
-    /// 405: the method is not GET. The response carries `Allow: GET`.
+    /// 405: the method is one HTTP defines (RFC 9110 §9, RFC 5789), not GET.
+    /// The response carries `Allow: GET`.
     MethodNotAllowed,
+    /// 501: the method is none HTTP defines (methods are case-sensitive:
+    /// `get` is not GET), or longer than the head's size limit (Not
+    /// Implemented, RFC 9110 §9.1 and §15.6.2).
+    MethodNotImplemented,
+    /// 414: the request target did not end within the head's size limit
+    /// (URI Too Long, RFC 9112 §3).
+    UriTooLong {
+        /// The configured limit in bytes.
+        limit: usize,
+    },
     /// 400: the request announces a body (`Content-Length` other than 0, or
     /// any `Transfer-Encoding`).
     UnexpectedBody,
@@ -88,6 +99,8 @@ impl HandshakeError {
     pub fn status(&self) -> u16 {
         match self {
             Self::MethodNotAllowed => 405,
+            Self::MethodNotImplemented => 501,
+            Self::UriTooLong { .. } => 414,
             Self::MissingVersion | Self::UnsupportedVersion => 426,
             Self::TooLarge { .. } | Self::TooManyHeaders => 431,
             Self::NotFound => 404,
@@ -117,8 +130,10 @@ impl HandshakeError {
             403 => "Forbidden",
             404 => "Not Found",
             405 => "Method Not Allowed",
+            414 => "URI Too Long",
             426 => "Upgrade Required",
             431 => "Request Header Fields Too Large",
+            501 => "Not Implemented",
             503 => "Service Unavailable",
             505 => "HTTP Version Not Supported",
             _ => "Bad Request",
@@ -140,6 +155,12 @@ impl fmt::Display for HandshakeError {
                 f.write_str("HTTP/2 and later are not supported for upgrade requests")
             }
             Self::MethodNotAllowed => f.write_str("only GET can open a WebSocket"),
+            Self::MethodNotImplemented => {
+                f.write_str("unknown method (only GET can open a WebSocket)")
+            }
+            Self::UriTooLong { limit } => {
+                write!(f, "the request target exceeds {limit} bytes")
+            }
             Self::UnexpectedBody => f.write_str("an upgrade request must not have a body"),
             Self::BadRequestTarget => f.write_str("invalid request target"),
             Self::MissingHost => f.write_str("missing Host header"),

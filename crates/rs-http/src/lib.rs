@@ -6,8 +6,9 @@
 //! knowledge of the rest of the server:
 //!
 //! - [`RequestParser`] parses the HTTP/1.1 upgrade request incrementally, in
-//!   chunks of any size, under a size limit (431), and validates it
-//!   ([`UpgradeRequest`]): GET, HTTP/1.1 (a later HTTP/1 minor version is
+//!   chunks of any size, under a size limit (431; 414 for a request target
+//!   that runs past it), and validates it ([`UpgradeRequest`]): GET (another
+//!   method HTTP defines gets 405, one it does not 501), HTTP/1.1 (a later HTTP/1 minor version is
 //!   read as 1.1; HTTP/2 and later get 505), `Host`, `Upgrade: websocket`,
 //!   `Connection: upgrade`, `Sec-WebSocket-Version: 13` (else 426) and a
 //!   16-byte base64 `Sec-WebSocket-Key`, and that any offered subprotocols

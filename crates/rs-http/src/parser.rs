@@ -198,10 +198,13 @@ impl RequestParser {
                 Ok(Progress::Incomplete)
             }
             Ok(None) => {
+                let error = if held == 0 {
+                    self.too_large(&input_in_limit[..parse_len])
+                } else {
+                    self.too_large(&self.buffer)
+                };
                 self.refuse(held, input_in_limit);
-                Err(HandshakeError::TooLarge {
-                    limit: self.max_head_len,
-                })
+                Err(error)
             }
             Ok(Some((request, head_len))) => {
                 self.reset();
@@ -216,6 +219,31 @@ impl RequestParser {
                 self.refuse(held, input_in_limit);
                 Err(error)
             }
+        }
+    }
+
+    /// Why `head`, the bytes up to the size limit and valid so far, is
+    /// refused: 501 if the method has not ended (no method is that long),
+    /// 414 if the request target has not (RFC 9112 §3), 431 otherwise.
+    fn too_large(&self, head: &[u8]) -> HandshakeError {
+        let start = head
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .unwrap_or(head.len());
+        let line = &head[start..];
+        if line.contains(&b'\n') {
+            return HandshakeError::TooLarge {
+                limit: self.max_head_len,
+            };
+        }
+        match line.iter().filter(|&&b| b == b' ').count() {
+            0 => HandshakeError::MethodNotImplemented,
+            1 => HandshakeError::UriTooLong {
+                limit: self.max_head_len,
+            },
+            _ => HandshakeError::TooLarge {
+                limit: self.max_head_len,
+            },
         }
     }
 

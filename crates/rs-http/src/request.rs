@@ -389,9 +389,13 @@ pub(crate) fn validate<S: AsRef<str>>(
     request: &httparse::Request<'_, '_>,
     keep: &[S],
 ) -> Result<UpgradeRequest, HandshakeError> {
-    // Methods are case-sensitive (RFC 7230 §3.1.1).
-    if request.method != Some("GET") {
-        return Err(HandshakeError::MethodNotAllowed);
+    // Methods are case-sensitive (RFC 9110 §9.1).
+    match request.method {
+        Some("GET") => {}
+        Some("HEAD" | "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH") => {
+            return Err(HandshakeError::MethodNotAllowed);
+        }
+        _ => return Err(HandshakeError::MethodNotImplemented),
     }
     if request.version != Some(1) {
         return Err(HandshakeError::UnsupportedHttpVersion);

@@ -170,6 +170,18 @@ fn service_unavailable_bytes() {
 }
 
 #[test]
+fn uri_too_long_and_not_implemented_status_lines() {
+    assert!(
+        error_response(HandshakeError::UriTooLong { limit: 8192 })
+            .starts_with("HTTP/1.1 414 URI Too Long\r\n")
+    );
+    assert!(
+        error_response(HandshakeError::MethodNotImplemented)
+            .starts_with("HTTP/1.1 501 Not Implemented\r\n")
+    );
+}
+
+#[test]
 fn not_found_and_forbidden_status_lines() {
     assert!(error_response(HandshakeError::NotFound).starts_with("HTTP/1.1 404 Not Found\r\n"));
     assert!(
@@ -177,13 +189,15 @@ fn not_found_and_forbidden_status_lines() {
     );
 }
 
-const ALL_ERRORS: [HandshakeError; 22] = [
+const ALL_ERRORS: [HandshakeError; 24] = [
     HandshakeError::MalformedRequestLine,
     HandshakeError::MalformedHeader,
     HandshakeError::MalformedLineEnding,
     HandshakeError::TooManyHeaders,
     HandshakeError::UnsupportedHttpVersion,
     HandshakeError::MethodNotAllowed,
+    HandshakeError::MethodNotImplemented,
+    HandshakeError::UriTooLong { limit: 1 },
     HandshakeError::UnexpectedBody,
     HandshakeError::BadRequestTarget,
     HandshakeError::MissingHost,
@@ -249,7 +263,7 @@ fn every_error_response_is_well_formed() {
 fn every_status_is_an_error_status() {
     for error in ALL_ERRORS {
         assert!(
-            [400, 403, 404, 405, 426, 431, 503].contains(&error.status()),
+            [400, 403, 404, 405, 414, 426, 431, 501, 503, 505].contains(&error.status()),
             "{error:?}"
         );
     }

@@ -78,8 +78,21 @@ fn empty_lines_before_the_request_line_are_ignored() {
 
 #[test]
 fn method_other_than_get_is_405() {
-    let bytes = head("POST / HTTP/1.1", &valid_headers());
-    assert_refused(parse(&bytes), HandshakeError::MethodNotAllowed, 405);
+    for method in [
+        "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ] {
+        let bytes = head(&format!("{method} / HTTP/1.1"), &valid_headers());
+        assert_refused(parse(&bytes), HandshakeError::MethodNotAllowed, 405);
+    }
+}
+
+#[test]
+fn a_method_http_does_not_define_is_501() {
+    // Methods are case-sensitive (RFC 9110 §9.1): `get` is not GET.
+    for method in ["get", "Get", "FOO", "GETS", "PRI"] {
+        let bytes = head(&format!("{method} / HTTP/1.1"), &valid_headers());
+        assert_refused(parse(&bytes), HandshakeError::MethodNotImplemented, 501);
+    }
 }
 
 /// Refuses `bytes` (in one push, then split after `split` bytes): the
@@ -148,12 +161,6 @@ fn a_head_request_refused_for_any_reason_is_known_as_head() {
     for line in ["GET / HTTP/1.0", "HEADER / HTTP/1.1", "head / HTTP/1.1"] {
         assert!(!refused(&head(line, &malformed), 7).1, "{line}");
     }
-}
-
-#[test]
-fn method_is_case_sensitive() {
-    let bytes = head("get / HTTP/1.1", &valid_headers());
-    assert_refused(parse(&bytes), HandshakeError::MethodNotAllowed, 405);
 }
 
 // HTTP version
@@ -284,6 +291,61 @@ fn head_over_the_limit_is_431() {
 }
 
 #[test]
+fn a_request_target_that_does_not_end_within_the_limit_is_414() {
+    // RFC 9112 §3: a request-target longer than any URI the server
+    // parses is answered with 414, whatever follows (here: nothing yet).
+    let line = format!("GET /{} HTTP/1.1", "a".repeat(9000));
+    let bytes = head(&line, &valid_headers());
+    for input in [&bytes[..], &bytes[..9000]] {
+        let mut parser = RequestParser::new();
+        assert_refused(
+            parser.push(input).map(|_| unreachable!()),
+            HandshakeError::UriTooLong {
+                limit: rs_http::DEFAULT_MAX_HEAD_LEN,
+            },
+            414,
+        );
+    }
+    // Byte by byte, with empty lines first: the same.
+    let mut parser = RequestParser::new();
+    let bytes = [&b"\r\n"[..], &bytes].concat();
+    let refused = bytes.iter().find_map(|b| parser.push(&[*b]).err());
+    assert_eq!(
+        refused,
+        Some(HandshakeError::UriTooLong {
+            limit: rs_http::DEFAULT_MAX_HEAD_LEN
+        })
+    );
+}
+
+#[test]
+fn a_method_that_does_not_end_within_the_limit_is_501() {
+    let bytes = head(
+        &format!("{} / HTTP/1.1", "G".repeat(9000)),
+        &valid_headers(),
+    );
+    let mut parser = RequestParser::new();
+    assert_refused(
+        parser.push(&bytes).map(|_| unreachable!()),
+        HandshakeError::MethodNotImplemented,
+        501,
+    );
+}
+
+#[test]
+fn a_request_line_whose_target_ended_within_the_limit_is_431() {
+    // The target ended; the version and the headers are what is long.
+    let bytes = head("GET /chat HTTP/1.1", &valid_headers());
+    let mut parser = RequestParser::with_max_head_len("GET /chat HTT".len());
+    assert_eq!(
+        parser.push(&bytes),
+        Err(HandshakeError::TooLarge {
+            limit: "GET /chat HTT".len()
+        })
+    );
+}
+
+#[test]
 fn head_at_the_limit_is_accepted() {
     let bytes = head_with("/", |_| {});
     let mut parser = RequestParser::with_max_head_len(bytes.len());
@@ -301,7 +363,9 @@ fn default_limit_is_8_kib() {
 #[test]
 fn unterminated_head_is_431_once_past_the_limit() {
     let mut parser = RequestParser::with_max_head_len(100);
-    assert_eq!(parser.push(&[b'a'; 100]), Ok(Progress::Incomplete));
+    let mut head = b"GET / HTTP/1.1\r\nX-A: ".to_vec();
+    head.resize(100, b'a');
+    assert_eq!(parser.push(&head), Ok(Progress::Incomplete));
     assert_eq!(
         parser.push(b"a"),
         Err(HandshakeError::TooLarge { limit: 100 })
