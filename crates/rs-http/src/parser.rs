@@ -338,6 +338,16 @@ fn parse_head<S: AsRef<str>>(
                 _ => Err(HandshakeError::UnsupportedHttpVersion),
             }
         }
+        // httparse reads a request line that does not end right after its
+        // version (`HTTP/1.10`, a space after `HTTP/1.1`) as a line ending
+        // gone wrong: it is the line that is malformed (unless a bare CR
+        // is what broke it).
+        Err(httparse::Error::NewLine)
+            if request_line(head)
+                .is_some_and(|line| http_version(line).is_none() && !line.contains(&b'\r')) =>
+        {
+            Err(HandshakeError::MalformedRequestLine)
+        }
         Err(error) => Err(map_syntax_error(error)),
     }
 }

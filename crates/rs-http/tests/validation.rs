@@ -220,6 +220,10 @@ fn malformed_request_lines_are_400() {
         "GET",
         " GET / HTTP/1.1",
         "G(T / HTTP/1.1",
+        // Not a line ending gone wrong: the version does not end the line.
+        "GET / HTTP/1.10",
+        "GET / HTTP/1.1 ",
+        "GET / HTTP/1.1\t",
     ] {
         let bytes = head(line, &valid_headers());
         assert_refused(parse(&bytes), HandshakeError::MalformedRequestLine, 400);
