@@ -75,6 +75,9 @@ pub struct RequestParser {
     /// Whether a byte other than CR/LF has been seen, i.e. the request line
     /// has started.
     started: bool,
+    /// Whether the last byte pushed is a CR: the next one tells whether
+    /// it is a bare CR.
+    ended_in_cr: bool,
     /// Whether the request the last push refused is a HEAD request.
     refused_head: bool,
 }
@@ -97,6 +100,7 @@ impl RequestParser {
             buffer: Vec::new(),
             max_head_len,
             started: false,
+            ended_in_cr: false,
             refused_head: false,
         }
     }
@@ -261,8 +265,11 @@ impl RequestParser {
     }
 
     /// Where in these new bytes to parse up to, if anywhere: after the
-    /// first byte of the request line (so garbage is refused at once) and
-    /// after the last LF (a line ended; maybe the head).
+    /// first byte of the request line (so garbage is refused at once),
+    /// after the last LF (a line ended; maybe the head), and after the
+    /// last byte that follows a CR (a CR must come before an LF, RFC 9112
+    /// §2.2: a bare CR ends no line, and is refused at once rather than
+    /// when the size limit or the handshake's time runs out).
     ///
     /// Parsing only at these points keeps the outcome a function of the
     /// bytes received, whatever the chunking: bytes after the last LF are
@@ -280,11 +287,20 @@ impl RequestParser {
             first_byte_point = Some(first + 1);
             lines_from = first + 1;
         }
-        new[lines_from..]
+        let line_point = new[lines_from..]
             .iter()
             .rposition(|&b| b == b'\n')
             .map(|lf| lines_from + lf + 1)
-            .or(first_byte_point)
+            .or(first_byte_point);
+        let after_cr = new[..new.len().saturating_sub(1)]
+            .iter()
+            .rposition(|&b| b == b'\r')
+            .map(|cr| cr + 2)
+            .or((self.ended_in_cr && !new.is_empty()).then_some(1));
+        if let Some(&last) = new.last() {
+            self.ended_in_cr = last == b'\r';
+        }
+        line_point.max(after_cr)
     }
 
     /// Appends to the partial head, growing the buffer as a `Vec` would but
@@ -304,6 +320,7 @@ impl RequestParser {
     fn reset(&mut self) {
         self.buffer = Vec::new();
         self.started = false;
+        self.ended_in_cr = false;
     }
 }
 

@@ -115,7 +115,8 @@ prop_compose! {
             Just("*".to_owned()),
         ],
         version in prop_oneof![8 => Just("HTTP/1.1"), 1 => Just("HTTP/1.0")],
-        newline in prop_oneof![Just("\r\n"), Just("\n")],
+        // A bare CR ends no line: refused at the byte after it.
+        newline in prop_oneof![4 => Just("\r\n"), 4 => Just("\n"), 1 => Just("\r")],
         leading_empty_lines in 0usize..3,
         drop in prop::option::weighted(0.2, any::<Index>()),
         duplicate in prop::option::weighted(0.2, any::<Index>()),
@@ -156,6 +157,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         3 => Just(Mutation::None),
         1 => (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Replace(i, b)),
         1 => (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Insert(i, b)),
+        1 => any::<Index>().prop_map(|i| Mutation::Insert(i, b'\r')),
         1 => any::<Index>().prop_map(Mutation::Delete),
         1 => any::<Index>().prop_map(Mutation::Truncate),
     ]

@@ -259,6 +259,37 @@ fn bare_cr_is_400() {
 }
 
 #[test]
+fn a_bare_cr_is_refused_once_the_next_byte_comes_with_no_lf_in_sight() {
+    // RFC 9112 §2.2. Lines ended with CR alone never end: refused at the
+    // byte after the first bare CR, not when the size limit is reached.
+    let head = b"GET / HTTP/1.1\rHost: h\rUpgrade: websocket\r\r";
+    for split in 0..=head.len() {
+        let mut parser = RequestParser::new();
+        let (a, b) = head.split_at(split);
+        // (An empty push between the parts changes nothing.)
+        let got = match (parser.push(a), parser.push(b"")) {
+            (Ok(Progress::Incomplete), Ok(Progress::Incomplete)) => parser.push(b),
+            (first, _) => first,
+        };
+        assert_eq!(
+            got,
+            Err(HandshakeError::MalformedLineEnding),
+            "split at {split}"
+        );
+    }
+    // Byte by byte: at the "H" after the first CR.
+    let mut parser = RequestParser::new();
+    let refused_at = head.iter().position(|b| parser.push(&[*b]).is_err());
+    assert_eq!(refused_at, Some("GET / HTTP/1.1\rH".len() - 1));
+    // In a header's value, a CR is a byte a value may not hold.
+    let mut parser = RequestParser::new();
+    assert_eq!(
+        parser.push(b"GET / HTTP/1.1\r\nHost: h\rX"),
+        Err(HandshakeError::MalformedHeader)
+    );
+}
+
+#[test]
 fn too_many_headers_is_400() {
     let result = parse_with("/", |h| {
         for i in 0..rs_http::MAX_HEADERS {
