@@ -7,11 +7,12 @@
 //!
 //! - [`RequestParser`] parses the HTTP/1.1 upgrade request incrementally, in
 //!   chunks of any size, under a size limit (431; 414 for a request target
-//!   that runs past it), and validates it ([`UpgradeRequest`]): GET (another
-//!   method HTTP defines gets 405, one it does not 501), HTTP/1.1 (a later HTTP/1 minor version is
-//!   read as 1.1; HTTP/2 and later get 505), `Host`, `Upgrade: websocket`,
-//!   `Connection: upgrade`, `Sec-WebSocket-Version: 13` (else 426) and a
-//!   16-byte base64 `Sec-WebSocket-Key`, and that any offered subprotocols
+//!   that runs past it), and validates it ([`UpgradeRequest`]): GET
+//!   (another method HTTP defines gets 405, one it does not 501), HTTP/1.1
+//!   (a later HTTP/1 minor version is read as 1.1; HTTP/2 and later get
+//!   505), `Host`, `Upgrade: websocket`, `Connection: upgrade`,
+//!   `Sec-WebSocket-Version: 13` (else 426) and a 16-byte base64
+//!   `Sec-WebSocket-Key`, and that any offered subprotocols
 //!   (`Sec-WebSocket-Protocol`) are tokens. Bytes after the request (a
 //!   pipelined first frame) are left to the caller.
 //! - [`Router`] picks the endpoint from the request target and `Host` (404)
