@@ -497,7 +497,7 @@ impl Server {
             }
         };
         if logging::set_level(config.log_level) {
-            log::info!("SIGHUP: log_level is now {:?}", config.log_level);
+            log::info!("SIGHUP: log_level is now \"{}\"", config.log_level.as_str());
         } else {
             log::info!("SIGHUP: RUST_LOG is set and decides the log level");
         }

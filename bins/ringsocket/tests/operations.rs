@@ -716,6 +716,63 @@ fn sigterm_during_the_apps_init_stops_startup_and_a_second_exits_at_once() {
 }
 
 #[test]
+fn refused_handshakes_and_messages_are_logged_with_what_was_asked_for() {
+    // An operator must tell a missing allowed_origins entry or a wrong URL
+    // from noise: the line names the client, the path and why.
+    let mut server = Server::start(&[AppSpec::simple("echo"), AppSpec::simple("probe")]);
+    let log = server.capture_stderr();
+    let port = server.ports[0];
+    for (request, line) in [
+        (
+            upgrade_request(
+                "/echo",
+                "Sec-WebSocket-Version: 13\r\nOrigin: http://evil.example\r\n",
+            ),
+            "refusing a handshake for /echo (Origin \"http://evil.example\" is not among the \
+             endpoint's allowed_origins): 403 origin not allowed"
+                .to_owned(),
+        ),
+        (
+            upgrade_request("/ecoh", "Sec-WebSocket-Version: 13\r\n"),
+            format!(
+                "refusing a handshake for /ecoh on port {port} (Host \"localhost\"): 404 no \
+                 WebSocket endpoint at this URL"
+            ),
+        ),
+        (
+            "BREW /echo HTTP/1.1\r\n\r\n".to_owned(),
+            "refusing a handshake: 501 unknown method".to_owned(),
+        ),
+    ] {
+        raw_http(server.addr(), &request);
+        // "… rs_worker::worker::handshake] 127.0.0.1:PORT: refusing …"
+        let line = format!(": {line}");
+        assert!(
+            log.wait_until(Duration::from_secs(10), |text| text
+                .lines()
+                .any(|l| { l.contains(&line) && l.contains("handshake] 127.0.0.1:") })),
+            "{line}\n{}",
+            log.text()
+        );
+    }
+    // A client closed for a message its app's read cases do not take.
+    let mut client = connect(&server.url("/probe"));
+    let id = welcome_id(next_message(&mut client).to_text().unwrap());
+    client
+        .send(tungstenite::Message::binary(vec![200]))
+        .unwrap();
+    assert_eq!(close_code(&mut client), 4902);
+    let line = format!(
+        "app 'probe': closing client {id} with 4902: no read case takes the message's first byte"
+    );
+    assert!(
+        log.wait_for(&line, Duration::from_secs(10)),
+        "{line}\n{}",
+        log.text()
+    );
+}
+
+#[test]
 fn each_log_level_shows_the_levels_above_it_and_no_more() {
     let mut server = Server::start(&[AppSpec::simple("probe")]);
     let log = server.capture_stderr();
@@ -724,10 +781,10 @@ fn each_log_level_shows_the_levels_above_it_and_no_more() {
     let config = std::fs::read_to_string(&server.config_path).unwrap();
     // The probe's case 8 logs one line at debug, info and notice, in that
     // order: once the notice shows, the others would have if let through.
-    for (reads, level, shown, info, debug) in [
-        (1, "notice", "Notice", false, false),
-        (2, "info", "Info", true, false),
-        (3, "debug", "Debug", true, true),
+    for (reads, level, info, debug) in [
+        (1, "notice", false, false),
+        (2, "info", true, false),
+        (3, "debug", true, true),
     ] {
         std::fs::write(
             &server.config_path,
@@ -740,7 +797,7 @@ fn each_log_level_shows_the_levels_above_it_and_no_more() {
         server.signal(1);
         assert!(
             log.wait_for(
-                &format!("SIGHUP: log_level is now {shown}"),
+                &format!("SIGHUP: log_level is now \"{level}\""),
                 Duration::from_secs(10)
             ),
             "{}",
@@ -786,7 +843,10 @@ fn sighup_applies_a_new_log_level_and_keeps_clients() {
     std::thread::sleep(Duration::from_millis(300));
     server.signal(1);
     assert!(
-        log.wait_for("SIGHUP: log_level is now Debug", Duration::from_secs(10)),
+        log.wait_for(
+            "SIGHUP: log_level is now \"debug\"",
+            Duration::from_secs(10)
+        ),
         "{}",
         log.text()
     );

@@ -30,6 +30,19 @@ impl Violation {
     }
 }
 
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::WrongSize => "the message's size does not fit its read case's arguments",
+            Self::WrongDataKind => {
+                "the message's kind (text or binary) is not its read case's, or a string \
+                 argument is not UTF-8"
+            }
+            Self::UnknownCase => "no read case takes the message's first byte",
+        })
+    }
+}
+
 /// A declared argument list that cannot describe any payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LayoutError {

@@ -360,6 +360,14 @@ fn dispatch(app: &App, host: &mut HostState, bytes: &[u8]) -> Result<(), AppErro
                 match select_case(app, message.data_kind, message.payload) {
                     Ok(found) => found,
                     Err(violation) => {
+                        // The client's mistake, or the app's declaration's:
+                        // at `info`, to be found when a client is refused.
+                        log::debug!(
+                            "app '{}': closing client {} with {}: {violation}",
+                            host.name,
+                            client.id,
+                            violation.close_code()
+                        );
                         let _ = host.close_client(client.id, violation.close_code());
                         return Ok(());
                     }

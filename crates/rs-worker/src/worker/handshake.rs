@@ -19,7 +19,7 @@ use super::Worker;
 const _: () = assert!(rs_conf::MAX_SUBPROTOCOL_LEN <= u8::MAX as usize);
 const _: () = assert!(rs_conf::MAX_APP_HEADER_LEN <= u8::MAX as usize);
 const _: () = assert!(rs_conf::defaults::MAX_MAX_HTTP_REQUEST_SIZE <= u32::MAX as usize);
-use super::conn::{NOT_MEMBER, Phase, Session};
+use super::conn::{NOT_MEMBER, Phase, Session, shown};
 use super::to_apps::{MAX_BACKLOG, MAX_BACKLOG_BYTES, notify};
 
 impl Worker {
@@ -52,7 +52,7 @@ impl Worker {
                                 request.path()
                             )
                         });
-                        self.refuse_handshake(slot, HandshakeError::AppBusy, false);
+                        self.refuse_handshake(slot, HandshakeError::AppBusy, false, "");
                     }
                     Ok(endpoint) => {
                         let (app, endpoint_id) = (endpoint.app, endpoint.endpoint_id);
@@ -79,19 +79,43 @@ impl Worker {
                         self.process(slot, &mut input[consumed..]);
                     }
                     // A GET request (it was validated).
-                    Err(error) => self.refuse_handshake(slot, error, false),
+                    Err(error) => {
+                        // What an operator needs to tell a typo in a URL or
+                        // a missing allowed_origins entry from an attack.
+                        let why = match error {
+                            HandshakeError::ForbiddenOrigin => format!(
+                                " for {} (Origin {:?} is not among the endpoint's \
+                                 allowed_origins)",
+                                request.path(),
+                                request.origin().unwrap_or_default()
+                            ),
+                            _ => format!(
+                                " for {} on port {port} (Host {:?})",
+                                request.path(),
+                                request.host()
+                            ),
+                        };
+                        self.refuse_handshake(slot, error, false, &why);
+                    }
                 }
             }
-            Err(error) => self.refuse_handshake(slot, error, head),
+            Err(error) => self.refuse_handshake(slot, error, head, ""),
         }
     }
 
-    /// Answers `error` (without content to a `head` request) and closes.
-    fn refuse_handshake(&mut self, slot: u32, error: HandshakeError, head: bool) {
+    /// Answers `error` (without content to a `head` request) and closes;
+    /// `why` completes the log line (what was asked for).
+    fn refuse_handshake(&mut self, slot: u32, error: HandshakeError, head: bool, why: &str) {
         let mut response = Vec::new();
         let now = HttpDate::from(SystemTime::now());
         write_error_response(&error, head, now, &mut response);
-        log::debug!("refusing a handshake: {error}");
+        if let Some(conn) = self.conn(slot) {
+            log::debug!(
+                "{}: refusing a handshake{why}: {} {error}",
+                shown(&conn.peer),
+                error.status()
+            );
+        }
         self.send(slot, &mut Frame::new(&response));
         self.finish(slot, self.limits.handshake_timeout, true);
     }
