@@ -48,6 +48,19 @@ fn main() -> ExitCode {
 fn check(path: &std::path::Path) -> ExitCode {
     match config::load_checked(path) {
         Ok(config) => {
+            // The "user" is switched to only when started as root: refused
+            // then as startup would refuse it, a note otherwise.
+            if let Err(message) = privileges::lookup_user(&config.user) {
+                if privileges::is_root() {
+                    eprintln!("{}: {message}", config.file.display());
+                    eprintln!("ringsocket: 1 configuration error");
+                    return exit::invalid();
+                }
+                eprintln!(
+                    "ringsocket: note: {message} (this matters only when the server is \
+                     started as root)"
+                );
+            }
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
             print_out(&summary::summary(&config, cpus))
         }

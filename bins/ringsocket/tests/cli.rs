@@ -1,6 +1,9 @@
 //! Runs the real `ringsocket` binary: `--help`, `--version`, usage errors,
 //! `--check` on valid and invalid configurations (including every example
-//! configuration), and the not-yet-implemented server mode.
+//! configuration, and the "user" the server would switch to), and that
+//! serving validates the configuration first.
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -54,6 +57,7 @@ const VALID: &str = r#"{
                 {endpoint_id: 1, url: "ws://localhost:8080/echo2"}],
   }],
   worker_c: 3,
+  user: "nobody",
 }"#;
 
 #[test]
@@ -126,6 +130,48 @@ workers: 3 (from worker_c)
         )
     );
     assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn check_refuses_a_user_that_startup_as_root_would_refuse() {
+    // Started as root, the server switches to "user": one that does not
+    // exist, or root itself, stops startup; --check says so first. Not
+    // as root, no switch happens: a note, and the check passes.
+    for (user, why) in [
+        (
+            "rs-no-such-user",
+            "user 'rs-no-such-user' (configuration key \"user\") does not exist: create it \
+             (see docs/operations.md) or name another user",
+        ),
+        (
+            "root",
+            "user 'root' (configuration key \"user\") is root (uid 0): name an unprivileged \
+             user for the server to switch to",
+        ),
+    ] {
+        let text = VALID.replace("\"nobody\"", &format!("\"{user}\""));
+        let (_dir, file) = config_dir("check-user", &text);
+        let out = run(&["--check", file.to_str().unwrap()]);
+        if support::is_root() {
+            assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+            assert_eq!(
+                stderr(&out),
+                format!(
+                    "{}: {why}\nringsocket: 1 configuration error\n",
+                    file.display()
+                )
+            );
+        } else {
+            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+            assert_eq!(
+                stderr(&out),
+                format!(
+                    "ringsocket: note: {why} (this matters only when the server is started \
+                     as root)\n"
+                )
+            );
+        }
+    }
 }
 
 #[test]

@@ -1108,7 +1108,7 @@ fn a_draining_server_leaves_the_pidfile_of_the_server_that_replaced_it() {
 #[test]
 fn check_with_a_closed_stdout_pipe_exits_0_without_panicking() {
     // `ringsocket --check CONFIG | grep -q OK`: the reader may be gone.
-    let config = ConfigFile::new(&[free_port()], &[AppSpec::simple("echo")], "");
+    let config = ConfigFile::new(&[free_port()], &[AppSpec::simple("echo")], &run_as_user());
     for args in [&["--check", config.path.to_str().unwrap()][..], &["--help"]] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
