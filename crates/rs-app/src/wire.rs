@@ -716,9 +716,12 @@ impl LentPayload {
     /// thread keeps the bytes where they are and unchanged. The slice must
     /// not be used after that release.
     pub unsafe fn bytes<'a>(&self) -> &'a [u8] {
+        // The address crossed the ring as an integer: the pointer takes the
+        // provenance `write_outbound_lent` exposed.
+        let start = std::ptr::with_exposed_provenance::<u8>(self.address);
         // SAFETY: per the contract the address and length describe live,
         // initialised bytes nobody writes while the slice is used.
-        unsafe { std::slice::from_raw_parts(self.address as *const u8, self.len) }
+        unsafe { std::slice::from_raw_parts(start, self.len) }
     }
 }
 
@@ -1029,7 +1032,8 @@ pub fn write_outbound_lent(buf: &mut [u8], client: ClientId, head: &[u8], payloa
     let (lent, frame_head) = rest
         .split_first_chunk_mut::<LENT_LEN>()
         .expect("checked above");
-    let address = (payload.as_ptr() as u64).to_ne_bytes();
+    // Exposed, so that the worker's `LentPayload::bytes` may use it again.
+    let address = (payload.as_ptr().expose_provenance() as u64).to_ne_bytes();
     let len = (payload.len() as u64).to_ne_bytes();
     lent[..8].copy_from_slice(&address);
     lent[8..].copy_from_slice(&len);

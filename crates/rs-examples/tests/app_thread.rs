@@ -290,6 +290,23 @@ fn a_long_text_echo_is_lent_too() {
 }
 
 #[test]
+fn an_echo_is_lent_only_to_the_worker_whose_ring_holds_its_message() {
+    // A message on worker 0's ring about a client of worker 1: its echo
+    // goes to worker 1, copied. Lent, it would be held on worker 0's ring
+    // until worker 0 released its own outbound ring that far, which says
+    // nothing of whether worker 1 has sent it.
+    let mut h = Harness::start("echo");
+    let b = Client::new(1, 1);
+    let payload: Vec<u8> = (0..4096u32).map(|i| (i * 3) as u8).collect();
+    h.bin_from(0, &b, &payload);
+    let (out, lent) = h.take_unreleased(1);
+    assert_eq!(out, Out::single(b.id, bin(&payload)));
+    assert!(!lent, "lent to worker 1 from worker 0's ring");
+    h.release_outbound(1);
+    assert_eq!(h.stop(), Ok(()));
+}
+
+#[test]
 fn stop_wakes_a_sleeping_app_thread() {
     let mut h = Harness::start("echo");
     std::thread::sleep(Duration::from_millis(100));

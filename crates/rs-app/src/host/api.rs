@@ -109,9 +109,12 @@ pub(crate) struct HostState {
     /// `max_pending_output` (a longer one would close a client that is
     /// slow to read it as a slow consumer). A longer write is refused.
     max_write: usize,
-    /// The running read callback's payload may be lent to its worker (the
-    /// app thread can hold it); set by the app thread before the callback.
-    pub(crate) may_lend: bool,
+    /// The worker whose inbound ring holds the running read callback's
+    /// payload, when that payload may be lent to it (the app thread can
+    /// hold it); set by the app thread before the callback. Only that
+    /// worker's replies lend it: the hold is on that worker's ring, and is
+    /// lifted by how far that worker has released its outbound ring.
+    pub(crate) lend_to: Option<usize>,
     /// Set when the callback lent its payload to a reply: the outbound ring
     /// position after that reply's record. The app thread then holds the
     /// message in its inbound ring until the worker has released that far.
@@ -142,8 +145,11 @@ pub(crate) struct HostState {
 }
 
 // SAFETY: the raw pointers in a host state point into memory it owns (its
-// name, its app data allocation); it is built on one thread and then used
-// only by the app thread it moves to, so moving it moves that ownership.
+// name, its app data allocation), or, only while a callback runs on the app
+// thread (null otherwise), into that thread's inbound rings (`message`,
+// `open_details`, `app_headers`). It is built on one thread and then used
+// only by the app thread it moves to, with no callback running: moving it
+// moves that ownership, and no borrowed pointer goes along.
 unsafe impl Send for HostState {}
 
 impl HostState {
@@ -194,7 +200,7 @@ impl HostState {
             lent: None,
             overflowed: false,
             max_write,
-            may_lend: false,
+            lend_to: None,
             lent_until: None,
             ids: Vec::new(),
             send_ids: Vec::new(),
@@ -229,7 +235,7 @@ impl HostState {
         // What the app wrote but did not send (an overflow included) does
         // not leak into the next callback's message.
         self.forget_written();
-        self.may_lend = false;
+        self.lend_to = None;
         status
     }
 
@@ -537,7 +543,10 @@ impl HostState {
         let header = FrameHeader::new(opcode, true, payload.len() as u64);
         let head = header.as_bytes();
         let copied_len = outbound_len(1, head.len() + payload.len());
-        if payload.len() >= MIN_LENT && self.may_lend && self.lent.is_some() {
+        if payload.len() >= MIN_LENT
+            && self.lend_to == Some(usize::from(client.worker()))
+            && self.lent.is_some()
+        {
             // Too large is a matter of the frame's size, lent or copied,
             // not of how far behind the worker is.
             if copied_len > ring.max_message_len() {

@@ -258,7 +258,7 @@ impl AppThread {
                 // Read callbacks get the payload straight from the ring; it
                 // stays in place until `advance` below, or longer if a reply
                 // lends it to the worker.
-                self.host.may_lend = self.holds[worker].len() < MAX_HOLDS;
+                self.host.lend_to = (self.holds[worker].len() < MAX_HOLDS).then_some(worker);
                 let result = dispatch(&self.app, &mut self.host, bytes);
                 if let Some(until) = self.host.lent_until.take() {
                     let position = self.inbound[worker]

@@ -392,6 +392,17 @@ impl Harness {
     }
 
     fn event(&mut self, client: &Client, kind: InboundKind, data_kind: u8, payload: &[u8]) {
+        self.event_from(client.worker(), client, kind, data_kind, payload);
+    }
+
+    fn event_from(
+        &mut self,
+        worker: usize,
+        client: &Client,
+        kind: InboundKind,
+        data_kind: u8,
+        payload: &[u8],
+    ) {
         let message = Inbound {
             kind,
             client: client.id,
@@ -400,7 +411,13 @@ impl Harness {
             peer: wire::peer_addr(client.peer),
             payload,
         };
-        self.push(client.worker(), &message);
+        self.push(worker, &message);
+    }
+
+    /// A binary message from `client`, on `worker`'s ring whatever the
+    /// client's worker is (as no worker sends; the app must not rely on it).
+    pub(crate) fn bin_from(&mut self, worker: usize, client: &Client, payload: &[u8]) {
+        self.event_from(worker, client, InboundKind::Read, DATA_BIN, payload);
     }
 
     /// The client completed its handshake.

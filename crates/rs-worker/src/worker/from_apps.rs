@@ -61,7 +61,9 @@ impl Worker {
             // `rs_app::wire`): it holds these bytes in its inbound ring until
             // this record is released, which `deliver_outbound` does only
             // after this call, when `frame` is gone (a part the socket did
-            // not take was copied into the connection's queue).
+            // not take was copied into the connection's queue). The slice's
+            // lifetime is unbounded: `frame` must never be kept (`Output`
+            // copies what it queues).
             Some(lent) => Frame::in_parts(message.frame, unsafe { lent.bytes() }),
             None => Frame::new(message.frame),
         };
