@@ -29,8 +29,20 @@ impl Detached {
 }
 
 /// Detaches. Returns in the detached server only; the starting process
-/// waits for its report and exits. Call before any thread is started.
+/// waits for its report and exits. Call before any thread is started: a
+/// process with other threads is refused (an app's library may start one
+/// when it is loaded, before this).
 pub(crate) fn detach() -> io::Result<Detached> {
+    let threads = std::fs::read_dir("/proc/self/task")?.count();
+    if threads > 1 {
+        return Err(io::Error::other(format!(
+            "{} threads run already (an app's shared object started {} when it was loaded): \
+             a process with threads cannot fork safely; run the server in the foreground \
+             (under systemd, say) instead of with --daemon",
+            threads,
+            if threads == 2 { "one" } else { "some" }
+        )));
+    }
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills two descriptors.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -73,7 +85,9 @@ pub(crate) fn detach() -> io::Result<Detached> {
 
 /// `Some(child pid)` in the parent, `None` in the child.
 fn fork() -> io::Result<Option<libc::pid_t>> {
-    // SAFETY: called while the process has a single thread.
+    // SAFETY: called while the process has a single thread (`detach` checks
+    // it; the first fork's child has one thread too), so no lock another
+    // thread holds is copied held into the child.
     match unsafe { libc::fork() } {
         -1 => Err(io::Error::last_os_error()),
         0 => Ok(None),

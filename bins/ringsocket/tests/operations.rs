@@ -542,6 +542,53 @@ fn startup_errors_exit_non_zero_with_one_clear_line_before_detaching() {
 }
 
 #[test]
+fn daemon_mode_refuses_to_fork_once_an_apps_library_started_a_thread() {
+    // A thread started by a shared object's constructor (when the app is
+    // loaded, before the fork) would not exist in the forked server, and
+    // any lock it held there would stay held for ever: refused, saying why
+    // and what to do instead.
+    let dir = tempfile::tempdir().unwrap();
+    let constructor = dir.path().join("thread_at_load.c");
+    std::fs::write(
+        &constructor,
+        "#include <pthread.h>\n#include <unistd.h>\n\
+         static void *idle(void *arg) { for (;;) pause(); return arg; }\n\
+         __attribute__((constructor)) static void start(void)\n\
+         { pthread_t t; pthread_create(&t, 0, idle, 0); }\n",
+    )
+    .unwrap();
+    let so = dir.path().join("libthreaded.so");
+    build_c(
+        "crates/rs-examples/c/echo.c",
+        &so,
+        &[
+            "-I",
+            "crates/rs-app/include",
+            constructor.to_str().unwrap(),
+            "-pthread",
+        ],
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let config = ConfigFile::new(
+        &[free_port()],
+        &[AppSpec::at("threaded", so)],
+        &run_as_user(),
+    );
+    let output = start_daemon(&config);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr,
+        "ringsocket: cannot detach: 2 threads run already (an app's shared object started one \
+         when it was loaded): a process with threads cannot fork safely; run the server in the \
+         foreground (under systemd, say) instead of with --daemon\n"
+    );
+}
+
+#[test]
 fn a_second_server_on_the_same_port_is_refused_not_given_half_the_clients() {
     // SO_REUSEPORT lets sockets of the same user share a port: the second
     // server must find the first one's before it joins in.
