@@ -40,10 +40,14 @@ fn a_text_file_is_not_loadable() {
         panic!("expected NotLoadable, got {error:?}");
     };
     assert_eq!(error.path, path);
+    // No ELF file at all: most often a static library or an rlib named by
+    // mistake, hence the hint.
     assert_eq!(
         error.to_string(),
         format!(
-            "{}: cannot be loaded as a shared object: {reason}",
+            "{}: cannot be loaded as a shared object: {reason} (an app is a shared object: build \
+             a Rust app with crate-type = [\"cdylib\"] and name its lib*.so, a C app with \
+             -shared -fPIC)",
             path.display()
         )
     );

@@ -55,7 +55,15 @@ impl fmt::Display for LoadError {
         match &self.kind {
             LoadErrorKind::NotFound => f.write_str("no such file"),
             LoadErrorKind::NotLoadable(reason) => {
-                write!(f, "cannot be loaded as a shared object: {reason}")
+                write!(f, "cannot be loaded as a shared object: {reason}")?;
+                // Most often a static library or an rlib named by mistake.
+                if reason.contains("invalid ELF header") || reason.contains("file too short") {
+                    f.write_str(
+                        " (an app is a shared object: build a Rust app with crate-type = \
+                         [\"cdylib\"] and name its lib*.so, a C app with -shared -fPIC)",
+                    )?;
+                }
+                Ok(())
             }
             LoadErrorKind::MissingEntry => write!(
                 f,
@@ -219,6 +227,26 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// A data kind as the C header names it, with its value.
+fn data_kind_name(kind: u8) -> String {
+    match kind {
+        abi::DATA_BIN => "RS_DATA_BIN (1)".into(),
+        abi::DATA_UTF8 => "RS_DATA_UTF8 (2)".into(),
+        abi::DATA_ANY => "RS_DATA_ANY (3)".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A read mode as the C header names it, with its value.
+fn read_mode_name(mode: u8) -> &'static str {
+    match mode {
+        abi::READ_BIN => "RS_READ_BIN (1)",
+        abi::READ_UTF8 => "RS_READ_UTF8 (2)",
+        abi::READ_ANY => "RS_READ_ANY (3)",
+        _ => "RS_READ_SWITCH (4)",
+    }
+}
+
 fn check_descriptor(d: &AppDescriptor) -> Result<(), String> {
     match (d.timer_mode, d.timer.is_some()) {
         (abi::TIMER_NONE, false) => {}
@@ -232,8 +260,13 @@ fn check_descriptor(d: &AppDescriptor) -> Result<(), String> {
     }
     if !d.app_data_align.is_power_of_two() {
         return Err(format!(
-            "app data alignment {} is not a power of two",
-            d.app_data_align
+            "app data alignment {} is not a power of two{}",
+            d.app_data_align,
+            if d.app_data_align == 0 {
+                " (app_data_align is 1 for an app that keeps no app data)"
+            } else {
+                ""
+            }
         ));
     }
     if d.app_data_align > MAX_APP_DATA_ALIGN {
@@ -288,9 +321,16 @@ fn read_cases(d: &AppDescriptor) -> Result<Box<[Option<Case>; 256]>, String> {
             return Err(format!("read case {i}: reserved bytes are not zero"));
         }
         if !expected_kind {
+            let takes = match d.read_mode {
+                abi::READ_BIN => "RS_DATA_BIN",
+                abi::READ_UTF8 => "RS_DATA_UTF8",
+                abi::READ_ANY => "RS_DATA_ANY",
+                _ => "RS_DATA_BIN or RS_DATA_UTF8",
+            };
             return Err(format!(
-                "read case {i}: data kind {} does not fit read mode {}",
-                case.data_kind, d.read_mode
+                "read case {i}: data kind {} does not fit read mode {}, whose cases take {takes}",
+                data_kind_name(case.data_kind),
+                read_mode_name(d.read_mode)
             ));
         }
         if case.arg_count > abi::MAX_ARGS || (case.arg_count > 0 && case.args.is_null()) {
@@ -451,16 +491,41 @@ mod tests {
 
     #[test]
     fn rule_12_a_data_kind_that_does_not_fit_the_mode() {
-        for (mode, kind) in [
-            (abi::READ_BIN, abi::DATA_UTF8),
-            (abi::READ_UTF8, abi::DATA_ANY),
-            (abi::READ_ANY, abi::DATA_BIN),
-            (abi::READ_SWITCH, abi::DATA_ANY),
-            (abi::READ_SWITCH, 0),
+        for (mode, kind, message) in [
+            (
+                abi::READ_BIN,
+                abi::DATA_UTF8,
+                "data kind RS_DATA_UTF8 (2) does not fit read mode RS_READ_BIN (1), whose cases \
+                 take RS_DATA_BIN",
+            ),
+            (
+                abi::READ_UTF8,
+                abi::DATA_ANY,
+                "data kind RS_DATA_ANY (3) does not fit read mode RS_READ_UTF8 (2), whose cases \
+                 take RS_DATA_UTF8",
+            ),
+            (
+                abi::READ_ANY,
+                abi::DATA_BIN,
+                "data kind RS_DATA_BIN (1) does not fit read mode RS_READ_ANY (3), whose cases \
+                 take RS_DATA_ANY",
+            ),
+            (
+                abi::READ_SWITCH,
+                abi::DATA_ANY,
+                "data kind RS_DATA_ANY (3) does not fit read mode RS_READ_SWITCH (4), whose \
+                 cases take RS_DATA_BIN or RS_DATA_UTF8",
+            ),
+            (
+                abi::READ_SWITCH,
+                0,
+                "data kind 0 does not fit read mode RS_READ_SWITCH (4), whose cases take \
+                 RS_DATA_BIN or RS_DATA_UTF8",
+            ),
         ] {
             refused(
                 &descriptor(mode, &[case(0, kind)]),
-                &format!("read case 0: data kind {kind} does not fit read mode {mode}"),
+                &format!("read case 0: {message}"),
             );
         }
     }
@@ -545,13 +610,20 @@ mod tests {
     fn rule_18_an_alignment_that_is_not_a_power_of_two_or_above_a_page() {
         let cases = [case(0, abi::DATA_BIN)];
         let mut d = descriptor(abi::READ_BIN, &cases);
-        for align in [0, 3, 4097] {
+        for align in [3, 4097] {
             d.app_data_align = align;
             refused(
                 &d,
                 &format!("app data alignment {align} is not a power of two"),
             );
         }
+        // Left at 0 (a C designated initializer without it): the fix said.
+        d.app_data_align = 0;
+        refused(
+            &d,
+            "app data alignment 0 is not a power of two (app_data_align is 1 for an app that \
+             keeps no app data)",
+        );
         d.app_data_align = 4096;
         assert_eq!(refusal(&d), None);
         for align in [8192, 1 << 40, 1 << (usize::BITS - 1)] {
