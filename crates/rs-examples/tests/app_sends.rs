@@ -245,22 +245,6 @@ fn a_write_left_unsent_is_forgotten_even_when_it_was_too_large() {
     assert_eq!(h.stop(), Ok(()));
 }
 
-#[test]
-fn a_message_that_could_not_wait_within_max_pending_output_is_refused() {
-    // A client may have max_pending_output bytes waiting: a frame counts
-    // its header (10 bytes at 64 KiB) and 96 more.
-    let mut h = Harness::with_max_pending_output("probe", (64 << 10) + 106);
-    let a = Client::new(0, 1);
-    // Case 13: 64 KiB fits exactly.
-    h.bin(&a, &[13, 0, 64]);
-    assert_eq!(h.expect(1), [Out::single(a.id, bin(&[0; 64 << 10]))]);
-    // 65 KiB could never wait for a slow reader: refused (the probe then
-    // stops), rather than sent to close its client as a slow consumer.
-    h.bin(&a, &[13, 0, 65]);
-    assert_eq!(h.join(), Err(app_error("read", "returned -1 (fatal)")));
-    assert_eq!(h.gather(support::QUIET), []);
-}
-
 /// A C app whose read calls `send` as its message says, then replies with
 /// the status: `[1]` TARGET_EVERY with NULL ids and a count of 3, `[2]`
 /// TARGET_MULTI likewise, `[3]` TARGET_CUR likewise.

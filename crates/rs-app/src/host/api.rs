@@ -104,10 +104,8 @@ pub(crate) struct HostState {
     /// The writes since the last send added up to more than `max_write`:
     /// their bytes were dropped as they came, and the send is refused.
     overflowed: bool,
-    /// The longest payload a send can deliver: the largest message an
-    /// outbound ring holds, and one that can wait for a client within
-    /// `max_pending_output` (a longer one would close a client that is
-    /// slow to read it as a slow consumer). A longer write is refused.
+    /// The longest payload a send can deliver (the largest message an
+    /// outbound ring holds): a longer write can never be sent.
     max_write: usize,
     /// The worker whose inbound ring holds the running read callback's
     /// payload, when that payload may be lent to it (the app thread can
@@ -175,11 +173,7 @@ impl HostState {
             .iter()
             .map(Producer::max_message_len)
             .max()
-            .unwrap_or(0)
-            .min(settings.max_pending_output.saturating_sub(
-                rs_conf::defaults::MAX_SERVER_FRAME_HEADER_LEN
-                    + rs_conf::defaults::QUEUED_FRAME_COST,
-            ));
+            .unwrap_or(0);
         Self {
             conf: Box::new(AppConf {
                 name: name.as_ptr(),

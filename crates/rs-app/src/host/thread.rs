@@ -40,9 +40,6 @@ pub struct AppSettings {
     pub fd_alloc_c: u64,
     /// `shutdown_wait_ws`, shown to the app.
     pub shutdown_wait_ws: u32,
-    /// `max_pending_output`: what a worker may hold for one client. A
-    /// message that could not wait within it is refused at the send.
-    pub max_pending_output: usize,
     /// The app's `close_client_on_panic`: a panic in open or read closes
     /// that client with 1011 and one in close is passed over, instead of
     /// stopping the server.
@@ -63,7 +60,6 @@ impl AppSettings {
             max_ws_msg_size: config.max_ws_msg_size as u64,
             fd_alloc_c: config.fd_alloc_c as u64,
             shutdown_wait_ws: config.shutdown_wait_ws,
-            max_pending_output: config.max_pending_output,
             close_client_on_panic: app.close_client_on_panic,
             no_close_cb: app.no_close_cb,
         }

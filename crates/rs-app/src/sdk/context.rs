@@ -82,8 +82,7 @@ pub enum Level {
 pub enum SendError {
     /// A text message whose bytes are not UTF-8; nothing was sent.
     InvalidUtf8,
-    /// Larger than the outbound rings can hold (see `outbound_ring_buf_size`)
-    /// or than may wait for a client (`max_pending_output` less 106 bytes).
+    /// Larger than the outbound rings can hold (see `outbound_ring_buf_size`).
     TooLarge,
     /// An argument the server refused: a close code outside 4000-4899
     /// (an id that is no client's cannot be made with this SDK).

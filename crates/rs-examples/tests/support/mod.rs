@@ -242,10 +242,6 @@ pub(crate) fn parse_frame(frame: &[u8]) -> (u8, &[u8]) {
     (frame[0] & 0x0f, &frame[header..])
 }
 
-/// The apps' `max_pending_output`: the default for their
-/// `max_ws_msg_size` of 1 MiB.
-const MAX_PENDING: usize = 2 << 20;
-
 /// Worker-side ring sizes: large enough for every message the tests send.
 fn ring_config() -> RingConfig {
     RingConfig::new(1 << 16).max_capacity(1 << 20)
@@ -281,7 +277,7 @@ impl Harness {
     /// As [`Harness::start`], for an app configured with
     /// `close_client_on_panic`.
     pub(crate) fn start_closing_clients_on_panic(name: &str) -> Self {
-        let mut harness = Self::build(name, 2, ring_config(), ring_config(), true, MAX_PENDING);
+        let mut harness = Self::build(name, 2, ring_config(), ring_config(), true);
         harness.run();
         harness
     }
@@ -294,29 +290,7 @@ impl Harness {
         inbound_config: RingConfig,
         outbound_config: RingConfig,
     ) -> Self {
-        Self::build(
-            name,
-            workers,
-            inbound_config,
-            outbound_config,
-            false,
-            MAX_PENDING,
-        )
-    }
-
-    /// As [`Harness::start`] with one worker, for a server whose
-    /// `max_pending_output` is `max_pending_output`.
-    pub(crate) fn with_max_pending_output(name: &str, max_pending_output: usize) -> Self {
-        let mut harness = Self::build(
-            name,
-            1,
-            ring_config(),
-            ring_config(),
-            false,
-            max_pending_output,
-        );
-        harness.run();
-        harness
+        Self::build(name, workers, inbound_config, outbound_config, false)
     }
 
     fn build(
@@ -325,7 +299,6 @@ impl Harness {
         inbound_config: RingConfig,
         outbound_config: RingConfig,
         close_client_on_panic: bool,
-        max_pending_output: usize,
     ) -> Self {
         let path = example_path(name);
         let app = App::load(&path).unwrap_or_else(|e| panic!("loading {name}: {e}"));
@@ -347,7 +320,6 @@ impl Harness {
             max_ws_msg_size: 1 << 20,
             fd_alloc_c: 1000,
             shutdown_wait_ws: 5,
-            max_pending_output,
             close_client_on_panic,
             no_close_cb: false,
         };

@@ -146,11 +146,14 @@ impl Worker {
     /// Closes a client with 1008 whose unread output passed the limit.
     #[cold]
     fn close_slow_consumer(&mut self, slot: u32, pending: usize) {
+        let max = self.limits.max_pending_output;
         let Some(conn) = self.conn(slot) else { return };
         log::debug!(
-            "client {} ({}): closing a slow consumer with {pending} bytes of unread output",
+            "client {} ({}): closing a slow consumer with {pending} bytes of unread output \
+             (max_pending_output {})",
             conn.id,
             shown(&conn.peer),
+            max,
         );
         if matches!(conn.phase, Phase::Closing(_)) {
             // Our close frame is queued already (perhaps behind the pongs'
