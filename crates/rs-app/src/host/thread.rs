@@ -356,15 +356,7 @@ fn dispatch(app: &App, host: &mut HostState, bytes: &[u8]) -> Result<(), AppErro
                 match select_case(app, message.data_kind, message.payload) {
                     Ok(found) => found,
                     Err(violation) => {
-                        // The client's mistake, or the app's declaration's:
-                        // at `info`, to be found when a client is refused.
-                        log::debug!(
-                            "app '{}': closing client {} with {}: {violation}",
-                            host.name,
-                            client.id,
-                            violation.close_code()
-                        );
-                        let _ = host.close_client(client.id, violation.close_code());
+                        close_for(host, client.id, violation);
                         return Ok(());
                     }
                 };
@@ -400,6 +392,20 @@ fn select_case<'a>(
     }
     case.check.check(rest)?;
     Ok((case, case_byte, rest))
+}
+
+/// Closes `client`, whose message no read case takes, with the code for
+/// why: the client's mistake, or the app's declaration's, so logged (at
+/// `info`) for whoever looks into clients closed at once.
+#[cold]
+#[inline(never)]
+fn close_for(host: &mut HostState, client: ClientId, violation: Violation) {
+    log::debug!(
+        "app '{}': closing client {client} with {}: {violation}",
+        host.name,
+        violation.close_code()
+    );
+    let _ = host.close_client(client, violation.close_code());
 }
 
 /// Calls the close callback for `client`, if the app has one and wants it.
