@@ -79,7 +79,8 @@ pub enum HandshakeError {
     MissingKey,
     /// 400: `Sec-WebSocket-Key` is not the base64 encoding of 16 bytes.
     BadKey,
-    /// 431: the request head did not end within `limit` bytes.
+    /// 431: the request head did not end within `limit` bytes (its request
+    /// line did: else 414 or 501, see [`UriTooLong`](Self::UriTooLong)).
     TooLarge {
         /// The configured limit in bytes.
         limit: usize,

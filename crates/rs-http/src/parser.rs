@@ -47,7 +47,10 @@ pub enum Progress {
 /// any empty lines before the request line) may be at most
 /// [`max_head_len`](Self::max_head_len) bytes ([`DEFAULT_MAX_HEAD_LEN`]
 /// unless configured); a longer one is refused with
-/// [`HandshakeError::TooLarge`] (431).
+/// [`HandshakeError::TooLarge`] (431), or, when the limit cuts its request
+/// line, [`HandshakeError::UriTooLong`] (414) for a request target that
+/// does not end within it and [`HandshakeError::MethodNotImplemented`]
+/// (501) for a method that does not.
 ///
 /// ```
 /// use rs_http::{Progress, RequestParser};
@@ -75,9 +78,6 @@ pub struct RequestParser {
     /// Whether a byte other than CR/LF has been seen, i.e. the request line
     /// has started.
     started: bool,
-    /// Whether the last byte pushed is a CR: the next one tells whether
-    /// it is a bare CR.
-    ended_in_cr: bool,
     /// Whether the request the last push refused is a HEAD request.
     refused_head: bool,
 }
@@ -94,13 +94,13 @@ impl RequestParser {
         Self::with_max_head_len(DEFAULT_MAX_HEAD_LEN)
     }
 
-    /// A parser refusing heads longer than `max_head_len` bytes with 431.
+    /// A parser refusing heads longer than `max_head_len` bytes (431, or
+    /// 414 or 501; see [`RequestParser`]).
     pub fn with_max_head_len(max_head_len: usize) -> Self {
         Self {
             buffer: Vec::new(),
             max_head_len,
             started: false,
-            ended_in_cr: false,
             refused_head: false,
         }
     }
@@ -141,8 +141,8 @@ impl RequestParser {
     ///
     /// # Errors
     ///
-    /// Every [`HandshakeError`] of status 400, 405, 426 or 431; see the
-    /// variants for the rules.
+    /// Every [`HandshakeError`] of status 400, 405, 414, 426, 431, 501 or
+    /// 505; see the variants for the rules.
     pub fn push(&mut self, input: &[u8]) -> Result<Progress, HandshakeError> {
         self.push_keeping(input, &[] as &[&str])
     }
@@ -202,11 +202,12 @@ impl RequestParser {
                 Ok(Progress::Incomplete)
             }
             Ok(None) => {
-                let error = if held == 0 {
-                    self.too_large(&input_in_limit[..parse_len])
+                // Over the limit, the whole head up to it was parsed.
+                let error = self.too_large(if held == 0 {
+                    input_in_limit
                 } else {
-                    self.too_large(&self.buffer)
-                };
+                    &self.buffer
+                });
                 self.refuse(held, input_in_limit);
                 Err(error)
             }
@@ -230,12 +231,8 @@ impl RequestParser {
     /// refused: 501 if the method has not ended (no method is that long),
     /// 414 if the request target has not (RFC 9112 §3), 431 otherwise.
     fn too_large(&self, head: &[u8]) -> HandshakeError {
-        let start = head
-            .iter()
-            .position(|&b| b != b'\r' && b != b'\n')
-            .unwrap_or(head.len());
-        let line = &head[start..];
-        if line.contains(&b'\n') {
+        let line = &head[leading_empty_lines(head)..];
+        if line.is_empty() || line.contains(&b'\n') {
             return HandshakeError::TooLarge {
                 limit: self.max_head_len,
             };
@@ -255,19 +252,14 @@ impl RequestParser {
     /// this push's part of it, after `held` buffered bytes.
     fn refuse(&mut self, held: usize, input: &[u8]) {
         let request = if held == 0 { input } else { &self.buffer[..] };
-        // Empty lines before the request line are allowed (RFC 9112 §2.2).
-        let start = request
-            .iter()
-            .position(|&b| b != b'\r' && b != b'\n')
-            .unwrap_or(request.len());
-        self.refused_head = request[start..].starts_with(b"HEAD ");
+        self.refused_head = request[leading_empty_lines(request)..].starts_with(b"HEAD ");
         self.reset();
     }
 
     /// Where in these new bytes to parse up to, if anywhere: after the
     /// first byte of the request line (so garbage is refused at once),
-    /// after the last LF (a line ended; maybe the head), and after the
-    /// last byte that follows a CR (a CR must come before an LF, RFC 9112
+    /// after the last LF (a line ended; maybe the head), and after the byte
+    /// that follows the last bare CR (a CR must come before an LF, RFC 9112
     /// §2.2: a bare CR ends no line, and is refused at once rather than
     /// when the size limit or the handshake's time runs out).
     ///
@@ -277,12 +269,23 @@ impl RequestParser {
     /// keeps a client that sends one byte at a time from making the parser
     /// re-parse the head for every byte.
     fn last_parse_point(&mut self, new: &[u8]) -> Option<usize> {
+        // After the last bare CR's next byte. (Every byte of an unfinished
+        // head is buffered: the last one buffered came before `new`.)
+        let after_cr =
+            new.windows(2)
+                .rposition(|w| w[0] == b'\r' && w[1] != b'\n')
+                .map(|cr| cr + 2)
+                .or((self.buffer.last() == Some(&b'\r')
+                    && new.first().is_some_and(|&b| b != b'\n'))
+                .then_some(1));
         let mut first_byte_point = None;
         let mut lines_from = 0;
         if !self.started {
-            // Empty lines before the request line are allowed (RFC 7230
-            // §3.5) and are part of the head.
-            let first = new.iter().position(|&b| b != b'\r' && b != b'\n')?;
+            // Empty lines before the request line are allowed (RFC 9112
+            // §2.2) and are part of the head.
+            let Some(first) = new.iter().position(|&b| b != b'\r' && b != b'\n') else {
+                return after_cr;
+            };
             self.started = true;
             first_byte_point = Some(first + 1);
             lines_from = first + 1;
@@ -292,14 +295,6 @@ impl RequestParser {
             .rposition(|&b| b == b'\n')
             .map(|lf| lines_from + lf + 1)
             .or(first_byte_point);
-        let after_cr = new[..new.len().saturating_sub(1)]
-            .iter()
-            .rposition(|&b| b == b'\r')
-            .map(|cr| cr + 2)
-            .or((self.ended_in_cr && !new.is_empty()).then_some(1));
-        if let Some(&last) = new.last() {
-            self.ended_in_cr = last == b'\r';
-        }
         line_point.max(after_cr)
     }
 
@@ -320,7 +315,6 @@ impl RequestParser {
     fn reset(&mut self) {
         self.buffer = Vec::new();
         self.started = false;
-        self.ended_in_cr = false;
     }
 }
 
@@ -337,6 +331,15 @@ fn parse_head<S: AsRef<str>>(
         }
         Ok(httparse::Status::Partial) => Ok(None),
         Err(httparse::Error::Version) => {
+            // A bare CR in the request line (parsed at the byte after it,
+            // whether or not the line has ended since).
+            let end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+            if head[..end]
+                .windows(2)
+                .any(|w| w[0] == b'\r' && w[1] != b'\n')
+            {
+                return Err(HandshakeError::MalformedLineEnding);
+            }
             let Some(line) = request_line(head) else {
                 // Cut off by the size limit before its line ended: judged
                 // like any request line cut there (431), not by a version
@@ -369,10 +372,21 @@ fn parse_head<S: AsRef<str>>(
     }
 }
 
+/// How many bytes of `head` the empty lines before its request line take
+/// (allowed, RFC 9112 §2.2): all of it if the request line has not started.
+fn leading_empty_lines(head: &[u8]) -> usize {
+    head.iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(head.len())
+}
+
 /// The head up to the end of its request line (the empty lines before it
 /// included, its CR and LF not), or `None` if that line has not ended.
 fn request_line(head: &[u8]) -> Option<&[u8]> {
-    let start = head.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let start = leading_empty_lines(head);
+    if start == head.len() {
+        return None;
+    }
     let end = start + head[start..].iter().position(|&b| b == b'\n')?;
     Some(head[..end].strip_suffix(b"\r").unwrap_or(&head[..end]))
 }
@@ -509,5 +523,9 @@ mod tests {
         assert_eq!(parser.last_parse_point(b"\r\nGE"), Some(3));
         assert_eq!(parser.last_parse_point(b"T / HTTP/1.1"), None);
         assert_eq!(parser.last_parse_point(b"\r\nA: b\r\nC"), Some(8));
+        // A bare CR: after the byte that shows it is one.
+        assert_eq!(parser.last_parse_point(b"A: b\rC: d"), Some(6));
+        let mut parser = RequestParser::new();
+        assert_eq!(parser.last_parse_point(b"\r\r"), Some(2));
     }
 }

@@ -267,3 +267,142 @@ fn consumed_counts_leading_empty_lines_at_every_split() {
         assert_eq!(got, Some(head_len), "split {split}");
     }
 }
+
+// Exhaustive splits of chosen and short random inputs, at every limit:
+// every one-push, byte-by-byte, two-part (with empty pushes) and, for
+// short inputs, three-part split ends the same.
+
+/// What an exhaustive split run ends with: the outcome, with the path of a
+/// complete request and whether a refused one was HEAD.
+#[derive(Debug, PartialEq)]
+enum PathOutcome {
+    Incomplete,
+    Complete(String, Vec<u8>),
+    Refused(HandshakeError, bool),
+}
+
+/// Pushes `chunks` in order until the parser answers.
+fn run_path(chunks: &[&[u8]], limit: usize) -> PathOutcome {
+    let mut parser = RequestParser::with_max_head_len(limit);
+    for (i, chunk) in chunks.iter().enumerate() {
+        match parser.push(chunk) {
+            Ok(Progress::Incomplete) => {}
+            Ok(Progress::Complete { request, consumed }) => {
+                let mut rest = chunk[consumed..].to_vec();
+                rest.extend(chunks[i + 1..].concat());
+                return PathOutcome::Complete(request.path().to_owned(), rest);
+            }
+            Err(e) => return PathOutcome::Refused(e, parser.refused_head()),
+        }
+    }
+    PathOutcome::Incomplete
+}
+
+/// Whole, byte by byte, every 2-split (with an empty push in between),
+/// every 3-split for short inputs: all must agree.
+fn check_all_splits(bytes: &[u8], limit: usize) -> Result<(), String> {
+    let whole = run_path(&[bytes], limit);
+    let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
+    let b = run_path(&bytewise, limit);
+    if b != whole {
+        return Err(format!(
+            "{:?} limit {limit}: whole {whole:?}, bytewise {b:?}",
+            String::from_utf8_lossy(bytes)
+        ));
+    }
+    for i in 0..=bytes.len() {
+        let (x, y) = bytes.split_at(i);
+        let got = run_path(&[x, b"", y, b""], limit);
+        if got != whole {
+            return Err(format!(
+                "{:?} limit {limit} split {i}: whole {whole:?}, got {got:?}",
+                String::from_utf8_lossy(bytes)
+            ));
+        }
+        if bytes.len() <= 40 {
+            for j in i..=bytes.len() {
+                let got = run_path(&[&bytes[..i], &bytes[i..j], &bytes[j..]], limit);
+                if got != whole {
+                    return Err(format!(
+                        "{:?} limit {limit} split {i},{j}: whole {whole:?}, got {got:?}",
+                        String::from_utf8_lossy(bytes)
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+const HEADERS_AFTER: &str = "Host: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+#[test]
+fn lines_with_bare_crs_and_odd_versions_parse_the_same_however_split_at_every_limit() {
+    let lines = [
+        "GET / HTTP/1.1\r\n",
+        "GET / HTTP/1.10\r\n",
+        "GET / HTTP/1.1 \r\n",
+        "GET / HTTP/1.2 \r\n",
+        "GET / HTTP/1\rX\r\n",
+        "GET / HTTP/1.1\rX\r\n",
+        "GET /a\rb HTTP/1.1\r\n",
+        "\r\rGET / HTTP/1.1 \n",
+        "\r\n\rGET / HTTP/1.1\r\n",
+        "\n\nGET / HTTP/1.1\n",
+        "HEAD / HTTP/1.1\r\r",
+        "GET / HTTP/1.1\r\nHost: h\rX\r\n",
+        "GET / HTTP/1.1\r\nX: a\r\r\n",
+        "GET / HTTP/2.0\r\n",
+        "G\rET / HTTP/1.1\r\n",
+    ];
+    let mut failures = Vec::new();
+    for line in lines {
+        for extra in ["", HEADERS_AFTER, "Host: h\r\n"] {
+            let bytes = format!("{line}{extra}").into_bytes();
+            for limit in 1..=bytes.len() + 1 {
+                if let Err(e) = check_all_splits(&bytes, limit) {
+                    failures.push(e);
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures, first:\n{}",
+        failures.len(),
+        failures[..failures.len().min(5)].join("\n")
+    );
+}
+
+#[test]
+fn short_inputs_of_request_bytes_parse_the_same_however_split() {
+    // xorshift, bounded count.
+    let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
+    let alphabet = b"GETHAD /\r\n1.P:a ";
+    let mut failures = Vec::new();
+    for _ in 0..4000 {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        let len = (s % 24) as usize + 1;
+        let mut bytes = Vec::new();
+        let mut t = s;
+        for _ in 0..len {
+            t ^= t << 13;
+            t ^= t >> 7;
+            t ^= t << 17;
+            bytes.push(alphabet[(t % alphabet.len() as u64) as usize]);
+        }
+        let limit = (s >> 40) as usize % 30 + 1;
+        if let Err(e) = check_all_splits(&bytes, limit) {
+            failures.push(e);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures, first:\n{}",
+        failures.len(),
+        failures[..failures.len().min(5)].join("\n")
+    );
+}

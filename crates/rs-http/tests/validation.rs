@@ -281,6 +281,17 @@ fn a_bare_cr_is_refused_once_the_next_byte_comes_with_no_lf_in_sight() {
     let mut parser = RequestParser::new();
     let refused_at = head.iter().position(|b| parser.push(&[*b]).is_err());
     assert_eq!(refused_at, Some("GET / HTTP/1.1\rH".len() - 1));
+    // In the version, and before the request line: the same, at once.
+    for head in [&b"GET / HTTP/1\rX"[..], b"GET / HTT\rP", b"\r\r"] {
+        let mut parser = RequestParser::new();
+        assert_eq!(
+            parser.push(head),
+            Err(HandshakeError::MalformedLineEnding),
+            "{head:?}"
+        );
+        // Refused, the parser starts afresh: no CR is remembered.
+        assert_eq!(parser.push(b"\nGET"), Ok(Progress::Incomplete));
+    }
     // In a header's value, a CR is a byte a value may not hold.
     let mut parser = RequestParser::new();
     assert_eq!(
@@ -364,6 +375,15 @@ fn a_method_that_does_not_end_within_the_limit_is_501() {
         parser.push(&bytes).map(|_| unreachable!()),
         HandshakeError::MethodNotImplemented,
         501,
+    );
+}
+
+#[test]
+fn empty_lines_up_to_the_limit_are_431() {
+    let mut parser = RequestParser::with_max_head_len(256);
+    assert_eq!(
+        parser.push(&b"\r\n".repeat(200)),
+        Err(HandshakeError::TooLarge { limit: 256 })
     );
 }
 
