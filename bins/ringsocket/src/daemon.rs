@@ -30,17 +30,17 @@ impl Detached {
 
 /// Detaches. Returns in the detached server only; the starting process
 /// waits for its report and exits. Call before any thread is started: a
-/// process with other threads is refused (an app's library may start one
-/// when it is loaded, before this).
+/// process with other threads is refused (an app's library, or one
+/// preloaded, may start one when it is loaded, before this). Without
+/// `/proc` to count them by, that cannot be checked, and is not.
 pub(crate) fn detach() -> io::Result<Detached> {
-    let threads = std::fs::read_dir("/proc/self/task")?.count();
+    let threads = std::fs::read_dir("/proc/self/task").map_or(1, Iterator::count);
     if threads > 1 {
         return Err(io::Error::other(format!(
-            "{} threads run already (an app's shared object started {} when it was loaded): \
-             a process with threads cannot fork safely; run the server in the foreground \
-             (under systemd, say) instead of with --daemon",
-            threads,
-            if threads == 2 { "one" } else { "some" }
+            "{threads} threads run already (started by an app's shared object, or a \
+             preloaded library, when it was loaded): a process with threads cannot fork \
+             safely; run the server in the foreground (under systemd, say) instead of with \
+             --daemon"
         )));
     }
     let mut fds = [0; 2];

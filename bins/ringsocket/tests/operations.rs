@@ -582,9 +582,10 @@ fn daemon_mode_refuses_to_fork_once_an_apps_library_started_a_thread() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         stderr,
-        "ringsocket: cannot detach: 2 threads run already (an app's shared object started one \
-         when it was loaded): a process with threads cannot fork safely; run the server in the \
-         foreground (under systemd, say) instead of with --daemon\n"
+        "ringsocket: cannot detach: 2 threads run already (started by an app's shared object, \
+         or a preloaded library, when it was loaded): a process with threads cannot fork \
+         safely; run the server in the foreground (under systemd, say) instead of with \
+         --daemon\n"
     );
 }
 
@@ -775,14 +776,14 @@ fn refused_handshakes_and_messages_are_logged_with_what_was_asked_for() {
                 "/echo",
                 "Sec-WebSocket-Version: 13\r\nOrigin: http://evil.example\r\n",
             ),
-            "refusing a handshake for /echo (Origin \"http://evil.example\" is not among the \
+            "refusing a handshake for \"/echo\" (Origin \"http://evil.example\" is not among the \
              endpoint's allowed_origins): 403 origin not allowed"
                 .to_owned(),
         ),
         (
             upgrade_request("/ecoh", "Sec-WebSocket-Version: 13\r\n"),
             format!(
-                "refusing a handshake for /ecoh on port {port} (Host \"localhost\"): 404 no \
+                "refusing a handshake for \"/ecoh\" on port {port} (Host \"localhost\"): 404 no \
                  WebSocket endpoint at this URL"
             ),
         ),

@@ -82,17 +82,17 @@ impl Worker {
                     Err(error) => {
                         // What an operator needs to tell a typo in a URL or
                         // a missing allowed_origins entry from an attack.
+                        // (Quoted and cut short: the client chose them.)
+                        let path = shortened(request.path());
                         let why = match error {
                             HandshakeError::ForbiddenOrigin => format!(
-                                " for {} (Origin {:?} is not among the endpoint's \
+                                " for {path:?} (Origin {:?} is not among the endpoint's \
                                  allowed_origins)",
-                                request.path(),
-                                request.origin().unwrap_or_default()
+                                shortened(request.origin().unwrap_or_default())
                             ),
                             _ => format!(
-                                " for {} on port {port} (Host {:?})",
-                                request.path(),
-                                request.host()
+                                " for {path:?} on port {port} (Host {:?})",
+                                shortened(request.host())
                             ),
                         };
                         self.refuse_handshake(slot, error, false, &why);
@@ -168,4 +168,14 @@ impl Worker {
         }
         self.send(slot, &mut Frame::new(response));
     }
+}
+
+/// The first 200 bytes of `text` at most (cut at a character boundary), for
+/// log lines that show what a client sent.
+fn shortened(text: &str) -> &str {
+    let mut end = text.len().min(200);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
