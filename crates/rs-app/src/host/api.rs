@@ -109,10 +109,10 @@ pub(crate) struct HostState {
     max_write: usize,
     /// The worker whose inbound ring holds the running read callback's
     /// payload, when that payload may be lent to it (the app thread can
-    /// hold it); set by the app thread before the callback. Only that
-    /// worker's replies lend it: the hold is on that worker's ring, and is
-    /// lifted by how far that worker has released its outbound ring.
-    pub(crate) lend_to: Option<usize>,
+    /// hold it); set while a read callback runs. Only that worker's replies
+    /// lend it: the hold is on that worker's ring, and is lifted by how far
+    /// that worker has released its outbound ring.
+    lend_to: Option<usize>,
     /// Set when the callback lent its payload to a reply: the outbound ring
     /// position after that reply's record. The app thread then holds the
     /// message in its inbound ring until the worker has released that far.
@@ -286,16 +286,19 @@ impl HostState {
     /// Runs a read callback `f` about `client`, with `payload`, the message
     /// it reads, lent to the host until it returns, so that writes of its
     /// bytes need not copy them. In switch mode `payload` follows the
-    /// message's `case_byte` (0 in the other modes).
+    /// message's `case_byte` (0 in the other modes). A reply may lend the
+    /// payload to worker `lend_to` only.
     pub(crate) fn call_read(
         &mut self,
         case_byte: u8,
         payload: &[u8],
         client: CurrentClient,
+        lend_to: Option<usize>,
         f: impl FnOnce(*mut Ctx) -> i32,
     ) -> i32 {
         self.message = (payload.as_ptr(), payload.len());
         self.case_byte = case_byte;
+        self.lend_to = lend_to;
         let status = self.call(Callback::Read, Some(client), f);
         self.message = (std::ptr::null(), 0);
         status

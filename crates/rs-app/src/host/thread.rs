@@ -254,8 +254,8 @@ impl AppThread {
                 // Read callbacks get the payload straight from the ring; it
                 // stays in place until `advance` below, or longer if a reply
                 // lends it to the worker.
-                self.host.lend_to = (self.holds[worker].len() < MAX_HOLDS).then_some(worker);
-                let result = dispatch(&self.app, &mut self.host, bytes);
+                let lend_to = (self.holds[worker].len() < MAX_HOLDS).then_some(worker);
+                let result = dispatch(&self.app, &mut self.host, bytes, lend_to);
                 if let Some(until) = self.host.lent_until.take() {
                     let position = self.inbound[worker]
                         .hold_peeked()
@@ -306,7 +306,14 @@ fn call_callback(f: abi::Callback, ctx: *mut abi::Ctx) -> i32 {
 }
 
 /// Handles one inbound message.
-fn dispatch(app: &App, host: &mut HostState, bytes: &[u8]) -> Result<(), AppError> {
+/// Hands the message `bytes` from a worker's ring to the app; a read's
+/// payload may be lent to the worker `lend_to` (see `HostState::lend_to`).
+fn dispatch(
+    app: &App,
+    host: &mut HostState,
+    bytes: &[u8],
+    lend_to: Option<usize>,
+) -> Result<(), AppError> {
     let message = match read_inbound(bytes) {
         Ok(message) => message,
         Err(error) => {
@@ -361,7 +368,7 @@ fn dispatch(app: &App, host: &mut HostState, bytes: &[u8]) -> Result<(), AppErro
                     }
                 };
             let read = case.read;
-            let status = host.call_read(case_byte, payload, client, |ctx| {
+            let status = host.call_read(case_byte, payload, client, lend_to, |ctx| {
                 // SAFETY: the app's read callback, with the live context and
                 // the payload validated against the case's arguments.
                 unsafe { read(ctx, payload.as_ptr(), payload.len()) }
