@@ -80,6 +80,31 @@
 ///
 /// rs_app! { state: Big, init: none, open: none, read: bin(ignore, bytes()), close: none, timer: none }
 /// ```
+///
+/// Nor does a timer interval of 0 µs (0 is what a timer returns to stop):
+///
+/// ```compile_fail
+/// use rs_app::prelude::*;
+///
+/// fn ignore(_: &mut Read, _: &[u8]) -> i32 { 0 }
+/// fn tick(_: &mut Timer) -> i32 { 1_000 }
+///
+/// rs_app! { init: none, open: none, read: bin(ignore, bytes()), close: none, timer: wake(tick, 0) }
+/// ```
+///
+/// A timer has no current client to reply to:
+///
+/// ```compile_fail
+/// use rs_app::prelude::*;
+///
+/// fn ignore(_: &mut Read, _: &[u8]) -> i32 { 0 }
+/// fn tick(rs: &mut Timer) -> i32 {
+///     rs.w_str("tick");
+///     if rs.to_cur(DataKind::Utf8).is_err() { -1 } else { 1_000 }
+/// }
+///
+/// rs_app! { init: none, open: none, read: bin(ignore, bytes()), close: none, timer: wake(tick, 1_000) }
+/// ```
 #[macro_export]
 macro_rules! rs_app {
     (
