@@ -489,7 +489,8 @@ impl Server {
     /// `wss://` endpoints in use (kept when ports or apps changed), leave
     /// the old ones in use.
     fn reload(&mut self, config_path: &Path) {
-        let config = match Config::load(config_path) {
+        // Checked as --check and startup check it, the files it names too.
+        let config = match config::load_checked(config_path) {
             Ok(config) => config,
             Err(errors) => {
                 log::error!("SIGHUP: the configuration is invalid, nothing reloaded:\n{errors}");
@@ -510,8 +511,24 @@ impl Server {
             );
         }
         let routes_reloadable = self.routes_reloadable(&config);
+        // Built first, so that the certificates and the endpoints are
+        // swapped one right after the other: a connection takes both at
+        // accept, and between the two it would get one of each.
+        let router = if routes_reloadable {
+            match build_router(&config) {
+                Ok(router) => Some(router),
+                // (The configuration's checks refuse what this would; kept
+                // in case they and the router ever disagree.)
+                Err(e) => {
+                    log::error!("SIGHUP: endpoints not reloaded, the old ones stay: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let kept_hosts;
-        let hosts = if routes_reloadable {
+        let hosts = if router.is_some() {
             kept_hosts = secure_hosts(&config);
             &kept_hosts
         } else {
@@ -545,8 +562,11 @@ impl Server {
                 }
             }
         }
-        if routes_reloadable {
-            self.reload_routes(&config);
+        if let Some(router) = router {
+            let count = router.len();
+            self.routes.replace(router);
+            self.secure_hosts = secure_hosts(&config);
+            log::info!("SIGHUP: endpoints reloaded ({count}); new connections use them");
         }
     }
 
@@ -569,21 +589,6 @@ impl Server {
             );
         }
         reloadable
-    }
-
-    /// The endpoints of `config`, for new handshakes.
-    fn reload_routes(&mut self, config: &Config) {
-        match build_router(config) {
-            Ok(router) => {
-                let count = router.len();
-                self.routes.replace(router);
-                self.secure_hosts = secure_hosts(config);
-                log::info!("SIGHUP: endpoints reloaded ({count}); new handshakes use them");
-            }
-            // (The configuration's checks refuse what this would; kept in
-            // case they and the router ever disagree.)
-            Err(e) => log::error!("SIGHUP: endpoints not reloaded, the old ones stay: {e}"),
-        }
     }
 }
 

@@ -1464,3 +1464,56 @@ fn every_line_the_log_drops_is_counted_in_a_later_line() {
         "{logged} notice lines logged, {written} written and {dropped} counted as dropped"
     );
 }
+
+/// A reload checks the files a configuration names, as --check and startup
+/// do: with an app file gone, nothing is reloaded, and the log says why.
+/// (It applied the new endpoints without a word.)
+#[test]
+fn a_reload_whose_app_file_is_missing_changes_nothing_and_says_why() {
+    let dir = support::tls::shared_dir();
+    let port = free_port();
+    let so = dir.path().join("libecho.so");
+    std::fs::copy(app_path("echo"), &so).unwrap();
+    let config = |path: &str| {
+        format!(
+            r#"{{ "ports": [{{ "port_number": {port}, "is_unencrypted": true, "ip_addrs": ["127.0.0.1"] }}],
+  "apps": [{{ "name": "echo", "app_path": "libecho.so",
+              "endpoints": [{{ "endpoint_id": 0, "url": "ws://localhost:{port}{path}" }}] }}],
+  {} "worker_c": 1, "log_level": "debug" }}"#,
+            run_as_user()
+        )
+    };
+    let config_path = dir.path().join("ringsocket.json5");
+    let mut server = Server::start_config(dir, &config("/a"), vec![port]);
+    let log = server.capture_stderr();
+    std::fs::remove_file(&so).unwrap();
+    support::tls::write(&config_path, &config("/b"));
+    server.signal(libc::SIGHUP);
+    assert!(
+        log.wait_until(Duration::from_secs(10), |t| t
+            .contains("SIGHUP: the configuration is invalid, nothing reloaded")
+            && t.contains("libecho.so\": no such file")),
+        "{}",
+        log.text()
+    );
+    assert!(
+        !log.text().contains("SIGHUP: endpoints reloaded"),
+        "{}",
+        log.text()
+    );
+    let old = raw_http(
+        server.addr(),
+        &upgrade_request("/a", "Sec-WebSocket-Version: 13\r\n"),
+    );
+    let new = raw_http(
+        server.addr(),
+        &upgrade_request("/b", "Sec-WebSocket-Version: 13\r\n"),
+    );
+    assert!(
+        old.starts_with("HTTP/1.1 101") && new.starts_with("HTTP/1.1 404"),
+        "after a reload of a configuration with a missing app file: /a -> {:?}, /b -> {:?}\n{}",
+        old.lines().next(),
+        new.lines().next(),
+        log.text()
+    );
+}

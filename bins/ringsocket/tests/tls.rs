@@ -368,15 +368,34 @@ fn a_failed_reload_keeps_the_certificates_in_use_and_says_why() {
 #[test]
 fn a_reload_that_meets_a_fifo_for_a_key_keeps_the_certificates_and_sigterm_still_stops() {
     // Opening a FIFO nobody writes to would wait for ever on the main
-    // thread, and the SIGTERM after it with it.
+    // thread, and the SIGTERM after it with it. The configuration's file
+    // checks refuse it first, as --check does.
     let ca = Ca::new("CA");
     let (mut server, key_path, _, log) = reloadable(&ca);
     std::fs::remove_file(&key_path).unwrap();
     let c_path = std::ffi::CString::new(key_path.to_str().unwrap()).unwrap();
     // SAFETY: a NUL-terminated path that outlives the call.
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o666) }, 0);
-    let why = "cannot be read: a FIFO (named pipe), not a regular file";
-    assert_key_reload_refused(&server, &log, &ca, &key_path, why);
+    server.signal(1);
+    let why = format!(
+        "certs[0].privkey_path: \"{}\": is a FIFO (named pipe); expected a regular file",
+        key_path.display()
+    );
+    assert!(
+        log.wait_for(&why, Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    assert!(
+        log.text()
+            .contains("SIGHUP: the configuration is invalid, nothing reloaded"),
+        "{}",
+        log.text()
+    );
+    assert_echoes(
+        &mut wss_connect(server.ports[0], "a.test", &ca.root).unwrap(),
+        "old cert",
+    );
     server.signal(15);
     assert_eq!(server.wait_exit(Duration::from_secs(10)).code(), Some(0));
 }
@@ -447,5 +466,79 @@ fn a_missing_key_file_is_a_configuration_error_naming_the_file() {
             && first.contains(&key_path.display().to_string())
             && first.contains("no such file"),
         "{stderr}"
+    );
+}
+
+/// A connection takes the certificates and the endpoints in use at its
+/// accept: a TLS session opened for b.test before a reload that removes
+/// b.test's cert and endpoint is still routed to b.test's endpoint. (Routed
+/// by the new endpoints, it fell back to a.test's, of another app: an
+/// outcome neither version gives.)
+#[test]
+fn a_tls_session_opened_before_a_reload_is_routed_by_the_old_endpoints() {
+    let ca = Ca::new("CA");
+    let dir = shared_dir();
+    let port = free_port();
+    let (key_a, chain_a) = ca.issue(&["a.test"]);
+    let (key_b, chain_b) = ca.issue(&["b.test"]);
+    for (name, text) in [
+        ("a.key", &key_a),
+        ("a.crt", &chain_a),
+        ("b.key", &key_b),
+        ("b.crt", &chain_b),
+    ] {
+        write(&dir.path().join(name), text);
+    }
+    let config = |with_b: bool| {
+        let (cert_b, endpoint_b) = if with_b {
+            (
+                r#", { "hostnames": ["b.test"], "privkey_path": "b.key", "pubchain_path": "b.crt" }"#
+                    .to_owned(),
+                format!(r#", {{ "endpoint_id": 2, "url": "wss://b.test:{port}/x" }}"#),
+            )
+        } else {
+            (String::new(), String::new())
+        };
+        format!(
+            r#"{{ "ports": [{{ "port_number": {port}, "ip_addrs": ["127.0.0.1"] }}],
+  "certs": [{{ "hostnames": ["a.test"], "privkey_path": "a.key", "pubchain_path": "a.crt" }}{cert_b}],
+  "apps": [
+    {{ "name": "echo", "app_path": "{}", "endpoints": [{{ "endpoint_id": 1, "url": "wss://a.test:{port}/x" }}] }},
+    {{ "name": "probe", "app_path": "{}",
+       "endpoints": [{{ "endpoint_id": 3, "url": "wss://a.test:{port}/other" }}{endpoint_b}] }}
+  ],
+  {} "worker_c": 1, "log_level": "debug" }}"#,
+            app_path("echo").display(),
+            app_path("probe").display(),
+            run_as_user(),
+        )
+    };
+    let config_path = dir.path().join("ringsocket.json5");
+    let mut server = Server::start_config(dir, &config(true), vec![port]);
+    let log = server.capture_stderr();
+
+    // TLS session for b.test, established before the reload.
+    let stream = tls_connect(port, "b.test", &ca.root).unwrap();
+
+    write(&config_path, &config(false));
+    server.signal(libc::SIGHUP);
+    assert!(
+        log.wait_for("SIGHUP: endpoints reloaded", Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    // A new b.test connection is refused now (no cert): the new version.
+    assert!(tls_connect(port, "b.test", &ca.root).is_err());
+
+    let url = format!("wss://b.test:{port}/x");
+    let (mut client, response) = tungstenite::client::client(url, stream).unwrap();
+    assert_eq!(response.status(), 101);
+    client.send(Message::text("hello")).unwrap();
+    let first = client.read().unwrap();
+    // The old version routes b.test/x to probe (endpoint 2), whose first
+    // message is its welcome; the echo app answers "hello".
+    assert!(
+        matches!(&first, Message::Text(t) if t.as_str().starts_with("welcome")),
+        "the session opened for b.test before the reload reached {first:?}"
     );
 }

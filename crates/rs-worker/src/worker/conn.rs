@@ -4,6 +4,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use mio::net::TcpStream;
@@ -14,6 +15,7 @@ use rs_http::{RequestParser, Scheme};
 use rs_proto::{CloseCode, Decoder};
 
 use crate::output::Output;
+use crate::routes::RouteTable;
 use crate::transport::Transport;
 
 use super::Worker;
@@ -24,8 +26,12 @@ const _: () = assert!(rs_conf::defaults::MAX_WORKER_C <= MAX_WORKERS as usize);
 
 /// What a connection is doing.
 pub(super) enum Phase {
-    /// Reading the HTTP upgrade request.
-    Handshake(RequestParser),
+    /// Reading the HTTP upgrade request, to route it by the endpoints in use
+    /// when the connection was accepted (with the certificates of then, for
+    /// `wss://`: a reload between the TLS handshake and the request must
+    /// not route a request by endpoints its certificate was not chosen
+    /// with).
+    Handshake(RequestParser, Arc<RouteTable>),
     /// A WebSocket session with an app.
     Open(Session),
     /// The client sent a close frame (`status`: its status code, if any),
@@ -129,6 +135,8 @@ impl Worker {
         scheme: Scheme,
     ) -> io::Result<()> {
         stream.set_nodelay(true)?;
+        // The endpoints and certificates in use now are this connection's.
+        let routes = self.routes.current();
         // The TLS handshake, like the HTTP one, must end by the deadline.
         let mut stream = match (scheme, &self.tls) {
             (Scheme::Wss, Some(tls)) => Transport::tls(stream, tls.current())?,
@@ -165,9 +173,10 @@ impl Worker {
             peer: peer_addr(peer),
             port,
             id,
-            phase: Phase::Handshake(RequestParser::with_max_head_len(
-                self.limits.max_http_request_size,
-            )),
+            phase: Phase::Handshake(
+                RequestParser::with_max_head_len(self.limits.max_http_request_size),
+                routes,
+            ),
             output: Output::default(),
             deadline: Some(deadline),
             stalled: None,

@@ -2,6 +2,7 @@
 //! and either opening a WebSocket session with the app or refusing the
 //! request with an HTTP error response.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use rs_app::wire::{InboundKind, OpenDetails};
@@ -30,11 +31,11 @@ impl Worker {
             return;
         };
         let (port, scheme) = (conn.port, conn.stream.scheme());
-        let Phase::Handshake(parser) = &mut conn.phase else {
+        let Phase::Handshake(parser, routes) = &mut conn.phase else {
             return;
         };
-        // One version of the routes throughout, whatever a reload does.
-        let routes = self.routes.current();
+        // The version of the routes taken at accept, whatever a reload does.
+        let routes = Arc::clone(routes);
         let progress = parser.push_keeping(input, &routes.kept_headers);
         let head = parser.refused_head();
         match progress {

@@ -474,7 +474,10 @@ impl Worker {
             match self.conn(slot).map(|c| matches!(c.phase, Phase::Open(_))) {
                 Some(true) => self.start_close(slot, CloseCode::GOING_AWAY, "server shutting down"),
                 Some(false)
-                    if matches!(self.conn(slot).map(|c| &c.phase), Some(Phase::Handshake(_))) =>
+                    if matches!(
+                        self.conn(slot).map(|c| &c.phase),
+                        Some(Phase::Handshake(..))
+                    ) =>
                 {
                     self.close(slot)
                 }

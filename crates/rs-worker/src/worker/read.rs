@@ -163,7 +163,7 @@ impl Worker {
                     self.shed_partial_messages();
                 }
             }
-            Phase::Handshake(_) => self.process_handshake(slot, input),
+            Phase::Handshake(..) => self.process_handshake(slot, input),
             Phase::Finishing { .. } | Phase::Answering { .. } => self.discard(slot, input.len()),
         }
     }
