@@ -595,14 +595,14 @@ impl Server {
 /// The settings of `new` that differ from `started` and that a reload does
 /// not apply: all but `log_level`, `certs` and the apps' `endpoints` (and
 /// `realloc_multiplier` and `owrefs_elem_c`, which have no effect).
-fn needs_restart(started: &Config, new: &Config) -> Vec<&'static str> {
+fn needs_restart(started: &Config, new: &Config) -> Vec<String> {
     // Each field by the name of its key, which it shares.
     macro_rules! differing {
         ($($key:ident),* $(,)?) => {
             [$((stringify!($key), started.$key != new.$key)),*]
         };
     }
-    let mut changed: Vec<&'static str> = differing![
+    let mut changed: Vec<String> = differing![
         ports,
         shutdown_wait_http,
         shutdown_wait_ws,
@@ -623,26 +623,35 @@ fn needs_restart(started: &Config, new: &Config) -> Vec<&'static str> {
         max_conns_per_ip,
     ]
     .into_iter()
-    .filter_map(|(key, differs)| differs.then_some(key))
+    .filter(|&(_, differs)| differs)
+    .map(|(key, _)| key.to_owned())
     .collect();
     // As used: left out, it is worked out from the CPUs and the apps.
     if started.effective_worker_c() != new.effective_worker_c() {
-        changed.insert(1.min(changed.len()), "worker_c");
+        changed.insert(1.min(changed.len()), "worker_c".to_owned());
     }
-    // An app's own settings, apart from its endpoints.
-    let without_endpoints = |config: &Config| {
-        config
-            .apps
-            .iter()
-            .map(|app| {
-                let mut app = app.clone();
-                app.endpoints.clear();
-                app
-            })
-            .collect::<Vec<_>>()
-    };
-    if without_endpoints(started) != without_endpoints(new) {
-        changed.push("apps");
+    // The apps' own settings, apart from their endpoints, by app and key.
+    if started.apps.len() != new.apps.len() {
+        changed.push("apps (their number)".to_owned());
+    }
+    for (i, (old, app)) in started.apps.iter().zip(&new.apps).enumerate() {
+        macro_rules! app_differing {
+            ($($key:ident),*) => {
+                [$((stringify!($key), old.$key != app.$key)),*]
+            };
+        }
+        let keys = app_differing![
+            name,
+            app_path,
+            no_open_cb,
+            no_close_cb,
+            wbuf_size,
+            update_queue_size,
+            close_client_on_panic
+        ];
+        for (key, _) in keys.into_iter().filter(|&(_, differs)| differs) {
+            changed.push(format!("apps[{i}].{key}"));
+        }
     }
     changed
 }

@@ -1010,6 +1010,13 @@ fn sighup_applies_new_endpoints_to_new_handshakes_and_keeps_clients() {
         "{}",
         log.text()
     );
+    // The warning names the app's setting that changed.
+    assert!(
+        log.text()
+            .contains("SIGHUP: changed settings that apply only at a restart: apps[0].name"),
+        "{}",
+        log.text()
+    );
     assert!(status_for(&server, "/moved", new).starts_with("HTTP/1.1 101 "));
     // Other ports likewise; settings a reload does not apply are named.
     let ip_addrs = r#""ip_addrs": ["127.0.0.1"]"#;
