@@ -481,10 +481,10 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
 impl Server {
     /// SIGHUP: re-reads the configuration and applies what can change
     /// without dropping clients, for what comes next: `log_level`, the TLS
-    /// certificates (`certs` and the files they name) for new handshakes,
-    /// and the endpoints (their URLs, origins, subprotocols and headers for
-    /// apps) for new handshakes, among the ports and apps the server started
-    /// with. A configuration that no longer validates changes nothing;
+    /// certificates (`certs` and the files they name) and the endpoints
+    /// (their URLs, origins, subprotocols and headers for apps) for
+    /// connections accepted from then on, among the ports and apps the
+    /// server started with. A configuration that no longer validates changes nothing;
     /// certificates that cannot be loaded, or that do not cover the
     /// `wss://` endpoints in use (kept when ports or apps changed), leave
     /// the old ones in use.

@@ -1,6 +1,7 @@
-//! Where new handshakes go: the endpoints, one table shared by all workers
-//! and replaced whole when the configuration is reloaded (connections
-//! already open keep their session).
+//! Where new connections go: the endpoints, one table shared by all workers
+//! and replaced whole when the configuration is reloaded. A connection
+//! takes the table in use when it is accepted, with the certificates of
+//! then, and routes its request by it however late that comes.
 
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ pub struct Endpoint {
     pub app_headers: Box<[Box<str>]>,
 }
 
-/// The endpoints new handshakes are routed to.
+/// The endpoints new connections are routed to.
 ///
 /// ```
 /// use rs_http::Router;
@@ -69,7 +70,7 @@ impl Routes {
         }
     }
 
-    /// Routes new handshakes to the endpoints of `router` from now on.
+    /// Routes connections accepted from now on to the endpoints of `router`.
     pub fn replace(&self, router: Router<Endpoint>) {
         self.current.set(RouteTable::new(router));
     }
