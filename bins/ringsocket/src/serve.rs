@@ -511,9 +511,8 @@ impl Server {
             );
         }
         let routes_reloadable = self.routes_reloadable(&config);
-        // Built first, so that the certificates and the endpoints are
-        // swapped one right after the other: a connection takes both at
-        // accept, and between the two it would get one of each.
+        // Built first, as the certificates are below: then they are swapped
+        // together (a connection takes both at accept, of one version).
         let router = if routes_reloadable {
             match build_router(&config) {
                 Ok(router) => Some(router),
@@ -534,7 +533,8 @@ impl Server {
         } else {
             &self.secure_hosts
         };
-        if let Some(tls) = &self.tls {
+        let mut certs = None;
+        if self.tls.is_some() {
             if let Some(host) = hosts
                 .iter()
                 .find(|host| !config.certs.iter().any(|cert| cert.covers(host)))
@@ -547,11 +547,8 @@ impl Server {
                 );
                 return;
             }
-            match tls.reload(&config.certs) {
-                Ok(()) => log::info!(
-                    "SIGHUP: TLS certificates reloaded ({} cert(s)); new connections use them",
-                    config.certs.len()
-                ),
+            match TlsConfig::prepare(&config.certs) {
+                Ok(prepared) => certs = Some(prepared),
                 Err(e) => {
                     // New wss:// endpoints may need the new certificates.
                     log::error!(
@@ -562,9 +559,21 @@ impl Server {
                 }
             }
         }
-        if let Some(router) = router {
-            let count = router.len();
-            self.routes.replace(router);
+        let endpoints = router.as_ref().map(|router| router.len());
+        let certs_reloaded = certs.is_some();
+        let tls = &self.tls;
+        self.routes.replace_with(router, || {
+            if let (Some(tls), Some(certs)) = (tls, certs) {
+                tls.install(certs);
+            }
+        });
+        if certs_reloaded {
+            log::info!(
+                "SIGHUP: TLS certificates reloaded ({} cert(s)); new connections use them",
+                config.certs.len()
+            );
+        }
+        if let Some(count) = endpoints {
             self.secure_hosts = secure_hosts(&config);
             log::info!("SIGHUP: endpoints reloaded ({count}); new connections use them");
         }

@@ -17,7 +17,10 @@
 //! stream either way (see `transport`). The certificates, chosen by SNI,
 //! are one [`TlsConfig`] shared by all workers and swapped as a whole on
 //! [`TlsConfig::reload`]; so are the endpoints, [`Routes`], on
-//! [`Routes::replace`].
+//! [`Routes::replace`]. A reload of both prepares the certificates
+//! ([`TlsConfig::prepare`]) and swaps them with the endpoints in one step
+//! ([`Routes::replace_with`]): a connection takes both at its accept, of
+//! one version.
 //!
 //! Logging goes through `log`: refusals of new connections at `warn`,
 //! per-client events (protocol errors, timeouts, clients closed on a
@@ -47,5 +50,5 @@ mod worker;
 
 pub use listen::{BindError, Listener};
 pub use routes::{Endpoint, Routes};
-pub use tls::{CertError, TlsConfig};
+pub use tls::{CertError, PreparedCerts, TlsConfig};
 pub use worker::{AppLink, ConnectionBudget, Limits, Worker, WorkerHandle, WorkerSetup};

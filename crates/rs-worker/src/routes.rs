@@ -3,7 +3,7 @@
 //! takes the table in use when it is accepted, with the certificates of
 //! then, and routes its request by it however late that comes.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use rs_http::Router;
 
@@ -36,6 +36,10 @@ pub struct Endpoint {
 #[derive(Debug)]
 pub struct Routes {
     current: Current<RouteTable>,
+    /// Held to read the table together with another value a reload swaps
+    /// with it (the certificates), and to swap them together: a connection
+    /// never gets one version of each.
+    together: RwLock<()>,
 }
 
 /// One version of the routes.
@@ -67,12 +71,37 @@ impl Routes {
     pub fn new(router: Router<Endpoint>) -> Self {
         Self {
             current: Current::new(RouteTable::new(router)),
+            together: RwLock::new(()),
         }
     }
 
     /// Routes connections accepted from now on to the endpoints of `router`.
     pub fn replace(&self, router: Router<Endpoint>) {
-        self.current.set(RouteTable::new(router));
+        self.replace_with(Some(router), || {});
+    }
+
+    /// Replaces the table by one for `router`, if given, at once with what
+    /// `also` swaps (the certificates): a connection accepted meanwhile gets
+    /// both old or both new. `also` should only swap; prepare before.
+    ///
+    /// ```
+    /// use rs_http::Router;
+    /// use rs_worker::Routes;
+    /// let routes = Routes::new(Router::new());
+    /// let mut swapped = false;
+    /// routes.replace_with(Some(Router::new()), || swapped = true);
+    /// assert!(swapped);
+    /// ```
+    pub fn replace_with(&self, router: Option<Router<Endpoint>>, also: impl FnOnce()) {
+        let table = router.map(RouteTable::new);
+        let _together = self
+            .together
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        also();
+        if let Some(table) = table {
+            self.current.set(table);
+        }
     }
 
     /// How many endpoints there are.
@@ -88,6 +117,13 @@ impl Routes {
     /// The table in use: one handshake uses one version throughout.
     pub(crate) fn current(&self) -> Arc<RouteTable> {
         self.current.get()
+    }
+
+    /// The table in use and what `also` reads (the certificates), of one
+    /// version (see [`replace_with`](Self::replace_with)).
+    pub(crate) fn current_with<T>(&self, also: impl FnOnce() -> T) -> (Arc<RouteTable>, T) {
+        let _together = self.together.read().unwrap_or_else(PoisonError::into_inner);
+        (self.current(), also())
     }
 }
 
@@ -118,5 +154,56 @@ mod tests {
         routes.replace(Router::new());
         assert!(routes.current().kept_headers.is_empty());
         assert!(routes.is_empty());
+    }
+
+    /// A router with `n` endpoints.
+    fn router_of(n: usize) -> Router<Endpoint> {
+        let mut router = Router::new();
+        for i in 0..n {
+            let path = format!("/{i}");
+            router.add(
+                "a",
+                80,
+                &path,
+                rs_http::AllowedOrigins::any(),
+                endpoint(&[]),
+            );
+        }
+        router
+    }
+
+    #[test]
+    fn a_reader_gets_the_table_and_what_is_swapped_with_it_of_one_version() {
+        // The version is the table's endpoint count, and a second value
+        // swapped with it: a reader must never see them differ.
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let routes = Arc::new(Routes::new(router_of(0)));
+        let other = Arc::new(AtomicUsize::new(0));
+        let reads = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (routes, other) = (routes.clone(), other.clone());
+            let (reads, stop) = (reads.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let (table, value) = routes.current_with(|| other.load(Ordering::SeqCst));
+                    assert_eq!(table.router.len(), value, "one of each version");
+                    reads.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        // Swaps while the reader reads: 20,000 reads, 5 s at most.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut version = 0;
+        while reads.load(Ordering::Relaxed) < 20_000 && std::time::Instant::now() < deadline {
+            version = (version + 1) % 4;
+            // The other value is swapped with the table: unless the two
+            // swaps are one to readers, the reader sees a mix.
+            let router = router_of(version);
+            routes.replace_with(Some(router), || other.store(version, Ordering::SeqCst));
+        }
+        stop.store(true, Ordering::Relaxed);
+        reader.join().unwrap();
+        assert!(reads.load(Ordering::Relaxed) >= 20_000);
     }
 }

@@ -53,8 +53,20 @@ impl TlsConfig {
     /// Reads the files again and, if all is well, makes new handshakes use
     /// them. On error the certificates in use stay.
     pub fn reload(&self, certs: &[CertConfig]) -> Result<(), CertError> {
-        self.current.set(build(certs)?);
+        self.install(Self::prepare(certs)?);
         Ok(())
+    }
+
+    /// [`reload`](Self::reload)'s first half: reads the files and builds
+    /// the configuration, to be [installed](Self::install) later (with the
+    /// endpoints, say: [`Routes::replace_with`](crate::Routes::replace_with)).
+    pub fn prepare(certs: &[CertConfig]) -> Result<PreparedCerts, CertError> {
+        Ok(PreparedCerts(build(certs)?))
+    }
+
+    /// Makes new handshakes use `certs`.
+    pub fn install(&self, certs: PreparedCerts) {
+        self.current.set(certs.0);
     }
 
     /// The configuration for a connection accepted now.
@@ -62,6 +74,10 @@ impl TlsConfig {
         self.current.get()
     }
 }
+
+/// Certificates read and checked by [`TlsConfig::prepare`], not in use yet.
+#[derive(Debug)]
+pub struct PreparedCerts(ServerConfig);
 
 /// Why the certificates could not be loaded. Each names the cert (its index
 /// in `certs`), the file and the reason.

@@ -135,11 +135,15 @@ impl Worker {
         scheme: Scheme,
     ) -> io::Result<()> {
         stream.set_nodelay(true)?;
-        // The endpoints and certificates in use now are this connection's.
-        let routes = self.routes.current();
+        // The endpoints and certificates in use now are this connection's:
+        // of one version (a reload swaps them together).
+        let (routes, certs) = self.routes.current_with(|| match (scheme, &self.tls) {
+            (Scheme::Wss, Some(tls)) => Some(tls.current()),
+            _ => None,
+        });
         // The TLS handshake, like the HTTP one, must end by the deadline.
-        let mut stream = match (scheme, &self.tls) {
-            (Scheme::Wss, Some(tls)) => Transport::tls(stream, tls.current())?,
+        let mut stream = match (scheme, certs) {
+            (Scheme::Wss, Some(certs)) => Transport::tls(stream, certs)?,
             (Scheme::Wss, None) => return Err(io::Error::other("no TLS certificates")),
             (Scheme::Ws, _) => Transport::Plain(stream),
         };
