@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rs_app::host::{App, AppSettings, AppThread, StopHandle};
-use rs_conf::{AllowedOrigin, Config};
+use rs_conf::{AllowedOrigin, Config, PortConfig};
 use rs_http::{AllowedOrigins, Router};
 use rs_ring::{Notifier, Parker, RingConfig, ring};
 use rs_worker::{
@@ -589,7 +589,8 @@ impl Server {
                 .map(|a| (a.name.clone(), a.app_path.clone()))
                 .collect::<Vec<_>>()
         };
-        let reloadable = config.ports == self.started.ports && apps(config) == apps(&self.started);
+        let reloadable =
+            same_ports(&config.ports, &self.started.ports) && apps(config) == apps(&self.started);
         if !reloadable {
             log::error!(
                 "SIGHUP: endpoints not reloaded: \"ports\" or the apps (their names and \
@@ -612,7 +613,6 @@ fn needs_restart(started: &Config, new: &Config) -> Vec<String> {
         };
     }
     let mut changed: Vec<String> = differing![
-        ports,
         shutdown_wait_http,
         shutdown_wait_ws,
         idle_timeout,
@@ -635,6 +635,9 @@ fn needs_restart(started: &Config, new: &Config) -> Vec<String> {
     .filter(|&(_, differs)| differs)
     .map(|(key, _)| key.to_owned())
     .collect();
+    if !same_ports(&started.ports, &new.ports) {
+        changed.insert(0, "ports".to_owned());
+    }
     // As used: left out, it is worked out from the CPUs and the apps.
     if started.effective_worker_c() != new.effective_worker_c() {
         changed.insert(1.min(changed.len()), "worker_c".to_owned());
@@ -663,6 +666,14 @@ fn needs_restart(started: &Config, new: &Config) -> Vec<String> {
         }
     }
     changed
+}
+
+/// Whether `a` and `b` list the same ports, in any order: the listening
+/// sockets, made at start, do not depend on it.
+fn same_ports(a: &[PortConfig], b: &[PortConfig]) -> bool {
+    a.len() == b.len()
+        && a.iter().all(|port| b.contains(port))
+        && b.iter().all(|port| a.contains(port))
 }
 
 /// Where the server listens, for its log: each port's addresses with

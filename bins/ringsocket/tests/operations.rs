@@ -1524,3 +1524,40 @@ fn a_reload_whose_app_file_is_missing_changes_nothing_and_says_why() {
         log.text()
     );
 }
+
+#[test]
+fn a_reload_with_the_same_ports_in_another_order_reloads_the_endpoints() {
+    // The listening sockets do not depend on the order the ports are
+    // listed in: a reordered list is no reason to keep the old endpoints.
+    let mut server = Server::start_with(2, &[AppSpec::simple("echo")], "");
+    let log = server.capture_stderr();
+    let [a, b] = [server.ports[0], server.ports[1]];
+    let config = std::fs::read_to_string(&server.config_path).unwrap();
+    let port = |p: u16| {
+        format!(r#"{{ "port_number": {p}, "is_unencrypted": true, "ip_addrs": ["127.0.0.1"] }}"#)
+    };
+    let (first, second) = (port(a), port(b));
+    let swapped = config
+        .replacen(&first, "FIRST", 1)
+        .replacen(&second, &first, 1)
+        .replacen("FIRST", &second, 1)
+        .replace("/echo\"", "/moved\"");
+    assert_ne!(swapped, config);
+    std::fs::write(&server.config_path, swapped).unwrap();
+    server.signal(1);
+    assert!(
+        log.wait_for("SIGHUP: endpoints reloaded (1)", Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    assert!(
+        !log.text().contains("apply only at a restart"),
+        "{}",
+        log.text()
+    );
+    let response = raw_http(
+        server.addr(),
+        &upgrade_request("/moved", "Sec-WebSocket-Version: 13\r\n"),
+    );
+    assert!(response.starts_with("HTTP/1.1 101 "), "{response}");
+}
