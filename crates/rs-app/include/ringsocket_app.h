@@ -41,6 +41,18 @@ extern "C" {
 
 #define RS_ABI_VERSION 1u
 
+/* Message kinds: rs_read_case.data_kind (all three), send (BIN, UTF8). The
+   seed's enum name, so that `enum rs_data_kind kind = RS_BIN;` compiles;
+   fields and arguments are uint8_t, which every value fits. */
+enum rs_data_kind {
+    RS_DATA_BIN = 1,
+    RS_DATA_UTF8 = 2,
+    RS_DATA_ANY = 3,
+    /* The seed's names for the two message kinds. */
+    RS_BIN = RS_DATA_BIN,
+    RS_UTF8 = RS_DATA_UTF8
+};
+
 enum {
     /* rs_app_descriptor.read_mode */
     RS_READ_BIN = 1,
@@ -51,13 +63,6 @@ enum {
     RS_TIMER_NONE = 0,
     RS_TIMER_SLEEP = 1,
     RS_TIMER_WAKE = 2,
-    /* Message kinds: rs_read_case.data_kind (all three), send (BIN, UTF8). */
-    RS_DATA_BIN = 1,
-    RS_DATA_UTF8 = 2,
-    RS_DATA_ANY = 3,
-    /* The seed's names for the two message kinds. */
-    RS_BIN = RS_DATA_BIN,
-    RS_UTF8 = RS_DATA_UTF8,
     /* rs_arg_spec.kind */
     RS_ARG_NET = 1,
     RS_ARG_NTOH = 2,

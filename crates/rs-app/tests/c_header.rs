@@ -271,3 +271,14 @@ fn the_c_header_compiles_as_c99_too() {
         compile_as("c99", &format!("{wrong}\nint main(void) {{ return 0; }}\n")).unwrap_err();
     assert!(errors.contains("rs_static_assert_"), "{errors}");
 }
+
+#[test]
+fn the_seeds_data_kind_enum_compiles_and_passes_to_the_senders() {
+    // Seed code names the enum, and passes its values to the senders.
+    let source = "#include <ringsocket_app.h>\n\
+        int32_t reply(rs_t *rs) { enum rs_data_kind kind = RS_BIN; return rs_to_cur(rs, kind); }\n\
+        int main(void) { return RS_UTF8 == RS_DATA_UTF8 ? 0 : 1; }\n";
+    if let Err(errors) = compile(source) {
+        panic!("seed-style enum rs_data_kind does not compile:\n{errors}");
+    }
+}
