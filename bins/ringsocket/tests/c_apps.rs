@@ -188,10 +188,32 @@ fn the_c_echo_listing_in_app_abi_md_is_the_example_file() {
 }
 
 #[test]
-fn the_header_compiles_pedantic_as_c99_c11_cpp11_and_cpp17() {
+fn an_app_compiles_pedantic_against_the_header_as_c99_c11_cpp11_and_cpp17() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::tempdir().unwrap();
-    let body = "#include <ringsocket_app.h>\nint f(void);\nint f(void) { return RS_SEND_OK; }\n";
+    // An app's usual parts, in the C that is C++ too: positional
+    // initializers (C++ has designated ones only from C++20), the entry
+    // symbol defined after the header declared it (C linkage in C++).
+    let body = "#include <ringsocket_app.h>\n\
+        static int32_t on_read(rs_t *rs, const uint8_t *bytes, size_t len) {\n\
+            enum rs_data_kind kind = RS_BIN;\n\
+            rs_w_p(rs, bytes, len);\n\
+            rs_w_uint16_hton(rs, 7);\n\
+            return rs_to_cur(rs, kind) == RS_SEND_OK ? 0 : -1;\n\
+        }\n\
+        static const rs_read_case cases[] = {\n\
+            { 0, RS_DATA_BIN, {0, 0, 0, 0, 0, 0}, on_read, NULL, 0 },\n\
+        };\n\
+        const rs_app_descriptor *ringsocket_app_v1(void) {\n\
+            static rs_app_descriptor d;\n\
+            d.abi_version = RS_ABI_VERSION;\n\
+            d.descriptor_size = sizeof d;\n\
+            d.read_mode = RS_READ_BIN;\n\
+            d.app_data_align = 1;\n\
+            d.cases = cases;\n\
+            d.case_count = 1;\n\
+            return &d;\n\
+        }\n";
     for (compiler, std, file) in [
         ("cc", "-std=c99", "t.c"),
         ("cc", "-std=c11", "t.c"),
