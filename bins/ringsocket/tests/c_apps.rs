@@ -293,3 +293,80 @@ fn the_helpers_answer_in_timer_close_and_fini_as_the_docs_table_says() {
     );
     assert!(server.wait_exit(Duration::from_secs(20)).success());
 }
+
+/// A C app whose init logs one line at each of four of syslog's
+/// priorities, passed as the seed's `RS_LOG` takes them.
+const SYSLOG_LEVELS_APP: &str = r#"
+#include <ringsocket_app.h>
+#include <syslog.h>
+
+static int32_t zz_init(rs_t *rs)
+{
+    rs_log(rs, LOG_CRIT, "crit line");
+    rs_log(rs, LOG_ERR, "err line");
+    rs_log(rs, LOG_WARNING, "warning line");
+    rs_log(rs, LOG_NOTICE, "notice line");
+    rs_log(rs, LOG_DEBUG, "debug line");
+    return 0;
+}
+
+static int32_t zz_read(rs_t *rs, const uint8_t *payload, size_t len)
+{
+    (void)rs;
+    (void)payload;
+    (void)len;
+    return 0;
+}
+
+static const rs_read_case zz_cases[] = {
+    { 0, RS_DATA_BIN, {0, 0, 0, 0, 0, 0}, zz_read, NULL, 0 },
+};
+static const rs_app_descriptor zz_descriptor = {
+    .abi_version = RS_ABI_VERSION,
+    .descriptor_size = sizeof(rs_app_descriptor),
+    .init = zz_init,
+    .read_mode = RS_READ_BIN,
+    .timer_mode = RS_TIMER_NONE,
+    .app_data_align = 1,
+    .cases = zz_cases,
+    .case_count = 1,
+};
+const rs_app_descriptor *ringsocket_app_v1(void) { return &zz_descriptor; }
+"#;
+
+#[test]
+fn syslog_priorities_passed_to_rs_log_keep_their_level() {
+    // The seed's RS_LOG takes syslog's priorities; LOG_ERR is an error here
+    // too (and LOG_CRIT, more severe, one as well).
+    let build = tempfile::tempdir().unwrap();
+    let source = build.path().join("syslog_levels.c");
+    std::fs::write(&source, SYSLOG_LEVELS_APP).unwrap();
+    let so = build.path().join("libsyslog_levels.so");
+    build_c(
+        source.to_str().unwrap(),
+        &so,
+        &["-Wpedantic", "-I", "crates/rs-app/include"],
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(build.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut server = Server::start_with(1, &[AppSpec::at("zz", so)], r#""worker_c": 1,"#);
+    let log = server.capture_stderr();
+    // `log`'s tags: notice shows as INFO, debug as TRACE (operations.md).
+    for (line, tag) in [
+        ("crit line", "ERROR"),
+        ("err line", "ERROR"),
+        ("warning line", "WARN"),
+        ("notice line", "INFO"),
+        ("debug line", "TRACE"),
+    ] {
+        assert!(
+            log.wait_until(Duration::from_secs(5), |text| text.lines().any(|l| l
+                .ends_with(&format!("zz: {line}"))
+                && l.contains(&format!(" {tag} ")))),
+            "{line} at {tag}:\n{}",
+            log.text()
+        );
+    }
+}
