@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rs_proto::{DataKind, FrameHeader, apply_mask};
 
@@ -161,6 +161,10 @@ impl Session for BroadcastSession {
     }
 }
 
+/// The least wait at the deadline that counts a broadcast round as lost
+/// (see `run_thread`).
+const LOST_ROUND_MIN: Duration = Duration::from_millis(100);
+
 /// Writes the first masked frame: sender, round 0, pattern.
 fn build_frame(conn: &mut Conn<BroadcastSession>) {
     let key = conn.mask_key();
@@ -276,8 +280,19 @@ pub(crate) fn run_thread(
     }
     if active > 0 && Instant::now() >= window.deadline {
         let now = Instant::now();
+        // A round still open at the deadline that has waited ten times the
+        // slowest round before it (and 100 ms) was lost: the run stalled
+        // then, and its rate is not the server's. (Before ten rounds, only
+        // a wait of half the run tells.)
+        let slowest = Duration::from_nanos(latency.max());
+        let lost_after = (latency.count() >= 10).then(|| (slowest * 10).max(LOST_ROUND_MIN));
         for conn in conns.iter().filter(|c| c.session.left > 0) {
-            if let Some(waited) = window.stalled(conn.session.sent_at, now) {
+            let waited = now.saturating_duration_since(conn.session.sent_at);
+            let lost = lost_after
+                .is_some_and(|after| waited > after)
+                .then_some(waited)
+                .or_else(|| window.stalled(conn.session.sent_at, now));
+            if let Some(waited) = lost {
                 return Err(LoadError::Conn {
                     conn: conn.index,
                     error: ConnError::Stalled {

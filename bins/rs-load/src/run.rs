@@ -387,10 +387,8 @@ fn supervise(
             .progress
             .iter()
             .all(|p| p.finished.load(Ordering::Acquire));
-        if finished || shared.stopped() || now >= window.deadline {
-            break now;
-        }
-        if now >= next_tick {
+        // The second that ends with the window is reported too.
+        if now >= next_tick && !shared.stopped() {
             let total: u64 = shared
                 .progress
                 .iter()
@@ -407,6 +405,9 @@ fn supervise(
             }
             (last_time, last_total) = (now, total);
             next_tick += Duration::from_secs(1);
+        }
+        if finished || shared.stopped() || now >= window.deadline {
+            break now;
         }
         thread::sleep(TICK.min(window.deadline.saturating_duration_since(now)));
     };

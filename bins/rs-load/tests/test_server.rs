@@ -43,6 +43,9 @@ enum Behaviour {
     /// Broadcasts, but never delivers a connection's first message to the
     /// first connection.
     BroadcastLosingFirst,
+    /// Broadcasts, but never delivers to the first connection a
+    /// connection's first message after `after_ms` since its first.
+    BroadcastLosingLate { after_ms: u64 },
     /// Echoes, and answers a close frame with 1011 instead of 1000.
     CloseAnswerError,
     /// Reads the upgrade request and never answers it.
@@ -98,7 +101,9 @@ fn connection(
     }
     if matches!(
         behaviour,
-        Behaviour::Broadcast | Behaviour::BroadcastLosingFirst
+        Behaviour::Broadcast
+            | Behaviour::BroadcastLosingFirst
+            | Behaviour::BroadcastLosingLate { .. }
     ) {
         // Registered before the 101, so no message can miss this client.
         clients.lock().unwrap().push(stream.try_clone()?);
@@ -110,6 +115,7 @@ fn connection(
     let mut messages = 0usize;
     let mut awaiting_pong: Option<(Vec<u8>, Vec<u8>)> = None;
     let mut first_at = None;
+    let mut lost_late = false;
     loop {
         let mut pos = 0;
         while pos < pending.len() {
@@ -160,9 +166,20 @@ fn connection(
                     encode_frame(&mut out, kind.opcode(), &echo).unwrap();
                     if matches!(
                         behaviour,
-                        Behaviour::Broadcast | Behaviour::BroadcastLosingFirst
+                        Behaviour::Broadcast
+                            | Behaviour::BroadcastLosingFirst
+                            | Behaviour::BroadcastLosingLate { .. }
                     ) {
-                        let losing = behaviour == Behaviour::BroadcastLosingFirst && first;
+                        let losing = match behaviour {
+                            Behaviour::BroadcastLosingFirst => first,
+                            Behaviour::BroadcastLosingLate { after_ms }
+                                if !lost_late && since_first >= Duration::from_millis(after_ms) =>
+                            {
+                                lost_late = true;
+                                true
+                            }
+                            _ => false,
+                        };
                         for (to, client) in clients.lock().unwrap().iter_mut().enumerate() {
                             if !(losing && to == 0) {
                                 client.write_all(&out)?;
@@ -211,6 +228,15 @@ fn run(port: u16, args: &[&str]) -> Result<Report, LoadError> {
 
 /// [`run`] with a `--duration` of `seconds`.
 fn run_for(port: u16, seconds: u32, args: &[&str]) -> Result<Report, LoadError> {
+    run_for_with_progress(port, seconds, args).0
+}
+
+/// [`run_for`], also returning the progress lines.
+fn run_for_with_progress(
+    port: u16,
+    seconds: u32,
+    args: &[&str],
+) -> (Result<Report, LoadError>, String) {
     let mut all = vec![
         "--url".to_owned(),
         format!("ws://127.0.0.1:{port}/echo"),
@@ -218,11 +244,29 @@ fn run_for(port: u16, seconds: u32, args: &[&str]) -> Result<Report, LoadError> 
         seconds.to_string(),
     ];
     all.extend(args.iter().map(|s| s.to_string()));
-    let Command::Run(options) = Options::parse(all)? else {
+    let Command::Run(options) = Options::parse(all).unwrap() else {
         panic!("not a run");
     };
     let mut progress = Vec::new();
-    rs_load::run(&options, &mut progress)
+    let report = rs_load::run(&options, &mut progress);
+    (report, String::from_utf8(progress).unwrap())
+}
+
+#[test]
+fn a_timed_run_reports_every_second_of_it() {
+    // One line a second, the last second's included (it was not).
+    let port = serve(Behaviour::Echo);
+    let (report, progress) = run_for_with_progress(port, 3, &["echo", "--conns", "2"]);
+    report.unwrap();
+    // (Each a little late when the machine is busy.)
+    let seconds: Vec<f64> = progress
+        .lines()
+        .map(|line| line.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(seconds.len(), 3, "{progress}");
+    for (i, at) in seconds.iter().enumerate() {
+        assert!((1.0 + i as f64..1.5 + i as f64).contains(at), "{progress}");
+    }
 }
 
 #[test]
@@ -512,6 +556,22 @@ fn a_broadcast_delivery_that_never_comes_fails_a_timed_run() {
     // One lost delivery stops every client: a near-zero rate must not
     // pass for the server's.
     let port = serve(Behaviour::BroadcastLosingFirst);
+    let result = run_for(port, 1, &["broadcast", "--conns", "3", "--size", "20"]);
+    let error = result
+        .expect_err("a lost delivery went unreported")
+        .to_string();
+    assert!(
+        error.contains("still waiting for a broadcast round"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_broadcast_delivery_lost_late_in_a_timed_run_fails_it() {
+    // Lost after three quarters of the run: the rounds stop, too late to
+    // have waited half of it at the deadline, but far longer than any
+    // round before.
+    let port = serve(Behaviour::BroadcastLosingLate { after_ms: 750 });
     let result = run_for(port, 1, &["broadcast", "--conns", "3", "--size", "20"]);
     let error = result
         .expect_err("a lost delivery went unreported")
