@@ -87,13 +87,12 @@ enum {
     RS_SEND_INVALID_ARGUMENT = 4,
     RS_SEND_NOT_AVAILABLE = 5,
     RS_SEND_SHUTTING_DOWN = 6,
-    /* log levels: syslog's priorities, so LOG_ERR and the others from
-       <syslog.h> may be passed as they are (0-2 log as errors too) */
-    RS_LOG_ERROR = 3,
-    RS_LOG_WARNING = 4,
-    RS_LOG_NOTICE = 5,
-    RS_LOG_INFO = 6,
-    RS_LOG_DEBUG = 7,
+    /* log levels */
+    RS_LOG_ERROR = 0,
+    RS_LOG_WARNING = 1,
+    RS_LOG_NOTICE = 2,
+    RS_LOG_INFO = 3,
+    RS_LOG_DEBUG = 4,
     /* Close codes the server sends when a payload does not fit the app. */
     RS_CLOSE_WRONG_SIZE = 4900,
     RS_CLOSE_WRONG_DATA_KIND = 4901,

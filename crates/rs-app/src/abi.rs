@@ -307,18 +307,16 @@ pub const SEND_SHUTTING_DOWN: i32 = 6;
 /// The status an SDK returns when a callback panicked (and it logged why).
 pub const STATUS_PANICKED: i32 = i32::MIN;
 
-/// Log level: error. The levels are syslog's priorities (`LOG_ERR` and so
-/// on), as the seed's `RS_LOG` takes them; 0-2 (emergency, alert,
-/// critical) are logged as errors too.
-pub const LOG_ERROR: u8 = 3;
-/// Log level: warning (syslog's `LOG_WARNING`).
-pub const LOG_WARNING: u8 = 4;
-/// Log level: notice (syslog's `LOG_NOTICE`).
-pub const LOG_NOTICE: u8 = 5;
-/// Log level: info (syslog's `LOG_INFO`).
-pub const LOG_INFO: u8 = 6;
-/// Log level: debug (syslog's `LOG_DEBUG`).
-pub const LOG_DEBUG: u8 = 7;
+/// Log level: error.
+pub const LOG_ERROR: u8 = 0;
+/// Log level: warning.
+pub const LOG_WARNING: u8 = 1;
+/// Log level: notice.
+pub const LOG_NOTICE: u8 = 2;
+/// Log level: info.
+pub const LOG_INFO: u8 = 3;
+/// Log level: debug.
+pub const LOG_DEBUG: u8 = 4;
 
 /// Close codes the server uses itself when a payload does not fit the app.
 pub mod close_codes {

@@ -968,8 +968,7 @@ unsafe extern "C" fn host_log(ctx: *mut Ctx, level: u8, message: *const u8, len:
     };
     let message = String::from_utf8_lossy(bytes);
     let level = match level {
-        // Syslog's emergency, alert and critical too.
-        0..=abi::LOG_ERROR => log::Level::Error,
+        abi::LOG_ERROR => log::Level::Error,
         abi::LOG_WARNING => log::Level::Warn,
         // `log` has no notice level: each level from notice down is
         // logged one step lower, as the server's own lines are.
