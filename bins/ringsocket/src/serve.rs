@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rs_app::host::{App, AppSettings, AppThread, StopHandle};
-use rs_conf::{AllowedOrigin, Config, PortConfig};
+use rs_conf::{AllowedOrigin, Config, EndpointConfig, EndpointUrl, PortConfig};
 use rs_http::{AllowedOrigins, Router};
 use rs_ring::{Notifier, Parker, RingConfig, ring};
 use rs_worker::{
@@ -289,9 +289,10 @@ struct Server {
     /// The configuration the server started with: a reload may not change
     /// its ports or apps.
     started: Config,
-    /// The hosts of the `wss://` endpoints in use, which the certificates
-    /// must go on covering.
-    secure_hosts: Vec<String>,
+    /// The configuration whose endpoints are in use: the one started
+    /// with, or the last one a reload applied them from. The certificates
+    /// must go on covering the hosts of its `wss://` endpoints.
+    endpoints_from: Config,
     workers: Vec<(WorkerHandle, JoinHandle<()>)>,
     apps: Vec<(StopHandle, JoinHandle<()>)>,
 }
@@ -450,7 +451,7 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
                     tls,
                     routes,
                     started: config.clone(),
-                    secure_hosts: Vec::new(),
+                    endpoints_from: config.clone(),
                     workers,
                     apps: app_threads,
                 };
@@ -472,7 +473,7 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         tls,
         routes,
         started: config.clone(),
-        secure_hosts: secure_hosts(config),
+        endpoints_from: config.clone(),
         workers,
         apps: app_threads,
     })
@@ -526,13 +527,11 @@ impl Server {
         } else {
             None
         };
-        let kept_hosts;
-        let hosts = if router.is_some() {
-            kept_hosts = secure_hosts(&config);
-            &kept_hosts
+        let hosts = secure_hosts(if router.is_some() {
+            &config
         } else {
-            &self.secure_hosts
-        };
+            &self.endpoints_from
+        });
         let mut certs = None;
         if self.tls.is_some() {
             if let Some(host) = hosts
@@ -574,8 +573,9 @@ impl Server {
             );
         }
         if let Some(count) = endpoints {
-            self.secure_hosts = secure_hosts(&config);
-            log::info!("SIGHUP: endpoints reloaded ({count}); new connections use them");
+            let changes = endpoint_changes(&self.endpoints_from, &config);
+            log::info!("SIGHUP: endpoints reloaded ({count}; {changes}); new connections use them");
+            self.endpoints_from = config;
         }
     }
 
@@ -696,6 +696,62 @@ fn listening_on(config: &Config) -> String {
 
 fn boxed(names: &[String]) -> Box<[Box<str>]> {
     names.iter().map(|s| s.as_str().into()).collect()
+}
+
+/// What differs between the endpoints of `old` and those of `new`, for
+/// the log: each URL added or removed, and each URL kept whose settings
+/// changed (with the keys that did), e.g. `added ws://a.test/new, changed
+/// ws://a.test/chat (allowed_origins)`; `unchanged` if nothing did.
+fn endpoint_changes(old: &Config, new: &Config) -> String {
+    fn endpoints(config: &Config) -> Vec<(&str, &EndpointConfig)> {
+        let apps = config.apps.iter();
+        apps.flat_map(|app| app.endpoints.iter().map(move |e| (app.name.as_str(), e)))
+            .collect()
+    }
+    // As the router matches them (the raw URL may differ in case).
+    fn find<'a>(
+        list: &[(&'a str, &'a EndpointConfig)],
+        url: &EndpointUrl,
+    ) -> Option<(&'a str, &'a EndpointConfig)> {
+        let same = |u: &EndpointUrl| {
+            (u.scheme, u.port) == (url.scheme, url.port) && u.host == url.host && u.path == url.path
+        };
+        list.iter().find(|(_, e)| same(&e.url)).copied()
+    }
+    let (old, new) = (endpoints(old), endpoints(new));
+    let mut changes = Vec::new();
+    for &(app, endpoint) in &new {
+        let Some((old_app, before)) = find(&old, &endpoint.url) else {
+            changes.push(format!("added {}", endpoint.url));
+            continue;
+        };
+        let keys: Vec<&str> = [
+            ("app", old_app != app),
+            ("endpoint_id", before.endpoint_id != endpoint.endpoint_id),
+            (
+                "allowed_origins",
+                before.allowed_origins != endpoint.allowed_origins,
+            ),
+            ("subprotocols", before.subprotocols != endpoint.subprotocols),
+            ("app_headers", before.app_headers != endpoint.app_headers),
+        ]
+        .into_iter()
+        .filter_map(|(key, differs)| differs.then_some(key))
+        .collect();
+        if !keys.is_empty() {
+            changes.push(format!("changed {} ({})", endpoint.url, keys.join(", ")));
+        }
+    }
+    for &(_, endpoint) in &old {
+        if find(&new, &endpoint.url).is_none() {
+            changes.push(format!("removed {}", endpoint.url));
+        }
+    }
+    if changes.is_empty() {
+        "unchanged".to_owned()
+    } else {
+        changes.join(", ")
+    }
 }
 
 /// The hosts of `config`'s `wss://` endpoints.

@@ -122,6 +122,11 @@ pub(crate) fn forward(events: Sender<Event>) -> std::io::Result<()> {
                     libc::SIGINT => Signal::Interrupt,
                     _ => Signal::Terminate,
                 };
+                if signal == Signal::Reload && EXIT_ON_NEXT.load(Ordering::SeqCst) {
+                    // The main thread takes no more events: said here.
+                    log::info!("SIGHUP during shutdown: nothing reloaded");
+                    continue;
+                }
                 if signal != Signal::Reload && EXIT_ON_NEXT.swap(true, Ordering::SeqCst) {
                     log::warn!("{signal:?} during shutdown: exiting now");
                     // At once, as promised: what the log can take now.

@@ -495,6 +495,9 @@ fn sigterm_during_a_long_callback_waits_for_it_then_exits_0_after_fini() {
     std::thread::sleep(Duration::from_millis(300));
     let start = Instant::now();
     zz.server.signal(libc::SIGTERM);
+    // A reload asked for meanwhile is not applied, and the log says so.
+    std::thread::sleep(Duration::from_millis(200));
+    zz.server.signal(libc::SIGHUP);
     let mut server = zz.server;
     let status = server.wait_exit(Duration::from_secs(30));
     let took = start.elapsed();
@@ -502,6 +505,13 @@ fn sigterm_during_a_long_callback_waits_for_it_then_exits_0_after_fini() {
     let events = std::fs::read_to_string(&zz.events).unwrap();
     assert!(events.ends_with("zz fini\n"), "{events}");
     assert!(took >= Duration::from_millis(2000), "exited after {took:?}");
+    assert!(
+        zz.log
+            .text()
+            .contains("SIGHUP during shutdown: nothing reloaded"),
+        "{}",
+        zz.log.text()
+    );
 }
 
 /// The escape hatch for an app stuck in a callback: here one blocked

@@ -982,13 +982,46 @@ fn sighup_applies_new_endpoints_to_new_handshakes_and_keeps_clients() {
     assert_ne!(moved, config);
     std::fs::write(&server.config_path, &moved).unwrap();
     server.signal(1);
+    // The line says what changed.
+    let configured = |path: &str| format!("ws://localhost:{}{path}", server.ports[0]);
+    let (echo, moved_url) = (configured("/echo"), configured("/moved"));
+    let reloaded = format!("SIGHUP: endpoints reloaded (1; added {moved_url}, removed {echo});");
     assert!(
-        log.wait_for("SIGHUP: endpoints reloaded (1)", Duration::from_secs(10)),
+        log.wait_for(&reloaded, Duration::from_secs(10)),
         "{}",
         log.text()
     );
     assert!(status_for(&server, "/moved", new).starts_with("HTTP/1.1 101 "));
     assert!(status_for(&server, "/moved", old).starts_with("HTTP/1.1 403 "));
+    // The same URL with other settings; then the same file again.
+    std::fs::write(&server.config_path, moved.replace(new, old)).unwrap();
+    server.signal(1);
+    let changed = format!("SIGHUP: endpoints reloaded (1; changed {moved_url} (allowed_origins));");
+    assert!(
+        log.wait_for(&changed, Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    assert!(status_for(&server, "/moved", old).starts_with("HTTP/1.1 101 "));
+    server.signal(1);
+    assert!(
+        log.wait_for(
+            "SIGHUP: endpoints reloaded (1; unchanged);",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        log.text()
+    );
+    std::fs::write(&server.config_path, &moved).unwrap();
+    server.signal(1);
+    assert!(
+        log.wait_until(Duration::from_secs(10), |text| text
+            .matches(&changed)
+            .count()
+            == 2),
+        "{}",
+        log.text()
+    );
     assert!(
         !log.text().contains("apply only at a restart"),
         "{}",
@@ -1546,7 +1579,7 @@ fn a_reload_with_the_same_ports_in_another_order_reloads_the_endpoints() {
     std::fs::write(&server.config_path, swapped).unwrap();
     server.signal(1);
     assert!(
-        log.wait_for("SIGHUP: endpoints reloaded (1)", Duration::from_secs(10)),
+        log.wait_for("SIGHUP: endpoints reloaded (1; ", Duration::from_secs(10)),
         "{}",
         log.text()
     );
