@@ -25,25 +25,44 @@ pub mod __private {
     /// (at least in a debug build), perhaps more than once.
     pub const MAX_STATE_SIZE: usize = 256 << 10;
 
+    /// The longest panic message the guard's log line quotes whole: the
+    /// server drops a log line over 1 MiB, and this one must get through.
+    const MAX_PANIC_MESSAGE: usize = 4096;
+
     /// Runs a callback, turning a panic into [`STATUS_PANICKED`] after
     /// logging it: a panic must never unwind into the server's C ABI.
     ///
     /// # Safety
     /// `ctx` is the live context the host passed to the running callback.
     pub unsafe fn guard(ctx: *mut Ctx, callback: &str, f: impl FnOnce() -> i32) -> i32 {
+        // A panic the app caught itself before is not this callback's.
+        LAST_PANIC.set(None);
+        let log = |message: &str| {
+            // SAFETY: per the contract; `()` needs no app data.
+            let raw = unsafe { Raw::<()>::new(ctx) };
+            raw.log(Level::Error, message);
+        };
         match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(STATUS_PANICKED) => {
+                // The server would take it for a panic and point at a line
+                // about it: this is that line.
+                log(&format!(
+                    "the {callback} callback returned i32::MIN, the status that reports a \
+                     panic: taken as one"
+                ));
+                STATUS_PANICKED
+            }
             Ok(status) => status,
             Err(panic) => {
-                let message = panic_message(&*panic);
-                let place = PANIC_PLACE.take().unwrap_or_default();
-                // SAFETY: per the contract; `()` needs no app data.
-                let raw = unsafe { Raw::<()>::new(ctx) };
+                let message = shortened(panic_message(&*panic));
+                // Absent if the hook did not run (`resume_unwind`).
+                let place = LAST_PANIC.take().map(|(_, place)| place);
                 // Logging must not panic again: a panic here would abort,
                 // which is still better than unwinding into C.
-                raw.log(
-                    Level::Error,
-                    &format!("panicked in the {callback} callback: {message}{place}"),
-                );
+                log(&format!(
+                    "panicked in the {callback} callback: {message}{}",
+                    place.unwrap_or_default()
+                ));
                 // Nor may the payload's drop unwind into C: if it panics
                 // too, that second payload is leaked.
                 if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(panic))) {
@@ -54,11 +73,25 @@ pub mod __private {
         }
     }
 
+    /// `message`, cut after [`MAX_PANIC_MESSAGE`] bytes (at a character's
+    /// start) with its length said.
+    fn shortened(message: &str) -> std::borrow::Cow<'_, str> {
+        if message.len() <= MAX_PANIC_MESSAGE {
+            return message.into();
+        }
+        let mut end = MAX_PANIC_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}... ({} bytes in all)", &message[..end], message.len()).into()
+    }
+
     thread_local! {
         /// This is the app's thread, where every callback runs, guarded.
         static APP_THREAD: Cell<bool> = const { Cell::new(false) };
-        /// Where the callback's panic happened, for the guard's log line.
-        static PANIC_PLACE: RefCell<Option<String>> = const { RefCell::new(None) };
+        /// The running callback's last panic, as the hook saw it: its
+        /// message and where (` (at src/lib.rs:12:5)`).
+        static LAST_PANIC: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
     }
 
     /// Called by init, on the app's thread: the panic hook of the app's copy
@@ -67,19 +100,32 @@ pub mod __private {
     /// server's log instead. The default hook would write it to stderr
     /// itself, blocking while that is a pipe nobody reads, with the app's
     /// clients waiting. Other panics (the app's own threads) go to the hook
-    /// there was.
+    /// there was, and so do those no guard will log because the process
+    /// aborts after the hook: all of them with `panic = "abort"`, and a
+    /// panic while unwinding from another (a `Drop` that panics).
     fn quiet_panics_in_callbacks() {
         APP_THREAD.set(true);
         static INSTALLED: Once = Once::new();
         INSTALLED.call_once(|| {
             let previous = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {
-                if APP_THREAD.get() {
-                    let place = info
-                        .location()
-                        .map(|l| format!(" (at {}:{}:{})", l.file(), l.line(), l.column()));
-                    PANIC_PLACE.set(place);
-                } else {
+                if !APP_THREAD.get() {
+                    return previous(info);
+                }
+                let place = info
+                    .location()
+                    .map(|l| format!(" (at {}:{}:{})", l.file(), l.line(), l.column()))
+                    .unwrap_or_default();
+                let message = shortened(panic_message(info.payload())).into_owned();
+                let earlier = LAST_PANIC.replace(Some((message, place)));
+                if cfg!(panic = "abort") {
+                    previous(info);
+                } else if let Some((message, place)) = earlier {
+                    // Unwinding from that one (or the app caught it): this
+                    // one may abort the process, so both are said here.
+                    let thread = std::thread::current();
+                    let name = thread.name().unwrap_or("the app");
+                    eprintln!("{name}: an earlier panic in this callback: {message}{place}");
                     previous(info);
                 }
             }));
