@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use rs_app::host::{App, AppSettings, AppThread, StopHandle};
 use rs_conf::{AllowedOrigin, Config, EndpointConfig, EndpointUrl, PortConfig};
-use rs_http::{AllowedOrigins, Router};
+use rs_http::{AllowedOrigins, Router, Scheme};
 use rs_ring::{Notifier, Parker, RingConfig, ring};
 use rs_worker::{
     AppLink, ConnectionBudget, Endpoint, Limits, Listener, Routes, TlsConfig, Worker, WorkerHandle,
@@ -798,7 +798,13 @@ fn build_router(config: &Config) -> Result<Router<Endpoint>, String> {
                 subprotocols: boxed(&endpoint.subprotocols),
                 app_headers: boxed(&endpoint.app_headers),
             };
+            let scheme = if endpoint.url.is_secure() {
+                Scheme::Wss
+            } else {
+                Scheme::Ws
+            };
             router.add(
+                scheme,
                 &endpoint.url.host,
                 endpoint.url.port,
                 &endpoint.url.path,

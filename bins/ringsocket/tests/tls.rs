@@ -102,6 +102,32 @@ fn a_wss_client_on_a_ws_port_fails_cleanly() {
     );
 }
 
+/// A port number can be TLS on one address and plain text on another;
+/// a `wss://` endpoint is reached only through TLS (it answered 101 in
+/// plain text).
+#[test]
+fn a_wss_endpoint_is_not_served_by_a_plaintext_listener_on_the_same_port_number() {
+    let ca = Ca::new("CA");
+    let dir = shared_dir();
+    let certs = [CertFiles::new(&ca, &["a.test"])];
+    let (config, ports) = tls_config(dir.path(), APP, &certs, false, "");
+    let port = ports[0];
+    let tls_entry = format!(r#"{{ "port_number": {port}, "ip_addrs": ["127.0.0.1"] }}"#);
+    let plain_entry = format!(
+        r#"{{ "port_number": {port}, "is_unencrypted": true, "ip_addrs": ["127.0.0.2"] }}"#
+    );
+    let both = config.replace(&tls_entry, &format!("{tls_entry}, {plain_entry}"));
+    assert_ne!(both, config);
+    let server = Server::start_config(dir, &both, ports);
+    let plain = std::net::SocketAddr::from(([127, 0, 0, 2], port));
+    let request = upgrade_request("/echo", "Sec-WebSocket-Version: 13\r\n")
+        .replace("Host: localhost", &format!("Host: a.test:{port}"));
+    let response = raw_http(plain, &request);
+    assert!(response.starts_with("HTTP/1.1 404 "), "{response}");
+    assert_echoes(&mut wss_connect(port, "a.test", &ca.root).unwrap(), "tls");
+    drop(server);
+}
+
 // ------------------------------------------------------------ data
 
 #[test]

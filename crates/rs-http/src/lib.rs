@@ -33,9 +33,9 @@
 //!
 //! // Endpoints of a `ws://` listener on port 8080; the values are endpoint ids.
 //! let mut router = Router::new();
-//! router.add("localhost", 8080, "/echo", AllowedOrigins::any(), 7_u16);
+//! router.add(Scheme::Ws, "localhost", 8080, "/echo", AllowedOrigins::any(), 7_u16);
 //! let origins = AllowedOrigins::parse(["https://example.com"])?;
-//! router.add("localhost", 8080, "/chat", origins, 8_u16);
+//! router.add(Scheme::Ws, "localhost", 8080, "/chat", origins, 8_u16);
 //!
 //! // A request arrives, followed by the client's first frame.
 //! let received = b"GET /chat?room=1 HTTP/1.1\r\n\

@@ -29,6 +29,7 @@ impl Scheme {
 /// allowed origins and the caller's value for it (e.g. an endpoint id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route<T> {
+    scheme: Scheme,
     host: Box<str>,
     port: u16,
     path: Box<str>,
@@ -37,6 +38,11 @@ pub struct Route<T> {
 }
 
 impl<T> Route<T> {
+    /// The scheme: only a listener serving it reaches the endpoint.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
     /// The host, as compared: lowercase, without a trailing dot or IPv6
     /// brackets.
     pub fn host(&self) -> &str {
@@ -69,9 +75,12 @@ impl<T> Route<T> {
 ///
 /// # Policy
 ///
-/// A request that arrived on listening port `P` is matched against the
-/// routes whose port is `P` and whose path equals the request's path
-/// exactly (byte for byte, no percent-decoding; the query is ignored):
+/// A request that arrived on listening port `P`, a listener serving scheme
+/// `S`, is matched against the routes of scheme `S` whose port is `P` and
+/// whose path equals the request's path exactly (byte for byte, no
+/// percent-decoding; the query is ignored). So a `wss://` endpoint is never
+/// reached in plain text, even through a plain-text listener on the same
+/// port number (on another address):
 ///
 /// 1. If one of them has the requested host and port, it is chosen. Hosts
 ///    are compared case-insensitively, ignoring a trailing dot (and IPv6
@@ -97,8 +106,8 @@ impl<T> Route<T> {
 /// use rs_http::{AllowedOrigins, HandshakeError, Router, Scheme};
 ///
 /// let mut router = Router::new();
-/// router.add("localhost", 8080, "/echo", AllowedOrigins::any(), 1);
-/// router.add("chat.example", 8080, "/echo", AllowedOrigins::any(), 2);
+/// router.add(Scheme::Ws, "localhost", 8080, "/echo", AllowedOrigins::any(), 1);
+/// router.add(Scheme::Ws, "chat.example", 8080, "/echo", AllowedOrigins::any(), 2);
 /// assert_eq!(router.len(), 2);
 /// # let parse = |host: &str, path: &str| {
 /// #     let head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
@@ -114,6 +123,11 @@ impl<T> Route<T> {
 /// assert_eq!(router.route(&parse("127.0.0.1:8080", "/echo?x=1"), 8080, Scheme::Ws), Ok(&1));
 /// assert_eq!(
 ///     router.route(&parse("localhost:8080", "/other"), 8080, Scheme::Ws),
+///     Err(HandshakeError::NotFound)
+/// );
+/// // A TLS listener on port 8080 (on another address) serves none of them.
+/// assert_eq!(
+///     router.route(&parse("localhost:8080", "/echo"), 8080, Scheme::Wss),
 ///     Err(HandshakeError::NotFound)
 /// );
 /// ```
@@ -134,11 +148,12 @@ impl<T> Router<T> {
         Self { routes: Vec::new() }
     }
 
-    /// Adds the endpoint `ws[s]://host:port/path`. `host` is as in a URL
+    /// Adds the endpoint `scheme://host:port/path`. `host` is as in a URL
     /// (`example.com`, `127.0.0.1`, `[::1]` or `::1`); an empty `path`
     /// means `/`. Order matters for the fallback (see the policy above).
     pub fn add(
         &mut self,
+        scheme: Scheme,
         host: &str,
         port: u16,
         path: &str,
@@ -147,6 +162,7 @@ impl<T> Router<T> {
     ) -> &mut Self {
         let path = if path.is_empty() { "/" } else { path };
         self.routes.push(Route {
+            scheme,
             host: host_for_comparison(host)
                 .to_ascii_lowercase()
                 .into_boxed_str(),
@@ -184,7 +200,8 @@ impl<T> Router<T> {
         let requested_port = request.port().unwrap_or(scheme.default_port());
         let mut fallback = None;
         for route in &self.routes {
-            if route.port != local_port || *route.path != *request.path() {
+            if route.scheme != scheme || route.port != local_port || *route.path != *request.path()
+            {
                 continue;
             }
             if route.port == requested_port && hosts_match(&route.host, request.host()) {

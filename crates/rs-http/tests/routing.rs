@@ -23,10 +23,31 @@ fn any() -> AllowedOrigins {
 fn two_hosts_on_8080() -> Router<&'static str> {
     let mut router = Router::new();
     router
-        .add("localhost", 8080, "/echo", any(), "localhost echo")
-        .add("chat.example", 8080, "/echo", any(), "chat echo")
-        .add("localhost", 8080, "/chat", any(), "localhost chat")
-        .add("localhost", 9090, "/echo", any(), "9090 echo");
+        .add(
+            Scheme::Ws,
+            "localhost",
+            8080,
+            "/echo",
+            any(),
+            "localhost echo",
+        )
+        .add(
+            Scheme::Ws,
+            "chat.example",
+            8080,
+            "/echo",
+            any(),
+            "chat echo",
+        )
+        .add(
+            Scheme::Ws,
+            "localhost",
+            8080,
+            "/chat",
+            any(),
+            "localhost chat",
+        )
+        .add(Scheme::Ws, "localhost", 9090, "/echo", any(), "9090 echo");
     router
 }
 
@@ -52,8 +73,8 @@ fn unknown_host_falls_back_to_first_route_with_the_path() {
 fn fallback_is_the_first_added() {
     let mut router = Router::new();
     router
-        .add("b.example", 8080, "/x", any(), 'b')
-        .add("a.example", 8080, "/x", any(), 'a');
+        .add(Scheme::Ws, "b.example", 8080, "/x", any(), 'b')
+        .add(Scheme::Ws, "a.example", 8080, "/x", any(), 'a');
     let req = request("c.example:8080", "/x", None);
     assert_eq!(router.route(&req, 8080, Scheme::Ws), Ok(&'b'));
 }
@@ -123,7 +144,7 @@ fn empty_router_is_404() {
 #[test]
 fn empty_route_path_means_root() {
     let mut router = Router::new();
-    router.add("h", 80, "", any(), ());
+    router.add(Scheme::Ws, "h", 80, "", any(), ());
     assert_eq!(router.routes()[0].path(), "/");
     let req = request("h", "/", None);
     assert_eq!(router.route(&req, 80, Scheme::Ws), Ok(&()));
@@ -132,9 +153,14 @@ fn empty_route_path_means_root() {
 #[test]
 fn host_is_case_insensitive() {
     let mut router = Router::new();
-    router
-        .add("first", 8080, "/", any(), 1)
-        .add("Chat.Example", 8080, "/", any(), 2);
+    router.add(Scheme::Ws, "first", 8080, "/", any(), 1).add(
+        Scheme::Ws,
+        "Chat.Example",
+        8080,
+        "/",
+        any(),
+        2,
+    );
     let req = request("CHAT.example:8080", "/", None);
     assert_eq!(router.route(&req, 8080, Scheme::Ws), Ok(&2));
 }
@@ -143,10 +169,10 @@ fn host_is_case_insensitive() {
 fn trailing_dot_is_ignored() {
     let mut router = Router::new();
     router
-        .add("first", 8080, "/", any(), 1)
-        .add("chat.example", 8080, "/", any(), 2)
-        .add("first", 8080, "/d", any(), 3)
-        .add("dotted.example.", 8080, "/d", any(), 4);
+        .add(Scheme::Ws, "first", 8080, "/", any(), 1)
+        .add(Scheme::Ws, "chat.example", 8080, "/", any(), 2)
+        .add(Scheme::Ws, "first", 8080, "/d", any(), 3)
+        .add(Scheme::Ws, "dotted.example.", 8080, "/d", any(), 4);
     let req = request("chat.example.:8080", "/", None);
     assert_eq!(router.route(&req, 8080, Scheme::Ws), Ok(&2));
     let req = request("dotted.example:8080", "/d", None);
@@ -157,9 +183,14 @@ fn trailing_dot_is_ignored() {
 #[test]
 fn missing_port_means_80_for_ws() {
     let mut router = Router::new();
-    router
-        .add("first", 80, "/", any(), 1)
-        .add("chat.example", 80, "/", any(), 2);
+    router.add(Scheme::Ws, "first", 80, "/", any(), 1).add(
+        Scheme::Ws,
+        "chat.example",
+        80,
+        "/",
+        any(),
+        2,
+    );
     let req = request("chat.example", "/", None);
     assert_eq!(router.route(&req, 80, Scheme::Ws), Ok(&2));
 }
@@ -168,20 +199,48 @@ fn missing_port_means_80_for_ws() {
 fn missing_port_means_443_for_wss() {
     let mut router = Router::new();
     router
-        .add("first", 443, "/", any(), 1)
-        .add("chat.example", 443, "/", any(), 2);
+        .add(Scheme::Wss, "first", 443, "/", any(), 1)
+        .add(Scheme::Wss, "chat.example", 443, "/", any(), 2)
+        .add(Scheme::Ws, "first", 443, "/", any(), 3)
+        .add(Scheme::Ws, "chat.example", 443, "/", any(), 4);
     let req = request("chat.example", "/", None);
     assert_eq!(router.route(&req, 443, Scheme::Wss), Ok(&2));
-    // The same request on a ws listener on 443 means port 80: no exact match.
-    assert_eq!(router.route(&req, 443, Scheme::Ws), Ok(&1));
+    // The same request on a ws listener on 443 means port 80: no exact
+    // match, so the first ws endpoint of the port.
+    assert_eq!(router.route(&req, 443, Scheme::Ws), Ok(&3));
+}
+
+#[test]
+fn a_listener_reaches_only_the_endpoints_of_its_scheme() {
+    // One port number, TLS on one address and plain text on another.
+    let mut router = Router::new();
+    router.add(Scheme::Wss, "localhost", 8443, "/secret", any(), "secret");
+    router.add(Scheme::Ws, "localhost", 8443, "/open", any(), "open");
+    let secret = request("localhost:8443", "/secret", None);
+    let open = request("localhost:8443", "/open", None);
+    assert_eq!(router.route(&secret, 8443, Scheme::Wss), Ok(&"secret"));
+    assert_eq!(
+        router.route(&secret, 8443, Scheme::Ws),
+        Err(HandshakeError::NotFound)
+    );
+    assert_eq!(router.route(&open, 8443, Scheme::Ws), Ok(&"open"));
+    assert_eq!(
+        router.route(&open, 8443, Scheme::Wss),
+        Err(HandshakeError::NotFound)
+    );
 }
 
 #[test]
 fn missing_port_on_a_non_default_port_falls_back() {
     let mut router = Router::new();
-    router
-        .add("first", 8080, "/", any(), 1)
-        .add("chat.example", 8080, "/", any(), 2);
+    router.add(Scheme::Ws, "first", 8080, "/", any(), 1).add(
+        Scheme::Ws,
+        "chat.example",
+        8080,
+        "/",
+        any(),
+        2,
+    );
     let req = request("chat.example", "/", None);
     assert_eq!(router.route(&req, 8080, Scheme::Ws), Ok(&1));
 }
@@ -189,9 +248,14 @@ fn missing_port_on_a_non_default_port_falls_back() {
 #[test]
 fn absolute_form_authority_routes() {
     let mut router = Router::new();
-    router
-        .add("first", 8080, "/p", any(), 1)
-        .add("chat.example", 8080, "/p", any(), 2);
+    router.add(Scheme::Ws, "first", 8080, "/p", any(), 1).add(
+        Scheme::Ws,
+        "chat.example",
+        8080,
+        "/p",
+        any(),
+        2,
+    );
     let req = request("first:8080", "ws://chat.example:8080/p", None);
     assert_eq!(router.route(&req, 8080, Scheme::Ws), Ok(&2));
 }
@@ -199,9 +263,14 @@ fn absolute_form_authority_routes() {
 #[test]
 fn ipv6_hosts_match_with_or_without_brackets() {
     let mut router = Router::new();
-    router
-        .add("first", 8080, "/", any(), 1)
-        .add("::1", 8080, "/", any(), 2);
+    router.add(Scheme::Ws, "first", 8080, "/", any(), 1).add(
+        Scheme::Ws,
+        "::1",
+        8080,
+        "/",
+        any(),
+        2,
+    );
     let req = request("[::1]:8080", "/", None);
     assert_eq!(router.route(&req, 8080, Scheme::Ws), Ok(&2));
 }
@@ -210,6 +279,7 @@ fn ipv6_hosts_match_with_or_without_brackets() {
 fn find_skips_the_origin_check() {
     let mut router = Router::new();
     router.add(
+        Scheme::Ws,
         "h",
         80,
         "/",
@@ -232,7 +302,14 @@ fn find_skips_the_origin_check() {
 
 fn router_allowing(origins: &[&str]) -> Router<()> {
     let mut router = Router::new();
-    router.add("h", 80, "/", AllowedOrigins::parse(origins).unwrap(), ());
+    router.add(
+        Scheme::Ws,
+        "h",
+        80,
+        "/",
+        AllowedOrigins::parse(origins).unwrap(),
+        (),
+    );
     router
 }
 

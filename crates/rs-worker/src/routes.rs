@@ -144,8 +144,22 @@ mod tests {
     fn the_parser_keeps_every_endpoints_headers_once() {
         let mut router = Router::new();
         let any = rs_http::AllowedOrigins::any();
-        router.add("a", 80, "/x", any.clone(), endpoint(&["Cookie", "X-A"]));
-        router.add("a", 80, "/y", any, endpoint(&["cookie", "X-B"]));
+        router.add(
+            rs_http::Scheme::Ws,
+            "a",
+            80,
+            "/x",
+            any.clone(),
+            endpoint(&["Cookie", "X-A"]),
+        );
+        router.add(
+            rs_http::Scheme::Ws,
+            "a",
+            80,
+            "/y",
+            any,
+            endpoint(&["cookie", "X-B"]),
+        );
         let routes = Routes::new(router);
         assert_eq!(
             &*routes.current().kept_headers,
@@ -162,6 +176,7 @@ mod tests {
         for i in 0..n {
             let path = format!("/{i}");
             router.add(
+                rs_http::Scheme::Ws,
                 "a",
                 80,
                 &path,
