@@ -23,6 +23,8 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 #[derive(Debug, Default)]
 struct Replies {
     pongs: usize,
+    /// Binary messages (echoes).
+    echoes: usize,
     /// The opcodes of any other frames (a close, say).
     others: Vec<u8>,
     /// The server closed the connection (rather than the read timing out).
@@ -54,7 +56,8 @@ fn read_replies(mut stream: TcpStream) -> Replies {
 
 impl Replies {
     /// Counts the whole frames at the start of `buf` and removes them.
-    /// Short frames only (pongs of empty pings, a close): 2-byte headers.
+    /// Short frames only (pongs, echoes of short messages, a close): 2-byte
+    /// headers.
     fn count_frames(&mut self, buf: &mut Vec<u8>) {
         let mut at = 0;
         while let [b0, b1, ..] = buf[at..] {
@@ -64,6 +67,7 @@ impl Replies {
             }
             match b0 & 0x0f {
                 raw::PONG => self.pongs += 1,
+                raw::BINARY => self.echoes += 1,
                 other => self.others.push(other),
             }
             at += len;
@@ -72,9 +76,9 @@ impl Replies {
     }
 }
 
-/// A client of `server`'s echo app that keeps its socket full of empty
-/// control frames (`opcode`: pings or pongs) for `flood_for`, then shuts
-/// its side down, while another thread reads what comes back.
+/// A client of `server`'s echo app that keeps its socket full of `frame`
+/// (repeated) for `flood_for`, then shuts its side down, while another
+/// thread reads what comes back.
 struct Flood {
     /// Whether every write went through for the whole time.
     flooding: JoinHandle<bool>,
@@ -82,13 +86,14 @@ struct Flood {
 }
 
 impl Flood {
-    fn start(server: &Server, opcode: u8, flood_for: Duration) -> Self {
+    fn start(server: &Server, frame: &[u8], flood_for: Duration) -> Self {
         let flooder = RawWs::connect(server.addr(), "/echo");
         let reader = flooder.stream.try_clone().unwrap();
         let reading = std::thread::spawn(move || read_replies(reader));
         let mut stream = flooder.stream;
+        let frame = frame.to_vec();
         let flooding = std::thread::spawn(move || {
-            let frames = raw::masked(opcode, b"").repeat(8192);
+            let frames = frame.repeat(8192);
             let started = Instant::now();
             while started.elapsed() < flood_for {
                 if stream.write_all(&frames).is_err() {
@@ -100,7 +105,8 @@ impl Flood {
         Self { flooding, reading }
     }
 
-    /// Waits for the flood to end and for what came back: only pongs.
+    /// Waits for the flood to end and for what came back: only pongs and
+    /// echoes.
     fn finish(self) -> Replies {
         assert!(
             self.flooding.join().unwrap(),
@@ -134,7 +140,11 @@ fn a_client_flooding_pings_does_not_starve_the_others_on_its_worker() {
     // waited 3.6 s in a debug build.)
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let server = Server::start_with(1, &[AppSpec::simple("echo")], r#""worker_c": 1,"#);
-    let flood = Flood::start(&server, raw::PING, Duration::from_secs(2));
+    let flood = Flood::start(
+        &server,
+        &raw::masked(raw::PING, b""),
+        Duration::from_secs(2),
+    );
     std::thread::sleep(Duration::from_millis(300));
     let mut other = connect(&server.url("/echo"));
     let slowest = slowest_echo(|| {
@@ -146,6 +156,35 @@ fn a_client_flooding_pings_does_not_starve_the_others_on_its_worker() {
     assert!(
         slowest < Duration::from_millis(500),
         "an echo took {slowest:?} while another client flooded pings"
+    );
+}
+
+#[test]
+fn a_client_flooding_short_messages_does_not_starve_the_others_of_its_app() {
+    // The flooder reads its echoes, so it is no slow consumer, but sends
+    // faster than the app answers. (Its messages filled the app's ring,
+    // grown to 64 MiB, and the client paused first was always resumed
+    // first: the other waited for the whole flood, 5 s in a release build.)
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let server = Server::start_with(1, &[AppSpec::simple("echo")], r#""worker_c": 1,"#);
+    let flood = Flood::start(
+        &server,
+        &raw::masked(raw::BINARY, b"x"),
+        Duration::from_secs(3),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut other = connect(&server.url("/echo"));
+    let slowest = slowest_echo(|| {
+        other.send(Message::text("still there?")).unwrap();
+        assert_eq!(next_message(&mut other), Message::text("still there?"));
+    });
+    let replies = flood.finish();
+    assert!(replies.echoes > 10_000, "{replies:?}");
+    // Behind the flooder's messages and replies up to the app's window
+    // (4 MiB each way): 0.2-0.5 s in a debug build.
+    assert!(
+        slowest < Duration::from_secs(1),
+        "an echo took {slowest:?} while another client flooded short messages"
     );
 }
 
@@ -165,7 +204,12 @@ fn a_flooding_client_that_ends_its_stream_is_closed_once_its_input_is_read() {
         &[AppSpec::simple("echo")],
         r#""worker_c": 1, "worker_rbuf_size": 4096,"#,
     );
-    let replies = Flood::start(&server, raw::PONG, Duration::from_secs(1)).finish();
+    let replies = Flood::start(
+        &server,
+        &raw::masked(raw::PONG, b""),
+        Duration::from_secs(1),
+    )
+    .finish();
     assert!(replies.end_of_stream, "never closed: {replies:?}");
 }
 

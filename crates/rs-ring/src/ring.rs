@@ -392,6 +392,31 @@ impl Producer {
         self.cached_read
     }
 
+    /// Whether the consumer has yet to release more than `limit` bytes of
+    /// what was committed (published or not). Cheap while the cached read
+    /// position says no: it is reloaded only when that says yes. For a
+    /// producer that writes for several sources and pauses those that
+    /// would fill the ring faster than the consumer reads it.
+    ///
+    /// ```
+    /// use rs_ring::{ring, RingConfig};
+    /// let (mut producer, mut consumer) = ring(RingConfig::new(1024), None);
+    /// producer.push(&[7; 100]).unwrap();
+    /// assert!(producer.unreleased_exceeds(50));
+    /// producer.flush();
+    /// assert!(consumer.peek().is_some());
+    /// consumer.advance();
+    /// consumer.release();
+    /// assert!(!producer.unreleased_exceeds(50));
+    /// ```
+    pub fn unreleased_exceeds(&mut self, limit: u64) -> bool {
+        if self.write - self.cached_read <= limit {
+            return false;
+        }
+        self.cached_read = self.shared.read.load(Ordering::Acquire);
+        self.write - self.cached_read > limit
+    }
+
     /// Publishes what is committed and wakes the consumer if it sleeps, even
     /// if nothing new was published: for a producer waiting for room that
     /// only the consumer can give (the consumer may be holding a message).
@@ -698,6 +723,25 @@ impl Consumer {
         self.peeked?;
         self.hold = self.hold.min(self.read);
         Some(self.read)
+    }
+
+    /// Whether more than `limit` bytes are published past the last message
+    /// advanced past (reloading the producer's position): for a consumer
+    /// that reads in batches, how far behind it is.
+    ///
+    /// ```
+    /// use rs_ring::{ring, RingConfig};
+    /// let (mut producer, mut consumer) = ring(RingConfig::new(1024), None);
+    /// producer.push(&[7; 100]).unwrap();
+    /// producer.flush();
+    /// assert!(consumer.unread_exceeds(50));
+    /// assert!(consumer.peek().is_some());
+    /// consumer.advance();
+    /// assert!(!consumer.unread_exceeds(50));
+    /// ```
+    pub fn unread_exceeds(&mut self, limit: u64) -> bool {
+        self.cached_write = self.shared.write.load(Ordering::Acquire);
+        self.cached_write - self.read > limit
     }
 
     /// Moves the hold to `position` (a position [`hold_peeked`](Self::hold_peeked)

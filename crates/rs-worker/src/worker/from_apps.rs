@@ -26,16 +26,19 @@ impl Worker {
         let mut outbound = std::mem::take(&mut self.outbound);
         for (app, ring) in outbound.iter_mut().enumerate() {
             let mut delivered = 0;
+            let mut behind = false;
             while let Some(bytes) = ring.peek() {
                 self.deliver(app, bytes);
                 ring.advance();
                 delivered += 1;
                 if delivered == OUTBOUND_BATCH {
                     busy = true;
+                    behind = ring.unread_exceeds(self.apps[app].window);
                     break;
                 }
             }
             ring.release();
+            self.apps[app].replies_behind = behind;
         }
         self.outbound = outbound;
         self.flush_queued();

@@ -285,16 +285,7 @@ impl Worker {
                     send_open,
                     send_close,
                 } = link;
-                (
-                    Link {
-                        inbound,
-                        backlog: VecDeque::new(),
-                        backlog_bytes: 0,
-                        send_open,
-                        send_close,
-                    },
-                    outbound,
-                )
+                (Link::new(inbound, send_open, send_close), outbound)
             })
             .unzip();
         Ok(Self {

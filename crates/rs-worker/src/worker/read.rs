@@ -70,7 +70,13 @@ impl Worker {
                 }
                 Ok(n) => {
                     conn.heard = true;
+                    // (Not after a handshake: a client that only connected
+                    // and left is not held on to while its app is behind.)
+                    let open = matches!(conn.phase, Phase::Open(_));
                     self.process(slot, &mut rbuf[..n]);
+                    if open && self.pause_if_app_behind(slot) {
+                        break;
+                    }
                     if plain && !until_blocked && n < rbuf.len() {
                         break;
                     }

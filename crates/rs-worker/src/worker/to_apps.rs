@@ -21,6 +21,9 @@ pub(super) const MAX_BACKLOG: usize = 4096;
 /// `max_http_request_size` each. Past it, the app's clients are not read
 /// either (see [`Link::holds_too_much`]).
 pub(super) const MAX_BACKLOG_BYTES: usize = 32 << 20;
+/// The most of this worker's messages an app may leave unread in its ring
+/// (see [`Link::is_behind`]); less for a smaller ring.
+const MAX_WINDOW: u64 = 4 << 20;
 
 /// The inbound half of an [`AppLink`](super::AppLink).
 pub(super) struct Link {
@@ -37,9 +40,58 @@ pub(super) struct Link {
     pub(super) backlog_bytes: usize,
     pub(super) send_open: bool,
     pub(super) send_close: bool,
+    /// The bytes of messages the app may leave unread on the ring before
+    /// the clients read next are paused: [`MAX_WINDOW`], or half the most
+    /// the ring grows to. The same for the app's replies on its outbound
+    /// ring, which this worker delivers in batches.
+    pub(super) window: u64,
+    /// The last delivery pass left more than `window` bytes of the app's
+    /// replies on its outbound ring.
+    pub(super) replies_behind: bool,
 }
 
 impl Link {
+    /// A link with an empty backlog.
+    pub(super) fn new(inbound: Producer, send_open: bool, send_close: bool) -> Self {
+        let window = (inbound.max_message_len() as u64 / 2).min(MAX_WINDOW);
+        Self {
+            inbound,
+            backlog: VecDeque::new(),
+            backlog_bytes: 0,
+            send_open,
+            send_close,
+            window,
+            replies_behind: false,
+        }
+    }
+
+    /// Whether the app has more than its window of this worker's messages
+    /// unread, or this worker more than that of the app's replies. A client
+    /// read then is paused until they have caught up: one that sends faster
+    /// than the app answers, or than its answers are delivered, adds a
+    /// read's worth at a time, not a ring's worth (which the ring would
+    /// grow to, and others' messages would wait behind for seconds), and
+    /// the paused clients take turns.
+    #[inline(always)]
+    fn is_behind(&mut self) -> bool {
+        self.replies_behind || self.inbound.unreleased_exceeds(self.window)
+    }
+
+    /// Whether a client paused for this app may be read again.
+    fn has_caught_up(&mut self) -> bool {
+        if !self.backlog.is_empty() || self.replies_behind {
+            return false;
+        }
+        if self.inbound.unreleased_exceeds(self.window) {
+            // Woken even if it has nothing new to read: it may be asleep
+            // holding messages whose lent replies this worker has sent
+            // (as when its ring is full, see `push_inbound`).
+            self.inbound.wake_consumer();
+            return false;
+        }
+        true
+    }
+
     /// Whether the app's backlog is too long to take new clients: with the
     /// app stuck, every client that came and went would add two notices.
     pub(super) fn is_swamped(&self) -> bool {
@@ -231,16 +283,40 @@ impl Worker {
         if conn.stalled.is_some() || !self.apps[usize::from(app)].holds_too_much() {
             return false;
         }
-        log::trace!(
-            "client {}: its app's backlog is full, reading paused",
-            conn.id
-        );
+        self.pause(slot, app, "its app's backlog is full");
+        true
+    }
+
+    /// Stops reading `slot`, just read, while its app [is
+    /// behind](Link::is_behind). Whether it stopped.
+    #[inline(always)]
+    pub(super) fn pause_if_app_behind(&mut self, slot: u32) -> bool {
+        let Some(conn) = self.slots[slot as usize].conn.as_ref() else {
+            return false;
+        };
+        let Phase::Open(session) = &conn.phase else {
+            return false;
+        };
+        let app = session.app;
+        if conn.stalled.is_some() || !self.apps[usize::from(app)].is_behind() {
+            return false;
+        }
+        self.pause(slot, app, "its app is behind");
+        true
+    }
+
+    /// Stops reading `slot` (of `app`) until [`retry_stalled`](Self::retry_stalled)
+    /// finds the app caught up.
+    #[cold]
+    fn pause(&mut self, slot: u32, app: u16, why: &str) {
+        let Some(conn) = self.conn(slot) else { return };
+        log::trace!("client {}: {why}, reading paused", conn.id);
         conn.stalled = Some(Stalled {
             app,
             rest: Vec::new(),
         });
-        self.stalled.push((slot, conn.id.generation()));
-        true
+        let generation = conn.id.generation();
+        self.stalled.push((slot, generation));
     }
 
     /// Forgets `slot`'s paused input (it is finishing or going), and its
@@ -270,8 +346,10 @@ impl Worker {
         if self.backlog_full {
             self.backlog_full = self.apps.iter().any(Link::holds_too_much);
         }
-        let stalled = std::mem::take(&mut self.stalled);
-        for (slot, generation) in stalled {
+        let mut waiting = std::mem::take(&mut self.stalled);
+        let mut kept = 0;
+        for i in 0..waiting.len() {
+            let (slot, generation) = waiting[i];
             let Some(conn) = self
                 .slots
                 .get_mut(slot as usize)
@@ -283,14 +361,16 @@ impl Worker {
                 continue;
             }
             // Once we sent our close frame, nothing the client sends goes to
-            // the app: its close answer need not wait for the app's backlog.
+            // the app: its close answer need not wait for the app.
             let closing = matches!(conn.phase, Phase::Closing(_));
+            let apps = &mut self.apps;
             let Some(stall) = conn
                 .stalled
-                .take_if(|s| closing || self.apps[usize::from(s.app)].backlog.is_empty())
+                .take_if(|s| closing || apps[usize::from(s.app)].has_caught_up())
             else {
                 if conn.stalled.is_some() {
-                    self.stalled.push((slot, generation));
+                    waiting[kept] = (slot, generation);
+                    kept += 1;
                 }
                 continue;
             };
@@ -304,5 +384,12 @@ impl Worker {
                 self.on_readable(slot, true);
             }
         }
+        // Those still waiting keep their places ahead of those paused again
+        // just now: the paused clients take turns. (In the order they were
+        // paused, a client that fills the app's ring at each turn, resumed
+        // first, would pause the others for as long as it went on.)
+        waiting.truncate(kept);
+        waiting.append(&mut self.stalled);
+        self.stalled = waiting;
     }
 }
