@@ -1,6 +1,8 @@
 //! Typed reads from the value tree that record an error and carry on,
 //! instead of stopping at the first problem as derived deserializers do.
 
+use std::collections::HashSet;
+
 use crate::error::{ErrorKind, Errors};
 use crate::path::JsonPath;
 use crate::suggest::closest_key;
@@ -70,9 +72,11 @@ impl<'v> Obj<'v> {
             );
             return None;
         };
-        for (i, (key, _)) in fields.iter().enumerate() {
+        // A set: an object may have many keys (unknown ones, reported).
+        let mut seen = HashSet::with_capacity(fields.len());
+        for (key, _) in fields {
             let key_path = path.key(key);
-            if fields[..i].iter().any(|(earlier, _)| earlier == key) {
+            if !seen.insert(key.as_str()) {
                 errs.at(
                     &key_path,
                     None,

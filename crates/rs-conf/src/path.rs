@@ -49,8 +49,14 @@ impl fmt::Display for JsonPath {
         if self.segments.is_empty() {
             return f.write_str("(root)");
         }
+        // Keys are cut as values are in messages: one error, one line.
+        const MAX_KEY_CHARS: usize = 60;
         for (i, segment) in self.segments.iter().enumerate() {
             match segment {
+                Segment::Key(key) if key.chars().nth(MAX_KEY_CHARS).is_some() => {
+                    let cut: String = key.chars().take(MAX_KEY_CHARS).collect();
+                    write!(f, "[{}]", crate::value::quote(&format!("{cut}…")))?;
+                }
                 Segment::Key(key) if is_plain_key(key) => {
                     if i > 0 {
                         f.write_str(".")?;

@@ -101,7 +101,11 @@ pub(crate) fn parse_text(text: &str, file: &Path) -> Result<Value, ConfigError> 
 
 fn syntax_error(error: &serde_json5::Error, text: &str, file: &Path) -> ConfigError {
     let serde_json5::Error::Message { msg, location } = error;
-    let position = location.as_ref().map(|l| (l.line, l.column));
+    // The parser counts lines by LF alone; JSON5 also ends them with CR
+    // (alone) and U+2028/U+2029, as `line_col` does.
+    let position = location
+        .as_ref()
+        .map(|l| line_col(text, offset_of(text, l.line, l.column)));
     // The parser stops at the value before a missing comma, or at an
     // unquoted string: when that is where it stopped, say what is wrong.
     let hint = hint::find(text).filter(|hint| {
@@ -140,6 +144,12 @@ fn summarize(msg: &str) -> String {
             "integer out of range (-9223372036854775808 to 9223372036854775807)".to_owned()
         }
         "error parsing hex" => "hexadecimal number too large (at most 0xFFFFFFFF)".to_owned(),
+        // What the parser says of a `\u` escape that is no character by
+        // itself: half of a UTF-16 surrogate pair, which it does not join.
+        "error parsing hex prefix" => "a \\u escape of a UTF-16 surrogate (\\uD800 to \\uDFFF) in \
+            this string: pairs of them are not supported; write the character itself (the file \
+            is UTF-8)"
+            .to_owned(),
         "error parsing number: too large" => "number too large".to_owned(),
         _ => core
             .replace("unicode_escape_sequence", "four hex digits after \\u")
@@ -215,12 +225,42 @@ pub(crate) fn line_terminator_at(bytes: &[u8], i: usize) -> bool {
     )
 }
 
-/// 1-based line and column (in characters) of a byte offset.
+/// 1-based line and column (in characters) of a byte offset, counting
+/// every JSON5 line terminator (CRLF as one).
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let bytes = before.as_bytes();
+    let (mut line, mut line_start, mut i) = (1, 0, 0);
+    while i < bytes.len() {
+        if line_terminator_at(bytes, i) {
+            i += match bytes[i] {
+                b'\r' if bytes.get(i + 1) == Some(&b'\n') => 2,
+                b'\r' | b'\n' => 1,
+                _ => 3,
+            };
+            line += 1;
+            line_start = i.min(bytes.len());
+        } else {
+            i += 1;
+        }
+    }
     (line, before[line_start..].chars().count() + 1)
+}
+
+/// The byte offset of a 1-based line and column (in characters) as the
+/// parser counts them: lines ended by LF alone.
+fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let line_start = match line.checked_sub(2) {
+        None => 0,
+        Some(n) => text
+            .match_indices('\n')
+            .nth(n)
+            .map_or(text.len(), |(i, _)| i + 1),
+    };
+    text[line_start..]
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map_or(text.len(), |(i, _)| line_start + i)
 }
 
 #[cfg(test)]

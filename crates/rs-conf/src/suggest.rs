@@ -12,6 +12,11 @@ pub(crate) fn closest_key(unknown: &str, known: &[&'static str]) -> Option<&'sta
     if let Some(k) = renamed.and_then(|(_, new)| known.iter().find(|k| *k == new)) {
         return Some(k);
     }
+    // Every known key is far shorter: none is within a third of its
+    // length (and the distances would take long to work out).
+    if unknown.len() > 3 * known.iter().map(|k| k.len()).max().unwrap_or(0) {
+        return None;
+    }
     let lowered = unknown.to_ascii_lowercase();
     let limit = (lowered.chars().count() / 3).max(1);
     known

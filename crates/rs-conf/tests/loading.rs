@@ -39,6 +39,29 @@ fn syntax_errors_show_line_and_column() {
 }
 
 #[test]
+fn syntax_error_lines_count_every_json5_line_terminator() {
+    // The parser counts LF alone; a file with CR or CRLF line ends, or
+    // U+2028, has its errors on the lines an editor shows.
+    for newline in ["\n", "\r\n", "\r", "\u{2028}"] {
+        let text = "{\n  ports: [],\n  apps: [}\n}".replace('\n', newline);
+        let errors = errors(&text);
+        assert_eq!(position(&errors[0]), (3, 10), "{newline:?}: {}", errors[0]);
+    }
+}
+
+#[test]
+fn an_escaped_surrogate_is_named_as_such() {
+    let text = r#"{ ports: [], apps: [], user: "e\ud83d\ude00" }"#;
+    let errors = errors(text);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(
+        errors[0].message(),
+        "syntax error: a \\u escape of a UTF-16 surrogate (\\uD800 to \\uDFFF) in this string: \
+         pairs of them are not supported; write the character itself (the file is UTF-8)"
+    );
+}
+
+#[test]
 fn a_missing_comma_or_quotes_are_named_where_they_are_missing() {
     let comma = errors("{\n  ports: [],\n  apps: []\n  log_level: 'debug'\n}");
     assert_eq!(

@@ -667,6 +667,86 @@ fn ip_addrs_match_the_port_family_flags() {
 }
 
 #[test]
+fn ip_addrs_can_be_listened_on() {
+    let port = |addrs: &str, flags: &str| {
+        with_port(&format!(
+            "{{port_number: 8080, is_unencrypted: true, {flags} ip_addrs: [{addrs}]}}"
+        ))
+    };
+    for ip in ["224.0.0.1", "255.255.255.255", "ff02::1"] {
+        assert_one_error(
+            &port(&format!("\"{ip}\""), ""),
+            ErrorKind::InvalidIpAddr,
+            "ports[0].ip_addrs[0]",
+            Some(&format!("\"{ip}\"")),
+            "a multicast or broadcast address: a TCP port cannot listen on it",
+        );
+    }
+    // An IPv6-only socket (the default) cannot take an IPv4-mapped address.
+    assert_one_error(
+        &port(r#""::ffff:127.0.0.1""#, ""),
+        ErrorKind::IpFamilyMismatch,
+        "ports[0].ip_addrs[0]",
+        Some("\"::ffff:127.0.0.1\""),
+        "an IPv4-mapped IPv6 address, which an IPv6-only socket cannot listen on: write \
+         \"127.0.0.1\", or set \"ipv4_is_embedded_in_ipv6\": true",
+    );
+    valid(&port(
+        r#""::ffff:127.0.0.1""#,
+        "ipv4_is_embedded_in_ipv6: true,",
+    ));
+}
+
+#[test]
+fn ip_addrs_do_not_overlap_within_an_entry() {
+    let port = |addrs: &str, flags: &str| {
+        with_port(&format!(
+            "{{port_number: 8080, is_unencrypted: true, {flags} ip_addrs: [{addrs}]}}"
+        ))
+    };
+    let taken = |by: &str| {
+        format!(
+            "\"{by}\" in the same list already takes this address (binding both would fail); \
+             list one of them"
+        )
+    };
+    assert_one_error(
+        &port(r#""0.0.0.0", "127.0.0.1""#, ""),
+        ErrorKind::DuplicatePort,
+        "ports[0].ip_addrs[1]",
+        Some("\"127.0.0.1\""),
+        &taken("0.0.0.0"),
+    );
+    assert_one_error(
+        &port(r#""::1", "::""#, ""),
+        ErrorKind::DuplicatePort,
+        "ports[0].ip_addrs[0]",
+        Some("\"::1\""),
+        &taken("::"),
+    );
+    // `::` with embedding takes the IPv4 addresses too; without, both
+    // families' unspecified addresses go together.
+    assert_one_error(
+        &port(r#""::", "0.0.0.0""#, "ipv4_is_embedded_in_ipv6: true,"),
+        ErrorKind::DuplicatePort,
+        "ports[0].ip_addrs[1]",
+        Some("\"0.0.0.0\""),
+        &taken("::"),
+    );
+    valid(&port(r#""::", "0.0.0.0""#, ""));
+}
+
+#[test]
+fn a_long_key_is_cut_in_the_error_line() {
+    let key = "k".repeat(1 << 20);
+    let errors = errors(&with_root_keys(&format!("{key}: 1")));
+    assert_eq!(errors.len(), 1, "{}", lines(&errors));
+    let cut = format!("[\"{}…\"]", "k".repeat(60));
+    assert_eq!(errors[0].json_path(), Some(cut.as_str()));
+    assert!(errors[0].to_string().len() < 1000, "{}", errors[0]);
+}
+
+#[test]
 fn interface_is_a_valid_interface_name() {
     for bad in ["", "a/b", "eth0:1", "a b", "sixteen_chars_xx", ".."] {
         assert_one_error(

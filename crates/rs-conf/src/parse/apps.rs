@@ -1,5 +1,6 @@
 //! `apps` elements and their `endpoints`.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::{
@@ -153,7 +154,7 @@ fn parse_endpoint(errs: &mut Errors<'_>, value: &Value, path: JsonPath) -> Endpo
             max_len: MAX_SUBPROTOCOL_LEN,
             kind: ErrorKind::InvalidSubprotocol,
             // Compared exactly, as clients' offers are (RFC 6455 §4.1).
-            same: |a, b| a == b,
+            fold: str::to_owned,
         },
     );
     let app_headers = token_list(
@@ -165,7 +166,7 @@ fn parse_endpoint(errs: &mut Errors<'_>, value: &Value, path: JsonPath) -> Endpo
             what: "header name",
             max_len: MAX_APP_HEADER_LEN,
             kind: ErrorKind::InvalidHeaderName,
-            same: str::eq_ignore_ascii_case,
+            fold: str::to_ascii_lowercase,
         },
     );
 
@@ -201,8 +202,9 @@ struct TokenList {
     what: &'static str,
     max_len: usize,
     kind: ErrorKind,
-    /// Whether two names are the same (listed twice).
-    same: fn(&str, &str) -> bool,
+    /// What makes two names the same (listed twice): the name as it is
+    /// compared.
+    fold: fn(&str) -> String,
 }
 
 /// The names of `list.key` (empty when absent), each a token of at most
@@ -213,13 +215,15 @@ fn token_list(errs: &mut Errors<'_>, endpoint: &Obj<'_>, list: TokenList) -> Opt
         return Some(Vec::new());
     };
     let what = list.what;
+    // Each name as compared, and its index in `kept`.
+    let mut seen = HashMap::new();
     let names = checked_strings(
         errs,
         items,
         &endpoint.key_path(list.key),
         &format!("a {what}"),
         |name, kept: &[(String, JsonPath)]| {
-            let why = match kept.iter().find(|(n, _)| (list.same)(n, name)) {
+            let why = match seen.get(&(list.fold)(name)).map(|&i| &kept[i]) {
                 _ if !is_token(name) => format!(
                     "not a valid {what}: it must be one or more letters, digits or !#$%&'*+-.^_`|~ (an HTTP token)"
                 ),
@@ -229,7 +233,10 @@ fn token_list(errs: &mut Errors<'_>, endpoint: &Obj<'_>, list: TokenList) -> Opt
                     name.len()
                 ),
                 Some((_, first)) => format!("listed twice (also {first})"),
-                None => return Ok(name.to_owned()),
+                None => {
+                    seen.insert((list.fold)(name), kept.len());
+                    return Ok(name.to_owned());
+                }
             };
             Err((list.kind, why))
         },

@@ -1,6 +1,7 @@
 //! `ports` elements.
 
-use std::net::IpAddr;
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{PORT_KEYS, PortFacts};
 use crate::error::{ErrorKind, Errors};
@@ -56,7 +57,12 @@ pub(super) fn parse_port(errs: &mut Errors<'_>, value: &Value, path: JsonPath) -
             "\"ip_addrs\" and \"interface\" cannot both be set; use one of them",
         );
     }
-    let ip_addrs = parse_ip_addrs(errs, &port, ipv4only == Some(true), ipv6only == Some(true));
+    let families = Families {
+        ipv4only: ipv4only == Some(true),
+        ipv6only: ipv6only == Some(true),
+        embedded: embedded == Some(true),
+    };
+    let ip_addrs = parse_ip_addrs(errs, &port, families);
     let interface = port
         .string(errs, "interface", "a network interface name")
         .and_then(|name| match check_interface_name(name) {
@@ -94,11 +100,18 @@ pub(super) fn parse_port(errs: &mut Errors<'_>, value: &Value, path: JsonPath) -
     }
 }
 
+/// A port's IP family flags, as `ip_addrs` is checked against them.
+#[derive(Clone, Copy)]
+struct Families {
+    ipv4only: bool,
+    ipv6only: bool,
+    embedded: bool,
+}
+
 fn parse_ip_addrs(
     errs: &mut Errors<'_>,
     port: &Obj<'_>,
-    ipv4only: bool,
-    ipv6only: bool,
+    families: Families,
 ) -> Option<Option<Vec<IpAddr>>> {
     let expected = "a non-empty array of IP address strings (omit it to listen on every address)";
     let items = port.nonempty_array(errs, "ip_addrs", expected).optional()?;
@@ -106,31 +119,66 @@ fn parse_ip_addrs(
         return Some(None);
     };
     let path = port.key_path("ip_addrs");
-    let addrs = checked_strings(
-        errs,
-        items,
-        &path,
-        "an IP address string",
-        |s, kept| match s.parse::<IpAddr>() {
+    // A set: a generated list may be long.
+    let mut seen = HashSet::new();
+    let addrs = checked_strings(errs, items, &path, "an IP address string", |s, _| {
+        match s.parse::<IpAddr>() {
             Err(_) => Err((
                 ErrorKind::InvalidIpAddr,
                 "not an IP address (e.g. \"0.0.0.0\", \"127.0.0.1\", \"::\")".to_owned(),
             )),
-            Ok(ip) if kept.iter().any(|(k, _)| *k == ip) => {
+            Ok(ip) if !seen.insert(ip) => {
                 Err((ErrorKind::InvalidIpAddr, "listed twice".to_owned()))
             }
-            Ok(IpAddr::V6(_)) if ipv4only => Err((
+            Ok(ip) if ip.is_multicast() || ip == IpAddr::V4(Ipv4Addr::BROADCAST) => Err((
+                ErrorKind::InvalidIpAddr,
+                "a multicast or broadcast address: a TCP port cannot listen on it".to_owned(),
+            )),
+            Ok(IpAddr::V6(_)) if families.ipv4only => Err((
                 ErrorKind::IpFamilyMismatch,
                 "an IPv6 address on a port with \"ipv4only\": true".to_owned(),
             )),
-            Ok(IpAddr::V4(_)) if ipv6only => Err((
+            Ok(IpAddr::V4(_)) if families.ipv6only => Err((
                 ErrorKind::IpFamilyMismatch,
                 "an IPv4 address on a port with \"ipv6only\": true".to_owned(),
             )),
+            Ok(IpAddr::V6(v6)) if !families.embedded && v6.to_ipv4_mapped().is_some() => Err((
+                ErrorKind::IpFamilyMismatch,
+                format!(
+                    "an IPv4-mapped IPv6 address, which an IPv6-only socket cannot listen on: \
+                     write \"{}\", or set \"ipv4_is_embedded_in_ipv6\": true",
+                    v6.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED)
+                ),
+            )),
             Ok(ip) => Ok(ip),
-        },
-    )?;
-    Some(Some(addrs.into_iter().map(|(ip, _)| ip).collect()))
+        }
+    })?;
+    // The unspecified address of a family takes every address of it (and
+    // `::` with embedding every IPv4 one): listed with one, the bind fails.
+    let any_v4 = addrs.iter().any(|(ip, _)| *ip == Ipv4Addr::UNSPECIFIED);
+    let any_v6 = addrs.iter().any(|(ip, _)| *ip == Ipv6Addr::UNSPECIFIED);
+    let mut valid = true;
+    for (ip, ip_path) in &addrs {
+        let taken_by = match ip {
+            IpAddr::V4(_) if any_v4 && !ip.is_unspecified() => Some("0.0.0.0"),
+            IpAddr::V4(_) if any_v6 && families.embedded => Some("::"),
+            IpAddr::V6(_) if any_v6 && !ip.is_unspecified() => Some("::"),
+            _ => None,
+        };
+        if let Some(other) = taken_by {
+            errs.at(
+                ip_path,
+                Some(quote(&ip.to_string())),
+                ErrorKind::DuplicatePort,
+                format!(
+                    "\"{other}\" in the same list already takes this address (binding both \
+                     would fail); list one of them"
+                ),
+            );
+            valid = false;
+        }
+    }
+    valid.then(|| Some(addrs.into_iter().map(|(ip, _)| ip).collect()))
 }
 
 /// Linux interface names: 1-15 bytes, no '/', ':' or whitespace, not "." or "..".
