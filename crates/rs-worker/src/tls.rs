@@ -122,6 +122,14 @@ pub enum CertError {
         /// The key file.
         path: PathBuf,
     },
+    /// The key file holds an encrypted PKCS#8 key, which needs a
+    /// passphrase the server cannot ask for.
+    EncryptedKey {
+        /// The cert's index in `certs`.
+        cert: usize,
+        /// The key file.
+        path: PathBuf,
+    },
     /// The key is of a kind or algorithm that cannot be used.
     BadKey {
         /// The cert's index in `certs`.
@@ -192,9 +200,21 @@ impl fmt::Display for CertError {
                 file(f, cert, "privkey_path", path)?;
                 f.write_str("no private key (PKCS#8, RSA or SEC1) found in the PEM file")
             }
+            Self::EncryptedKey { cert, path } => {
+                file(f, cert, "privkey_path", path)?;
+                f.write_str(
+                    "the private key is encrypted (\"BEGIN ENCRYPTED PRIVATE KEY\") and the \
+                     server cannot ask for its passphrase: store it decrypted, readable by root \
+                     only (openssl pkey -in KEY -out KEY.plain)",
+                )
+            }
             Self::BadKey { cert, path, error } => {
                 file(f, cert, "privkey_path", path)?;
-                write!(f, "unusable private key: {error}")
+                write!(
+                    f,
+                    "unusable private key (the server takes RSA keys of 2048 to 8192 bits, \
+                     ECDSA P-256 or P-384, and Ed25519): {error}"
+                )
             }
             Self::BadCertificate { cert, path, error } => {
                 file(f, cert, "pubchain_path", path)?;
@@ -247,6 +267,9 @@ fn build(certs: &[CertConfig]) -> Result<ServerConfig, CertError> {
     Ok(config)
 }
 
+/// The PEM label of an encrypted PKCS#8 key (RFC 7468 §11).
+const ENCRYPTED_KEY_LABEL: &[u8] = b"-----BEGIN ENCRYPTED PRIVATE KEY-----";
+
 /// Reads one cert's chain and key and checks that they belong together.
 fn load_cert(
     index: usize,
@@ -273,6 +296,16 @@ fn load_cert(
     let key_pem = read(index, "privkey_path", key_path)?;
     let key = match PrivateKeyDer::from_pem_slice(&key_pem) {
         Ok(key) => key,
+        Err(pem::Error::NoItemsFound)
+            if key_pem
+                .windows(ENCRYPTED_KEY_LABEL.len())
+                .any(|w| w == ENCRYPTED_KEY_LABEL) =>
+        {
+            return Err(CertError::EncryptedKey {
+                cert: index,
+                path: key_path.clone(),
+            });
+        }
         Err(pem::Error::NoItemsFound) => {
             return Err(CertError::NoKey {
                 cert: index,

@@ -419,6 +419,42 @@ fn a_key_file_without_a_key_is_refused() {
 }
 
 #[test]
+fn an_encrypted_key_or_one_of_another_algorithm_is_refused_saying_why() {
+    let files = Files::new();
+    let (_, chain, _) = files.self_signed("a", &["a.test"]);
+    // What `openssl pkcs8 -topk8` writes with a passphrase (contents cut).
+    let encrypted = files.write(
+        "encrypted.pem",
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQI\n\
+         -----END ENCRYPTED PRIVATE KEY-----\n",
+    );
+    let error = TlsConfig::load(&certs(&[(&["a.test"], &encrypted, &chain)])).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "certs[0].privkey_path \"{}\": the private key is encrypted (\"BEGIN ENCRYPTED \
+             PRIVATE KEY\") and the server cannot ask for its passphrase: store it decrypted, \
+             readable by root only (openssl pkey -in KEY -out KEY.plain)",
+            encrypted.display()
+        )
+    );
+    // A PKCS#8 key no provider takes (here: not a key at all inside).
+    let odd = files.write(
+        "odd.pem",
+        "-----BEGIN PRIVATE KEY-----\nMAMCAQA=\n-----END PRIVATE KEY-----\n",
+    );
+    let error = TlsConfig::load(&certs(&[(&["a.test"], &odd, &chain)])).unwrap_err();
+    assert!(matches!(error, CertError::BadKey { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains(
+            "unusable private key (the server takes RSA keys of 2048 to 8192 bits, ECDSA P-256 \
+             or P-384, and Ed25519): "
+        ),
+        "{error}"
+    );
+}
+
+#[test]
 fn malformed_pem_is_refused() {
     let files = Files::new();
     let (key, _, _) = files.self_signed("a", &["a.test"]);
