@@ -68,6 +68,9 @@ pub enum UrlError {
     Path(char),
     /// A `%` not followed by two hex digits.
     PercentEncoding,
+    /// A `.` or `..` segment in an endpoint's path, which clients resolve
+    /// before they send it: no request would ever carry the path.
+    DotSegment,
 }
 
 impl fmt::Display for UrlError {
@@ -85,6 +88,10 @@ impl fmt::Display for UrlError {
             UrlError::Port(p) => write!(f, "port \"{p}\" is not a number from 1 to 65535"),
             UrlError::Path(c) => write!(f, "'{c}' is not allowed in a path (percent-encode it)"),
             UrlError::PercentEncoding => f.write_str("'%' must be followed by two hex digits"),
+            UrlError::DotSegment => f.write_str(
+                "a \".\" or \"..\" segment in the path, which clients resolve before they \
+                 send it (\"/a/../b\" arrives as \"/b\"): write the path they send",
+            ),
         }
     }
 }
@@ -129,6 +136,16 @@ impl EndpointUrl {
             "wss" => Scheme::Wss,
             other => return Err(UrlError::UnsupportedScheme(other.to_owned())),
         };
+        // As the URL standard counts them: `%2e` is a dot too.
+        let is_dots = |segment: &str| {
+            matches!(
+                segment.to_ascii_lowercase().replace("%2e", ".").as_str(),
+                "." | ".."
+            )
+        };
+        if parts.path.as_deref().is_some_and(|p| p.split('/').any(is_dots)) {
+            return Err(UrlError::DotSegment);
+        }
         Ok(Self {
             raw: raw.to_owned(),
             scheme,

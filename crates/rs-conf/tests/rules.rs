@@ -1188,6 +1188,16 @@ fn endpoint_url_must_parse() {
             "ws://localhost:8080/a b",
             "whitespace and control characters are not allowed",
         ),
+        (
+            "ws://localhost:8080/a/../b",
+            "a \".\" or \"..\" segment in the path, which clients resolve before they send it \
+             (\"/a/../b\" arrives as \"/b\"): write the path they send",
+        ),
+        (
+            "ws://localhost:8080/a/%2E",
+            "a \".\" or \"..\" segment in the path, which clients resolve before they send it \
+             (\"/a/../b\" arrives as \"/b\"): write the path they send",
+        ),
     ] {
         assert_one_error(
             &with_endpoint(&format!("{{endpoint_id: 0, url: '{url}'}}")),
