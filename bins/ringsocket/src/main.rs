@@ -61,6 +61,9 @@ fn check(path: &std::path::Path) -> ExitCode {
                      started as root)"
                 );
             }
+            for warning in config.warnings() {
+                eprintln!("ringsocket: note: {}: {warning}", config.file.display());
+            }
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
             print_out(&summary::summary(&config, cpus))
         }

@@ -124,6 +124,9 @@ pub(crate) fn run(options: &ServeOptions) -> ExitCode {
         }
     };
     logging::init(config.log_level);
+    for warning in config.warnings() {
+        log::warn!("{}: {warning}", config.file.display());
+    }
     let prepared = match prepare(&config) {
         Ok(prepared) => prepared,
         Err(message) => {
@@ -498,6 +501,9 @@ impl Server {
                 return;
             }
         };
+        for warning in config.warnings() {
+            log::warn!("SIGHUP: {}: {warning}", config.file.display());
+        }
         if logging::set_level(config.log_level) {
             log::info!("SIGHUP: log_level is now \"{}\"", config.log_level.as_str());
         } else {

@@ -175,6 +175,36 @@ fn check_refuses_a_user_that_startup_as_root_would_refuse() {
 }
 
 #[test]
+fn check_notes_what_is_valid_but_works_other_than_it_reads() {
+    let text = VALID.replace(
+        r#"ip_addrs: ["127.0.0.1"]}],"#,
+        r#"ip_addrs: ["127.0.0.1"]}, {port_number: 8081, is_unencrypted: true}],
+  certs: [{hostnames: ["a.test"], privkey_path: "app.so", pubchain_path: "app.so"}],"#,
+    );
+    assert_ne!(text, VALID);
+    let (_dir, file) = config_dir("check-notes", &text);
+    let out = run(&["--check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let file = file.display();
+    assert!(
+        stderr(&out).contains(&format!(
+            "ringsocket: note: {file}: ports[1]: no endpoint's url is on port 8081 (ws://): every \
+             request to it is answered 404\n"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains(&format!(
+            "ringsocket: note: {file}: certs: no port serves wss:// (all have \"is_unencrypted\": \
+             true), so the certs are not loaded (nor their contents checked)\n"
+        )),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn check_computes_the_worker_count_when_not_configured() {
     let (_dir, file) = config_dir("check-workers", &VALID.replace("worker_c: 3,", ""));
     let out = run(&[file.to_str().unwrap(), "--check"]);
@@ -334,6 +364,10 @@ fn every_example_configuration_passes_check() {
             "{}",
             stdout(&out)
         );
+        // Nothing in them works other than it reads.
+        let errors = stderr(&out);
+        let notes: Vec<&str> = errors.lines().filter(|l| l.contains(".json5: ")).collect();
+        assert!(notes.is_empty(), "{}: {notes:?}", source.display());
         checked += 1;
     }
     assert_eq!(checked, 4);

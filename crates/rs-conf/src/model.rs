@@ -165,6 +165,47 @@ impl Config {
     pub fn effective_worker_c(&self) -> usize {
         self.effective_worker_c_for(std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
+
+    /// What is valid but works other than it reads, each naming its key:
+    /// a port no endpoint is on (every request to it is answered 404), and
+    /// certs without a port that serves `wss://` (never loaded, so their
+    /// contents are not checked).
+    ///
+    /// ```
+    /// let conf = rs_conf::Config::from_json5_str(r#"{
+    ///     ports: [{port_number: 8080, is_unencrypted: true}, {port_number: 8081, is_unencrypted: true}],
+    ///     apps: [{name: "a", app_path: "/a.so", endpoints: [{endpoint_id: 0, url: "ws://localhost:8080/"}]}],
+    /// }"#, "x.json5").unwrap();
+    /// assert_eq!(
+    ///     conf.warnings(),
+    ///     ["ports[1]: no endpoint's url is on port 8081 (ws://): every request to it is answered 404"]
+    /// );
+    /// ```
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let endpoints = || self.apps.iter().flat_map(|app| &app.endpoints);
+        for (i, port) in self.ports.iter().enumerate() {
+            let scheme = if port.is_unencrypted { "ws" } else { "wss" };
+            let served = endpoints().any(|e| {
+                e.url.port == port.port_number && e.url.is_secure() != port.is_unencrypted
+            });
+            if !served {
+                warnings.push(format!(
+                    "ports[{i}]: no endpoint's url is on port {} ({scheme}://): every request to \
+                     it is answered 404",
+                    port.port_number
+                ));
+            }
+        }
+        if !self.certs.is_empty() && self.ports.iter().all(|p| p.is_unencrypted) {
+            warnings.push(
+                "certs: no port serves wss:// (all have \"is_unencrypted\": true), so the certs \
+                 are not loaded (nor their contents checked)"
+                    .to_owned(),
+            );
+        }
+        warnings
+    }
 }
 
 /// One `"ports"` element: a TCP port to listen on.

@@ -143,7 +143,11 @@ impl EndpointUrl {
                 "." | ".."
             )
         };
-        if parts.path.as_deref().is_some_and(|p| p.split('/').any(is_dots)) {
+        if parts
+            .path
+            .as_deref()
+            .is_some_and(|p| p.split('/').any(is_dots))
+        {
             return Err(UrlError::DotSegment);
         }
         Ok(Self {
