@@ -18,7 +18,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::{self, PemObject};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::current::Current;
 
@@ -267,6 +267,29 @@ fn build(certs: &[CertConfig]) -> Result<ServerConfig, CertError> {
     Ok(config)
 }
 
+/// The `hostnames` the certificate `leaf` is not valid for, as a client
+/// checks it; a wildcard `*.example.com` stands for any one label before
+/// `example.com`. (A certificate that cannot be parsed is reported when it
+/// is used; here it covers nothing.)
+fn uncovered_hostnames<'h>(leaf: &CertificateDer<'_>, hostnames: &'h [String]) -> Vec<&'h str> {
+    let parsed = webpki::EndEntityCert::try_from(leaf);
+    hostnames
+        .iter()
+        .filter(|host| {
+            let name = match host.strip_prefix('*') {
+                Some(suffix) => format!("ringsocket-check{suffix}"),
+                None => host.to_string(),
+            };
+            let covered = parsed.as_ref().is_ok_and(|cert| {
+                ServerName::try_from(name.as_str())
+                    .is_ok_and(|name| cert.verify_is_valid_for_subject_name(&name).is_ok())
+            });
+            !covered
+        })
+        .map(String::as_str)
+        .collect()
+}
+
 /// The PEM label of an encrypted PKCS#8 key (RFC 7468 §11).
 const ENCRYPTED_KEY_LABEL: &[u8] = b"-----BEGIN ENCRYPTED PRIVATE KEY-----";
 
@@ -322,6 +345,13 @@ fn load_cert(
             path: key_path.clone(),
             error,
         })?;
+    for host in uncovered_hostnames(&chain[0], &cert.hostnames) {
+        log::warn!(
+            "certs[{index}].hostnames: the certificate in \"{}\" does not cover \"{host}\": \
+             clients will refuse it for that name",
+            chain_path.display()
+        );
+    }
     let certified = CertifiedKey::new(chain, signing_key);
     match certified.keys_match() {
         // Unknown: the key cannot tell its public half; nothing to compare.
