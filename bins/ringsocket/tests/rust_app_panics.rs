@@ -29,9 +29,13 @@ fn double_panic(_: &mut Read, _: &[u8]) -> i32 {
 fn ret_min(_: &mut Read, _: &[u8]) -> i32 { i32::MIN }
 fn caught(rs: &mut Read, _: &[u8]) -> i32 {
     let r = std::panic::catch_unwind(|| -> u8 { panic!("zz caught inside the app") }); // CAUGHT_LINE
-    rs.w_str(&format!("caught {}", r.is_err()));
+    let again = std::panic::catch_unwind(|| -> u8 { panic!("zz caught again") });
+    rs.w_str(&format!("caught {} {}", r.is_err(), again.is_err()));
     rs.to_cur(DataKind::Utf8).map_or_else(SendError::status, |()| 0)
 }
+struct PayloadBomb;
+impl Drop for PayloadBomb { fn drop(&mut self) { panic!("zz panic in the payload's drop") } }
+fn payload_bomb(_: &mut Read, _: &[u8]) -> i32 { std::panic::panic_any(PayloadBomb) }
 fn resumed(_: &mut Read, _: &[u8]) -> i32 { std::panic::resume_unwind(Box::new("zz resumed")) }
 fn ok(rs: &mut Read, _: &[u8]) -> i32 {
     rs.w_str("ok");
@@ -48,6 +52,7 @@ rs_app! {
         77 => bin(ret_min, bytes()),     // 'M'
         113 => bin(caught, bytes()),     // 'q'
         114 => bin(resumed, bytes()),    // 'r'
+        66 => bin(payload_bomb, bytes()),// 'B'
         111 => bin(ok, bytes()),         // 'o'
     },
     close: none,
@@ -186,7 +191,7 @@ fn a_panic_with_a_long_message_still_logs_the_callback_and_place() {
 fn a_resumed_panic_is_not_logged_at_an_earlier_caught_panics_place() {
     let (server, log) = start(false, r#""close_client_on_panic": true,"#);
     let mut a = send(&server, b'q');
-    assert_eq!(next_message(&mut a), Message::text("caught true"));
+    assert_eq!(next_message(&mut a), Message::text("caught true true"));
     let mut b = send(&server, b'r');
     let _ = next_message(&mut b);
     assert!(
@@ -205,6 +210,32 @@ fn a_resumed_panic_is_not_logged_at_an_earlier_caught_panics_place() {
         !line.contains(&format!("src/lib.rs:{caught_line}:")),
         "{line}"
     );
+}
+
+/// Panics the app catches itself stay quiet, however many (each would be
+/// a write to stderr, which may be a pipe nobody reads); a panic in the
+/// Drop of a panic's payload is logged after the panic.
+#[test]
+fn caught_panics_are_quiet_and_a_payloads_drop_panic_is_logged() {
+    let (server, log) = start(false, r#""close_client_on_panic": true,"#);
+    let mut a = send(&server, b'q');
+    assert_eq!(next_message(&mut a), Message::text("caught true true"));
+    let mut b = send(&server, b'B');
+    match next_message(&mut b) {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1011),
+        other => panic!("expected a 1011 close, got {other:?}"),
+    }
+    assert!(
+        log.wait_for(
+            "zz: and dropping that panic's payload panicked: zz panic in the payload's drop",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        log.text()
+    );
+    let text = log.text();
+    assert!(!text.contains("zz caught"), "{text}");
+    drop(server);
 }
 
 /// i32::MIN is the ABI's status for a panic, so the server takes it for

@@ -189,6 +189,34 @@ fn a_client_flooding_short_messages_does_not_starve_the_others_of_its_app() {
 }
 
 #[test]
+fn clients_paused_while_their_app_is_behind_lose_nothing() {
+    // Each sends 200,000 1-byte messages at once (8 MB on the app's ring,
+    // twice its window: each client is paused many times), then a close
+    // frame, and reads: every echo comes back, then the close answer.
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let server = Server::start_with(1, &[AppSpec::simple("echo")], r#""worker_c": 1,"#);
+    const COUNT: usize = 200_000;
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let ws = RawWs::connect(server.addr(), "/echo");
+            let reader = ws.stream.try_clone().unwrap();
+            let reading = std::thread::spawn(move || read_replies(reader));
+            let mut burst = raw::masked(raw::BINARY, b"x").repeat(COUNT);
+            burst.extend(raw::masked(raw::CLOSE, &1000u16.to_be_bytes()));
+            let mut stream = ws.stream;
+            stream.write_all(&burst).unwrap();
+            reading
+        })
+        .collect();
+    for client in clients {
+        let replies = client.join().unwrap();
+        assert_eq!(replies.echoes, COUNT, "{replies:?}");
+        assert_eq!(replies.others, [raw::CLOSE], "{replies:?}");
+        assert!(replies.end_of_stream, "{replies:?}");
+    }
+}
+
+#[test]
 fn a_flooding_client_that_ends_its_stream_is_closed_once_its_input_is_read() {
     // The end of the stream arrives while the flooder waits for its next
     // read turn, and is announced once (edge-triggered; unsolicited pongs

@@ -217,7 +217,7 @@ impl<S> Raw<'_, S> {
         unsafe { &mut *self.state }
     }
 
-    fn conf(&self) -> Conf<'_> {
+    pub(crate) fn conf(&self) -> Conf<'_> {
         // SAFETY: host call with the live context; the returned struct and
         // the name it points at live as long as the app is loaded.
         let conf = unsafe { &*((*self.api).conf)(self.ctx) };

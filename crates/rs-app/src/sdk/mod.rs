@@ -13,6 +13,7 @@ pub use context::{Close, Conf, DataKind, Init, Level, Open, Read, SendError, Tim
 pub mod __private {
     use std::any::Any;
     use std::cell::{Cell, RefCell};
+    use std::io::Write;
     use std::panic::{AssertUnwindSafe, catch_unwind};
     use std::sync::Once;
 
@@ -35,12 +36,12 @@ pub mod __private {
     /// # Safety
     /// `ctx` is the live context the host passed to the running callback.
     pub unsafe fn guard(ctx: *mut Ctx, callback: &str, f: impl FnOnce() -> i32) -> i32 {
-        // A panic the app caught itself before is not this callback's.
-        // (Behind a flag: resetting LAST_PANIC costs ~60 instructions, a
+        // Panics the app caught itself before are not this callback's.
+        // (Behind a flag: resetting PANICS costs ~60 instructions, a
         // twentieth of a short echo.)
         if PANIC_SEEN.get() {
             PANIC_SEEN.set(false);
-            LAST_PANIC.set(None);
+            PANICS.with_borrow_mut(Vec::clear);
         }
         let log = |message: &str| {
             // SAFETY: per the contract; `()` needs no app data.
@@ -61,8 +62,7 @@ pub mod __private {
             Err(panic) => {
                 let message = shortened(panic_message(&*panic));
                 // Absent if the hook did not run (`resume_unwind`).
-                PANIC_SEEN.set(false);
-                let place = LAST_PANIC.take().map(|(_, place)| place);
+                let place = PANICS.with_borrow_mut(|panics| panics.pop().map(|(_, place)| place));
                 // Logging must not panic again: a panic here would abort,
                 // which is still better than unwinding into C.
                 log(&format!(
@@ -72,6 +72,10 @@ pub mod __private {
                 // Nor may the payload's drop unwind into C: if it panics
                 // too, that second payload is leaked.
                 if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(panic))) {
+                    log(&format!(
+                        "and dropping that panic's payload panicked: {}",
+                        shortened(panic_message(&*again))
+                    ));
                     std::mem::forget(again);
                 }
                 STATUS_PANICKED
@@ -95,10 +99,13 @@ pub mod __private {
     thread_local! {
         /// This is the app's thread, where every callback runs, guarded.
         static APP_THREAD: Cell<bool> = const { Cell::new(false) };
-        /// The running callback's last panic, as the hook saw it: its
-        /// message and where (` (at src/lib.rs:12:5)`).
-        static LAST_PANIC: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
-        /// `LAST_PANIC` may be set.
+        /// The running callback's last few panics, as the hook saw them:
+        /// each message and where (` (at src/lib.rs:12:5)`).
+        static PANICS: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
+        /// The app's name (the thread's name is the server's, which this
+        /// copy of `std` does not see).
+        static APP_NAME: RefCell<String> = const { RefCell::new(String::new()) };
+        /// `PANICS` may hold some.
         static PANIC_SEEN: Cell<bool> = const { Cell::new(false) };
     }
 
@@ -109,10 +116,12 @@ pub mod __private {
     /// itself, blocking while that is a pipe nobody reads, with the app's
     /// clients waiting. Other panics (the app's own threads) go to the hook
     /// there was, and so do those no guard will log because the process
-    /// aborts after the hook: all of them with `panic = "abort"`, and a
-    /// panic while unwinding from another (a `Drop` that panics).
-    fn quiet_panics_in_callbacks() {
+    /// aborts after the hook: all of them with `panic = "abort"`, and the
+    /// abort of a panic while unwinding from another (a `Drop` that
+    /// panics), with the callback's panics before it.
+    fn quiet_panics_in_callbacks(app: &str) {
         APP_THREAD.set(true);
+        APP_NAME.set(app.to_owned());
         static INSTALLED: Once = Once::new();
         INSTALLED.call_once(|| {
             let previous = std::panic::take_hook();
@@ -125,21 +134,35 @@ pub mod __private {
                     .map(|l| format!(" (at {}:{}:{})", l.file(), l.line(), l.column()))
                     .unwrap_or_default();
                 let message = shortened(panic_message(info.payload())).into_owned();
-                let earlier = LAST_PANIC.replace(Some((message, place)));
-                PANIC_SEEN.set(true);
                 if cfg!(panic = "abort") {
-                    previous(info);
-                } else if let Some((message, place)) = earlier {
-                    // Unwinding from that one (or the app caught it): this
-                    // one may abort the process, so both are said here.
-                    let thread = std::thread::current();
-                    let name = thread.name().unwrap_or("the app");
-                    eprintln!("{name}: an earlier panic in this callback: {message}{place}");
-                    previous(info);
+                    return previous(info);
                 }
+                if message == CLEANUP_ABORT {
+                    // A destructor panicked while unwinding: the process
+                    // aborts once this returns, and no guard logs the
+                    // panics that led here. (Written as the default hook
+                    // writes, ignoring errors: a panic here aborts at once.)
+                    let name = APP_NAME.take();
+                    for (message, place) in PANICS.take() {
+                        let _ = writeln!(std::io::stderr(), "{name}: panicked: {message}{place}");
+                    }
+                    return previous(info);
+                }
+                PANIC_SEEN.set(true);
+                PANICS.with_borrow_mut(|panics| {
+                    // The first and the latest few are enough to tell.
+                    if panics.len() == 4 {
+                        panics.remove(1);
+                    }
+                    panics.push((message, place));
+                });
             }));
         });
     }
+
+    /// What Rust's runtime panics with when a destructor panics while
+    /// unwinding (a panic that cannot unwind: the process aborts).
+    const CLEANUP_ABORT: &str = "panic in a destructor during cleanup";
 
     fn panic_message(panic: &(dyn Any + Send)) -> &str {
         panic
@@ -158,7 +181,8 @@ pub mod __private {
         ctx: *mut Ctx,
         user: Option<fn(&mut Init<'_, S>) -> i32>,
     ) -> i32 {
-        quiet_panics_in_callbacks();
+        // SAFETY: per the contract; `()` needs no app data.
+        quiet_panics_in_callbacks(unsafe { Raw::<()>::new(ctx) }.conf().name);
         // SAFETY: per the contract.
         unsafe {
             guard(ctx, "init", || {

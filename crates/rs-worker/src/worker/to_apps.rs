@@ -273,24 +273,24 @@ impl Worker {
     /// drained. Whether it stopped.
     #[cold]
     pub(super) fn stall_for_backlog(&mut self, slot: u32) -> bool {
-        let Some(conn) = self.slots[slot as usize].conn.as_mut() else {
-            return false;
-        };
-        let Phase::Open(session) = &conn.phase else {
-            return false;
-        };
-        let app = session.app;
-        if conn.stalled.is_some() || !self.apps[usize::from(app)].holds_too_much() {
-            return false;
-        }
-        self.pause(slot, app, "its app's backlog is full");
-        true
+        self.pause_if(
+            slot,
+            |link| link.holds_too_much(),
+            "its app's backlog is full",
+        )
     }
 
     /// Stops reading `slot`, just read, while its app [is
     /// behind](Link::is_behind). Whether it stopped.
     #[inline(always)]
     pub(super) fn pause_if_app_behind(&mut self, slot: u32) -> bool {
+        self.pause_if(slot, Link::is_behind, "its app is behind")
+    }
+
+    /// Stops reading `slot`, a client in session not paused yet, if `test`
+    /// holds for its app's link. Whether it stopped.
+    #[inline(always)]
+    fn pause_if(&mut self, slot: u32, test: impl FnOnce(&mut Link) -> bool, why: &str) -> bool {
         let Some(conn) = self.slots[slot as usize].conn.as_ref() else {
             return false;
         };
@@ -298,10 +298,10 @@ impl Worker {
             return false;
         };
         let app = session.app;
-        if conn.stalled.is_some() || !self.apps[usize::from(app)].is_behind() {
+        if conn.stalled.is_some() || !test(&mut self.apps[usize::from(app)]) {
             return false;
         }
-        self.pause(slot, app, "its app is behind");
+        self.pause(slot, app, why);
         true
     }
 
