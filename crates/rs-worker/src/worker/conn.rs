@@ -79,6 +79,9 @@ pub(super) const NOT_MEMBER: usize = usize::MAX;
 pub(super) struct Stalled {
     pub(super) app: u16,
     pub(super) rest: Vec<u8>,
+    /// It waits for the app's replies to be delivered too (it sent faster
+    /// than they were).
+    pub(super) until_replies: bool,
 }
 
 pub(super) struct Conn {

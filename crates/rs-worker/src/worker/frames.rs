@@ -131,7 +131,11 @@ impl Worker {
                     log::trace!("client {}: app ring full, reading paused", conn.id);
                     let rest = input[pos..].to_vec();
                     let held = rest.len();
-                    conn.stalled = Some(Stalled { app, rest });
+                    conn.stalled = Some(Stalled {
+                        app,
+                        rest,
+                        until_replies: false,
+                    });
                     let generation = conn.id.generation();
                     self.stalled.push((slot, generation));
                     let link = &mut self.apps[usize::from(app)];

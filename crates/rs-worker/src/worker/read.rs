@@ -74,7 +74,7 @@ impl Worker {
                     // and left is not held on to while its app is behind.)
                     let open = matches!(conn.phase, Phase::Open(_));
                     self.process(slot, &mut rbuf[..n]);
-                    if open && self.pause_if_app_behind(slot) {
+                    if open && self.pause_if_app_behind(slot, n == rbuf.len()) {
                         break;
                     }
                     if plain && !until_blocked && n < rbuf.len() {

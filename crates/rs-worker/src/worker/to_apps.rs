@@ -65,21 +65,28 @@ impl Link {
         }
     }
 
-    /// Whether the app has more than its window of this worker's messages
-    /// unread, or this worker more than that of the app's replies. A client
-    /// read then is paused until they have caught up: one that sends faster
-    /// than the app answers, or than its answers are delivered, adds a
-    /// read's worth at a time, not a ring's worth (which the ring would
-    /// grow to, and others' messages would wait behind for seconds), and
-    /// the paused clients take turns.
+    /// Whether a client just read should be paused until the app has
+    /// caught up, and if so whether it waits for the app's replies too:
+    /// when the app has more than its window of this worker's messages
+    /// unread, or, for a client whose read filled the buffer (`heavy`),
+    /// when this worker has more than that of the app's replies to deliver.
+    /// A client that sends faster than the app answers, or than its answers
+    /// are delivered, then adds a read's worth at a time, not a ring's
+    /// worth (which the ring would grow to, and others' messages would wait
+    /// behind for seconds), and the paused clients take turns. (Replies
+    /// pause only heavy senders: an app that pushes more than is delivered
+    /// of its own accord would otherwise keep its clients unread, their
+    /// pings and close frames unanswered.)
     #[inline(always)]
-    fn is_behind(&mut self) -> bool {
-        self.replies_behind || self.inbound.unreleased_exceeds(self.window)
+    fn behind_for(&mut self, heavy: bool) -> Option<bool> {
+        let replies = heavy && self.replies_behind;
+        (replies || self.inbound.unreleased_exceeds(self.window)).then_some(replies)
     }
 
-    /// Whether a client paused for this app may be read again.
-    fn has_caught_up(&mut self) -> bool {
-        if !self.backlog.is_empty() || self.replies_behind {
+    /// Whether a client paused for this app may be read again
+    /// (`until_replies`: it waits for the app's replies too).
+    fn has_caught_up(&mut self, until_replies: bool) -> bool {
+        if !self.backlog.is_empty() || (until_replies && self.replies_behind) {
             return false;
         }
         if self.inbound.unreleased_exceeds(self.window) {
@@ -275,22 +282,29 @@ impl Worker {
     pub(super) fn stall_for_backlog(&mut self, slot: u32) -> bool {
         self.pause_if(
             slot,
-            |link| link.holds_too_much(),
+            |link| link.holds_too_much().then_some(false),
             "its app's backlog is full",
         )
     }
 
-    /// Stops reading `slot`, just read, while its app [is
-    /// behind](Link::is_behind). Whether it stopped.
+    /// Stops reading `slot`, just read (`heavy`: the read filled the
+    /// buffer), while its app [is behind](Link::behind_for). Whether it
+    /// stopped.
     #[inline(always)]
-    pub(super) fn pause_if_app_behind(&mut self, slot: u32) -> bool {
-        self.pause_if(slot, Link::is_behind, "its app is behind")
+    pub(super) fn pause_if_app_behind(&mut self, slot: u32, heavy: bool) -> bool {
+        self.pause_if(slot, |link| link.behind_for(heavy), "its app is behind")
     }
 
     /// Stops reading `slot`, a client in session not paused yet, if `test`
-    /// holds for its app's link. Whether it stopped.
+    /// says so for its app's link (and whether the client waits for the
+    /// app's replies too). Whether it stopped.
     #[inline(always)]
-    fn pause_if(&mut self, slot: u32, test: impl FnOnce(&mut Link) -> bool, why: &str) -> bool {
+    fn pause_if(
+        &mut self,
+        slot: u32,
+        test: impl FnOnce(&mut Link) -> Option<bool>,
+        why: &str,
+    ) -> bool {
         let Some(conn) = self.slots[slot as usize].conn.as_ref() else {
             return false;
         };
@@ -298,22 +312,26 @@ impl Worker {
             return false;
         };
         let app = session.app;
-        if conn.stalled.is_some() || !test(&mut self.apps[usize::from(app)]) {
+        if conn.stalled.is_some() {
             return false;
         }
-        self.pause(slot, app, why);
+        let Some(until_replies) = test(&mut self.apps[usize::from(app)]) else {
+            return false;
+        };
+        self.pause(slot, app, until_replies, why);
         true
     }
 
     /// Stops reading `slot` (of `app`) until [`retry_stalled`](Self::retry_stalled)
     /// finds the app caught up.
     #[cold]
-    fn pause(&mut self, slot: u32, app: u16, why: &str) {
+    fn pause(&mut self, slot: u32, app: u16, until_replies: bool, why: &str) {
         let Some(conn) = self.conn(slot) else { return };
         log::trace!("client {}: {why}, reading paused", conn.id);
         conn.stalled = Some(Stalled {
             app,
             rest: Vec::new(),
+            until_replies,
         });
         let generation = conn.id.generation();
         self.stalled.push((slot, generation));
@@ -366,7 +384,7 @@ impl Worker {
             let apps = &mut self.apps;
             let Some(stall) = conn
                 .stalled
-                .take_if(|s| closing || apps[usize::from(s.app)].has_caught_up())
+                .take_if(|s| closing || apps[usize::from(s.app)].has_caught_up(s.until_replies))
             else {
                 if conn.stalled.is_some() {
                     waiting[kept] = (slot, generation);
