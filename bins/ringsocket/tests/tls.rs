@@ -128,6 +128,40 @@ fn a_wss_endpoint_is_not_served_by_a_plaintext_listener_on_the_same_port_number(
     drop(server);
 }
 
+/// Bytes of a TLS record that is not complete yet count as hearing from
+/// the client (configuration.md: any byte does): a message trickled over
+/// a slow link for four idle periods is not cut off. (Over wss:// the idle
+/// check heard only decrypted bytes: pinged, then closed with 1001.)
+#[test]
+fn a_client_trickling_a_tls_record_is_not_closed_as_idle() {
+    let ca = Ca::new("CA");
+    let server = start(
+        &[CertFiles::new(&ca, &["a.test"])],
+        false,
+        r#""idle_timeout": 1,"#,
+    );
+    let mut client = wss_connect(server.ports[0], "a.test", &ca.root).unwrap();
+    let text = "t".repeat(4000);
+    let frame = support::raw::masked(support::raw::TEXT, text.as_bytes());
+    let mut records = Vec::new();
+    {
+        let stream = client.get_mut();
+        stream.conn.writer().write_all(&frame).unwrap();
+        while stream.conn.wants_write() {
+            stream.conn.write_tls(&mut records).unwrap();
+        }
+        // About 4.1 KB over 4 s, in pieces 100 ms apart.
+        for piece in records.chunks(records.len().div_ceil(40)) {
+            stream.sock.write_all(piece).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    match client.read().unwrap() {
+        Message::Text(echoed) => assert_eq!(echoed.as_str(), text),
+        other => panic!("expected the echo, got {other:?}"),
+    }
+}
+
 // ------------------------------------------------------------ data
 
 #[test]

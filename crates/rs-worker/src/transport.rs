@@ -32,6 +32,7 @@ impl Transport {
         Ok(Self::Tls(Box::new(TlsStream {
             tcp,
             tls,
+            took_input: false,
             unsent: 0,
         })))
     }
@@ -58,6 +59,17 @@ impl Transport {
             Self::Plain(_) => 0,
             Self::Tls(stream) if stream.tls.wants_write() => stream.unsent,
             Self::Tls(_) => 0,
+        }
+    }
+
+    /// Whether a read took bytes from the socket since this was last
+    /// asked, that made no plaintext yet (part of a TLS record): the client
+    /// is sending, if slowly. Never for plain TCP, whose bytes are read
+    /// as they come.
+    pub(crate) fn took_partial_input(&mut self) -> bool {
+        match self {
+            Self::Plain(_) => false,
+            Self::Tls(stream) => std::mem::take(&mut stream.took_input),
         }
     }
 
@@ -136,6 +148,8 @@ pub(crate) struct TlsStream {
     /// the socket yet (an estimate of what it buffers: records add a few
     /// bytes each).
     unsent: usize,
+    /// See [`Transport::took_partial_input`].
+    took_input: bool,
 }
 
 impl TlsStream {
@@ -172,7 +186,7 @@ impl TlsStream {
             }
             match self.tls.read_tls(&mut self.tcp) {
                 Ok(0) => return Ok(0),
-                Ok(_) => {}
+                Ok(_) => self.took_input = true,
                 Err(e) => return Err(e),
             }
             let processed = self.tls.process_new_packets();

@@ -86,7 +86,14 @@ impl Worker {
                         break;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Part of a TLS record counts as hearing from the
+                    // client too (idle_timeout): it is still sending.
+                    if conn.stream.took_partial_input() {
+                        conn.heard = true;
+                    }
+                    break;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     log::debug!("client {}: read failed: {e}", conn.id);
