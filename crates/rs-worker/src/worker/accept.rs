@@ -207,21 +207,37 @@ impl Worker {
                     continue;
                 }
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
-                    // Out of descriptors. Left in the backlog, the connection
+                    // Out of descriptors (which accept says whether or not a
+                    // connection waits). Left in the backlog, a connection
                     // would never be announced again (edge-triggered): free
                     // the spare descriptor, accept it, close it, take the
-                    // spare back.
-                    self.accept_refusals.record(self.index, || {
-                        format!("accept failed: {e}; refusing new connections")
-                    });
-                    if self.spare_fd.take().is_none() {
+                    // spare back. Another thread may have taken the spare's
+                    // place when it was last freed: it is taken back first.
+                    if self.spare_fd.is_none() {
+                        self.spare_fd = std::fs::File::open("/dev/null").ok();
+                    }
+                    let Some(spare) = self.spare_fd.take() else {
+                        // None to be had: what waits, waits until a retry
+                        // finds one.
                         self.retry_accept_at(Instant::now() + ACCEPT_RETRY);
                         return;
-                    }
-                    if let Some((socket, _)) = &self.listeners[listener] {
-                        drop(socket.accept());
-                    }
+                    };
+                    drop(spare);
+                    let waiting = socket.accept();
+                    let refused = waiting.is_ok();
+                    // Closed before the spare is taken back, which may need
+                    // its descriptor.
+                    drop(waiting);
                     self.spare_fd = std::fs::File::open("/dev/null").ok();
+                    if refused {
+                        self.accept_refusals.record(self.index, || {
+                            format!("accept failed: {e}; refusing new connections")
+                        });
+                    } else {
+                        // None waits (the next comes with an event), or it
+                        // failed on its own.
+                        return;
+                    }
                     continue;
                 }
                 Err(e) => {
