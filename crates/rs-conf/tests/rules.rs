@@ -734,6 +734,22 @@ fn ip_addrs_do_not_overlap_within_an_entry() {
         &taken("::"),
     );
     valid(&port(r#""::", "0.0.0.0""#, ""));
+    // With embedding, `::ffff:a.b.c.d` is `a.b.c.d`.
+    let embedded = "ipv4_is_embedded_in_ipv6: true,";
+    assert_one_error(
+        &port(r#""0.0.0.0", "::ffff:127.0.0.1""#, embedded),
+        ErrorKind::DuplicatePort,
+        "ports[0].ip_addrs[1]",
+        Some("\"::ffff:127.0.0.1\""),
+        &taken("0.0.0.0"),
+    );
+    assert_one_error(
+        &port(r#""127.0.0.1", "::ffff:127.0.0.1""#, embedded),
+        ErrorKind::InvalidIpAddr,
+        "ports[0].ip_addrs[1]",
+        Some("\"::ffff:127.0.0.1\""),
+        "listed twice",
+    );
 }
 
 #[test]

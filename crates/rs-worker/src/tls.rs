@@ -278,7 +278,11 @@ fn uncovered_hostnames<'h>(leaf: &CertificateDer<'_>, hostnames: &'h [String]) -
         .filter(|host| {
             let name = match host.strip_prefix('*') {
                 Some(suffix) => format!("ringsocket-check{suffix}"),
-                None => host.to_string(),
+                // An IPv6 address is kept in brackets, as in a Host header.
+                None => host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
             };
             let covered = parsed.as_ref().is_ok_and(|cert| {
                 ServerName::try_from(name.as_str())

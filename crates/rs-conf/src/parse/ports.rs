@@ -127,7 +127,8 @@ fn parse_ip_addrs(
                 ErrorKind::InvalidIpAddr,
                 "not an IP address (e.g. \"0.0.0.0\", \"127.0.0.1\", \"::\")".to_owned(),
             )),
-            Ok(ip) if !seen.insert(ip) => {
+            // With embedding, `::ffff:a.b.c.d` is `a.b.c.d`.
+            Ok(ip) if !seen.insert(embedded_as_v4(ip, families)) => {
                 Err((ErrorKind::InvalidIpAddr, "listed twice".to_owned()))
             }
             Ok(ip) if ip.is_multicast() || ip == IpAddr::V4(Ipv4Addr::BROADCAST) => Err((
@@ -163,6 +164,7 @@ fn parse_ip_addrs(
             IpAddr::V4(_) if any_v4 && !ip.is_unspecified() => Some("0.0.0.0"),
             IpAddr::V4(_) if any_v6 && families.embedded => Some("::"),
             IpAddr::V6(_) if any_v6 && !ip.is_unspecified() => Some("::"),
+            IpAddr::V6(_) if any_v4 && embedded_as_v4(*ip, families).is_ipv4() => Some("0.0.0.0"),
             _ => None,
         };
         if let Some(other) = taken_by {
@@ -194,5 +196,14 @@ fn check_interface_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err("not a valid network interface name (1-15 bytes without '/', ':' or whitespace, e.g. \"eth0\")".to_owned())
+    }
+}
+
+/// `ip`, an IPv4-mapped IPv6 address on a port with
+/// `ipv4_is_embedded_in_ipv6` given as the IPv4 address it stands for.
+fn embedded_as_v4(ip: IpAddr, families: Families) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) if families.embedded => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        _ => ip,
     }
 }

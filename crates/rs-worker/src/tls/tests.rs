@@ -457,12 +457,14 @@ fn an_encrypted_key_or_one_of_another_algorithm_is_refused_saying_why() {
 #[test]
 fn hostnames_the_certificate_does_not_cover_are_found() {
     let files = Files::new();
-    let (_, _, leaf) = files.self_signed("a", &["a.test", "*.w.test"]);
+    let (_, _, leaf) = files.self_signed("a", &["a.test", "*.w.test", "::1"]);
     let hostnames = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-    let configured = hostnames(&["a.test", "x.w.test", "*.w.test", "b.test", "*.a.test"]);
+    let configured = hostnames(&[
+        "a.test", "x.w.test", "*.w.test", "[::1]", "b.test", "*.a.test", "[::2]",
+    ]);
     assert_eq!(
         uncovered_hostnames(&leaf, &configured),
-        ["b.test", "*.a.test"]
+        ["b.test", "*.a.test", "[::2]"]
     );
     // What cannot be parsed covers nothing.
     let garbage = CertificateDer::from(vec![0x30, 0x00]);
