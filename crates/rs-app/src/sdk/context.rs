@@ -626,7 +626,16 @@ mod tests {
         0
     }
     unsafe extern "C" fn conf(_: *mut Ctx) -> *const AppConf {
-        std::ptr::null()
+        // Leaked: one small table per call, for the test's few calls.
+        Box::leak(Box::new(AppConf {
+            name: b"test".as_ptr(),
+            name_len: 4,
+            worker_c: 1,
+            max_ws_msg_size: 1 << 20,
+            wbuf_size: 4096,
+            fd_alloc_c: 16,
+            shutdown_wait_ws: 1,
+        }))
     }
     unsafe extern "C" fn app_data(_: *mut Ctx) -> *mut c_void {
         std::ptr::null_mut()
