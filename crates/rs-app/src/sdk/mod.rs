@@ -36,13 +36,6 @@ pub mod __private {
     /// # Safety
     /// `ctx` is the live context the host passed to the running callback.
     pub unsafe fn guard(ctx: *mut Ctx, callback: &str, f: impl FnOnce() -> i32) -> i32 {
-        // Panics the app caught itself before are not this callback's.
-        // (Behind a flag: resetting PANICS costs ~60 instructions, a
-        // twentieth of a short echo.)
-        if PANIC_SEEN.get() {
-            PANIC_SEEN.set(false);
-            PANICS.with_borrow_mut(Vec::clear);
-        }
         let log = |message: &str| {
             // SAFETY: per the contract; `()` needs no app data.
             let raw = unsafe { Raw::<()>::new(ctx) };
@@ -61,8 +54,13 @@ pub mod __private {
             Ok(status) => status,
             Err(panic) => {
                 let message = shortened(panic_message(&*panic));
-                // Absent if the hook did not run (`resume_unwind`).
-                let place = PANICS.with_borrow_mut(|panics| panics.pop().map(|(_, place)| place));
+                // The hook's record of this panic: the latest with its
+                // message. (Absent if the hook did not run, for
+                // `resume_unwind`; earlier ones are panics the app caught.
+                // Not cleared before each callback: thread-locals cost a
+                // call in a shared object, a sixtieth of a short echo.)
+                let place = PANICS.take().into_iter().rev().find(|(m, _)| *m == message);
+                let place = place.map(|(_, place)| place);
                 // Logging must not panic again: a panic here would abort,
                 // which is still better than unwinding into C.
                 log(&format!(
@@ -99,14 +97,13 @@ pub mod __private {
     thread_local! {
         /// This is the app's thread, where every callback runs, guarded.
         static APP_THREAD: Cell<bool> = const { Cell::new(false) };
-        /// The running callback's last few panics, as the hook saw them:
-        /// each message and where (` (at src/lib.rs:12:5)`).
+        /// The first and the latest few panics since a guard last caught
+        /// one, as the hook saw them: each message and where
+        /// (` (at src/lib.rs:12:5)`).
         static PANICS: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
         /// The app's name (the thread's name is the server's, which this
         /// copy of `std` does not see).
         static APP_NAME: RefCell<String> = const { RefCell::new(String::new()) };
-        /// `PANICS` may hold some.
-        static PANIC_SEEN: Cell<bool> = const { Cell::new(false) };
     }
 
     /// Called by init, on the app's thread: the panic hook of the app's copy
@@ -144,11 +141,13 @@ pub mod __private {
                     // writes, ignoring errors: a panic here aborts at once.)
                     let name = APP_NAME.take();
                     for (message, place) in PANICS.take() {
-                        let _ = writeln!(std::io::stderr(), "{name}: panicked: {message}{place}");
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "{name}: panicked before the abort: {message}{place}"
+                        );
                     }
                     return previous(info);
                 }
-                PANIC_SEEN.set(true);
                 PANICS.with_borrow_mut(|panics| {
                     // The first and the latest few are enough to tell.
                     if panics.len() == 4 {

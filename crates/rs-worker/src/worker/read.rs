@@ -16,6 +16,10 @@ const READS_PER_TURN: u32 = 4;
 /// The most one read takes (the read buffer's size, whatever
 /// `worker_rbuf_size` asks for above it).
 pub(super) const MAX_READ: usize = 64 * 1024;
+/// The shortest read after which the worker checks whether the client's
+/// app is behind (see `Worker::pause_if_app_behind`).
+const CHECKED_READ: usize = 4096;
+
 /// The least a client that is finishing, or sent its close frame, may send
 /// (thrown away) before its connection is dropped without waiting further;
 /// a maximum-size message fits too (see `Worker::discard`).
@@ -70,11 +74,13 @@ impl Worker {
                 }
                 Ok(n) => {
                     conn.heard = true;
-                    // (Not after a handshake: a client that only connected
-                    // and left is not held on to while its app is behind.)
-                    let open = matches!(conn.phase, Phase::Open(_));
+                    // Only a read of a few KiB can have put much on the
+                    // app's ring (short ones, an echo's, skip the check);
+                    // and not a handshake: a client that only connected and
+                    // left is not held on to while its app is behind.
+                    let checked = n >= CHECKED_READ && matches!(conn.phase, Phase::Open(_));
                     self.process(slot, &mut rbuf[..n]);
-                    if open && self.pause_if_app_behind(slot, n == rbuf.len()) {
+                    if checked && self.pause_if_app_behind(slot, n == rbuf.len()) {
                         break;
                     }
                     if plain && !until_blocked && n < rbuf.len() {
