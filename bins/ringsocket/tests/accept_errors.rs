@@ -119,3 +119,22 @@ fn a_connection_that_finds_no_descriptor_is_refused_at_once_and_the_spare_taken_
         log.text()
     );
 }
+
+#[test]
+fn a_failed_accept_with_the_spare_leaves_no_client_waiting() {
+    // Out of descriptors, the spare freed, and its accept fails too: with
+    // EMFILE (another worker took the descriptor) the client is taken up
+    // at the retry; with an error of its own connection, the loop goes on.
+    // (Both stranded the client until another came, for one commit.)
+    for second in [libc::EMFILE, libc::ECONNABORTED] {
+        let (server, log, _build) = server_failing_accepts(&[libc::EMFILE, second]);
+        let start = Instant::now();
+        assert_echoes(&server);
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "after {second}: served after {:?}\n{}",
+            start.elapsed(),
+            log.text()
+        );
+    }
+}

@@ -224,19 +224,25 @@ impl Worker {
                     };
                     drop(spare);
                     let waiting = socket.accept();
-                    let refused = waiting.is_ok();
+                    let failed = waiting.as_ref().err().map(|e| (e.kind(), e.raw_os_error()));
                     // Closed before the spare is taken back, which may need
                     // its descriptor.
                     drop(waiting);
                     self.spare_fd = std::fs::File::open("/dev/null").ok();
-                    if refused {
-                        self.accept_refusals.record(self.index, || {
+                    match failed {
+                        None => self.accept_refusals.record(self.index, || {
                             format!("accept failed: {e}; refusing new connections")
-                        });
-                    } else {
-                        // None waits (the next comes with an event), or it
-                        // failed on its own.
-                        return;
+                        }),
+                        // None waits: the next comes with an event.
+                        Some((io::ErrorKind::WouldBlock, _)) => return,
+                        // Another thread took the descriptor the spare gave
+                        // back: what waits is taken up at the retry.
+                        Some((_, Some(libc::EMFILE | libc::ENFILE))) => {
+                            self.retry_accept_at(Instant::now() + ACCEPT_RETRY);
+                            return;
+                        }
+                        // That connection failed on its own; more may wait.
+                        Some(_) => {}
                     }
                     continue;
                 }
