@@ -278,15 +278,16 @@ fn a_flooding_client_that_ends_its_stream_is_closed_once_its_input_is_read() {
     assert!(replies.end_of_stream, "never closed: {replies:?}");
 }
 
-/// A `wss://` client of `server`'s echo app that sends empty pings for
-/// `flood_for` as fast as the server takes them, reading the pongs as they
-/// come: one thread drives rustls by hand on a non-blocking socket (a TLS
-/// stream cannot be split between a writer and a reader).
-fn tls_ping_flood(mut client: WssClient, flood_for: Duration) -> JoinHandle<Replies> {
+/// A `wss://` client of `server`'s echo app that sends `frame` for
+/// `flood_for` as fast as the server takes it (2048 at a time), reading
+/// the answers as they come: one thread drives rustls by hand on a
+/// non-blocking socket (a TLS stream cannot be split between a writer and
+/// a reader).
+fn tls_flood(mut client: WssClient, frame: &[u8], flood_for: Duration) -> JoinHandle<Replies> {
+    let pings = frame.repeat(2048);
     std::thread::spawn(move || {
         let stream = client.get_mut();
         stream.sock.0.set_nonblocking(true).unwrap();
-        let pings = raw::masked(raw::PING, b"").repeat(2048);
         let (mut replies, mut buf) = (Replies::default(), Vec::new());
         let mut plain = vec![0u8; 1 << 16];
         let started = Instant::now();
@@ -341,8 +342,9 @@ fn a_tls_client_flooding_pings_does_not_starve_the_others_on_its_worker() {
         r#""worker_c": 1,"#,
     );
     let port = server.ports[0];
-    let flood = tls_ping_flood(
+    let flood = tls_flood(
         wss_connect(port, "localhost", &ca.root).unwrap(),
+        &raw::masked(raw::PING, b""),
         Duration::from_secs(2),
     );
     std::thread::sleep(Duration::from_millis(300));
@@ -355,4 +357,39 @@ fn a_tls_client_flooding_pings_does_not_starve_the_others_on_its_worker() {
         slowest < Duration::from_millis(500),
         "an echo took {slowest:?} while another TLS client flooded pings"
     );
+}
+
+#[test]
+fn a_tls_client_flooding_short_messages_does_not_starve_the_others() {
+    // As over ws://: a TLS read gives at most a record's plaintext (16 KiB),
+    // never the 64 KiB buffer, and the flooder must still count as heavy
+    // (it was not: an echo took 3 s and the server grew by 250 MB).
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let ca = Ca::new("CA");
+    let server = start(
+        &[CertFiles::new(&ca, &["localhost"])],
+        false,
+        r#""worker_c": 1,"#,
+    );
+    let port = server.ports[0];
+    let before = server.rss_kib();
+    let flood = tls_flood(
+        wss_connect(port, "localhost", &ca.root).unwrap(),
+        &raw::masked(raw::BINARY, b"x"),
+        Duration::from_secs(5),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut other = wss_connect(port, "localhost", &ca.root).unwrap();
+    let mut grown_mib = 0;
+    let slowest = slowest_echo(|| {
+        assert_echoes(&mut other, "still there?");
+        grown_mib = grown_mib.max(server.rss_kib().saturating_sub(before) / 1024);
+    });
+    let replies = flood.join().unwrap();
+    assert!(replies.echoes > 10_000, "{replies:?}");
+    assert!(
+        slowest < Duration::from_secs(2),
+        "an echo took {slowest:?} while another TLS client flooded short messages"
+    );
+    assert!(grown_mib < 100, "the server grew by {grown_mib} MiB");
 }

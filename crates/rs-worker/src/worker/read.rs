@@ -20,6 +20,11 @@ pub(super) const MAX_READ: usize = 64 * 1024;
 /// app is behind (see `Worker::pause_if_app_behind`).
 const CHECKED_READ: usize = 4096;
 
+/// A read at least this long (or filling a shorter buffer) is a heavy
+/// sender's (see `Link::behind_for`). Not the buffer's length: over TLS a
+/// read gives at most one record's plaintext, 16 KiB.
+const HEAVY_READ: usize = 8192;
+
 /// The least a client that is finishing, or sent its close frame, may send
 /// (thrown away) before its connection is dropped without waiting further;
 /// a maximum-size message fits too (see `Worker::discard`).
@@ -80,7 +85,8 @@ impl Worker {
                     // left is not held on to while its app is behind.
                     let checked = n >= CHECKED_READ && matches!(conn.phase, Phase::Open(_));
                     self.process(slot, &mut rbuf[..n]);
-                    if checked && self.pause_if_app_behind(slot, n == rbuf.len()) {
+                    let heavy = n >= HEAVY_READ.min(rbuf.len());
+                    if checked && self.pause_if_app_behind(slot, heavy) {
                         break;
                     }
                     if plain && !until_blocked && n < rbuf.len() {

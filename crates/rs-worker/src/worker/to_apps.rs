@@ -68,7 +68,7 @@ impl Link {
     /// Whether a client just read should be paused until the app has
     /// caught up, and if so whether it waits for the app's replies too:
     /// when the app has more than its window of this worker's messages
-    /// unread, or, for a client whose read filled the buffer (`heavy`),
+    /// unread, or, for a client whose read was long (`heavy`, 8 KiB),
     /// when this worker has more than that of the app's replies to deliver.
     /// A client that sends faster than the app answers, or than its answers
     /// are delivered, then adds a read's worth at a time, not a ring's
