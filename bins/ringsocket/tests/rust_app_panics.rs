@@ -27,6 +27,18 @@ fn double_panic(_: &mut Read, _: &[u8]) -> i32 {
     panic!("zz first panic")
 }
 fn ret_min(_: &mut Read, _: &[u8]) -> i32 { i32::MIN }
+extern "C" fn ffi_callback() { panic!("zz extern boom") }
+fn extern_panic(_: &mut Read, _: &[u8]) -> i32 {
+    let f: extern "C" fn() = std::hint::black_box(ffi_callback);
+    f();
+    0
+}
+fn precondition(_: &mut Read, _: &[u8]) -> i32 {
+    // Checked in a debug build, before anything is read.
+    let p: *const u8 = std::hint::black_box(std::ptr::null());
+    let s = unsafe { std::slice::from_raw_parts(p, 1) };
+    i32::from(s[0])
+}
 fn caught(rs: &mut Read, _: &[u8]) -> i32 {
     let r = std::panic::catch_unwind(|| -> u8 { panic!("zz caught inside the app") }); // CAUGHT_LINE
     let again = std::panic::catch_unwind(|| -> u8 { panic!("zz caught again") });
@@ -53,6 +65,8 @@ rs_app! {
         113 => bin(caught, bytes()),     // 'q'
         114 => bin(resumed, bytes()),    // 'r'
         66 => bin(payload_bomb, bytes()),// 'B'
+        69 => bin(extern_panic, bytes()),// 'E'
+        85 => bin(precondition, bytes()),// 'U'
         111 => bin(ok, bytes()),         // 'o'
     },
     close: none,
@@ -160,6 +174,23 @@ fn a_panic_while_unwinding_says_what_panicked_before_the_server_aborts() {
     assert_eq!(status.code(), None, "aborted by a signal: {text}");
     for panic in ["zz first panic", "zz panic in drop while unwinding"] {
         assert!(text.contains(panic), "no word of {panic:?}: {text}");
+    }
+}
+
+/// The runtime's other aborts of a panic that cannot unwind: one out of an
+/// `extern "C"` function, and a failed check of an unsafe function's
+/// preconditions. Each is said before the abort (only Rust's "thread
+/// caused non-unwinding panic. aborting." reached stderr).
+#[test]
+fn the_runtimes_aborts_say_what_panicked() {
+    for (case, said) in [(b'E', "zz extern boom"), (b'U', "unsafe precondition")] {
+        let (mut server, log) = start(false, r#""close_client_on_panic": true,"#);
+        let _client = send(&server, case);
+        let status = server.wait_exit(Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(200));
+        let text = log.text();
+        assert_eq!(status.code(), None, "aborted by a signal: {text}");
+        assert!(text.contains(said), "no word of {said:?}: {text}");
     }
 }
 

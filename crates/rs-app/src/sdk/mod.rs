@@ -134,16 +134,17 @@ pub mod __private {
                 if cfg!(panic = "abort") {
                     return previous(info);
                 }
-                if message == CLEANUP_ABORT {
-                    // A destructor panicked while unwinding: the process
-                    // aborts once this returns, and no guard logs the
-                    // panics that led here. (Written as the default hook
-                    // writes, ignoring errors: a panic here aborts at once.)
+                if is_runtime_abort(&message) {
+                    // The process aborts once this returns, and no guard
+                    // logs the panics that led here. (Written as the
+                    // default hook writes, ignoring errors: a panic here
+                    // aborts at once.)
                     let name = APP_NAME.take();
                     for (message, place) in PANICS.take() {
                         let _ = writeln!(
                             std::io::stderr(),
-                            "{name}: panicked before the abort: {message}{place}"
+                            "{name}: an earlier panic on this thread (being unwound, or caught \
+                             by the app): {message}{place}"
                         );
                     }
                     return previous(info);
@@ -159,9 +160,16 @@ pub mod __private {
         });
     }
 
-    /// What Rust's runtime panics with when a destructor panics while
-    /// unwinding (a panic that cannot unwind: the process aborts).
-    const CLEANUP_ABORT: &str = "panic in a destructor during cleanup";
+    /// Whether `message` is one the Rust runtime panics with right before
+    /// it aborts the process (a panic that cannot unwind): a destructor
+    /// that panicked while unwinding, a panic out of a function that may
+    /// not unwind (an `extern "C" fn`), a failed check of an unsafe
+    /// function's preconditions (in debug builds).
+    fn is_runtime_abort(message: &str) -> bool {
+        message == "panic in a destructor during cleanup"
+            || message == "panic in a function that cannot unwind"
+            || message.starts_with("unsafe precondition")
+    }
 
     fn panic_message(panic: &(dyn Any + Send)) -> &str {
         panic
