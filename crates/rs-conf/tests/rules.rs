@@ -744,6 +744,13 @@ fn ip_addrs_do_not_overlap_within_an_entry() {
         &taken("0.0.0.0"),
     );
     assert_one_error(
+        &port(r#""::ffff:0.0.0.0", "127.0.0.1""#, embedded),
+        ErrorKind::DuplicatePort,
+        "ports[0].ip_addrs[1]",
+        Some("\"127.0.0.1\""),
+        &taken("0.0.0.0"),
+    );
+    assert_one_error(
         &port(r#""127.0.0.1", "::ffff:127.0.0.1""#, embedded),
         ErrorKind::InvalidIpAddr,
         "ports[0].ip_addrs[1]",

@@ -156,15 +156,17 @@ fn parse_ip_addrs(
     })?;
     // The unspecified address of a family takes every address of it (and
     // `::` with embedding every IPv4 one): listed with one, the bind fails.
-    let any_v4 = addrs.iter().any(|(ip, _)| *ip == Ipv4Addr::UNSPECIFIED);
+    // (With embedding, `::ffff:0.0.0.0` is `0.0.0.0`.)
+    let any_v4 = addrs
+        .iter()
+        .any(|(ip, _)| embedded_as_v4(*ip, families) == Ipv4Addr::UNSPECIFIED);
     let any_v6 = addrs.iter().any(|(ip, _)| *ip == Ipv6Addr::UNSPECIFIED);
     let mut valid = true;
     for (ip, ip_path) in &addrs {
-        let taken_by = match ip {
-            IpAddr::V4(_) if any_v4 && !ip.is_unspecified() => Some("0.0.0.0"),
+        let taken_by = match embedded_as_v4(*ip, families) {
+            v4 @ IpAddr::V4(_) if any_v4 && !v4.is_unspecified() => Some("0.0.0.0"),
             IpAddr::V4(_) if any_v6 && families.embedded => Some("::"),
             IpAddr::V6(_) if any_v6 && !ip.is_unspecified() => Some("::"),
-            IpAddr::V6(_) if any_v4 && embedded_as_v4(*ip, families).is_ipv4() => Some("0.0.0.0"),
             _ => None,
         };
         if let Some(other) = taken_by {
