@@ -223,11 +223,26 @@ impl Output {
         self.drop_unstarted_in(self.queue.len());
     }
 
-    /// Like [`drop_unstarted`](Self::drop_unstarted), but the last frame
-    /// stays too: a closing connection's own close frame, queued behind
-    /// everything else.
-    pub(crate) fn drop_unstarted_before_last(&mut self) {
-        self.drop_unstarted_in(self.queue.len().saturating_sub(1));
+    /// Like [`drop_unstarted`](Self::drop_unstarted), but control frames
+    /// stay too: a closing connection's own close frame, and the pongs
+    /// queued behind it for what the client sends until its close comes.
+    /// (Each queued entry starts with a frame header, whose opcode's high
+    /// bit marks a control frame: pongs and a close queued together start
+    /// with one. An HTTP response's 'H' has that bit too: never dropped.)
+    pub(crate) fn drop_unstarted_data(&mut self) {
+        let started = self.queue.front().is_some_and(|(_, offset)| *offset > 0);
+        let (mut index, mut dropped) = (0, 0);
+        self.queue.retain(|(bytes, offset)| {
+            let control = bytes.bytes.first().is_some_and(|b| b & 0x08 != 0);
+            let keep = (index == 0 && started) || control;
+            index += 1;
+            if !keep {
+                dropped += bytes.bytes.len() - offset;
+            }
+            keep
+        });
+        self.bytes -= dropped;
+        self.release_room();
     }
 
     /// Drops the frames that have not started going out among the first
@@ -533,34 +548,38 @@ mod tests {
     }
 
     #[test]
-    fn dropping_unstarted_output_before_the_last_frame_keeps_it() {
+    fn dropping_unstarted_data_keeps_control_frames() {
         let held = Held::default();
         let mut socket = Socket {
             room: 2,
             ..Socket::default()
         };
         let mut output = Output::default();
-        for frame in [&b"first"[..], b"second", b"third", b"close"] {
+        // Data frames (0x82), a close (0x88), then pongs (0x8a) behind it.
+        for frame in [
+            &b"\x82first"[..],
+            b"\x82second",
+            b"\x88close",
+            b"\x82third",
+            b"\x8apong",
+        ] {
             output
                 .send(&mut socket, &mut Frame::new(frame), &held)
                 .unwrap();
         }
-        output.drop_unstarted_before_last();
-        assert_eq!(output.pending(), 3 + 5 + 2 * FRAME_OVERHEAD);
+        output.drop_unstarted_data();
+        assert_eq!(output.pending(), 4 + 6 + 5 + 3 * FRAME_OVERHEAD);
         assert_eq!(
             held.bytes(),
-            5 + 5 + 2 * FRAME_OVERHEAD,
+            6 + 6 + 5 + 3 * FRAME_OVERHEAD,
             "the dropped copies are freed"
         );
         socket.room = 100;
         output.flush(&mut socket).unwrap();
-        assert_eq!(socket.written, b"firstclose");
-        // Nothing but one frame, or nothing at all: nothing to drop.
-        output.queue(&mut Frame::new(b"alone"), &held);
-        output.drop_unstarted_before_last();
-        assert_eq!(output.pending(), 5 + FRAME_OVERHEAD);
+        assert_eq!(socket.written, b"\x82first\x88close\x8apong");
+        // Nothing at all: nothing to drop.
         let mut empty = Output::default();
-        empty.drop_unstarted_before_last();
+        empty.drop_unstarted_data();
         assert_eq!(empty.pending(), 0);
     }
 }

@@ -198,8 +198,13 @@ impl Worker {
             .filter_map(|(slot, s)| {
                 let conn = s.conn.as_ref()?;
                 let pending = conn.output.pending() + conn.stream.buffered();
-                let served = conn.phase.app().is_some();
-                let leaving = matches!(conn.phase, Phase::Closing(_) | Phase::Finishing { .. });
+                // A client that sent its close frame is leaving too, though
+                // its app may still send it frames before the answer.
+                let leaving = matches!(
+                    conn.phase,
+                    Phase::Closing(_) | Phase::Finishing { .. } | Phase::Answering { .. }
+                );
+                let served = conn.phase.app().is_some() && !leaving;
                 ((served || leaving) && pending > 0).then_some((served, pending, slot as u32))
             })
             .collect();
@@ -214,7 +219,7 @@ impl Worker {
             };
             if !served {
                 let before = conn.output.pending();
-                conn.output.drop_unstarted_before_last();
+                conn.output.drop_unstarted_data();
                 let dropped = before - conn.output.pending();
                 if dropped > 0 {
                     log::debug!(

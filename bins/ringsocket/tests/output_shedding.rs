@@ -1,0 +1,228 @@
+//! Shedding past max_pending_output_total (configuration.md: "the output of
+//! connections already closing (a client that asked for much, then sent
+//! its close frame) that they have not started to read is dropped first,
+//! all but our close frames; then the client with the most unread output
+//! is closed with 1013"), for the cases the tests in server_limits.rs do
+//! not reach: pongs queued behind our close frame, and a client whose
+//! close frame waits for its app's answer. Two probe clients on one of two
+//! workers leave most of what they asked for unread.
+
+mod support;
+
+use std::time::Duration;
+
+use support::raw::{self, RawWs, Received};
+use support::{AppSpec, Server, welcome_id};
+
+fn worker_of(id: u64) -> u64 {
+    id >> 54
+}
+
+fn wmem_max() -> usize {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .unwrap()
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A raw probe client with a small receive buffer, and its id.
+fn client(server: &Server) -> (RawWs, u64) {
+    let mut c = RawWs::connect_with_receive_buffer(server.addr(), "/probe", 64 << 10);
+    let welcome = String::from_utf8(c.frame().payload).unwrap();
+    (c, welcome_id(&welcome))
+}
+
+fn big(kib: u16) -> Vec<u8> {
+    let mut m = vec![13];
+    m.extend_from_slice(&kib.to_be_bytes());
+    m
+}
+
+fn close_req(id: u64, code: u16) -> Vec<u8> {
+    let mut m = vec![7];
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&code.to_be_bytes());
+    m
+}
+
+#[test]
+fn shedding_a_closing_client_that_asked_for_a_pong_keeps_its_close_frame() {
+    // The unread part of `mib` 1 MiB frames (what the kernel does not take)
+    // is under max_pending_output; two clients' pass the total.
+    let mib = (wmem_max() >> 20) + 12;
+    let limit = 14usize << 20;
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe")],
+        &format!(
+            r#""worker_c": 2, "max_ws_msg_size": 1048576, "max_pending_output": {limit},
+               "max_pending_output_total": {limit}, "shutdown_wait_ws": 20,"#
+        ),
+    );
+    let log = server.capture_stderr();
+    // Two clients on the same worker (the total is per worker).
+    let mut clients: Vec<(RawWs, u64)> = Vec::new();
+    let (x, y) = loop {
+        assert!(clients.len() < 40, "no two clients on one worker");
+        clients.push(client(&server));
+        let last = clients.len() - 1;
+        if let Some(first) =
+            (0..last).find(|&i| worker_of(clients[i].1) == worker_of(clients[last].1))
+        {
+            break (first, last);
+        }
+    };
+    let (mut y_client, _y_id) = clients.remove(y);
+    let (mut x_client, x_id) = clients.remove(x);
+    drop(clients); // others leave; their "bye" may reach x and y
+    std::thread::sleep(Duration::from_millis(300));
+    // x asks for a big frame it does not read, then to be closed with 4000
+    // (close_client): the close frame waits behind the frame's unread part.
+    for _ in 0..mib {
+        x_client.send(raw::BINARY, &big(1024));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    x_client.send(raw::BINARY, &close_req(x_id, 4000));
+    std::thread::sleep(Duration::from_millis(300));
+    // x pings: the pong is owed after our close frame (RFC 6455 §5.5.2).
+    x_client.send(raw::PING, b"p1");
+    std::thread::sleep(Duration::from_millis(300));
+    // y asks for as much: the worker now holds more than the total.
+    for _ in 0..mib {
+        y_client.send(raw::BINARY, &big(1024));
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    // x reads everything it gets.
+    let mut got = Vec::new();
+    loop {
+        match x_client.read_within(Duration::from_secs(10)) {
+            Received::Frame(f) => {
+                let desc = match f.opcode {
+                    raw::CLOSE => format!("close {}", f.close_code()),
+                    raw::PONG => format!("pong {:?}", String::from_utf8_lossy(&f.payload)),
+                    raw::BINARY => format!("binary {}", f.payload.len()),
+                    raw::TEXT => format!("text {}", String::from_utf8_lossy(&f.payload)),
+                    o => format!("opcode {o}"),
+                };
+                let is_close = f.opcode == raw::CLOSE;
+                let is_pong = f.opcode == raw::PONG;
+                got.push(desc);
+                if is_close {
+                    break;
+                }
+                if is_pong {
+                    // Whatever came so far; answer with our close to end it.
+                    x_client.send(raw::CLOSE, &1000u16.to_be_bytes());
+                }
+            }
+            Received::Closed { trailing, reset } => {
+                got.push(format!("tcp closed (trailing {trailing}, reset {reset})"));
+                break;
+            }
+        }
+    }
+    let text = log.text();
+    let shed_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("max_pending_output_total"))
+        .collect();
+    assert!(
+        got.iter().any(|g| g == "close 4000"),
+        "x never got the close frame close_client queued: {got:?}\n{shed_lines:#?}"
+    );
+}
+
+fn probe_at(server: &Server, path: &str) -> (RawWs, u64) {
+    let mut c = RawWs::connect_with_receive_buffer(server.addr(), path, 64 << 10);
+    let welcome = String::from_utf8(c.frame().payload).unwrap();
+    (c, welcome_id(&welcome))
+}
+
+#[test]
+fn a_client_waiting_for_its_close_answer_loses_its_output_first() {
+    let limit = 14usize << 20;
+    let mut server = Server::start_with(
+        1,
+        &[
+            AppSpec::simple("probe"),
+            AppSpec::at("probe2", support::app_path("probe")),
+        ],
+        &format!(
+            r#""worker_c": 2, "max_ws_msg_size": 1048576, "max_pending_output": {limit},
+               "max_pending_output_total": {limit}, "shutdown_wait_ws": 20,"#
+        ),
+    );
+    let log = server.capture_stderr();
+    let (mut x, x_id) = probe_at(&server, "/probe");
+    let (mut z, _) = probe_at(&server, "/probe");
+    // y: a client of the second probe app (same library, its own thread)
+    // on x's worker.
+    let mut others = Vec::new();
+    let mut y = loop {
+        let (c, id) = probe_at(&server, "/probe2");
+        if worker_of(id) == worker_of(x_id) {
+            break c;
+        }
+        others.push(c);
+        assert!(others.len() < 40);
+    };
+    // x: 12 MiB it does not read.
+    for _ in 0..12 {
+        let mut m = vec![13];
+        m.extend_from_slice(&1024u16.to_be_bytes());
+        x.send(raw::BINARY, &m);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // The probe app sleeps 3 s (case 12, from z); x closes meanwhile.
+    z.send(raw::BINARY, &[12, 0x0b, 0xb8]);
+    std::thread::sleep(Duration::from_millis(200));
+    x.send(raw::CLOSE, &1000u16.to_be_bytes());
+    std::thread::sleep(Duration::from_millis(200));
+    // y asks the second probe app for 16 MiB it does not read.
+    for _ in 0..16 {
+        let mut m = vec![13];
+        m.extend_from_slice(&1024u16.to_be_bytes());
+        y.send(raw::BINARY, &m);
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    let text = log.text();
+    let shed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("max_pending_output_total"))
+        .collect();
+    // x reads what it gets, until the close.
+    let mut x_end = None;
+    let mut x_frames = 0;
+    loop {
+        match x.read_within(Duration::from_secs(15)) {
+            Received::Frame(f) if f.opcode == raw::CLOSE => {
+                x_end = Some(f.close_code());
+                break;
+            }
+            Received::Frame(_) => x_frames += 1,
+            Received::Closed { .. } => break,
+        }
+    }
+    // y reads: all 16 echoes, or a 1013.
+    let mut y_end = "all 16".to_owned();
+    for n in 0..16 {
+        let f = y.frame();
+        if f.opcode == raw::CLOSE {
+            y_end = format!("close {} after {n}", f.close_code());
+            break;
+        }
+    }
+    assert!(!shed.is_empty(), "no shedding happened: the setup failed");
+    // x's unstarted output goes first (it was served as a client in
+    // session: y, within its own limit, was closed with 1013 while x kept
+    // 12 MiB), and x still gets the answer to its close frame.
+    assert!(
+        shed[0].contains(&format!("client {x_id} ")) && shed[0].contains("as it is closing"),
+        "{shed:#?}"
+    );
+    assert_eq!(x_end, Some(1000), "{x_frames} frames; {y_end}\n{shed:#?}");
+    assert!(x_frames < 12, "x kept all its output: {shed:#?}");
+}
