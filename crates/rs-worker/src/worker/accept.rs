@@ -223,26 +223,35 @@ impl Worker {
                         return;
                     };
                     drop(spare);
-                    let waiting = socket.accept();
-                    let failed = waiting.as_ref().err().map(|e| (e.kind(), e.raw_os_error()));
-                    // Closed before the spare is taken back, which may need
-                    // its descriptor.
-                    drop(waiting);
+                    // A connection accepted is closed at once, before the
+                    // spare is taken back, which may need its descriptor.
+                    let failed = socket.accept().err();
                     self.spare_fd = std::fs::File::open("/dev/null").ok();
                     match failed {
                         None => self.accept_refusals.record(self.index, || {
                             format!("accept failed: {e}; refusing new connections")
                         }),
                         // None waits: the next comes with an event.
-                        Some((io::ErrorKind::WouldBlock, _)) => return,
+                        Some(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                         // Another thread took the descriptor the spare gave
                         // back: what waits is taken up at the retry.
-                        Some((_, Some(libc::EMFILE | libc::ENFILE))) => {
+                        Some(e)
+                            if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) =>
+                        {
                             self.retry_accept_at(Instant::now() + ACCEPT_RETRY);
                             return;
                         }
                         // That connection failed on its own; more may wait.
-                        Some(_) => {}
+                        Some(e)
+                            if e.kind() == io::ErrorKind::Interrupted
+                                || is_connection_error(&e) => {}
+                        // One of the system's (ENOBUFS): as below.
+                        Some(e) => {
+                            self.accept_refusals
+                                .record(self.index, || format!("accept failed: {e}"));
+                            self.retry_accept_at(Instant::now() + ACCEPT_RETRY);
+                            return;
+                        }
                     }
                     continue;
                 }
