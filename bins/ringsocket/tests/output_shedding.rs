@@ -142,7 +142,7 @@ fn probe_at(server: &Server, path: &str) -> (RawWs, u64) {
 }
 
 #[test]
-fn a_client_waiting_for_its_close_answer_loses_its_output_first() {
+fn a_client_waiting_for_its_close_answer_is_shed_before_clients_in_session() {
     let limit = 14usize << 20;
     let mut server = Server::start_with(
         1,
@@ -216,13 +216,15 @@ fn a_client_waiting_for_its_close_answer_loses_its_output_first() {
         }
     }
     assert!(!shed.is_empty(), "no shedding happened: the setup failed");
-    // x's unstarted output goes first (it was served as a client in
-    // session: y, within its own limit, was closed with 1013 while x kept
-    // 12 MiB), and x still gets the answer to its close frame.
+    // x goes first (it kept its output, and y, within its own limit, was
+    // closed with 1013): with 1013 as the answer to its close frame, its
+    // unread output dropped (not a hole in its stream, which the app's
+    // later frames would follow); y, under the total then, keeps all.
     assert!(
-        shed[0].contains(&format!("client {x_id} ")) && shed[0].contains("as it is closing"),
+        shed[0].contains(&format!("client {x_id} ")) && shed[0].contains("closing with 1013"),
         "{shed:#?}"
     );
-    assert_eq!(x_end, Some(1000), "{x_frames} frames; {y_end}\n{shed:#?}");
+    assert_eq!(x_end, Some(1013), "{x_frames} frames; {y_end}\n{shed:#?}");
     assert!(x_frames < 12, "x kept all its output: {shed:#?}");
+    assert_eq!(y_end, "all 16", "{shed:#?}");
 }

@@ -12,6 +12,10 @@ use crate::output::Frame;
 use super::Worker;
 use super::conn::{Conn, Phase, shown};
 
+/// The rank, in [`Worker::shed_pending_output`], of connections whose
+/// unstarted data is dropped rather than closed with 1013.
+const LEAVING: u8 = 0;
+
 impl Worker {
     /// Whether a writable event has work for `slot`: output waiting, or a
     /// finishing connection to end. (Most writable events only report the
@@ -190,34 +194,35 @@ impl Worker {
     #[cold]
     fn shed_pending_output(&mut self) {
         let (max, held) = (self.limits.max_pending_output_total, self.held.bytes());
-        // (still served, pending, slot): those leaving first, then the most.
-        let mut most: Vec<(bool, usize, u32)> = self
+        // (rank, pending, slot): those leaving (our close frame queued)
+        // first, then those waiting for their app to answer the close frame
+        // they sent, then those in session; the most unread first in each.
+        let mut most: Vec<(u8, usize, u32)> = self
             .slots
             .iter()
             .enumerate()
             .filter_map(|(slot, s)| {
                 let conn = s.conn.as_ref()?;
                 let pending = conn.output.pending() + conn.stream.buffered();
-                // A client that sent its close frame is leaving too, though
-                // its app may still send it frames before the answer.
-                let leaving = matches!(
-                    conn.phase,
-                    Phase::Closing(_) | Phase::Finishing { .. } | Phase::Answering { .. }
-                );
-                let served = conn.phase.app().is_some() && !leaving;
-                ((served || leaving) && pending > 0).then_some((served, pending, slot as u32))
+                let rank = match conn.phase {
+                    Phase::Closing(_) | Phase::Finishing { .. } => LEAVING,
+                    Phase::Answering { .. } => 1,
+                    Phase::Open(_) => 2,
+                    Phase::Handshake(..) => return None,
+                };
+                (pending > 0).then_some((rank, pending, slot as u32))
             })
             .collect();
         most.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         let mut excess = held.saturating_sub(max);
-        for (served, pending, slot) in most {
+        for (rank, pending, slot) in most {
             if excess == 0 {
                 break;
             }
             let Some(conn) = self.conn(slot) else {
                 continue;
             };
-            if !served {
+            if rank == LEAVING {
                 let before = conn.output.pending();
                 conn.output.drop_unstarted_data();
                 let dropped = before - conn.output.pending();
