@@ -219,12 +219,17 @@ fn clients_paused_while_their_app_is_behind_lose_nothing() {
 
 #[test]
 fn clients_of_an_app_that_sends_more_than_is_delivered_are_still_read() {
-    // One client asks the probe for 40 bursts of 65,535 frames (case 11)
+    // One client asks the probe for 80 bursts of 65,535 frames (case 11)
     // with a few bytes, and reads them: the app's replies stay far behind
     // for seconds. Another client's pings must still be read and answered
-    // (a client is paused for the replies only when it sends heavily).
+    // (a client is paused for the replies only when it sends heavily, and
+    // then 50 ms at most: a small inbound ring makes the window small).
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let server = Server::start_with(1, &[AppSpec::simple("probe")], r#""worker_c": 1,"#);
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe")],
+        r#""worker_c": 1, "max_ws_msg_size": 65536, "inbound_ring_buf_size": 1048576,"#,
+    );
     let mut other = RawWs::connect(server.addr(), "/probe");
     assert_eq!(other.frame().opcode, raw::TEXT); // welcome
     let asker = RawWs::connect(server.addr(), "/probe");
@@ -232,7 +237,7 @@ fn clients_of_an_app_that_sends_more_than_is_delivered_are_still_read() {
     let reading = std::thread::spawn(move || read_replies(reader));
     let mut stream = asker.stream;
     stream
-        .write_all(&raw::masked(raw::BINARY, &[11, 0xff, 0xff]).repeat(40))
+        .write_all(&raw::masked(raw::BINARY, &[11, 0xff, 0xff]).repeat(80))
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let slowest = slowest_echo(|| {
@@ -243,10 +248,29 @@ fn clients_of_an_app_that_sends_more_than_is_delivered_are_still_read() {
             (raw::PONG, &b"still there?"[..])
         );
     });
+    // 80 pings of 125 bytes in one write: a heavy read, paused for the
+    // replies; the ping after them is still answered soon (it waited for
+    // as long as the replies stayed behind, seconds).
+    other.send_raw(&raw::masked(raw::PING, &[b'x'; 125]).repeat(80));
+    for _ in 0..80 {
+        assert_eq!(other.frame().opcode, raw::PONG);
+    }
+    let after_heavy = slowest_echo(|| {
+        other.send(raw::PING, b"and now?");
+        let pong = other.frame();
+        assert_eq!(
+            (pong.opcode, &pong.payload[..]),
+            (raw::PONG, &b"and now?"[..])
+        );
+    });
     stream.shutdown(Shutdown::Both).unwrap();
     let replies = reading.join().unwrap();
+    assert!(
+        after_heavy < Duration::from_millis(500),
+        "a pong took {after_heavy:?} after a heavy read while the app's replies were behind"
+    );
     // Still going when the pings were done.
-    assert!(replies.echoes < 40 * 65_535, "{replies:?}");
+    assert!(replies.echoes < 80 * 65_535, "{replies:?}");
     assert!(
         slowest < Duration::from_millis(500),
         "a pong took {slowest:?} while the app's replies to another client were behind"

@@ -80,8 +80,8 @@ pub(super) struct Stalled {
     pub(super) app: u16,
     pub(super) rest: Vec<u8>,
     /// It waits for the app's replies to be delivered too (it sent faster
-    /// than they were).
-    pub(super) until_replies: bool,
+    /// than they were), until this at most.
+    pub(super) until_replies: Option<Instant>,
 }
 
 pub(super) struct Conn {

@@ -134,7 +134,7 @@ impl Worker {
                     conn.stalled = Some(Stalled {
                         app,
                         rest,
-                        until_replies: false,
+                        until_replies: None,
                     });
                     let generation = conn.id.generation();
                     self.stalled.push((slot, generation));

@@ -5,6 +5,7 @@
 //! [`MAX_BACKLOG_BYTES`], no client of the app is.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use rs_app::abi::PeerAddr;
 use rs_app::wire::{ClientId, Inbound, InboundKind, inbound_len, write_inbound_header};
@@ -24,6 +25,11 @@ pub(super) const MAX_BACKLOG_BYTES: usize = 32 << 20;
 /// The most of this worker's messages an app may leave unread in its ring
 /// (see [`Link::is_behind`]); less for a smaller ring.
 const MAX_WINDOW: u64 = 4 << 20;
+/// The longest a client is paused for its app's replies alone: an app
+/// whose replies stay behind for long of its own accord (a feed) must not
+/// keep a client that once sent much unread, its pings and close frame
+/// unanswered; a flooder is slowed to a read per this much.
+const REPLIES_WAIT: Duration = Duration::from_millis(50);
 
 /// The inbound half of an [`AppLink`](super::AppLink).
 pub(super) struct Link {
@@ -84,9 +90,11 @@ impl Link {
     }
 
     /// Whether a client paused for this app may be read again
-    /// (`until_replies`: it waits for the app's replies too).
-    fn has_caught_up(&mut self, until_replies: bool) -> bool {
-        if !self.backlog.is_empty() || (until_replies && self.replies_behind) {
+    /// (`until_replies`: it waits for the app's replies too, until then;
+    /// `now`: the time).
+    fn has_caught_up(&mut self, until_replies: Option<Instant>, now: Instant) -> bool {
+        let for_replies = until_replies.is_some_and(|until| now < until);
+        if !self.backlog.is_empty() || (for_replies && self.replies_behind) {
             return false;
         }
         if self.inbound.unreleased_exceeds(self.window) {
@@ -325,13 +333,13 @@ impl Worker {
     /// Stops reading `slot` (of `app`) until [`retry_stalled`](Self::retry_stalled)
     /// finds the app caught up.
     #[cold]
-    fn pause(&mut self, slot: u32, app: u16, until_replies: bool, why: &str) {
+    fn pause(&mut self, slot: u32, app: u16, for_replies: bool, why: &str) {
         let Some(conn) = self.conn(slot) else { return };
         log::trace!("client {}: {why}, reading paused", conn.id);
         conn.stalled = Some(Stalled {
             app,
             rest: Vec::new(),
-            until_replies,
+            until_replies: for_replies.then(|| Instant::now() + REPLIES_WAIT),
         });
         let generation = conn.id.generation();
         self.stalled.push((slot, generation));
@@ -365,6 +373,7 @@ impl Worker {
             self.backlog_full = self.apps.iter().any(Link::holds_too_much);
         }
         let mut waiting = std::mem::take(&mut self.stalled);
+        let now = Instant::now();
         let mut kept = 0;
         for i in 0..waiting.len() {
             let (slot, generation) = waiting[i];
@@ -382,10 +391,9 @@ impl Worker {
             // the app: its close answer need not wait for the app.
             let closing = matches!(conn.phase, Phase::Closing(_));
             let apps = &mut self.apps;
-            let Some(stall) = conn
-                .stalled
-                .take_if(|s| closing || apps[usize::from(s.app)].has_caught_up(s.until_replies))
-            else {
+            let Some(stall) = conn.stalled.take_if(|s| {
+                closing || apps[usize::from(s.app)].has_caught_up(s.until_replies, now)
+            }) else {
                 if conn.stalled.is_some() {
                     waiting[kept] = (slot, generation);
                     kept += 1;
