@@ -33,6 +33,11 @@ fn extern_panic(_: &mut Read, _: &[u8]) -> i32 {
     f();
     0
 }
+fn null_deref(_: &mut Read, _: &[u8]) -> i32 {
+    // Checked in a debug build.
+    let p: *const u8 = std::hint::black_box(std::ptr::null());
+    i32::from(unsafe { *p })
+}
 fn precondition(_: &mut Read, _: &[u8]) -> i32 {
     // Checked in a debug build, before anything is read.
     let p: *const u8 = std::hint::black_box(std::ptr::null());
@@ -67,6 +72,7 @@ rs_app! {
         66 => bin(payload_bomb, bytes()),// 'B'
         69 => bin(extern_panic, bytes()),// 'E'
         85 => bin(precondition, bytes()),// 'U'
+        78 => bin(null_deref, bytes()),  // 'N'
         111 => bin(ok, bytes()),         // 'o'
     },
     close: none,
@@ -178,12 +184,17 @@ fn a_panic_while_unwinding_says_what_panicked_before_the_server_aborts() {
 }
 
 /// The runtime's other aborts of a panic that cannot unwind: one out of an
-/// `extern "C"` function, and a failed check of an unsafe function's
-/// preconditions. Each is said before the abort (only Rust's "thread
+/// `extern "C"` function, a failed check of an unsafe function's
+/// preconditions, a null pointer dereferenced. Each is said before the abort (only Rust's "thread
 /// caused non-unwinding panic. aborting." reached stderr).
 #[test]
 fn the_runtimes_aborts_say_what_panicked() {
-    for (case, said) in [(b'E', "zz extern boom"), (b'U', "unsafe precondition")] {
+    let cases = [
+        (b'E', "zz extern boom"),
+        (b'U', "unsafe precondition"),
+        (b'N', "null pointer dereference"),
+    ];
+    for (case, said) in cases {
         let (mut server, log) = start(false, r#""close_client_on_panic": true,"#);
         let _client = send(&server, case);
         let status = server.wait_exit(Duration::from_secs(20));

@@ -163,12 +163,17 @@ pub mod __private {
     /// Whether `message` is one the Rust runtime panics with right before
     /// it aborts the process (a panic that cannot unwind): a destructor
     /// that panicked while unwinding, a panic out of a function that may
-    /// not unwind (an `extern "C" fn`), a failed check of an unsafe
-    /// function's preconditions (in debug builds).
+    /// not unwind (an `extern "C" fn`), and the checks of debug builds: an
+    /// unsafe function's preconditions, a null or misaligned pointer
+    /// dereferenced.
     fn is_runtime_abort(message: &str) -> bool {
-        message == "panic in a destructor during cleanup"
-            || message == "panic in a function that cannot unwind"
-            || message.starts_with("unsafe precondition")
+        matches!(
+            message,
+            "panic in a destructor during cleanup"
+                | "panic in a function that cannot unwind"
+                | "null pointer dereference occurred"
+        ) || message.starts_with("unsafe precondition")
+            || message.starts_with("misaligned pointer dereference")
     }
 
     fn panic_message(panic: &(dyn Any + Send)) -> &str {
