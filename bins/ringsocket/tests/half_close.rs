@@ -365,17 +365,6 @@ fn wait_for_fds(server: &Server, count: usize, limit: Duration) -> Option<Durati
     Some(start.elapsed())
 }
 
-/// The most the kernel lets a socket's send buffer grow to.
-fn wmem_max() -> usize {
-    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
-        .unwrap()
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 /// Probe bursts of u16::MAX frames of 4 bytes on the wire each: more than
 /// the sockets can hold by 2 MiB, which waits in the worker while the
 /// client reads nothing.

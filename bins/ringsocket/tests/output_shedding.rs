@@ -12,20 +12,10 @@ mod support;
 use std::time::Duration;
 
 use support::raw::{self, RawWs, Received};
-use support::{AppSpec, Server, welcome_id};
+use support::{AppSpec, Server, welcome_id, wmem_max};
 
 fn worker_of(id: u64) -> u64 {
     id >> 54
-}
-
-fn wmem_max() -> usize {
-    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
-        .unwrap()
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 /// A raw probe client with a small receive buffer, and its id.

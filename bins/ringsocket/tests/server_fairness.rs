@@ -132,6 +132,21 @@ fn slowest_echo(mut echo: impl FnMut()) -> Duration {
     slowest
 }
 
+/// The slowest echo (`slowest_echo`) of a client of the echo app on the
+/// one worker of a server where another client floods `frame` for
+/// `flood_for`; and what the flooder got back.
+fn echo_during_flood(frame: &[u8], flood_for: Duration) -> (Duration, Replies) {
+    let server = Server::start_with(1, &[AppSpec::simple("echo")], r#""worker_c": 1,"#);
+    let flood = Flood::start(&server, frame, flood_for);
+    std::thread::sleep(Duration::from_millis(400));
+    let mut other = connect(&server.url("/echo"));
+    let slowest = slowest_echo(|| {
+        other.send(Message::text("still there?")).unwrap();
+        assert_eq!(next_message(&mut other), Message::text("still there?"));
+    });
+    (slowest, flood.finish())
+}
+
 #[test]
 fn a_client_flooding_pings_does_not_starve_the_others_on_its_worker() {
     // One worker: the flooder and the other client share its loop. (Before
@@ -139,19 +154,8 @@ fn a_client_flooding_pings_does_not_starve_the_others_on_its_worker() {
     // one read of pings took seconds to answer: during this flood an echo
     // waited 3.6 s in a debug build.)
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let server = Server::start_with(1, &[AppSpec::simple("echo")], r#""worker_c": 1,"#);
-    let flood = Flood::start(
-        &server,
-        &raw::masked(raw::PING, b""),
-        Duration::from_secs(2),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let mut other = connect(&server.url("/echo"));
-    let slowest = slowest_echo(|| {
-        other.send(Message::text("still there?")).unwrap();
-        assert_eq!(next_message(&mut other), Message::text("still there?"));
-    });
-    let replies = flood.finish();
+    let (slowest, replies) =
+        echo_during_flood(&raw::masked(raw::PING, b""), Duration::from_secs(2));
     assert!(replies.pongs > 1000, "{replies:?}");
     assert!(
         slowest < Duration::from_millis(500),
@@ -166,19 +170,8 @@ fn a_client_flooding_short_messages_does_not_starve_the_others_of_its_app() {
     // grown to 64 MiB, and the client paused first was always resumed
     // first: the other waited for the whole flood, 5 s in a release build.)
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let server = Server::start_with(1, &[AppSpec::simple("echo")], r#""worker_c": 1,"#);
-    let flood = Flood::start(
-        &server,
-        &raw::masked(raw::BINARY, b"x"),
-        Duration::from_secs(5),
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    let mut other = connect(&server.url("/echo"));
-    let slowest = slowest_echo(|| {
-        other.send(Message::text("still there?")).unwrap();
-        assert_eq!(next_message(&mut other), Message::text("still there?"));
-    });
-    let replies = flood.finish();
+    let (slowest, replies) =
+        echo_during_flood(&raw::masked(raw::BINARY, b"x"), Duration::from_secs(5));
     assert!(replies.echoes > 10_000, "{replies:?}");
     // Behind the flooder's messages and replies up to the app's window
     // (4 MiB each way): 0.2-0.6 s in a debug build (4.5 s before: the

@@ -759,17 +759,6 @@ fn a_silent_client_is_pinged_then_closed_with_1001_and_one_that_answers_stays() 
     assert!(pings >= 1, "it was never pinged");
 }
 
-/// The most a TCP socket's send buffer grows to (tcp_wmem's maximum).
-fn wmem_max() -> usize {
-    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
-        .unwrap()
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 /// Sends `count` binary messages of 1 MiB, message `n` all bytes `n`.
 fn send_mib(client: &mut RawWs, count: usize) {
     for n in 0..count {

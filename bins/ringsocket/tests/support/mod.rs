@@ -677,3 +677,14 @@ pub fn assert_silent(client: &mut Client, what: &str) {
     }
     set_timeout(client, Duration::from_secs(10));
 }
+
+/// The most a TCP socket's send buffer grows to (tcp_wmem's maximum).
+pub fn wmem_max() -> usize {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .unwrap()
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
