@@ -38,6 +38,14 @@ fn null_deref(_: &mut Read, _: &[u8]) -> i32 {
     let p: *const u8 = std::hint::black_box(std::ptr::null());
     i32::from(unsafe { *p })
 }
+#[repr(u8)]
+#[derive(Clone, Copy)]
+enum Two { A = 0, B = 1 }
+fn bad_enum(_: &mut Read, _: &[u8]) -> i32 {
+    // Checked in a debug build.
+    let two: Two = unsafe { std::mem::transmute(std::hint::black_box(7u8)) };
+    match two { Two::A => 0, Two::B => 1 }
+}
 fn precondition(_: &mut Read, _: &[u8]) -> i32 {
     // Checked in a debug build, before anything is read.
     let p: *const u8 = std::hint::black_box(std::ptr::null());
@@ -73,6 +81,7 @@ rs_app! {
         69 => bin(extern_panic, bytes()),// 'E'
         85 => bin(precondition, bytes()),// 'U'
         78 => bin(null_deref, bytes()),  // 'N'
+        86 => bin(bad_enum, bytes()),    // 'V'
         111 => bin(ok, bytes()),         // 'o'
     },
     close: none,
@@ -185,7 +194,7 @@ fn a_panic_while_unwinding_says_what_panicked_before_the_server_aborts() {
 
 /// The runtime's other aborts of a panic that cannot unwind: one out of an
 /// `extern "C"` function, a failed check of an unsafe function's
-/// preconditions, a null pointer dereferenced. Each is said before the abort (only Rust's "thread
+/// preconditions, a null pointer dereferenced, an invalid enum. Each is said before the abort (only Rust's "thread
 /// caused non-unwinding panic. aborting." reached stderr).
 #[test]
 fn the_runtimes_aborts_say_what_panicked() {
@@ -193,6 +202,7 @@ fn the_runtimes_aborts_say_what_panicked() {
         (b'E', "zz extern boom"),
         (b'U', "unsafe precondition"),
         (b'N', "null pointer dereference"),
+        (b'V', "an enum from an invalid value"),
     ];
     for (case, said) in cases {
         let (mut server, log) = start(false, r#""close_client_on_panic": true,"#);
