@@ -23,7 +23,7 @@ pub(super) const MAX_BACKLOG: usize = 4096;
 /// either (see [`Link::holds_too_much`]).
 pub(super) const MAX_BACKLOG_BYTES: usize = 32 << 20;
 /// The most of this worker's messages an app may leave unread in its ring
-/// (see [`Link::is_behind`]); less for a smaller ring.
+/// (see [`Link::behind_for`]); less for a smaller ring.
 const MAX_WINDOW: u64 = 4 << 20;
 /// The longest a client is paused for its app's replies alone: an app
 /// whose replies stay behind for long of its own accord (a feed) must not
@@ -295,9 +295,8 @@ impl Worker {
         )
     }
 
-    /// Stops reading `slot`, just read (`heavy`: the read filled the
-    /// buffer), while its app [is behind](Link::behind_for). Whether it
-    /// stopped.
+    /// Stops reading `slot`, just read (`heavy`: a long read), while its
+    /// app [is behind](Link::behind_for). Whether it stopped.
     #[inline(always)]
     pub(super) fn pause_if_app_behind(&mut self, slot: u32, heavy: bool) -> bool {
         self.pause_if(slot, |link| link.behind_for(heavy), "its app is behind")
