@@ -493,14 +493,22 @@ impl Server {
     /// `wss://` endpoints in use (kept when ports or apps changed), leave
     /// the old ones in use.
     fn reload(&mut self, config_path: &Path) {
-        // Checked as --check and startup check it, the files it names too.
-        let config = match config::load_checked(config_path) {
+        // Checked as --check and startup check it, the certs' files too.
+        // The apps' files only warn: apps are not reloaded (an app file
+        // moved aside in an upgrade must not hold up new certificates).
+        let config = match Config::load(config_path).and_then(|c| c.check_cert_files().map(|()| c))
+        {
             Ok(config) => config,
             Err(errors) => {
                 log::error!("SIGHUP: the configuration is invalid, nothing reloaded:\n{errors}");
                 return;
             }
         };
+        if let Err(errors) = config.check_app_files() {
+            log::warn!(
+                "SIGHUP: the running apps are not affected, but a restart would fail:\n{errors}"
+            );
+        }
         for warning in config.warnings() {
             log::warn!("SIGHUP: {}: {warning}", config.file.display());
         }

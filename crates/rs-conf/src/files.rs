@@ -14,6 +14,12 @@ use crate::path::JsonPath;
 use crate::value::quote;
 
 pub(crate) fn check(config: &Config, errs: &mut Errors<'_>) {
+    check_certs(config, errs);
+    check_apps(config, errs);
+}
+
+/// The certs' files of [`check`].
+pub(crate) fn check_certs(config: &Config, errs: &mut Errors<'_>) {
     let certs = JsonPath::root().key("certs");
     for (i, cert) in config.certs.iter().enumerate() {
         check_file(
@@ -27,6 +33,10 @@ pub(crate) fn check(config: &Config, errs: &mut Errors<'_>) {
             &cert.pubchain_path,
         );
     }
+}
+
+/// The apps' files of [`check`].
+pub(crate) fn check_apps(config: &Config, errs: &mut Errors<'_>) {
     let apps = JsonPath::root().key("apps");
     for (i, app) in config.apps.iter().enumerate() {
         check_file(errs, &apps.index(i).key("app_path"), &app.app_path);

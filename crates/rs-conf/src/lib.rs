@@ -108,6 +108,20 @@ impl Config {
         files::check(self, &mut errs);
         errs.into_result()
     }
+
+    /// [`check_files`](Self::check_files) for the certs' files alone.
+    pub fn check_cert_files(&self) -> Result<(), ConfigErrors> {
+        let mut errs = error::Errors::new(&self.file);
+        files::check_certs(self, &mut errs);
+        errs.into_result()
+    }
+
+    /// [`check_files`](Self::check_files) for the apps' files alone.
+    pub fn check_app_files(&self) -> Result<(), ConfigErrors> {
+        let mut errs = error::Errors::new(&self.file);
+        files::check_apps(self, &mut errs);
+        errs.into_result()
+    }
 }
 
 fn one(error: ConfigError) -> ConfigErrors {
