@@ -114,8 +114,8 @@ pub mod __private {
     /// clients waiting. Other panics (the app's own threads) go to the hook
     /// there was, and so do those no guard will log because the process
     /// aborts after the hook: all of them with `panic = "abort"`, and the
-    /// abort of a panic while unwinding from another (a `Drop` that
-    /// panics), with the callback's panics before it.
+    /// runtime's aborts ([`is_runtime_abort`]), with the panics recorded
+    /// before them.
     fn quiet_panics_in_callbacks(app: &str) {
         APP_THREAD.set(true);
         APP_NAME.set(app.to_owned());
