@@ -50,7 +50,8 @@ fn an_unknown_name_or_no_sni_fails_the_handshake_with_an_alert() {
         wss_connect(port, "c.test", &ca.root).unwrap_err(),
         rustls::Error::AlertReceived(AlertDescription::AccessDenied)
     );
-    // Connecting by IP address, a client sends no SNI.
+    // Connecting by IP address, a client sends no SNI; no cert lists the
+    // address.
     assert_eq!(
         wss_connect(port, "127.0.0.1", &ca.root).unwrap_err(),
         rustls::Error::AlertReceived(AlertDescription::AccessDenied)
@@ -59,6 +60,24 @@ fn an_unknown_name_or_no_sni_fails_the_handshake_with_an_alert() {
     assert_echoes(
         &mut wss_connect(port, "a.test", &ca.root).unwrap(),
         "still here",
+    );
+}
+
+/// A client connecting to an IP address sends no SNI; a cert listing the
+/// address (a certificate with an IP address SAN) is presented then.
+#[test]
+fn a_client_connecting_by_ip_address_gets_the_cert_listing_it() {
+    let ca = Ca::new("CA");
+    let by_ip = CertFiles::new(&ca, &["127.0.0.1"]);
+    let leaf = leaf_of(&by_ip.chain);
+    let server = start(&[CertFiles::new(&ca, &["a.test"]), by_ip], false, "");
+    let port = server.ports[0];
+    let mut client = wss_connect(port, "127.0.0.1", &ca.root).unwrap();
+    assert_eq!(presented(&client), leaf);
+    assert_echoes(&mut client, "by address");
+    assert_ne!(
+        presented(&wss_connect(port, "a.test", &ca.root).unwrap()),
+        leaf
     );
 }
 

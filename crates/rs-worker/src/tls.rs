@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,7 +37,18 @@ use crate::current::Current;
 /// ```
 #[derive(Debug)]
 pub struct TlsConfig {
-    current: Current<ServerConfig>,
+    current: Current<Configs>,
+}
+
+/// One version of the certificates, as rustls configurations.
+#[derive(Debug)]
+struct Configs {
+    /// Chooses by SNI only.
+    by_name: Arc<ServerConfig>,
+    /// For connections to an address some cert lists among its
+    /// `hostnames`: the same, but a client sending no SNI (clients send
+    /// none when they connect to an IP address) gets that cert.
+    by_local_addr: HashMap<IpAddr, Arc<ServerConfig>>,
 }
 
 impl TlsConfig {
@@ -69,15 +81,20 @@ impl TlsConfig {
         self.current.set(certs.0);
     }
 
-    /// The configuration for a connection accepted now.
-    pub(crate) fn current(&self) -> Arc<ServerConfig> {
-        self.current.get()
+    /// The configuration for a connection accepted now on the address
+    /// `local` (if known).
+    pub(crate) fn current(&self, local: Option<IpAddr>) -> Arc<ServerConfig> {
+        let configs = self.current.get();
+        local
+            .and_then(|ip| configs.by_local_addr.get(&ip.to_canonical()))
+            .unwrap_or(&configs.by_name)
+            .clone()
     }
 }
 
 /// Certificates read and checked by [`TlsConfig::prepare`], not in use yet.
 #[derive(Debug)]
-pub struct PreparedCerts(ServerConfig);
+pub struct PreparedCerts(Configs);
 
 /// Why the certificates could not be loaded. Each names the cert (its index
 /// in `certs`), the file and the reason.
@@ -242,12 +259,13 @@ impl std::error::Error for CertError {}
 /// The protocol offered through ALPN: WebSocket runs over HTTP/1.1.
 const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
 
-fn build(certs: &[CertConfig]) -> Result<ServerConfig, CertError> {
+fn build(certs: &[CertConfig]) -> Result<Configs, CertError> {
     if certs.is_empty() {
         return Err(CertError::NoCerts);
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut resolver = SniResolver::default();
+    let mut by_ip = Vec::new();
     for (index, cert) in certs.iter().enumerate() {
         let key = Arc::new(load_cert(index, cert, &provider)?);
         for hostname in &cert.hostnames {
@@ -256,15 +274,32 @@ fn build(certs: &[CertConfig]) -> Result<ServerConfig, CertError> {
                 Some(parent) => resolver.wildcard.insert(parent.to_owned(), key.clone()),
                 None => resolver.exact.insert(hostname.clone(), key.clone()),
             };
+            if let Ok(ip) = unbracketed(hostname).parse::<IpAddr>() {
+                by_ip.push((ip.to_canonical(), key.clone()));
+            }
         }
     }
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(CertError::Config)?
         .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
+        .with_cert_resolver(Arc::new(resolver.clone()));
     config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
-    Ok(config)
+    let by_local_addr = by_ip
+        .into_iter()
+        .map(|(ip, key)| {
+            let mut for_ip = config.clone();
+            for_ip.cert_resolver = Arc::new(SniResolver {
+                without_sni: Some(key),
+                ..resolver.clone()
+            });
+            (ip, Arc::new(for_ip))
+        })
+        .collect();
+    Ok(Configs {
+        by_name: Arc::new(config),
+        by_local_addr,
+    })
 }
 
 /// The `hostnames` the certificate `leaf` is not valid for, as a client
@@ -278,11 +313,7 @@ fn uncovered_hostnames<'h>(leaf: &CertificateDer<'_>, hostnames: &'h [String]) -
         .filter(|host| {
             let name = match host.strip_prefix('*') {
                 Some(suffix) => format!("ringsocket-check{suffix}"),
-                // An IPv6 address is kept in brackets, as in a Host header.
-                None => host
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_owned(),
+                None => unbracketed(host).to_owned(),
             };
             let covered = parsed.as_ref().is_ok_and(|cert| {
                 ServerName::try_from(name.as_str())
@@ -292,6 +323,12 @@ fn uncovered_hostnames<'h>(leaf: &CertificateDer<'_>, hostnames: &'h [String]) -
         })
         .map(String::as_str)
         .collect()
+}
+
+/// A hostname as a client names it: an IPv6 address is configured in
+/// brackets, as in a Host header.
+fn unbracketed(hostname: &str) -> &str {
+    hostname.trim_start_matches('[').trim_end_matches(']')
 }
 
 /// The PEM label of an encrypted PKCS#8 key (RFC 7468 §11).
@@ -390,12 +427,15 @@ fn read(cert: usize, key: &'static str, path: &Path) -> Result<Vec<u8>, CertErro
 
 /// Picks the certificate whose `hostnames` cover the client's SNI: an exact
 /// name first, else a `*.` wildcard covering its first label. Without SNI,
-/// or for a name no cert covers, there is none and the handshake fails.
-#[derive(Debug, Default)]
+/// the cert listing the address the client connected to, if any. Otherwise
+/// there is none and the handshake fails.
+#[derive(Debug, Default, Clone)]
 struct SniResolver {
     exact: HashMap<String, Arc<CertifiedKey>>,
     /// By the part after `*.`.
     wildcard: HashMap<String, Arc<CertifiedKey>>,
+    /// The cert of the local address the connection came to.
+    without_sni: Option<Arc<CertifiedKey>>,
 }
 
 impl SniResolver {
@@ -415,8 +455,10 @@ impl SniResolver {
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let Some(name) = client_hello.server_name() else {
-            log::debug!("TLS handshake without SNI: no certificate to offer");
-            return None;
+            if self.without_sni.is_none() {
+                log::debug!("TLS handshake without SNI: no certificate to offer");
+            }
+            return self.without_sni.clone();
         };
         let key = self.find(name);
         if key.is_none() {

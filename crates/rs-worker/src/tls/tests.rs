@@ -164,9 +164,19 @@ fn handshake(
     client: ClientConfig,
     server_name: &str,
 ) -> Result<ClientConnection, rustls::Error> {
+    handshake_at(tls, client, server_name, None)
+}
+
+/// [`handshake`] on a connection to the server's address `local`.
+fn handshake_at(
+    tls: &TlsConfig,
+    client: ClientConfig,
+    server_name: &str,
+    local: Option<IpAddr>,
+) -> Result<ClientConnection, rustls::Error> {
     let name = ServerName::try_from(server_name.to_owned()).unwrap();
     let mut client = ClientConnection::new(Arc::new(client), name)?;
-    let mut server = ServerConnection::new(tls.current()).unwrap();
+    let mut server = ServerConnection::new(tls.current(local)).unwrap();
     let mut buf = Vec::new();
     for _ in 0..10 {
         buf.clear();
@@ -227,6 +237,40 @@ fn a_client_without_sni_gets_an_access_denied_alert() {
         error,
         rustls::Error::AlertReceived(AlertDescription::AccessDenied)
     );
+}
+
+/// Clients connecting to an IP address send no SNI; a cert listing the
+/// address the connection came to is chosen then (IPv4-mapped addresses
+/// as their IPv4 form), and only for connections to that address.
+#[test]
+fn a_client_without_sni_gets_the_cert_of_the_address_it_connected_to() {
+    let files = Files::new();
+    let (key_a, chain_a, _) = files.self_signed("a", &["a.test"]);
+    let (key_ip, chain_ip, cert_ip) = files.self_signed("ip", &["127.0.0.1", "::1"]);
+    let (key_v6, chain_v6, cert_v6) = files.self_signed("v6", &["::2"]);
+    let tls = TlsConfig::load(&certs(&[
+        (&["a.test"], &key_a, &chain_a),
+        (&["127.0.0.1", "[::1]"], &key_ip, &chain_ip),
+        (&["[::2]"], &key_v6, &chain_v6),
+    ]))
+    .unwrap();
+    let at = |ip: &str, name: &str| {
+        handshake_at(&tls, any_cert_client(), name, Some(ip.parse().unwrap()))
+    };
+    for local in ["127.0.0.1", "::ffff:127.0.0.1", "::1"] {
+        let client = at(local, "127.0.0.1").unwrap();
+        assert_eq!(presented(&client), cert_ip, "{local}");
+    }
+    assert_eq!(presented(&at("::2", "::2").unwrap()), cert_v6);
+    // SNI still chooses where the client sends it.
+    assert_ne!(presented(&at("127.0.0.1", "a.test").unwrap()), cert_ip);
+    for local in ["127.0.0.2", "::3"] {
+        assert_eq!(
+            at(local, "127.0.0.2").unwrap_err(),
+            rustls::Error::AlertReceived(AlertDescription::AccessDenied),
+            "{local}"
+        );
+    }
 }
 
 #[test]

@@ -141,7 +141,9 @@ impl Worker {
         // The endpoints and certificates in use now are this connection's:
         // of one version (a reload swaps them together).
         let (routes, certs) = self.routes.current_with(|| match (scheme, &self.tls) {
-            (Scheme::Wss, Some(tls)) => Some(tls.current()),
+            // A client connecting to an IP address sends no SNI: the
+            // address it came to chooses the cert then.
+            (Scheme::Wss, Some(tls)) => Some(tls.current(stream.local_addr().ok().map(|a| a.ip()))),
             _ => None,
         });
         // The TLS handshake, like the HTTP one, must end by the deadline.
