@@ -29,7 +29,7 @@ pub enum HandshakeError {
     MissingAccept,
     /// A `Sec-WebSocket-Accept` that does not match the key.
     WrongAccept(String),
-    /// No end of the head within [`MAX_RESPONSE_HEAD`] bytes.
+    /// No end of the head within 8 KiB (`MAX_RESPONSE_HEAD`).
     TooLong,
     /// The server closed the connection before the end of its answer
     /// (what came of it, if anything, is quoted).

@@ -352,8 +352,8 @@ fn an_alert_from_the_server_fails_the_run_naming_it() {
     let ca = Ca::new("rs-load test CA");
     let server = Server::start(&ca);
     let ca_path = ca_file(server.dir.path(), "ca.pem", &ca);
-    // By IP address a client sends no SNI, and the server refuses the
-    // handshake for want of a certificate to choose.
+    // By IP address a client sends no SNI, and no cert lists the address:
+    // the server refuses the handshake for want of a certificate to choose.
     let url = format!("wss://127.0.0.1:{}/echo", server.port);
     let output = rs_load(&[
         "echo", "--url", &url, "--ca", &ca_path, "--conns", "1", "--count", "1",
