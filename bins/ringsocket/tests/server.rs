@@ -61,6 +61,57 @@ fn echo_carries_a_16_mib_message_and_refuses_one_byte_more_with_1009() {
     assert_eq!(close_code(&mut client), 1009);
 }
 
+/// A protocol error fails the connection behind the app's replies to the
+/// valid messages before it (Autobahn's cases 3.2, 4.1.3 and 5.15 would
+/// rate failing first NON-STRICT): each error after 100 messages in one
+/// write, and the close frame carries the error's code and reason.
+#[test]
+fn a_protocol_error_closes_behind_the_replies_to_the_messages_before_it() {
+    use support::raw::{self, RawWs, Received};
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    let errors: [(&str, Vec<u8>, u16); 4] = [
+        // RSV2 set.
+        (
+            "reserved bits",
+            raw::encode(0xA1, b"x", Some([1, 2, 3, 4])),
+            1002,
+        ),
+        // Opcode 0x5.
+        ("opcode", raw::masked(0x5, b"x"), 1002),
+        ("orphan continuation", raw::masked(0x0, b"x"), 1002),
+        ("invalid UTF-8", raw::masked(raw::TEXT, b"\xff"), 1007),
+    ];
+    for (what, error, code) in errors {
+        let mut bytes = Vec::new();
+        for i in 0..100 {
+            bytes.extend(raw::masked(raw::TEXT, format!("message {i}").as_bytes()));
+        }
+        bytes.extend(error);
+        let mut c = RawWs::connect(server.addr(), "/echo");
+        c.send_raw(&bytes);
+        for i in 0..100 {
+            let f = c.frame();
+            assert_eq!(
+                (f.opcode, f.payload),
+                (raw::TEXT, format!("message {i}").into_bytes()),
+                "{what}"
+            );
+        }
+        let close = c.frame();
+        assert_eq!(
+            (close.opcode, close.close_code()),
+            (raw::CLOSE, code),
+            "{what}"
+        );
+        assert!(close.payload.len() > 2, "{what}: the reason is given");
+        // The server shuts its side down after the close frame.
+        assert!(matches!(
+            c.read_within(Duration::from_secs(10)),
+            Received::Closed { trailing: 0, .. }
+        ));
+    }
+}
+
 #[test]
 fn silly_calc_answers_the_sender_and_tells_the_others_the_sum() {
     let server = Server::start(&[AppSpec::simple("silly_calc")]);

@@ -242,11 +242,14 @@ pub enum InboundKind {
     Read,
     /// The client's connection ended.
     Close,
-    /// The client sent a close frame: the app's close callback runs (as
-    /// for [`Close`](Self::Close)), then the app thread answers it with a
-    /// close frame behind everything it sent the client before, which the
-    /// worker writes and then closes the connection. The payload is the
-    /// frame's status code (two bytes, big-endian), or empty if it had none.
+    /// The client sent a close frame, or broke the protocol: the app's
+    /// close callback runs (as for [`Close`](Self::Close)), then the app
+    /// thread sends the client a close frame behind everything it sent the
+    /// client before, which the worker writes and then closes the
+    /// connection. The payload is that frame's payload: empty, or a status
+    /// code (two bytes, big-endian; the client's, to answer its close
+    /// frame) and a UTF-8 reason of at most 123 bytes (the worker's, for a
+    /// protocol error).
     CloseFrame,
 }
 
@@ -618,7 +621,7 @@ fn check_data_kind(kind: InboundKind, data_kind: u8) -> Result<(), WireError> {
 fn check_payload(kind: InboundKind, payload: &[u8]) -> Result<(), WireError> {
     let fits = match kind {
         InboundKind::Read | InboundKind::Open => true,
-        InboundKind::CloseFrame => matches!(payload.len(), 0 | 2),
+        InboundKind::CloseFrame => matches!(payload.len(), 0 | 2..=125),
         InboundKind::Close => payload.is_empty(),
     };
     if !fits {
@@ -1276,8 +1279,8 @@ impl fmt::Display for WireError {
             WireError::UnexpectedPayload { kind, len } => {
                 write!(
                     f,
-                    "{kind} message with a {len}-byte payload; only reads carry one, \
-                     and close frames a 2-byte status code"
+                    "{kind} message with a {len}-byte payload; only reads and opens carry \
+                     any, and close frames 0 or 2 to 125 bytes (a close frame's payload)"
                 )
             }
             WireError::NonZeroPadding { offset } => {
@@ -1538,16 +1541,17 @@ mod tests {
     }
 
     #[test]
-    fn inbound_close_frame_round_trips_with_or_without_its_status_code() {
-        for status in [&[][..], &1000u16.to_be_bytes()] {
+    fn inbound_close_frame_round_trips_with_or_without_status_code_and_reason() {
+        let longest = [&1002u16.to_be_bytes()[..], &[b'r'; 123]].concat();
+        for status in [&[][..], &1000u16.to_be_bytes(), &longest] {
             let msg = inbound(InboundKind::CloseFrame, 0, status);
             assert_eq!(read_inbound(&encode_in(&msg)), Ok(msg));
         }
     }
 
     #[test]
-    fn a_close_frame_notice_carries_a_status_code_or_nothing() {
-        for len in [1, 3, 125] {
+    fn a_close_frame_notice_carries_a_close_frames_payload() {
+        for len in [1, 126, 1000] {
             let payload = vec![3; len];
             let msg = inbound(InboundKind::CloseFrame, 0, &payload);
             let mut buf = vec![0; inbound_len(len)];
@@ -1562,12 +1566,12 @@ mod tests {
         }
         let refused = WireError::UnexpectedPayload {
             kind: InboundKind::CloseFrame,
-            len: 3,
+            len: 126,
         };
         assert_eq!(
             refused.to_string(),
-            "close frame message with a 3-byte payload; only reads carry one, and close \
-             frames a 2-byte status code"
+            "close frame message with a 126-byte payload; only reads and opens carry any, and \
+             close frames 0 or 2 to 125 bytes (a close frame's payload)"
         );
     }
 
@@ -2354,8 +2358,8 @@ mod tests {
                     kind: InboundKind::Close,
                     len: 2,
                 },
-                "close message with a 2-byte payload; only reads carry one, and close frames a \
-                 2-byte status code",
+                "close message with a 2-byte payload; only reads and opens carry any, and close \
+                 frames 0 or 2 to 125 bytes (a close frame's payload)",
             ),
             (
                 WireError::NonZeroPadding { offset: 7 },

@@ -130,6 +130,33 @@ impl Worker {
     /// `close_timeout`. Anything more the client sends is not read.
     #[cold]
     pub(super) fn await_close_answer(&mut self, slot: u32, status: Option<CloseCode>) {
+        let code = status.map(|code| code.get().to_be_bytes());
+        let payload = code.as_ref().map_or(&[][..], |code| &code[..]);
+        self.await_app_close(slot, status, payload, false);
+    }
+
+    /// Fails a client in session for a protocol error: our close frame
+    /// with `code` and `reason` goes behind the app's replies to the
+    /// messages the client sent before the error (a client's valid
+    /// requests are answered before the connection fails, as when it
+    /// closes), sent by its app as for a close frame the client sent.
+    #[cold]
+    pub(super) fn fail_behind_replies(&mut self, slot: u32, code: CloseCode, reason: &str) {
+        let mut frame = Vec::new();
+        encode_close(&mut frame, code, reason);
+        // A close frame's header is two bytes: its payload is at most 125.
+        self.await_app_close(slot, Some(code), &frame[2..], true);
+    }
+
+    /// Hands the client's app the close frame to answer with, `payload`,
+    /// behind its replies (see [`Phase::Answering`]).
+    fn await_app_close(
+        &mut self,
+        slot: u32,
+        status: Option<CloseCode>,
+        payload: &[u8],
+        failed: bool,
+    ) {
         self.release_partial(slot);
         let Some(conn) = self.slots[slot as usize].conn.as_mut() else {
             return;
@@ -144,9 +171,8 @@ impl Worker {
         conn.phase = Phase::Answering {
             app: session.app,
             status,
+            failed,
         };
-        let code = status.map(|code| code.get().to_be_bytes());
-        let payload = code.as_ref().map_or(&[][..], |code| &code[..]);
         let message = Inbound {
             kind: InboundKind::CloseFrame,
             client: conn.id,
@@ -182,11 +208,17 @@ impl Worker {
 
     /// Answers a client's close frame (see [`Phase::Answering`]) with
     /// `frame`, the app's answer or this worker's, and closes the
-    /// connection once it is written: the close handshake is complete.
+    /// connection once it is written: the close handshake is complete. (A
+    /// failed client, which may still be sending, is drained: see
+    /// [`Phase::Finishing`].)
     #[cold]
     pub(super) fn answer_close(&mut self, slot: u32, frame: &mut Frame<'_>) {
+        let drain = matches!(
+            self.conn(slot).map(|c| &c.phase),
+            Some(Phase::Answering { failed: true, .. })
+        );
         self.send(slot, frame);
-        self.finish(slot, self.limits.close_timeout, false);
+        self.finish(slot, self.limits.close_timeout, drain);
     }
 
     /// Drops a connection now.

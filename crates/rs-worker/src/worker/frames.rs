@@ -7,7 +7,7 @@
 use rs_app::abi::PeerAddr;
 use rs_app::abi::{DATA_BIN, DATA_UTF8};
 use rs_app::wire::{ClientId, Inbound, InboundKind};
-use rs_proto::{CloseCode, DataKind, Event, Opcode, ProtocolError, encode_close, encode_frame};
+use rs_proto::{CloseCode, DataKind, Event, Opcode, ProtocolError, encode_frame};
 
 use crate::output::Frame;
 
@@ -144,12 +144,10 @@ impl Worker {
                     return;
                 }
                 Reply::Fail(code, reason) => {
-                    let mut frames = std::mem::take(&mut self.pongs);
-                    encode_close(&mut frames, code, &reason);
-                    self.leave_session(slot);
-                    self.send(slot, &mut Frame::new(&frames));
-                    self.give_back_pongs(frames);
-                    self.finish(slot, self.limits.close_timeout, true);
+                    if !self.pongs.is_empty() {
+                        self.send_pongs(slot);
+                    }
+                    self.fail_behind_replies(slot, code, &reason);
                     return;
                 }
             }
