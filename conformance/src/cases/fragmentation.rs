@@ -262,6 +262,19 @@ pub(super) fn add(cases: &mut Vec<Case>) {
         },
     ));
 
+    cases.push(Case::new(
+        "fragmentation.continuation-without-start.same-write",
+        Category::Fragmentation,
+        "a text message in two fragments and another final continuation, in one write",
+        format!("the message echoed (NON-STRICT without it), then {FAIL_1002}"),
+        |s| {
+            let mut frames = fragments(opcode::TEXT, vec![b"Hel".to_vec(), b"lo".to_vec()]);
+            frames.push(Frame::continuation("again"));
+            s.send(&frames)?;
+            s.expect_fail_after_optional(&Expected::text("Hello"), &[1002])
+        },
+    ));
+
     // A new data frame while a message is in progress (§5.4: fragments of
     // one message MUST NOT be interleaved with another).
     let interleaved: [(&str, Frame); 4] = [

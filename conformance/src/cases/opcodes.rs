@@ -3,6 +3,7 @@
 
 use crate::case::{Case, Category};
 use crate::frame::Frame;
+use crate::session::Expected;
 
 const EXPECT: &str = "fail the connection: close 1002 (RFC 6455 §5.2: on an unknown opcode \
                       the receiver MUST fail the connection)";
@@ -41,6 +42,16 @@ pub(super) fn add(cases: &mut Vec<Case>) {
                 s.expect_message(true, b"valid")?;
                 s.send(&[Frame::new(opcode, b"x".to_vec())])?;
                 s.expect_fail(&[1002])
+            },
+        ));
+        cases.push(Case::new(
+            name("same-write"),
+            Category::Opcodes,
+            format!("a valid text message and a frame with opcode {opcode:#x} in one write"),
+            format!("the first message echoed (NON-STRICT without it), then {EXPECT}"),
+            move |s| {
+                s.send(&[Frame::text("valid"), Frame::new(opcode, b"x".to_vec())])?;
+                s.expect_fail_after_optional(&Expected::text("valid"), &[1002])
             },
         ));
         cases.push(Case::new(

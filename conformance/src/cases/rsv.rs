@@ -61,7 +61,7 @@ pub(super) fn add(cases: &mut Vec<Case>) {
             name("same-write"),
             Category::ReservedBits,
             format!("a valid text message and a text frame with RSV bits {bits} in one write"),
-            format!("the first message may be echoed (only before the close), then {EXPECT}"),
+            format!("the first message echoed (NON-STRICT without it), then {EXPECT}"),
             move |s| {
                 s.send(&[Frame::text("valid"), Frame::text("invalid").rsv(rsv)])?;
                 s.expect_fail_after_optional(&Expected::text("valid"), &[1002])
