@@ -74,7 +74,6 @@ pub(crate) fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     result(n)
 }
 
-/// A system call's result: the kernel returns -errno for an error.
 /// How many bytes of what was sent on TCP socket `fd` its peer has
 /// acknowledged (`TCP_INFO`'s `tcpi_bytes_acked`, Linux 4.1 and later):
 /// evidence that the peer is receiving, which a full receive window (a peer
@@ -105,6 +104,7 @@ pub(crate) fn bytes_acked(fd: RawFd) -> io::Result<u64> {
     Ok(info.tcpi_bytes_acked)
 }
 
+/// A system call's result: the kernel returns -errno for an error.
 fn result(n: isize) -> io::Result<usize> {
     if n < 0 {
         Err(io::Error::from_raw_os_error(-n as i32))
