@@ -14,6 +14,12 @@ use tungstenite::Message;
 /// in order, and the log it writes once it has started (the shim is built
 /// in the folder returned).
 fn server_failing_accepts(errors: &[i32]) -> (Server, Log, tempfile::TempDir) {
+    server_failing(errors, &[])
+}
+
+/// The same, its opens of /dev/null also planned (`devnull`: an errno or 0
+/// for each), with one worker: open 0 is its spare descriptor's.
+fn server_failing(errors: &[i32], devnull: &[i32]) -> (Server, Log, tempfile::TempDir) {
     let build = tempfile::tempdir().unwrap();
     let shim = build.path().join("libfail_accept.so");
     build_c(
@@ -22,15 +28,23 @@ fn server_failing_accepts(errors: &[i32]) -> (Server, Log, tempfile::TempDir) {
         &["-ldl"],
     );
     let port = free_port();
-    let config = config_text(&[port], &[AppSpec::simple("echo")], &run_as_user());
-    let plan: Vec<String> = errors.iter().map(i32::to_string).collect();
+    let globals = format!("{}\"worker_c\": 1,", run_as_user());
+    let config = config_text(&[port], &[AppSpec::simple("echo")], &globals);
+    let plan = |errors: &[i32]| {
+        errors
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     let mut server = Server::spawn_config_env(
         tempfile::tempdir().unwrap(),
         &config,
         vec![port],
         &[
             ("LD_PRELOAD", shim.to_str().unwrap()),
-            ("RS_FAIL_ACCEPT", &plan.join(",")),
+            ("RS_FAIL_ACCEPT", &plan(errors)),
+            ("RS_FAIL_DEVNULL", &plan(devnull)),
         ],
     );
     let log = server.capture_stderr();
@@ -43,6 +57,33 @@ fn server_failing_accepts(errors: &[i32]) -> (Server, Log, tempfile::TempDir) {
         log.text()
     );
     (server, log, build)
+}
+
+/// A new connection is closed at once, not left waiting in the listen
+/// queue for an event that never comes, nor served (the read would time
+/// out).
+fn assert_refused(server: &Server, client: &str) {
+    let mut refused = std::net::TcpStream::connect(server.addr()).unwrap();
+    refused
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let result = read_some(&mut refused, &mut [0u8; 256]);
+    assert!(
+        matches!(result, Ok(0))
+            || matches!(&result, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the {client} client was not refused: {result:?}"
+    );
+}
+
+/// The server's descriptors open on /dev/null (its spare among them).
+fn devnull_fds(server: &Server) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
+        .unwrap()
+        .filter(|fd| {
+            std::fs::read_link(fd.as_ref().unwrap().path())
+                .is_ok_and(|target| target == std::path::Path::new("/dev/null"))
+        })
+        .count()
 }
 
 /// The echo app answers a new client.
@@ -98,18 +139,7 @@ fn a_connection_that_finds_no_descriptor_is_refused_at_once_and_the_spare_taken_
                 log.text()
             );
         }
-        let mut refused = std::net::TcpStream::connect(server.addr()).unwrap();
-        refused
-            .set_read_timeout(Some(Duration::from_secs(3)))
-            .unwrap();
-        // Closed at once, not left waiting in the listen queue for an event
-        // that never comes (the read would time out).
-        let result = read_some(&mut refused, &mut [0u8; 256]);
-        assert!(
-            matches!(result, Ok(0))
-                || matches!(&result, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
-            "the {client} client was neither refused nor served: {result:?}"
-        );
+        assert_refused(&server, client);
     }
     assert_echoes(&server);
     let line = "accept failed: Too many open files (os error 24); refusing new connections";
@@ -142,5 +172,34 @@ fn a_failed_accept_with_the_spare_leaves_no_client_waiting() {
             let line = "accept failed: No buffer space available";
             assert!(log.wait_for(line, Duration::from_secs(5)), "{}", log.text());
         }
+    }
+}
+
+#[test]
+fn a_spare_descriptor_lost_to_another_thread_is_taken_back_once_a_connection_closes() {
+    // Out of descriptors for the first client, which is refused with the
+    // spare; reopening the spare then fails (/dev/null open 1), as when
+    // another worker took the descriptor the spare gave up. It was never
+    // taken back until the next time descriptors ran out, when opening a
+    // file fails by definition.
+    let (server, log, _build) = server_failing(&[libc::EMFILE], &[0, libc::EMFILE]);
+    let held = devnull_fds(&server);
+    assert_refused(&server, "first");
+    assert!(
+        log.wait_for("/dev/null open 1 done", Duration::from_secs(5)),
+        "{}",
+        log.text()
+    );
+    assert_eq!(devnull_fds(&server), held - 1);
+    // A client comes and goes: the descriptor its connection held is free.
+    assert_echoes(&server);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while devnull_fds(&server) < held {
+        assert!(
+            Instant::now() < deadline,
+            "the spare was not taken back\n{}",
+            log.text()
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
 }

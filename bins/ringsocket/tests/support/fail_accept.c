@@ -8,24 +8,34 @@
  * in the listen queue; later calls go to the real accept4. Each call is
  * reported on stderr ("fail_accept: call N done"), after it returns, so
  * that a test can wait for the server to have made it.
+ *
+ * RS_FAIL_DEVNULL does the same for the process's opens of /dev/null (the
+ * workers' spare descriptors): errno values, 0 for the real open64, each
+ * open reported as "fail_accept: /dev/null open N done".
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 typedef int (*accept4_fn)(int, struct sockaddr *, socklen_t *, int);
+typedef int (*open64_fn)(const char *, int, ...);
 
 static atomic_int calls;
+static atomic_int devnull_opens;
 
-/* The errno planned for the call numbered `call` (from 0), or 0. */
-static int planned_errno(int call)
+/* The errno the plan in variable `name` holds for the call numbered
+ * `call` (from 0), or 0. */
+static int planned_errno(const char *name, int call)
 {
-    const char *plan = getenv("RS_FAIL_ACCEPT");
+    const char *plan = getenv(name);
     while (plan != NULL && *plan != '\0') {
         char *end;
         long value = strtol(plan, &end, 10);
@@ -40,12 +50,12 @@ static int planned_errno(int call)
     return 0;
 }
 
-/* Reports call `call` on stderr, keeping errno. */
-static void report(int call)
+/* Reports call `call` of `what` on stderr, keeping errno. */
+static void report(const char *what, int call)
 {
     int saved = errno;
     char line[64];
-    int n = snprintf(line, sizeof line, "fail_accept: call %d done\n", call);
+    int n = snprintf(line, sizeof line, "fail_accept: %s %d done\n", what, call);
     if (n > 0 && write(2, line, (size_t)n) < 0) {
         /* Nothing to do: the report is for tests that wait for it. */
     }
@@ -55,7 +65,7 @@ static void report(int call)
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     int call = atomic_fetch_add(&calls, 1);
-    int error = planned_errno(call);
+    int error = planned_errno("RS_FAIL_ACCEPT", call);
     int result;
     if (error != 0) {
         errno = error;
@@ -64,6 +74,33 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         accept4_fn real = (accept4_fn)dlsym(RTLD_NEXT, "accept4");
         result = real(fd, addr, len, flags);
     }
-    report(call);
+    report("call", call);
+    return result;
+}
+
+/* Rust's File::open calls open64. */
+int open64(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    if (flags & (O_CREAT | O_TMPFILE)) {
+        va_list args;
+        va_start(args, flags);
+        mode = va_arg(args, mode_t);
+        va_end(args);
+    }
+    open64_fn real = (open64_fn)dlsym(RTLD_NEXT, "open64");
+    if (strcmp(path, "/dev/null") != 0) {
+        return real(path, flags, mode);
+    }
+    int call = atomic_fetch_add(&devnull_opens, 1);
+    int error = planned_errno("RS_FAIL_DEVNULL", call);
+    int result;
+    if (error != 0) {
+        errno = error;
+        result = -1;
+    } else {
+        result = real(path, flags, mode);
+    }
+    report("/dev/null open", call);
     return result;
 }

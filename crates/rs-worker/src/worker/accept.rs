@@ -213,9 +213,7 @@ impl Worker {
                     // the spare descriptor, accept it, close it, take the
                     // spare back. Another thread may have taken the spare's
                     // place when it was last freed: it is taken back first.
-                    if self.spare_fd.is_none() {
-                        self.spare_fd = std::fs::File::open("/dev/null").ok();
-                    }
+                    take_back_spare(&mut self.spare_fd);
                     let Some(spare) = self.spare_fd.take() else {
                         // None to be had: what waits, waits until a retry
                         // finds one.
@@ -226,7 +224,7 @@ impl Worker {
                     // A connection accepted is closed at once, before the
                     // spare is taken back, which may need its descriptor.
                     let failed = socket.accept().err();
-                    self.spare_fd = std::fs::File::open("/dev/null").ok();
+                    take_back_spare(&mut self.spare_fd);
                     match failed {
                         None => self.accept_refusals.record(self.index, || {
                             format!("accept failed: {e}; refusing new connections")
@@ -418,6 +416,15 @@ impl RefusalLog {
         }
         self.last_logged = Some(now);
         Some(std::mem::take(&mut self.since))
+    }
+}
+
+/// Opens the spare descriptor (see `Worker::accept`) if it is not held. It
+/// is lost when another thread takes its place between its release and its
+/// reopening, and then tried again whenever a connection closes.
+pub(super) fn take_back_spare(spare: &mut Option<std::fs::File>) {
+    if spare.is_none() {
+        *spare = std::fs::File::open("/dev/null").ok();
     }
 }
 

@@ -12,6 +12,7 @@ use rs_proto::{CloseCode, Opcode, encode_close, encode_frame};
 use crate::output::Frame;
 
 use super::Worker;
+use super::accept::take_back_spare;
 use super::conn::{Conn, NOT_MEMBER, Phase, shown};
 use super::to_apps::{Payload, enqueue, notify};
 
@@ -235,6 +236,8 @@ impl Worker {
         let _ = self.poll.registry().deregister(conn.stream.tcp_mut());
         let peer = conn.peer;
         drop(conn);
+        // A descriptor is free now, for a spare lost to another thread.
+        take_back_spare(&mut self.spare_fd);
         self.free.push_back(slot);
         self.budget.release(&peer);
     }
