@@ -131,8 +131,13 @@ fn probe_at(server: &Server, path: &str) -> (RawWs, u64) {
     (c, welcome_id(&welcome))
 }
 
-#[test]
-fn a_client_waiting_for_its_close_answer_is_shed_before_clients_in_session() {
+/// How a client whose close frame waits for its app fares when the worker
+/// holds more than max_pending_output_total: x asks for 12 MiB it does not
+/// read, then sends `x_last` while its app is busy (3 s); y, another app's
+/// client on x's worker, then asks for 16 MiB it does not read. The shed
+/// lines, x's id, the close code x got and the frames before it, and what
+/// y got ("all 16" or its close).
+fn shed_while_waiting_for_the_app(x_last: &[u8]) -> (Vec<String>, u64, Option<u16>, usize, String) {
     let limit = 14usize << 20;
     let mut server = Server::start_with(
         1,
@@ -159,29 +164,24 @@ fn a_client_waiting_for_its_close_answer_is_shed_before_clients_in_session() {
         others.push(c);
         assert!(others.len() < 40);
     };
-    // x: 12 MiB it does not read.
     for _ in 0..12 {
-        let mut m = vec![13];
-        m.extend_from_slice(&1024u16.to_be_bytes());
-        x.send(raw::BINARY, &m);
+        x.send(raw::BINARY, &big(1024));
     }
     std::thread::sleep(Duration::from_millis(500));
-    // The probe app sleeps 3 s (case 12, from z); x closes meanwhile.
+    // The probe app sleeps 3 s (case 12, from z); x ends meanwhile.
     z.send(raw::BINARY, &[12, 0x0b, 0xb8]);
     std::thread::sleep(Duration::from_millis(200));
-    x.send(raw::CLOSE, &1000u16.to_be_bytes());
+    x.send_raw(x_last);
     std::thread::sleep(Duration::from_millis(200));
-    // y asks the second probe app for 16 MiB it does not read.
     for _ in 0..16 {
-        let mut m = vec![13];
-        m.extend_from_slice(&1024u16.to_be_bytes());
-        y.send(raw::BINARY, &m);
+        y.send(raw::BINARY, &big(1024));
     }
     std::thread::sleep(Duration::from_millis(1000));
-    let text = log.text();
-    let shed: Vec<&str> = text
+    let shed = log
+        .text()
         .lines()
         .filter(|l| l.contains("max_pending_output_total"))
+        .map(str::to_owned)
         .collect();
     // x reads what it gets, until the close.
     let mut x_end = None;
@@ -196,7 +196,6 @@ fn a_client_waiting_for_its_close_answer_is_shed_before_clients_in_session() {
             Received::Closed { .. } => break,
         }
     }
-    // y reads: all 16 echoes, or a 1013.
     let mut y_end = "all 16".to_owned();
     for n in 0..16 {
         let f = y.frame();
@@ -205,6 +204,13 @@ fn a_client_waiting_for_its_close_answer_is_shed_before_clients_in_session() {
             break;
         }
     }
+    (shed, x_id, x_end, x_frames, y_end)
+}
+
+#[test]
+fn a_client_waiting_for_its_close_answer_is_shed_before_clients_in_session() {
+    let (shed, x_id, x_end, x_frames, y_end) =
+        shed_while_waiting_for_the_app(&raw::masked(raw::CLOSE, &1000u16.to_be_bytes()));
     assert!(!shed.is_empty(), "no shedding happened: the setup failed");
     // x goes first (it kept its output, and y, within its own limit, was
     // closed with 1013): with 1013 as the answer to its close frame, its
@@ -215,6 +221,24 @@ fn a_client_waiting_for_its_close_answer_is_shed_before_clients_in_session() {
         "{shed:#?}"
     );
     assert_eq!(x_end, Some(1013), "{x_frames} frames; {y_end}\n{shed:#?}");
+    assert!(x_frames < 12, "x kept all its output: {shed:#?}");
+    assert_eq!(y_end, "all 16", "{shed:#?}");
+}
+
+/// The same for a client that broke the protocol, whose close frame waits
+/// for its app's replies: shed first too, it keeps its error's code (1013
+/// would invite it to try again what failed by its own fault).
+#[test]
+fn a_client_failed_for_a_protocol_error_is_shed_with_its_own_code() {
+    let rsv = raw::encode(0xA1, b"x", Some(raw::MASK));
+    let (shed, x_id, x_end, x_frames, y_end) = shed_while_waiting_for_the_app(&rsv);
+    assert!(
+        shed.first().is_some_and(
+            |l| l.contains(&format!("client {x_id} ")) && l.contains("closing with 1002")
+        ),
+        "{shed:#?}"
+    );
+    assert_eq!(x_end, Some(1002), "{x_frames} frames; {y_end}\n{shed:#?}");
     assert!(x_frames < 12, "x kept all its output: {shed:#?}");
     assert_eq!(y_end, "all 16", "{shed:#?}");
 }

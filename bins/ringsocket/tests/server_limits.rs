@@ -126,7 +126,101 @@ fn a_client_that_answers_a_close_is_disconnected_at_once() {
     );
 }
 
+/// Data after a client's close frame (against RFC 6455 §5.5.1) that the
+/// server has not read when it has answered: closing the socket over it
+/// would send a reset, which may throw away the answer at the client.
+#[test]
+fn a_client_sending_data_after_its_close_frame_gets_the_answer_and_no_reset() {
+    let server = Server::start(&[AppSpec::simple("echo")]);
+    let mut client = RawWs::connect(server.addr(), "/echo");
+    let mut bytes = raw::masked(raw::CLOSE, &1000u16.to_be_bytes());
+    for _ in 0..256 {
+        bytes.extend(raw::masked(raw::BINARY, &[7; 4096]));
+    }
+    client.send_raw(&bytes);
+    assert_eq!(client.frame().close_code(), 1000);
+    let ended = client.read_within(Duration::from_secs(10));
+    assert!(
+        matches!(
+            ended,
+            Received::Closed {
+                trailing: 0,
+                reset: false
+            }
+        ),
+        "{ended:?}"
+    );
+}
+
 // --------------------------------------------------- protocol errors
+
+/// A protocol error's close frame waits for the app's replies; an app
+/// stuck past close_timeout leaves it to the worker, which sends the same
+/// code and reason.
+#[test]
+fn a_stuck_app_leaves_the_failing_close_frame_to_the_worker_with_its_reason() {
+    let server = Server::start_with(1, &[AppSpec::simple("probe")], r#""shutdown_wait_ws": 1,"#);
+    let mut client = RawWs::connect(server.addr(), "/probe");
+    client.frame(); // welcome
+    let start = Instant::now();
+    // The probe's case 12: sleep 2.5 s. Then RSV2 set.
+    let mut bytes = raw::masked(raw::BINARY, &[12, 0x09, 0xc4]);
+    bytes.extend(raw::encode(0xA1, b"x", Some(raw::MASK)));
+    client.send_raw(&bytes);
+    let close = client.frame();
+    assert_about_one_second(start.elapsed(), "answered for the app");
+    assert_eq!(close.close_code(), 1002);
+    assert_eq!(
+        String::from_utf8_lossy(&close.payload[2..]),
+        "reserved bits 0x20 set without a negotiated extension"
+    );
+}
+
+/// A client that goes on streaming a message past max_ws_msg_size while
+/// its app is busy still gets 1009: it waited for the app's replies, and
+/// the worker stopped reading what it kept sending before the app came to
+/// it (the connection was dropped without a close frame).
+#[test]
+fn an_oversized_message_streamed_on_while_the_app_is_busy_gets_1009() {
+    let server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe")],
+        r#""max_ws_msg_size": 1048576,"#,
+    );
+    let mut busy = RawWs::connect(server.addr(), "/probe");
+    busy.frame(); // welcome
+    let mut client = RawWs::connect(server.addr(), "/probe");
+    client.frame();
+    // Case 12: the app sleeps 3 s.
+    busy.send(raw::BINARY, &[12, 0x0b, 0xb8]);
+    std::thread::sleep(Duration::from_millis(100));
+    // A 40 MiB binary frame's header, then its payload streamed.
+    let mut writer = client.stream.try_clone().unwrap();
+    writer
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let sender = std::thread::spawn(move || {
+        let mut header = vec![0x82, 0x80 | 127];
+        header.extend_from_slice(&(40u64 << 20).to_be_bytes());
+        header.extend_from_slice(&raw::MASK);
+        let chunk = vec![0x11u8; 256 << 10];
+        let _ = writer.write_all(&header);
+        for _ in 0..160 {
+            if writer.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    let code = loop {
+        match client.read_within(Duration::from_secs(10)) {
+            Received::Frame(f) if f.opcode == raw::CLOSE => break Some(f.close_code()),
+            Received::Frame(_) => {}
+            Received::Closed { .. } => break None,
+        }
+    };
+    sender.join().unwrap();
+    assert_eq!(code, Some(1009));
+}
 
 /// SIGTERM with clients in every phase: bare TCP and half-sent requests
 /// (dropped at once), open clients that answer our 1001 (let go at once),

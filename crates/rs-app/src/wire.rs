@@ -29,12 +29,14 @@
 //! A 32-byte header, then for [`InboundKind::Read`] the complete message
 //! payload (the rest of the slice, possibly empty), for
 //! [`InboundKind::Open`] the subprotocol the handshake chose, the URL's
-//! query and the request headers for the app (see [`OpenDetails`]), and for [`InboundKind::CloseFrame`] the client's close code (2
-//! bytes, or none). Close messages are exactly 32 bytes.
+//! query and the request headers for the app (see [`OpenDetails`]), and
+//! for [`InboundKind::CloseFrame`] the payload of the close frame to send:
+//! nothing, or a close code (2 bytes) and a reason. Close messages are
+//! exactly 32 bytes.
 //!
 //! | offset | size | field                                                  |
 //! |--------|------|--------------------------------------------------------|
-//! | 0      | 1    | kind: 1 open, 2 read, 3 close                          |
+//! | 0      | 1    | kind: 1 open, 2 read, 3 close, 4 close frame           |
 //! | 1      | 1    | data kind: `abi::DATA_BIN`/`DATA_UTF8` for read, else 0 |
 //! | 2      | 2    | endpoint id                                            |
 //! | 4      | 2    | peer port                                              |

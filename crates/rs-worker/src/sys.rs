@@ -104,6 +104,19 @@ pub(crate) fn bytes_acked(fd: RawFd) -> io::Result<u64> {
     Ok(info.tcpi_bytes_acked)
 }
 
+/// How many bytes socket `fd` has received that were not read yet
+/// (`FIONREAD`). Not on the data path: through libc.
+pub(crate) fn unread_len(fd: RawFd) -> io::Result<usize> {
+    let mut len: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through its pointer, which points to
+    // `len`.
+    let status = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut len) };
+    if status != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(len as usize)
+}
+
 /// A system call's result: the kernel returns -errno for an error.
 fn result(n: isize) -> io::Result<usize> {
     if n < 0 {

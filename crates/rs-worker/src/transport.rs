@@ -105,6 +105,13 @@ impl Transport {
         }
     }
 
+    /// Whether the client sent bytes the socket holds unread: closing over
+    /// them resets the connection (RST), which may throw away what the
+    /// client has not read of ours yet.
+    pub(crate) fn has_unread_input(&mut self) -> bool {
+        sys::unread_len(self.tcp_mut().as_raw_fd()).is_ok_and(|n| n > 0)
+    }
+
     /// Shuts down the sending side of the socket (after
     /// [`close_notify`](Self::close_notify) for TLS).
     pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {

@@ -397,14 +397,16 @@ impl HostState {
         self.push_close_frame(client)
     }
 
-    /// Answers a client's close frame (`status`: its status code, big-endian,
-    /// or empty) with the same code, behind what the app sent it before.
-    pub(crate) fn answer_close(&mut self, client: ClientId, status: &[u8]) {
+    /// Sends `client` a close frame with `payload` (empty, or a status code,
+    /// big-endian, and a reason: the client's own code, to answer its close
+    /// frame, or the worker's for a protocol error), behind what the app
+    /// sent it before.
+    pub(crate) fn answer_close(&mut self, client: ClientId, payload: &[u8]) {
         self.close_frame.clear();
         self.close_frame.extend_from_slice(
-            FrameHeader::new(Opcode::Close, true, status.len() as u64).as_bytes(),
+            FrameHeader::new(Opcode::Close, true, payload.len() as u64).as_bytes(),
         );
-        self.close_frame.extend_from_slice(status);
+        self.close_frame.extend_from_slice(payload);
         // At shutdown with a full ring it cannot go: the worker closes the
         // connection anyway.
         let _ = self.push_close_frame(client);

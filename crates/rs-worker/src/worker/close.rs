@@ -20,12 +20,39 @@ use super::to_apps::{Payload, enqueue, notify};
 /// before it is cleaned (see [`Worker::push_deadline`]).
 const STALE_DEADLINES: usize = 1024;
 
+/// The close frame a client in [`Phase::Answering`] is owed: its own status
+/// code (or none) answering its close frame, or the code and reason its
+/// protocol error fails it with.
+fn answer_for(phase: &Phase) -> Vec<u8> {
+    let mut frame = Vec::new();
+    match phase {
+        Phase::Answering {
+            status: Some(code),
+            failure,
+            ..
+        } => encode_close(&mut frame, *code, failure.as_deref().unwrap_or("")),
+        _ => encode_frame(&mut frame, Opcode::Close, &[]).expect("an empty close fits"),
+    }
+    frame
+}
+
 impl Worker {
     /// Fails an open connection: our close frame with `code`, then the end
     /// of the connection once what is pending is written.
+    /// A client failed already for its own error, whose close frame waits
+    /// for its app's replies, gets that one.
     pub(super) fn fail_with(&mut self, slot: u32, code: CloseCode, reason: &str) {
         let mut close = Vec::new();
-        encode_close(&mut close, code, reason);
+        match self.conn(slot).map(|c| &c.phase) {
+            Some(
+                answering @ Phase::Answering {
+                    failure: Some(_), ..
+                },
+            ) => {
+                close = answer_for(answering);
+            }
+            _ => encode_close(&mut close, code, reason),
+        }
         self.leave_session(slot);
         // On its way out before the close frame goes: a client answering
         // its own close frame (`Answering`) and over its output limit
@@ -133,7 +160,7 @@ impl Worker {
     pub(super) fn await_close_answer(&mut self, slot: u32, status: Option<CloseCode>) {
         let code = status.map(|code| code.get().to_be_bytes());
         let payload = code.as_ref().map_or(&[][..], |code| &code[..]);
-        self.await_app_close(slot, status, payload, false);
+        self.await_app_close(slot, status, payload, None);
     }
 
     /// Fails a client in session for a protocol error: our close frame
@@ -146,7 +173,7 @@ impl Worker {
         let mut frame = Vec::new();
         encode_close(&mut frame, code, reason);
         // A close frame's header is two bytes: its payload is at most 125.
-        self.await_app_close(slot, Some(code), &frame[2..], true);
+        self.await_app_close(slot, Some(code), &frame[2..], Some(reason.into()));
     }
 
     /// Hands the client's app the close frame to answer with, `payload`,
@@ -156,7 +183,7 @@ impl Worker {
         slot: u32,
         status: Option<CloseCode>,
         payload: &[u8],
-        failed: bool,
+        failure: Option<Box<str>>,
     ) {
         self.release_partial(slot);
         let Some(conn) = self.slots[slot as usize].conn.as_mut() else {
@@ -172,7 +199,7 @@ impl Worker {
         conn.phase = Phase::Answering {
             app: session.app,
             status,
-            failed,
+            failure,
         };
         let message = Inbound {
             kind: InboundKind::CloseFrame,
@@ -216,10 +243,21 @@ impl Worker {
     pub(super) fn answer_close(&mut self, slot: u32, frame: &mut Frame<'_>) {
         let drain = matches!(
             self.conn(slot).map(|c| &c.phase),
-            Some(Phase::Answering { failed: true, .. })
+            Some(Phase::Answering {
+                failure: Some(_),
+                ..
+            })
         );
         self.send(slot, frame);
         self.finish(slot, self.limits.close_timeout, drain);
+    }
+
+    /// Answers for the app (see [`Phase::Answering`]): it did not in time.
+    #[cold]
+    pub(super) fn answer_close_now(&mut self, slot: u32) {
+        let Some(conn) = self.conn(slot) else { return };
+        let frame = answer_for(&conn.phase);
+        self.answer_close(slot, &mut Frame::new(&frame));
     }
 
     /// Drops a connection now.
@@ -259,15 +297,9 @@ impl Worker {
                 && conn.deadline == Some(deadline)
             {
                 log::debug!("client {} ({}): timed out", conn.id, shown(&conn.peer));
-                if let Phase::Answering { status, .. } = conn.phase {
+                if matches!(conn.phase, Phase::Answering { .. }) {
                     // The app did not answer the close frame in time.
-                    let mut frame = Vec::new();
-                    match status {
-                        Some(code) => encode_close(&mut frame, code, ""),
-                        None => encode_frame(&mut frame, Opcode::Close, &[])
-                            .expect("an empty close fits"),
-                    }
-                    self.answer_close(slot, &mut Frame::new(&frame));
+                    self.answer_close_now(slot);
                 } else {
                     self.close(slot);
                 }

@@ -35,16 +35,16 @@ pub(super) enum Phase {
     /// A WebSocket session with an app.
     Open(Session),
     /// The client sent a close frame (`status`: its status code, if any),
-    /// or broke the protocol (`failed`: `status` is the code we fail it
-    /// with), and its `app` answers with the close frame behind its replies
-    /// to what came before (`InboundKind::CloseFrame`). No longer among the
-    /// app's members (what the app sends every client passes it by), but
-    /// what it sends this client by id still reaches it; what the client
-    /// sends is not read.
+    /// or broke the protocol (`failure`: why, and `status` the code we fail
+    /// it with), and its `app` answers with the close frame behind its
+    /// replies to what came before (`InboundKind::CloseFrame`). No longer
+    /// among the app's members (what the app sends every client passes it
+    /// by), but what it sends this client by id still reaches it; what the
+    /// client sends is not read.
     Answering {
         app: u16,
         status: Option<CloseCode>,
-        failed: bool,
+        failure: Option<Box<str>>,
     },
     /// We sent a close frame and wait for the client's.
     Closing(Decoder),

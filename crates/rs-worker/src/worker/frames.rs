@@ -110,6 +110,7 @@ impl Worker {
                         self.send_pongs(slot);
                     }
                     self.await_close_answer(slot, code);
+                    self.discard_rest(slot, &input[pos..]);
                     return;
                 }
                 Reply::ClosingDone => {
@@ -148,9 +149,19 @@ impl Worker {
                         self.send_pongs(slot);
                     }
                     self.fail_behind_replies(slot, code, &reason);
+                    self.discard_rest(slot, &input[pos..]);
                     return;
                 }
             }
+        }
+    }
+
+    /// What came in the same read after a client's close frame or error
+    /// counts as sent since it was closed (see `discard`).
+    #[cold]
+    fn discard_rest(&mut self, slot: u32, rest: &[u8]) {
+        if !rest.is_empty() {
+            self.discard(slot, rest.len());
         }
     }
 

@@ -151,13 +151,14 @@ impl Worker {
         self.resuming = resuming;
     }
 
-    /// Throws away `len` bytes a finishing client (or one that sent its
-    /// close frame) still sent, up to a point: one that goes on sending
-    /// would keep this worker reading for it until its close timeout. Room
-    /// is left for a maximum-size message it was sending when it was
-    /// closed, and for reading our close frame meanwhile.
+    /// Throws away `len` bytes a finishing client (or one whose close frame
+    /// waits for its app) still sent, up to a point: one that goes on
+    /// sending would keep this worker reading for it until its close
+    /// timeout. Room is left for a maximum-size message it was sending when
+    /// it was closed, and for reading our close frame meanwhile. Past it,
+    /// the close frame still owed is sent first (the app has not yet).
     #[cold]
-    fn discard(&mut self, slot: u32, len: usize) {
+    pub(super) fn discard(&mut self, slot: u32, len: usize) {
         let most = usize::try_from(self.limits.frames.max_message_size)
             .unwrap_or(usize::MAX)
             .saturating_add(rs_proto::MAX_HEADER_LEN)
@@ -166,11 +167,15 @@ impl Worker {
         conn.discarded = conn.discarded.saturating_add(len);
         if conn.discarded > most {
             log::debug!(
-                "client {}: dropped after sending {} bytes since it was closed",
+                "client {}: ending the connection: it sent {} bytes since it was closed",
                 conn.id,
                 conn.discarded
             );
-            self.close(slot);
+            if matches!(conn.phase, Phase::Answering { .. }) {
+                self.answer_close_now(slot);
+            } else {
+                self.close(slot);
+            }
         }
     }
 

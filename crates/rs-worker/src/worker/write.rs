@@ -59,9 +59,12 @@ impl Worker {
         if conn.stream.has_buffered() {
             return; // the rest when the socket is writable
         }
-        if !drain {
-            // The close handshake is complete: the server closes the TCP
-            // connection first (RFC 6455 §7.1.1).
+        // The close handshake is complete: the server closes the TCP
+        // connection first (RFC 6455 §7.1.1); by shutting its side down
+        // when the client sent data after its close frame (against
+        // §5.5.1), or more than was read, so that no reset overtakes our
+        // close frame.
+        if !drain && conn.discarded == 0 && !conn.stream.has_unread_input() {
             self.close(slot);
             return;
         }
@@ -195,8 +198,9 @@ impl Worker {
     fn shed_pending_output(&mut self) {
         let (max, held) = (self.limits.max_pending_output_total, self.held.bytes());
         // (rank, pending, slot): those leaving (our close frame queued)
-        // first, then those waiting for their app to answer the close frame
-        // they sent, then those in session; the most unread first in each.
+        // first, then those whose close frame waits for their app (they
+        // sent one, or broke the protocol), then those in session; the
+        // most unread first in each.
         let mut most: Vec<(u8, usize, u32)> = self
             .slots
             .iter()
@@ -239,8 +243,17 @@ impl Worker {
                 continue;
             }
             excess = excess.saturating_sub(pending);
+            // One failed for a protocol error keeps that error's code.
+            let code = match conn.phase {
+                Phase::Answering {
+                    status: Some(code),
+                    failure: Some(_),
+                    ..
+                } => code,
+                _ => CloseCode::TRY_AGAIN_LATER,
+            };
             log::debug!(
-                "client {} ({}): closing with 1013: its {pending} bytes of unread output are \
+                "client {} ({}): closing with {code}: its {pending} bytes of unread output are \
                  among the most when this worker holds {held} bytes for its clients, past \
                  max_pending_output_total ({max} bytes)",
                 conn.id,
