@@ -4,8 +4,8 @@
 //! all but our close frames; then the client with the most unread output
 //! is closed with 1013"), for the cases the tests in server_limits.rs do
 //! not reach: pongs queued behind our close frame, and a client whose
-//! close frame waits for its app's answer. Two probe clients on one of two
-//! workers leave most of what they asked for unread.
+//! close frame waits for its app's answer. Two clients of one worker leave
+//! most of what they asked for unread.
 
 mod support;
 
@@ -13,10 +13,6 @@ use std::time::Duration;
 
 use support::raw::{self, RawWs, Received};
 use support::{AppSpec, Server, welcome_id, wmem_max};
-
-fn worker_of(id: u64) -> u64 {
-    id >> 54
-}
 
 /// A raw probe client with a small receive buffer, and its id.
 fn client(server: &Server) -> (RawWs, u64) {
@@ -38,45 +34,57 @@ fn close_req(id: u64, code: u16) -> Vec<u8> {
     m
 }
 
+/// The probe's case 12: its app sleeps `ms`.
+fn stall(ms: u16) -> Vec<u8> {
+    let mut m = vec![12];
+    m.extend_from_slice(&ms.to_be_bytes());
+    m
+}
+
+/// A server of the probe app (and a second app from the same library,
+/// `probe2`) with one worker, whose clients may each leave 14 MiB unread,
+/// as may all together.
+fn shedding_server() -> (Server, support::Log) {
+    let limit = 14usize << 20;
+    let mut server = Server::start_with(
+        1,
+        &[
+            AppSpec::simple("probe"),
+            AppSpec::at("probe2", support::app_path("probe")),
+        ],
+        &format!(
+            r#""worker_c": 1, "max_ws_msg_size": 1048576, "max_pending_output": {limit},
+               "max_pending_output_total": {limit}, "shutdown_wait_ws": 20,"#
+        ),
+    );
+    let log = server.capture_stderr();
+    (server, log)
+}
+
+// A client whose unread output passes half its limit is not read (see
+// server_limits.rs): what these clients send after what piles up their
+// output is read before the output comes (sent while their app sleeps), or
+// while it is under half their limit.
+
 #[test]
 fn shedding_a_closing_client_that_asked_for_a_pong_keeps_its_close_frame() {
     // The unread part of `mib` 1 MiB frames (what the kernel does not take)
     // is under max_pending_output; two clients' pass the total.
     let mib = (wmem_max() >> 20) + 12;
-    let limit = 14usize << 20;
-    let mut server = Server::start_with(
-        1,
-        &[AppSpec::simple("probe")],
-        &format!(
-            r#""worker_c": 2, "max_ws_msg_size": 1048576, "max_pending_output": {limit},
-               "max_pending_output_total": {limit}, "shutdown_wait_ws": 20,"#
-        ),
-    );
-    let log = server.capture_stderr();
-    // Two clients on the same worker (the total is per worker).
-    let mut clients: Vec<(RawWs, u64)> = Vec::new();
-    let (x, y) = loop {
-        assert!(clients.len() < 40, "no two clients on one worker");
-        clients.push(client(&server));
-        let last = clients.len() - 1;
-        if let Some(first) =
-            (0..last).find(|&i| worker_of(clients[i].1) == worker_of(clients[last].1))
-        {
-            break (first, last);
-        }
-    };
-    let (mut y_client, _y_id) = clients.remove(y);
-    let (mut x_client, x_id) = clients.remove(x);
-    drop(clients); // others leave; their "bye" may reach x and y
-    std::thread::sleep(Duration::from_millis(300));
-    // x asks for a big frame it does not read, then to be closed with 4000
-    // (close_client): the close frame waits behind the frame's unread part.
+    let (server, log) = shedding_server();
+    let (mut x_client, x_id) = client(&server);
+    let (mut y_client, _) = probe_at(&server, "/probe2");
+    let (mut z_client, _) = client(&server);
+    // While the app sleeps, x asks for big frames it does not read, then
+    // to be closed with 4000 (close_client): the close frame comes behind
+    // the frames' unread part.
+    z_client.send(raw::BINARY, &stall(1000));
+    std::thread::sleep(Duration::from_millis(200));
     for _ in 0..mib {
         x_client.send(raw::BINARY, &big(1024));
     }
-    std::thread::sleep(Duration::from_millis(500));
     x_client.send(raw::BINARY, &close_req(x_id, 4000));
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(1500));
     // x pings: the pong is owed after our close frame (RFC 6455 §5.5.2).
     x_client.send(raw::PING, b"p1");
     std::thread::sleep(Duration::from_millis(300));
@@ -134,11 +142,12 @@ fn probe_at(server: &Server, path: &str) -> (RawWs, u64) {
 /// How a client whose close frame waits for its app fares when the worker
 /// holds more than max_pending_output_total: x asks for 12 MiB it does not
 /// read, then sends `x_last` while its app is busy (3 s); y, another app's
-/// client on x's worker, then asks for 16 MiB it does not read. The shed
-/// lines, x's id, the close code x got and the frames before it, and what
-/// y got ("all 16" or its close).
+/// client, then asks for 20 MiB it does not read. The shed lines, x's id,
+/// the close code x got and the frames before it, and what y got ("all 20"
+/// or its close). The limits are 24 MiB, each client's and the total: a
+/// client is read until its unread output is over half its own.
 fn shed_while_waiting_for_the_app(x_last: &[u8]) -> (Vec<String>, u64, Option<u16>, usize, String) {
-    let limit = 14usize << 20;
+    let limit = 24usize << 20;
     let mut server = Server::start_with(
         1,
         &[
@@ -146,34 +155,24 @@ fn shed_while_waiting_for_the_app(x_last: &[u8]) -> (Vec<String>, u64, Option<u1
             AppSpec::at("probe2", support::app_path("probe")),
         ],
         &format!(
-            r#""worker_c": 2, "max_ws_msg_size": 1048576, "max_pending_output": {limit},
+            r#""worker_c": 1, "max_ws_msg_size": 1048576, "max_pending_output": {limit},
                "max_pending_output_total": {limit}, "shutdown_wait_ws": 20,"#
         ),
     );
     let log = server.capture_stderr();
     let (mut x, x_id) = probe_at(&server, "/probe");
     let (mut z, _) = probe_at(&server, "/probe");
-    // y: a client of the second probe app (same library, its own thread)
-    // on x's worker.
-    let mut others = Vec::new();
-    let mut y = loop {
-        let (c, id) = probe_at(&server, "/probe2");
-        if worker_of(id) == worker_of(x_id) {
-            break c;
-        }
-        others.push(c);
-        assert!(others.len() < 40);
-    };
+    let (mut y, _) = probe_at(&server, "/probe2");
     for _ in 0..12 {
         x.send(raw::BINARY, &big(1024));
     }
     std::thread::sleep(Duration::from_millis(500));
     // The probe app sleeps 3 s (case 12, from z); x ends meanwhile.
-    z.send(raw::BINARY, &[12, 0x0b, 0xb8]);
+    z.send(raw::BINARY, &stall(3000));
     std::thread::sleep(Duration::from_millis(200));
     x.send_raw(x_last);
     std::thread::sleep(Duration::from_millis(200));
-    for _ in 0..16 {
+    for _ in 0..20 {
         y.send(raw::BINARY, &big(1024));
     }
     std::thread::sleep(Duration::from_millis(1000));
@@ -196,8 +195,8 @@ fn shed_while_waiting_for_the_app(x_last: &[u8]) -> (Vec<String>, u64, Option<u1
             Received::Closed { .. } => break,
         }
     }
-    let mut y_end = "all 16".to_owned();
-    for n in 0..16 {
+    let mut y_end = "all 20".to_owned();
+    for n in 0..20 {
         let f = y.frame();
         if f.opcode == raw::CLOSE {
             y_end = format!("close {} after {n}", f.close_code());
@@ -211,7 +210,10 @@ fn shed_while_waiting_for_the_app(x_last: &[u8]) -> (Vec<String>, u64, Option<u1
 fn a_client_waiting_for_its_close_answer_is_shed_before_clients_in_session() {
     let (shed, x_id, x_end, x_frames, y_end) =
         shed_while_waiting_for_the_app(&raw::masked(raw::CLOSE, &1000u16.to_be_bytes()));
-    assert!(!shed.is_empty(), "no shedding happened: the setup failed");
+    assert!(
+        !shed.is_empty(),
+        "no shedding happened: the setup failed; x: {x_frames} frames, {x_end:?}; y: {y_end}"
+    );
     // x goes first (it kept its output, and y, within its own limit, was
     // closed with 1013): with 1013 as the answer to its close frame, its
     // unread output dropped (not a hole in its stream, which the app's
@@ -222,7 +224,7 @@ fn a_client_waiting_for_its_close_answer_is_shed_before_clients_in_session() {
     );
     assert_eq!(x_end, Some(1013), "{x_frames} frames; {y_end}\n{shed:#?}");
     assert!(x_frames < 12, "x kept all its output: {shed:#?}");
-    assert_eq!(y_end, "all 16", "{shed:#?}");
+    assert_eq!(y_end, "all 20", "{shed:#?}");
 }
 
 /// The same for a client that broke the protocol, whose close frame waits
@@ -240,5 +242,5 @@ fn a_client_failed_for_a_protocol_error_is_shed_with_its_own_code() {
     );
     assert_eq!(x_end, Some(1002), "{x_frames} frames; {y_end}\n{shed:#?}");
     assert!(x_frames < 12, "x kept all its output: {shed:#?}");
-    assert_eq!(y_end, "all 16", "{shed:#?}");
+    assert_eq!(y_end, "all 20", "{shed:#?}");
 }

@@ -1083,6 +1083,48 @@ fn frames_sent_in_the_same_packet_as_the_handshake_are_processed() {
 
 // ------------------------------------------------------ slow consumer
 
+/// A client that sends faster than it reads (a burst of uploads whose
+/// echoes it reads meanwhile, slowly) is not read while its unread output
+/// is over half max_pending_output: it is slowed down by TCP, not closed as
+/// a slow consumer (it was, after a few echoes).
+#[test]
+fn a_client_sending_faster_than_it_reads_is_slowed_down_not_closed() {
+    // 64 MiB, twice the default max_pending_output.
+    const MESSAGES: usize = 64;
+    let mut server = Server::start(&[AppSpec::simple("echo")]);
+    let log = server.capture_stderr();
+    let mut client = RawWs::connect_with_receive_buffer(server.addr(), "/echo", 64 << 10);
+    client.read_slowly(64 << 10, Duration::from_millis(2));
+    let mut writer = client.stream.try_clone().unwrap();
+    writer
+        .set_write_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let sender = std::thread::spawn(move || {
+        for n in 0..MESSAGES {
+            let message = raw::masked(raw::BINARY, &vec![n as u8; 1 << 20]);
+            if writer.write_all(&message).is_err() {
+                return n;
+            }
+        }
+        MESSAGES
+    });
+    for n in 0..MESSAGES {
+        let f = client.frame();
+        assert_eq!(
+            (f.opcode, f.payload.len(), f.payload[0]),
+            (raw::BINARY, 1 << 20, n as u8),
+            "message {n} (close {}?)\n{}",
+            if f.opcode == raw::CLOSE {
+                f.close_code()
+            } else {
+                0
+            },
+            log.text()
+        );
+    }
+    assert_eq!(sender.join().unwrap(), MESSAGES);
+}
+
 const SLOW_MESSAGES: usize = 512;
 const SLOW_MESSAGE_SIZE: usize = 64 * 1024;
 

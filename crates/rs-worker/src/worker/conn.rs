@@ -128,6 +128,9 @@ pub(super) struct Conn {
     /// still had something to send it: the connection ends once that is
     /// sent, not at once.
     pub(super) peer_closed: bool,
+    /// Not read while its unread output is over half its limit (see
+    /// `Worker::pause_for_output`).
+    pub(super) output_paused: bool,
 }
 
 pub(super) struct Slot {
@@ -205,6 +208,7 @@ impl Worker {
             pinged: false,
             acked: 0,
             peer_closed: false,
+            output_paused: false,
         });
         self.push_deadline(deadline, slot, id.generation());
         Ok(())

@@ -41,16 +41,23 @@ impl Worker {
         }
         let mut rbuf = std::mem::take(&mut self.rbuf);
         let mut reads = 0;
-        while let Some(conn) = self.conn(slot) {
+        while let Some(mut conn) = self.conn(slot) {
             // A stalled connection is resumed by retry_stalled. One waiting
             // for its next turn (only ever on entry: a deferral ends the
             // loop) is read then, remembering what this event said: the end
             // of its stream may not be announced again.
-            if conn.stalled.is_some() || conn.read_deferred.is_some() {
+            if conn.stalled.is_some() || conn.read_deferred.is_some() || conn.output_paused {
                 if let Some(deferred_until_blocked) = &mut conn.read_deferred {
                     *deferred_until_blocked |= until_blocked;
                 }
                 break;
+            }
+            if !conn.output.is_empty() {
+                if self.pause_for_output(slot) {
+                    break;
+                }
+                let Some(same) = self.conn(slot) else { break };
+                conn = same;
             }
             // A short read from a plain socket emptied it: anything that
             // arrives later raises a new edge-triggered event, so the read
@@ -115,6 +122,44 @@ impl Worker {
             }
         }
         self.rbuf = rbuf;
+    }
+
+    /// Stops reading a client in session whose unread output is over half
+    /// `max_pending_output`, until it is under a quarter: what it asks for
+    /// waits in its socket (TCP's back-pressure), so a client that sends
+    /// faster than it reads (a burst of uploads whose answers it reads
+    /// meanwhile) is slowed down, not closed as a slow consumer. Output it
+    /// does not cause (messages its app sends it of its own accord, replies
+    /// to what was read before) still closes it past the limit. Whether it
+    /// stopped.
+    #[cold]
+    fn pause_for_output(&mut self, slot: u32) -> bool {
+        let high = self.limits.max_pending_output / 2;
+        let Some(conn) = self.conn(slot) else {
+            return false;
+        };
+        let over = conn.output.pending() + conn.stream.buffered() > high;
+        if over && matches!(conn.phase, Phase::Open(_)) {
+            log::trace!("client {}: reading paused for its unread output", conn.id);
+            conn.output_paused = true;
+        }
+        conn.output_paused
+    }
+
+    /// Reads a client paused for its unread output (see
+    /// [`pause_for_output`](Self::pause_for_output)) again once that is
+    /// under a quarter of `max_pending_output`.
+    #[cold]
+    pub(super) fn resume_if_output_drained(&mut self, slot: u32) {
+        let low = self.limits.max_pending_output / 4;
+        let Some(conn) = self.conn(slot) else { return };
+        if conn.output.pending() + conn.stream.buffered() > low {
+            return;
+        }
+        log::trace!("client {}: reading resumed", conn.id);
+        conn.output_paused = false;
+        // Edge-triggered: what arrived meanwhile is not announced again.
+        self.on_readable(slot, true);
     }
 
     /// Puts `slot` in line to be read again after the next poll (which then

@@ -38,6 +38,9 @@ impl Worker {
             self.close(slot);
             return;
         }
+        if conn.output_paused {
+            self.resume_if_output_drained(slot);
+        }
         self.after_output(slot);
     }
 
