@@ -46,7 +46,8 @@ pub enum ProtocolError {
     MessageTooLarge {
         /// The configured maximum payload size of one message, in bytes.
         limit: u64,
-        /// The payload size the message would reach, in bytes.
+        /// The payload size the message would reach with the frame that
+        /// passed the limit, in bytes (its later frames are not known).
         size: u64,
     },
     /// A message whose frames (headers and interleaved control frames
@@ -102,12 +103,12 @@ impl fmt::Display for ProtocolError {
             Self::MessageTooLarge { limit, size } => {
                 write!(
                     f,
-                    "message of {size} bytes exceeds max_ws_msg_size ({limit})"
+                    "message of at least {size} bytes exceeds max_ws_msg_size ({limit})"
                 )
             }
             Self::FrameChainTooLarge { limit, size } => write!(
                 f,
-                "message frames of {size} bytes exceed max_ws_frame_chain_size ({limit})"
+                "message frames of at least {size} bytes exceed max_ws_frame_chain_size ({limit})"
             ),
         }
     }
