@@ -197,9 +197,14 @@ pub(crate) fn init(level: LogLevel) {
         // The server's and apps' lines pass env_logger; the global maximum
         // decides, so that SIGHUP can change it. Libraries' (mio, rustls)
         // speak of their own insides below warnings, in levels that do not
-        // mean ours: warnings and errors only.
+        // mean ours: warnings and errors only (rustls: errors).
         None => {
             builder.filter_level(LevelFilter::Warn);
+            // rustls warns of what clients send (warning alerts, an IP
+            // address as SNI, unexpected messages): per connection, for
+            // anyone to fill the log with; our line for the failed
+            // handshake (debug) tells of them.
+            builder.filter_module("rustls", LevelFilter::Error);
             for ours in OUR_CRATES {
                 builder.filter_module(ours, LevelFilter::Trace);
             }

@@ -83,6 +83,31 @@ fn a_client_connecting_by_ip_address_gets_the_cert_listing_it() {
 
 // ---------------------------------------------- the wrong protocol
 
+/// What rustls warns about is what a client sent (warning alerts, an IP
+/// address as SNI, unexpected messages): one line per connection at the
+/// default log level, for anyone to fill the log with. Our own line for
+/// the failed handshake, at debug, says enough.
+#[test]
+fn rustls_warnings_about_what_a_client_sent_are_not_logged() {
+    let ca = Ca::new("CA");
+    let mut server = start(&[CertFiles::new(&ca, &["a.test"])], false, "");
+    let log = server.capture_stderr();
+    let mut tcp = TcpStream::connect(server.addr()).unwrap();
+    // Plaintext alert records, level warning (1), no_renegotiation (100),
+    // then no TLS at all, which fails the handshake.
+    let mut bytes = [21, 3, 3, 0, 2, 1, 100].repeat(2);
+    bytes.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+    tcp.write_all(&bytes).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = tcp.read_to_end(&mut Vec::new());
+    assert!(
+        log.wait_for("read failed", Duration::from_secs(5)),
+        "{}",
+        log.text()
+    );
+    assert!(!log.text().contains("rustls"), "{}", log.text());
+}
+
 #[test]
 fn a_plaintext_client_on_a_wss_port_gets_a_tls_alert_and_the_connection_closes() {
     let ca = Ca::new("CA");
