@@ -154,6 +154,47 @@ fn a_client_sending_data_after_its_close_frame_gets_the_answer_and_no_reset() {
 
 // --------------------------------------------------- protocol errors
 
+/// A client that goes on sending after its close frame, while its app is
+/// busy and its replies wait unread: past the discard limit the worker
+/// answers for the app, behind the replies, and reads as much again before
+/// it gives up (it dropped the answer with the queue at the next read).
+#[test]
+fn a_close_answered_at_the_discard_limit_is_not_dropped_with_the_queue() {
+    let server = Server::start_with(1, &[AppSpec::simple("probe")], "");
+    let connect = || {
+        let mut c = RawWs::connect_with_receive_buffer(server.addr(), "/probe", 64 << 10);
+        c.frame(); // welcome
+        c
+    };
+    let (mut x, mut z) = (connect(), connect());
+    // The probe's case 13: 1 MiB frames, four, which x does not read yet.
+    x.send_raw(&raw::masked(raw::BINARY, &[13, 0x04, 0x00]).repeat(4));
+    std::thread::sleep(Duration::from_millis(800));
+    // Case 12: the app sleeps 4 s; x closes, then sends 24 MiB of junk.
+    z.send(raw::BINARY, &[12, 0x0f, 0xa0]);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut writer = x.stream.try_clone().unwrap();
+    writer
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = writer.write_all(&raw::masked(raw::CLOSE, &1000u16.to_be_bytes()));
+    let junk = vec![0x55u8; 256 << 10];
+    for _ in 0..96 {
+        if writer.write_all(&junk).is_err() {
+            break;
+        }
+    }
+    let mut replies = 0;
+    let code = loop {
+        match x.read_within(Duration::from_secs(10)) {
+            Received::Frame(f) if f.opcode == raw::CLOSE => break Some(f.close_code()),
+            Received::Frame(_) => replies += 1,
+            Received::Closed { .. } => break None,
+        }
+    };
+    assert_eq!((replies, code), (4, Some(1000)));
+}
+
 /// A protocol error's close frame waits for the app's replies; an app
 /// stuck past close_timeout leaves it to the worker, which sends the same
 /// code and reason.
@@ -1082,6 +1123,50 @@ fn frames_sent_in_the_same_packet_as_the_handshake_are_processed() {
 }
 
 // ------------------------------------------------------ slow consumer
+
+/// A client that sends but reads nothing: its reading paused (its unread
+/// output over half the limit), it is closed as a slow consumer once an
+/// idle period passes without it reading any of its output. (It was held
+/// unread, then closed as idle for answering no ping.)
+#[test]
+fn a_paused_client_that_reads_none_of_its_output_is_closed_as_a_slow_consumer() {
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo")],
+        r#""max_ws_msg_size": 1048576, "idle_timeout": 1,"#,
+    );
+    let log = server.capture_stderr();
+    let mut client = RawWs::connect_with_receive_buffer(server.addr(), "/echo", 64 << 10);
+    let mut writer = client.stream.try_clone().unwrap();
+    writer
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let sender = std::thread::spawn(move || {
+        let message = raw::masked(raw::BINARY, &[1; 256 << 10]);
+        for _ in 0..64 {
+            if writer.write_all(&message).is_err() {
+                break;
+            }
+        }
+    });
+    assert!(
+        log.wait_for(
+            "closing a slow consumer: its reading paused",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        log.text()
+    );
+    let code = loop {
+        match client.read_within(Duration::from_secs(10)) {
+            Received::Frame(f) if f.opcode == raw::CLOSE => break Some(f.close_code()),
+            Received::Frame(_) => {}
+            Received::Closed { .. } => break None,
+        }
+    };
+    assert_eq!(code, Some(1008));
+    sender.join().unwrap();
+}
 
 /// A client that sends faster than it reads (a burst of uploads whose
 /// echoes it reads meanwhile, slowly) is not read while its unread output

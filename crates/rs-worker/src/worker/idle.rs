@@ -47,12 +47,12 @@ impl Worker {
                 continue;
             };
             // Handshakes, closes and answers have deadlines of their own;
-            // a client whose reading is paused (its app's ring is full)
-            // may be talking, unheard.
+            // a client whose reading is paused for its app (its ring is
+            // full) may be talking, unheard.
             if !matches!(conn.phase, Phase::Open(_)) || conn.stalled.is_some() {
                 continue;
             }
-            if std::mem::take(&mut conn.heard) {
+            if std::mem::take(&mut conn.heard) && !conn.output_paused {
                 conn.pinged = false;
                 continue;
             }
@@ -61,6 +61,21 @@ impl Worker {
             let acked = sys::bytes_acked(conn.stream.tcp_mut().as_raw_fd()).unwrap_or(0);
             let receiving =
                 acked.saturating_sub(std::mem::replace(&mut conn.acked, acked)) > PING_ON_THE_WIRE;
+            if conn.output_paused {
+                // Not read until it reads its output (a ping would wait
+                // behind that): judged by whether it does.
+                if !receiving {
+                    log::debug!(
+                        "client {} ({}): closing a slow consumer: its reading paused for its \
+                         unread output, it read none of it for {period} s",
+                        conn.id,
+                        shown(&conn.peer),
+                    );
+                    conn.output.drop_unstarted();
+                    self.fail_with(slot, CloseCode::POLICY_VIOLATION, "too much unread output");
+                }
+                continue;
+            }
             if !conn.pinged {
                 conn.pinged = true;
                 self.send(slot, &mut Frame::new(&PING));

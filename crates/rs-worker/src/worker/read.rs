@@ -148,7 +148,10 @@ impl Worker {
 
     /// Reads a client paused for its unread output (see
     /// [`pause_for_output`](Self::pause_for_output)) again once that is
-    /// under a quarter of `max_pending_output`.
+    /// under a quarter of `max_pending_output`: after the next poll (a
+    /// write may come in the middle of another client's read, whose buffer
+    /// is in use), until its socket is empty (edge-triggered, what arrived
+    /// meanwhile is not announced again).
     #[cold]
     pub(super) fn resume_if_output_drained(&mut self, slot: u32) {
         let low = self.limits.max_pending_output / 4;
@@ -158,8 +161,7 @@ impl Worker {
         }
         log::trace!("client {}: reading resumed", conn.id);
         conn.output_paused = false;
-        // Edge-triggered: what arrived meanwhile is not announced again.
-        self.on_readable(slot, true);
+        self.defer_read(slot, true);
     }
 
     /// Puts `slot` in line to be read again after the next poll (which then
@@ -217,6 +219,9 @@ impl Worker {
                 conn.discarded
             );
             if matches!(conn.phase, Phase::Answering { .. }) {
+                // As much again for the time the answer takes to be
+                // written behind what is queued (a close would drop it).
+                conn.discarded = 0;
                 self.answer_close_now(slot);
             } else {
                 self.close(slot);
