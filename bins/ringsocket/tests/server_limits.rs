@@ -1168,6 +1168,68 @@ fn a_paused_client_that_reads_none_of_its_output_is_closed_as_a_slow_consumer() 
     sender.join().unwrap();
 }
 
+/// The same judgement needs the count of what the client's TCP peer
+/// acknowledged (Linux 4.1 and later): without it, a paused client is not
+/// judged (max_pending_output still holds). It was closed at the first
+/// tick that found it paused, reading fast.
+#[test]
+fn without_the_acknowledged_count_a_paused_client_reading_fast_is_not_closed() {
+    let build = tempfile::tempdir().unwrap();
+    let shim = build.path().join("libfail_accept.so");
+    build_c(
+        "bins/ringsocket/tests/support/fail_accept.c",
+        &shim,
+        &["-ldl"],
+    );
+    let port = free_port();
+    let globals = format!(
+        r#"{} "max_ws_msg_size": 1048576, "max_pending_output": 16777216, "idle_timeout": 1,"#,
+        run_as_user()
+    );
+    let config = config_text(&[port], &[AppSpec::simple("echo")], &globals);
+    let mut server = Server::spawn_config_env(
+        tempfile::tempdir().unwrap(),
+        &config,
+        vec![port],
+        &[
+            ("LD_PRELOAD", shim.to_str().unwrap()),
+            ("RS_SHORT_TCP_INFO", "1"),
+        ],
+    );
+    server.wait_until_listening();
+    let log = server.capture_stderr();
+    let mut client = RawWs::connect_with_receive_buffer(server.addr(), "/echo", 64 << 10);
+    client.read_slowly(64 << 10, Duration::from_millis(16));
+    let mut writer = client.stream.try_clone().unwrap();
+    let stop = Instant::now() + Duration::from_secs(5);
+    let sender = std::thread::spawn(move || {
+        let message = raw::masked(raw::BINARY, &[7; 256 << 10]);
+        while Instant::now() < stop {
+            writer
+                .set_write_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            if writer.write_all(&message).is_err() {
+                break;
+            }
+        }
+    });
+    let mut read = 0;
+    while Instant::now() < stop {
+        match client.read_within(Duration::from_secs(10)) {
+            Received::Frame(f) if f.opcode == raw::BINARY => read += f.payload.len(),
+            other => panic!("after {read} bytes: {other:?}\n{}", log.text()),
+        }
+    }
+    assert!(
+        !log.text().contains("closing a slow consumer"),
+        "{}",
+        log.text()
+    );
+    // Unblock the sender (it may wait on a full socket) and let it end.
+    drop(client);
+    sender.join().unwrap();
+}
+
 /// A client that sends faster than it reads (a burst of uploads whose
 /// echoes it reads meanwhile, slowly) is not read while its unread output
 /// is over half max_pending_output: it is slowed down by TCP, not closed as

@@ -12,12 +12,18 @@
  * RS_FAIL_DEVNULL does the same for the process's opens of /dev/null (the
  * workers' spare descriptors): errno values, 0 for the real open64, each
  * open reported as "fail_accept: /dev/null open N done".
+ *
+ * RS_SHORT_TCP_INFO, when set, makes getsockopt(TCP_INFO) answer with the
+ * struct of a kernel before tcpi_bytes_acked (Linux 4.1).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +33,7 @@
 
 typedef int (*accept4_fn)(int, struct sockaddr *, socklen_t *, int);
 typedef int (*open64_fn)(const char *, int, ...);
+typedef int (*getsockopt_fn)(int, int, int, void *, socklen_t *);
 
 static atomic_int calls;
 static atomic_int devnull_opens;
@@ -102,5 +109,17 @@ int open64(const char *path, int flags, ...)
         result = real(path, flags, mode);
     }
     report("/dev/null open", call);
+    return result;
+}
+
+int getsockopt(int fd, int level, int name, void *value, socklen_t *len)
+{
+    getsockopt_fn real = (getsockopt_fn)dlsym(RTLD_NEXT, "getsockopt");
+    int result = real(fd, level, name, value, len);
+    size_t short_len = offsetof(struct tcp_info, tcpi_bytes_acked);
+    if (result == 0 && level == IPPROTO_TCP && name == TCP_INFO
+        && getenv("RS_SHORT_TCP_INFO") != NULL && *len > short_len) {
+        *len = (socklen_t)short_len;
+    }
     return result;
 }

@@ -58,16 +58,26 @@ impl Worker {
             }
             // Unknown (not TCP, or a kernel without the count) is the
             // same as no progress: only the ping's answer counts then.
-            let acked = sys::bytes_acked(conn.stream.tcp_mut().as_raw_fd()).unwrap_or(0);
+            let counted = sys::bytes_acked(conn.stream.tcp_mut().as_raw_fd());
+            let acked = *counted.as_ref().unwrap_or(&0);
             let receiving =
                 acked.saturating_sub(std::mem::replace(&mut conn.acked, acked)) > PING_ON_THE_WIRE;
             if conn.output_paused {
                 // Not read until it reads its output (a ping would wait
-                // behind that): judged by whether it does.
-                if !receiving {
+                // behind that): judged by whether its peer acknowledges
+                // any of it, over two ticks in a row (a full receive
+                // window opens only once a segment's room is free: a slow
+                // reader's may stay shut for a while). Not judged at all
+                // without the count: max_pending_output still holds.
+                if receiving || counted.is_err() {
+                    conn.pinged = false;
+                } else if !std::mem::replace(&mut conn.pinged, true) {
+                    // Its first tick without progress.
+                } else {
                     log::debug!(
                         "client {} ({}): closing a slow consumer: its reading paused for its \
-                         unread output, it read none of it for {period} s",
+                         unread output, its peer acknowledged none of it for two periods of \
+                         {period} s",
                         conn.id,
                         shown(&conn.peer),
                     );

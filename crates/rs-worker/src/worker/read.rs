@@ -138,8 +138,10 @@ impl Worker {
         let Some(conn) = self.conn(slot) else {
             return false;
         };
-        let over = conn.output.pending() + conn.stream.buffered() > high;
-        if over && matches!(conn.phase, Phase::Open(_)) {
+        // The queue alone, which only a flush (then `on_writable`, which
+        // resumes) or the end of the session empties: not what rustls
+        // holds, which a write of a new frame may send at once.
+        if conn.output.pending() > high && matches!(conn.phase, Phase::Open(_)) {
             log::trace!("client {}: reading paused for its unread output", conn.id);
             conn.output_paused = true;
         }
@@ -156,11 +158,13 @@ impl Worker {
     pub(super) fn resume_if_output_drained(&mut self, slot: u32) {
         let low = self.limits.max_pending_output / 4;
         let Some(conn) = self.conn(slot) else { return };
-        if conn.output.pending() + conn.stream.buffered() > low {
+        if conn.output.pending() > low {
             return;
         }
         log::trace!("client {}: reading resumed", conn.id);
         conn.output_paused = false;
+        // Its strikes for not reading (see `check_idle`) end with it.
+        conn.pinged = false;
         self.defer_read(slot, true);
     }
 
