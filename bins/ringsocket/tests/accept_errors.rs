@@ -20,16 +20,6 @@ fn server_failing_accepts(errors: &[i32]) -> (Server, Log, tempfile::TempDir) {
 /// The same, its opens of /dev/null also planned (`devnull`: an errno or 0
 /// for each), with one worker: open 0 is its spare descriptor's.
 fn server_failing(errors: &[i32], devnull: &[i32]) -> (Server, Log, tempfile::TempDir) {
-    let build = tempfile::tempdir().unwrap();
-    let shim = build.path().join("libfail_accept.so");
-    build_c(
-        "bins/ringsocket/tests/support/fail_accept.c",
-        &shim,
-        &["-ldl"],
-    );
-    let port = free_port();
-    let globals = format!("{}\"worker_c\": 1,", run_as_user());
-    let config = config_text(&[port], &[AppSpec::simple("echo")], &globals);
     let plan = |errors: &[i32]| {
         errors
             .iter()
@@ -37,12 +27,9 @@ fn server_failing(errors: &[i32], devnull: &[i32]) -> (Server, Log, tempfile::Te
             .collect::<Vec<_>>()
             .join(",")
     };
-    let mut server = Server::spawn_config_env(
-        tempfile::tempdir().unwrap(),
-        &config,
-        vec![port],
+    let (mut server, build) = spawn_echo_with_shim(
+        "\"worker_c\": 1,",
         &[
-            ("LD_PRELOAD", shim.to_str().unwrap()),
             ("RS_FAIL_ACCEPT", &plan(errors)),
             ("RS_FAIL_DEVNULL", &plan(devnull)),
         ],

@@ -1174,27 +1174,9 @@ fn a_paused_client_that_reads_none_of_its_output_is_closed_as_a_slow_consumer() 
 /// tick that found it paused, reading fast.
 #[test]
 fn without_the_acknowledged_count_a_paused_client_reading_fast_is_not_closed() {
-    let build = tempfile::tempdir().unwrap();
-    let shim = build.path().join("libfail_accept.so");
-    build_c(
-        "bins/ringsocket/tests/support/fail_accept.c",
-        &shim,
-        &["-ldl"],
-    );
-    let port = free_port();
-    let globals = format!(
-        r#"{} "max_ws_msg_size": 1048576, "max_pending_output": 16777216, "idle_timeout": 1,"#,
-        run_as_user()
-    );
-    let config = config_text(&[port], &[AppSpec::simple("echo")], &globals);
-    let mut server = Server::spawn_config_env(
-        tempfile::tempdir().unwrap(),
-        &config,
-        vec![port],
-        &[
-            ("LD_PRELOAD", shim.to_str().unwrap()),
-            ("RS_SHORT_TCP_INFO", "1"),
-        ],
+    let (mut server, _shim) = spawn_echo_with_shim(
+        r#""max_ws_msg_size": 1048576, "max_pending_output": 16777216, "idle_timeout": 1,"#,
+        &[("RS_SHORT_TCP_INFO", "1")],
     );
     server.wait_until_listening();
     let log = server.capture_stderr();
@@ -1226,7 +1208,7 @@ fn without_the_acknowledged_count_a_paused_client_reading_fast_is_not_closed() {
         log.text()
     );
     // Unblock the sender (it may wait on a full socket) and let it end.
-    drop(client);
+    let _ = client.stream.shutdown(std::net::Shutdown::Both);
     sender.join().unwrap();
 }
 

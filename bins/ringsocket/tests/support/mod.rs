@@ -538,6 +538,27 @@ pub fn connect_sending_headers(
     tungstenite::client(request, Tcp(stream)).unwrap()
 }
 
+/// Spawns a server on the echo app with `globals` and the test shim
+/// (`support/fail_accept.c`: accept4, /dev/null opens and TCP_INFO as its
+/// variables `env` plan them) preloaded. The shim's folder, returned, must
+/// outlive the server. Not waited for: see `Server::wait_until_listening`.
+pub fn spawn_echo_with_shim(globals: &str, env: &[(&str, &str)]) -> (Server, tempfile::TempDir) {
+    let build = tempfile::tempdir().unwrap();
+    let shim = build.path().join("libfail_accept.so");
+    build_c(
+        "bins/ringsocket/tests/support/fail_accept.c",
+        &shim,
+        &["-ldl"],
+    );
+    let port = free_port();
+    let globals = format!("{}{globals}", run_as_user());
+    let config = config_text(&[port], &[AppSpec::simple("echo")], &globals);
+    let mut vars = vec![("LD_PRELOAD", shim.to_str().unwrap())];
+    vars.extend_from_slice(env);
+    let server = Server::spawn_config_env(tempfile::tempdir().unwrap(), &config, vec![port], &vars);
+    (server, build)
+}
+
 /// Builds the C file `source` (under the repository's root) into the
 /// shared object `out` with `cc`, warnings as errors, and `extra`
 /// arguments after the source; panics with the compiler's output if it
