@@ -39,20 +39,22 @@ fn answer_for(phase: &Phase) -> Vec<u8> {
 impl Worker {
     /// Fails an open connection: our close frame with `code`, then the end
     /// of the connection once what is pending is written.
+    ///
     /// A client failed already for its own error, whose close frame waits
     /// for its app's replies, gets that one.
     pub(super) fn fail_with(&mut self, slot: u32, code: CloseCode, reason: &str) {
-        let mut close = Vec::new();
-        match self.conn(slot).map(|c| &c.phase) {
+        let close = match self.conn(slot).map(|c| &c.phase) {
             Some(
                 answering @ Phase::Answering {
                     failure: Some(_), ..
                 },
-            ) => {
-                close = answer_for(answering);
+            ) => answer_for(answering),
+            _ => {
+                let mut close = Vec::new();
+                encode_close(&mut close, code, reason);
+                close
             }
-            _ => encode_close(&mut close, code, reason),
-        }
+        };
         self.leave_session(slot);
         // On its way out before the close frame goes: a client answering
         // its own close frame (`Answering`) and over its output limit
