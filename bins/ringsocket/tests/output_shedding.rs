@@ -42,10 +42,10 @@ fn stall(ms: u16) -> Vec<u8> {
 }
 
 /// A server of the probe app (and a second app from the same library,
-/// `probe2`) with one worker, whose clients may each leave 14 MiB unread,
-/// as may all together.
-fn shedding_server() -> (Server, support::Log) {
-    let limit = 14usize << 20;
+/// `probe2`) with one worker, whose clients may each leave `mib` MiB
+/// unread, as may all together.
+fn shedding_server(mib: usize) -> (Server, support::Log) {
+    let limit = mib << 20;
     let mut server = Server::start_with(
         1,
         &[
@@ -71,7 +71,7 @@ fn shedding_a_closing_client_that_asked_for_a_pong_keeps_its_close_frame() {
     // The unread part of `mib` 1 MiB frames (what the kernel does not take)
     // is under max_pending_output; two clients' pass the total.
     let mib = (wmem_max() >> 20) + 12;
-    let (server, log) = shedding_server();
+    let (server, log) = shedding_server(14);
     let (mut x_client, x_id) = client(&server);
     let (mut y_client, _) = probe_at(&server, "/probe2");
     let (mut z_client, _) = client(&server);
@@ -151,19 +151,7 @@ fn probe_at(server: &Server, path: &str) -> (RawWs, u64) {
 /// or its close). The limits are 24 MiB, each client's and the total: a
 /// client is read until its unread output is over half its own.
 fn shed_while_waiting_for_the_app(x_last: &[u8]) -> (Vec<String>, u64, Option<u16>, usize, String) {
-    let limit = 24usize << 20;
-    let mut server = Server::start_with(
-        1,
-        &[
-            AppSpec::simple("probe"),
-            AppSpec::at("probe2", support::app_path("probe")),
-        ],
-        &format!(
-            r#""worker_c": 1, "max_ws_msg_size": 1048576, "max_pending_output": {limit},
-               "max_pending_output_total": {limit}, "shutdown_wait_ws": 20,"#
-        ),
-    );
-    let log = server.capture_stderr();
+    let (server, log) = shedding_server(24);
     let (mut x, x_id) = probe_at(&server, "/probe");
     let (mut z, _) = probe_at(&server, "/probe");
     let (mut y, _) = probe_at(&server, "/probe2");
