@@ -135,20 +135,41 @@ fn v4_taken(ip: IpAddr, port: &PortConfig) -> Option<Ipv4Addr> {
     }
 }
 
-/// One hostname, one cert: SNI must pick a single certificate.
+/// One hostname, one cert: SNI must pick a single certificate, and so must
+/// the local address a client without SNI connected to. An IPv4 address
+/// and its IPv4-mapped IPv6 form (`::ffff:192.0.2.1`) are one local
+/// address.
 fn duplicate_hostnames(errs: &mut Errors<'_>, doc: &Document) {
-    let mut seen: HashMap<&str, &JsonPath> = HashMap::new();
+    let mut seen: HashMap<String, (&str, &JsonPath)> = HashMap::new();
     for cert in doc.certs.iter().flatten() {
         for (path, name) in cert.hostnames.iter().flatten() {
-            if let Some(first) = seen.get(name.as_str()) {
-                errs.at(
-                    path,
-                    Some(quote(name)),
-                    ErrorKind::DuplicateHostname,
-                    format!("already listed at {first}; each hostname may belong to one cert only"),
-                );
-            } else {
-                seen.insert(name, path);
+            let key = match name
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+            {
+                Ok(ip) => ip.to_canonical().to_string(),
+                Err(_) => name.clone(),
+            };
+            match seen.get(&key) {
+                Some(&(first_name, first)) => {
+                    let same = if first_name == name {
+                        String::new()
+                    } else {
+                        format!(" as {}, the same address", quote(first_name))
+                    };
+                    errs.at(
+                        path,
+                        Some(quote(name)),
+                        ErrorKind::DuplicateHostname,
+                        format!(
+                            "already listed at {first}{same}; each hostname may belong to one cert only"
+                        ),
+                    );
+                }
+                None => {
+                    seen.insert(key, (name, path));
+                }
             }
         }
     }

@@ -929,6 +929,18 @@ fn a_hostname_belongs_to_one_cert() {
         Some("\"example.com\""),
         "already listed at certs[0].hostnames[0]; each hostname may belong to one cert only",
     );
+    // A client without SNI is given the cert of the address it connected
+    // to: an IPv4 address and its IPv4-mapped form are that one address.
+    let mapped =
+        r#"{hostnames: ["::FFFF:127.0.0.1"], privkey_path: "/k2.pem", pubchain_path: "/c2.pem"}"#;
+    let first = r#"{hostnames: ["127.0.0.1"], privkey_path: "/k.pem", pubchain_path: "/c.pem"}"#;
+    assert_one_error(
+        &tls(&format!("{first}, {mapped}"), "wss://127.0.0.1/"),
+        ErrorKind::DuplicateHostname,
+        "certs[1].hostnames[0]",
+        Some("\"[::ffff:127.0.0.1]\""),
+        "already listed at certs[0].hostnames[0] as \"127.0.0.1\", the same address; each hostname may belong to one cert only",
+    );
 }
 
 #[test]
