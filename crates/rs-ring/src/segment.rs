@@ -36,8 +36,12 @@ pub(crate) const fn record_len(len: usize) -> usize {
     (HEADER_LEN + len).next_multiple_of(RECORD_ALIGN)
 }
 
-/// The alignment of segment memory: a cache line pair, like the indices.
-const SEGMENT_ALIGN: usize = 128;
+/// The alignment of segment memory: a record's. No more, so that
+/// `alloc_zeroed` is `calloc`, whose large blocks are fresh pages the kernel
+/// zeroes when they are first touched. With a larger alignment std zeroes
+/// the block itself: a ring that grew to 128 MiB took that much memory at
+/// once, and its producer's thread stopped for the time it took to write it.
+const SEGMENT_ALIGN: usize = RECORD_ALIGN;
 
 pub(crate) struct Segment {
     data: NonNull<u8>,
@@ -136,8 +140,8 @@ impl Segment {
     /// space).
     pub(crate) unsafe fn write_header(&self, offset: usize, value: u32) {
         self.touch(offset, HEADER_LEN, true);
-        // SAFETY: in bounds and 4-byte aligned (offset is 8-aligned, data
-        // 128-aligned); exclusive per the contract.
+        // SAFETY: in bounds and 4-byte aligned (offset and data are
+        // 8-aligned); exclusive per the contract.
         unsafe { self.data.as_ptr().add(offset).cast::<u32>().write(value) }
     }
 
