@@ -29,6 +29,11 @@
 //! the new one, which is conservative and never lets the producer overwrite.
 //! Whichever handle is dropped last frees the segments that remain.
 //!
+//! A grown ring gives its memory back the same way: once the consumer has
+//! released everything, [`Producer::shrink_if_drained`] writes a GROW
+//! marker to a segment of the initial size, and the consumer frees the
+//! large one when it follows.
+//!
 //! # Holds
 //!
 //! A consumer may keep a message it has read from going back to the
@@ -207,6 +212,7 @@ pub fn ring(config: RingConfig, waker: Option<Waker>) -> (Producer, Consumer) {
         unpublished: 0,
         publish_batch: config.publish_batch,
         wake_due: false,
+        initial_capacity: config.capacity,
         max_capacity: config.max_capacity,
         waker,
     };
@@ -240,6 +246,7 @@ pub struct Producer {
     /// Something was published since the last wake-up check.
     wake_due: bool,
     publish_batch: usize,
+    initial_capacity: usize,
     max_capacity: usize,
     waker: Option<Waker>,
 }
@@ -428,6 +435,54 @@ impl Producer {
         }
     }
 
+    /// Gives a grown ring's memory back: if the ring is larger than its
+    /// initial capacity and the consumer has released every message
+    /// committed, moves on to a segment of the initial capacity, publishes
+    /// that and wakes the consumer, which frees the large segment when it
+    /// follows. Returns whether it did. Costs one load of the consumer's
+    /// position when the ring has grown, nothing otherwise: for a producer
+    /// to call from time to time (a ring that a burst grew keeps its size
+    /// otherwise, however little it is used afterwards).
+    ///
+    /// ```
+    /// use rs_ring::{ring, RingConfig};
+    /// let (mut producer, mut consumer) = ring(RingConfig::new(64).max_capacity(1024), None);
+    /// for i in 0..10u8 {
+    ///     producer.push(&[i; 20]).unwrap(); // grows: 10 records need 240 bytes
+    /// }
+    /// producer.flush();
+    /// assert!(producer.capacity() > 64);
+    /// assert!(!producer.shrink_if_drained(), "not read yet");
+    /// while consumer.peek().is_some() {
+    ///     consumer.advance();
+    /// }
+    /// consumer.release();
+    /// assert!(producer.shrink_if_drained());
+    /// assert_eq!(producer.capacity(), 64);
+    /// assert_eq!(consumer.peek(), None); // follows, and frees the 256 bytes
+    /// producer.push(b"on").unwrap();
+    /// producer.flush();
+    /// assert_eq!(consumer.peek(), Some(&b"on"[..]));
+    /// ```
+    pub fn shrink_if_drained(&mut self) -> bool {
+        if !self.has_grown() || self.released() != self.write {
+            return false;
+        }
+        // Nothing is in use, so the whole segment is free and a marker
+        // fits at the write position (records are RECORD_ALIGN-aligned).
+        if !self.move_to(self.initial_capacity) {
+            return false;
+        }
+        self.flush();
+        true
+    }
+
+    /// Whether the ring is larger than its initial capacity (it grew, and
+    /// did not shrink back since).
+    pub fn has_grown(&self) -> bool {
+        self.capacity() > self.initial_capacity
+    }
+
     /// Whether the consumer was dropped: what is pushed from now on is
     /// never read, and a full ring never gets room again, so a producer
     /// waiting for room should give up.
@@ -504,14 +559,22 @@ impl Producer {
         let new_capacity = needed
             .map_or(self.max_capacity, |n| n.max(capacity * 2))
             .min(self.max_capacity);
+        self.move_to(new_capacity) || self.out_of_memory(record, new_capacity)
+    }
+
+    /// Continues in a new segment of `capacity` bytes, behind a GROW marker
+    /// at the write position; `false` if the memory is not available. The
+    /// caller makes sure MARKER_LEN bytes are free there.
+    fn move_to(&mut self, capacity: usize) -> bool {
         let offset = self.segment().offset(self.write);
         let base = self.write + MARKER_LEN as u64;
-        let Some(next) = Segment::try_new(new_capacity, base) else {
-            return self.out_of_memory(record, new_capacity);
+        let Some(next) = Segment::try_new(capacity, base) else {
+            return false;
         };
         self.segment().set_next(next);
-        // SAFETY: `fits` always leaves MARKER_LEN free bytes at the write
-        // position, which the producer owns.
+        // SAFETY: the callers checked MARKER_LEN free bytes at the write
+        // position, which the producer owns: `fits` always leaves them while
+        // the ring may grow, and a drained ring has them all.
         unsafe { self.segment().write_header(offset, GROW) };
         self.write = base;
         self.segment = next;
@@ -857,6 +920,41 @@ mod tests {
             consumer.shared.consumer_segment.load(Ordering::Relaxed),
             consumer.segment.as_ptr()
         );
+    }
+
+    #[test]
+    fn a_shrunk_ring_frees_its_large_segment_once_the_consumer_follows() {
+        let (mut producer, mut consumer) = ring(RingConfig::new(64).max_capacity(1024), None);
+        for i in 0..20u8 {
+            producer.push(&[i; 20]).unwrap();
+        }
+        producer.flush();
+        assert_eq!(producer.capacity(), 512);
+        // A held message is not released: no shrink until the hold goes.
+        consumer.peek().unwrap();
+        consumer.hold_peeked().unwrap();
+        while consumer.peek().is_some() {
+            consumer.advance();
+        }
+        assert!(!producer.shrink_if_drained());
+        consumer.set_hold(None);
+        consumer.release();
+        assert!(producer.shrink_if_drained());
+        assert!(!producer.shrink_if_drained(), "already at its initial size");
+        assert_eq!(consumer.peek(), None);
+        assert_eq!(live_segments(&consumer), 1);
+        assert_eq!(consumer.segment().capacity(), 64);
+        // And it grows again as needed, from where it stands.
+        for i in 0..20u8 {
+            producer.push(&[i; 20]).unwrap();
+        }
+        producer.flush();
+        for i in 0..20u8 {
+            assert_eq!(consumer.peek(), Some(&[i; 20][..]));
+            consumer.advance();
+        }
+        assert_eq!(consumer.peek(), None);
+        assert_eq!(live_segments(&consumer), 1);
     }
 
     #[test]

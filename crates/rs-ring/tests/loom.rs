@@ -303,6 +303,31 @@ fn two_growths_while_the_consumer_frees() {
     });
 }
 
+/// A grown ring shrinks back once drained, while the consumer may still be
+/// reading: the consumer follows into the small segment and frees the large
+/// one, and every message arrives whole.
+#[test]
+fn a_drained_ring_shrinks_while_the_consumer_reads() {
+    model(|| {
+        let (mut producer, mut consumer) = ring(RingConfig::new(64).max_capacity(256), None);
+        for i in 0..3u8 {
+            producer.push(&[i; 20]).unwrap();
+        }
+        producer.flush();
+        assert_eq!(producer.capacity(), 128);
+        let writer = thread::spawn(move || {
+            while !producer.shrink_if_drained() {
+                thread::yield_now();
+            }
+            assert_eq!(producer.capacity(), 64);
+            producer.push(&[3; 20]).unwrap();
+            producer.flush();
+        });
+        consume_yielding(&mut consumer, &[20, 20, 20, 20], true);
+        writer.join().unwrap();
+    });
+}
+
 /// A timed park (loom's futex times out at once) must neither lose the
 /// wake-up of a producer that claims it nor report `Woken` when nobody woke
 /// it and nothing was published... the consumer re-checks either way.

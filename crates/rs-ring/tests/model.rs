@@ -104,8 +104,21 @@ fn run_model(config: RingConfig, seed: u64, steps: usize) -> u64 {
                 }
             }
             5 => {
-                if rng.below(2) == 0 {
+                let choice = rng.below(3);
+                if choice == 0 {
                     producer.flush();
+                } else if choice == 1 {
+                    // Shrinks exactly when grown and released up to the end.
+                    let grown = producer.capacity() > config.capacity();
+                    let drained = producer.released() == producer.position();
+                    assert_eq!(
+                        producer.shrink_if_drained(),
+                        grown && drained,
+                        "seed {seed} step {step}: {producer:?}"
+                    );
+                    if grown && drained {
+                        assert_eq!(producer.capacity(), config.capacity());
+                    }
                 } else {
                     // A reservation dropped uncommitted (after a possible skip
                     // or growth) leaves nothing behind.

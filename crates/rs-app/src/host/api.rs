@@ -351,10 +351,32 @@ impl HostState {
     #[inline(never)]
     fn overflow(&mut self) {
         self.wbuf.truncate(MAX_HEADER_LEN);
-        self.wbuf
-            .shrink_to(MAX_HEADER_LEN + usize::try_from(self.conf.wbuf_size).unwrap_or(0));
+        self.wbuf.shrink_to(self.kept_wbuf());
         self.lent = None;
         self.overflowed = true;
+    }
+
+    /// The write buffer's capacity outside of bursts: the app's `wbuf_size`.
+    fn kept_wbuf(&self) -> usize {
+        MAX_HEADER_LEN + usize::try_from(self.conf.wbuf_size).unwrap_or(0)
+    }
+
+    /// Whether a burst left anything larger than it started: an outbound
+    /// ring, or the write buffer.
+    pub(crate) fn has_grown(&self) -> bool {
+        self.wbuf.capacity() > self.kept_wbuf() || self.outbound.iter().any(Producer::has_grown)
+    }
+
+    /// Gives back what a burst grew and is unused now: the outbound rings
+    /// their workers have drained go back to their initial size (see
+    /// [`Producer::shrink_if_drained`]), the write buffer to `wbuf_size`.
+    /// Between callbacks only. Returns whether anything is still grown.
+    pub(crate) fn trim(&mut self) -> bool {
+        self.wbuf.shrink_to(self.kept_wbuf());
+        for ring in &mut self.outbound {
+            ring.shrink_if_drained();
+        }
+        self.has_grown()
     }
 
     /// Where `bytes` start in the read's payload, if they lie inside it.

@@ -25,6 +25,12 @@ const BATCH: usize = 64;
 /// copied rather than lent until the worker catches up.
 const MAX_HOLDS: usize = 256;
 
+/// How often an app thread that sleeps with a grown outbound ring or write
+/// buffer looks whether it can give the memory back (see
+/// `HostState::trim`): a burst's memory is not kept for good, and a ring
+/// in steady use is not shrunk and grown again more often than this.
+const TRIM_PERIOD: Duration = Duration::from_secs(5);
+
 /// What an app thread needs to know from the configuration.
 #[derive(Clone, Debug)]
 pub struct AppSettings {
@@ -199,6 +205,7 @@ impl AppThread {
         let interval = Duration::from_micros(self.app.timer_interval_us);
         let mut next_timer =
             (self.app.timer_mode != abi::TIMER_NONE).then(|| Instant::now() + interval);
+        let mut next_trim: Option<Instant> = None;
         loop {
             if self.stop.load(Ordering::Acquire) {
                 // The workers are done: what they left (the close notices of
@@ -220,18 +227,27 @@ impl AppThread {
             if !worked {
                 // Only a waking timer bounds the sleep; a sleeping timer waits
                 // for traffic (RS_TIMER_SLEEP).
-                let timeout = match (self.app.timer_mode, next_timer) {
-                    (abi::TIMER_WAKE, Some(due)) => {
-                        Some(due.saturating_duration_since(Instant::now()))
-                    }
+                let timer = match (self.app.timer_mode, next_timer) {
+                    (abi::TIMER_WAKE, Some(due)) => Some(due),
                     _ => None,
                 };
+                if next_trim.is_none() && self.host.has_grown() {
+                    next_trim = Some(Instant::now() + TRIM_PERIOD);
+                }
+                let timeout = timer
+                    .into_iter()
+                    .chain(next_trim)
+                    .min()
+                    .map(|due| due.saturating_duration_since(Instant::now()));
                 let (inbound, stop) = (&mut self.inbound, &self.stop);
                 self.parker.park(timeout, || {
                     inbound.iter_mut().any(|ring| !ring.is_empty())
                         || stop.fetch_or(false, Ordering::AcqRel)
                 });
                 self.pace.woke();
+                if next_trim.is_some_and(|due| Instant::now() >= due) {
+                    next_trim = self.host.trim().then(|| Instant::now() + TRIM_PERIOD);
+                }
             }
         }
     }

@@ -62,7 +62,14 @@ pub use accept::ConnectionBudget;
 const NOTIFY: Token = Token(0);
 /// The idle check's ticker (see `idle`).
 const IDLE_TICK: Token = Token(1);
-const LISTENER_BASE: usize = 2;
+/// The ticker that gives back what bursts grew (see `to_apps`).
+const TRIM_TICK: Token = Token(2);
+const LISTENER_BASE: usize = 3;
+
+/// How often the inbound rings that a burst grew and the apps drained since
+/// are shrunk back: a burst's memory is not kept for good, and a ring in
+/// steady use is not shrunk and grown again more often than this.
+const TRIM_PERIOD: Duration = Duration::from_secs(5);
 
 /// How soon to retry messages waiting for room in an app's ring.
 const RETRY: Duration = Duration::from_millis(1);
@@ -223,6 +230,8 @@ pub struct Worker {
     accept_retry: Option<Instant>,
     /// Ticks every `idle_timeout`, unless that is zero (see `idle`).
     idle_ticker: Option<Ticker>,
+    /// Ticks every [`TRIM_PERIOD`].
+    trim_ticker: Ticker,
 }
 
 impl Worker {
@@ -258,6 +267,12 @@ impl Worker {
                 Some(ticker)
             }
         };
+        let trim_ticker = Ticker::new(TRIM_PERIOD)?;
+        poll.registry().register(
+            &mut SourceFd(&trim_ticker.as_raw_fd()),
+            TRIM_TICK,
+            Interest::READABLE,
+        )?;
         let mut listeners = Vec::new();
         let mut schemes = Vec::new();
         for (i, listener) in setup.listeners.into_iter().enumerate() {
@@ -323,6 +338,7 @@ impl Worker {
             spare_fd: Some(std::fs::File::open("/dev/null")?),
             accept_retry: None,
             idle_ticker,
+            trim_ticker,
         })
     }
 
@@ -414,6 +430,7 @@ impl Worker {
                     // the loop.
                     t if t == NOTIFY.0 => self.notifier.drain(),
                     t if t == IDLE_TICK.0 => self.check_idle(),
+                    t if t == TRIM_TICK.0 => self.trim_inbound(),
                     t if t < self.conn_base() => self.accept(t - LISTENER_BASE),
                     t => {
                         let slot = (t - self.conn_base()) as u32;

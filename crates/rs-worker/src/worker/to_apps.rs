@@ -283,6 +283,21 @@ impl Worker {
         }
     }
 
+    /// The trim ticker ticked: what a burst grew and is unused now is given
+    /// back. An inbound ring its app has read to the end goes back to its
+    /// initial size (the app frees the large segment as it follows), an
+    /// empty backlog gives back its room.
+    #[cold]
+    pub(super) fn trim_inbound(&mut self) {
+        self.trim_ticker.take();
+        for app in &mut self.apps {
+            app.inbound.shrink_if_drained();
+            if app.backlog.is_empty() {
+                app.backlog.shrink_to_fit();
+            }
+        }
+    }
+
     /// Stops reading `slot` if its app's backlog [holds too
     /// much](Link::holds_too_much); it is read again once the backlog has
     /// drained. Whether it stopped.
