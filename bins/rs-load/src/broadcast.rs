@@ -241,7 +241,8 @@ pub(crate) fn run_thread(
         build_frame(conn);
         if conn.session.left > 0 {
             active += 1;
-            send(conn, window.start)?;
+            // Timed from now (see `echo`).
+            send(conn, Instant::now())?;
         }
     }
     let mut total = 0u64;

@@ -193,7 +193,9 @@ pub(crate) fn run_thread(
         build_frame(conn);
         if conn.session.left > 0 {
             active += 1;
-            send(conn, window.start).map_err(|error| conn_error(conn, error))?;
+            // Timed from now, not from the window's start: this thread saw
+            // the start up to a poll's wait (1 ms) late.
+            send(conn, Instant::now()).map_err(|error| conn_error(conn, error))?;
         }
     }
     let mut total = 0u64;

@@ -29,6 +29,13 @@ pub enum HandshakeError {
     MissingAccept,
     /// A `Sec-WebSocket-Accept` that does not match the key.
     WrongAccept(String),
+    /// No `Upgrade: websocket` (RFC 6455 §4.1: the client must fail).
+    MissingUpgrade,
+    /// No `Connection` header listing `Upgrade` (likewise).
+    MissingConnection,
+    /// An extension or subprotocol header, though none was offered (the
+    /// header's line is quoted).
+    NotOffered(String),
     /// No end of the head within 8 KiB (`MAX_RESPONSE_HEAD`).
     TooLong,
     /// The server closed the connection before the end of its answer
@@ -42,6 +49,9 @@ impl fmt::Display for HandshakeError {
             Self::Status(line) => write!(f, "expected 101 Switching Protocols, got {line:?}"),
             Self::MissingAccept => f.write_str("no Sec-WebSocket-Accept header"),
             Self::WrongAccept(value) => write!(f, "wrong Sec-WebSocket-Accept {value:?}"),
+            Self::MissingUpgrade => f.write_str("no \"Upgrade: websocket\" header"),
+            Self::MissingConnection => f.write_str("no \"Connection: Upgrade\" header"),
+            Self::NotOffered(line) => write!(f, "{line:?} answers nothing that was offered"),
             Self::TooLong => write!(
                 f,
                 "no end of the response head in {MAX_RESPONSE_HEAD} bytes"
@@ -145,22 +155,37 @@ pub(crate) fn check_response(
             String::from_utf8_lossy(&status[..status.len().min(200)]).into_owned(),
         ));
     }
+    let quote = |bytes: &[u8], max: usize| {
+        String::from_utf8_lossy(&bytes[..bytes.len().min(max)]).into_owned()
+    };
+    let (mut upgrade, mut connection, mut accepted) = (false, false, None);
     for line in lines {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
-        if !line[..colon].eq_ignore_ascii_case(b"sec-websocket-accept") {
-            continue;
+        let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+        if name.eq_ignore_ascii_case(b"sec-websocket-accept") {
+            accepted.get_or_insert(value);
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            upgrade |= value.eq_ignore_ascii_case(b"websocket");
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            connection |= value
+                .split(|&b| b == b',')
+                .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
+        } else if name.eq_ignore_ascii_case(b"sec-websocket-extensions")
+            || name.eq_ignore_ascii_case(b"sec-websocket-protocol")
+        {
+            // This client offers neither (RFC 6455 §4.1, items 5 and 6).
+            return Err(HandshakeError::NotOffered(quote(line, 200)));
         }
-        let value = line[colon + 1..].trim_ascii();
-        if value == accept {
-            return Ok(Some(end + 4));
-        }
-        return Err(HandshakeError::WrongAccept(
-            String::from_utf8_lossy(&value[..value.len().min(100)]).into_owned(),
-        ));
     }
-    Err(HandshakeError::MissingAccept)
+    match accepted {
+        None => Err(HandshakeError::MissingAccept),
+        Some(value) if value != accept => Err(HandshakeError::WrongAccept(quote(value, 100))),
+        Some(_) if !upgrade => Err(HandshakeError::MissingUpgrade),
+        Some(_) if !connection => Err(HandshakeError::MissingConnection),
+        Some(_) => Ok(Some(end + 4)),
+    }
 }
 
 #[cfg(test)]
@@ -243,6 +268,46 @@ mod tests {
             check_response(b"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\n\r\n", &accept),
             Err(HandshakeError::MissingAccept)
         );
+    }
+
+    #[test]
+    fn a_101_must_upgrade_to_websocket_and_choose_nothing_not_offered() {
+        // RFC 6455 §4.1: the client must fail the connection otherwise.
+        let accept = accept_for(RFC_KEY);
+        let with = |headers: &str| {
+            let head = format!(
+                "HTTP/1.1 101 Switching Protocols\r\n{headers}\
+                 Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+            );
+            check_response(head.as_bytes(), &accept)
+        };
+        assert_eq!(
+            with("Connection: Upgrade\r\n"),
+            Err(HandshakeError::MissingUpgrade)
+        );
+        assert_eq!(
+            with("Upgrade: h2c\r\nConnection: Upgrade\r\n"),
+            Err(HandshakeError::MissingUpgrade)
+        );
+        assert_eq!(
+            with("Upgrade: websocket\r\n"),
+            Err(HandshakeError::MissingConnection)
+        );
+        assert_eq!(
+            with("Upgrade: websocket\r\nConnection: close\r\n"),
+            Err(HandshakeError::MissingConnection)
+        );
+        assert!(matches!(
+            with("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Extensions: x\r\n"),
+            Err(HandshakeError::NotOffered(line)) if line == "Sec-WebSocket-Extensions: x"
+        ));
+        assert!(matches!(
+            with("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Protocol: chat\r\n"),
+            Err(HandshakeError::NotOffered(_))
+        ));
+        // Case-insensitive, and a token list.
+        let head = with("UPGRADE: WebSocket\r\nconnection: keep-alive, upgrade\r\n").unwrap();
+        assert!(head.is_some());
     }
 
     #[test]
