@@ -293,3 +293,121 @@ fn the_helpers_answer_in_timer_close_and_fini_as_the_docs_table_says() {
     );
     assert!(server.wait_exit(Duration::from_secs(20)).success());
 }
+
+/// The test app. Open: sends the client its id (8 bytes, big-endian).
+/// Read, 8 bytes: the id of a client to aim at. Sends it "intruder" with
+/// rs_to_single and rs_to_multi, closes it with 4444, and answers the
+/// sender with the three statuses (one byte each).
+/// Read, 1 byte 'X': closes the sender with 4003, then sends it (and
+/// everyone) what must not follow the close frame, and 4004 on top.
+const ISOLATION_APP: &str = r#"
+#include <ringsocket_app.h>
+static uint64_t rd64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+    return v;
+}
+static int32_t iso_open(rs_t *rs)
+{
+    rs_w_uint64_hton(rs, rs_get_client_id(rs));
+    return rs_to_cur(rs, RS_BIN) == RS_SEND_OK ? 0 : -1;
+}
+static int32_t iso_read(rs_t *rs, const uint8_t *p, size_t len)
+{
+    if (len == 1 && p[0] == 'X') {
+        uint64_t me = rs_get_client_id(rs);
+        int32_t s = rs_close_client(rs, me, 4003);
+        rs_w_str(rs, "after-every"); s |= rs_to_every(rs, RS_UTF8);
+        rs_w_str(rs, "after-multi"); s |= rs_to_multi(rs, RS_UTF8, &me, 1);
+        rs_w_str(rs, "after-except"); s |= rs_to_every_except_multi(rs, RS_UTF8, NULL, 0);
+        rs_w_str(rs, "after-single"); s |= rs_to_single(rs, RS_UTF8, me);
+        rs_w_str(rs, "after-cur"); s |= rs_to_cur(rs, RS_UTF8);
+        s |= rs_close_client(rs, me, 4004);
+        return s == RS_SEND_OK ? 0 : -1;
+    }
+    if (len != 8) return -1;
+    uint64_t id = rd64(p);
+    rs_w_str(rs, "intruder");
+    int32_t a = rs_to_single(rs, RS_UTF8, id);
+    rs_w_str(rs, "intruder");
+    int32_t b = rs_to_multi(rs, RS_UTF8, &id, 1);
+    int32_t c = rs_close_client(rs, id, 4444);
+    rs_w_int8(rs, (int8_t)a); rs_w_int8(rs, (int8_t)b); rs_w_int8(rs, (int8_t)c);
+    return rs_to_cur(rs, RS_BIN) == RS_SEND_OK ? 0 : -1;
+}
+static const rs_arg_spec iso_args[] = {
+    { .kind = RS_ARG_NET, .shape = RS_SHAPE_RANGE, .elem_size = 1, .min = 1, .max = 8 },
+};
+static const rs_read_case iso_cases[] = {
+    { .data_kind = RS_DATA_BIN, .read = iso_read, .args = iso_args, .arg_count = 1 },
+};
+static const rs_app_descriptor iso_descriptor = {
+    .abi_version = RS_ABI_VERSION,
+    .descriptor_size = sizeof(rs_app_descriptor),
+    .open = iso_open,
+    .read_mode = RS_READ_BIN,
+    .timer_mode = RS_TIMER_NONE,
+    .app_data_align = 1,
+    .cases = iso_cases,
+    .case_count = 1,
+};
+const rs_app_descriptor *ringsocket_app_v1(void) { return &iso_descriptor; }
+"#;
+
+/// Builds [`ISOLATION_APP`] into `dir`.
+fn build_isolation_app(dir: &Path) -> PathBuf {
+    let source = dir.join("isolation.c");
+    std::fs::write(&source, ISOLATION_APP).unwrap();
+    build_c_app(dir, source.to_str().unwrap())
+}
+
+/// The id an isolation app client is sent on open.
+fn isolation_id(client: &mut Client) -> [u8; 8] {
+    match next_message(client) {
+        Message::Binary(bytes) => bytes[..].try_into().expect("an 8-byte id"),
+        other => panic!("expected the id, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_c_app_cannot_send_to_or_close_another_apps_client() {
+    let build_dir = tempfile::tempdir().unwrap();
+    let so = build_isolation_app(build_dir.path());
+    let server = Server::start(&[AppSpec::at("iso_a", so.clone()), AppSpec::at("iso_b", so)]);
+    let mut a = connect(&server.url("/iso_a"));
+    let mut b = connect(&server.url("/iso_b"));
+    let _ = isolation_id(&mut a);
+    let b_id = isolation_id(&mut b);
+    // App a aims at b's client: the calls succeed (an id of no client of
+    // this app reaches nobody), and b's client hears nothing.
+    a.send(Message::binary(b_id.to_vec())).unwrap();
+    assert_eq!(next_message(&mut a), Message::binary(vec![0, 0, 0]));
+    assert_silent(&mut b, "b's client, aimed at by app a");
+    // The same calls from its own app do reach it.
+    b.send(Message::binary(b_id.to_vec())).unwrap();
+    assert_eq!(next_message(&mut b), Message::text("intruder"));
+    assert_eq!(next_message(&mut b), Message::text("intruder"));
+    assert_eq!(close_code(&mut b), 4444);
+}
+
+#[test]
+fn nothing_follows_the_close_frame_a_c_app_sent() {
+    let build_dir = tempfile::tempdir().unwrap();
+    let so = build_isolation_app(build_dir.path());
+    let server = Server::start(&[AppSpec::at("iso_a", so)]);
+    let mut watcher = connect(&server.url("/iso_a"));
+    let _ = isolation_id(&mut watcher);
+    let mut closer = connect(&server.url("/iso_a"));
+    let _ = isolation_id(&mut closer);
+    closer.send(Message::binary(b"X".to_vec())).unwrap();
+    // The first close frame, and nothing before or after it (RFC 6455
+    // section 5.5.1); tungstenite would fail on a data frame after it.
+    match closer.read() {
+        Ok(Message::Close(Some(frame))) => assert_eq!(u16::from(frame.code), 4003),
+        other => panic!("expected close 4003, got {other:?}"),
+    }
+    // The other client gets the messages for everyone.
+    assert_eq!(next_message(&mut watcher), Message::text("after-every"));
+    assert_eq!(next_message(&mut watcher), Message::text("after-except"));
+}
