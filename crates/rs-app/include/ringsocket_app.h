@@ -233,10 +233,11 @@ static inline void rs_w_p(rs_t *rs, const void *src, size_t size)
     rs->api->write(rs, (const uint8_t *)src, size);
 }
 
-/* str must be NUL-terminated; use rs_w_p otherwise. */
+/* str must be NUL-terminated; use rs_w_p otherwise. NULL writes nothing
+ * (as rs_w_p does): a bug in one app must not take the server down. */
 static inline void rs_w_str(rs_t *rs, const char *str)
 {
-    rs_w_p(rs, str, strlen(str));
+    rs_w_p(rs, str, str != NULL ? strlen(str) : 0);
 }
 
 /* Host byte order. */
@@ -365,7 +366,8 @@ static inline const uint8_t *rs_get_header(rs_t *rs, const char *name, size_t *l
         }
         return NULL;
     }
-    return rs->api->header(rs, (const uint8_t *)name, strlen(name), len);
+    /* A NULL name names no header (the host returns NULL for it). */
+    return rs->api->header(rs, (const uint8_t *)name, name != NULL ? strlen(name) : 0, len);
 }
 
 /* Logs a printf-style message at an RS_LOG_* level (not a syslog one),

@@ -58,11 +58,15 @@ static int32_t misuse_open(rs_t *rs)
      * is not UTF-8 names no header. */
     const uint8_t *cookie = rs_get_header(rs, "COOKIE", &len);
     size_t none_len = 99;
+    size_t null_len = 99;
     if (rs_get_header(rs, "cookie", NULL) != cookie
         || rs->api->header(rs, NULL, 6, &none_len) != NULL || none_len != 0
+        || rs_get_header(rs, NULL, &null_len) != NULL || null_len != 0
         || rs_get_header(rs, "Cookie\xff", NULL) != NULL) {
         return -1;
     }
+    /* A NULL string writes nothing (the header's helper does not read it). */
+    rs_w_str(rs, NULL);
     write_detail(rs, cookie, len);
     rs_peer_addr addr;
     if (rs_get_client_addr(rs, &addr) != 0) {
