@@ -10,8 +10,9 @@ use std::io;
 pub(crate) const RESERVED_FDS: u64 = 64;
 
 /// Descriptors each worker holds whatever its connections: its epoll, its
-/// eventfd, and a spare (besides one listener per bound address).
-pub(crate) const FDS_PER_WORKER: u64 = 3;
+/// eventfd, its two timers (the idle check and the ring trim) and a spare
+/// (besides one listener per bound address).
+pub(crate) const FDS_PER_WORKER: u64 = 5;
 
 /// The user the server runs as.
 #[derive(Debug, Clone)]
