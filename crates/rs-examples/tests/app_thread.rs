@@ -205,6 +205,10 @@ fn a_sleeping_timer_ticks_only_while_traffic_flows() {
     // Due after 20 ms, but nothing wakes the app.
     h.assert_silent(Duration::from_millis(200));
 
+    // Nor does a wake-up with nothing to read (a worker's, say).
+    h.wake(0);
+    h.assert_silent(Duration::from_millis(200));
+
     let a = Client::new(0, 1);
     assert_eq!(tick_with_traffic(&mut h, &a, 2), ticks(1..=2));
     // Idle again: no tick.

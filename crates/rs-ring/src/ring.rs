@@ -465,7 +465,9 @@ impl Producer {
     /// assert_eq!(consumer.peek(), Some(&b"on"[..]));
     /// ```
     pub fn shrink_if_drained(&mut self) -> bool {
-        if !self.has_grown() || self.released() != self.write {
+        // (An abandoned ring is not worth a new segment: the large one
+        // stays until both ends are gone.)
+        if !self.has_grown() || self.released() != self.write || self.is_abandoned() {
             return false;
         }
         // Nothing is in use, so the whole segment is free and a marker

@@ -36,12 +36,20 @@ pub(crate) const fn record_len(len: usize) -> usize {
     (HEADER_LEN + len).next_multiple_of(RECORD_ALIGN)
 }
 
-/// The alignment of segment memory: a record's. No more, so that
-/// `alloc_zeroed` is `calloc`, whose large blocks are fresh pages the kernel
-/// zeroes when they are first touched. With a larger alignment std zeroes
-/// the block itself: a ring that grew to 128 MiB took that much memory at
-/// once, and its producer's thread stopped for the time it took to write it.
+/// The alignment of segment memory from the allocator: a record's. No more,
+/// so that `alloc_zeroed` is `calloc` (with a larger alignment std zeroes
+/// the block itself, touching every page of it).
 const SEGMENT_ALIGN: usize = RECORD_ALIGN;
+
+/// Segments from this size on are mapped from the kernel directly, and
+/// unmapped when freed. The allocator would not do that reliably: glibc
+/// raises its threshold for mapping a block to the size of the last mapped
+/// block freed (up to 32 MiB), so after a ring shrank from 64 MiB, its next
+/// growth to 16 MiB came from the heap, zeroed page by page at once, and
+/// stayed in the process when freed. Fresh mappings take memory as they
+/// are written. Smaller segments come from the allocator (what a ring
+/// leaves with it is less than this).
+const MAP_MIN: usize = 2 << 20;
 
 pub(crate) struct Segment {
     data: NonNull<u8>,
@@ -63,9 +71,12 @@ impl Segment {
     /// if the memory is not available.
     pub(crate) fn try_new(capacity: usize, base: u64) -> Option<NonNull<Segment>> {
         debug_assert!(capacity.is_power_of_two() && capacity >= RECORD_ALIGN);
-        // SAFETY: the layout has a non-zero size. Zeroed memory is mapped
-        // lazily by the kernel, so a large, mostly unused ring costs little RSS.
-        let data = NonNull::new(unsafe { alloc_zeroed(Self::layout(capacity)) })?;
+        let data = if capacity >= MAP_MIN {
+            map(capacity)?
+        } else {
+            // SAFETY: the layout has a non-zero size.
+            NonNull::new(unsafe { alloc_zeroed(Self::layout(capacity)) })?
+        };
         let segment = Box::new(Segment {
             data,
             capacity,
@@ -103,10 +114,14 @@ impl Segment {
         // SAFETY: per the contract, the box was leaked by `try_new` and is
         // reclaimed exactly once.
         let segment = unsafe { Box::from_raw(segment.as_ptr()) };
-        let layout = Layout::from_size_align(segment.capacity, SEGMENT_ALIGN)
-            .expect("the layout was valid when the segment was allocated");
-        // SAFETY: `data` was allocated with this layout in `try_new`.
-        unsafe { dealloc(segment.data.as_ptr(), layout) };
+        if segment.capacity >= MAP_MIN {
+            // SAFETY: `try_new` mapped `data` with this length, and this
+            // is its only release (the contract).
+            unsafe { unmap(segment.data, segment.capacity) };
+        } else {
+            // SAFETY: `try_new` allocated `data` with this layout.
+            unsafe { dealloc(segment.data.as_ptr(), Self::layout(segment.capacity)) };
+        }
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -196,4 +211,36 @@ impl Segment {
     #[cfg(not(loom))]
     #[inline(always)]
     fn touch(&self, _offset: usize, _len: usize, _write: bool) {}
+}
+
+/// A fresh anonymous mapping of `len` bytes: zero pages until written.
+/// `None` if the kernel refuses it (out of memory or address space).
+fn map(len: usize) -> Option<NonNull<u8>> {
+    // SAFETY: a new private anonymous mapping at an address the kernel
+    // chooses: no existing memory is affected, and the result is checked.
+    let addr = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if addr == libc::MAP_FAILED {
+        return None;
+    }
+    NonNull::new(addr.cast())
+}
+
+/// Releases a mapping made by [`map`].
+///
+/// # Safety
+/// `data` and `len` are a mapping `map` returned, released once, with no
+/// reference into it left.
+unsafe fn unmap(data: NonNull<u8>, len: usize) {
+    // SAFETY: per the contract. It fails only for arguments that are not a
+    // mapping, which the contract rules out.
+    unsafe { libc::munmap(data.as_ptr().cast(), len) };
 }

@@ -5,10 +5,13 @@
 //! it.
 //!
 //! Its own test binary: it measures the process's resident memory, which
-//! other tests' threads would move.
+//! other tests' threads would move (its own tests take turns).
 #![cfg(target_os = "linux")]
 
 use rs_ring::{RingConfig, ring};
+
+/// Held by each test: one measures at a time.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The process's resident memory, in KiB.
 fn rss_kib() -> u64 {
@@ -22,6 +25,7 @@ fn rss_kib() -> u64 {
 
 #[test]
 fn a_large_ring_takes_memory_only_where_it_is_written() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
     let before = rss_kib();
     // (Growing into a larger segment is the same allocation.)
     let (mut producer, mut consumer) = ring(RingConfig::new(64 << 20), None);
@@ -40,4 +44,30 @@ fn a_large_ring_takes_memory_only_where_it_is_written() {
         (1 << 10..3 << 10).contains(&written),
         "a 64 MiB ring took {written} KiB for a megabyte of messages"
     );
+}
+
+#[test]
+fn a_ring_gives_its_memory_back_when_freed_after_a_larger_one_was() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    // Freeing a 64 MiB block makes glibc take blocks of up to 32 MiB from
+    // its heap afterwards: zeroed at once, and kept when freed.
+    let write_through = |capacity: usize| {
+        let (mut producer, mut consumer) = ring(RingConfig::new(capacity), None);
+        for _ in 0..capacity / 1024 - 1 {
+            producer.push(&[7; 1000]).unwrap();
+            producer.flush();
+            consumer.peek().unwrap();
+            consumer.advance();
+            consumer.release();
+        }
+    };
+    write_through(64 << 20);
+    let before = rss_kib();
+    let (producer, consumer) = ring(RingConfig::new(16 << 20), None);
+    let sized = rss_kib().saturating_sub(before);
+    assert!(sized < 4 << 10, "an empty 16 MiB ring took {sized} KiB");
+    drop((producer, consumer));
+    write_through(16 << 20);
+    let kept = rss_kib().saturating_sub(before);
+    assert!(kept < 4 << 10, "a freed 16 MiB ring left {kept} KiB");
 }

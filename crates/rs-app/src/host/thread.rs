@@ -217,7 +217,11 @@ impl AppThread {
             let mut worked = self.dispatch_batch()?;
             self.host.flush_outbound();
             self.pace.batch_ended(pace::now);
-            if next_timer.is_some_and(|due| Instant::now() >= due) {
+            // A sleeping timer runs only after traffic (RS_TIMER_SLEEP): not
+            // when the sleep ended without any (a trim, a worker's wake-up).
+            if (worked || self.app.timer_mode == abi::TIMER_WAKE)
+                && next_timer.is_some_and(|due| Instant::now() >= due)
+            {
                 next_timer = self.run_timer()?;
                 self.host.flush_outbound();
                 // A sleeping timer waits for traffic even when it is due

@@ -456,6 +456,12 @@ impl Harness {
         self.outbound[worker].release();
     }
 
+    /// Wakes the app thread as `worker` does when it waits for room, with
+    /// nothing new on the ring.
+    pub(crate) fn wake(&mut self, worker: usize) {
+        self.inbound[worker].wake_consumer();
+    }
+
     /// Whether the app has released everything `worker` wrote to it.
     pub(crate) fn inbound_released(&mut self, worker: usize) -> bool {
         let ring = &mut self.inbound[worker];

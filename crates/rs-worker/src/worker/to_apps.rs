@@ -287,11 +287,18 @@ impl Worker {
     /// back. An inbound ring its app has read to the end goes back to its
     /// initial size (the app frees the large segment as it follows), an
     /// empty backlog gives back its room.
+    ///
+    /// A grown ring its app has not released to the end may only be held:
+    /// an app gives back the messages whose echoes it lent when it next
+    /// reads its rings, and an app asleep after its last echo does not.
+    /// It is woken, so that the next tick finds the ring released.
     #[cold]
     pub(super) fn trim_inbound(&mut self) {
         self.trim_ticker.take();
         for app in &mut self.apps {
-            app.inbound.shrink_if_drained();
+            if app.inbound.has_grown() && !app.inbound.shrink_if_drained() {
+                app.inbound.wake_consumer();
+            }
             if app.backlog.is_empty() {
                 app.backlog.shrink_to_fit();
             }
