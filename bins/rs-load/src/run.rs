@@ -295,7 +295,10 @@ pub fn run(options: &Options, progress: &mut dyn Write) -> Result<Report, LoadEr
         (Some(_), Some(times)) => times.into_iter().max().unwrap_or(measured.end),
         (Some(_), None) => {
             return Err(LoadError::Timeout {
-                what: "sending the --count messages",
+                what: match options.mode {
+                    Mode::Connect => "making the --count handshakes",
+                    _ => "sending the --count messages",
+                },
                 waited: options.duration,
             });
         }
