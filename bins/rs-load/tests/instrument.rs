@@ -144,26 +144,9 @@ fn connection(mut stream: TcpStream, behaviour: Behaviour, seen: &Seen) -> std::
     let mut out = Vec::with_capacity(1 << 17);
     loop {
         let mut pos = 0;
-        loop {
-            let b = &buf[pos..len];
-            if b.len() < 2 {
-                break;
-            }
-            let (op, short) = (b[0] & 0x0f, (b[1] & 0x7f) as usize);
-            let (plen, hlen) = match short {
-                126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
-                127 | 126 => break,
-                n => (n, 2),
-            };
-            if b.len() < hlen + 4 + plen {
-                break;
-            }
+        while let Some((op, payload)) = support::unmask_first_frame(&mut buf[pos..len]) {
             let arrived = Instant::now();
-            let key = [b[hlen], b[hlen + 1], b[hlen + 2], b[hlen + 3]];
-            let start = pos + hlen + 4;
-            for (i, byte) in buf[start..start + plen].iter_mut().enumerate() {
-                *byte ^= key[i % 4];
-            }
+            let (start, plen) = (pos + payload.start, payload.len());
             pos = start + plen;
             out.clear();
             match op {

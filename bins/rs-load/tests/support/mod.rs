@@ -1,6 +1,11 @@
-//! The HTTP side of the small WebSocket servers these tests write.
+//! The HTTP side of the small WebSocket servers these tests write, and
+//! their frame reading.
+
+// Each test binary uses its own part of this.
+#![allow(dead_code)]
 
 use std::io::{self, Read};
+use std::ops::Range;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -63,4 +68,33 @@ impl Request {
              Sec-WebSocket-Accept: {accept}\r\n\r\n"
         )
     }
+}
+
+/// The first frame in `buf` if it holds the whole of it (a client's: masked,
+/// with a payload of less than 64 KiB): its opcode and where its payload
+/// lies in `buf`, unmasked in place.
+pub(crate) fn unmask_first_frame(buf: &mut [u8]) -> Option<(u8, Range<usize>)> {
+    if buf.len() < 2 {
+        return None;
+    }
+    let (op, short) = (buf[0] & 0x0f, usize::from(buf[1] & 0x7f));
+    let (len, header) = match short {
+        126 if buf.len() >= 4 => (usize::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
+        127 | 126 => return None,
+        n => (n, 2),
+    };
+    if buf.len() < header + 4 + len {
+        return None;
+    }
+    let key = [
+        buf[header],
+        buf[header + 1],
+        buf[header + 2],
+        buf[header + 3],
+    ];
+    let payload = header + 4..header + 4 + len;
+    for (i, byte) in buf[payload.clone()].iter_mut().enumerate() {
+        *byte ^= key[i % 4];
+    }
+    Some((op, payload))
 }
