@@ -92,13 +92,10 @@ fn connection(mut stream: TcpStream) -> std::io::Result<()> {
         if !out.is_empty() {
             stream.write_all(&out)?;
         }
-        buf.copy_within(pos..len, 0);
-        len -= pos;
-        let n = support::read_some(&mut stream, &mut buf[len..])?;
-        if n == 0 {
-            return Ok(());
+        match support::refill(&mut stream, &mut buf, pos, len)? {
+            Some(filled) => len = filled,
+            None => return Ok(()),
         }
-        len += n;
     }
 }
 

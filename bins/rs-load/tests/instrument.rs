@@ -186,13 +186,10 @@ fn connection(mut stream: TcpStream, behaviour: Behaviour, seen: &Seen) -> std::
                 }
             }
         }
-        buf.copy_within(pos..len, 0);
-        len -= pos;
-        let n = support::read_some(&mut stream, &mut buf[len..])?;
-        if n == 0 {
-            return Ok(());
+        match support::refill(&mut stream, &mut buf, pos, len)? {
+            Some(filled) => len = filled,
+            None => return Ok(()),
         }
-        len += n;
     }
 }
 

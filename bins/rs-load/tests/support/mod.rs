@@ -98,3 +98,18 @@ pub(crate) fn unmask_first_frame(buf: &mut [u8]) -> Option<(u8, Range<usize>)> {
     }
     Some((op, payload))
 }
+
+/// Moves what is left unread of `buf[..len]`, from `pos` on, to the front,
+/// and reads more after it: the new length, or `None` at the end of the
+/// stream.
+pub(crate) fn refill(
+    stream: &mut impl Read,
+    buf: &mut [u8],
+    pos: usize,
+    len: usize,
+) -> io::Result<Option<usize>> {
+    buf.copy_within(pos..len, 0);
+    let left = len - pos;
+    let n = read_some(stream, &mut buf[left..])?;
+    Ok((n > 0).then_some(left + n))
+}
