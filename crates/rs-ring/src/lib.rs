@@ -12,7 +12,10 @@
 //!   never wraps around the end of the buffer.
 //! - A full ring never overwrites or loses anything: it grows into a larger
 //!   buffer up to [`RingConfig::max_capacity`], then reports
-//!   [`PushError::Full`] so the caller can apply back-pressure.
+//!   [`PushError::Full`] so the caller can apply back-pressure. Once
+//!   drained, a grown ring can go back to its initial size
+//!   ([`Producer::shrink_if_drained`]); buffers take memory as they are
+//!   written.
 //! - [`Parker`] (a futex) and [`Notifier`] (an eventfd for epoll loops) let a
 //!   consumer sleep while its rings are empty; the [`Waker`] given to each
 //!   producer wakes it after a publication, without a syscall when the
