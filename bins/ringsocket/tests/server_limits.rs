@@ -1932,7 +1932,7 @@ fn shutdown_stops_accepting_new_connections() {
 fn assert_burst_memory_given_back(
     app: &'static str,
     min_grown_kib: u64,
-    burst: impl FnOnce(&mut RawWs),
+    burst: impl FnOnce(&mut RawWs, std::net::SocketAddr),
 ) {
     let server = Server::start_with(
         1,
@@ -1942,7 +1942,7 @@ fn assert_burst_memory_given_back(
     let mut client = RawWs::connect(server.addr(), &format!("/{app}"));
     std::thread::sleep(Duration::from_millis(300));
     let before = server.rss_kib();
-    burst(&mut client);
+    burst(&mut client, server.addr());
     let grown = server.rss_kib().saturating_sub(before);
     assert!(
         grown >= min_grown_kib,
@@ -1970,7 +1970,7 @@ fn assert_burst_memory_given_back(
 fn an_outbound_ring_and_write_buffer_a_burst_grew_shrink_back() {
     // A 60 MiB reply grows the app's outbound ring to 64 MiB and its write
     // buffer to 60 MiB.
-    assert_burst_memory_given_back("probe", 50 << 10, |client| {
+    assert_burst_memory_given_back("probe", 50 << 10, |client, _| {
         assert!(client.frame().payload.starts_with(b"welcome "));
         // Case 13 of the probe: one binary frame of 0xF000 KiB.
         client.send(raw::BINARY, &[13, 0xF0, 0x00]);
@@ -1982,7 +1982,7 @@ fn an_outbound_ring_and_write_buffer_a_burst_grew_shrink_back() {
 fn an_inbound_ring_a_burst_grew_shrinks_back() {
     // A 60 MiB message grows the app's inbound ring to 64 MiB (its echo is
     // lent from there, so the outbound ring stays small).
-    assert_burst_memory_given_back("echo", 50 << 10, |client| {
+    assert_burst_memory_given_back("echo", 50 << 10, |client, _| {
         let message: Vec<u8> = (0..60u32 << 20).map(|i| (i % 251) as u8).collect();
         client.send(raw::BINARY, &message);
         assert!(client.frame().payload == message);
@@ -1995,9 +1995,64 @@ fn an_inbound_ring_holding_an_echo_lent_last_shrinks_back_too() {
     // (the app's window), and the echo app holds it while its worker sends
     // the lent echo: the app then sleeps, holding it still, and the ring was
     // never seen released to the end.
-    assert_burst_memory_given_back("echo", 3 << 10, |client| {
+    assert_burst_memory_given_back("echo", 3 << 10, |client, _| {
         let message: Vec<u8> = (0..3584u32 << 10).map(|i| (i % 251) as u8).collect();
         client.send(raw::BINARY, &message);
         assert!(client.frame().payload == message);
+    });
+}
+
+/// Twenty clients at once (`client` and nineteen more on `addr`, path
+/// `/{app}`) each send `request` (binary) three times and check each binary
+/// answer (text frames, the probe's notices of others, are skipped).
+fn twenty_at_once(
+    app: &'static str,
+    client: &mut RawWs,
+    addr: std::net::SocketAddr,
+    request: Vec<u8>,
+    check: fn(&[u8], &[u8]) -> bool,
+) {
+    let request = std::sync::Arc::new(request);
+    let round_trips = move |client: &mut RawWs, request: &[u8]| {
+        for _ in 0..3 {
+            client.send(raw::BINARY, request);
+            let answer = std::iter::repeat_with(|| client.frame())
+                .find(|frame| frame.opcode != raw::TEXT)
+                .expect("frames until the answer");
+            assert!(check(request, &answer.payload), "{answer:?}");
+        }
+    };
+    let others: Vec<_> = (0..19)
+        .map(|_| {
+            let mut other = RawWs::connect(addr, &format!("/{app}"));
+            let request = std::sync::Arc::clone(&request);
+            std::thread::spawn(move || round_trips(&mut other, &request))
+        })
+        .collect();
+    round_trips(client, &request);
+    for other in others {
+        other.join().unwrap();
+    }
+}
+
+#[test]
+fn the_buffers_of_a_burst_of_long_replies_are_given_back() {
+    // Twenty clients ask the probe for 1 MiB replies at once (case 13: one
+    // binary frame of 0x400 KiB).
+    assert_burst_memory_given_back("probe", 8 << 10, |client, addr| {
+        twenty_at_once("probe", client, addr, vec![13, 0x04, 0x00], |_, answer| {
+            answer.len() == 1 << 20
+        });
+    });
+}
+
+#[test]
+fn the_buffers_of_a_burst_of_long_messages_are_given_back() {
+    // Twenty clients echo 1 MiB messages at once: the worker's buffers for
+    // them are freed when done, but the allocator kept them (60 MB here,
+    // glibc's heap is not returned in its middle).
+    assert_burst_memory_given_back("echo", 8 << 10, |client, addr| {
+        let message = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+        twenty_at_once("echo", client, addr, message, |sent, echo| sent == echo);
     });
 }

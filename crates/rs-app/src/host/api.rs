@@ -369,12 +369,21 @@ impl HostState {
 
     /// Gives back what a burst grew and is unused now: the outbound rings
     /// their workers have drained go back to their initial size (see
-    /// [`Producer::shrink_if_drained`]), the write buffer to `wbuf_size`.
-    /// Between callbacks only. Returns whether anything is still grown.
+    /// [`Producer::shrink_if_drained`]), the write buffer to `wbuf_size`,
+    /// and when one of them shrank (a burst of long replies ended) the
+    /// allocator gives back what it holds free: the copies the workers made
+    /// of the replies their clients were slow to take, say, which glibc
+    /// would keep. Between callbacks only. Returns whether anything is
+    /// still grown.
     pub(crate) fn trim(&mut self) -> bool {
+        let wbuf = self.wbuf.capacity();
         self.wbuf.shrink_to(self.kept_wbuf());
+        let mut shrank = self.wbuf.capacity() < wbuf;
         for ring in &mut self.outbound {
-            ring.shrink_if_drained();
+            shrank |= ring.shrink_if_drained();
+        }
+        if shrank {
+            release_free_heap();
         }
         self.has_grown()
     }
@@ -782,6 +791,19 @@ static HOST_API: HostApi = HostApi {
 unsafe fn host<'a>(ctx: *mut Ctx) -> &'a mut HostState {
     // SAFETY: per the contract.
     unsafe { &mut *(*ctx).host.cast::<HostState>() }
+}
+
+/// glibc's `malloc_trim`: gives back to the system the memory the
+/// allocator holds free (it returns only the top of a heap by itself).
+/// Walks every arena: for when a burst ended, never per message. (The
+/// workers do the same when their inbound rings shrink.)
+fn release_free_heap() {
+    // SAFETY: malloc_trim takes no pointers and may be called from any
+    // thread at any time (it locks each arena it walks).
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 unsafe extern "C" fn host_write(ctx: *mut Ctx, bytes: *const u8, len: usize) {

@@ -14,6 +14,7 @@ use rs_ring::{Producer, PushError};
 
 use super::Worker;
 use super::conn::{Phase, Stalled};
+use crate::sys;
 
 /// Messages an app's backlog may hold before the app's endpoints answer new
 /// handshakes with 503 (`HandshakeError::AppBusy`), until it is shorter.
@@ -286,7 +287,8 @@ impl Worker {
     /// The trim ticker ticked: what a burst grew and is unused now is given
     /// back. An inbound ring its app has read to the end goes back to its
     /// initial size (the app frees the large segment as it follows), an
-    /// empty backlog gives back its room.
+    /// empty backlog gives back its room, and when a ring shrank (a burst
+    /// of long messages ended) the allocator gives back what it holds free.
     ///
     /// A grown ring its app has not released to the end may only be held:
     /// an app gives back the messages whose echoes it lent when it next
@@ -295,13 +297,21 @@ impl Worker {
     #[cold]
     pub(super) fn trim_inbound(&mut self) {
         self.trim_ticker.take();
+        let mut shrank = false;
         for app in &mut self.apps {
-            if app.inbound.has_grown() && !app.inbound.shrink_if_drained() {
-                app.inbound.wake_consumer();
+            if app.inbound.has_grown() {
+                if app.inbound.shrink_if_drained() {
+                    shrank = true;
+                } else {
+                    app.inbound.wake_consumer();
+                }
             }
             if app.backlog.is_empty() {
                 app.backlog.shrink_to_fit();
             }
+        }
+        if shrank {
+            sys::release_free_heap();
         }
     }
 
