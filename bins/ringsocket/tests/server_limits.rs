@@ -2039,7 +2039,7 @@ fn twenty_at_once(
 fn the_buffers_of_a_burst_of_long_replies_are_given_back() {
     // Twenty clients ask the probe for 1 MiB replies at once (case 13: one
     // binary frame of 0x400 KiB).
-    assert_burst_memory_given_back("probe", 8 << 10, |client, addr| {
+    assert_burst_memory_given_back("probe", 4 << 10, |client, addr| {
         twenty_at_once("probe", client, addr, vec![13, 0x04, 0x00], |_, answer| {
             answer.len() == 1 << 20
         });
@@ -2051,7 +2051,7 @@ fn the_buffers_of_a_burst_of_long_messages_are_given_back() {
     // Twenty clients echo 1 MiB messages at once: the worker's buffers for
     // them are freed when done, but the allocator kept them (60 MB here,
     // glibc's heap is not returned in its middle).
-    assert_burst_memory_given_back("echo", 8 << 10, |client, addr| {
+    assert_burst_memory_given_back("echo", 4 << 10, |client, addr| {
         let message = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
         twenty_at_once("echo", client, addr, message, |sent, echo| sent == echo);
     });

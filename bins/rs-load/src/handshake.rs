@@ -172,10 +172,13 @@ pub(crate) fn check_response(
             connection |= value
                 .split(|&b| b == b',')
                 .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
-        } else if name.eq_ignore_ascii_case(b"sec-websocket-extensions")
-            || name.eq_ignore_ascii_case(b"sec-websocket-protocol")
+        } else if (name.eq_ignore_ascii_case(b"sec-websocket-extensions")
+            || name.eq_ignore_ascii_case(b"sec-websocket-protocol"))
+            && !value.is_empty()
         {
-            // This client offers neither (RFC 6455 §4.1, items 5 and 6).
+            // This client offers neither (RFC 6455 §4.1, items 5 and 6:
+            // what is chosen must have been offered; an empty value
+            // chooses nothing).
             return Err(HandshakeError::NotOffered(quote(line, 200)));
         }
     }
@@ -305,6 +308,10 @@ mod tests {
             with("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Protocol: chat\r\n"),
             Err(HandshakeError::NotOffered(_))
         ));
+        // An empty choice chooses nothing.
+        let head =
+            with("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Protocol: \r\n");
+        assert!(head.unwrap().is_some());
         // Case-insensitive, and a token list.
         let head = with("UPGRADE: WebSocket\r\nconnection: keep-alive, upgrade\r\n").unwrap();
         assert!(head.is_some());

@@ -242,7 +242,7 @@ fn round_trips_match_a_known_server_delay() {
     // Little's law for one connection: rate × mean round trip = 1.
     let product = report.rate() * h.mean() / 1e9;
     assert!(
-        (0.95..=1.05).contains(&product),
+        (0.9..=1.1).contains(&product),
         "rate {} × mean {} = {product}",
         report.rate(),
         h.mean()
@@ -337,7 +337,7 @@ fn a_timed_rate_is_what_the_server_allows_and_the_seconds_add_up() {
     assert!((2.999..=3.001).contains(&report.elapsed.as_secs_f64()));
     let expected = 4.0 * 1e9 / report.latency.mean();
     assert!(
-        (report.rate() / expected - 1.0).abs() < 0.05,
+        (report.rate() / expected - 1.0).abs() < 0.1,
         "{} vs {expected}",
         report.rate()
     );
@@ -348,7 +348,7 @@ fn a_timed_rate_is_what_the_server_allows_and_the_seconds_add_up() {
     );
     let sum: f64 = seconds.iter().sum();
     assert!(
-        (sum / report.total as f64 - 1.0).abs() < 0.05,
+        (sum / report.total as f64 - 1.0).abs() < 0.1,
         "seconds add to {sum}, total {}",
         report.total
     );

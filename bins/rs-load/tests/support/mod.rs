@@ -110,6 +110,7 @@ pub(crate) fn refill(
 ) -> io::Result<Option<usize>> {
     buf.copy_within(pos..len, 0);
     let left = len - pos;
+    assert!(left < buf.len(), "a frame longer than the read buffer");
     let n = read_some(stream, &mut buf[left..])?;
     Ok((n > 0).then_some(left + n))
 }
