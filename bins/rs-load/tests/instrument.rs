@@ -210,8 +210,8 @@ const MS: u64 = 1_000_000;
 
 /// With one connection and a server that answers each message exactly
 /// 2 ms after it arrived, every round trip is 2 ms plus loopback and the
-/// two processes' own work (tens of microseconds): p50, p99 and the
-/// maximum must sit just above 2 ms, and the rate must be 1 / mean.
+/// two processes' own work (tens of microseconds): none below 2 ms, p50
+/// not far above, and the rate must be 1 / mean.
 #[test]
 fn round_trips_match_a_known_server_delay() {
     let _serial = serial();
@@ -238,7 +238,9 @@ fn round_trips_match_a_known_server_delay() {
         "a round trip shorter than the server's delay: {}",
         h.min()
     );
-    assert!(p50 < 3 * MS, "p50 {p50} ns for a 2 ms server");
+    // (Loose: a loaded machine delays either side by a millisecond or more
+    // now and then; a unit or clock error would be far out.)
+    assert!(p50 < 6 * MS, "p50 {p50} ns for a 2 ms server");
     // Little's law for one connection: rate × mean round trip = 1.
     let product = report.rate() * h.mean() / 1e9;
     assert!(
