@@ -11,6 +11,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -112,13 +113,23 @@ pub fn ensure_system_user(name: &str, options: &[&str]) {
     }
 }
 
-/// A port that was free a moment ago.
+/// A port free a moment ago, never handed out before by this process.
+///
+/// `bind(0)` could give two tests running side by side the same port
+/// between one's probe and its server's `listen`, and the servers' listeners
+/// share a port with `SO_REUSEPORT`: one server would then take the other's
+/// connections, and reset them when it stops. So ports come from a range
+/// below Linux's ephemeral ports (32768 and up, which clients' connections
+/// and `bind(0)` use), each once per process, spread by process id.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = (std::process::id() % 100) as u16 * 100;
+    loop {
+        let port = 20_000 + (base + NEXT.fetch_add(1, Ordering::Relaxed)) % 10_000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// One app of a test server: its name, its shared object, its endpoints
