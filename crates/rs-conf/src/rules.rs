@@ -140,8 +140,8 @@ fn v4_taken(ip: IpAddr, port: &PortConfig) -> Option<Ipv4Addr> {
 /// and its IPv4-mapped IPv6 form (`::ffff:192.0.2.1`) are one local
 /// address.
 fn duplicate_hostnames(errs: &mut Errors<'_>, doc: &Document) {
-    let mut seen: HashMap<String, (&str, &JsonPath)> = HashMap::new();
-    for cert in doc.certs.iter().flatten() {
+    let mut seen: HashMap<String, (usize, &str, &JsonPath)> = HashMap::new();
+    for (cert_index, cert) in doc.certs.iter().flatten().enumerate() {
         for (path, name) in cert.hostnames.iter().flatten() {
             let key = match name
                 .trim_start_matches('[')
@@ -152,23 +152,26 @@ fn duplicate_hostnames(errs: &mut Errors<'_>, doc: &Document) {
                 Err(_) => name.clone(),
             };
             match seen.get(&key) {
-                Some(&(first_name, first)) => {
+                Some(&(first_cert, first_name, first)) => {
                     let same = if first_name == name {
                         String::new()
                     } else {
                         format!(" as {}, the same address", quote(first_name))
                     };
+                    let rule = if first_cert == cert_index {
+                        "list it once"
+                    } else {
+                        "each hostname may belong to one cert only"
+                    };
                     errs.at(
                         path,
                         Some(quote(name)),
                         ErrorKind::DuplicateHostname,
-                        format!(
-                            "already listed at {first}{same}; each hostname may belong to one cert only"
-                        ),
+                        format!("already listed at {first}{same}; {rule}"),
                     );
                 }
                 None => {
-                    seen.insert(key, (name, path));
+                    seen.insert(key, (cert_index, name, path));
                 }
             }
         }

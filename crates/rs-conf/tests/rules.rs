@@ -941,6 +941,15 @@ fn a_hostname_belongs_to_one_cert() {
         Some("\"[::ffff:127.0.0.1]\""),
         "already listed at certs[0].hostnames[0] as \"127.0.0.1\", the same address; each hostname may belong to one cert only",
     );
+    // Twice in the same cert: harmless, but listed once.
+    let twice = r#"{hostnames: ["127.0.0.1", "example.com", "::ffff:127.0.0.1"], privkey_path: "/k.pem", pubchain_path: "/c.pem"}"#;
+    assert_one_error(
+        &tls(twice, "wss://127.0.0.1/"),
+        ErrorKind::DuplicateHostname,
+        "certs[0].hostnames[2]",
+        Some("\"[::ffff:127.0.0.1]\""),
+        "already listed at certs[0].hostnames[0] as \"127.0.0.1\", the same address; list it once",
+    );
 }
 
 #[test]
