@@ -148,4 +148,20 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_readmes_give_the_number_of_cases() {
+        let count = format!("{} cases", all(&Settings::default()).len());
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for readme in [root.join("README.md"), root.join("../README.md")] {
+            let text = std::fs::read_to_string(&readme).unwrap();
+            // Line breaks in the text are spaces for this purpose.
+            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(
+                text.contains(&count),
+                "{} must say \"{count}\"",
+                readme.display()
+            );
+        }
+    }
 }
