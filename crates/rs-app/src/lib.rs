@@ -54,3 +54,9 @@ pub mod prelude {
     pub use crate::sdk::{Close, Conf, DataKind, Init, Level, Open, Read, SendError, Timer};
     pub use crate::wire::ClientId;
 }
+
+/// The Rust samples of the app guide (docs/app-guide.md), built and run as
+/// doctests so that the guide cannot drift from the SDK.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/app-guide.md")]
+pub struct AppGuideSamples;
