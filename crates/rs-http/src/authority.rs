@@ -26,8 +26,10 @@ pub(crate) enum AuthorityError {
 pub(crate) fn parse_authority(text: &str) -> Result<Authority<'_>, AuthorityError> {
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let close = rest.find(']').ok_or(AuthorityError::InvalidHost)?;
-        let literal = &rest[..close];
-        if literal.is_empty() || !literal.bytes().all(is_ipv6_literal_byte) {
+        // An IPv6 address, nothing else: a name or an IPv4 address in
+        // brackets would otherwise be compared as that name or address.
+        // (IPvFuture, `[v1.x]`, names nothing a server here listens on.)
+        if rest[..close].parse::<Ipv6Addr>().is_err() {
             return Err(AuthorityError::InvalidHost);
         }
         let after = &rest[close + 1..];
@@ -87,10 +89,6 @@ fn is_reg_name_byte(b: u8) -> bool {
                 | b';'
                 | b'='
         )
-}
-
-fn is_ipv6_literal_byte(b: u8) -> bool {
-    b.is_ascii_hexdigit() || b == b':' || b == b'.'
 }
 
 /// The form hosts are compared in: without one trailing dot and without
@@ -193,7 +191,22 @@ mod tests {
     #[test]
     fn bad_hosts() {
         for text in [
-            "a b", "a/b", "user@h", "[::1", "[]", "[::g]", "[::1]x", "h\u{e9}",
+            "a b",
+            "a/b",
+            "user@h",
+            "[::1",
+            "[]",
+            "[::g]",
+            "[::1]x",
+            "h\u{e9}",
+            // Brackets hold an IPv6 address (RFC 3986 §3.2.2), nothing else.
+            "[::1::2]",
+            "[:]",
+            "[12345::1]",
+            "[1.2.3.4]",
+            "[127.0.0.1]",
+            "[cafe]",
+            "[v1.x]",
         ] {
             assert_eq!(
                 parse_authority(text),

@@ -517,9 +517,26 @@ fn duplicate_host_is_400() {
 
 #[test]
 fn invalid_host_is_400() {
-    for host in ["", "a b", "h:99999", "h:x", "[::1", "u@h", "h\u{e9}"] {
+    // Brackets hold an IPv6 address (RFC 3986 §3.2.2): a name or an IPv4
+    // address in them is no host, in the Host header or a target.
+    for host in [
+        "",
+        "a b",
+        "h:99999",
+        "h:x",
+        "[::1",
+        "u@h",
+        "h\u{e9}",
+        "[::1::2]:80",
+        "[cafe]",
+        "[127.0.0.1]:80",
+    ] {
         let result = parse_with("/", |h| h[0] = format!("Host: {host}"));
         assert_refused(result, HandshakeError::BadHost, 400);
+    }
+    for host in ["[::1::2]:80", "[cafe]", "[127.0.0.1]:80"] {
+        let result = parse_with(&format!("ws://{host}/"), |_| {});
+        assert_refused(result, HandshakeError::BadRequestTarget, 400);
     }
 }
 
