@@ -1213,3 +1213,72 @@ fn a_client_being_closed_that_passes_max_partial_msgs_size_gets_no_second_close(
         log.text()
     );
 }
+
+/// The address the probe app reports for a client connecting to `url`,
+/// and the client's own address as it sees it.
+fn address_seen(url: &str) -> (String, std::net::SocketAddr) {
+    let mut client = connect(url);
+    let local = client.get_ref().0.local_addr().unwrap();
+    let Message::Text(welcome) = next_message(&mut client) else {
+        panic!("no welcome")
+    };
+    let from = welcome
+        .split(" from ")
+        .nth(1)
+        .expect("a welcome naming the address");
+    (from.to_owned(), local)
+}
+
+#[test]
+fn apps_see_client_addresses_in_the_family_their_port_listens_in() {
+    let (plain, embedded, v6) = (free_port(), free_port(), free_port());
+    // ::1 may be missing where IPv6 is disabled: that port is then left out.
+    let has_v6 = std::net::TcpListener::bind(("::1", 0)).is_ok();
+    let v6_port = if has_v6 {
+        format!(r#", {{ "port_number": {v6}, "is_unencrypted": true, "ip_addrs": ["::1"] }}"#)
+    } else {
+        String::new()
+    };
+    let endpoint = |id: u16, host: &str, port: u16| {
+        format!(r#"{{ "endpoint_id": {id}, "url": "ws://{host}:{port}/probe" }}"#)
+    };
+    let mut endpoints = vec![
+        endpoint(0, "127.0.0.1", plain),
+        endpoint(1, "127.0.0.1", embedded),
+    ];
+    if has_v6 {
+        endpoints.push(endpoint(2, "[::1]", v6));
+    }
+    let config = format!(
+        r#"{{ {user}
+  "ports": [
+    {{ "port_number": {plain}, "is_unencrypted": true, "ip_addrs": ["127.0.0.1"] }},
+    {{ "port_number": {embedded}, "is_unencrypted": true, "ip_addrs": ["127.0.0.1"],
+       "ipv4_is_embedded_in_ipv6": true }}{v6_port}
+  ],
+  "apps": [{{ "name": "probe", "app_path": "{app}", "endpoints": [{endpoints}] }}]
+}}"#,
+        user = run_as_user(),
+        app = app_path("probe").display(),
+        endpoints = endpoints.join(", "),
+    );
+    let _server =
+        Server::start_config(tempfile::tempdir().unwrap(), &config, vec![plain, embedded]);
+
+    let (seen, local) = address_seen(&format!("ws://127.0.0.1:{plain}/probe"));
+    assert_eq!(seen, local.to_string());
+    // An IPv4 client of a port with ipv4_is_embedded_in_ipv6 appears mapped
+    // into IPv6, listed addresses included (they were bound as IPv4).
+    let (seen, local) = address_seen(&format!("ws://127.0.0.1:{embedded}/probe"));
+    assert_eq!(seen, format!("[::ffff:127.0.0.1]:{}", local.port()));
+    if has_v6 {
+        // Listening last (the server was waited for on the others' ports).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("::1", v6)).is_err() {
+            assert!(Instant::now() < deadline, "nothing listens on [::1]:{v6}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (seen, local) = address_seen(&format!("ws://[::1]:{v6}/probe"));
+        assert_eq!(seen, format!("[::1]:{}", local.port()));
+    }
+}

@@ -237,7 +237,24 @@ impl PortConfig {
     /// the unspecified address of each accepted family: `[::]` alone when
     /// `ipv4_is_embedded_in_ipv6` (a dual-stack socket: `IPV6_V6ONLY` off),
     /// `0.0.0.0` for `ipv4only`, `[::]` for `ipv6only`, and both otherwise
-    /// (the IPv6 socket then with `IPV6_V6ONLY` on).
+    /// (the IPv6 socket then with `IPV6_V6ONLY` on). With
+    /// `ipv4_is_embedded_in_ipv6`, an IPv4 address is bound in its mapped
+    /// form (`::ffff:a.b.c.d`) on such a socket, so its clients appear
+    /// mapped as the option says.
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// let text = r#"{
+    ///     ports: [{ port_number: 8080, is_unencrypted: true, ip_addrs: ["127.0.0.1"],
+    ///               ipv4_is_embedded_in_ipv6: true }],
+    ///     apps: [{ name: "echo", app_path: "/opt/echo.so",
+    ///              endpoints: [{ endpoint_id: 0, url: "ws://localhost:8080/echo" }] }],
+    /// }"#;
+    /// let config = rs_conf::Config::from_json5_str(text, "/etc/ringsocket.json")?;
+    /// let mapped: SocketAddr = "[::ffff:127.0.0.1]:8080".parse().unwrap();
+    /// assert_eq!(config.ports[0].bind_addrs(), [mapped]);
+    /// # Ok::<(), rs_conf::ConfigErrors>(())
+    /// ```
     pub fn bind_addrs(&self) -> Vec<SocketAddr> {
         let v4 = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
         let v6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
@@ -248,6 +265,10 @@ impl PortConfig {
             None => vec![v4, v6],
         };
         ips.into_iter()
+            .map(|ip| match ip {
+                IpAddr::V4(v4) if self.ipv4_is_embedded_in_ipv6 => IpAddr::V6(v4.to_ipv6_mapped()),
+                ip => ip,
+            })
             .map(|ip| SocketAddr::new(ip, self.port_number))
             .collect()
     }
