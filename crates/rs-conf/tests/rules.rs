@@ -682,6 +682,18 @@ fn ip_addrs_can_be_listened_on() {
             "a multicast or broadcast address: a TCP port cannot listen on it",
         );
     }
+    // A link-local address binds only with an interface's scope id.
+    for ip in ["fe80::1", "febf:ffff::1"] {
+        assert_one_error(
+            &port(&format!("\"{ip}\""), ""),
+            ErrorKind::InvalidIpAddr,
+            "ports[0].ip_addrs[0]",
+            Some(&format!("\"{ip}\"")),
+            "a link-local address, which needs an interface to listen on: set \"interface\" \
+             instead of \"ip_addrs\" to listen on that interface's addresses",
+        );
+    }
+    valid(&port(r#""fec0::1""#, ""));
     // An IPv6-only socket (the default) cannot take an IPv4-mapped address.
     assert_one_error(
         &port(r#""::ffff:127.0.0.1""#, ""),

@@ -135,6 +135,14 @@ fn parse_ip_addrs(
                 ErrorKind::InvalidIpAddr,
                 "a multicast or broadcast address: a TCP port cannot listen on it".to_owned(),
             )),
+            // fe80::/10: binding one needs the interface's scope id, which
+            // a plain address cannot give (Linux refuses it with EINVAL).
+            Ok(IpAddr::V6(v6)) if v6.is_unicast_link_local() => Err((
+                ErrorKind::InvalidIpAddr,
+                "a link-local address, which needs an interface to listen on: set \"interface\" \
+                 instead of \"ip_addrs\" to listen on that interface's addresses"
+                    .to_owned(),
+            )),
             Ok(IpAddr::V6(_)) if families.ipv4only => Err((
                 ErrorKind::IpFamilyMismatch,
                 "an IPv6 address on a port with \"ipv4only\": true".to_owned(),
