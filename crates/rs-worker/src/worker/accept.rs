@@ -69,15 +69,18 @@ struct PerAddress {
 
 /// What a client address is counted by: an IPv4 address, or an IPv6
 /// address's /64 prefix (what one subscriber is usually given: counting
-/// each of its addresses apart would limit nothing).
+/// each of its addresses apart would limit nothing), or a whole link-local
+/// IPv6 address (every host of a link shares the prefix `fe80::/64`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum AddressKey {
     V4(u32),
     V6(u64),
+    LinkLocal(u128),
 }
 
 impl std::fmt::Display for AddressKey {
-    /// An IPv4 address, or an IPv6 prefix as `2001:db8:1:2::/64`.
+    /// An IPv4 address, an IPv6 prefix as `2001:db8:1:2::/64`, or a
+    /// link-local address.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match *self {
             Self::V4(ip) => write!(f, "{}", std::net::Ipv4Addr::from(ip)),
@@ -85,6 +88,7 @@ impl std::fmt::Display for AddressKey {
                 let ip = std::net::Ipv6Addr::from(u128::from(prefix) << 64);
                 write!(f, "{ip}/64")
             }
+            Self::LinkLocal(ip) => write!(f, "{}", std::net::Ipv6Addr::from(ip)),
         }
     }
 }
@@ -97,8 +101,12 @@ impl AddressKey {
         }
         // An IPv4 client of a dual-stack socket, ::ffff:a.b.c.d, is the
         // IPv4 client it is.
-        if let Some(v4) = std::net::Ipv6Addr::from(peer.ip).to_ipv4_mapped() {
+        let v6 = std::net::Ipv6Addr::from(peer.ip);
+        if let Some(v4) = v6.to_ipv4_mapped() {
             return Self::V4(u32::from(v4));
+        }
+        if v6.is_unicast_link_local() {
+            return Self::LinkLocal(u128::from(v6));
         }
         let [e, f, g, h, ..] = rest;
         Self::V6(u64::from_be_bytes([a, b, c, d, e, f, g, h]))
@@ -508,7 +516,7 @@ mod tests {
     }
 
     #[test]
-    fn an_ipv6_client_is_counted_by_its_64_prefix_and_a_mapped_ipv4_one_as_ipv4() {
+    fn how_client_addresses_are_counted() {
         let key = |text| AddressKey::of(&address(text));
         assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
         assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
@@ -517,5 +525,9 @@ mod tests {
         // As the refusals' log lines name them.
         assert_eq!(key("2001:db8:1:2:3::9").to_string(), "2001:db8:1:2::/64");
         assert_eq!(key("::ffff:192.0.2.1").to_string(), "192.0.2.1");
+        // Every host of a link has a link-local address in fe80::/64.
+        assert_ne!(key("fe80::1"), key("fe80::2"));
+        assert_eq!(key("fe80::1"), key("fe80::0:1"));
+        assert_eq!(key("fe80::1:2").to_string(), "fe80::1:2");
     }
 }
