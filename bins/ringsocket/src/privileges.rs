@@ -139,7 +139,8 @@ fn set_open_files(soft: u64, hard: u64) -> io::Result<()> {
 }
 
 /// Switches to `user` for good and drops every capability. Must run as
-/// root, before any other thread exists. A parent-death signal the server
+/// root, after [`forbid_new_privileges`]. (glibc changes the ids of every
+/// thread of the process, not only the caller's.) A parent-death signal the server
 /// was started with (`setpriv --pdeathsig`, a supervisor's `prctl`) is kept:
 /// the kernel clears it when the user changes.
 pub(crate) fn drop_to(user: &User) -> Result<(), String> {
@@ -151,11 +152,6 @@ pub(crate) fn drop_to(user: &User) -> Result<(), String> {
             io::Error::last_os_error()
         )
     };
-    // The bounding set can only shrink while CAP_SETPCAP is held, so first.
-    for cap in 0..=last_capability() {
-        // SAFETY: prctl with integer arguments; EINVAL for unknown caps is fine.
-        unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
-    }
     // SAFETY: setgroups with an empty list.
     if unsafe { libc::setgroups(0, std::ptr::null()) } != 0 {
         return Err(fail("setgroups"));
@@ -231,9 +227,34 @@ impl ParentDeathSignal {
     }
 }
 
+/// Sets no_new_privs and, as root, empties the capability bounding set,
+/// before anything else runs: nothing this process executes can then gain
+/// privileges (a set-user-ID program would otherwise give root back once
+/// the server has left it). Both are per thread and inherited by the
+/// threads started afterwards, including those an app's library starts as
+/// it loads, which run before the server leaves root. Neither takes away
+/// what the process holds now: it can still bind ports, read keys and
+/// switch users.
+pub(crate) fn forbid_new_privileges() -> io::Result<()> {
+    // The bounding set can only shrink while CAP_SETPCAP is held (as root);
+    // without it, there is nothing to gain from it either.
+    if is_root() {
+        for cap in 0..=last_capability() {
+            // SAFETY: prctl with integer arguments; EINVAL for unknown
+            // caps is fine.
+            unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
+        }
+    }
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Empties the inheritable and ambient sets (and effective/permitted,
-/// which are empty already after leaving root), then sets no_new_privs so
-/// that nothing this process executes can gain privileges.
+/// which are empty already after leaving root). (no_new_privs is set from
+/// the start: [`forbid_new_privileges`].)
 pub(crate) fn clear_capabilities() -> io::Result<()> {
     // SAFETY: prctl with integer arguments.
     if unsafe {
@@ -273,10 +294,6 @@ pub(crate) fn clear_capabilities() -> io::Result<()> {
     // SAFETY: capset with a version-3 header and two data elements, as the
     // kernel expects; it only reads them.
     if unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

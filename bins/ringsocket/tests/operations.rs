@@ -123,7 +123,15 @@ fn test_user() -> (u32, u32) {
 }
 
 fn status_field(pid: u32, name: &str) -> String {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    field(
+        &std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap(),
+        name,
+    )
+}
+
+/// The field `name` of a /proc status file's text, its words joined by
+/// one space.
+fn field(status: &str, name: &str) -> String {
     let line = status
         .lines()
         .find(|l| l.starts_with(&format!("{name}:")))
@@ -162,20 +170,63 @@ fn started_as_root_it_runs_as_the_configured_user_with_no_capabilities() {
     }
     let (uid, gid) = test_user();
     let port = free_privileged_port().expect("a free port below 1024");
+    // The C echo app, whose library starts a thread of its own as it loads
+    // (before the server leaves root), as a library may.
+    let build = tempfile::tempdir().unwrap();
+    let starts_a_thread = build.path().join("starts_a_thread.c");
+    std::fs::write(
+        &starts_a_thread,
+        "#define _POSIX_C_SOURCE 200809L\n\
+         #include <pthread.h>\n\
+         #include <unistd.h>\n\
+         static void *idle(void *arg) { for (;;) pause(); return arg; }\n\
+         __attribute__((constructor)) static void start(void) {\n\
+             pthread_t thread;\n\
+             pthread_create(&thread, NULL, idle, NULL);\n\
+         }\n",
+    )
+    .unwrap();
+    let app = build.path().join("libecho.so");
+    let extra = [
+        "-I",
+        "crates/rs-app/include",
+        starts_a_thread.to_str().unwrap(),
+        "-pthread",
+    ];
+    build_c("crates/rs-examples/c/echo.c", &app, &extra);
     let config = ConfigFile::new(
         &[port],
-        &[AppSpec::simple("echo")],
+        &[AppSpec::at("echo", app)],
         &format!(r#""user": "{TEST_USER}", "fd_alloc_c": 1000, "worker_c": 1,"#),
     );
     let server = Foreground::start(config, port);
     let pid = server.pid();
-    assert_eq!(status_field(pid, "Uid"), format!("{uid} {uid} {uid} {uid}"));
-    assert_eq!(status_field(pid, "Gid"), format!("{gid} {gid} {gid} {gid}"));
-    assert_eq!(status_field(pid, "Groups"), "");
-    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
-        assert_eq!(status_field(pid, set), "0000000000000000", "{set}");
+    // Every thread: ids and groups are set process-wide, capabilities and
+    // no_new_privs thread by thread (the app's thread inherited them).
+    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|task| std::fs::read_to_string(task.unwrap().path().join("status")).unwrap())
+        .collect();
+    // Main, log, signals, app, worker, and the library's own thread.
+    assert!(tasks.len() >= 6, "{} threads", tasks.len());
+    for status in &tasks {
+        let name = field(status, "Name");
+        assert_eq!(
+            field(status, "Uid"),
+            format!("{uid} {uid} {uid} {uid}"),
+            "{name}"
+        );
+        assert_eq!(
+            field(status, "Gid"),
+            format!("{gid} {gid} {gid} {gid}"),
+            "{name}"
+        );
+        assert_eq!(field(status, "Groups"), "", "{name}");
+        for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            assert_eq!(field(status, set), "0000000000000000", "{name}: {set}");
+        }
+        assert_eq!(field(status, "NoNewPrivs"), "1", "{name}");
     }
-    assert_eq!(status_field(pid, "NoNewPrivs"), "1");
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
     let open_files = limits
         .lines()

@@ -118,6 +118,10 @@ pub(crate) fn run(options: &ServeOptions) -> ExitCode {
         eprintln!("ringsocket: cannot block signals: {e}");
         return exit::failure();
     }
+    if let Err(e) = privileges::forbid_new_privileges() {
+        eprintln!("ringsocket: cannot set no_new_privs: {e}");
+        return exit::failure();
+    }
     let config = match config::load_checked(&options.config) {
         Ok(config) => config,
         Err(errors) => {
