@@ -14,9 +14,9 @@ pub(crate) fn load_checked(path: &Path) -> Result<Config, ConfigErrors> {
 
 /// Prints every error on stderr, one per line, then a count.
 pub(crate) fn report(errors: &ConfigErrors) {
-    eprintln!("{errors}");
+    report!("{errors}");
     let n = errors.len();
-    eprintln!(
+    report!(
         "ringsocket: {n} configuration error{}",
         if n == 1 { "" } else { "s" }
     );

@@ -101,11 +101,11 @@ fn wait_for_report(mut report: File) -> i32 {
     match message.as_slice() {
         b"\0" => 0,
         [] => {
-            eprintln!("ringsocket: the server exited while starting (see the system log)");
+            report!("ringsocket: the server exited while starting (see the system log)");
             1
         }
         text => {
-            eprintln!("ringsocket: {}", String::from_utf8_lossy(text));
+            report!("ringsocket: {}", String::from_utf8_lossy(text));
             1
         }
     }

@@ -10,6 +10,16 @@
 //! anything. Exit status: 0 success, 1 the server failed, 2 invalid command
 //! line or configuration.
 
+/// `eprintln!` that never panics: a full or closed stderr (`2>/dev/full`, a
+/// pipe whose reader is gone) loses the message, but must not turn an exit
+/// status of 1 or 2 into a panic's 101.
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod config;
 mod daemon;
@@ -28,7 +38,7 @@ fn main() -> ExitCode {
     let command = match cli::parse(std::env::args_os().skip(1)) {
         Ok(command) => command,
         Err(error) => {
-            eprintln!("ringsocket: {error}\nTry 'ringsocket --help' for more information.");
+            report!("ringsocket: {error}\nTry 'ringsocket --help' for more information.");
             return exit::invalid();
         }
     };
@@ -52,17 +62,17 @@ fn check(path: &std::path::Path) -> ExitCode {
             // then as startup would refuse it, a note otherwise.
             if let Err(message) = privileges::lookup_user(&config.user) {
                 if privileges::is_root() {
-                    eprintln!("{}: {message}", config.file.display());
-                    eprintln!("ringsocket: 1 configuration error");
+                    report!("{}: {message}", config.file.display());
+                    report!("ringsocket: 1 configuration error");
                     return exit::invalid();
                 }
-                eprintln!(
+                report!(
                     "ringsocket: note: {message} (this matters only when the server is \
                      started as root)"
                 );
             }
             for warning in config.warnings() {
-                eprintln!("ringsocket: note: {}: {warning}", config.file.display());
+                report!("ringsocket: note: {}: {warning}", config.file.display());
             }
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
             print_out(&summary::summary(&config, cpus))
@@ -80,7 +90,7 @@ fn print_out(text: &str) -> ExitCode {
     use std::io::Write;
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            eprintln!("ringsocket: cannot write to standard output: {e}");
+            report!("ringsocket: cannot write to standard output: {e}");
             exit::failure()
         }
         _ => ExitCode::SUCCESS,

@@ -372,3 +372,37 @@ fn every_example_configuration_passes_check() {
     }
     assert_eq!(checked, 4);
 }
+
+#[test]
+fn exit_statuses_hold_when_stderr_cannot_be_written() {
+    // A full device or a closed pipe loses the messages; the status stays
+    // what a script relies on (it was a panic's 101).
+    let run_to_full = |args: &[&str]| {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+            .args(args)
+            .stderr(full)
+            .output()
+            .expect("run ringsocket")
+            .status
+            .code()
+    };
+    let (_dir, bad) = config_dir(
+        "stderr-full-bad",
+        &VALID.replace("worker_c: 3", "worker_c: 0"),
+    );
+    let bad = bad.to_str().unwrap();
+    assert_eq!(run_to_full(&["--bogus"]), Some(2));
+    assert_eq!(run_to_full(&["--check", bad]), Some(2));
+    assert_eq!(run_to_full(&[bad]), Some(2));
+    // A valid configuration with a note (an unused port).
+    let noted = VALID.replace(
+        r#"ip_addrs: ["127.0.0.1"]}],"#,
+        r#"ip_addrs: ["127.0.0.1"]}, {port_number: 8081, is_unencrypted: true}],"#,
+    );
+    let (_dir, noted) = config_dir("stderr-full-note", &noted);
+    assert_eq!(run_to_full(&["--check", noted.to_str().unwrap()]), Some(0));
+}

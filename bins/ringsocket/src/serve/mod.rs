@@ -104,7 +104,7 @@ pub(crate) fn run(options: &ServeOptions) -> ExitCode {
                 &absolute
             }
             Err(e) => {
-                eprintln!(
+                report!(
                     "ringsocket: cannot resolve {}: {e}",
                     options.config.display()
                 );
@@ -115,11 +115,11 @@ pub(crate) fn run(options: &ServeOptions) -> ExitCode {
         options
     };
     if let Err(e) = signals::block() {
-        eprintln!("ringsocket: cannot block signals: {e}");
+        report!("ringsocket: cannot block signals: {e}");
         return exit::failure();
     }
     if let Err(e) = privileges::forbid_new_privileges() {
-        eprintln!("ringsocket: cannot set no_new_privs: {e}");
+        report!("ringsocket: cannot set no_new_privs: {e}");
         return exit::failure();
     }
     let config = match config::load_checked(&options.config) {
@@ -136,13 +136,13 @@ pub(crate) fn run(options: &ServeOptions) -> ExitCode {
     let prepared = match prepare(&config) {
         Ok(prepared) => prepared,
         Err(message) => {
-            eprintln!("ringsocket: {message}");
+            report!("ringsocket: {message}");
             return exit::failure();
         }
     };
     let detached = if options.daemon {
         if signals::stop_pending() {
-            eprintln!("ringsocket: interrupted while starting; not detaching");
+            report!("ringsocket: interrupted while starting; not detaching");
             return exit::failure();
         }
         let reload = signals::take_pending_reload();
@@ -155,7 +155,7 @@ pub(crate) fn run(options: &ServeOptions) -> ExitCode {
                 Some(detached)
             }
             Err(e) => {
-                eprintln!("ringsocket: cannot detach: {e}");
+                report!("ringsocket: cannot detach: {e}");
                 return exit::failure();
             }
         }
@@ -181,7 +181,7 @@ pub(crate) fn run(options: &ServeOptions) -> ExitCode {
                 // lines that led to it.
                 None => {
                     logging::flush(Duration::from_secs(2));
-                    eprintln!("ringsocket: {message}");
+                    report!("ringsocket: {message}");
                 }
             }
             exit::failure()
