@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -128,18 +128,19 @@ pub(crate) struct PidFile {
 }
 
 impl PidFile {
-    /// Writes this process's id to `path`, owned by `owner` if given so that
-    /// the server can remove it after dropping privileges.
+    /// Writes this process's id to `path`, readable by all and owned by the
+    /// starting user (root, usually): the server's user must not be able to
+    /// change it, or a compromised server could have root's `kill $(cat
+    /// pidfile)` signal any process (start-stop-daemon and systemd refuse a
+    /// pidfile root does not own for that reason). The server removes it at
+    /// exit if its folder lets the server's user do so.
     ///
     /// It is written as root, often in a folder the server's user may write
     /// to (to remove it later): a symbolic or hard link planted there must
-    /// not make root write or give away another file. So the last component
-    /// is never followed, and only a regular file with no other name is
-    /// written, through the descriptor opened.
-    pub(crate) fn create(
-        path: &Path,
-        owner: Option<(libc::uid_t, libc::gid_t)>,
-    ) -> Result<PidFile, String> {
+    /// not make root write another file. So the last component is never
+    /// followed, and only a regular file with no other name is written,
+    /// through the descriptor opened.
+    pub(crate) fn create(path: &Path) -> Result<PidFile, String> {
         let error = |e: io::Error| format!("pidfile {}: {e}", path.display());
         let link = || {
             format!(
@@ -177,7 +178,7 @@ impl PidFile {
         let mut file = File::options()
             .write(true)
             .create(true)
-            .mode(0o640)
+            .mode(0o644)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(path)
             .map_err(|e| match e.raw_os_error() {
@@ -189,11 +190,16 @@ impl PidFile {
         if !is_plain(&metadata) {
             return Err(not_a_file());
         }
-        file.set_len(0).map_err(error)?;
-        file.write_all(format!("{}\n", std::process::id()).as_bytes())
-            .map_err(error)?;
-        if let Some((uid, gid)) = owner {
-            std::os::unix::fs::fchown(&file, Some(uid), Some(gid)).map_err(error)?;
+        // Readable by all whatever the umask (the server's user reads it
+        // before removing it at exit).
+        let written = file
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .and_then(|()| file.set_len(0))
+            .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()));
+        if let Err(e) = written {
+            // Not left naming no process, or a part of this one's id.
+            let _ = std::fs::remove_file(path);
+            return Err(error(e));
         }
         *WRITTEN.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.to_owned());
         Ok(PidFile {

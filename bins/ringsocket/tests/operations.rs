@@ -122,6 +122,16 @@ fn test_user() -> (u32, u32) {
     (number("-u"), number("-g"))
 }
 
+/// Gives `dir` to the user the server runs as (the test user as root), as
+/// an operator gives it a folder for its pidfile (`/run/ringsocket/`): the
+/// server may then remove the pidfile, which root owns, at exit.
+fn give_to_server_user(dir: &std::path::Path) {
+    if is_root() {
+        let (uid, gid) = test_user();
+        std::os::unix::fs::chown(dir, Some(uid), Some(gid)).unwrap();
+    }
+}
+
 fn status_field(pid: u32, name: &str) -> String {
     field(
         &std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap(),
@@ -356,14 +366,7 @@ fn daemon_mode_detaches_writes_the_pidfile_and_stops_on_sigterm() {
     let port = free_port();
     let config = ConfigFile::new(&[port], &[AppSpec::simple("echo")], &run_as_user());
     let pidfile = config.dir.path().join("ringsocket.pid");
-    if is_root() {
-        // The server must be able to remove its pidfile after the switch.
-        Command::new("chmod")
-            .args(["1777"])
-            .arg(config.dir.path())
-            .status()
-            .unwrap();
-    }
+    give_to_server_user(config.dir.path());
     let started = Instant::now();
     // Relative paths, as typed in the config's folder: they must still name
     // the same files once the daemon has moved to "/".
@@ -385,6 +388,14 @@ fn daemon_mode_detaches_writes_the_pidfile_and_stops_on_sigterm() {
         .trim()
         .parse()
         .unwrap();
+    // Owned by the starting user (root, where the server's user must not be
+    // able to change which process it names), readable by all whatever the
+    // umask (the daemon's is 027).
+    let metadata = std::fs::metadata(&pidfile).unwrap();
+    use std::os::unix::fs::MetadataExt as _;
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(metadata.uid(), unsafe { geteuid() });
+    assert_eq!(metadata.mode() & 0o777, 0o644);
     // Detached: its own session, and not our child.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let fields: Vec<&str> = stat
@@ -414,6 +425,7 @@ fn daemon_mode_detaches_writes_the_pidfile_and_stops_on_sigterm() {
 
 unsafe extern "C" {
     fn kill(pid: i32, signal: i32) -> i32;
+    fn geteuid() -> u32;
 }
 
 /// Runs the server with `--pidfile pidfile` until it exits (10 s at most);
@@ -1140,19 +1152,15 @@ fn a_second_sigterm_exits_at_once() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
-/// A server started with `--pidfile pidfile` in `config`'s folder (which
-/// the server's user may write to, to remove the pidfile), listening on
+/// A server started with `--pidfile pidfile` in `config`'s folder (given
+/// to the server's user, which may then remove the pidfile), listening on
 /// `port`.
 fn start_with_pidfile(
     config: &ConfigFile,
     port: u16,
     pidfile: &std::path::Path,
 ) -> std::process::Child {
-    Command::new("chmod")
-        .arg("1777")
-        .arg(config.dir.path())
-        .status()
-        .unwrap();
+    give_to_server_user(config.dir.path());
     let mut command = server_command();
     command.arg("--pidfile").arg(pidfile).arg(&config.path);
     spawn_listening(command, port)
@@ -1327,11 +1335,7 @@ fn daemon_mode_a_sighup_while_the_apps_load_is_applied_once_the_server_runs() {
     };
     let text = config_text(&[port], &[spec], &run_as_user());
     let config = ConfigFile::raw(&text);
-    Command::new("chmod")
-        .arg("1777")
-        .arg(config.dir.path())
-        .status()
-        .unwrap();
+    give_to_server_user(config.dir.path());
     let (mark, pidfile) = (
         config.dir.path().join("loading"),
         config.dir.path().join("ringsocket.pid"),

@@ -262,11 +262,10 @@ fn launch(
     options: &ServeOptions,
     prepared: Prepared,
 ) -> Result<(Server, Option<PidFile>), String> {
-    let owner = prepared.user.as_ref().map(|u| (u.uid, u.gid));
     let pidfile = options
         .pidfile
         .as_deref()
-        .map(|path| PidFile::create(path, owner))
+        .map(PidFile::create)
         .transpose()?;
     match &prepared.user {
         Some(user) => {
