@@ -28,6 +28,28 @@ impl Detached {
     }
 }
 
+/// Closes every descriptor above the standard streams that the process
+/// was started with: a daemon must not keep its starter's files, pipes or
+/// sockets open (a pipe a script waits on would never see its end). Call
+/// first, before the process opens anything of its own. Without `/proc`,
+/// nothing is closed.
+pub(crate) fn close_inherited_descriptors() {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let inherited: Vec<libc::c_int> = entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    // The listing's own descriptor is among them, closed by now (EBADF).
+    for fd in inherited {
+        // SAFETY: closes a descriptor nothing in this process uses yet:
+        // nothing was opened before this call but the listing, closed
+        // already, and no other thread exists.
+        unsafe { libc::close(fd) };
+    }
+}
+
 /// Detaches. Returns in the detached server only; the starting process
 /// waits for its report and exits. Call before any thread is started: a
 /// process with other threads is refused (an app's library, or one

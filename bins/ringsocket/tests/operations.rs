@@ -4,7 +4,8 @@
 
 mod support;
 
-use std::os::unix::process::ExitStatusExt;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -370,13 +371,28 @@ fn daemon_mode_detaches_writes_the_pidfile_and_stops_on_sigterm() {
     let started = Instant::now();
     // Relative paths, as typed in the config's folder: they must still name
     // the same files once the daemon has moved to "/".
-    let output = Command::new(env!("CARGO_BIN_EXE_ringsocket"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ringsocket"));
+    command
         .args(["--daemon", "--pidfile", "ringsocket.pid"])
         .arg(config.path.file_name().unwrap())
         .current_dir(config.dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .stdin(Stdio::null());
+    // A pipe the starting command inherits as descriptor 100, as a script's
+    // may (one that waits for its end would wait for the daemon's exit).
+    let (reader, writer) = std::io::pipe().unwrap();
+    let pipe = std::fs::read_link(format!("/proc/self/fd/{}", reader.as_raw_fd())).unwrap();
+    let writer_fd = writer.as_raw_fd();
+    // SAFETY: dup2 is async-signal-safe, as the forked child requires.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::dup2(writer_fd, 100) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = command.output().unwrap();
+    drop(writer);
     assert!(
         output.status.success(),
         "{}",
@@ -396,6 +412,12 @@ fn daemon_mode_detaches_writes_the_pidfile_and_stops_on_sigterm() {
     // SAFETY: geteuid has no preconditions.
     assert_eq!(metadata.uid(), unsafe { geteuid() });
     assert_eq!(metadata.mode() & 0o777, 0o644);
+    // Nothing inherited beyond the standard streams is kept.
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap() {
+        let target = std::fs::read_link(fd.unwrap().path()).unwrap_or_default();
+        assert_ne!(target, pipe, "the daemon kept the inherited pipe");
+    }
+    drop(reader);
     // Detached: its own session, and not our child.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let fields: Vec<&str> = stat

@@ -96,6 +96,9 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Starts the server as `options` say and runs it until it stops.
 pub(crate) fn run(options: &ServeOptions) -> ExitCode {
+    if options.daemon {
+        daemon::close_inherited_descriptors();
+    }
     let absolute;
     let options = if options.daemon {
         match options.absolute() {
