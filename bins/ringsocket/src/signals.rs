@@ -18,6 +18,17 @@ pub(crate) enum Signal {
     Reload,
 }
 
+impl std::fmt::Display for Signal {
+    /// The signal's name, as operators send it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Terminate => "SIGTERM",
+            Self::Interrupt => "SIGINT",
+            Self::Reload => "SIGHUP",
+        })
+    }
+}
+
 /// Set once shutdown started, or a SIGTERM/SIGINT was taken (the main
 /// thread may be busy, in a reload, say): the next one exits at once.
 static EXIT_ON_NEXT: AtomicBool = AtomicBool::new(false);
@@ -128,7 +139,7 @@ pub(crate) fn forward(events: Sender<Event>) -> std::io::Result<()> {
                     continue;
                 }
                 if signal != Signal::Reload && EXIT_ON_NEXT.swap(true, Ordering::SeqCst) {
-                    log::warn!("{signal:?} during shutdown: exiting now");
+                    log::warn!("{signal} during shutdown: exiting now");
                     // At once, as promised: what the log can take now.
                     crate::logging::flush(std::time::Duration::from_millis(100));
                     crate::daemon::remove_pidfile_now();

@@ -583,7 +583,7 @@ fn sigterm_during_init_stops_after_it_with_status_1_and_runs_fini() {
     assert!(
         zz.log
             .text()
-            .contains("Terminate while the apps ran their init: stopped"),
+            .contains("SIGTERM while the apps ran their init: stopped"),
         "{}",
         zz.log.text()
     );

@@ -833,7 +833,7 @@ fn sigterm_during_the_apps_init_stops_startup_and_a_second_exits_at_once() {
     assert_eq!(status.code(), Some(1), "{}", log.text());
     assert!(
         log.text()
-            .contains("ringsocket: Terminate while the apps ran their init: stopped"),
+            .contains("ringsocket: SIGTERM while the apps ran their init: stopped"),
         "{}",
         log.text()
     );

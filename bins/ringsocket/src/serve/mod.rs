@@ -573,7 +573,7 @@ impl Server {
                 // Every app reported before the server started.
                 Ok(Event::AppReady) => {}
                 Ok(Event::Signal(signal)) => {
-                    log::info!("{signal:?}: shutting down");
+                    log::info!("{signal}: shutting down");
                     break;
                 }
                 Ok(Event::AppExited { name, result }) => {
@@ -673,7 +673,7 @@ fn wait_for_inits(
             Ok(Event::Signal(Signal::Reload)) => reload = true,
             Ok(Event::Signal(signal)) => {
                 signals::exit_on_next_signal();
-                return Err(format!("{signal:?} while the apps ran their init: stopped"));
+                return Err(format!("{signal} while the apps ran their init: stopped"));
             }
             Ok(Event::Panicked { thread, message }) => {
                 return Err(format!("thread '{thread}' panicked: {message}"));
