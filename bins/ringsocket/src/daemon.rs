@@ -150,18 +150,19 @@ pub(crate) struct PidFile {
 }
 
 impl PidFile {
-    /// Writes this process's id to `path`, readable by all and owned by the
-    /// starting user (root, usually): the server's user must not be able to
-    /// change it, or a compromised server could have root's `kill $(cat
-    /// pidfile)` signal any process (start-stop-daemon and systemd refuse a
-    /// pidfile root does not own for that reason). The server removes it at
-    /// exit if its folder lets the server's user do so.
+    /// Writes this process's id to a new file at `path`, readable by all and
+    /// owned by the starting user (root, usually): the server's user must
+    /// not be able to write to it, or a compromised server could have root's
+    /// `kill $(cat pidfile)` signal any process (in a folder the server's
+    /// user may write to, it can still replace the file with one of its
+    /// own, which start-stop-daemon and systemd refuse). The server removes
+    /// it at exit if its folder lets the server's user do so.
     ///
     /// It is written as root, often in a folder the server's user may write
-    /// to (to remove it later): a symbolic or hard link planted there must
-    /// not make root write another file. So the last component is never
-    /// followed, and only a regular file with no other name is written,
-    /// through the descriptor opened.
+    /// to: a symbolic or hard link planted there must not make root write
+    /// another file. So a previous file is removed only if it is a regular
+    /// file with no other name, and the pidfile is created anew, never
+    /// through a link.
     pub(crate) fn create(path: &Path) -> Result<PidFile, String> {
         let error = |e: io::Error| format!("pidfile {}: {e}", path.display());
         let link = || {
@@ -190,28 +191,29 @@ impl PidFile {
                 ));
             }
             Ok(m) if !is_plain(&m) => return Err(not_a_file()),
-            Ok(_) => {}
+            // A previous run's: made anew rather than written over, as it may
+            // belong to another user (the server's, from a version that gave
+            // it the pidfile, or planted), who could go on writing to it.
+            Ok(_) => std::fs::remove_file(path).map_err(error)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(error(e)),
         }
-        // Checked again through the descriptor, in case the path changed in
-        // between. Not blocking on a FIFO put there meanwhile (refused with
-        // ENXIO when nothing reads it), nor taking a terminal.
+        // A new file, never one put at the path in between (a link
+        // included). Not blocking on a FIFO, nor taking a terminal.
         let mut file = File::options()
             .write(true)
-            .create(true)
+            .create_new(true)
             .mode(0o644)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(path)
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::ELOOP) => link(),
-                Some(libc::ENXIO) => not_a_file(),
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => format!(
+                    "pidfile {}: something was put at its path while it was being written; \
+                     remove it",
+                    path.display()
+                ),
                 _ => error(e),
             })?;
-        let metadata = file.metadata().map_err(error)?;
-        if !is_plain(&metadata) {
-            return Err(not_a_file());
-        }
         // Readable by all whatever the umask (the server's user reads it
         // before removing it at exit).
         let written = file

@@ -227,8 +227,8 @@ impl ParentDeathSignal {
     }
 }
 
-/// Sets no_new_privs and, as root, empties the capability bounding set,
-/// before anything else runs: nothing this process executes can then gain
+/// Sets no_new_privs, empties the inheritable and ambient capability sets
+/// and, as root, the bounding set, before anything else runs: nothing this process executes can then gain
 /// privileges (a set-user-ID program would otherwise give root back once
 /// the server has left it). Both are per thread and inherited by the
 /// threads started afterwards, including those an app's library starts as
@@ -245,17 +245,13 @@ pub(crate) fn forbid_new_privileges() -> io::Result<()> {
             unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
         }
     }
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Empties the inheritable and ambient sets (and effective/permitted,
-/// which are empty already after leaving root). (no_new_privs is set from
-/// the start: [`forbid_new_privileges`].)
-pub(crate) fn clear_capabilities() -> io::Result<()> {
+    // Leaving root empties the effective, permitted and ambient sets of
+    // every thread, but not the inheritable set (a supervisor may have
+    // filled it: setpriv --inh-caps, systemd's AmbientCapabilities=).
+    set_capabilities(CapSets {
+        inheritable: 0,
+        ..get_capabilities()?
+    })?;
     // SAFETY: prctl with integer arguments.
     if unsafe {
         libc::prctl(
@@ -269,28 +265,75 @@ pub(crate) fn clear_capabilities() -> io::Result<()> {
     {
         return Err(io::Error::last_os_error());
     }
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: libc::c_int,
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
     }
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const VERSION_3: u32 = 0x2008_0522;
-    let mut header = Header {
-        version: VERSION_3,
+    Ok(())
+}
+
+/// Empties the effective and permitted sets (already empty after leaving
+/// root) and the inheritable set. (no_new_privs, the ambient set and the
+/// bounding set were dealt with from the start: [`forbid_new_privileges`].)
+pub(crate) fn clear_capabilities() -> io::Result<()> {
+    set_capabilities(CapSets::default())
+}
+
+/// The capability sets of the calling thread, one bit per capability
+/// (capget/capset version 3: two 32-bit words per set).
+#[derive(Clone, Copy, Default)]
+struct CapSets {
+    effective: u64,
+    permitted: u64,
+    inheritable: u64,
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+fn get_capabilities() -> io::Result<CapSets> {
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
         pid: 0,
     };
-    let data = [Data {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    }; 2];
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget with a version-3 header and room for the two data
+    // elements it writes.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let join = |low: u32, high: u32| u64::from(low) | (u64::from(high) << 32);
+    Ok(CapSets {
+        effective: join(data[0].effective, data[1].effective),
+        permitted: join(data[0].permitted, data[1].permitted),
+        inheritable: join(data[0].inheritable, data[1].inheritable),
+    })
+}
+
+fn set_capabilities(sets: CapSets) -> io::Result<()> {
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    let word = |set: u64, high: bool| if high { (set >> 32) as u32 } else { set as u32 };
+    let data = [false, true].map(|high| CapData {
+        effective: word(sets.effective, high),
+        permitted: word(sets.permitted, high),
+        inheritable: word(sets.inheritable, high),
+    });
     // SAFETY: capset with a version-3 header and two data elements, as the
     // kernel expects; it only reads them.
     if unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) } != 0 {

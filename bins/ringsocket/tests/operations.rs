@@ -58,7 +58,11 @@ impl Foreground {
     /// Started with `signal` as its parent-death signal (see
     /// `server_command_dying_by`).
     fn start_dying_by(config: ConfigFile, port: u16, signal: libc::c_int) -> Self {
-        let mut command = server_command_dying_by(signal);
+        Self::start_command(server_command_dying_by(signal), config, port)
+    }
+
+    /// `command` (a server, or what runs one) with `config` added.
+    fn start_command(mut command: Command, config: ConfigFile, port: u16) -> Self {
         command.arg(&config.path);
         Foreground {
             child: spawn_listening(command, port),
@@ -210,7 +214,15 @@ fn started_as_root_it_runs_as_the_configured_user_with_no_capabilities() {
         &[AppSpec::at("echo", app)],
         &format!(r#""user": "{TEST_USER}", "fd_alloc_c": 1000, "worker_c": 1,"#),
     );
-    let server = Foreground::start(config, port);
+    // Started with an inheritable capability, as a supervisor may give
+    // (setpriv --inh-caps, systemd's AmbientCapabilities=).
+    let mut command = Command::new("setpriv");
+    command.args([
+        "--inh-caps",
+        "+net_bind_service",
+        env!("CARGO_BIN_EXE_ringsocket"),
+    ]);
+    let server = Foreground::start_command(command, config, port);
     let pid = server.pid();
     // Every thread: ids and groups are set process-wide, capabilities and
     // no_new_privs thread by thread (the app's thread inherited them).
@@ -368,6 +380,13 @@ fn daemon_mode_detaches_writes_the_pidfile_and_stops_on_sigterm() {
     let config = ConfigFile::new(&[port], &[AppSpec::simple("echo")], &run_as_user());
     let pidfile = config.dir.path().join("ringsocket.pid");
     give_to_server_user(config.dir.path());
+    // A previous run's pidfile, the server's user's (as versions that gave
+    // it the pidfile left it): replaced, not written over.
+    std::fs::write(&pidfile, "1\n").unwrap();
+    if is_root() {
+        let (uid, gid) = test_user();
+        std::os::unix::fs::chown(&pidfile, Some(uid), Some(gid)).unwrap();
+    }
     let started = Instant::now();
     // Relative paths, as typed in the config's folder: they must still name
     // the same files once the daemon has moved to "/".
@@ -404,6 +423,7 @@ fn daemon_mode_detaches_writes_the_pidfile_and_stops_on_sigterm() {
         .trim()
         .parse()
         .unwrap();
+    let stop = KillOnDrop(pid);
     // Owned by the starting user (root, where the server's user must not be
     // able to change which process it names), readable by all whatever the
     // umask (the daemon's is 027).
@@ -442,12 +462,25 @@ fn daemon_mode_detaches_writes_the_pidfile_and_stops_on_sigterm() {
         assert!(Instant::now() < deadline, "the daemon did not stop");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Gone: its pid may be another process's by now.
+    std::mem::forget(stop);
     assert!(!pidfile.exists(), "the pidfile was not removed");
 }
 
 unsafe extern "C" {
     fn kill(pid: i32, signal: i32) -> i32;
     fn geteuid() -> u32;
+}
+
+/// Kills a daemon (not our child) if a test fails before it stopped it;
+/// forgotten once the daemon is gone.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the daemon's pid; ESRCH once it is gone.
+        unsafe { kill(self.0, 9) };
+    }
 }
 
 /// Runs the server with `--pidfile pidfile` until it exits (10 s at most);

@@ -12,7 +12,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
@@ -172,14 +172,16 @@ impl Drop for Server {
 /// rs-load's client connections and `bind(0)` elsewhere cannot take it
 /// before the server binds it, and each test of this process gets its own.
 fn free_port() -> u16 {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = (std::process::id() % 1000) as u16 * 10;
-    loop {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = std::process::id() % 1000 * 10;
+    for _ in 0..10_000 {
         let port = 20_000 + (base + NEXT.fetch_add(1, Ordering::Relaxed)) % 10_000;
+        let port = u16::try_from(port).expect("below 30000");
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
+    panic!("no free port on 127.0.0.1 between 20000 and 29999");
 }
 
 fn is_root() -> bool {

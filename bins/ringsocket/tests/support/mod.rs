@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -122,14 +122,16 @@ pub fn ensure_system_user(name: &str, options: &[&str]) {
 /// below Linux's ephemeral ports (32768 and up, which clients' connections
 /// and `bind(0)` use), each once per process, spread by process id.
 pub fn free_port() -> u16 {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = (std::process::id() % 100) as u16 * 100;
-    loop {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = std::process::id() % 100 * 100;
+    for _ in 0..10_000 {
         let port = 20_000 + (base + NEXT.fetch_add(1, Ordering::Relaxed)) % 10_000;
+        let port = u16::try_from(port).expect("below 30000");
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
+    panic!("no free port on 127.0.0.1 between 20000 and 29999");
 }
 
 /// One app of a test server: its name, its shared object, its endpoints
