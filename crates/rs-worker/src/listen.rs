@@ -89,6 +89,16 @@ impl fmt::Display for BindError {
         if self.error.kind() == io::ErrorKind::AddrInUse {
             f.write_str(" (another process, perhaps another ringsocket, listens on it)")?;
         }
+        if self.error.kind() == io::ErrorKind::AddrNotAvailable {
+            f.write_str(" (no network interface of this machine has that address)")?;
+        }
+        if self.error.raw_os_error() == Some(libc::EAFNOSUPPORT) && self.addr.is_ipv6() {
+            // A port without ip_addrs listens on :: as well as 0.0.0.0.
+            f.write_str(
+                " (IPv6 is disabled on this machine: set \"ipv4only\": true on this port, or \
+                 list IPv4 \"ip_addrs\" only)",
+            )?;
+        }
         Ok(())
     }
 }
@@ -144,4 +154,38 @@ fn unbound_socket(port: &PortConfig, addr: SocketAddr, shared: bool) -> io::Resu
         socket.bind_device(Some(interface.as_bytes()))?;
     }
     Ok(socket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(addr: &str, errno: i32) -> String {
+        BindError {
+            addr: addr.parse().unwrap(),
+            interface: None,
+            error: io::Error::from_raw_os_error(errno),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn a_bind_error_says_what_to_change() {
+        assert!(message("[::]:8080", libc::EAFNOSUPPORT).ends_with(
+            "(IPv6 is disabled on this machine: set \"ipv4only\": true on this port, or list \
+             IPv4 \"ip_addrs\" only)"
+        ));
+        assert!(
+            message("192.0.2.1:8080", libc::EADDRNOTAVAIL)
+                .starts_with("cannot listen on 192.0.2.1:8080: ")
+        );
+        assert!(
+            message("192.0.2.1:8080", libc::EADDRNOTAVAIL)
+                .ends_with("(no network interface of this machine has that address)")
+        );
+        assert!(
+            message("0.0.0.0:80", libc::EACCES).ends_with("need root or CAP_NET_BIND_SERVICE)")
+        );
+        assert!(message("0.0.0.0:8080", libc::EADDRINUSE).ends_with("listens on it)"));
+    }
 }
