@@ -1282,3 +1282,54 @@ fn apps_see_client_addresses_in_the_family_their_port_listens_in() {
         assert_eq!(seen, format!("[::1]:{}", local.port()));
     }
 }
+
+#[test]
+fn what_an_app_logs_of_a_clients_text_cannot_forge_lines_or_flood_the_log() {
+    let mut server = Server::start(&[AppSpec::simple("probe")]);
+    let log = server.capture_stderr();
+    let mut client = connect(&server.url("/probe"));
+    next_message(&mut client); // welcome
+    // Case 15 logs the rest at notice, as an app logging what a client
+    // sent: a forged line, terminal escapes, a line separator, a bidi
+    // override.
+    let text =
+        "hi\n[2026-01-01T00:00:00Z ERROR ringsocket::serve] forged\r\u{1b}[31m\u{2028}\u{202e}";
+    let send = |client: &mut support::Client, rest: &[u8]| {
+        client
+            .send(Message::binary([&[15], rest].concat()))
+            .unwrap();
+    };
+    send(&mut client, text.as_bytes());
+    let escaped = r"probe: hi\n[2026-01-01T00:00:00Z ERROR ringsocket::serve] forged\r\u{1b}[31m\u{2028}\u{202e}";
+    assert!(
+        log.wait_for(escaped, Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    assert!(!log.text().contains("\nforged") && !log.text().contains('\u{1b}'));
+    // A long line is cut.
+    send(&mut client, &[b'y'; 10_000]);
+    let cut = format!("probe: {}… (1808 bytes cut)", "y".repeat(8192));
+    assert!(log.wait_for(&cut, Duration::from_secs(10)), "no cut line");
+    // At most 100 lines a second: the rest are counted, and the count comes
+    // with the next line once the second is over. (The burst starts a
+    // second of its own, after the lines above.)
+    std::thread::sleep(Duration::from_millis(1100));
+    for i in 0..150 {
+        send(&mut client, format!("line {i}").as_bytes());
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    send(&mut client, b"after");
+    assert!(
+        log.wait_for("probe: after", Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    let text = log.text();
+    let logged = text.lines().filter(|l| l.contains("probe: line ")).count();
+    assert_eq!(logged, 100);
+    assert!(
+        text.contains("probe: 50 log lines dropped (an app logs at most 100 lines a second)"),
+        "{text}"
+    );
+}

@@ -194,6 +194,13 @@ fn burst(rs: &mut Read<Counters>, count: u16) -> i32 {
     0
 }
 
+/// Case 15: logs the rest of the message (lossy UTF-8) at notice, as an
+/// app that logs what a client sent (a name, a message) does.
+fn log_text(rs: &mut Read<Counters>, rest: &[u8]) -> i32 {
+    rs.log(Level::Notice, &String::from_utf8_lossy(rest));
+    0
+}
+
 /// Case 13: replies one binary frame of `kib` KiB (zeros).
 fn big(rs: &mut Read<Counters>, kib: u16) -> i32 {
     rs.w_bytes(&vec![0; usize::from(kib) << 10]);
@@ -281,6 +288,7 @@ rs_app! {
         12 => bin(stall, ntoh(u16)),
         13 => bin(big, ntoh(u16)),
         14 => bin(unsent, ntoh(u16)),
+        15 => bin(log_text, bytes()),
         0xC3 => utf8(text_rest, bytes()),
     },
     close: close,

@@ -231,7 +231,7 @@ fn case(value: u8, payload: &[u8]) -> Vec<u8> {
 fn switch_closes_unknown_cases_with_4902() {
     let mut h = Harness::start("probe");
     let a = Client::new(0, 1);
-    for message in [case(15, &[]), case(200, &[1, 2]), case(255, &[])] {
+    for message in [case(16, &[]), case(200, &[1, 2]), case(255, &[])] {
         h.bin(&a, &message);
         assert_eq!(h.expect(1), [Out::close(a.id, 4902)], "{message:?}");
     }

@@ -13,6 +13,7 @@ use rs_proto::{
 };
 use rs_ring::{Producer, PushError};
 
+use super::app_log::{self, LogLimit};
 use super::load::App;
 use super::thread::AppSettings;
 use crate::abi::{self, AppConf, Ctx, HostApi, PeerAddr};
@@ -32,7 +33,8 @@ const MIN_LENT: usize = 1024;
 /// length a slice can have).
 const MAX_IDS: usize = MAX_WORKERS as usize * MAX_SLOTS as usize;
 
-/// The longest log line an app may write.
+/// The longest log line an app may pass (the first `app_log::MAX_LINE`
+/// bytes of it are logged); past it, the length is taken for a mistake.
 const MAX_LOG_LEN: usize = 1 << 20;
 
 /// Which callback is running; decides which helpers are available.
@@ -138,6 +140,8 @@ pub(crate) struct HostState {
     outbound: Vec<Producer>,
     /// When back-pressure was last reported, to log it once per second.
     last_full_warning: Option<Instant>,
+    /// The app's log lines this second (see `app_log`).
+    pub(crate) log_limit: LogLimit,
     /// Set at shutdown: stop waiting for full outbound rings.
     stop: Arc<AtomicBool>,
 }
@@ -206,6 +210,7 @@ impl HostState {
             client: None,
             outbound,
             last_full_warning: None,
+            log_limit: LogLimit::default(),
             stop,
         }
     }
@@ -998,21 +1003,6 @@ unsafe extern "C" fn host_header(
 unsafe extern "C" fn host_log(ctx: *mut Ctx, level: u8, message: *const u8, len: usize) {
     // SAFETY: called by the app with the context of the running callback.
     let host = unsafe { host(ctx) };
-    if len > MAX_LOG_LEN {
-        log::error!(
-            "{}: a log line of {len} bytes, more than {MAX_LOG_LEN}, was dropped",
-            host.name
-        );
-        return;
-    }
-    let bytes = if len == 0 || message.is_null() {
-        &[][..]
-    } else {
-        // SAFETY: the app passes `len` readable bytes (ABI contract), and
-        // `len` is small.
-        unsafe { std::slice::from_raw_parts(message, len) }
-    };
-    let message = String::from_utf8_lossy(bytes);
     let level = match level {
         abi::LOG_ERROR => log::Level::Error,
         abi::LOG_WARNING => log::Level::Warn,
@@ -1022,5 +1012,37 @@ unsafe extern "C" fn host_log(ctx: *mut Ctx, level: u8, message: *const u8, len:
         abi::LOG_INFO => log::Level::Debug,
         _ => log::Level::Trace,
     };
-    log::log!(level, "{}: {message}", host.name);
+    if len > MAX_LOG_LEN {
+        // No app logs that much: a length gone wrong (-1, say), whose bytes
+        // may not all be there to read.
+        log::error!(
+            "{}: a log line of {len} bytes, more than {MAX_LOG_LEN}, was dropped",
+            host.name
+        );
+        return;
+    }
+    if !log::log_enabled!(level) || !host.log_limit.admit(&host.name) {
+        return;
+    }
+    // Only what is kept is read (a cut may split a character: replaced).
+    let kept = len.min(app_log::MAX_LINE);
+    let bytes = if kept == 0 || message.is_null() {
+        &[][..]
+    } else {
+        // SAFETY: the app passes `len` readable bytes (ABI contract), of
+        // which `kept` are read.
+        unsafe { std::slice::from_raw_parts(message, kept) }
+    };
+    let message = String::from_utf8_lossy(bytes);
+    let message = app_log::escaped(&message);
+    if kept < len {
+        log::log!(
+            level,
+            "{}: {message}… ({} bytes cut)",
+            host.name,
+            len - kept
+        );
+    } else {
+        log::log!(level, "{}: {message}", host.name);
+    }
 }

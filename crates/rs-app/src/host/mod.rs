@@ -4,6 +4,7 @@
 //! workers' outbound rings.
 
 mod api;
+mod app_log;
 mod load;
 mod pace;
 mod thread;

@@ -478,14 +478,20 @@ fn survive_panic(
     if status != STATUS_PANICKED || !host.close_client_on_panic {
         return Err(error);
     }
+    // Clients may be what makes it panic, each: counted with the app's own
+    // lines (its SDK has just logged the panic).
+    let logged = host.log_limit.admit(&host.name);
     match client {
         Some(client) => {
-            log::error!("{error}; closing client {client} with 1011 (close_client_on_panic)");
+            if logged {
+                log::error!("{error}; closing client {client} with 1011 (close_client_on_panic)");
+            }
             let _ = host.close_client(client, CloseCode::INTERNAL_ERROR.get());
         }
-        None => {
+        None if logged => {
             log::error!("{error}; the client has left already, going on (close_client_on_panic)")
         }
+        None => {}
     }
     Ok(())
 }
