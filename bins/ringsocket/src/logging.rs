@@ -271,7 +271,9 @@ impl Log for Logger {
             Level::Debug => libc::LOG_INFO,
             Level::Trace => libc::LOG_DEBUG,
         };
-        let text = record.args().to_string().replace('\0', "\\0");
+        // The source, as stderr's lines name it (syslog adds the time, the
+        // tag and the priority).
+        let text = format!("[{}] {}", record.target(), record.args()).replace('\0', "\\0");
         let Ok(message) = CString::new(text) else {
             return;
         };

@@ -926,14 +926,27 @@ fn refused_handshakes_and_messages_are_logged_with_what_was_asked_for() {
     }
     // A client closed for a message its app's read cases do not take.
     let mut client = connect(&server.url("/probe"));
+    let local = client.get_ref().0.local_addr().unwrap();
     let id = welcome_id(next_message(&mut client).to_text().unwrap());
     client
         .send(tungstenite::Message::binary(vec![200]))
         .unwrap();
     assert_eq!(close_code(&mut client), 4902);
     let line = format!(
-        "app 'probe': closing client {id} with 4902: no read case takes the message's first byte"
+        "app 'probe': closing client {id} ({local}) with 4902: no read case takes the message's \
+         first byte"
     );
+    assert!(
+        log.wait_for(&line, Duration::from_secs(10)),
+        "{line}\n{}",
+        log.text()
+    );
+    // A client failed for a protocol error (an unmasked frame).
+    let mut client = connect(&server.url("/probe"));
+    let local = client.get_ref().0.local_addr().unwrap();
+    let id = welcome_id(next_message(&mut client).to_text().unwrap());
+    std::io::Write::write_all(&mut client.get_mut().0, &[0x82, 0x01, 9]).unwrap();
+    let line = format!("client {id} ({local}): client frame is not masked");
     assert!(
         log.wait_for(&line, Duration::from_secs(10)),
         "{line}\n{}",

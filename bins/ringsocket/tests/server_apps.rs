@@ -852,13 +852,14 @@ fn with_close_client_on_panic_a_panicking_read_closes_its_client_with_1011_and_t
     let log = server.capture_stderr();
     let (mut observer, _) = probe_client(&server);
     let (mut client, id) = probe_client(&server);
+    let local = client.get_ref().0.local_addr().unwrap();
     client.send(Message::binary(vec![9])).unwrap(); // the probe panics
     assert_eq!(close_code(&mut client), 1011);
     assert!(
         log.wait_for(
             &format!(
                 "app 'probe': read callback panicked (see the log line before this one); \
-                 closing client {id} with 1011 (close_client_on_panic)"
+                 closing client {id} ({local}) with 1011 (close_client_on_panic)"
             ),
             Duration::from_secs(10)
         ),

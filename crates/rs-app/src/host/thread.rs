@@ -15,7 +15,7 @@ use super::load::App;
 use super::pace::{self, Pace};
 use crate::abi::{self, STATUS_PANICKED};
 use crate::layout::Violation;
-use crate::wire::{ClientId, InboundKind, OpenDetails, read_inbound};
+use crate::wire::{InboundKind, OpenDetails, read_inbound};
 
 /// Messages taken from one worker's ring before moving to the next, so that
 /// a busy worker cannot starve the others.
@@ -369,7 +369,7 @@ fn dispatch(
                 }
                 host.call_open(details, client, |ctx| call_callback(f, ctx))
             });
-            client_status(host, Which::Open, status.unwrap_or(0), client.id)
+            client_status(host, Which::Open, status.unwrap_or(0), client)
         }
         InboundKind::Close => close_callback(app, host, client),
         InboundKind::CloseFrame => {
@@ -383,7 +383,7 @@ fn dispatch(
                 match select_case(app, message.data_kind, message.payload) {
                     Ok(found) => found,
                     Err(violation) => {
-                        close_for(host, client.id, violation);
+                        close_for(host, client, violation);
                         return Ok(());
                     }
                 };
@@ -393,7 +393,7 @@ fn dispatch(
                 // the payload validated against the case's arguments.
                 unsafe { read(ctx, payload.as_ptr(), payload.len()) }
             });
-            client_status(host, Which::Read, status, client.id)
+            client_status(host, Which::Read, status, client)
         }
     }
 }
@@ -426,13 +426,15 @@ fn select_case<'a>(
 /// `info`) for whoever looks into clients closed at once.
 #[cold]
 #[inline(never)]
-fn close_for(host: &mut HostState, client: ClientId, violation: Violation) {
+fn close_for(host: &mut HostState, client: CurrentClient, violation: Violation) {
     log::debug!(
-        "app '{}': closing client {client} with {}: {violation}",
+        "app '{}': closing client {} ({}) with {}: {violation}",
         host.name,
+        client.id,
+        client.peer,
         violation.close_code()
     );
-    let _ = host.close_client(client, violation.close_code());
+    let _ = host.close_client(client.id, violation.close_code());
 }
 
 /// Calls the close callback for `client`, if the app has one and wants it.
@@ -452,12 +454,12 @@ fn client_status(
     host: &mut HostState,
     which: Which,
     status: i32,
-    client: ClientId,
+    client: CurrentClient,
 ) -> Result<(), AppError> {
     match check_status(&host.name, which, status) {
         // At shutdown with a full ring the worker closes it anyway.
         Ok(Some(code)) => {
-            let _ = host.close_client(client, code);
+            let _ = host.close_client(client.id, code);
         }
         Ok(None) => {}
         Err(error) => return survive_panic(host, error, status, Some(client)),
@@ -473,7 +475,7 @@ fn survive_panic(
     host: &mut HostState,
     error: AppError,
     status: i32,
-    client: Option<ClientId>,
+    client: Option<CurrentClient>,
 ) -> Result<(), AppError> {
     if status != STATUS_PANICKED || !host.close_client_on_panic {
         return Err(error);
@@ -484,9 +486,13 @@ fn survive_panic(
     match client {
         Some(client) => {
             if logged {
-                log::error!("{error}; closing client {client} with 1011 (close_client_on_panic)");
+                log::error!(
+                    "{error}; closing client {} ({}) with 1011 (close_client_on_panic)",
+                    client.id,
+                    client.peer
+                );
             }
-            let _ = host.close_client(client, CloseCode::INTERNAL_ERROR.get());
+            let _ = host.close_client(client.id, CloseCode::INTERNAL_ERROR.get());
         }
         None if logged => {
             log::error!("{error}; the client has left already, going on (close_client_on_panic)")

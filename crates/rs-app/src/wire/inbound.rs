@@ -443,6 +443,17 @@ pub fn socket_addr(peer: &PeerAddr) -> Result<SocketAddr, WireError> {
     }
 }
 
+impl fmt::Display for PeerAddr {
+    /// As a socket address (`192.0.2.1:50000`, `[::1]:9`), for logs; an
+    /// address of no known version as [`socket_addr`]'s error says.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match socket_addr(self) {
+            Ok(addr) => addr.fmt(f),
+            Err(error) => error.fmt(f),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use crate::output::Frame;
 
 use super::Worker;
 use super::accept::take_back_spare;
-use super::conn::{Conn, NOT_MEMBER, Phase, shown};
+use super::conn::{Conn, NOT_MEMBER, Phase};
 use super::to_apps::{Payload, enqueue, notify};
 
 /// Deadlines no longer in force the heap may hold beyond twice its slots
@@ -298,7 +298,7 @@ impl Worker {
                 && conn.id.generation() == generation
                 && conn.deadline == Some(deadline)
             {
-                log::debug!("client {} ({}): timed out", conn.id, shown(&conn.peer));
+                log::debug!("client {} ({}): timed out", conn.id, conn.peer);
                 if matches!(conn.phase, Phase::Answering { .. }) {
                     // The app did not answer the close frame in time.
                     self.answer_close_now(slot);

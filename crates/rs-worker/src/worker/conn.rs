@@ -10,7 +10,7 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 use rs_app::abi::PeerAddr;
-use rs_app::wire::{ClientId, MAX_SLOTS, MAX_WORKERS, peer_addr, socket_addr};
+use rs_app::wire::{ClientId, MAX_SLOTS, MAX_WORKERS, peer_addr};
 use rs_http::{RequestParser, Scheme};
 use rs_proto::{CloseCode, Decoder};
 
@@ -217,9 +217,4 @@ impl Worker {
     pub(super) fn conn(&mut self, slot: u32) -> Option<&mut Conn> {
         self.slots.get_mut(slot as usize)?.conn.as_mut()
     }
-}
-
-/// A connection's address for the log.
-pub(super) fn shown(peer: &PeerAddr) -> String {
-    socket_addr(peer).map_or_else(|e| e.to_string(), |addr| addr.to_string())
 }

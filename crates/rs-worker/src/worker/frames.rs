@@ -12,7 +12,7 @@ use rs_proto::{CloseCode, DataKind, Event, Opcode, ProtocolError, encode_frame};
 use crate::output::Frame;
 
 use super::Worker;
-use super::conn::{Phase, Stalled, shown};
+use super::conn::{Phase, Stalled};
 use super::to_apps::{Payload, enqueue};
 
 impl Worker {
@@ -55,7 +55,7 @@ impl Worker {
                             decoder.release_message();
                             match handed {
                                 Ok(true) => continue,
-                                handed => Reply::not_handed(handed, app, client),
+                                handed => Reply::not_handed(handed, app, &message),
                             }
                         }
                         (Some(Event::MaskedMessage(masked)), Some((app, endpoint_id))) => {
@@ -64,14 +64,14 @@ impl Worker {
                             let link = &mut self.apps[usize::from(app)];
                             match enqueue(link, &message, Payload::Masked(masked)) {
                                 Ok(true) => continue,
-                                handed => Reply::not_handed(handed, app, client),
+                                handed => Reply::not_handed(handed, app, &message),
                             }
                         }
                         // Data after our close frame is discarded (RFC 6455 §1.4),
                         // but still checked, whatever its length.
                         (Some(Event::MaskedMessage(masked)), None) => match masked.to_vec() {
                             Ok(_) => continue,
-                            Err(error) => Reply::fail_closing(conn.id, &error),
+                            Err(error) => Reply::fail_closing(conn.id, &conn.peer, &error),
                         },
                         (Some(Event::Message { .. }), None) => {
                             // Let go now: a client that goes quiet after it
@@ -97,8 +97,8 @@ impl Worker {
                         (Some(Event::Close(_)), None) => Reply::ClosingDone,
                     }
                 }
-                Err(error) if session.is_none() => Reply::fail_closing(conn.id, &error),
-                Err(error) => Reply::fail(conn.id, &error),
+                Err(error) if session.is_none() => Reply::fail_closing(conn.id, &conn.peer, &error),
+                Err(error) => Reply::fail(conn.id, &conn.peer, &error),
             };
             match reply {
                 Reply::ClientClose(code) => {
@@ -205,7 +205,7 @@ impl Worker {
                 "client {} ({}): {}: its unfinished message of {held} bytes is the largest \
                  when this worker passes max_partial_msgs_size ({max} bytes)",
                 conn.id,
-                shown(&conn.peer),
+                conn.peer,
                 if open {
                     "closing with 1013"
                 } else {
@@ -245,23 +245,23 @@ enum Reply {
 
 impl Reply {
     /// Failing the connection for a protocol error.
-    fn fail(client: ClientId, error: &ProtocolError) -> Self {
-        log::debug!("client {client}: {error}");
+    fn fail(client: ClientId, peer: &PeerAddr, error: &ProtocolError) -> Self {
+        log::debug!("client {client} ({}): {error}", peer);
         Self::Fail(error.close_code(), error.to_string())
     }
 
     /// A protocol error while closing: the close frame was sent already.
-    fn fail_closing(client: ClientId, error: &ProtocolError) -> Self {
-        log::debug!("client {client}: {error} after our close frame");
+    fn fail_closing(client: ClientId, peer: &PeerAddr, error: &ProtocolError) -> Self {
+        log::debug!("client {client} ({}): {error} after our close frame", peer);
         Self::Abandon
     }
 
     /// For a read message that [`enqueue`] did not put on the ring.
     #[cold]
-    fn not_handed(handed: Result<bool, ProtocolError>, app: u16, client: ClientId) -> Self {
+    fn not_handed(handed: Result<bool, ProtocolError>, app: u16, message: &Inbound<'_>) -> Self {
         match handed {
             Ok(_) => Self::Pause(app),
-            Err(error) => Self::fail(client, &error),
+            Err(error) => Self::fail(message.client, &message.peer, &error),
         }
     }
 }

@@ -20,7 +20,7 @@ use super::Worker;
 const _: () = assert!(rs_conf::MAX_SUBPROTOCOL_LEN <= u8::MAX as usize);
 const _: () = assert!(rs_conf::MAX_APP_HEADER_LEN <= u8::MAX as usize);
 const _: () = assert!(rs_conf::defaults::MAX_MAX_HTTP_REQUEST_SIZE <= u32::MAX as usize);
-use super::conn::{NOT_MEMBER, Phase, Session, shown};
+use super::conn::{NOT_MEMBER, Phase, Session};
 use super::to_apps::{MAX_BACKLOG, MAX_BACKLOG_BYTES, notify};
 
 impl Worker {
@@ -113,7 +113,7 @@ impl Worker {
         if let Some(conn) = self.conn(slot) {
             log::debug!(
                 "{}: refusing a handshake{why}: {} {error}",
-                shown(&conn.peer),
+                conn.peer,
                 error.status()
             );
         }

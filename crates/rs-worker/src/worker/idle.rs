@@ -24,7 +24,7 @@ use crate::output::Frame;
 use crate::sys;
 
 use super::Worker;
-use super::conn::{Phase, shown};
+use super::conn::Phase;
 
 /// A ping without payload.
 const PING: [u8; 2] = [0x89, 0x00];
@@ -79,7 +79,7 @@ impl Worker {
                          unread output, its peer acknowledged none of it for two periods of \
                          {period} s",
                         conn.id,
-                        shown(&conn.peer),
+                        conn.peer,
                     );
                     conn.output.drop_unstarted();
                     self.fail_with(slot, CloseCode::POLICY_VIOLATION, "too much unread output");
@@ -94,13 +94,13 @@ impl Worker {
                     "client {} ({}): silent for {period} s but still receiving: its ping may be \
                      behind what it reads",
                     conn.id,
-                    shown(&conn.peer),
+                    conn.peer,
                 );
             } else {
                 log::debug!(
                     "client {} ({}): closing with 1001: it answered no ping for {period} s",
                     conn.id,
-                    shown(&conn.peer),
+                    conn.peer,
                 );
                 // It is not reading: what it has not started to receive
                 // would only hold memory until its close times out.

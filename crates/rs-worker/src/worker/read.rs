@@ -115,7 +115,7 @@ impl Worker {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    log::debug!("client {}: read failed: {e}", conn.id);
+                    log::debug!("client {} ({}): read failed: {e}", conn.id, conn.peer);
                     self.close(slot);
                     break;
                 }
@@ -218,8 +218,9 @@ impl Worker {
         conn.discarded = conn.discarded.saturating_add(len);
         if conn.discarded > most {
             log::debug!(
-                "client {}: ending the connection: it sent {} bytes since it was closed",
+                "client {} ({}): ending the connection: it sent {} bytes since it was closed",
                 conn.id,
+                conn.peer,
                 conn.discarded
             );
             if matches!(conn.phase, Phase::Answering { .. }) {

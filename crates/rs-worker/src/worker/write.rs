@@ -10,7 +10,7 @@ use rs_proto::CloseCode;
 use crate::output::Frame;
 
 use super::Worker;
-use super::conn::{Conn, Phase, shown};
+use super::conn::{Conn, Phase};
 
 /// The rank, in [`Worker::shed_pending_output`], of connections whose
 /// unstarted data is dropped rather than closed with 1013.
@@ -34,7 +34,7 @@ impl Worker {
         // TLS records first, then what waits behind them.
         let flushed = conn.stream.send_buffered();
         if let Err(e) = flushed.and_then(|()| conn.output.flush(&mut conn.stream)) {
-            log::debug!("client {}: write failed: {e}", conn.id);
+            log::debug!("client {} ({}): write failed: {e}", conn.id, conn.peer);
             self.close(slot);
             return;
         }
@@ -55,7 +55,7 @@ impl Worker {
         }
         // TLS: close_notify goes out before TCP is shut down or closed.
         if let Err(e) = conn.stream.close_notify() {
-            log::debug!("client {}: write failed: {e}", conn.id);
+            log::debug!("client {} ({}): write failed: {e}", conn.id, conn.peer);
             self.close(slot);
             return;
         }
@@ -107,7 +107,7 @@ impl Worker {
     #[cold]
     fn write_failed(&mut self, slot: u32, error: &io::Error) {
         if let Some(conn) = self.conn(slot) {
-            log::debug!("client {}: write failed: {error}", conn.id);
+            log::debug!("client {} ({}): write failed: {error}", conn.id, conn.peer);
         }
         self.close(slot);
     }
@@ -162,7 +162,7 @@ impl Worker {
             "client {} ({}): closing a slow consumer with {pending} bytes of unread output \
              (max_pending_output {})",
             conn.id,
-            shown(&conn.peer),
+            conn.peer,
             max,
         );
         if matches!(conn.phase, Phase::Closing(_)) {
@@ -239,7 +239,7 @@ impl Worker {
                          to read, as it is closing, when this worker holds {held} bytes for \
                          its clients, past max_pending_output_total ({max} bytes)",
                         conn.id,
-                        shown(&conn.peer),
+                        conn.peer,
                     );
                 }
                 excess = excess.saturating_sub(dropped);
@@ -260,7 +260,7 @@ impl Worker {
                  among the most when this worker holds {held} bytes for its clients, past \
                  max_pending_output_total ({max} bytes)",
                 conn.id,
-                shown(&conn.peer),
+                conn.peer,
             );
             conn.output.drop_unstarted();
             self.fail_with(slot, CloseCode::TRY_AGAIN_LATER, "server busy");
