@@ -217,6 +217,15 @@ fn a_client_waiting_for_its_close_answer_is_shed_before_clients_in_session() {
     assert_eq!(x_end, Some(1013), "{x_frames} frames; {y_end}\n{shed:#?}");
     assert!(x_frames < 12, "x kept all its output: {shed:#?}");
     assert_eq!(y_end, "all 20", "{shed:#?}");
+    // The server sheds load: said at the default level too, counted.
+    assert!(
+        shed.iter().any(|l| l.contains(
+            "WARN  rs_worker::worker::accept] worker 0: closing clients with 1013: the output it \
+             holds for its clients passed max_pending_output_total (25165824 bytes) (1 closed \
+             with 1013 since the last report)"
+        )),
+        "{shed:#?}"
+    );
 }
 
 /// The same for a client that broke the protocol, whose close frame waits

@@ -538,6 +538,13 @@ fn past_max_partial_msgs_size_the_client_holding_the_largest_unfinished_message_
          when this worker passes max_partial_msgs_size (131072 bytes)",
         Duration::from_secs(10)
     ));
+    // The server sheds load: said at the default level too, counted.
+    assert!(log.wait_for(
+        "WARN  rs_worker::worker::accept] worker 0: closing clients with 1013: the unfinished \
+         messages it holds passed max_partial_msgs_size (131072 bytes) (1 closed with 1013 \
+         since the last report)",
+        Duration::from_secs(10)
+    ));
     // The other two finish theirs and get them back whole.
     finish(&mut b, &b_message[30_000..]);
     finish(&mut c, &c_message[50_000..]);

@@ -306,13 +306,14 @@ impl Worker {
 
 impl Worker {
     /// What accepting left for later, if its time has come: listeners to
-    /// try again after an error, refusals to report.
+    /// try again after an error, refusals (and clients shed) to report.
     #[inline(always)]
     pub(super) fn accept_later(&mut self) {
         // Three comparisons in the common case, once per loop.
         if self.accept_retry.is_none()
             && !self.accept_refusals.pending()
             && !self.busy_refusals.pending()
+            && !self.shed_clients.pending()
         {
             return;
         }
@@ -330,6 +331,7 @@ impl Worker {
         }
         self.accept_refusals.flush(self.index, now);
         self.busy_refusals.flush(self.index, now);
+        self.shed_clients.flush(self.index, now);
     }
 
     /// When [`accept_later`](Self::accept_later) has something to do.
@@ -338,6 +340,7 @@ impl Worker {
             self.accept_retry,
             self.accept_refusals.due(),
             self.busy_refusals.due(),
+            self.shed_clients.due(),
         ]
         .into_iter()
         .flatten()
@@ -345,13 +348,16 @@ impl Worker {
     }
 }
 
-/// Refusals of one kind: each is counted; the first is logged at once,
-/// the rest at most once per second with their count (a flood of them
-/// would otherwise flood the log), by [`record`](Self::record) or, when no
-/// more come, by [`flush`](Self::flush).
+/// Refusals of one kind (new connections refused, clients closed to shed
+/// load): each is counted; the first is logged at once, the rest at most
+/// once per second with their count (a flood of them would otherwise flood
+/// the log), by [`record`](Self::record) or, when no more come, by
+/// [`flush`](Self::flush).
 pub(super) struct RefusalLog {
     /// What is refused, for the lines that report a count alone.
     what: &'static str,
+    /// What was done to them: "refused", "closed with 1013".
+    done: &'static str,
     last_logged: Option<Instant>,
     since: u64,
 }
@@ -360,10 +366,12 @@ pub(super) struct RefusalLog {
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(1);
 
 impl RefusalLog {
-    /// Refusals of `what`, e.g. "new connections".
-    pub(super) const fn new(what: &'static str) -> Self {
+    /// Refusals of `what`, e.g. "new connections", `done` to them, e.g.
+    /// "refused".
+    pub(super) const fn new(what: &'static str, done: &'static str) -> Self {
         Self {
             what,
+            done,
             last_logged: None,
             since: 0,
         }
@@ -373,8 +381,9 @@ impl RefusalLog {
     pub(super) fn record(&mut self, worker: u16, why: impl FnOnce() -> String) {
         if let Some(count) = self.count(Instant::now()) {
             log::warn!(
-                "worker {worker}: {} ({count} refused since the last report)",
-                why()
+                "worker {worker}: {} ({count} {} since the last report)",
+                why(),
+                self.done
             );
         }
     }
@@ -398,8 +407,9 @@ impl RefusalLog {
     pub(super) fn flush(&mut self, worker: u16, now: Instant) {
         if let Some(count) = self.take_due(now) {
             log::warn!(
-                "worker {worker}: {count} more {} refused since the last report",
-                self.what
+                "worker {worker}: {count} more {} {} since the last report",
+                self.what,
+                self.done
             );
         }
     }
@@ -444,7 +454,7 @@ mod tests {
     fn refusals_are_reported_at_most_once_a_second_with_the_count_since() {
         let start = Instant::now();
         let at = |ms| start + Duration::from_millis(ms);
-        let mut log = RefusalLog::new("new connections");
+        let mut log = RefusalLog::new("new connections", "refused");
         assert_eq!(log.due(), None);
         assert_eq!(log.count(at(0)), Some(1));
         assert_eq!(log.due(), None);
@@ -459,7 +469,7 @@ mod tests {
     fn refusals_that_no_other_follows_are_reported_when_due() {
         let start = Instant::now();
         let at = |ms| start + Duration::from_millis(ms);
-        let mut log = RefusalLog::new("new connections");
+        let mut log = RefusalLog::new("new connections", "refused");
         assert_eq!(log.count(at(0)), Some(1));
         for ms in 1..=49 {
             assert_eq!(log.count(at(ms)), None);

@@ -214,6 +214,12 @@ impl Worker {
             );
             if open {
                 self.fail_with(slot, CloseCode::TRY_AGAIN_LATER, "server busy");
+                self.shed_clients.record(self.index, || {
+                    format!(
+                        "closing clients with 1013: the unfinished messages it holds passed \
+                         max_partial_msgs_size ({max} bytes)"
+                    )
+                });
             } else {
                 // Our close frame went out already: never a second one.
                 self.finish(slot, self.limits.close_timeout, true);

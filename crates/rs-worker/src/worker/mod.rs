@@ -223,6 +223,10 @@ pub struct Worker {
     /// (503): counted apart, so a log line says which.
     accept_refusals: RefusalLog,
     busy_refusals: RefusalLog,
+    /// Clients closed with 1013 past `max_pending_output_total` or
+    /// `max_partial_msgs_size`: the server sheds load, which an operator
+    /// should hear of at the default level.
+    shed_clients: RefusalLog,
     /// A descriptor kept in reserve, given up to refuse a connection
     /// cleanly when the process runs out of descriptors.
     spare_fd: Option<std::fs::File>,
@@ -333,8 +337,9 @@ impl Worker {
             budget: setup.budget,
             stop: Arc::new(AtomicBool::new(false)),
             shutting_down: None,
-            accept_refusals: RefusalLog::new("new connections"),
-            busy_refusals: RefusalLog::new("handshakes for a busy app"),
+            accept_refusals: RefusalLog::new("new connections", "refused"),
+            busy_refusals: RefusalLog::new("handshakes for a busy app", "refused"),
+            shed_clients: RefusalLog::new("clients", "closed with 1013"),
             spare_fd: Some(std::fs::File::open("/dev/null")?),
             accept_retry: None,
             idle_ticker,

@@ -264,6 +264,12 @@ impl Worker {
             );
             conn.output.drop_unstarted();
             self.fail_with(slot, CloseCode::TRY_AGAIN_LATER, "server busy");
+            self.shed_clients.record(self.index, || {
+                format!(
+                    "closing clients with 1013: the output it holds for its clients passed \
+                     max_pending_output_total ({max} bytes)"
+                )
+            });
         }
     }
 }
