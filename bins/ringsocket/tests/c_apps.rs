@@ -174,6 +174,17 @@ fn a_c_app_gets_the_handshake_details_in_open_and_each_error_of_a_wrong_call() {
         "{}",
         log.text()
     );
+    // Those lines count with the app's lines a second, as any it logs: a
+    // client cannot make it fill the log.
+    for _ in 0..400 {
+        client.send(Message::binary(vec![1])).unwrap();
+    }
+    for _ in 0..400 {
+        assert_eq!(next_message(&mut client), expected);
+    }
+    let logged = log.text().matches(&dropped).count();
+    // 402 calls within a second or two: 100 lines each second at most.
+    assert!(logged <= 300, "{logged} lines logged");
 }
 
 #[test]

@@ -1014,19 +1014,24 @@ unsafe extern "C" fn host_log(ctx: *mut Ctx, level: u8, message: *const u8, len:
     };
     if len > MAX_LOG_LEN {
         // No app logs that much: a length gone wrong (-1, say), whose bytes
-        // may not all be there to read.
-        log::error!(
-            "{}: a log line of {len} bytes, more than {MAX_LOG_LEN}, was dropped",
-            host.name
-        );
+        // may not all be there to read. Said at error whatever the line's
+        // level, within the app's lines a second.
+        if host.log_limit.admit(&host.name) {
+            log::error!(
+                "{}: a log line of {len} bytes, more than {MAX_LOG_LEN}, was dropped",
+                host.name
+            );
+        }
         return;
     }
     if !log::log_enabled!(level) || !host.log_limit.admit(&host.name) {
         return;
     }
+    // No bytes without a pointer.
+    let len = if message.is_null() { 0 } else { len };
     // Only what is kept is read (a cut may split a character: replaced).
     let kept = len.min(app_log::MAX_LINE);
-    let bytes = if kept == 0 || message.is_null() {
+    let bytes = if kept == 0 {
         &[][..]
     } else {
         // SAFETY: the app passes `len` readable bytes (ABI contract), of

@@ -84,8 +84,10 @@ impl Worker {
                         // What an operator needs to tell a typo in a URL or
                         // a missing allowed_origins entry from an attack.
                         // (Quoted and cut short: the client chose them.)
+                        // Built only for the log (a flood of refusals).
                         let path = shortened(request.path());
                         let why = match error {
+                            _ if !log::log_enabled!(log::Level::Debug) => String::new(),
                             HandshakeError::ForbiddenOrigin => format!(
                                 " for {path:?} (Origin {:?} is not among the endpoint's \
                                  allowed_origins)",
