@@ -147,6 +147,11 @@ fn redirect_standard_streams() -> io::Result<()> {
 /// A pidfile, removed when dropped (if the process still may).
 pub(crate) struct PidFile {
     path: PathBuf,
+    /// The pidfile, open and locked (`flock`) while the server serves: a
+    /// second server given the same pidfile is refused instead of taking
+    /// it over. Let go when shutdown begins, so that a new server may
+    /// start while this one drains.
+    lock: Option<File>,
 }
 
 impl PidFile {
@@ -194,7 +199,17 @@ impl PidFile {
             // A previous run's: made anew rather than written over, as it may
             // belong to another user (the server's, from a version that gave
             // it the pidfile, or planted), who could go on writing to it.
-            Ok(_) => std::fs::remove_file(path).map_err(error)?,
+            // Unless a server still serves with it.
+            Ok(_) => {
+                if let Some(holder) = locked_by_another(path) {
+                    return Err(format!(
+                        "pidfile {}: a running server holds it{holder}; give this one a \
+                         --pidfile of its own, or stop that one first",
+                        path.display()
+                    ));
+                }
+                std::fs::remove_file(path).map_err(error)?;
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(error(e)),
         }
@@ -226,10 +241,48 @@ impl PidFile {
             return Err(error(e));
         }
         *WRITTEN.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.to_owned());
+        // New, so no one else holds it (a server that raced this one to the
+        // path made its own file, or was refused above).
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let e = io::Error::last_os_error();
+            let _ = std::fs::remove_file(path);
+            return Err(error(e));
+        }
         Ok(PidFile {
             path: path.to_owned(),
+            lock: Some(file),
         })
     }
+
+    /// Lets go of the lock as shutdown begins: a new server may take the
+    /// path while this one drains (the file stays until this one exits,
+    /// and is left to the new one if it has written its own there).
+    pub(crate) fn release(&mut self) {
+        drop(self.lock.take());
+    }
+}
+
+/// Whether a server holds the pidfile at `path` locked: " (pid N)" as it
+/// names it (or "" if it names none), else `None`. A file that cannot be
+/// opened to find out is not taken for a running server's.
+fn locked_by_another(path: &Path) -> Option<String> {
+    let mut file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .ok()?;
+    // SAFETY: flock on a descriptor this function owns; the lock, if taken,
+    // goes with it.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return None;
+    }
+    let mut text = String::new();
+    let _ = (&mut file).take(32).read_to_string(&mut text);
+    Some(match text.trim().parse::<u32>() {
+        Ok(pid) => format!(" (pid {pid})"),
+        Err(_) => String::new(),
+    })
 }
 
 impl Drop for PidFile {

@@ -1297,6 +1297,46 @@ fn a_second_sigterm_exits_at_once_and_still_removes_the_pidfile() {
 }
 
 #[test]
+fn a_second_server_given_a_serving_ones_pidfile_is_refused() {
+    let (port, other_port) = (free_port(), free_port());
+    let config = ConfigFile::new(&[port], &[AppSpec::simple("echo")], &run_as_user());
+    let pidfile = config.dir.path().join("ringsocket.pid");
+    let mut first = start_with_pidfile(&config, port, &pidfile);
+    // Another configuration (another port), the same pidfile.
+    let other = ConfigFile::new(&[other_port], &[AppSpec::simple("echo")], &run_as_user());
+    let mut second = server_command()
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .arg(&other.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed if it runs on (it took the pidfile over, before).
+    let code = exit_of(&mut second, Duration::from_secs(20));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "pidfile {}: a running server holds it (pid {}); give this one a --pidfile of its \
+             own, or stop that one first",
+            pidfile.display(),
+            first.id()
+        )),
+        "{stderr}"
+    );
+    // The first one's pidfile still names it, and it still serves.
+    let named = std::fs::read_to_string(&pidfile).unwrap();
+    assert_eq!(named.trim_end(), first.id().to_string());
+    assert_echoes(port, "still first");
+    // SAFETY: kill(2) on our own child, not reaped yet.
+    unsafe { kill(first.id() as i32, libc::SIGTERM) };
+    assert_eq!(exit_of(&mut first, Duration::from_secs(20)), Some(0));
+}
+
+#[test]
 fn a_draining_server_leaves_the_pidfile_of_the_server_that_replaced_it() {
     // docs/operations.md: the new server may start while the old drains.
     let port = free_port();

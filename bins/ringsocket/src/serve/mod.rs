@@ -166,11 +166,15 @@ pub(crate) fn run(options: &ServeOptions) -> ExitCode {
         None
     };
     match launch(&config, options, prepared) {
-        Ok((server, pidfile)) => {
+        Ok((server, mut pidfile)) => {
             if let Some(detached) = detached {
                 detached.started();
             }
-            let status = server.wait(&options.config);
+            let status = server.wait(&options.config, || {
+                if let Some(pidfile) = &mut pidfile {
+                    pidfile.release();
+                }
+            });
             drop(pidfile);
             status
         }
@@ -564,8 +568,9 @@ fn build_router(config: &Config) -> Result<Router<Endpoint>, String> {
 }
 
 impl Server {
-    /// Waits for a signal or a failure, then shuts everything down.
-    fn wait(mut self, config_path: &Path) -> ExitCode {
+    /// Waits for a signal or a failure, then calls `shutting_down` and
+    /// shuts everything down.
+    fn wait(mut self, config_path: &Path, shutting_down: impl FnOnce()) -> ExitCode {
         let mut status = ExitCode::SUCCESS;
         loop {
             match self.events.recv() {
@@ -600,6 +605,7 @@ impl Server {
                 Err(_) => break,
             }
         }
+        shutting_down();
         if !self.shut_down() {
             status = exit::failure();
         }
