@@ -229,10 +229,11 @@ impl PidFile {
                 ),
                 _ => error(e),
             })?;
-        // Readable by all whatever the umask (the server's user reads it
-        // before removing it at exit).
-        let written = file
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
+        // Locked at once (new: no server holds it), so that a server
+        // starting at the same time finds it held. Readable by all whatever
+        // the umask (the server's user reads it before removing it at exit).
+        let written = flock_now(&file)
+            .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(0o644)))
             .and_then(|()| file.set_len(0))
             .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()));
         if let Err(e) = written {
@@ -241,14 +242,6 @@ impl PidFile {
             return Err(error(e));
         }
         *WRITTEN.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.to_owned());
-        // New, so no one else holds it (a server that raced this one to the
-        // path made its own file, or was refused above).
-        // SAFETY: flock on a descriptor this function owns.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let e = io::Error::last_os_error();
-            let _ = std::fs::remove_file(path);
-            return Err(error(e));
-        }
         Ok(PidFile {
             path: path.to_owned(),
             lock: Some(file),
@@ -263,6 +256,16 @@ impl PidFile {
     }
 }
 
+/// Takes `file`'s exclusive `flock`, or fails (`EWOULDBLOCK`) if another
+/// open file description holds it.
+fn flock_now(file: &File) -> io::Result<()> {
+    // SAFETY: flock on a descriptor the caller owns; it only takes a lock.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Whether a server holds the pidfile at `path` locked: " (pid N)" as it
 /// names it (or "" if it names none), else `None`. A file that cannot be
 /// opened to find out is not taken for a running server's.
@@ -272,9 +275,8 @@ fn locked_by_another(path: &Path) -> Option<String> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
         .ok()?;
-    // SAFETY: flock on a descriptor this function owns; the lock, if taken,
-    // goes with it.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+    // The lock, if taken, goes with the descriptor.
+    if flock_now(&file).is_ok() {
         return None;
     }
     let mut text = String::new();
