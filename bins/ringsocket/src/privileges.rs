@@ -140,9 +140,9 @@ fn set_open_files(soft: u64, hard: u64) -> io::Result<()> {
 
 /// Switches to `user` for good and drops every capability. Must run as
 /// root, after [`forbid_new_privileges`]. (glibc changes the ids of every
-/// thread of the process, not only the caller's.) A parent-death signal the server
-/// was started with (`setpriv --pdeathsig`, a supervisor's `prctl`) is kept:
-/// the kernel clears it when the user changes.
+/// thread of the process, not only the caller's.) A parent-death signal
+/// the server was started with (`setpriv --pdeathsig`, a supervisor's
+/// `prctl`) is kept: the kernel clears it when the user changes.
 pub(crate) fn drop_to(user: &User) -> Result<(), String> {
     let death_signal = ParentDeathSignal::current();
     let fail = |what: &str| {
@@ -228,13 +228,13 @@ impl ParentDeathSignal {
 }
 
 /// Sets no_new_privs, empties the inheritable and ambient capability sets
-/// and, as root, the bounding set, before anything else runs: nothing this process executes can then gain
-/// privileges (a set-user-ID program would otherwise give root back once
-/// the server has left it). Both are per thread and inherited by the
-/// threads started afterwards, including those an app's library starts as
-/// it loads, which run before the server leaves root. Neither takes away
-/// what the process holds now: it can still bind ports, read keys and
-/// switch users.
+/// and, as root, the bounding set, before anything else runs: nothing this
+/// process executes can then gain privileges (a set-user-ID program would
+/// otherwise give root back once the server has left it). All are per
+/// thread and inherited by the threads started afterwards, including those
+/// an app's library starts as it loads, which run before the server leaves
+/// root. None takes away what the process holds now: it can still bind
+/// ports, read keys and switch users.
 pub(crate) fn forbid_new_privileges() -> io::Result<()> {
     // The bounding set can only shrink while CAP_SETPCAP is held (as root);
     // without it, there is nothing to gain from it either.
