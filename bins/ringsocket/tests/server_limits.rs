@@ -1935,10 +1935,11 @@ fn shutdown_stops_accepting_new_connections() {
 
 /// Runs `burst` (which must make the server grow by `min_grown_kib` or
 /// more) on a client of `app`, then waits for the server to give at least
-/// three quarters of that back.
+/// three quarters of that back, or all but `kept_kib`.
 fn assert_burst_memory_given_back(
     app: &'static str,
     min_grown_kib: u64,
+    kept_kib: u64,
     burst: impl FnOnce(&mut RawWs, std::net::SocketAddr),
 ) {
     let server = Server::start_with(
@@ -1957,12 +1958,13 @@ fn assert_burst_memory_given_back(
     );
     let start = Instant::now();
     let mut left = grown;
-    while left >= grown / 4 && start.elapsed() < Duration::from_secs(20) {
+    let given_back = |left: u64| left < grown / 4 || left < kept_kib;
+    while !given_back(left) && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(250));
         left = server.rss_kib().saturating_sub(before);
     }
     assert!(
-        left < grown / 4,
+        given_back(left),
         "{left} of the burst's {grown} KiB still held after {:?}",
         start.elapsed()
     );
@@ -1977,7 +1979,7 @@ fn assert_burst_memory_given_back(
 fn an_outbound_ring_and_write_buffer_a_burst_grew_shrink_back() {
     // A 60 MiB reply grows the app's outbound ring to 64 MiB and its write
     // buffer to 60 MiB.
-    assert_burst_memory_given_back("probe", 50 << 10, |client, _| {
+    assert_burst_memory_given_back("probe", 50 << 10, 0, |client, _| {
         assert!(client.frame().payload.starts_with(b"welcome "));
         // Case 13 of the probe: one binary frame of 0xF000 KiB.
         client.send(raw::BINARY, &[13, 0xF0, 0x00]);
@@ -1989,7 +1991,7 @@ fn an_outbound_ring_and_write_buffer_a_burst_grew_shrink_back() {
 fn an_inbound_ring_a_burst_grew_shrinks_back() {
     // A 60 MiB message grows the app's inbound ring to 64 MiB (its echo is
     // lent from there, so the outbound ring stays small).
-    assert_burst_memory_given_back("echo", 50 << 10, |client, _| {
+    assert_burst_memory_given_back("echo", 50 << 10, 0, |client, _| {
         let message: Vec<u8> = (0..60u32 << 20).map(|i| (i % 251) as u8).collect();
         client.send(raw::BINARY, &message);
         assert!(client.frame().payload == message);
@@ -2002,7 +2004,7 @@ fn an_inbound_ring_holding_an_echo_lent_last_shrinks_back_too() {
     // (the app's window), and the echo app holds it while its worker sends
     // the lent echo: the app then sleeps, holding it still, and the ring was
     // never seen released to the end.
-    assert_burst_memory_given_back("echo", 3 << 10, |client, _| {
+    assert_burst_memory_given_back("echo", 3 << 10, 0, |client, _| {
         let message: Vec<u8> = (0..3584u32 << 10).map(|i| (i % 251) as u8).collect();
         client.send(raw::BINARY, &message);
         assert!(client.frame().payload == message);
@@ -2045,8 +2047,11 @@ fn twenty_at_once(
 #[test]
 fn the_buffers_of_a_burst_of_long_replies_are_given_back() {
     // Twenty clients ask the probe for 1 MiB replies at once (case 13: one
-    // binary frame of 0x400 KiB).
-    assert_burst_memory_given_back("probe", 4 << 10, |client, addr| {
+    // binary frame of 0x400 KiB). After the trim, 2-4 MiB of a 15-30 MiB
+    // burst stay with glibc (heap chunks below its mmap threshold, the
+    // replies' last copies freed after the trim): allowed up to 6 MiB; the
+    // burst must grow the server by 8 MiB, so keeping it all cannot pass.
+    assert_burst_memory_given_back("probe", 8 << 10, 6 << 10, |client, addr| {
         twenty_at_once("probe", client, addr, vec![13, 0x04, 0x00], |_, answer| {
             answer.len() == 1 << 20
         });
@@ -2057,8 +2062,8 @@ fn the_buffers_of_a_burst_of_long_replies_are_given_back() {
 fn the_buffers_of_a_burst_of_long_messages_are_given_back() {
     // Twenty clients echo 1 MiB messages at once: the worker's buffers for
     // them are freed when done, but the allocator kept them (60 MB here,
-    // glibc's heap is not returned in its middle).
-    assert_burst_memory_given_back("echo", 4 << 10, |client, addr| {
+    // glibc's heap is not returned in its middle); allowed as above.
+    assert_burst_memory_given_back("echo", 8 << 10, 6 << 10, |client, addr| {
         let message = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
         twenty_at_once("echo", client, addr, message, |sent, echo| sent == echo);
     });
