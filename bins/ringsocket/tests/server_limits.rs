@@ -1137,10 +1137,14 @@ fn frames_sent_in_the_same_packet_as_the_handshake_are_processed() {
 /// unread, then closed as idle for answering no ping.)
 #[test]
 fn a_paused_client_that_reads_none_of_its_output_is_closed_as_a_slow_consumer() {
+    // Paused at 4 MiB of unread output, far below the limit: the echoes
+    // already on their way when it pauses (1.3 MiB past the pause seen with
+    // the default 2 MiB limit, on a loaded machine) must not reach the
+    // limit, which closes it as a slow consumer at once instead.
     let mut server = Server::start_with(
         1,
         &[AppSpec::simple("echo")],
-        r#""max_ws_msg_size": 1048576, "idle_timeout": 1,"#,
+        r#""max_ws_msg_size": 1048576, "max_pending_output": 8388608, "idle_timeout": 1,"#,
     );
     let log = server.capture_stderr();
     let mut client = RawWs::connect_with_receive_buffer(server.addr(), "/echo", 64 << 10);
