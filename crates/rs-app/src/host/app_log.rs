@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 pub(crate) const MAX_LINE: usize = 8 << 10;
 
 /// The lines an app may log in a second; those beyond are counted, and the
-/// count is logged with its next line.
+/// count is logged once that second is over.
 pub(crate) const LINES_PER_SECOND: u32 = 100;
 
 /// `text` with every character that could start a new line, move the
@@ -67,17 +67,8 @@ impl LogLimit {
     }
 
     fn admit_at(&mut self, name: &str, now: Instant) -> bool {
-        let in_window = self
-            .window
-            .is_some_and(|start| now.duration_since(start) < Duration::from_secs(1));
-        if !in_window {
-            if self.dropped > 0 {
-                log::warn!(
-                    "{name}: {} log lines dropped (an app logs at most {LINES_PER_SECOND} lines \
-                     a second)",
-                    self.dropped
-                );
-            }
+        if !self.in_window(now) {
+            self.report(name);
             *self = Self {
                 window: Some(now),
                 lines: 0,
@@ -90,6 +81,47 @@ impl LogLimit {
         }
         self.lines += 1;
         true
+    }
+
+    /// When the count of the lines dropped in this second is due to be
+    /// logged (the second's end), if any were dropped: an app thread that
+    /// goes to sleep wakes for it, so the count does not wait for a next
+    /// line that may never come.
+    pub(crate) fn summary_due(&self) -> Option<Instant> {
+        let start = self.window.filter(|_| self.dropped > 0)?;
+        Some(start + Duration::from_secs(1))
+    }
+
+    /// Logs the count of the lines dropped in the last second once that
+    /// second is over.
+    pub(crate) fn report_if_due(&mut self, name: &str) {
+        if self.dropped > 0 {
+            self.report_due_at(name, Instant::now());
+        }
+    }
+
+    fn report_due_at(&mut self, name: &str, now: Instant) {
+        if !self.in_window(now) {
+            self.report(name);
+        }
+    }
+
+    /// Logs the count of the lines dropped so far, if any (also when the
+    /// app stops within the second).
+    pub(crate) fn report(&mut self, name: &str) {
+        if self.dropped > 0 {
+            log::warn!(
+                "{name}: {} log lines dropped (an app logs at most {LINES_PER_SECOND} lines a \
+                 second)",
+                self.dropped
+            );
+            self.dropped = 0;
+        }
+    }
+
+    fn in_window(&self, now: Instant) -> bool {
+        self.window
+            .is_some_and(|start| now.duration_since(start) < Duration::from_secs(1))
     }
 }
 
@@ -122,5 +154,26 @@ mod tests {
         // A new second: counted afresh.
         assert!(limit.admit_at("app", start + Duration::from_secs(1)));
         assert_eq!((limit.lines, limit.dropped), (1, 0));
+    }
+
+    #[test]
+    fn the_dropped_count_is_due_when_its_second_is_over() {
+        let mut limit = LogLimit::default();
+        let start = Instant::now();
+        assert_eq!(limit.summary_due(), None);
+        for _ in 0..=LINES_PER_SECOND {
+            limit.admit_at("app", start);
+        }
+        let due = start + Duration::from_secs(1);
+        assert_eq!(limit.summary_due(), Some(due));
+        // Not before the second is over: lines may still be dropped in it.
+        limit.report_due_at("app", start + Duration::from_millis(999));
+        assert_eq!(limit.summary_due(), Some(due));
+        limit.report_due_at("app", due);
+        assert_eq!((limit.summary_due(), limit.dropped), (None, 0));
+        // The second's count is reported once: the window goes on, full.
+        assert!(!limit.admit_at("app", start + Duration::from_millis(999)));
+        limit.report("app");
+        assert_eq!(limit.summary_due(), None);
     }
 }

@@ -198,6 +198,8 @@ impl AppThread {
             });
         }
         self.host.flush_outbound();
+        let host = &mut *self.host;
+        host.log_limit.report(&host.name);
         result
     }
 
@@ -217,6 +219,8 @@ impl AppThread {
             let mut worked = self.dispatch_batch()?;
             self.host.flush_outbound();
             self.pace.batch_ended(pace::now);
+            let host = &mut *self.host;
+            host.log_limit.report_if_due(&host.name);
             // A sleeping timer runs only after traffic (RS_TIMER_SLEEP): not
             // when the sleep ended without any (a trim, a worker's wake-up).
             if (worked || self.app.timer_mode == abi::TIMER_WAKE)
@@ -241,6 +245,7 @@ impl AppThread {
                 let timeout = timer
                     .into_iter()
                     .chain(next_trim)
+                    .chain(self.host.log_limit.summary_due())
                     .min()
                     .map(|due| due.saturating_duration_since(Instant::now()));
                 let (inbound, stop) = (&mut self.inbound, &self.stop);
