@@ -223,21 +223,24 @@ impl PidFile {
             .open(path)
             .map_err(|e| match e.kind() {
                 io::ErrorKind::AlreadyExists => format!(
-                    "pidfile {}: something was put at its path while it was being written; \
-                     remove it",
+                    "pidfile {}: made by another process as this one started (another server \
+                     starting with it?); give this one a --pidfile of its own, or remove it",
                     path.display()
                 ),
                 _ => error(e),
             })?;
-        // Locked at once (new: no server holds it), so that a server
-        // starting at the same time finds it held. Readable by all whatever
-        // the umask (the server's user reads it before removing it at exit).
-        let written = flock_now(&file)
-            .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(0o644)))
+        // Locked at once, so that a server starting at the same time finds
+        // it held, and still the file at the path once locked (that server
+        // may have removed it first). Readable by all whatever the umask
+        // (the server's user reads it before removing it at exit).
+        lock_new(path, &file)?;
+        let written = file
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
             .and_then(|()| file.set_len(0))
             .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()));
         if let Err(e) = written {
-            // Not left naming no process, or a part of this one's id.
+            // Not left naming no process, or a part of this one's id. (Still
+            // this one's: locked, it is removed by no other server.)
             let _ = std::fs::remove_file(path);
             return Err(error(e));
         }
@@ -264,6 +267,46 @@ fn flock_now(file: &File) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Locks `file`, just created at `path`, and checks that it is still the
+/// file there. Another server starting with the same pidfile may have
+/// opened it in the meantime to see whether a server holds it (it then
+/// holds the lock for a moment: retried for up to 100 ms), found it not
+/// held, removed it and made its own: that one runs, this one is refused.
+/// Nothing at the path is removed on failure: it is the other server's.
+fn lock_new(path: &Path, file: &File) -> Result<(), String> {
+    let mut tries = 0;
+    let locked = loop {
+        match flock_now(file) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            result => break result,
+        }
+    };
+    locked.map_err(|e| match e.kind() {
+        io::ErrorKind::WouldBlock => format!(
+            "pidfile {}: another process kept it locked as it was created (another server \
+             starting with it?); give this one a --pidfile of its own",
+            path.display()
+        ),
+        _ => format!("pidfile {}: {e}", path.display()),
+    })?;
+    let still_ours = file
+        .metadata()
+        .ok()
+        .zip(std::fs::symlink_metadata(path).ok());
+    match still_ours {
+        Some((f, p)) if (f.dev(), f.ino()) == (p.dev(), p.ino()) => Ok(()),
+        _ => Err(format!(
+            "pidfile {}: another server started with it at the same time{}; give this one a \
+             --pidfile of its own",
+            path.display(),
+            locked_by_another(path).unwrap_or_default()
+        )),
+    }
 }
 
 /// Whether a server holds the pidfile at `path` locked: " (pid N)" as it
@@ -321,5 +364,67 @@ fn remove_if_ours(path: &Path) {
             path.display()
         ),
         Err(e) => log::debug!("cannot read the pidfile {}: {e}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A new file at `path` with `text`, locked as a server holds its
+    /// pidfile (or as one looks whether a server holds it).
+    fn locked_file(path: &Path, text: &str) -> File {
+        let mut file = File::create_new(path).unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        flock_now(&file).unwrap();
+        file
+    }
+
+    #[test]
+    fn a_pidfile_another_server_took_as_it_was_created_is_left_to_that_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ringsocket.pid");
+        // Made by this server; before it locks it, the other one opens it to
+        // see whether a server holds it, and locks it for a moment.
+        let ours = File::create_new(&path).unwrap();
+        let look = File::open(&path).unwrap();
+        flock_now(&look).unwrap();
+        let locking = {
+            let path = path.clone();
+            std::thread::spawn(move || lock_new(&path, &ours))
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        // The other finds it not held, removes it and makes its own.
+        std::fs::remove_file(&path).unwrap();
+        let _theirs = locked_file(&path, "4242\n");
+        drop(look);
+        let refused = locking.join().unwrap().unwrap_err();
+        assert!(
+            refused.contains("another server started with it at the same time (pid 4242)"),
+            "{refused}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "4242\n");
+    }
+
+    #[test]
+    fn a_new_pidfile_kept_locked_by_another_process_is_refused_in_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ringsocket.pid");
+        let ours = File::create_new(&path).unwrap();
+        let _held = {
+            let file = File::open(&path).unwrap();
+            flock_now(&file).unwrap();
+            file
+        };
+        let refused = lock_new(&path, &ours).unwrap_err();
+        assert!(
+            refused.contains("another process kept it locked"),
+            "{refused}"
+        );
+        // Let go, it is taken: a third looker finds it held (empty yet).
+        drop(_held);
+        lock_new(&path, &ours).unwrap();
+        assert_eq!(locked_by_another(&path).as_deref(), Some(""));
     }
 }
