@@ -340,6 +340,66 @@ fn sigterm_with_clients_in_every_phase_exits_once_shutdown_wait_ws_has_passed() 
     );
 }
 
+/// The longest waits the configuration allows (4294967295 s each): a
+/// deadline of `now` plus one must neither panic nor wrap into the past
+/// (dropping connections at once). Every phase with a deadline is gone
+/// through, a reload taken, nothing times out early, and a shutdown still
+/// ends as soon as the clients have answered.
+#[test]
+fn the_longest_allowed_waits_neither_panic_nor_expire_early() {
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("echo")],
+        r#""shutdown_wait_http": 4294967295, "shutdown_wait_ws": 4294967295,
+           "idle_timeout": 4294967295, "worker_c": 1,"#,
+    );
+    let log = server.capture_stderr();
+    let addr = server.addr();
+    let mut half = TcpStream::connect(addr).unwrap();
+    half.write_all(b"GET /echo HTTP/1.1\r\nHost: localhost\r\n")
+        .unwrap();
+    // Refused, then drained for shutdown_wait_http.
+    let refused = raw_http(
+        addr,
+        &upgrade_request("/nowhere", "Sec-WebSocket-Version: 13\r\n"),
+    );
+    assert!(refused.starts_with("HTTP/1.1 404"), "{refused}");
+    let mut open = RawWs::connect(addr, "/echo");
+    open.send(raw::BINARY, b"echo");
+    assert_eq!(open.frame().payload, b"echo");
+    // Closing by the client, and failed by the server (unmasked): each
+    // drained for shutdown_wait_ws.
+    let mut closing = RawWs::connect(addr, "/echo");
+    closing.send(raw::CLOSE, &1000u16.to_be_bytes());
+    assert_eq!(closing.frame().close_code(), 1000);
+    closing.wait_closed(Duration::from_secs(5));
+    let mut failing = RawWs::connect(addr, "/echo");
+    failing.send_raw(&raw::encode(0x82, b"unmasked", None));
+    assert_eq!(failing.frame().close_code(), 1002);
+    failing.send(raw::CLOSE, &1002u16.to_be_bytes());
+    failing.wait_closed(Duration::from_secs(5));
+    drop(failing);
+    server.signal(libc::SIGHUP);
+    assert!(
+        log.wait_for("SIGHUP", Duration::from_secs(5)),
+        "{}",
+        log.text()
+    );
+    assert!(!closed_within(&mut half, Duration::from_millis(1500)));
+    assert!(open.is_silent_for(Duration::from_millis(500)));
+    let sigterm = Instant::now();
+    server.signal(libc::SIGTERM);
+    assert_eq!(open.frame().close_code(), 1001);
+    open.send(raw::CLOSE, &1001u16.to_be_bytes());
+    open.wait_closed(Duration::from_secs(5));
+    let status = server.wait_exit(Duration::from_secs(10));
+    let text = log.text();
+    assert!(status.success(), "{status}: {text}");
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(sigterm.elapsed() < Duration::from_secs(4), "{text}");
+    assert!(closed_within(&mut half, Duration::from_millis(100)));
+}
+
 /// Sends `bytes` after the handshake with echo, and returns the close code
 /// the server answers with; the server must then end the connection
 /// (shut its side down) without waiting for a timeout.

@@ -195,6 +195,29 @@ impl RawWs {
         self.send_raw(&masked(opcode, payload));
     }
 
+    /// Whether nothing at all (no byte, no end) comes for `wait`.
+    pub fn is_silent_for(&mut self, wait: Duration) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        self.stream.set_read_timeout(Some(wait)).unwrap();
+        let mut byte = [0u8; 1];
+        loop {
+            return match self.stream.read(&mut byte) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    true
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                _ => false,
+            };
+        }
+    }
+
     /// Reads the next frame, or how the connection ended. Panics if nothing
     /// happens within `limit`.
     pub fn read_within(&mut self, limit: Duration) -> Received {
