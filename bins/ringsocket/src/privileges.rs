@@ -82,18 +82,7 @@ pub(crate) fn set_open_files_limit(
     worker_fds: u64,
 ) -> Result<Option<String>, String> {
     let wanted = fd_alloc_c as u64 + worker_fds + RESERVED_FDS;
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: a valid out-parameter.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(format!(
-            "getrlimit(RLIMIT_NOFILE): {}",
-            io::Error::last_os_error()
-        ));
-    }
-    let hard = limit.rlim_max;
+    let (_, hard) = open_files_limit()?;
     let raised = wanted > hard && is_root() && set_open_files(wanted, wanted).is_ok();
     let soft = if raised { wanted } else { wanted.min(hard) };
     if !raised {
@@ -101,10 +90,7 @@ pub(crate) fn set_open_files_limit(
     }
     Ok((soft < wanted).then(|| {
         // No hard limit goes above fs.nr_open, whoever sets it.
-        let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
-            .ok()
-            .and_then(|text| text.trim().parse::<u64>().ok())
-            .filter(|&nr_open| wanted > nr_open);
+        let nr_open = nr_open().filter(|&nr_open| wanted > nr_open);
         let (why, raise) = match nr_open {
             Some(nr_open) => (
                 format!(" (above fs.nr_open, {nr_open}, which caps every process)"),
@@ -124,6 +110,64 @@ pub(crate) fn set_open_files_limit(
              needs{why}: {raise} or lower fd_alloc_c"
         )
     }))
+}
+
+/// Raises the soft `RLIMIT_NOFILE` by `held`, the descriptors the apps
+/// opened in their init (a database connection, a file kept open), so
+/// that they do not take the place of `fd_alloc_c` connections: the limit
+/// set from `fd_alloc_c` counts 64 for all the apps' files. Up to the hard
+/// limit (the server no longer has the privilege to raise it); a warning
+/// when that is too low.
+pub(crate) fn make_room_for_app_files(
+    held: u64,
+    fd_alloc_c: usize,
+) -> Result<Option<String>, String> {
+    let (soft, hard) = open_files_limit()?;
+    let wanted = soft.saturating_add(held);
+    // No soft limit goes above fs.nr_open, even below an unlimited hard one.
+    let most = nr_open()
+        .map_or(hard, |nr_open| hard.min(nr_open))
+        .max(soft);
+    let raised = wanted.min(most);
+    set_open_files(raised, hard).map_err(|e| format!("setrlimit(RLIMIT_NOFILE, {raised}): {e}"))?;
+    Ok((raised < wanted).then(|| {
+        format!(
+            "the apps opened {held} files in their init, and the open-files limit ({raised}) \
+             leaves room for only {} of them beside fd_alloc_c = {fd_alloc_c} connections: raise \
+             the hard limit (e.g. LimitNOFILE= in the systemd unit) or lower fd_alloc_c",
+            raised - soft
+        )
+    }))
+}
+
+/// `fs.nr_open`, the most descriptors any process may have open.
+fn nr_open() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+}
+
+/// The descriptors this process has open, or `None` without /proc.
+pub(crate) fn open_descriptors() -> Option<u64> {
+    // Less the one reading the folder.
+    let count = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+    Some(count.saturating_sub(1))
+}
+
+/// The soft and hard `RLIMIT_NOFILE`.
+fn open_files_limit() -> Result<(u64, u64), String> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid out-parameter.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(format!(
+            "getrlimit(RLIMIT_NOFILE): {}",
+            io::Error::last_os_error()
+        ));
+    }
+    Ok((limit.rlim_cur, limit.rlim_max))
 }
 
 fn set_open_files(soft: u64, hard: u64) -> io::Result<()> {
@@ -347,4 +391,29 @@ fn last_capability() -> libc::c_ulong {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(40)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_for_more_files_than_the_limits_allow_is_made_as_far_as_they_go() {
+        let (soft, _) = open_files_limit().unwrap();
+        let warning = make_room_for_app_files(1 << 40, 10).unwrap().unwrap();
+        let (raised, hard) = open_files_limit().unwrap();
+        assert_eq!(
+            raised,
+            nr_open().map_or(hard, |most| hard.min(most)).max(soft)
+        );
+        assert_eq!(
+            warning,
+            format!(
+                "the apps opened 1099511627776 files in their init, and the open-files limit \
+                 ({raised}) leaves room for only {} of them beside fd_alloc_c = 10 connections: \
+                 raise the hard limit (e.g. LimitNOFILE= in the systemd unit) or lower fd_alloc_c",
+                raised - soft
+            )
+        );
+    }
 }

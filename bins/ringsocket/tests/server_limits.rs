@@ -1840,6 +1840,106 @@ fn fd_alloc_c_connections_can_be_open_whatever_the_worker_count() {
     }
 }
 
+/// An app that opens `HOLD_FDS` files in its init and keeps them (a pool
+/// of database connections, say), and one more for a moment for each
+/// client it is told of (4001 if it cannot).
+const HOLDS_FILES_C: &str = r#"
+#define _POSIX_C_SOURCE 200809L
+#include <ringsocket_app.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static int32_t hold_init(rs_t *rs)
+{
+    (void)rs;
+    int count = atoi(getenv("HOLD_FDS"));
+    for (int i = 0; i < count; i++) {
+        if (open("/dev/null", O_RDONLY) < 0) return -1;
+    }
+    return 0;
+}
+
+static int32_t hold_open(rs_t *rs)
+{
+    (void)rs;
+    int fd = open("/dev/null", O_RDONLY);
+    if (fd < 0) return 4001;
+    close(fd);
+    return 0;
+}
+
+static int32_t hold_read(rs_t *rs, const uint8_t *payload, size_t len)
+{
+    (void)rs; (void)payload; (void)len;
+    return 0;
+}
+
+static const rs_arg_spec hold_args[] = {
+    { .kind = RS_ARG_NET, .shape = RS_SHAPE_RANGE, .elem_size = 1, .min = 0, .max = 16 },
+};
+static const rs_read_case hold_cases[] = {
+    { .data_kind = RS_DATA_ANY, .read = hold_read, .args = hold_args, .arg_count = 1 },
+};
+static const rs_app_descriptor hold_descriptor = {
+    .abi_version = RS_ABI_VERSION,
+    .descriptor_size = sizeof(rs_app_descriptor),
+    .init = hold_init,
+    .open = hold_open,
+    .read_mode = RS_READ_ANY,
+    .timer_mode = RS_TIMER_NONE,
+    .app_data_align = 1,
+    .cases = hold_cases,
+    .case_count = 1,
+};
+
+const rs_app_descriptor *ringsocket_app_v1(void) { return &hold_descriptor; }
+"#;
+
+#[test]
+fn fd_alloc_c_connections_fit_beside_the_files_apps_opened_in_their_init() {
+    let build = tempfile::tempdir().unwrap();
+    let source = build.path().join("holds_files.c");
+    std::fs::write(&source, HOLDS_FILES_C).unwrap();
+    let app = build.path().join("libholds_files.so");
+    build_c(
+        source.to_str().unwrap(),
+        &app,
+        &["-I", "crates/rs-app/include"],
+    );
+    let ports = vec![free_port()];
+    let config = config_text(
+        &ports,
+        &[AppSpec::at("holds", app)],
+        &format!(r#"{}"worker_c": 2, "fd_alloc_c": 40,"#, run_as_user()),
+    );
+    // 100 files: more than the 64 the limit keeps for everything else.
+    let mut server = Server::spawn_config_env(
+        tempfile::tempdir().unwrap(),
+        &config,
+        ports,
+        &[("HOLD_FDS", "100")],
+    );
+    server.wait_until_listening();
+    std::thread::sleep(Duration::from_millis(300)); // the readiness probe goes away
+    let mut clients: Vec<Client> = (0..40)
+        .map(|i| {
+            try_connect_small(server.addr(), "/holds")
+                .unwrap_or_else(|e| panic!("client {i} of fd_alloc_c = 40: {e}"))
+        })
+        .collect();
+    // And each open callback could open its file (no 4001).
+    std::thread::sleep(Duration::from_millis(300));
+    for (i, client) in clients.iter_mut().enumerate() {
+        set_timeout(client, Duration::from_millis(10));
+        match client.read() {
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            other => panic!("client {i}: expected silence, got {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn an_fd_alloc_c_above_fs_nr_open_is_told_that_nr_open_caps_it() {
     // No one may raise a hard limit above fs.nr_open, root included.

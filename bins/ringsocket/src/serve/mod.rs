@@ -369,6 +369,8 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         }
     }
 
+    // What the apps' inits open is counted, to make room for it.
+    let open_before_inits = privileges::open_descriptors();
     let mut app_threads = Vec::new();
     for (((app, app_config), parker), (inbound, outbound)) in apps
         .into_iter()
@@ -402,6 +404,16 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
     if let Err(message) = wait_for_inits(&events, &sender, app_threads.len()) {
         stop_apps(app_threads);
         return Err(message);
+    }
+    let held = open_before_inits
+        .zip(privileges::open_descriptors())
+        .map_or(0, |(before, after)| after.saturating_sub(before));
+    if held > 0 {
+        match privileges::make_room_for_app_files(held, config.fd_alloc_c) {
+            Ok(None) => log::debug!("the apps' inits opened {held} files: room made for them"),
+            Ok(Some(warning)) => log::warn!("{warning}"),
+            Err(e) => log::warn!("{e}"),
+        }
     }
 
     let limits = Limits {
