@@ -9,6 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The detached server's end of the pipe to the starting process.
 pub(crate) struct Detached {
@@ -233,7 +234,7 @@ impl PidFile {
         // it held, and still the file at the path once locked (that server
         // may have removed it first). Readable by all whatever the umask
         // (the server's user reads it before removing it at exit).
-        lock_new(path, &file)?;
+        lock_new(path, &file, LOOK_PATIENCE)?;
         let written = file
             .set_permissions(std::fs::Permissions::from_mode(0o644))
             .and_then(|()| file.set_len(0))
@@ -269,19 +270,23 @@ fn flock_now(file: &File) -> io::Result<()> {
     Ok(())
 }
 
+/// How long a new pidfile's lock is waited for: another server's look at
+/// it takes microseconds.
+const LOOK_PATIENCE: Duration = Duration::from_secs(1);
+
 /// Locks `file`, just created at `path`, and checks that it is still the
 /// file there. Another server starting with the same pidfile may have
 /// opened it in the meantime to see whether a server holds it (it then
-/// holds the lock for a moment: retried for up to 100 ms), found it not
-/// held, removed it and made its own: that one runs, this one is refused.
-/// Nothing at the path is removed on failure: it is the other server's.
-fn lock_new(path: &Path, file: &File) -> Result<(), String> {
-    let mut tries = 0;
+/// holds the lock for a moment: retried every millisecond for up to
+/// `patience`), found it not held, removed it and made its own: that one
+/// runs, this one is refused. Nothing at the path is removed on failure:
+/// it is the other server's.
+fn lock_new(path: &Path, file: &File, patience: Duration) -> Result<(), String> {
+    let give_up = Instant::now() + patience;
     let locked = loop {
         match flock_now(file) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && tries < 100 => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(1));
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < give_up => {
+                std::thread::sleep(Duration::from_millis(1));
             }
             result => break result,
         }
@@ -370,7 +375,6 @@ fn remove_if_ours(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     /// A new file at `path` with `text`, locked as a server holds its
     /// pidfile (or as one looks whether a server holds it).
@@ -392,7 +396,7 @@ mod tests {
         flock_now(&look).unwrap();
         let locking = {
             let path = path.clone();
-            std::thread::spawn(move || lock_new(&path, &ours))
+            std::thread::spawn(move || lock_new(&path, &ours, Duration::from_secs(10)))
         };
         std::thread::sleep(Duration::from_millis(20));
         // The other finds it not held, removes it and makes its own.
@@ -417,14 +421,14 @@ mod tests {
             flock_now(&file).unwrap();
             file
         };
-        let refused = lock_new(&path, &ours).unwrap_err();
+        let refused = lock_new(&path, &ours, Duration::from_millis(50)).unwrap_err();
         assert!(
             refused.contains("another process kept it locked"),
             "{refused}"
         );
         // Let go, it is taken: a third looker finds it held (empty yet).
         drop(_held);
-        lock_new(&path, &ours).unwrap();
+        lock_new(&path, &ours, Duration::ZERO).unwrap();
         assert_eq!(locked_by_another(&path).as_deref(), Some(""));
     }
 }
