@@ -8,6 +8,7 @@ mod support;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use support::raw::{self, RawWs};
 use support::{
     AppSpec, Client, Server, assert_silent, close_code, connect, next_message, set_timeout,
     welcome_id,
@@ -145,6 +146,81 @@ fn a_client_its_open_callback_refuses_gets_no_broadcast_sent_before_that_callbac
         }
     }
     assert_eq!(got, ["close Some(4099)"], "what the refused client got");
+}
+
+/// The probe with `/refused` (endpoint 99, refused by its open callback)
+/// beside `/probe`, on one worker: every client's messages go through one
+/// ring, in order. Its stderr is captured: case 15 logs what follows it.
+fn probe_refusing_server() -> (Server, support::Log) {
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec {
+            endpoints: vec![(0, "/probe".into(), 0), (99, "/refused".into(), 0)],
+            ..AppSpec::simple("probe")
+        }],
+        r#""worker_c": 1,"#,
+    );
+    let log = server.capture_stderr();
+    (server, log)
+}
+
+/// Waits until the app has read a message sent behind whatever came
+/// before it, then asserts that it never logged `unread`.
+fn assert_never_read(server: &Server, log: &support::Log, unread: &str) {
+    let (mut other, _) = probe_client(server);
+    other
+        .send(Message::binary(b"\x0fread in its turn".to_vec()))
+        .unwrap();
+    assert!(
+        log.wait_for("probe: read in its turn", Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    assert!(!log.text().contains(unread), "{}", log.text());
+}
+
+#[test]
+fn what_a_client_sent_behind_a_handshake_its_open_callback_refuses_is_not_read() {
+    // An app checking a token in open must not see the refused client's
+    // messages reach its read callback, even those it sent at once.
+    let (server, log) = probe_refusing_server();
+    let sneaked = raw::masked(raw::BINARY, b"\x0fsneaked in");
+    let mut refused = RawWs::connect_sending(server.addr(), "/refused", &sneaked);
+    assert_eq!(refused.frame().close_code(), 4099);
+    assert_never_read(&server, &log, "sneaked in");
+}
+
+#[test]
+fn what_a_client_sent_before_its_app_closed_it_is_not_read() {
+    let (server, log) = probe_refusing_server();
+    let mut client = RawWs::connect(server.addr(), "/probe");
+    assert!(client.frame().payload.starts_with(b"welcome "));
+    // Case 6 returns 4321 (closing it), then text the app would log, in
+    // one write.
+    let mut burst = raw::masked(raw::BINARY, &[&[6u8][..], &4321i32.to_be_bytes()].concat());
+    burst.extend(raw::masked(raw::BINARY, b"\x0fsent before it knew"));
+    client.send_raw(&burst);
+    assert_eq!(client.frame().close_code(), 4321);
+    assert_never_read(&server, &log, "sent before it knew");
+}
+
+#[test]
+fn what_a_client_sent_before_another_clients_callback_closed_it_is_not_read() {
+    let (server, log) = probe_refusing_server();
+    let (mut kicker, _) = probe_client(&server);
+    let mut kicked = RawWs::connect(server.addr(), "/probe");
+    let welcome = kicked.frame().payload;
+    let id = welcome_id(std::str::from_utf8(&welcome).unwrap());
+    // The app is kept busy while both requests wait in its ring: the
+    // kick (case 7: close that id with 4322), then what the kicked client
+    // sends before it learns.
+    kicker.send(probe_stall(300)).unwrap();
+    let kick = [&[7u8][..], &id.to_be_bytes(), &4322u16.to_be_bytes()].concat();
+    kicker.send(Message::binary(kick)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    kicked.send(raw::BINARY, b"\x0fsent as it was kicked");
+    assert_eq!(kicked.frame().close_code(), 4322);
+    assert_never_read(&server, &log, "sent as it was kicked");
 }
 
 // --------------------------------------------------------- target mixes

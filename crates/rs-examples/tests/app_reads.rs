@@ -65,7 +65,7 @@ fn silly_calc_sends_the_sum_to_the_others_and_laughs_at_the_sender() {
 #[test]
 fn silly_calc_closes_wrong_sizes_with_4900_without_calling_back() {
     let mut h = Harness::start("silly_calc");
-    let a = Client::new(1, 3);
+    let mut a = Client::new(1, 3);
     let mut odd = calc(5, &[1, 2]);
     odd.push(0);
     for payload in [
@@ -77,7 +77,7 @@ fn silly_calc_closes_wrong_sizes_with_4900_without_calling_back() {
         calc(5, &[1; 10])[..23].to_vec(), // 9.5 u16s
     ] {
         h.bin(&a, &payload);
-        assert_eq!(h.expect(1), [Out::close(a.id, 4900)], "{payload:?}");
+        h.expect_closed(&mut a, 4900, &format!("{payload:?}"));
     }
     assert_eq!(h.stop(), Ok(()));
 }
@@ -85,10 +85,10 @@ fn silly_calc_closes_wrong_sizes_with_4900_without_calling_back() {
 #[test]
 fn silly_calc_closes_text_with_4901_without_calling_back() {
     let mut h = Harness::start("silly_calc");
-    let a = Client::new(0, 3);
+    let mut a = Client::new(0, 3);
     // Even a text message of a valid size is the wrong kind.
     h.text(&a, "\0\0\0\x05\0\x01");
-    assert_eq!(h.expect(1), [Out::close(a.id, 4901)]);
+    h.expect_closed(&mut a, 4901, "");
     assert_eq!(h.stop(), Ok(()));
 }
 
@@ -165,12 +165,12 @@ fn chat_relays_text_and_announces_to_the_other_members_of_the_endpoint() {
 #[test]
 fn chat_closes_binary_with_4901_without_calling_back() {
     let mut h = Harness::start("chat");
-    let (a, b) = (Client::on(0, 1, 1), Client::on(1, 1, 1));
+    let (mut a, b) = (Client::on(0, 1, 1), Client::on(1, 1, 1));
     h.open(&a);
     h.open(&b);
     h.take(1); // b joined
     h.bin(&a, b"hi");
-    assert_eq!(h.expect(1), [Out::close(a.id, 4901)]);
+    h.expect_closed(&mut a, 4901, "");
     assert_eq!(h.stop(), Ok(()));
 }
 
@@ -230,40 +230,40 @@ fn case(value: u8, payload: &[u8]) -> Vec<u8> {
 #[test]
 fn switch_closes_unknown_cases_with_4902() {
     let mut h = Harness::start("probe");
-    let a = Client::new(0, 1);
+    let mut a = Client::new(0, 1);
     for message in [case(16, &[]), case(200, &[1, 2]), case(255, &[])] {
         h.bin(&a, &message);
-        assert_eq!(h.expect(1), [Out::close(a.id, 4902)], "{message:?}");
+        h.expect_closed(&mut a, 4902, &format!("{message:?}"));
     }
     h.text(&a, "\x7f");
-    assert_eq!(h.expect(1), [Out::close(a.id, 4902)]);
+    h.expect_closed(&mut a, 4902, "");
     assert_eq!(h.stop(), Ok(()));
 }
 
 #[test]
 fn switch_closes_an_empty_message_with_4902() {
     let mut h = Harness::start("probe");
-    let a = Client::new(1, 1);
+    let mut a = Client::new(1, 1);
     h.bin(&a, b"");
-    assert_eq!(h.expect(1), [Out::close(a.id, 4902)]);
+    h.expect_closed(&mut a, 4902, "");
     h.text(&a, "");
-    assert_eq!(h.expect(1), [Out::close(a.id, 4902)]);
+    h.expect_closed(&mut a, 4902, "");
     assert_eq!(h.stop(), Ok(()));
 }
 
 #[test]
 fn switch_closes_the_wrong_kind_for_a_case_with_4901() {
     let mut h = Harness::start("probe");
-    let a = Client::new(0, 1);
+    let mut a = Client::new(0, 1);
     // Text for case 8 (binary, no arguments): the size would fit.
     h.text(&a, "\x08");
-    assert_eq!(h.expect(1), [Out::close(a.id, 4901)]);
+    h.expect_closed(&mut a, 4901, "");
     // Binary for case 3 (text).
     h.bin(&a, b"\x03abc");
-    assert_eq!(h.expect(1), [Out::close(a.id, 4901)]);
+    h.expect_closed(&mut a, 4901, "");
     // The kind is checked before the size.
     h.text(&a, "\x08too long");
-    assert_eq!(h.expect(1), [Out::close(a.id, 4901)]);
+    h.expect_closed(&mut a, 4901, "");
     assert_eq!(h.stop(), Ok(()));
 }
 
@@ -272,7 +272,7 @@ fn switch_closes_the_wrong_kind_for_a_case_with_4901() {
 #[test]
 fn scalars_arrive_in_the_declared_byte_order() {
     let mut h = Harness::start("probe");
-    let a = Client::new(1, 2);
+    let mut a = Client::new(1, 2);
     let net_u16 = [0x12, 0x34];
     let net_i64 = [0x80, 2, 3, 4, 5, 6, 7, 0xf8];
     let mut payload = vec![0xfe]; // net(u8)
@@ -306,7 +306,7 @@ fn scalars_arrive_in_the_declared_byte_order() {
         let mut wrong = payload.clone();
         wrong.resize(len, 0);
         h.bin(&a, &case(0, &wrong));
-        assert_eq!(h.expect(1), [Out::close(a.id, 4900)], "{len} bytes");
+        h.expect_closed(&mut a, 4900, &format!("{len} bytes"));
     }
     assert_eq!(h.stop(), Ok(()));
 }
@@ -314,14 +314,14 @@ fn scalars_arrive_in_the_declared_byte_order() {
 #[test]
 fn fixed_arrays_take_exactly_their_count() {
     let mut h = Harness::start("probe");
-    let a = Client::new(0, 2);
+    let mut a = Client::new(0, 2);
     // ntoh(u16; 3), then net(u8; 2).
     let payload = [0, 1, 0xff, 0xfe, 0x12, 0x34, 0xaa, 0xbb];
     h.bin(&a, &case(1, &payload));
     assert_eq!(h.expect(1), [Out::single(a.id, bin(&payload))]);
     for wrong in [&payload[..7], &[payload.as_slice(), &[0]].concat()] {
         h.bin(&a, &case(1, wrong));
-        assert_eq!(h.expect(1), [Out::close(a.id, 4900)], "{wrong:?}");
+        h.expect_closed(&mut a, 4900, &format!("{wrong:?}"));
     }
     assert_eq!(h.stop(), Ok(()));
 }
@@ -329,7 +329,7 @@ fn fixed_arrays_take_exactly_their_count() {
 #[test]
 fn a_range_of_0_to_16_takes_0_and_16_but_not_17() {
     let mut h = Harness::start("probe");
-    let a = Client::new(1, 2);
+    let mut a = Client::new(1, 2);
     for count in [0u16, 1, 16] {
         let values: Vec<u16> = (0..count).map(|i| 0xff00 ^ (0x0101 * i)).collect();
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_be_bytes()).collect();
@@ -345,7 +345,7 @@ fn a_range_of_0_to_16_takes_0_and_16_but_not_17() {
     // 17 elements, and a half element.
     for len in [34, 3] {
         h.bin(&a, &case(2, &vec![7; len]));
-        assert_eq!(h.expect(1), [Out::close(a.id, 4900)], "{len} bytes");
+        h.expect_closed(&mut a, 4900, &format!("{len} bytes"));
     }
     assert_eq!(h.stop(), Ok(()));
 }
@@ -353,7 +353,7 @@ fn a_range_of_0_to_16_takes_0_and_16_but_not_17() {
 #[test]
 fn a_string_of_1_to_8_bytes_counts_bytes_not_characters() {
     let mut h = Harness::start("probe");
-    let a = Client::new(0, 3);
+    let mut a = Client::new(0, 3);
     for accepted in ["x", "abcdefgh", "笑笑", "éé笑a"] {
         h.text(&a, &format!("\x03{accepted}"));
         assert_eq!(
@@ -365,7 +365,7 @@ fn a_string_of_1_to_8_bytes_counts_bytes_not_characters() {
     // 0 bytes, 9 bytes, 9 bytes in 3 characters.
     for refused in ["", "abcdefghi", "笑笑笑"] {
         h.text(&a, &format!("\x03{refused}"));
-        assert_eq!(h.expect(1), [Out::close(a.id, 4900)], "{refused:?}");
+        h.expect_closed(&mut a, 4900, &format!("{refused:?}"));
     }
     assert_eq!(h.stop(), Ok(()));
 }
@@ -373,7 +373,7 @@ fn a_string_of_1_to_8_bytes_counts_bytes_not_characters() {
 #[test]
 fn fifteen_arguments_the_most_allowed() {
     let mut h = Harness::start("probe");
-    let a = Client::new(1, 3);
+    let mut a = Client::new(1, 3);
     let args: Vec<u8> = (1..=15).collect();
     h.bin(&a, &case(4, &args));
     assert_eq!(h.expect(1), [Out::single(a.id, bin(&120u32.to_be_bytes()))]);
@@ -385,7 +385,7 @@ fn fifteen_arguments_the_most_allowed() {
     );
     for len in [14, 16] {
         h.bin(&a, &case(4, &vec![1; len]));
-        assert_eq!(h.expect(1), [Out::close(a.id, 4900)], "{len} bytes");
+        h.expect_closed(&mut a, 4900, &format!("{len} bytes"));
     }
     assert_eq!(h.stop(), Ok(()));
 }
@@ -395,7 +395,7 @@ fn fifteen_arguments_the_most_allowed() {
 #[test]
 fn getters_describe_the_current_client_and_state_persists() {
     let mut h = Harness::start("probe");
-    let a = Client::on(1, 5, 7).with_peer("198.51.100.9:4242");
+    let mut a = Client::on(1, 5, 7).with_peer("198.51.100.9:4242");
     let b = Client::on(0, 6, 3).with_peer("[2001:db8::1]:443");
     // A v4-mapped IPv6 peer stays IPv6.
     let c = Client::on(0, 7, 0).with_peer("[::ffff:192.0.2.1]:80");
@@ -429,7 +429,7 @@ fn getters_describe_the_current_client_and_state_persists() {
     );
     // No arguments: a byte more is the wrong size.
     h.bin(&a, b"\x08\x00");
-    assert_eq!(h.expect(1), [Out::close(a.id, 4900)]);
+    h.expect_closed(&mut a, 4900, "");
     assert_eq!(h.stop(), Ok(()));
 }
 

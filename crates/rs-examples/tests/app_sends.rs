@@ -182,10 +182,10 @@ fn to_every_except_cur_excepts_the_sender() {
 #[test]
 fn more_ids_than_the_range_allows_is_the_wrong_size() {
     let mut h = Harness::start("probe");
-    let [a, ..] = clients();
+    let [mut a, ..] = clients();
     let ids: Vec<ClientId> = (1..=65).map(|slot| id(1, slot, 1)).collect();
     h.bin(&a, &target(1, &ids));
-    assert_eq!(h.expect(1), [Out::close(a.id, 4900)]);
+    h.expect_closed(&mut a, 4900, "65 ids");
     // 64 is fine.
     h.bin(&a, &target(1, &ids[..64]));
     assert_eq!(

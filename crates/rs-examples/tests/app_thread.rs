@@ -30,13 +30,13 @@ fn a_read_returning_0_sends_nothing() {
 #[test]
 fn a_read_returning_4000_to_4899_closes_the_sender_with_that_code() {
     let mut h = Harness::start("probe");
-    let (a, b) = (Client::new(0, 1), Client::new(1, 1));
+    let (mut a, b) = (Client::new(0, 1), Client::new(1, 1));
     h.bin(&a, &returns(4000));
-    assert_eq!(h.expect(1), [Out::close(a.id, 4000)]);
+    h.expect_closed(&mut a, 4000, "");
     h.bin(&b, &returns(4899));
     assert_eq!(h.expect(1), [Out::close(b.id, 4899)]);
     assert_eq!(support::close_frame(4899), [0x88, 0x02, 0x13, 0x23]);
-    // The app goes on.
+    // The app goes on (with the next client of a's slot).
     h.bin(&a, &[5, 2]);
     assert_eq!(h.expect(1), [Out::single(a.id, text("t2"))]);
     assert_eq!(h.stop(), Ok(()));

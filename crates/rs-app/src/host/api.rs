@@ -14,6 +14,7 @@ use rs_proto::{
 use rs_ring::{Producer, PushError};
 
 use super::app_log::{self, LogLimit};
+use super::closed::ClosedClients;
 use super::load::App;
 use super::thread::AppSettings;
 use crate::abi::{self, AppConf, Ctx, HostApi, PeerAddr};
@@ -142,6 +143,8 @@ pub(crate) struct HostState {
     last_full_warning: Option<Instant>,
     /// The app's log lines this second (see `app_log`).
     pub(crate) log_limit: LogLimit,
+    /// The clients the app closed: their messages are read no more.
+    pub(crate) closed: ClosedClients,
     /// Set at shutdown: stop waiting for full outbound rings.
     stop: Arc<AtomicBool>,
 }
@@ -211,6 +214,7 @@ impl HostState {
             outbound,
             last_full_warning: None,
             log_limit: LogLimit::default(),
+            closed: ClosedClients::new(settings.worker_c as usize, settings.fd_alloc_c),
             stop,
         }
     }
@@ -425,9 +429,11 @@ impl HostState {
         }
     }
 
-    /// Sends a close frame with `code` to `client`, which closes it; the
-    /// status of the send (0, or 6 when the ring stays full at shutdown).
+    /// Sends a close frame with `code` to `client`, which closes it (its
+    /// messages are read no more); the status of the send (0, or 6 when the
+    /// ring stays full at shutdown).
     pub(crate) fn close_client(&mut self, client: ClientId, code: u16) -> i32 {
+        self.closed.close(client);
         self.close_frame.clear();
         encode_close(&mut self.close_frame, CloseCode::new(code), "");
         self.push_close_frame(client)

@@ -5,6 +5,7 @@
 
 mod api;
 mod app_log;
+mod closed;
 mod load;
 mod pace;
 mod thread;

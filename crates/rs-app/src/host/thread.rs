@@ -362,6 +362,7 @@ fn dispatch(
             // A member from here on in its worker's ring, before anything
             // the open callback sends.
             host.join(client.id);
+            host.closed.note(client.id);
             let status = app.open.map(|f| {
                 let details = OpenDetails::read(message.payload);
                 if details.is_none() {
@@ -384,6 +385,10 @@ fn dispatch(
             result
         }
         InboundKind::Read => {
+            if !host.closed.may_read(client.id) {
+                // Sent before the client learnt it was closed (see `closed`).
+                return Ok(());
+            }
             let (case, case_byte, payload) =
                 match select_case(app, message.data_kind, message.payload) {
                     Ok(found) => found,

@@ -515,6 +515,18 @@ impl Harness {
         got
     }
 
+    /// Expects the one message that closes `client` with `code` (`what`
+    /// says which case failed), then makes `client` its slot's next one:
+    /// a client the app closed is read no more, as it would be gone.
+    pub(crate) fn expect_closed(&mut self, client: &mut Client, code: u16, what: &str) {
+        assert_eq!(self.expect(1), [Out::close(client.id, code)], "{what}");
+        client.id = id(
+            client.id.worker(),
+            client.id.slot(),
+            client.id.generation() + 1,
+        );
+    }
+
     /// Waits (at most [`DEADLINE`]) for the next message, and returns when it
     /// was seen with it.
     pub(crate) fn next_timed(&mut self) -> (Instant, Out) {
