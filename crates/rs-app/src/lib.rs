@@ -51,7 +51,9 @@ pub use sdk::args;
 pub mod prelude {
     pub use crate::args::Elems;
     pub use crate::rs_app;
-    pub use crate::sdk::{Close, Conf, DataKind, Init, Level, Open, Read, SendError, Timer};
+    pub use crate::sdk::{
+        Close, Conf, DataKind, Init, Level, Open, Outbox, Read, SendError, Timer,
+    };
     pub use crate::wire::ClientId;
 }
 

@@ -19,18 +19,15 @@ use rs_app::prelude::*;
 struct Rooms {
     members: HashMap<u16, Vec<ClientId>>,
     names: HashMap<ClientId, String>,
+    /// The recipients of the message being sent, reused from one to the
+    /// next.
+    others: Vec<ClientId>,
 }
 
 /// The longest name a client may give, in characters.
 const MAX_NAME: usize = 32;
 
 impl Rooms {
-    fn others(&self, endpoint: u16, me: ClientId) -> Vec<ClientId> {
-        self.members.get(&endpoint).map_or_else(Vec::new, |m| {
-            m.iter().copied().filter(|&c| c != me).collect()
-        })
-    }
-
     /// How `client` is shown to the others.
     fn who(&self, client: ClientId) -> String {
         self.names
@@ -38,42 +35,27 @@ impl Rooms {
             .cloned()
             .unwrap_or_else(|| client.to_string())
     }
+
+    /// Sends `text` to the members of `endpoint` but `me`.
+    fn tell_others(
+        &mut self,
+        out: &mut Outbox,
+        endpoint: u16,
+        me: ClientId,
+        text: &str,
+    ) -> Result<(), SendError> {
+        let members = self.members.get(&endpoint).map_or(&[][..], Vec::as_slice);
+        self.others.clear();
+        self.others
+            .extend(members.iter().copied().filter(|&c| c != me));
+        out.w_str(text);
+        out.to_multi(DataKind::Utf8, &self.others)
+    }
 }
 
 /// The close code for a client whose text, as shown, is larger than the
 /// server can send (its control characters each take three bytes shown).
 const TOO_LARGE_FOR_THE_ROOM: i32 = 4009;
-
-/// Sends what was written to the other members of the current endpoint.
-fn to_room(rs: &mut impl Room) -> Result<(), SendError> {
-    let others = rs.others();
-    rs.send(&others)
-}
-
-/// What open, read and close have in common here.
-trait Room {
-    fn others(&mut self) -> Vec<ClientId>;
-    fn send(&mut self, to: &[ClientId]) -> Result<(), SendError>;
-}
-
-macro_rules! room {
-    ($ctx:ident) => {
-        impl Room for $ctx<'_, Rooms> {
-            fn others(&mut self) -> Vec<ClientId> {
-                let (endpoint, me) = (self.endpoint_id(), self.client_id());
-                self.state().others(endpoint, me)
-            }
-
-            fn send(&mut self, to: &[ClientId]) -> Result<(), SendError> {
-                self.to_multi(DataKind::Utf8, to)
-            }
-        }
-    };
-}
-
-room!(Open);
-room!(Read);
-room!(Close);
 
 /// Whether `c` would break a line or reorder what follows it: control
 /// characters, line and paragraph separators, and the bidirectional
@@ -114,25 +96,26 @@ fn name_from(given: &str) -> Option<String> {
 fn join(rs: &mut Open<Rooms>) -> i32 {
     let (endpoint, me) = (rs.endpoint_id(), rs.client_id());
     let name = rs.query_param("name").and_then(|n| name_from(&n));
-    let rooms = rs.state();
+    let (rooms, mut out) = rs.split();
     rooms.members.entry(endpoint).or_default().push(me);
     if let Some(name) = name {
         rooms.names.insert(me, name);
     }
-    let who = rooms.who(me);
-    rs.w_str(&format!("{who} joined"));
-    to_room(rs).map_or_else(SendError::status, |()| 0)
+    let joined = format!("{} joined", rooms.who(me));
+    rooms
+        .tell_others(&mut out, endpoint, me, &joined)
+        .map_or_else(SendError::status, |()| 0)
 }
 
 fn say(rs: &mut Read<Rooms>, text: &str) -> i32 {
-    let me = rs.client_id();
-    let who = rs.state().who(me);
+    let (endpoint, me) = (rs.endpoint_id(), rs.client_id());
+    let (rooms, mut out) = rs.split();
     let shown: String = text
         .chars()
         .map(|c| if breaks_a_line(c) { '\u{fffd}' } else { c })
         .collect();
-    rs.w_str(&format!("{who}: {shown}"));
-    match to_room(rs) {
+    let line = format!("{}: {shown}", rooms.who(me));
+    match rooms.tell_others(&mut out, endpoint, me, &line) {
         Ok(()) => 0,
         // A long list of recipients is split, but a text grows as it is
         // shown: the sender's doing, not the app's.
@@ -143,14 +126,15 @@ fn say(rs: &mut Read<Rooms>, text: &str) -> i32 {
 
 fn leave(rs: &mut Close<Rooms>) -> i32 {
     let (endpoint, me) = (rs.endpoint_id(), rs.client_id());
-    let rooms = rs.state();
+    let (rooms, mut out) = rs.split();
     if let Some(members) = rooms.members.get_mut(&endpoint) {
         members.retain(|&c| c != me);
     }
-    let who = rooms.who(me);
+    let left = format!("{} left", rooms.who(me));
     rooms.names.remove(&me);
-    rs.w_str(&format!("{who} left"));
-    to_room(rs).map_or_else(SendError::status, |()| 0)
+    rooms
+        .tell_others(&mut out, endpoint, me, &left)
+        .map_or_else(SendError::status, |()| 0)
 }
 
 rs_app! {

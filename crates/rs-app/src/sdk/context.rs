@@ -6,7 +6,7 @@
 //! | helper | `Init` | `Open` | `Read` | `Close` | `Timer` |
 //! |---|---|---|---|---|---|
 //! | `state`, `conf`, `log` | ✓ | ✓ | ✓ | ✓ | ✓ |
-//! | `w_*`, `to_single`, `to_multi`, `to_every`, `to_every_except_*` (by id), `close_client` | | ✓ | ✓ | ✓ | ✓ |
+//! | `w_*`, `to_single`, `to_multi`, `to_every`, `to_every_except_*` (by id), `close_client`, `split` (the state and an [`Outbox`] with those) | | ✓ | ✓ | ✓ | ✓ |
 //! | `client_id`, `endpoint_id` | | ✓ | ✓ | ✓ | |
 //! | `to_cur`, `to_every_except_cur`, `client_addr` | | ✓ | ✓ | | |
 //! | `subprotocol`, `query`, `header`, `query_param`, `cookie` | | ✓ | | | |
@@ -189,7 +189,7 @@ pub(crate) unsafe fn state_ptr<S>(ctx: *mut Ctx) -> *mut S {
     unsafe { ((*(*ctx).api).app_data)(ctx) }.cast::<S>()
 }
 
-impl<S> Raw<'_, S> {
+impl<'a, S> Raw<'a, S> {
     /// # Safety
     /// `ctx` is the live context the host passed to the running callback,
     /// and the app data was initialised with an `S` (by the init trampoline).
@@ -202,6 +202,17 @@ impl<S> Raw<'_, S> {
             ctx,
             api,
             state,
+            _callback: PhantomData,
+        }
+    }
+
+    /// The host pointers without the state, for an [`Outbox`] lent
+    /// beside it.
+    fn without_state(&self) -> Raw<'a, ()> {
+        Raw {
+            ctx: self.ctx,
+            api: self.api,
+            state: std::ptr::null_mut(),
             _callback: PhantomData,
         }
     }
@@ -428,77 +439,140 @@ macro_rules! writers {
     )*};
 }
 
+/// The writers and the sends by id, alike on every context that sends and
+/// on [`Outbox`].
+macro_rules! io_methods {
+    () => {
+        /// Appends bytes to the write buffer (`rs_w_p`).
+        pub fn w_bytes(&mut self, bytes: &[u8]) {
+            self.raw.write(bytes)
+        }
+
+        /// Appends a string's bytes, without a terminator (`rs_w_str`).
+        pub fn w_str(&mut self, text: &str) {
+            self.raw.write(text.as_bytes())
+        }
+
+        /// Appends one byte (`rs_w_uint8`).
+        pub fn w_u8(&mut self, value: u8) {
+            self.raw.write(&[value])
+        }
+
+        /// Appends one byte (`rs_w_int8`).
+        pub fn w_i8(&mut self, value: i8) {
+            self.raw.write(&value.to_ne_bytes())
+        }
+
+        writers! {
+            w_u16, w_u16_hton: u16, "uint16";
+            w_u32, w_u32_hton: u32, "uint32";
+            w_u64, w_u64_hton: u64, "uint64";
+            w_i16, w_i16_hton: i16, "int16";
+            w_i32, w_i32_hton: i32, "int32";
+            w_i64, w_i64_hton: i64, "int64";
+        }
+
+        /// Sends the write buffer to one client (`rs_to_single`). An id
+        /// whose client has gone reaches nobody.
+        pub fn to_single(&mut self, kind: DataKind, client: ClientId) -> Result<(), SendError> {
+            self.raw.send(kind, abi::TARGET_SINGLE, &[client])
+        }
+
+        /// Sends the write buffer to several clients (`rs_to_multi`).
+        pub fn to_multi(&mut self, kind: DataKind, clients: &[ClientId]) -> Result<(), SendError> {
+            self.raw.send(kind, abi::TARGET_MULTI, clients)
+        }
+
+        /// Sends the write buffer to every client of the app (`rs_to_every`).
+        pub fn to_every(&mut self, kind: DataKind) -> Result<(), SendError> {
+            self.raw.send(kind, abi::TARGET_EVERY, &[])
+        }
+
+        /// Sends the write buffer to every client but one
+        /// (`rs_to_every_except_single`).
+        pub fn to_every_except_single(
+            &mut self,
+            kind: DataKind,
+            client: ClientId,
+        ) -> Result<(), SendError> {
+            self.raw
+                .send(kind, abi::TARGET_EVERY_EXCEPT_SINGLE, &[client])
+        }
+
+        /// Sends the write buffer to every client but some
+        /// (`rs_to_every_except_multi`).
+        pub fn to_every_except_multi(
+            &mut self,
+            kind: DataKind,
+            clients: &[ClientId],
+        ) -> Result<(), SendError> {
+            self.raw.send(kind, abi::TARGET_EVERY_EXCEPT_MULTI, clients)
+        }
+
+        /// Closes a client with a close frame carrying `code`, which
+        /// must be in 4000-4899 (`rs_close_client`, an addition to
+        /// the seed's helpers).
+        pub fn close_client(&mut self, client: ClientId, code: u16) -> Result<(), SendError> {
+            self.raw.close_client(client, code)
+        }
+    };
+}
+
 macro_rules! io {
     ($($name:ident),*) => {$(
         impl<S> $name<'_, S> {
-            /// Appends bytes to the write buffer (`rs_w_p`).
-            pub fn w_bytes(&mut self, bytes: &[u8]) {
-                self.raw.write(bytes)
-            }
+            io_methods!();
 
-            /// Appends a string's bytes, without a terminator (`rs_w_str`).
-            pub fn w_str(&mut self, text: &str) {
-                self.raw.write(text.as_bytes())
-            }
-
-            /// Appends one byte (`rs_w_uint8`).
-            pub fn w_u8(&mut self, value: u8) {
-                self.raw.write(&[value])
-            }
-
-            /// Appends one byte (`rs_w_int8`).
-            pub fn w_i8(&mut self, value: i8) {
-                self.raw.write(&value.to_ne_bytes())
-            }
-
-            writers! {
-                w_u16, w_u16_hton: u16, "uint16";
-                w_u32, w_u32_hton: u32, "uint32";
-                w_u64, w_u64_hton: u64, "uint64";
-                w_i16, w_i16_hton: i16, "int16";
-                w_i32, w_i32_hton: i32, "int32";
-                w_i64, w_i64_hton: i64, "int64";
-            }
-
-            /// Sends the write buffer to one client (`rs_to_single`). An id
-            /// whose client has gone reaches nobody.
-            pub fn to_single(&mut self, kind: DataKind, client: ClientId) -> Result<(), SendError> {
-                self.raw.send(kind, abi::TARGET_SINGLE, &[client])
-            }
-
-            /// Sends the write buffer to several clients (`rs_to_multi`).
-            pub fn to_multi(&mut self, kind: DataKind, clients: &[ClientId]) -> Result<(), SendError> {
-                self.raw.send(kind, abi::TARGET_MULTI, clients)
-            }
-
-            /// Sends the write buffer to every client of the app (`rs_to_every`).
-            pub fn to_every(&mut self, kind: DataKind) -> Result<(), SendError> {
-                self.raw.send(kind, abi::TARGET_EVERY, &[])
-            }
-
-            /// Sends the write buffer to every client but one
-            /// (`rs_to_every_except_single`).
-            pub fn to_every_except_single(&mut self, kind: DataKind, client: ClientId) -> Result<(), SendError> {
-                self.raw.send(kind, abi::TARGET_EVERY_EXCEPT_SINGLE, &[client])
-            }
-
-            /// Sends the write buffer to every client but some
-            /// (`rs_to_every_except_multi`).
-            pub fn to_every_except_multi(&mut self, kind: DataKind, clients: &[ClientId]) -> Result<(), SendError> {
-                self.raw.send(kind, abi::TARGET_EVERY_EXCEPT_MULTI, clients)
-            }
-
-            /// Closes a client with a close frame carrying `code`, which
-            /// must be in 4000-4899 (`rs_close_client`, an addition to
-            /// the seed's helpers).
-            pub fn close_client(&mut self, client: ClientId, code: u16) -> Result<(), SendError> {
-                self.raw.close_client(client, code)
+            /// The state and an [`Outbox`] at once: what the state holds
+            /// (a room's members, say) can then be given to a send, which
+            /// `self.to_multi(kind, &self.state().members)` cannot do, the
+            /// state borrowing the whole context.
+            pub fn split(&mut self) -> (&mut S, Outbox<'_>) {
+                let outbox = Outbox {
+                    raw: self.raw.without_state(),
+                };
+                (self.raw.state(), outbox)
             }
         }
     )*};
 }
 
 io!(Open, Read, Close, Timer);
+
+/// The writers and the sends by id of a callback's context, apart from its
+/// state (see `split` on [`Open`], [`Read`], [`Close`] and [`Timer`]). Code
+/// that sends from several kinds of callback can take one.
+///
+/// ```
+/// use rs_app::prelude::*;
+///
+/// #[derive(Default)]
+/// struct Room {
+///     members: Vec<ClientId>,
+/// }
+///
+/// /// Tells the whole room; callable from open, read, close or the timer.
+/// fn announce(out: &mut Outbox, room: &Room, text: &str) -> Result<(), SendError> {
+///     out.w_str(text);
+///     out.to_multi(DataKind::Utf8, &room.members)
+/// }
+///
+/// fn join(rs: &mut Open<Room>) -> i32 {
+///     let me = rs.client_id();
+///     let (room, mut out) = rs.split();
+///     room.members.push(me);
+///     announce(&mut out, room, &format!("{me} joined")).map_or_else(SendError::status, |()| 0)
+/// }
+/// # fn say(rs: &mut Read<Room>, _: &[u8]) -> i32 { 0 }
+/// # rs_app! { state: Room, init: none, open: join, read: any(say, bytes()), close: none, timer: none }
+/// ```
+pub struct Outbox<'a> {
+    raw: Raw<'a, ()>,
+}
+
+impl Outbox<'_> {
+    io_methods!();
+}
 
 macro_rules! client {
     ($($name:ident),*) => {$(

@@ -6,7 +6,7 @@ mod context;
 mod macros;
 pub mod request;
 
-pub use context::{Close, Conf, DataKind, Init, Level, Open, Read, SendError, Timer};
+pub use context::{Close, Conf, DataKind, Init, Level, Open, Outbox, Read, SendError, Timer};
 
 /// What `rs_app!` expands to calls; not part of the API.
 #[doc(hidden)]
