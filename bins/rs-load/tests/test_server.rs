@@ -570,9 +570,11 @@ fn a_broadcast_delivery_that_never_comes_fails_a_timed_run() {
 fn a_broadcast_delivery_lost_late_in_a_timed_run_fails_it() {
     // Lost after three quarters of the run: the rounds stop, too late to
     // have waited half of it at the deadline, but far longer than any
-    // round before.
-    let port = serve(Behaviour::BroadcastLosingLate { after_ms: 750 });
-    let result = run_for(port, 1, &["broadcast", "--conns", "3", "--size", "20"]);
+    // round before. (A run of 4 s: the wait, 1 s, stays above ten times
+    // the slowest round even when a loaded machine held one up 40 ms,
+    // which a 1 s run's 250 ms did not.)
+    let port = serve(Behaviour::BroadcastLosingLate { after_ms: 3000 });
+    let result = run_for(port, 4, &["broadcast", "--conns", "3", "--size", "20"]);
     let error = result
         .expect_err("a lost delivery went unreported")
         .to_string();
