@@ -201,16 +201,7 @@ impl PidFile {
             // belong to another user (the server's, from a version that gave
             // it the pidfile, or planted), who could go on writing to it.
             // Unless a server still serves with it.
-            Ok(_) => {
-                if let Some(holder) = locked_by_another(path) {
-                    return Err(format!(
-                        "pidfile {}: a running server holds it{holder}; give this one a \
-                         --pidfile of its own, or stop that one first",
-                        path.display()
-                    ));
-                }
-                std::fs::remove_file(path).map_err(error)?;
-            }
+            Ok(_) => remove_previous(path)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(error(e)),
         }
@@ -241,7 +232,7 @@ impl PidFile {
             .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()));
         if let Err(e) = written {
             // Not left naming no process, or a part of this one's id. (Still
-            // this one's: locked, it is removed by no other server.)
+            // this one's: locked, no other server removes it.)
             let _ = std::fs::remove_file(path);
             return Err(error(e));
         }
@@ -277,21 +268,12 @@ const LOOK_PATIENCE: Duration = Duration::from_secs(1);
 /// Locks `file`, just created at `path`, and checks that it is still the
 /// file there. Another server starting with the same pidfile may have
 /// opened it in the meantime to see whether a server holds it (it then
-/// holds the lock for a moment: retried every millisecond for up to
-/// `patience`), found it not held, removed it and made its own: that one
-/// runs, this one is refused. Nothing at the path is removed on failure:
-/// it is the other server's.
+/// holds the lock for a moment: waited for up to `patience`), and found it
+/// not held, removed it and made its own: that one runs, this one is
+/// refused. Nothing at the path is removed on failure: it is the other
+/// server's.
 fn lock_new(path: &Path, file: &File, patience: Duration) -> Result<(), String> {
-    let give_up = Instant::now() + patience;
-    let locked = loop {
-        match flock_now(file) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < give_up => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            result => break result,
-        }
-    };
-    locked.map_err(|e| match e.kind() {
+    lock_within(file, patience).map_err(|e| match e.kind() {
         io::ErrorKind::WouldBlock => format!(
             "pidfile {}: another process kept it locked as it was created (another server \
              starting with it?); give this one a --pidfile of its own",
@@ -299,18 +281,95 @@ fn lock_new(path: &Path, file: &File, patience: Duration) -> Result<(), String> 
         ),
         _ => format!("pidfile {}: {e}", path.display()),
     })?;
-    let still_ours = file
-        .metadata()
+    if is_at(path, file) {
+        Ok(())
+    } else {
+        Err(started_at_once(path))
+    }
+}
+
+/// Removes the previous pidfile at `path`, unless a server still serves
+/// with it (and holds it locked). It is locked while it is checked to be
+/// the file at the path and removed: a server starting at the same time
+/// with the same pidfile, looking at it too, waits for that, then finds it
+/// gone, and cannot remove what this one creates next. A file that cannot
+/// be opened to find out is not taken for a running server's.
+fn remove_previous(path: &Path) -> Result<(), String> {
+    let error = |e: io::Error| format!("pidfile {}: {e}", path.display());
+    let mut file = match open_to_look(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => return std::fs::remove_file(path).map_err(error),
+    };
+    match lock_within(&file, LOOK_PATIENCE) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            return Err(format!(
+                "pidfile {}: a running server holds it{}; give this one a --pidfile of its own, \
+                 or stop that one first",
+                path.display(),
+                named_in(&mut file)
+            ));
+        }
+        Err(e) => return Err(error(e)),
+    }
+    if !is_at(path, &file) {
+        return Err(started_at_once(path));
+    }
+    // The lock goes with `file`, once the path no longer leads to it.
+    std::fs::remove_file(path).map_err(error)
+}
+
+/// The refusal of a server whose pidfile another server starting at the
+/// same time took over.
+fn started_at_once(path: &Path) -> String {
+    format!(
+        "pidfile {}: another server started with it at the same time{}; give this one a \
+         --pidfile of its own",
+        path.display(),
+        locked_by_another(path).unwrap_or_default()
+    )
+}
+
+/// Takes `file`'s exclusive `flock`, trying every millisecond for up to
+/// `patience` while another open file description holds it.
+fn lock_within(file: &File, patience: Duration) -> io::Result<()> {
+    let give_up = Instant::now() + patience;
+    loop {
+        match flock_now(file) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < give_up => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether `file` is still the file at `path`.
+fn is_at(path: &Path, file: &File) -> bool {
+    let at_path = std::fs::symlink_metadata(path);
+    file.metadata()
         .ok()
-        .zip(std::fs::symlink_metadata(path).ok());
-    match still_ours {
-        Some((f, p)) if (f.dev(), f.ino()) == (p.dev(), p.ino()) => Ok(()),
-        _ => Err(format!(
-            "pidfile {}: another server started with it at the same time{}; give this one a \
-             --pidfile of its own",
-            path.display(),
-            locked_by_another(path).unwrap_or_default()
-        )),
+        .zip(at_path.ok())
+        .is_some_and(|(f, p)| (f.dev(), f.ino()) == (p.dev(), p.ino()))
+}
+
+/// Opens the pidfile at `path` to read it: never through a link, never
+/// blocking on a FIFO or taking a terminal.
+fn open_to_look(path: &Path) -> io::Result<File> {
+    File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+}
+
+/// " (pid N)" as the pidfile `file` names it, or "".
+fn named_in(file: &mut File) -> String {
+    let mut text = String::new();
+    let _ = file.take(32).read_to_string(&mut text);
+    match text.trim().parse::<u32>() {
+        Ok(pid) => format!(" (pid {pid})"),
+        Err(_) => String::new(),
     }
 }
 
@@ -318,21 +377,12 @@ fn lock_new(path: &Path, file: &File, patience: Duration) -> Result<(), String> 
 /// names it (or "" if it names none), else `None`. A file that cannot be
 /// opened to find out is not taken for a running server's.
 fn locked_by_another(path: &Path) -> Option<String> {
-    let mut file = File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .ok()?;
+    let mut file = open_to_look(path).ok()?;
     // The lock, if taken, goes with the descriptor.
     if flock_now(&file).is_ok() {
         return None;
     }
-    let mut text = String::new();
-    let _ = (&mut file).take(32).read_to_string(&mut text);
-    Some(match text.trim().parse::<u32>() {
-        Ok(pid) => format!(" (pid {pid})"),
-        Err(_) => String::new(),
-    })
+    Some(named_in(&mut file))
 }
 
 impl Drop for PidFile {
@@ -409,6 +459,41 @@ mod tests {
             "{refused}"
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "4242\n");
+    }
+
+    #[test]
+    fn a_previous_pidfile_another_server_is_replacing_is_left_to_that_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ringsocket.pid");
+        // A previous run's, which the other server is looking at (locked
+        // while it checks it and removes it).
+        let previous = locked_file(&path, "1\n");
+        let removing = {
+            let path = path.clone();
+            std::thread::spawn(move || remove_previous(&path))
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        // The other removes it, makes its own, and lets the previous go.
+        std::fs::remove_file(&path).unwrap();
+        let _theirs = locked_file(&path, "4242\n");
+        drop(previous);
+        let refused = removing.join().unwrap().unwrap_err();
+        assert!(
+            refused.contains("another server started with it at the same time (pid 4242)"),
+            "{refused}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "4242\n");
+    }
+
+    #[test]
+    fn a_previous_pidfile_no_server_holds_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ringsocket.pid");
+        std::fs::write(&path, "1\n").unwrap();
+        remove_previous(&path).unwrap();
+        assert!(!path.exists());
+        // Gone already: nothing to do.
+        remove_previous(&path).unwrap();
     }
 
     #[test]

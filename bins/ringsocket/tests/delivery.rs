@@ -223,6 +223,35 @@ fn what_a_client_sent_before_another_clients_callback_closed_it_is_not_read() {
     assert_never_read(&server, &log, "sent as it was kicked");
 }
 
+#[test]
+fn closing_an_id_no_client_has_yet_silences_no_later_client() {
+    // Ids are predictable: the next client of a slot has its generation
+    // plus one. The app accepts to close such an id (the worker ignores
+    // it); the client that later gets it must still be read.
+    let server = probe_server(1, "");
+    let (mut a, id) = probe_client(&server);
+    let future = id + 1;
+    let close = [&[7u8][..], &future.to_be_bytes(), &4322u16.to_be_bytes()].concat();
+    a.send(Message::binary(close)).unwrap();
+    assert_eq!(next_message(&mut a), Message::binary(vec![1u8]));
+    a.close(None).unwrap();
+    while a.read().is_ok() {}
+    drop(a);
+    std::thread::sleep(Duration::from_millis(300)); // its slot freed
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        let (mut client, got) = probe_client(&server);
+        if got == future {
+            client.send(Message::binary(vec![8u8])).unwrap();
+            let info = text(&next_message(&mut client));
+            assert!(info.starts_with(&format!("id={future} ")), "{info}");
+            return;
+        }
+        held.push(client);
+    }
+    panic!("no client got the id {future} among 16");
+}
+
 // --------------------------------------------------------- target mixes
 
 #[test]

@@ -1922,9 +1922,15 @@ fn fd_alloc_c_connections_fit_beside_the_files_apps_opened_in_their_init() {
     );
     server.wait_until_listening();
     std::thread::sleep(Duration::from_millis(300)); // the readiness probe goes away
+    // (A readiness probe slow to go may take a place for a moment: one
+    // retry each.)
     let mut clients: Vec<Client> = (0..40)
         .map(|i| {
             try_connect_small(server.addr(), "/holds")
+                .or_else(|_| {
+                    std::thread::sleep(Duration::from_millis(300));
+                    try_connect_small(server.addr(), "/holds")
+                })
                 .unwrap_or_else(|e| panic!("client {i} of fd_alloc_c = 40: {e}"))
         })
         .collect();
