@@ -264,28 +264,35 @@ fn the_first_round_trip_is_measured_from_its_send() {
         delay: Duration::from_millis(2),
     });
     run(port, &["echo", "--conns", "1", "--count", "5"]).unwrap();
-    let steady = run(
-        port,
-        &["echo", "--conns", "1", "--count", "200", "--duration", "20"],
-    )
-    .unwrap()
-    .latency
-    .value_at_quantile(0.5);
-    let mut firsts: Vec<u64> = (0..9)
-        .map(|_| {
-            run(port, &["echo", "--conns", "1", "--count", "1"])
-                .unwrap()
-                .latency
-                .max()
-        })
-        .collect();
-    firsts.sort_unstable();
-    let median_first = firsts[firsts.len() / 2];
-    eprintln!("steady p50 {steady} ns; first round trips {firsts:?}");
-    assert!(
-        median_first < steady + 300_000,
-        "the median first round trip {median_first} ns is {} us above the steady p50 {steady} ns",
-        (median_first - steady) / 1000
+    // A loaded machine can hold a run's first message up a few hundred
+    // µs now and then: the bug shows in every attempt, noise in one.
+    let mut attempts = Vec::new();
+    for _ in 0..3 {
+        let steady = run(
+            port,
+            &["echo", "--conns", "1", "--count", "200", "--duration", "20"],
+        )
+        .unwrap()
+        .latency
+        .value_at_quantile(0.5);
+        let mut firsts: Vec<u64> = (0..9)
+            .map(|_| {
+                run(port, &["echo", "--conns", "1", "--count", "1"])
+                    .unwrap()
+                    .latency
+                    .max()
+            })
+            .collect();
+        firsts.sort_unstable();
+        let median_first = firsts[firsts.len() / 2];
+        eprintln!("steady p50 {steady} ns; first round trips {firsts:?}");
+        if median_first < steady + 300_000 {
+            return;
+        }
+        attempts.push((median_first, steady));
+    }
+    panic!(
+        "the median first round trip was 300 us or more above the steady p50 in each attempt (ns): {attempts:?}"
     );
 }
 
