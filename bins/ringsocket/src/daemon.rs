@@ -435,6 +435,31 @@ mod tests {
         file
     }
 
+    /// Plays another server starting with the pidfile at `path`, while this
+    /// one runs `step` on it: the other holds the file's lock (`held`),
+    /// removes the file, makes its own (naming pid 4242) and lets go.
+    /// `step` must refuse, naming the other, and leave its file in place.
+    fn another_server_takes_it_during(
+        path: &Path,
+        held: File,
+        step: impl FnOnce(&Path) -> Result<(), String> + Send + 'static,
+    ) {
+        let stepping = {
+            let path = path.to_owned();
+            std::thread::spawn(move || step(&path))
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::remove_file(path).unwrap();
+        let _theirs = locked_file(path, "4242\n");
+        drop(held);
+        let refused = stepping.join().unwrap().unwrap_err();
+        assert!(
+            refused.contains("another server started with it at the same time (pid 4242)"),
+            "{refused}"
+        );
+        assert_eq!(std::fs::read_to_string(path).unwrap(), "4242\n");
+    }
+
     #[test]
     fn a_pidfile_another_server_took_as_it_was_created_is_left_to_that_one() {
         let dir = tempfile::tempdir().unwrap();
@@ -444,21 +469,9 @@ mod tests {
         let ours = File::create_new(&path).unwrap();
         let look = File::open(&path).unwrap();
         flock_now(&look).unwrap();
-        let locking = {
-            let path = path.clone();
-            std::thread::spawn(move || lock_new(&path, &ours, Duration::from_secs(10)))
-        };
-        std::thread::sleep(Duration::from_millis(20));
-        // The other finds it not held, removes it and makes its own.
-        std::fs::remove_file(&path).unwrap();
-        let _theirs = locked_file(&path, "4242\n");
-        drop(look);
-        let refused = locking.join().unwrap().unwrap_err();
-        assert!(
-            refused.contains("another server started with it at the same time (pid 4242)"),
-            "{refused}"
-        );
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "4242\n");
+        another_server_takes_it_during(&path, look, move |path| {
+            lock_new(path, &ours, Duration::from_secs(10))
+        });
     }
 
     #[test]
@@ -468,21 +481,7 @@ mod tests {
         // A previous run's, which the other server is looking at (locked
         // while it checks it and removes it).
         let previous = locked_file(&path, "1\n");
-        let removing = {
-            let path = path.clone();
-            std::thread::spawn(move || remove_previous(&path))
-        };
-        std::thread::sleep(Duration::from_millis(20));
-        // The other removes it, makes its own, and lets the previous go.
-        std::fs::remove_file(&path).unwrap();
-        let _theirs = locked_file(&path, "4242\n");
-        drop(previous);
-        let refused = removing.join().unwrap().unwrap_err();
-        assert!(
-            refused.contains("another server started with it at the same time (pid 4242)"),
-            "{refused}"
-        );
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "4242\n");
+        another_server_takes_it_during(&path, previous, remove_previous);
     }
 
     #[test]
