@@ -470,6 +470,50 @@ fn a_fatal_read_status_runs_fini_once_then_exits_1_with_the_documented_line() {
 }
 
 #[test]
+fn an_app_that_failed_with_its_ring_full_is_not_waited_for_at_shutdown() {
+    // The failed app's ring stays full: the close notices of the shutdown
+    // wait in its worker's backlog for an app that will never take them.
+    let mut server = Server::start_with(
+        1,
+        &[AppSpec::simple("probe")],
+        r#""worker_c": 1, "max_ws_msg_size": 4096, "inbound_ring_buf_size": 1,
+           "shutdown_wait_ws": 3,"#,
+    );
+    let log = server.capture_stderr();
+    let mut failing = support::raw::RawWs::connect(server.addr(), "/probe");
+    failing.frame(); // welcome
+    // Case 12 sleeps 1 s, then case 6 returns -1: fatal (in one write,
+    // ahead of what fills the ring).
+    let mut fatal = support::raw::masked(support::raw::BINARY, &[12, 0x03, 0xe8]);
+    let minus_1 = [&[6u8][..], &(-1i32).to_be_bytes()].concat();
+    fatal.extend(support::raw::masked(support::raw::BINARY, &minus_1));
+    failing.send_raw(&fatal);
+    // Meanwhile others fill its ring (case 15: text it would log).
+    let mut others: Vec<Client> = (0..20).map(|_| connect(&server.url("/probe"))).collect();
+    for client in &mut others {
+        client
+            .send(Message::binary([&[15u8][..], &[b'x'; 3000]].concat()))
+            .unwrap();
+    }
+    assert!(
+        log.wait_for("shutting down", Duration::from_secs(10)),
+        "{}",
+        log.text()
+    );
+    let shutdown = Instant::now();
+    let status = server.wait_exit(Duration::from_secs(30));
+    let took = shutdown.elapsed();
+    assert_eq!(status.code(), Some(1), "{}", log.text());
+    // The clients it paused are let go after shutdown_wait_ws (3 s); the
+    // notices for the failed app are not waited for as long again.
+    assert!(
+        took < Duration::from_millis(5000),
+        "exited {took:?} after: {}",
+        log.text()
+    );
+}
+
+#[test]
 fn a_failed_init_skips_its_fini_and_the_other_apps_fini_runs() {
     let mut zz = start(&["good", "bad"], &[("ZZ_INIT_FAIL", "bad")], "", false);
     let status = zz.server.wait_exit(Duration::from_secs(20));

@@ -382,6 +382,9 @@ impl Worker {
                 // close notices of this shutdown, say) are still handed to
                 // it as it makes room, for as long again at most: an app
                 // hears of every client it was told of before its fini.
+                // Not an app that is gone (its failure stops the server):
+                // its ring is never read again.
+                self.drop_backlogs_of_gone_apps();
                 let open = self.slots.iter().any(|s| s.conn.is_some());
                 let waiting: usize = self.apps.iter().map(|a| a.backlog.len()).sum();
                 if !open && (waiting == 0 || waited > 2 * self.limits.close_timeout) {

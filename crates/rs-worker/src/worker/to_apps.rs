@@ -315,6 +315,25 @@ impl Worker {
         }
     }
 
+    /// Empties the backlogs of apps whose thread is gone (it dropped its
+    /// end of the ring): nothing will take them.
+    #[cold]
+    pub(super) fn drop_backlogs_of_gone_apps(&mut self) {
+        for app in &mut self.apps {
+            if !app.backlog.is_empty() && app.inbound.is_abandoned() {
+                log::debug!(
+                    "worker {}: {} notices for an app that is gone dropped",
+                    self.index,
+                    app.backlog.len()
+                );
+                // What paused clients read past them stays counted, until
+                // they are let go.
+                app.backlog_bytes -= app.backlog.iter().map(|q| q.payload.len()).sum::<usize>();
+                app.backlog.clear();
+            }
+        }
+    }
+
     /// Stops reading `slot` if its app's backlog [holds too
     /// much](Link::holds_too_much); it is read again once the backlog has
     /// drained. Whether it stopped.
