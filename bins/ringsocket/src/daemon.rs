@@ -279,7 +279,14 @@ fn lock_new(path: &Path, file: &File, patience: Duration) -> Result<(), String> 
              starting with it?); give this one a --pidfile of its own",
             path.display()
         ),
-        _ => format!("pidfile {}: {e}", path.display()),
+        // No lock to be had (a file system without flock): not left
+        // behind, where every later start would fail on it the same way.
+        _ => {
+            if is_at(path, file) {
+                let _ = std::fs::remove_file(path);
+            }
+            format!("pidfile {}: cannot lock it: {e}", path.display())
+        }
     })?;
     if is_at(path, file) {
         Ok(())
@@ -293,13 +300,24 @@ fn lock_new(path: &Path, file: &File, patience: Duration) -> Result<(), String> 
 /// the file at the path and removed: a server starting at the same time
 /// with the same pidfile, looking at it too, waits for that, then finds it
 /// gone, and cannot remove what this one creates next. A file that cannot
-/// be opened to find out is not taken for a running server's.
+/// be opened to find out is left alone (the start fails, saying why).
 fn remove_previous(path: &Path) -> Result<(), String> {
     let error = |e: io::Error| format!("pidfile {}: {e}", path.display());
     let mut file = match open_to_look(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(_) => return std::fs::remove_file(path).map_err(error),
+        // Made a symbolic link since it was looked at: removing the link
+        // follows nothing.
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return std::fs::remove_file(path).map_err(error);
+        }
+        Err(e) => {
+            return Err(format!(
+                "pidfile {}: cannot open it to see whether a running server holds it: {e}; \
+                 remove it, or give a --pidfile of its own",
+                path.display()
+            ));
+        }
     };
     match lock_within(&file, LOOK_PATIENCE) {
         Ok(()) => {}
@@ -403,22 +421,27 @@ pub(crate) fn remove_pidfile_now() {
     }
 }
 
-/// Removes the pidfile at `path` unless it names another process by now:
-/// a server started while this one still drained (see docs/operations.md)
-/// has written its own there.
+/// Removes the pidfile at `path` unless it is another server's by now: a
+/// server started while this one still drained (see docs/operations.md)
+/// has made its own there, which it holds locked (or it holds this one's
+/// while it removes it). Locked while it is checked and removed, as at
+/// start.
 fn remove_if_ours(path: &Path) {
-    let ours = std::process::id().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) if text.trim_end() == ours => {
-            if let Err(e) = std::fs::remove_file(path) {
-                log::debug!("cannot remove the pidfile {}: {e}", path.display());
-            }
-        }
-        Ok(_) => log::info!(
-            "the pidfile {} names another process now: left in place",
-            path.display()
-        ),
-        Err(e) => log::debug!("cannot read the pidfile {}: {e}", path.display()),
+    let shown = path.display();
+    let mut file = match open_to_look(path) {
+        Ok(file) => file,
+        Err(e) => return log::debug!("cannot read the pidfile {shown}: {e}"),
+    };
+    if flock_now(&file).is_err() {
+        return log::info!("the pidfile {shown} is another server's now: left in place");
+    }
+    if named_in(&mut file) != format!(" (pid {})", std::process::id()) {
+        return log::info!("the pidfile {shown} names another process now: left in place");
+    }
+    if is_at(path, &file)
+        && let Err(e) = std::fs::remove_file(path)
+    {
+        log::debug!("cannot remove the pidfile {shown}: {e}");
     }
 }
 
@@ -453,8 +476,10 @@ mod tests {
         let _theirs = locked_file(path, "4242\n");
         drop(held);
         let refused = stepping.join().unwrap().unwrap_err();
+        // (A `step` that started late finds the other's file, held.)
         assert!(
-            refused.contains("another server started with it at the same time (pid 4242)"),
+            refused.contains("another server started with it at the same time (pid 4242)")
+                || refused.contains("a running server holds it (pid 4242)"),
             "{refused}"
         );
         assert_eq!(std::fs::read_to_string(path).unwrap(), "4242\n");
@@ -482,6 +507,27 @@ mod tests {
         // while it checks it and removes it).
         let previous = locked_file(&path, "1\n");
         another_server_takes_it_during(&path, previous, remove_previous);
+    }
+
+    #[test]
+    fn at_exit_the_pidfile_is_removed_only_if_still_this_ones_and_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ringsocket.pid");
+        let ours = format!("{}\n", std::process::id());
+        // Held by a server that started while this one drained (looking
+        // at it, or having made it its own): left.
+        let held = locked_file(&path, &ours);
+        remove_if_ours(&path);
+        assert!(path.exists());
+        drop(held);
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "4242\n").unwrap();
+        remove_if_ours(&path);
+        assert!(path.exists(), "another process's");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, &ours).unwrap();
+        remove_if_ours(&path);
+        assert!(!path.exists());
     }
 
     #[test]

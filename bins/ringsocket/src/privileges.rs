@@ -71,10 +71,19 @@ pub(crate) fn lookup_user(name: &str) -> Result<User, String> {
     })
 }
 
+/// Room above what `fd_alloc_c` needs that root gives the hard open-files
+/// limit, for the files the apps' inits keep.
+const HARD_LIMIT_HEADROOM: u64 = 65_536;
+
+/// The hard open-files limit systemd gives services: root raises a lower
+/// one at least that far.
+const SYSTEMD_HARD_LIMIT: u64 = 524_288;
+
 /// Sets `RLIMIT_NOFILE` to what `fd_alloc_c` connections need on top of
 /// the workers' own descriptors (`worker_fds`). The soft limit becomes
-/// exactly that; as root the hard limit is raised to `fs.nr_open` if lower
-/// (never lowered). Where the hard limit stays below (not root, or root without
+/// exactly that; as root the hard limit is raised, if lower, to that plus
+/// 64 Ki, or systemd's 512 Ki if more, within `fs.nr_open` (never
+/// lowered). Where the hard limit stays below (not root, or root without
 /// `CAP_SYS_RESOURCE`, as in many containers), the soft limit stops at it
 /// and the warning returned says what to change.
 pub(crate) fn set_open_files_limit(
@@ -83,11 +92,18 @@ pub(crate) fn set_open_files_limit(
 ) -> Result<Option<String>, String> {
     let wanted = fd_alloc_c as u64 + worker_fds + RESERVED_FDS;
     let (_, hard) = open_files_limit()?;
-    // A hard limit raised goes to fs.nr_open: room for what the apps' inits
-    // open can then be made after privileges are gone (see
-    // `make_room_for_app_files`).
-    let ceiling = nr_open().filter(|&most| most > wanted).unwrap_or(wanted);
-    let raised = wanted > hard && is_root() && set_open_files(wanted, ceiling).is_ok();
+    // As root the hard limit gets room above it, so that room for what the
+    // apps' inits open can be made once privileges are gone (see
+    // `make_room_for_app_files`): bounded, as what the process starts
+    // inherits it.
+    let ceiling = nr_open().map_or(wanted, |most| {
+        wanted
+            .saturating_add(HARD_LIMIT_HEADROOM)
+            .max(SYSTEMD_HARD_LIMIT)
+            .min(most)
+    });
+    let raised =
+        hard < ceiling && ceiling >= wanted && is_root() && set_open_files(wanted, ceiling).is_ok();
     let soft = if raised { wanted } else { wanted.min(hard) };
     if !raised {
         set_open_files(soft, hard).map_err(|e| format!("setrlimit(RLIMIT_NOFILE, {soft}): {e}"))?;

@@ -504,6 +504,12 @@ fn an_app_that_failed_with_its_ring_full_is_not_waited_for_at_shutdown() {
     let status = server.wait_exit(Duration::from_secs(30));
     let took = shutdown.elapsed();
     assert_eq!(status.code(), Some(1), "{}", log.text());
+    assert!(
+        log.text()
+            .contains("notices for an app that is gone dropped"),
+        "nothing waited for the failed app: {}",
+        log.text()
+    );
     // The clients it paused are let go after shutdown_wait_ws (3 s); the
     // notices for the failed app are not waited for as long again.
     assert!(
