@@ -1898,6 +1898,56 @@ const rs_app_descriptor *ringsocket_app_v1(void) { return &hold_descriptor; }
 
 #[test]
 fn fd_alloc_c_connections_fit_beside_the_files_apps_opened_in_their_init() {
+    let (server, _build) = server_holding_files(None);
+    assert_forty_clients_served(&server);
+}
+
+#[test]
+fn under_a_hard_limit_just_enough_for_connections_room_is_made_for_files_or_asked_for() {
+    // fd_alloc_c 40 + two workers' own (2 x 6) + 64: 116 is what the
+    // connections need; the app's 100 files do not fit under 120.
+    let (mut server, _build) = server_holding_files(Some((120, 120)));
+    let log = server.capture_stderr();
+    if can_raise_hard_limits() {
+        // Root with CAP_SYS_RESOURCE raises the hard limit with room.
+        let limits: Vec<u64> = open_files_limits(server.pid())
+            .iter()
+            .map(|limit| limit.parse().unwrap())
+            .collect();
+        assert!(limits[0] >= 216 && limits[1] > limits[0], "{limits:?}");
+        assert_forty_clients_served(&server);
+    } else {
+        // Anyone else is told what to raise, with the numbers.
+        assert!(
+            log.wait_for(
+                "the apps opened 100 files in their init, and the open-files limit (120) leaves \
+                 room for only 4 of them beside fd_alloc_c = 40 connections: raise the hard limit",
+                Duration::from_secs(10)
+            ),
+            "{}",
+            log.text()
+        );
+    }
+}
+
+/// Whether this process may raise a hard limit: root with CAP_SYS_RESOURCE
+/// in its effective set (containers often drop it), as the server started
+/// from it would be.
+fn can_raise_hard_limits() -> bool {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|hex| u64::from_str_radix(hex.trim(), 16).unwrap())
+        .unwrap();
+    is_root() && effective & (1 << CAP_SYS_RESOURCE) != 0
+}
+
+/// A server with fd_alloc_c 40 and an app that holds 100 files from its
+/// init (more than the 64 the limit keeps for everything else), started
+/// with `open_files` limits if given; and the folder its app was built in.
+fn server_holding_files(open_files: Option<(u64, u64)>) -> (Server, tempfile::TempDir) {
     let build = tempfile::tempdir().unwrap();
     let source = build.path().join("holds_files.c");
     std::fs::write(&source, HOLDS_FILES_C).unwrap();
@@ -1913,15 +1963,20 @@ fn fd_alloc_c_connections_fit_beside_the_files_apps_opened_in_their_init() {
         &[AppSpec::at("holds", app)],
         &format!(r#"{}"worker_c": 2, "fd_alloc_c": 40,"#, run_as_user()),
     );
-    // 100 files: more than the 64 the limit keeps for everything else.
-    let mut server = Server::spawn_config_env(
-        tempfile::tempdir().unwrap(),
-        &config,
-        ports,
-        &[("HOLD_FDS", "100")],
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("HOLD_FDS", "100")];
+    let mut server = match open_files {
+        Some(limits) => Server::spawn_config_with_open_files(dir, &config, ports, &env, limits),
+        None => Server::spawn_config_env(dir, &config, ports, &env),
+    };
     server.wait_until_listening();
     std::thread::sleep(Duration::from_millis(300)); // the readiness probe goes away
+    (server, build)
+}
+
+/// Forty clients (fd_alloc_c) are taken, and each open callback could
+/// open its file too (no 4001).
+fn assert_forty_clients_served(server: &Server) {
     // (A readiness probe slow to go may take a place for a moment: one
     // retry each.)
     let mut clients: Vec<Client> = (0..40)
@@ -1934,7 +1989,6 @@ fn fd_alloc_c_connections_fit_beside_the_files_apps_opened_in_their_init() {
                 .unwrap_or_else(|e| panic!("client {i} of fd_alloc_c = 40: {e}"))
         })
         .collect();
-    // And each open callback could open its file (no 4001).
     std::thread::sleep(Duration::from_millis(300));
     for (i, client) in clients.iter_mut().enumerate() {
         set_timeout(client, Duration::from_millis(10));

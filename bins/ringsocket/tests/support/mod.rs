@@ -235,7 +235,11 @@ pub fn server_command_dying_by(signal: libc::c_int) -> Command {
 /// The server binary on `config`, its stderr piped, with `env` added to
 /// its environment.
 fn spawn_server(config: &Path, env: &[(&str, &str)]) -> Child {
-    server_command()
+    spawn_server_with(server_command(), config, env)
+}
+
+fn spawn_server_with(mut command: Command, config: &Path, env: &[(&str, &str)]) -> Child {
+    command
         .arg(config)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
@@ -323,6 +327,42 @@ impl Server {
         let config_path = dir.path().join("ringsocket.json5");
         std::fs::write(&config_path, config).unwrap();
         let child = spawn_server(&config_path, env);
+        Server {
+            child: Some(child),
+            ports,
+            _dir: dir,
+            config_path,
+        }
+    }
+
+    /// As [`Server::spawn_config_env`], the server started with the
+    /// open-files limit (`RLIMIT_NOFILE`) at `soft` and `hard`.
+    pub fn spawn_config_with_open_files(
+        dir: tempfile::TempDir,
+        config: &str,
+        ports: Vec<u16>,
+        env: &[(&str, &str)],
+        (soft, hard): (u64, u64),
+    ) -> Self {
+        let config_path = dir.path().join("ringsocket.json5");
+        std::fs::write(&config_path, config).unwrap();
+        let mut command = server_command();
+        // SAFETY: the closure runs in the forked child before exec, where
+        // only async-signal-safe calls are allowed: setrlimit is a system
+        // call, and building the error allocates nothing.
+        unsafe {
+            command.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = spawn_server_with(command, &config_path, env);
         Server {
             child: Some(child),
             ports,
