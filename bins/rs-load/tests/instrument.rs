@@ -525,20 +525,25 @@ fn the_other_hot_paths_do_not_allocate_per_message() {
         timed("2");
     });
     eprintln!("timed echo: 0.2 s {t_few} allocations, 2 s {t_many}");
+    // Ten times the work is at least 900 more rounds, handshakes or
+    // messages: an allocation per unit would add that many. A few dozen
+    // more came now and then on a loaded machine (68 for 900 handshakes
+    // once in CI, 0 in runs alone).
+    const MORE_AT_MOST: u64 = 200;
     assert!(
-        b_many.saturating_sub(b_few) < 50,
+        b_many.saturating_sub(b_few) < MORE_AT_MOST,
         "broadcast: {b_few} vs {b_many}"
     );
     assert!(
-        c_many.saturating_sub(c_few) < 50,
+        c_many.saturating_sub(c_few) < MORE_AT_MOST,
         "connect: {c_few} vs {c_many}"
     );
     assert!(
-        l_many.saturating_sub(l_few) < 50,
+        l_many.saturating_sub(l_few) < MORE_AT_MOST,
         "16 KiB echo: {l_few} vs {l_many}"
     );
     assert!(
-        t_many.saturating_sub(t_few) < 50,
+        t_many.saturating_sub(t_few) < MORE_AT_MOST,
         "timed echo: {t_few} vs {t_many}"
     );
 }
