@@ -129,15 +129,18 @@ fn connection(mut stream: TcpStream, behaviour: Behaviour, seen: &Seen) -> std::
             .replace("Upgrade: websocket\r\nConnection: Upgrade\r\n", ""),
         _ => request.switching_protocols(),
     };
+    // A broadcast client is listed before it learns it is open: the run
+    // starts its rounds once every client is open, and a message sent to a
+    // list without it would never reach it.
+    if let Behaviour::Broadcast = behaviour {
+        seen.clients.lock().unwrap().push(stream.try_clone()?);
+    }
     stream.write_all(answer.as_bytes())?;
     let index = {
         let mut messages = seen.messages.lock().unwrap();
         messages.push(0);
         messages.len() - 1
     };
-    if let Behaviour::Broadcast = behaviour {
-        seen.clients.lock().unwrap().push(stream.try_clone()?);
-    }
     let mut buf = vec![0u8; 1 << 17];
     let mut len = request.rest.len();
     buf[..len].copy_from_slice(&request.rest);
