@@ -72,46 +72,59 @@ pub(crate) fn lookup_user(name: &str) -> Result<User, String> {
 }
 
 /// Room above what `fd_alloc_c` needs that root gives the hard open-files
-/// limit, for the files the apps' inits keep.
+/// limit, for the apps' files.
 const HARD_LIMIT_HEADROOM: u64 = 65_536;
 
 /// The hard open-files limit systemd gives services: root raises a lower
 /// one at least that far.
 const SYSTEMD_HARD_LIMIT: u64 = 524_288;
 
-/// Sets `RLIMIT_NOFILE` to what `fd_alloc_c` connections need on top of
-/// the workers' own descriptors (`worker_fds`). The soft limit becomes
-/// exactly that; as root the hard limit is raised, if lower, to that plus
-/// 64 Ki, or systemd's 512 Ki if more, within `fs.nr_open` (never
-/// lowered). Where the hard limit stays below (not root, or root without
-/// `CAP_SYS_RESOURCE`, as in many containers), the soft limit stops at it
-/// and the warning returned says what to change.
+/// The descriptors `fd_alloc_c` connections need with the workers' own
+/// (`worker_fds`) and [`RESERVED_FDS`].
+pub(crate) fn descriptors_needed(fd_alloc_c: usize, worker_fds: u64) -> u64 {
+    fd_alloc_c as u64 + worker_fds + RESERVED_FDS
+}
+
+/// Sets `RLIMIT_NOFILE` for `needed` descriptors ([`descriptors_needed`]
+/// by `fd_alloc_c`). Connections are counted and refused past `fd_alloc_c`
+/// whatever the limit, so the limit only has to leave room: the soft limit
+/// goes up to the hard limit (within `fs.nr_open`; never lowered), and
+/// what connections do not take is the apps' (a file or a socket per
+/// client, say). As root the hard limit is raised first, if lower, to
+/// `needed` plus 64 Ki, or systemd's 512 Ki if more, within `fs.nr_open`.
+/// Where the hard limit is below `needed` (not root, or root without
+/// `CAP_SYS_RESOURCE`, as in many containers), the warning returned says
+/// what to change.
 pub(crate) fn set_open_files_limit(
+    needed: u64,
     fd_alloc_c: usize,
-    worker_fds: u64,
 ) -> Result<Option<String>, String> {
-    let wanted = fd_alloc_c as u64 + worker_fds + RESERVED_FDS;
-    let (_, hard) = open_files_limit()?;
-    // As root the hard limit gets room above it, so that room for what the
-    // apps' inits open can be made once privileges are gone (see
-    // `make_room_for_app_files`): bounded, as what the process starts
-    // inherits it.
-    let ceiling = nr_open().map_or(wanted, |most| {
-        wanted
+    let (soft, hard) = open_files_limit()?;
+    let nr_open = nr_open();
+    // Bounded, as what the process starts inherits it.
+    let ceiling = nr_open.map_or(needed, |most| {
+        needed
             .saturating_add(HARD_LIMIT_HEADROOM)
             .max(SYSTEMD_HARD_LIMIT)
             .min(most)
     });
-    let raised =
-        hard < ceiling && ceiling >= wanted && is_root() && set_open_files(wanted, ceiling).is_ok();
-    let soft = if raised { wanted } else { wanted.min(hard) };
-    if !raised {
-        set_open_files(soft, hard).map_err(|e| format!("setrlimit(RLIMIT_NOFILE, {soft}): {e}"))?;
-    }
-    Ok((soft < wanted).then(|| {
-        // No hard limit goes above fs.nr_open, whoever sets it.
-        let nr_open = nr_open().filter(|&nr_open| wanted > nr_open);
-        let (why, raise) = match nr_open {
+    let hard = if hard < ceiling
+        && ceiling >= needed
+        && is_root()
+        && set_open_files(soft.min(ceiling), ceiling).is_ok()
+    {
+        ceiling
+    } else {
+        hard
+    };
+    // No soft limit goes above fs.nr_open, even below an unlimited hard
+    // one; without it known, the soft limit goes as far as needed.
+    let top = nr_open
+        .map_or(needed.min(hard), |most| hard.min(most))
+        .max(soft);
+    set_open_files(top, hard).map_err(|e| format!("setrlimit(RLIMIT_NOFILE, {top}): {e}"))?;
+    Ok((top < needed).then(|| {
+        let (why, raise) = match nr_open.filter(|&nr_open| needed > nr_open) {
             Some(nr_open) => (
                 format!(" (above fs.nr_open, {nr_open}, which caps every process)"),
                 "raise fs.nr_open (sysctl) and the hard limit",
@@ -126,36 +139,29 @@ pub(crate) fn set_open_files_limit(
             ),
         };
         format!(
-            "the open-files limit is {soft}, below the {wanted} that fd_alloc_c = {fd_alloc_c} \
+            "the open-files limit is {top}, below the {needed} that fd_alloc_c = {fd_alloc_c} \
              needs{why}: {raise} or lower fd_alloc_c"
         )
     }))
 }
 
-/// Raises the soft `RLIMIT_NOFILE` by `held`, the descriptors the apps
-/// opened in their init (a database connection, a file kept open), so
-/// that they do not take the place of `fd_alloc_c` connections: the limit
-/// set from `fd_alloc_c` counts 64 for all the apps' files. Up to the hard
-/// limit (the server no longer has the privilege to raise it); a warning
-/// when that is too low.
-pub(crate) fn make_room_for_app_files(
+/// A warning when the open-files limit leaves less room than `held`, the
+/// descriptors the apps opened in their init and keep (a database pool,
+/// say), beside the `needed` descriptors of `fd_alloc_c` connections: they
+/// would take the place of connections. (The limit cannot be raised by
+/// then: the server no longer has the privilege.)
+pub(crate) fn app_files_warning(
     held: u64,
+    needed: u64,
     fd_alloc_c: usize,
 ) -> Result<Option<String>, String> {
-    let (soft, hard) = open_files_limit()?;
-    let wanted = soft.saturating_add(held);
-    // No soft limit goes above fs.nr_open, even below an unlimited hard one.
-    let most = nr_open()
-        .map_or(hard, |nr_open| hard.min(nr_open))
-        .max(soft);
-    let raised = wanted.min(most);
-    set_open_files(raised, hard).map_err(|e| format!("setrlimit(RLIMIT_NOFILE, {raised}): {e}"))?;
-    Ok((raised < wanted).then(|| {
+    let (soft, _) = open_files_limit()?;
+    let room = soft.saturating_sub(needed);
+    Ok((room < held).then(|| {
         format!(
-            "the apps opened {held} files in their init, and the open-files limit ({raised}) \
-             leaves room for only {} of them beside fd_alloc_c = {fd_alloc_c} connections: raise \
-             the hard limit (e.g. LimitNOFILE= in the systemd unit) or lower fd_alloc_c",
-            raised - soft
+            "the apps opened {held} files in their init, and the open-files limit ({soft}) \
+             leaves room for only {room} of them beside fd_alloc_c = {fd_alloc_c} connections: \
+             raise the hard limit (e.g. LimitNOFILE= in the systemd unit) or lower fd_alloc_c"
         )
     }))
 }
@@ -418,22 +424,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn room_for_more_files_than_the_limits_allow_is_made_as_far_as_they_go() {
+    fn files_beyond_the_room_the_limit_leaves_are_warned_about() {
         let (soft, _) = open_files_limit().unwrap();
-        let warning = make_room_for_app_files(1 << 40, 10).unwrap().unwrap();
-        let (raised, hard) = open_files_limit().unwrap();
+        let needed = soft - 10;
+        assert_eq!(app_files_warning(10, needed, 5).unwrap(), None);
         assert_eq!(
-            raised,
-            nr_open().map_or(hard, |most| hard.min(most)).max(soft)
-        );
-        assert_eq!(
-            warning,
+            app_files_warning(11, needed, 5).unwrap().unwrap(),
             format!(
-                "the apps opened 1099511627776 files in their init, and the open-files limit \
-                 ({raised}) leaves room for only {} of them beside fd_alloc_c = 10 connections: \
-                 raise the hard limit (e.g. LimitNOFILE= in the systemd unit) or lower fd_alloc_c",
-                raised - soft
+                "the apps opened 11 files in their init, and the open-files limit ({soft}) leaves \
+                 room for only 10 of them beside fd_alloc_c = 5 connections: raise the hard \
+                 limit (e.g. LimitNOFILE= in the systemd unit) or lower fd_alloc_c"
             )
+        );
+        let warning = app_files_warning(1, soft + 1, 5).unwrap().unwrap();
+        assert!(
+            warning.contains("leaves room for only 0 of them"),
+            "{warning}"
         );
     }
 }

@@ -1866,6 +1866,10 @@ static int32_t hold_open(rs_t *rs)
     int fd = open("/dev/null", O_RDONLY);
     if (fd < 0) return 4001;
     close(fd);
+    const char *keep = getenv("KEEP_PER_CLIENT");
+    for (int i = 0; keep && i < atoi(keep); i++) {
+        if (open("/dev/null", O_RDONLY) < 0) return 4002;
+    }
     return 0;
 }
 
@@ -1898,23 +1902,47 @@ const rs_app_descriptor *ringsocket_app_v1(void) { return &hold_descriptor; }
 
 #[test]
 fn fd_alloc_c_connections_fit_beside_the_files_apps_opened_in_their_init() {
-    let (server, _build) = server_holding_files(None);
+    let (server, _build) = server_holding_files(None, 100, 0);
     assert_forty_clients_served(&server);
+}
+
+#[test]
+fn the_soft_open_files_limit_goes_to_the_hard_limit_for_files_apps_open_per_client() {
+    // 40 connections and 3 files kept per client (160 with the app's 100
+    // from its init) fit under 1,000 but not under the 116 connections
+    // need: the soft limit goes to the hard one (or higher, with it, when
+    // root can raise that).
+    let (server, _build) = server_holding_files(Some((200, 1000)), 100, 3);
+    let limits: Vec<u64> = open_files_limits(server.pid())
+        .iter()
+        .map(|limit| limit.parse().unwrap())
+        .collect();
+    assert!(limits[0] >= 1000 && limits[0] == limits[1], "{limits:?}");
+    assert_forty_clients_served(&server);
+}
+
+#[test]
+fn a_higher_soft_open_files_limit_is_not_lowered() {
+    // Root with CAP_SYS_RESOURCE may raise the hard limit, never lower.
+    let (server, _build) = server_holding_files(Some((3000, 3000)), 0, 0);
+    let soft: u64 = open_files_limits(server.pid())[0].parse().unwrap();
+    assert!(soft >= 3000, "{soft}");
 }
 
 #[test]
 fn under_a_hard_limit_just_enough_for_connections_room_is_made_for_files_or_asked_for() {
     // fd_alloc_c 40 + two workers' own (2 x 6) + 64: 116 is what the
     // connections need; the app's 100 files do not fit under 120.
-    let (mut server, _build) = server_holding_files(Some((120, 120)));
+    let (mut server, _build) = server_holding_files(Some((120, 120)), 100, 0);
     let log = server.capture_stderr();
     if can_raise_hard_limits() {
-        // Root with CAP_SYS_RESOURCE raises the hard limit with room.
+        // Root with CAP_SYS_RESOURCE raises the hard limit with room, and
+        // the soft limit with it.
         let limits: Vec<u64> = open_files_limits(server.pid())
             .iter()
             .map(|limit| limit.parse().unwrap())
             .collect();
-        assert!(limits[0] >= 216 && limits[1] > limits[0], "{limits:?}");
+        assert!(limits[0] >= 216 && limits[1] == limits[0], "{limits:?}");
         assert_forty_clients_served(&server);
     } else {
         // Anyone else is told what to raise, with the numbers.
@@ -1944,10 +1972,16 @@ fn can_raise_hard_limits() -> bool {
     is_root() && effective & (1 << CAP_SYS_RESOURCE) != 0
 }
 
-/// A server with fd_alloc_c 40 and an app that holds 100 files from its
-/// init (more than the 64 the limit keeps for everything else), started
-/// with `open_files` limits if given; and the folder its app was built in.
-fn server_holding_files(open_files: Option<(u64, u64)>) -> (Server, tempfile::TempDir) {
+/// A server with fd_alloc_c 40 and an app that holds `held` files from its
+/// init (100: more than the 64 of what connections need that is kept for
+/// everything else) and `per_client` more for each client from its
+/// open callback, started with `open_files` limits if given; and the
+/// folder its app was built in.
+fn server_holding_files(
+    open_files: Option<(u64, u64)>,
+    held: u32,
+    per_client: u32,
+) -> (Server, tempfile::TempDir) {
     let build = tempfile::tempdir().unwrap();
     let source = build.path().join("holds_files.c");
     std::fs::write(&source, HOLDS_FILES_C).unwrap();
@@ -1964,7 +1998,8 @@ fn server_holding_files(open_files: Option<(u64, u64)>) -> (Server, tempfile::Te
         &format!(r#"{}"worker_c": 2, "fd_alloc_c": 40,"#, run_as_user()),
     );
     let dir = tempfile::tempdir().unwrap();
-    let env = [("HOLD_FDS", "100")];
+    let (held, per_client) = (held.to_string(), per_client.to_string());
+    let env = [("HOLD_FDS", &*held), ("KEEP_PER_CLIENT", &*per_client)];
     let mut server = match open_files {
         Some(limits) => Server::spawn_config_with_open_files(dir, &config, ports, &env, limits),
         None => Server::spawn_config_env(dir, &config, ports, &env),
@@ -1975,7 +2010,7 @@ fn server_holding_files(open_files: Option<(u64, u64)>) -> (Server, tempfile::Te
 }
 
 /// Forty clients (fd_alloc_c) are taken, and each open callback could
-/// open its file too (no 4001).
+/// open its files too (no 4001 or 4002).
 fn assert_forty_clients_served(server: &Server) {
     // (A readiness probe slow to go may take a place for a moment: one
     // retry each.)

@@ -204,6 +204,8 @@ struct Prepared {
     tls: Option<Arc<TlsConfig>>,
     apps: Vec<App>,
     routes: Arc<Routes>,
+    /// What `fd_alloc_c` connections need of the open-files limit.
+    descriptors_needed: u64,
 }
 
 fn prepare(config: &Config) -> Result<Prepared, String> {
@@ -215,7 +217,9 @@ fn prepare(config: &Config) -> Result<Prepared, String> {
     let worker_c = config.effective_worker_c();
     let addresses: usize = config.ports.iter().map(|p| p.bind_addrs().len()).sum();
     let worker_fds = worker_c as u64 * (privileges::FDS_PER_WORKER + addresses as u64);
-    if let Some(warning) = privileges::set_open_files_limit(config.fd_alloc_c, worker_fds)? {
+    let descriptors_needed = privileges::descriptors_needed(config.fd_alloc_c, worker_fds);
+    if let Some(warning) = privileges::set_open_files_limit(descriptors_needed, config.fd_alloc_c)?
+    {
         log::warn!("{warning}");
     }
     let mut listeners: Vec<Vec<Listener>> = (0..worker_c).map(|_| Vec::new()).collect();
@@ -260,6 +264,7 @@ fn prepare(config: &Config) -> Result<Prepared, String> {
         tls,
         apps,
         routes,
+        descriptors_needed,
     })
 }
 
@@ -318,6 +323,7 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         tls,
         apps,
         routes,
+        descriptors_needed,
         ..
     } = prepared;
     let worker_c = listeners.len();
@@ -369,7 +375,7 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         }
     }
 
-    // What the apps' inits open is counted, to make room for it.
+    // What the apps' inits open is counted: the limit must leave room for it.
     let open_before_inits = privileges::open_descriptors();
     let mut app_threads = Vec::new();
     for (((app, app_config), parker), (inbound, outbound)) in apps
@@ -408,12 +414,10 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
     let held = open_before_inits
         .zip(privileges::open_descriptors())
         .map_or(0, |(before, after)| after.saturating_sub(before));
-    if held > 0 {
-        match privileges::make_room_for_app_files(held, config.fd_alloc_c) {
-            Ok(None) => log::debug!("the apps' inits opened {held} files: room made for them"),
-            Ok(Some(warning)) => log::warn!("{warning}"),
-            Err(e) => log::warn!("{e}"),
-        }
+    match privileges::app_files_warning(held, descriptors_needed, config.fd_alloc_c) {
+        Ok(None) => log::debug!("the apps' inits opened {held} files"),
+        Ok(Some(warning)) => log::warn!("{warning}"),
+        Err(e) => log::warn!("{e}"),
     }
 
     let limits = Limits {
