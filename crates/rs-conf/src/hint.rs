@@ -47,8 +47,9 @@ enum Token<'a> {
     Slash,
 }
 
-/// The first missing comma or unquoted string value in `text`, if the scan
-/// gets that far.
+/// The first of the mistakes the module names in `text` (a missing comma
+/// or colon, a key or string value without the quotes it needs, a
+/// miscased `true`, `false` or `null`), if the scan gets that far.
 pub(crate) fn find(text: &str) -> Option<Hint> {
     let mut tokens = Tokens { text, at: 0 };
     // The top level holds one value, as an array of one would.

@@ -15,20 +15,22 @@
 //! A `wss://` listener wraps each connection in TLS (rustls on `ring`);
 //! the state machine reads and writes plaintext through the same byte
 //! stream either way (see `transport`). The certificates, chosen by SNI,
-//! are one [`TlsConfig`] shared by all workers and swapped as a whole on
-//! [`TlsConfig::reload`]; so are the endpoints, [`Routes`], on
-//! [`Routes::replace`]. A reload of both prepares the certificates
-//! ([`TlsConfig::prepare`]) and swaps them with the endpoints in one step
-//! ([`Routes::replace_with`]): a connection takes both at its accept, of
-//! one version.
+//! are one [`TlsConfig`] shared by all workers, and the endpoints one
+//! [`Routes`]. A reload prepares the certificates ([`TlsConfig::prepare`])
+//! and swaps them with the endpoints in one step ([`Routes::replace_with`]
+//! around [`TlsConfig::install`]): a connection takes both at its accept,
+//! of one version.
 //!
 //! Logging goes through `log`: refusals of new connections at `warn`,
 //! per-client events (protocol errors, timeouts, clients closed on a
 //! limit) at `debug`, details (reads paused and resumed) at `trace`.
 //!
+//! A worker is built from a [`WorkerSetup`] (its listeners, rings and
+//! limits: the daemon makes one per worker from the configuration), runs
+//! on a thread of its own, and stops through its handle:
+//!
 //! ```no_run
-//! use std::sync::Arc;
-//! use rs_worker::{Limits, Worker, WorkerSetup, ConnectionBudget};
+//! use rs_worker::{Worker, WorkerSetup};
 //! # fn setup() -> WorkerSetup { unimplemented!() }
 //! let worker = Worker::new(setup()).unwrap();
 //! let handle = worker.handle();

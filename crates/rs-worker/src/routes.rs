@@ -30,8 +30,8 @@ pub struct Endpoint {
 /// use rs_http::Router;
 /// use rs_worker::Routes;
 /// let routes = Routes::new(Router::new());
-/// assert_eq!(routes.len(), 0);
-/// routes.replace(Router::new()); // what SIGHUP does with a new table
+/// // What SIGHUP does with a new table (and the new certificates, if any).
+/// routes.replace_with(Some(Router::new()), || {});
 /// ```
 #[derive(Debug)]
 pub struct Routes {
@@ -75,14 +75,11 @@ impl Routes {
         }
     }
 
-    /// Routes connections accepted from now on to the endpoints of `router`.
-    pub fn replace(&self, router: Router<Endpoint>) {
-        self.replace_with(Some(router), || {});
-    }
-
-    /// Replaces the table by one for `router`, if given, at once with what
-    /// `also` swaps (the certificates): a connection accepted meanwhile gets
-    /// both old or both new. `also` should only swap; prepare before.
+    /// Routes connections accepted from now on to the endpoints of
+    /// `router`, if given, and at once with what `also` swaps (the
+    /// certificates, see [`TlsConfig::install`](crate::TlsConfig::install)):
+    /// a connection accepted meanwhile gets both old or both new. `also`
+    /// should only swap; prepare before.
     ///
     /// ```
     /// use rs_http::Router;
@@ -102,16 +99,6 @@ impl Routes {
         if let Some(table) = table {
             self.current.set(table);
         }
-    }
-
-    /// How many endpoints there are.
-    pub fn len(&self) -> usize {
-        self.current().router.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// The table in use: one handshake uses one version throughout.
@@ -165,9 +152,9 @@ mod tests {
             &*routes.current().kept_headers,
             ["Cookie".into(), "X-A".into(), "X-B".into()]
         );
-        routes.replace(Router::new());
+        routes.replace_with(Some(Router::new()), || {});
         assert!(routes.current().kept_headers.is_empty());
-        assert!(routes.is_empty());
+        assert_eq!(routes.current().router.len(), 0);
     }
 
     /// A router with `n` endpoints.

@@ -9,17 +9,24 @@
 //! `errno`), through `syscall(2)` elsewhere. Neither touches cancellation.
 
 use std::io::{self, IoSlice};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// `recv(fd, buf, 0)`.
-pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: recvfrom writes at most `buf.len()` bytes into `buf`, which is
     // valid and exclusively borrowed for the call; null address arguments
-    // ask for no peer address. A bad `fd` is reported as EBADF, not UB.
+    // ask for no peer address. `fd` is borrowed: open for the call.
     let n = unsafe {
         syscall6(
             libc::SYS_recvfrom,
-            [fd as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0],
+            [
+                fd.as_raw_fd() as usize,
+                buf.as_mut_ptr() as usize,
+                buf.len(),
+                0,
+                0,
+                0,
+            ],
         )
     };
     result(n)
@@ -27,14 +34,14 @@ pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
 
 /// `send(fd, buf, MSG_NOSIGNAL)`: a peer that went away is an `EPIPE`
 /// error, never a SIGPIPE.
-pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: sendto reads at most `buf.len()` bytes from `buf`, valid for
     // the call; a null address with length 0 sends on the connection.
     let n = unsafe {
         syscall6(
             libc::SYS_sendto,
             [
-                fd as usize,
+                fd.as_raw_fd() as usize,
                 buf.as_ptr() as usize,
                 buf.len(),
                 libc::MSG_NOSIGNAL as usize,
@@ -49,7 +56,7 @@ pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 /// `sendmsg(fd, bufs, MSG_NOSIGNAL)`: several buffers in one system call,
 /// and, like [`send`], a peer that went away is `EPIPE`, never a SIGPIPE
 /// (whatever an app library did to the signal's disposition).
-pub(crate) fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     // SAFETY: an all-zero msghdr is valid (no address, no control data).
     let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
     // IoSlice has the layout of iovec (std guarantees it on Unix); sendmsg
@@ -62,7 +69,7 @@ pub(crate) fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         syscall6(
             libc::SYS_sendmsg,
             [
-                fd as usize,
+                fd.as_raw_fd() as usize,
                 (&raw const message) as usize,
                 libc::MSG_NOSIGNAL as usize,
                 0,
@@ -78,7 +85,7 @@ pub(crate) fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
 /// acknowledged (`TCP_INFO`'s `tcpi_bytes_acked`, Linux 4.1 and later):
 /// evidence that the peer is receiving, which a full receive window (a peer
 /// that stopped reading) stops. Not on the data path: through libc.
-pub(crate) fn bytes_acked(fd: RawFd) -> io::Result<u64> {
+pub(crate) fn bytes_acked(fd: BorrowedFd<'_>) -> io::Result<u64> {
     // SAFETY: tcp_info is plain integers, for which all zeroes is valid.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
@@ -86,7 +93,7 @@ pub(crate) fn bytes_acked(fd: RawFd) -> io::Result<u64> {
     // that size, and stores the length it wrote in `len`.
     let status = unsafe {
         libc::getsockopt(
-            fd,
+            fd.as_raw_fd(),
             libc::IPPROTO_TCP,
             libc::TCP_INFO,
             std::ptr::from_mut(&mut info).cast(),
@@ -106,11 +113,11 @@ pub(crate) fn bytes_acked(fd: RawFd) -> io::Result<u64> {
 
 /// How many bytes socket `fd` has received that were not read yet
 /// (`FIONREAD`). Not on the data path: through libc.
-pub(crate) fn unread_len(fd: RawFd) -> io::Result<usize> {
+pub(crate) fn unread_len(fd: BorrowedFd<'_>) -> io::Result<usize> {
     let mut len: libc::c_int = 0;
     // SAFETY: FIONREAD writes one int through its pointer, which points to
     // `len`.
-    let status = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut len) };
+    let status = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut len) };
     if status != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -194,7 +201,7 @@ unsafe fn syscall6(number: libc::c_long, args: [usize; 6]) -> isize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     use std::os::unix::net::UnixStream;
 
     #[test]
@@ -202,22 +209,22 @@ mod tests {
         let (a, b) = UnixStream::pair().unwrap();
         b.set_nonblocking(true).unwrap();
         let mut buf = [0u8; 16];
-        let err = recv(b.as_raw_fd(), &mut buf).unwrap_err();
+        let err = recv(b.as_fd(), &mut buf).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
-        assert_eq!(send(a.as_raw_fd(), b"hello").unwrap(), 5);
-        assert_eq!(recv(b.as_raw_fd(), &mut buf).unwrap(), 5);
+        assert_eq!(send(a.as_fd(), b"hello").unwrap(), 5);
+        assert_eq!(recv(b.as_fd(), &mut buf).unwrap(), 5);
         assert_eq!(&buf[..5], b"hello");
         drop(a);
-        assert_eq!(recv(b.as_raw_fd(), &mut buf).unwrap(), 0, "end of stream");
+        assert_eq!(recv(b.as_fd(), &mut buf).unwrap(), 0, "end of stream");
     }
 
     #[test]
-    fn writev_sends_every_buffer_in_order() {
+    fn send_vectored_sends_every_buffer_in_order() {
         let (a, b) = UnixStream::pair().unwrap();
         let bufs = [IoSlice::new(b"ab"), IoSlice::new(b""), IoSlice::new(b"cde")];
-        assert_eq!(writev(a.as_raw_fd(), &bufs).unwrap(), 5);
+        assert_eq!(send_vectored(a.as_fd(), &bufs).unwrap(), 5);
         let mut buf = [0u8; 8];
-        assert_eq!(recv(b.as_raw_fd(), &mut buf).unwrap(), 5);
+        assert_eq!(recv(b.as_fd(), &mut buf).unwrap(), 5);
         assert_eq!(&buf[..5], b"abcde");
     }
 
@@ -225,15 +232,15 @@ mod tests {
     fn sending_to_a_closed_peer_is_an_error_not_a_signal() {
         let (a, b) = UnixStream::pair().unwrap();
         drop(b);
-        let err = send(a.as_raw_fd(), b"x").unwrap_err();
+        let err = send(a.as_fd(), b"x").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
     }
 
     #[test]
-    fn writev_to_a_closed_peer_is_an_error_not_a_signal() {
+    fn send_vectored_to_a_closed_peer_is_an_error_not_a_signal() {
         let (a, b) = UnixStream::pair().unwrap();
         drop(b);
-        let err = writev(a.as_raw_fd(), &[IoSlice::new(b"x")]).unwrap_err();
+        let err = send_vectored(a.as_fd(), &[IoSlice::new(b"x")]).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
     }
 
@@ -243,25 +250,26 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut sender = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut receiver, _) = listener.accept().unwrap();
-        let before = bytes_acked(sender.as_raw_fd()).unwrap();
+        let before = bytes_acked(sender.as_fd()).unwrap();
         sender.write_all(&[7; 1000]).unwrap();
         receiver.read_exact(&mut [0; 1000]).unwrap();
         // The acknowledgement may trail the data by a moment.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while bytes_acked(sender.as_raw_fd()).unwrap() < before + 1000 {
+        while bytes_acked(sender.as_fd()).unwrap() < before + 1000 {
             assert!(std::time::Instant::now() < deadline, "never acknowledged");
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         let (a, _b) = UnixStream::pair().unwrap();
-        assert!(bytes_acked(a.as_raw_fd()).is_err(), "not a TCP socket");
+        assert!(bytes_acked(a.as_fd()).is_err(), "not a TCP socket");
     }
 
     #[test]
-    fn a_bad_descriptor_is_an_error() {
+    fn a_descriptor_that_is_no_socket_is_an_error() {
+        let file = std::fs::File::open("/dev/null").unwrap();
         let mut buf = [0u8; 4];
         assert_eq!(
-            recv(-1, &mut buf).unwrap_err().raw_os_error(),
-            Some(libc::EBADF)
+            recv(file.as_fd(), &mut buf).unwrap_err().raw_os_error(),
+            Some(libc::ENOTSOCK)
         );
     }
 }

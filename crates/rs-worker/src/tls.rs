@@ -23,15 +23,20 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::current::Current;
 
-/// The TLS server configuration all workers share, replaced as a whole by
-/// [`reload`](Self::reload).
+/// The TLS server configuration all workers share, replaced as a whole on
+/// reload: [`prepare`](Self::prepare), then [`install`](Self::install).
 ///
 /// ```no_run
 /// # fn certs() -> Vec<rs_conf::CertConfig> { unimplemented!() }
-/// let tls = rs_worker::TlsConfig::load(&certs())?;
-/// // On SIGHUP: new handshakes use the new files; a failure keeps the old.
-/// if let Err(e) = tls.reload(&certs()) {
-///     log::error!("certificates not reloaded: {e}");
+/// # fn new_router() -> rs_http::Router<rs_worker::Endpoint> { unimplemented!() }
+/// # let routes = rs_worker::Routes::new(rs_http::Router::new());
+/// use rs_worker::TlsConfig;
+/// let tls = TlsConfig::load(&certs())?;
+/// // On SIGHUP: new handshakes use the new files with the new endpoints; a
+/// // failure keeps the old.
+/// match TlsConfig::prepare(&certs()) {
+///     Ok(prepared) => routes.replace_with(Some(new_router()), || tls.install(prepared)),
+///     Err(e) => log::error!("certificates not reloaded: {e}"),
 /// }
 /// # Ok::<(), rs_worker::CertError>(())
 /// ```
@@ -62,21 +67,17 @@ impl TlsConfig {
         })
     }
 
-    /// Reads the files again and, if all is well, makes new handshakes use
-    /// them. On error the certificates in use stay.
-    pub fn reload(&self, certs: &[CertConfig]) -> Result<(), CertError> {
-        self.install(Self::prepare(certs)?);
-        Ok(())
-    }
-
-    /// [`reload`](Self::reload)'s first half: reads the files and builds
-    /// the configuration, to be [installed](Self::install) later (with the
-    /// endpoints, say: [`Routes::replace_with`](crate::Routes::replace_with)).
+    /// A reload's first half: reads the files again and builds the
+    /// configuration, to be [installed](Self::install) if all is well (on
+    /// error the certificates in use stay).
     pub fn prepare(certs: &[CertConfig]) -> Result<PreparedCerts, CertError> {
         Ok(PreparedCerts(build(certs)?))
     }
 
-    /// Makes new handshakes use `certs`.
+    /// Makes new handshakes use `certs`. Called within
+    /// [`Routes::replace_with`](crate::Routes::replace_with), so that a
+    /// connection accepted meanwhile gets endpoints and certificates of one
+    /// version.
     pub fn install(&self, certs: PreparedCerts) {
         self.current.set(certs.0);
     }

@@ -4,7 +4,7 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use mio::net::TcpStream;
@@ -109,7 +109,7 @@ impl Transport {
     /// them resets the connection (RST), which may throw away what the
     /// client has not read of ours yet.
     pub(crate) fn has_unread_input(&mut self) -> bool {
-        sys::unread_len(self.tcp_mut().as_raw_fd()).is_ok_and(|n| n > 0)
+        sys::unread_len(self.tcp_mut().as_fd()).is_ok_and(|n| n > 0)
     }
 
     /// Shuts down the sending side of the socket (after
@@ -122,7 +122,7 @@ impl Transport {
 impl Read for Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Self::Plain(tcp) => sys::recv(tcp.as_raw_fd(), buf),
+            Self::Plain(tcp) => sys::recv(tcp.as_fd(), buf),
             Self::Tls(stream) => stream.read(buf),
         }
     }
@@ -131,14 +131,14 @@ impl Read for Transport {
 impl Write for Transport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Self::Plain(tcp) => sys::send(tcp.as_raw_fd(), buf),
+            Self::Plain(tcp) => sys::send(tcp.as_fd(), buf),
             Self::Tls(stream) => stream.write(buf),
         }
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
-            Self::Plain(tcp) => sys::writev(tcp.as_raw_fd(), bufs),
+            Self::Plain(tcp) => sys::send_vectored(tcp.as_fd(), bufs),
             Self::Tls(stream) => stream.write_vectored(bufs),
         }
     }

@@ -59,12 +59,12 @@
 //!
 //! | offset    | size  | field                                              |
 //! |-----------|-------|----------------------------------------------------|
-//! | 0         | 1     | target: `abi::TARGET_SINGLE`, `MULTI`, `EVERY`, `EVERY_EXCEPT_SINGLE` or `EVERY_EXCEPT_MULTI` |
-//! | 1         | 1     | flags: bit 0 [`FLAG_CLOSE_AFTER`], others 0        |
+//! | 0         | 1     | target: `abi::TARGET_SINGLE`, `MULTI`, `EVERY`, `EVERY_EXCEPT_SINGLE` or `EVERY_EXCEPT_MULTI`, or [`TARGET_JOIN`] |
+//! | 1         | 1     | flags: bit 0 [`FLAG_CLOSE_AFTER`], bit 1 [`FLAG_LENT`], others 0 |
 //! | 2         | 2     | reserved, 0                                        |
-//! | 4         | 4     | id count `n`: 1 for the single targets, 0 for every |
+//! | 4         | 4     | id count `n`: 1 for the single targets and join, 0 for every |
 //! | 8         | 8 × n | client ids (none 0)                                |
-//! | 8 + 8n    | rest  | the frame (at least one byte)                      |
+//! | 8 + 8n    | rest  | the frame (at least one byte; none for join), or a lent payload's place (below) |
 //!
 //! `TARGET_CUR` and `TARGET_EVERY_EXCEPT_CUR` never appear: the app thread
 //! resolves them to the single targets with the current client's id.

@@ -582,7 +582,7 @@ fn a_reload_serves_new_handshakes_with_the_new_files() {
         presented(&handshake(&tls, any_cert_client(), "a.test").unwrap()),
         old
     );
-    tls.reload(&config).unwrap();
+    tls.install(TlsConfig::prepare(&config).unwrap());
     assert_eq!(
         presented(&handshake(&tls, any_cert_client(), "a.test").unwrap()),
         new
@@ -597,7 +597,7 @@ fn a_failed_reload_keeps_the_certificates_in_use() {
     let tls = TlsConfig::load(&config).unwrap();
     std::fs::write(&key, "not a key").unwrap();
     assert!(matches!(
-        tls.reload(&config).unwrap_err(),
+        TlsConfig::prepare(&config).unwrap_err(),
         CertError::NoKey { cert: 0, .. }
     ));
     assert_eq!(

@@ -119,8 +119,10 @@ pub(super) struct Conn {
     pub(super) partial: usize,
     /// It sent something since the last idle check (see `idle`).
     pub(super) heard: bool,
-    /// The last idle check pinged it, having heard nothing before.
-    pub(super) pinged: bool,
+    /// The last idle check held one strike against it: it was silent (and
+    /// was pinged), or its output was paused and its peer acknowledged
+    /// none of it. A second strike in a row closes it.
+    pub(super) struck: bool,
     /// The bytes its peer had acknowledged at the last idle check that
     /// found it silent (see `idle`).
     pub(super) acked: u64,
@@ -205,7 +207,7 @@ impl Worker {
             read_deferred: None,
             partial: 0,
             heard: true,
-            pinged: false,
+            struck: false,
             acked: 0,
             peer_closed: false,
             output_paused: false,

@@ -16,7 +16,7 @@
 //! One flag set per read is all the data path pays; the check walks the
 //! connections once per tick, and asks the kernel only about silent ones.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 
 use rs_proto::CloseCode;
 
@@ -53,12 +53,12 @@ impl Worker {
                 continue;
             }
             if std::mem::take(&mut conn.heard) && !conn.output_paused {
-                conn.pinged = false;
+                conn.struck = false;
                 continue;
             }
             // Unknown (not TCP, or a kernel without the count) is the
             // same as no progress: only the ping's answer counts then.
-            let counted = sys::bytes_acked(conn.stream.tcp_mut().as_raw_fd());
+            let counted = sys::bytes_acked(conn.stream.tcp_mut().as_fd());
             let acked = *counted.as_ref().unwrap_or(&0);
             let receiving =
                 acked.saturating_sub(std::mem::replace(&mut conn.acked, acked)) > PING_ON_THE_WIRE;
@@ -70,8 +70,8 @@ impl Worker {
                 // reader's may stay shut for a while). Not judged at all
                 // without the count: max_pending_output still holds.
                 if receiving || counted.is_err() {
-                    conn.pinged = false;
-                } else if !std::mem::replace(&mut conn.pinged, true) {
+                    conn.struck = false;
+                } else if !std::mem::replace(&mut conn.struck, true) {
                     // Its first tick without progress.
                 } else {
                     log::debug!(
@@ -86,8 +86,8 @@ impl Worker {
                 }
                 continue;
             }
-            if !conn.pinged {
-                conn.pinged = true;
+            if !conn.struck {
+                conn.struck = true;
                 self.send(slot, &mut Frame::new(&PING));
             } else if receiving {
                 log::debug!(

@@ -164,7 +164,7 @@ impl Worker {
         log::trace!("client {}: reading resumed", conn.id);
         conn.output_paused = false;
         // Its strikes for not reading (see `check_idle`) end with it.
-        conn.pinged = false;
+        conn.struck = false;
         self.defer_read(slot, true);
     }
 
