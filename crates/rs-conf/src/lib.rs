@@ -49,6 +49,7 @@
 //! ```
 
 pub mod defaults;
+mod diff;
 mod error;
 mod extract;
 mod files;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rs_conf::{Config, EndpointConfig, EndpointUrl, PortConfig};
+use rs_conf::{Config, EndpointConfig, EndpointUrl};
 use rs_worker::TlsConfig;
 
 use super::{Server, build_router};
@@ -45,14 +45,15 @@ impl Server {
             log::info!("SIGHUP: RUST_LOG is set and decides the log level");
         }
         // Said whatever happens to the certificates and endpoints below.
-        let unapplied = needs_restart(&self.started, &config);
+        let changed = self.started.changed_keys(&config);
+        let unapplied = needs_restart(&changed);
         if !unapplied.is_empty() {
             log::warn!(
                 "SIGHUP: changed settings that apply only at a restart: {}",
                 unapplied.join(", ")
             );
         }
-        let routes_reloadable = self.routes_reloadable(&config);
+        let routes_reloadable = routes_reloadable(&changed);
         // Built first, as the certificates are below: then they are swapped
         // together (a connection takes both at accept, of one version).
         let router = if routes_reloadable {
@@ -119,102 +120,40 @@ impl Server {
             self.endpoints_from = config;
         }
     }
-
-    /// Whether the endpoints of `config` can replace those in use: its
-    /// ports and apps are those the server runs (listening sockets and
-    /// loaded apps stay). Says why not.
-    fn routes_reloadable(&self, config: &Config) -> bool {
-        let apps = |c: &Config| {
-            c.apps
-                .iter()
-                .map(|a| (a.name.clone(), a.app_path.clone()))
-                .collect::<Vec<_>>()
-        };
-        let reloadable =
-            same_ports(&config.ports, &self.started.ports) && apps(config) == apps(&self.started);
-        if !reloadable {
-            log::error!(
-                "SIGHUP: endpoints not reloaded: \"ports\" or the apps (their names and \
-                 app_path, in order) differ from those the server started with; restart to \
-                 apply them"
-            );
-        }
-        reloadable
-    }
 }
 
-/// The settings of `new` that differ from `started` and that a reload does
-/// not apply: all but `log_level`, `certs` and the apps' `endpoints` (and
-/// `realloc_multiplier` and `owrefs_elem_c`, which have no effect).
-fn needs_restart(started: &Config, new: &Config) -> Vec<String> {
-    // Each field by the name of its key, which it shares.
-    macro_rules! differing {
-        ($($key:ident),* $(,)?) => {
-            [$((stringify!($key), started.$key != new.$key)),*]
-        };
+/// Whether new endpoints can replace those in use, given the keys that
+/// changed ([`Config::changed_keys`]): the ports and apps (names and
+/// `app_path`, in order) must be those the server runs (listening sockets
+/// and loaded apps stay). Says why not.
+fn routes_reloadable(changed: &[String]) -> bool {
+    let reloadable = !changed.iter().any(|key| {
+        key == "ports" || key == "apps" || key.ends_with("].name") || key.ends_with("].app_path")
+    });
+    if !reloadable {
+        log::error!(
+            "SIGHUP: endpoints not reloaded: \"ports\" or the apps (their names and \
+             app_path, in order) differ from those the server started with; restart to \
+             apply them"
+        );
     }
-    let mut changed: Vec<String> = differing![
-        shutdown_wait_http,
-        shutdown_wait_ws,
-        idle_timeout,
-        fd_alloc_c,
-        max_ws_msg_size,
-        max_ws_frame_chain_size,
-        worker_rbuf_size,
-        inbound_ring_buf_size,
-        outbound_ring_buf_size,
-        epoll_buf_elem_c,
-        update_queue_size,
-        user,
-        max_pending_output,
-        max_pending_output_total,
-        max_partial_msgs_size,
-        max_http_request_size,
-        max_conns_per_ip,
-    ]
-    .into_iter()
-    .filter(|&(_, differs)| differs)
-    .map(|(key, _)| key.to_owned())
-    .collect();
-    if !same_ports(&started.ports, &new.ports) {
-        changed.insert(0, "ports".to_owned());
-    }
-    // As used: left out, it is worked out from the CPUs and the apps.
-    if started.effective_worker_c() != new.effective_worker_c() {
-        changed.insert(1.min(changed.len()), "worker_c".to_owned());
-    }
-    // The apps' own settings, apart from their endpoints, by app and key.
-    if started.apps.len() != new.apps.len() {
-        changed.push("apps (their number)".to_owned());
-    }
-    for (i, (old, app)) in started.apps.iter().zip(&new.apps).enumerate() {
-        macro_rules! app_differing {
-            ($($key:ident),*) => {
-                [$((stringify!($key), old.$key != app.$key)),*]
-            };
-        }
-        let keys = app_differing![
-            name,
-            app_path,
-            no_open_cb,
-            no_close_cb,
-            wbuf_size,
-            update_queue_size,
-            close_client_on_panic
-        ];
-        for (key, _) in keys.into_iter().filter(|&(_, differs)| differs) {
-            changed.push(format!("apps[{i}].{key}"));
-        }
-    }
+    reloadable
+}
+
+/// Of the keys that changed ([`Config::changed_keys`]), those a reload
+/// does not apply: all but `log_level`, `certs` and the apps' `endpoints` (and
+/// `realloc_multiplier` and `owrefs_elem_c`, which have no effect). A key
+/// added to the configuration needs a restart until it is named here.
+fn needs_restart(changed: &[String]) -> Vec<String> {
+    const APPLIED: [&str; 4] = ["log_level", "certs", "realloc_multiplier", "owrefs_elem_c"];
     changed
-}
-
-/// Whether `a` and `b` list the same ports, in any order: the listening
-/// sockets, made at start, do not depend on it.
-fn same_ports(a: &[PortConfig], b: &[PortConfig]) -> bool {
-    a.len() == b.len()
-        && a.iter().all(|port| b.contains(port))
-        && b.iter().all(|port| a.contains(port))
+        .iter()
+        .filter(|key| !APPLIED.contains(&key.as_str()) && !key.ends_with("].endpoints"))
+        .map(|key| match key.as_str() {
+            "apps" => "apps (their number)".to_owned(),
+            _ => key.clone(),
+        })
+        .collect()
 }
 
 /// What differs between the endpoints of `old` and those of `new`, for
