@@ -315,7 +315,9 @@ impl Producer {
                     });
                 }
             } else if self.has_room(tail + record) {
-                self.skip_tail(offset, tail);
+                // SAFETY: `offset` is the write position's, and the tail is
+                // free (has_room just above).
+                unsafe { self.skip_tail(offset, tail) };
                 return Ok(Reservation {
                     producer: self,
                     offset: 0,
@@ -325,7 +327,8 @@ impl Producer {
             } else if self.has_room(tail) && !self.can_grow() {
                 // The record may fit at offset 0 once the consumer has passed
                 // the skipped tail: publish the skip now so that it can.
-                self.skip_tail(offset, tail);
+                // SAFETY: as above (has_room(tail) in the condition).
+                unsafe { self.skip_tail(offset, tail) };
                 self.flush();
                 continue;
             }
@@ -470,9 +473,10 @@ impl Producer {
         if !self.has_grown() || self.released() != self.write || self.is_abandoned() {
             return false;
         }
-        // Nothing is in use, so the whole segment is free and a marker
-        // fits at the write position (records are RECORD_ALIGN-aligned).
-        if !self.move_to(self.initial_capacity) {
+        // SAFETY: nothing is in use, so the whole segment is free and a
+        // marker fits at the write position (records are RECORD_ALIGN-
+        // aligned, a multiple of MARKER_LEN).
+        if !unsafe { self.move_to(self.initial_capacity) } {
             return false;
         }
         self.flush();
@@ -541,9 +545,15 @@ impl Producer {
 
     /// Marks the `tail` bytes from `offset` to the end of the segment as
     /// skipped; the next record goes at offset 0.
-    fn skip_tail(&mut self, offset: usize, tail: usize) {
-        // SAFETY: the caller checked the tail is free space the producer
-        // owns; the offset is record-aligned and in bounds.
+    ///
+    /// # Safety
+    ///
+    /// `offset` is the write position's offset in the segment (record-
+    /// aligned, in bounds), `tail` the bytes from it to the segment's end,
+    /// and they are free ([`has_room`](Self::has_room)`(tail)` holds): the
+    /// consumer reads none of them until the marker is published.
+    unsafe fn skip_tail(&mut self, offset: usize, tail: usize) {
+        // SAFETY: free space the producer owns, per the contract.
         unsafe { self.segment().write_header(offset, WRAP) };
         self.write += tail as u64;
     }
@@ -561,22 +571,27 @@ impl Producer {
         let new_capacity = needed
             .map_or(self.max_capacity, |n| n.max(capacity * 2))
             .min(self.max_capacity);
-        self.move_to(new_capacity) || self.out_of_memory(record, new_capacity)
+        // SAFETY: while the ring may grow (checked above), `fits` leaves
+        // MARKER_LEN free bytes after every record, so they are free at the
+        // write position.
+        let moved = unsafe { self.move_to(new_capacity) };
+        moved || self.out_of_memory(record, new_capacity)
     }
 
     /// Continues in a new segment of `capacity` bytes, behind a GROW marker
-    /// at the write position; `false` if the memory is not available. The
-    /// caller makes sure MARKER_LEN bytes are free there.
-    fn move_to(&mut self, capacity: usize) -> bool {
+    /// at the write position; `false` if the memory is not available.
+    ///
+    /// # Safety
+    ///
+    /// MARKER_LEN bytes at the write position are free (the producer's).
+    unsafe fn move_to(&mut self, capacity: usize) -> bool {
         let offset = self.segment().offset(self.write);
         let base = self.write + MARKER_LEN as u64;
         let Some(next) = Segment::try_new(capacity, base) else {
             return false;
         };
         self.segment().set_next(next);
-        // SAFETY: the callers checked MARKER_LEN free bytes at the write
-        // position, which the producer owns: `fits` always leaves them while
-        // the ring may grow, and a drained ring has them all.
+        // SAFETY: free bytes the producer owns, per the contract.
         unsafe { self.segment().write_header(offset, GROW) };
         self.write = base;
         self.segment = next;
@@ -598,7 +613,8 @@ impl Producer {
         let offset = self.segment().offset(self.write);
         let tail = capacity - offset;
         if record > tail && self.has_room(tail) {
-            self.skip_tail(offset, tail);
+            // SAFETY: the write position's offset, and a free tail (has_room).
+            unsafe { self.skip_tail(offset, tail) };
         }
         false
     }
@@ -643,7 +659,9 @@ impl Reservation<'_> {
     pub fn commit(self) {
         // `reserve` bounds the length by MAX_MESSAGE_LEN, below both markers.
         let len = self.len as u32;
-        // SAFETY: the record was reserved for this producer and is unpublished.
+        // SAFETY: the record was reserved for this producer and is
+        // unpublished; `reserve` placed it at a record-aligned offset with
+        // its header and payload inside the segment.
         unsafe { self.producer.segment().write_header(self.offset, len) };
         self.producer.commit(self.record);
     }
