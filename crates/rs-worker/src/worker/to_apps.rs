@@ -73,7 +73,8 @@ impl Link {
     }
 
     /// Whether a client just read should be paused until the app has
-    /// caught up, and if so whether it waits for the app's replies too:
+    /// caught up, and if so whether it waits for the app's replies too
+    /// ([`Wait`]):
     /// when the app has more than its window of this worker's messages
     /// unread, or, for a client whose read was long (`heavy`, 8 KiB),
     /// when this worker has more than that of the app's replies to deliver.
@@ -85,9 +86,14 @@ impl Link {
     /// of its own accord would otherwise keep its clients unread, their
     /// pings and close frames unanswered.)
     #[inline(always)]
-    fn behind_for(&mut self, heavy: bool) -> Option<bool> {
-        let replies = heavy && self.replies_behind;
-        (replies || self.inbound.unreleased_exceeds(self.window)).then_some(replies)
+    fn behind_for(&mut self, heavy: bool) -> Option<Wait> {
+        if heavy && self.replies_behind {
+            Some(Wait::ForReplies)
+        } else {
+            self.inbound
+                .unreleased_exceeds(self.window)
+                .then_some(Wait::ForApp)
+        }
     }
 
     /// Whether a client paused for this app may be read again
@@ -121,6 +127,16 @@ impl Link {
     pub(super) fn holds_too_much(&self) -> bool {
         self.backlog_bytes >= MAX_BACKLOG_BYTES
     }
+}
+
+/// What a client paused for its app waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Wait {
+    /// The app: its backlog drained and its ring read below the window.
+    ForApp,
+    /// The app, and its replies delivered too (for [`REPLIES_WAIT`] at
+    /// most).
+    ForReplies,
 }
 
 /// An inbound message waiting in a backlog.
@@ -341,7 +357,7 @@ impl Worker {
     pub(super) fn stall_for_backlog(&mut self, slot: u32) -> bool {
         self.pause_if(
             slot,
-            |link| link.holds_too_much().then_some(false),
+            |link| link.holds_too_much().then_some(Wait::ForApp),
             "its app's backlog is full",
         )
     }
@@ -354,13 +370,13 @@ impl Worker {
     }
 
     /// Stops reading `slot`, a client in session not paused yet, if `test`
-    /// says so for its app's link (and whether the client waits for the
-    /// app's replies too). Whether it stopped.
+    /// says so for its app's link (and what it waits for). Whether it
+    /// stopped.
     #[inline(always)]
     fn pause_if(
         &mut self,
         slot: u32,
-        test: impl FnOnce(&mut Link) -> Option<bool>,
+        test: impl FnOnce(&mut Link) -> Option<Wait>,
         why: &str,
     ) -> bool {
         let Some(conn) = self.slots[slot as usize].conn.as_ref() else {
@@ -373,23 +389,23 @@ impl Worker {
         if conn.stalled.is_some() {
             return false;
         }
-        let Some(until_replies) = test(&mut self.apps[usize::from(app)]) else {
+        let Some(wait) = test(&mut self.apps[usize::from(app)]) else {
             return false;
         };
-        self.pause(slot, app, until_replies, why);
+        self.pause(slot, app, wait, why);
         true
     }
 
     /// Stops reading `slot` (of `app`) until [`retry_stalled`](Self::retry_stalled)
     /// finds the app caught up.
     #[cold]
-    fn pause(&mut self, slot: u32, app: u16, for_replies: bool, why: &str) {
+    fn pause(&mut self, slot: u32, app: u16, wait: Wait, why: &str) {
         let Some(conn) = self.conn(slot) else { return };
         log::trace!("client {}: {why}, reading paused", conn.id);
         conn.stalled = Some(Stalled {
             app,
             rest: Vec::new(),
-            until_replies: for_replies.then(|| Instant::now() + REPLIES_WAIT),
+            until_replies: (wait == Wait::ForReplies).then(|| Instant::now() + REPLIES_WAIT),
         });
         let generation = conn.id.generation();
         self.stalled.push((slot, generation));
