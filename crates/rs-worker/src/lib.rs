@@ -53,4 +53,6 @@ mod worker;
 pub use listen::{BindError, Listener};
 pub use routes::{Endpoint, Routes};
 pub use tls::{CertError, PreparedCerts, TlsConfig};
-pub use worker::{AppLink, ConnectionBudget, Limits, Worker, WorkerHandle, WorkerSetup};
+pub use worker::{
+    AppLink, ConnectionBudget, Limits, Worker, WorkerError, WorkerHandle, WorkerSetup,
+};

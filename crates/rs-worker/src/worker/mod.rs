@@ -23,6 +23,7 @@
 mod accept;
 mod close;
 mod conn;
+mod error;
 mod frames;
 mod from_apps;
 mod handshake;
@@ -58,6 +59,7 @@ use read::MAX_READ;
 use to_apps::Link;
 
 pub use accept::ConnectionBudget;
+pub use error::WorkerError;
 
 const NOTIFY: Token = Token(0);
 /// The idle check's ticker (see `idle`).
@@ -242,16 +244,12 @@ impl Worker {
     /// Registers the listeners and the notifier with a new poll. Fails if
     /// `setup.index` is not below `rs_app::wire::MAX_WORKERS`: its clients'
     /// ids could not name it.
-    pub fn new(setup: WorkerSetup) -> io::Result<Self> {
+    pub fn new(setup: WorkerSetup) -> Result<Self, WorkerError> {
         if setup.index >= rs_app::wire::MAX_WORKERS {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "worker index {} is beyond what a client id can hold (at most {})",
-                    setup.index,
-                    rs_app::wire::MAX_WORKERS - 1
-                ),
-            ));
+            return Err(WorkerError::IndexTooLarge {
+                index: setup.index,
+                max: rs_app::wire::MAX_WORKERS - 1,
+            });
         }
         let poll = Poll::new()?;
         poll.registry().register(
@@ -281,13 +279,12 @@ impl Worker {
         let mut schemes = Vec::new();
         for (i, listener) in setup.listeners.into_iter().enumerate() {
             if listener.scheme == Scheme::Wss && setup.tls.is_none() {
-                return Err(io::Error::other(format!(
-                    "port {} serves wss:// but no TLS certificates were given",
-                    listener.port
-                )));
+                return Err(WorkerError::NoCertificates {
+                    port: listener.port,
+                });
             }
             let (port, scheme) = (listener.port, listener.scheme);
-            let mut socket = TcpListener::from_std(listener.listen().map_err(io::Error::other)?);
+            let mut socket = TcpListener::from_std(listener.listen().map_err(WorkerError::Listen)?);
             poll.registry()
                 .register(&mut socket, Token(LISTENER_BASE + i), Interest::READABLE)?;
             listeners.push(Some((socket, port)));
@@ -563,11 +560,36 @@ mod tests {
     fn a_worker_index_a_client_id_cannot_hold_is_refused() {
         let max = rs_app::wire::MAX_WORKERS;
         let error = Worker::new(setup(max)).err().expect("refused");
-        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        assert!(matches!(
+            error,
+            WorkerError::IndexTooLarge {
+                index: 1024,
+                max: 1023
+            }
+        ));
         assert_eq!(
             error.to_string(),
             "worker index 1024 is beyond what a client id can hold (at most 1023)"
         );
         assert!(Worker::new(setup(max - 1)).is_ok());
+    }
+
+    #[test]
+    fn a_wss_listener_without_certificates_is_refused() {
+        let text = r#"{ ports: [{ port_number: 8443 }],
+            certs: [{ hostnames: ["a.test"], privkey_path: "/k.pem", pubchain_path: "/c.pem" }],
+            apps: [{ name: "a", app_path: "/a.so",
+                     endpoints: [{ endpoint_id: 0, url: "wss://a.test:8443/" }] }] }"#;
+        let config = rs_conf::Config::from_json5_str(text, "/test.json5").unwrap();
+        // Port 0 (any): the test binds nothing it did not ask the OS for.
+        let listener = Listener::bind(&config.ports[0], "127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut setup = setup(0);
+        setup.listeners.push(listener);
+        let error = Worker::new(setup).err().expect("refused");
+        assert!(matches!(error, WorkerError::NoCertificates { port: 8443 }));
+        assert_eq!(
+            error.to_string(),
+            "port 8443 serves wss:// but no TLS certificates were given"
+        );
     }
 }
