@@ -339,72 +339,15 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         .collect::<Result<_, _>>()
         .map_err(|e| format!("eventfd: {e}"))?;
     let parkers: Vec<Parker> = (0..apps.len()).map(|_| Parker::new()).collect();
-    // A ring holds at least one message of the largest size; an inbound
-    // one also an open notice: the request's query and the headers for the
-    // app are parts of the request, bounded by its size, and their lengths
-    // and the subprotocol (at most 255 bytes) fit in the overhead.
-    let ring_max = |configured: usize| configured.max(config.max_ws_msg_size + RING_OVERHEAD);
-    let inbound_max =
-        ring_max(config.inbound_ring_buf_size).max(config.max_http_request_size + RING_OVERHEAD);
-    let inbound_config =
-        RingConfig::new(INITIAL_RING.min(config.inbound_ring_buf_size)).max_capacity(inbound_max);
-
-    let mut links: Vec<Vec<AppLink>> = (0..worker_c).map(|_| Vec::new()).collect();
-    let mut app_inbound: Vec<Vec<rs_ring::Consumer>> =
-        (0..apps.len()).map(|_| Vec::new()).collect();
-    let mut app_outbound: Vec<Vec<rs_ring::Producer>> =
-        (0..apps.len()).map(|_| Vec::new()).collect();
-    for (w, notifier) in notifiers.iter().enumerate() {
-        for (a, (app, app_config)) in apps.iter().zip(&config.apps).enumerate() {
-            // An app's update_queue_size (the global one unless it has
-            // its own) holds for its rings in both directions.
-            let inbound_config = inbound_config.publish_batch(app_config.update_queue_size);
-            let (to_app, from_worker) = ring(inbound_config, Some(parkers[a].waker()));
-            let outbound_config = RingConfig::new(INITIAL_RING.min(config.outbound_ring_buf_size))
-                .max_capacity(ring_max(config.outbound_ring_buf_size))
-                .publish_batch(app_config.update_queue_size);
-            let (from_app, to_worker) = ring(outbound_config, Some(notifier.waker()));
-            app_inbound[a].push(from_worker);
-            app_outbound[a].push(from_app);
-            links[w].push(AppLink {
-                inbound: to_app,
-                outbound: to_worker,
-                send_open: app.has_open() && !app_config.no_open_cb,
-                send_close: app.has_close() && !app_config.no_close_cb,
-            });
-        }
-    }
+    let Rings {
+        links,
+        app_inbound,
+        app_outbound,
+    } = build_rings(config, &apps, &notifiers, &parkers);
 
     // What the apps' inits open is counted: the limit must leave room for it.
     let open_before_inits = privileges::open_descriptors();
-    let mut app_threads = Vec::new();
-    for (((app, app_config), parker), (inbound, outbound)) in apps
-        .into_iter()
-        .zip(&config.apps)
-        .zip(parkers)
-        .zip(app_inbound.into_iter().zip(app_outbound))
-    {
-        let settings = AppSettings::from_config(config, app_config, worker_c as u32);
-        let thread = AppThread::new(app, settings, inbound, outbound, parker);
-        let stop = thread.stop_handle();
-        let (name, ready) = (app_config.name.clone(), sender.clone());
-        let spawned = spawn_reporting(format!("app {name}"), sender.clone(), move || {
-            let result = thread.run(|| {
-                let _ = ready.send(Event::AppReady);
-            });
-            Event::AppExited { name, result }
-        });
-        match spawned {
-            Ok(handle) => app_threads.push((stop, handle)),
-            Err(e) => {
-                stop_apps(app_threads);
-                return Err(format!(
-                    "cannot start app thread '{}': {e}",
-                    app_config.name
-                ));
-            }
-        }
-    }
+    let app_threads = spawn_apps(config, apps, parkers, app_inbound, app_outbound, &sender)?;
     // The ports listen only once every app is ready for clients.
     log::trace!("waiting for {} app(s) to run their init", app_threads.len());
     if let Err(message) = wait_for_inits(&events, &sender, app_threads.len()) {
@@ -420,21 +363,7 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         Err(e) => log::warn!("{e}"),
     }
 
-    let limits = Limits {
-        frames: rs_proto::Limits {
-            max_message_size: config.max_ws_msg_size as u64,
-            max_frame_chain_size: config.max_ws_frame_chain_size as u64,
-        },
-        max_http_request_size: config.max_http_request_size,
-        handshake_timeout: Duration::from_secs(config.shutdown_wait_http.into()),
-        close_timeout: Duration::from_secs(config.shutdown_wait_ws.into()),
-        idle_timeout: Duration::from_secs(config.idle_timeout.into()),
-        max_pending_output: config.max_pending_output,
-        max_pending_output_total: config.max_pending_output_total,
-        max_partial_msgs_size: config.max_partial_msgs_size,
-        events: config.epoll_buf_elem_c,
-        read_buffer: config.worker_rbuf_size,
-    };
+    let limits = worker_limits(config);
     let mut budget = ConnectionBudget::new(config.fd_alloc_c);
     if let Some(max) = config.max_conns_per_ip {
         budget = budget.per_address(max);
@@ -464,7 +393,15 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
             }
         }
     }
-    let mut workers = Vec::new();
+    let mut server = Server {
+        events,
+        tls,
+        routes,
+        started: config.clone(),
+        endpoints_from: config.clone(),
+        workers: Vec::new(),
+        apps: app_threads,
+    };
     for (index, worker) in ready.into_iter().enumerate() {
         let handle = worker.handle();
         let spawned = spawn_reporting(format!("worker {index}"), sender.clone(), move || {
@@ -474,18 +411,9 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
             }
         });
         match spawned {
-            Ok(thread) => workers.push((handle, thread)),
+            Ok(thread) => server.workers.push((handle, thread)),
             Err(e) => {
                 // Stops what started, as a shutdown does.
-                let server = Server {
-                    events,
-                    tls,
-                    routes,
-                    started: config.clone(),
-                    endpoints_from: config.clone(),
-                    workers,
-                    apps: app_threads,
-                };
                 server.shut_down();
                 return Err(format!("cannot start worker {index}: {e}"));
             }
@@ -499,15 +427,117 @@ fn start(config: &Config, prepared: Prepared) -> Result<Server, String> {
         config.ports.len()
     );
     log::info!("listening on {}", listening_on(config));
-    Ok(Server {
-        events,
-        tls,
-        routes,
-        started: config.clone(),
-        endpoints_from: config.clone(),
-        workers,
-        apps: app_threads,
-    })
+    Ok(server)
+}
+
+/// The rings between workers and apps: each worker's links (one per app),
+/// and each app's ends (one per worker).
+struct Rings {
+    links: Vec<Vec<AppLink>>,
+    app_inbound: Vec<Vec<rs_ring::Consumer>>,
+    app_outbound: Vec<Vec<rs_ring::Producer>>,
+}
+
+/// A pair of rings for every worker and app: the inbound one wakes the
+/// app's `parker`, the outbound one the worker's `notifier`.
+fn build_rings(config: &Config, apps: &[App], notifiers: &[Notifier], parkers: &[Parker]) -> Rings {
+    // A ring holds at least one message of the largest size; an inbound
+    // one also an open notice: the request's query and the headers for the
+    // app are parts of the request, bounded by its size, and their lengths
+    // and the subprotocol (at most 255 bytes) fit in the overhead.
+    let ring_max = |configured: usize| configured.max(config.max_ws_msg_size + RING_OVERHEAD);
+    let inbound_max =
+        ring_max(config.inbound_ring_buf_size).max(config.max_http_request_size + RING_OVERHEAD);
+    let inbound_config =
+        RingConfig::new(INITIAL_RING.min(config.inbound_ring_buf_size)).max_capacity(inbound_max);
+    let mut rings = Rings {
+        links: (0..notifiers.len()).map(|_| Vec::new()).collect(),
+        app_inbound: (0..apps.len()).map(|_| Vec::new()).collect(),
+        app_outbound: (0..apps.len()).map(|_| Vec::new()).collect(),
+    };
+    for (w, notifier) in notifiers.iter().enumerate() {
+        for (a, (app, app_config)) in apps.iter().zip(&config.apps).enumerate() {
+            // An app's update_queue_size (the global one unless it has
+            // its own) holds for its rings in both directions.
+            let inbound_config = inbound_config.publish_batch(app_config.update_queue_size);
+            let (to_app, from_worker) = ring(inbound_config, Some(parkers[a].waker()));
+            let outbound_config = RingConfig::new(INITIAL_RING.min(config.outbound_ring_buf_size))
+                .max_capacity(ring_max(config.outbound_ring_buf_size))
+                .publish_batch(app_config.update_queue_size);
+            let (from_app, to_worker) = ring(outbound_config, Some(notifier.waker()));
+            rings.app_inbound[a].push(from_worker);
+            rings.app_outbound[a].push(from_app);
+            rings.links[w].push(AppLink {
+                inbound: to_app,
+                outbound: to_worker,
+                send_open: app.has_open() && !app_config.no_open_cb,
+                send_close: app.has_close() && !app_config.no_close_cb,
+            });
+        }
+    }
+    rings
+}
+
+/// Starts every app's thread (each runs its init, then reports to
+/// `sender`); if one cannot start, stops those that did.
+fn spawn_apps(
+    config: &Config,
+    apps: Vec<App>,
+    parkers: Vec<Parker>,
+    app_inbound: Vec<Vec<rs_ring::Consumer>>,
+    app_outbound: Vec<Vec<rs_ring::Producer>>,
+    sender: &mpsc::Sender<Event>,
+) -> Result<Vec<(StopHandle, JoinHandle<()>)>, String> {
+    // An app has one ring from each worker.
+    let worker_c = app_inbound.first().map_or(0, Vec::len) as u32;
+    let mut app_threads = Vec::new();
+    for (((app, app_config), parker), (inbound, outbound)) in apps
+        .into_iter()
+        .zip(&config.apps)
+        .zip(parkers)
+        .zip(app_inbound.into_iter().zip(app_outbound))
+    {
+        let settings = AppSettings::from_config(config, app_config, worker_c);
+        let thread = AppThread::new(app, settings, inbound, outbound, parker);
+        let stop = thread.stop_handle();
+        let (name, ready) = (app_config.name.clone(), sender.clone());
+        let spawned = spawn_reporting(format!("app {name}"), sender.clone(), move || {
+            let result = thread.run(|| {
+                let _ = ready.send(Event::AppReady);
+            });
+            Event::AppExited { name, result }
+        });
+        match spawned {
+            Ok(handle) => app_threads.push((stop, handle)),
+            Err(e) => {
+                stop_apps(app_threads);
+                return Err(format!(
+                    "cannot start app thread '{}': {e}",
+                    app_config.name
+                ));
+            }
+        }
+    }
+    Ok(app_threads)
+}
+
+/// The workers' limits, from the configuration.
+fn worker_limits(config: &Config) -> Limits {
+    Limits {
+        frames: rs_proto::Limits {
+            max_message_size: config.max_ws_msg_size as u64,
+            max_frame_chain_size: config.max_ws_frame_chain_size as u64,
+        },
+        max_http_request_size: config.max_http_request_size,
+        handshake_timeout: Duration::from_secs(config.shutdown_wait_http.into()),
+        close_timeout: Duration::from_secs(config.shutdown_wait_ws.into()),
+        idle_timeout: Duration::from_secs(config.idle_timeout.into()),
+        max_pending_output: config.max_pending_output,
+        max_pending_output_total: config.max_pending_output_total,
+        max_partial_msgs_size: config.max_partial_msgs_size,
+        events: config.epoll_buf_elem_c,
+        read_buffer: config.worker_rbuf_size,
+    }
 }
 
 /// Where the server listens, for its log: each port's addresses with
