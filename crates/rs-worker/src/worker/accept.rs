@@ -215,51 +215,10 @@ impl Worker {
                     continue;
                 }
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
-                    // Out of descriptors (which accept says whether or not a
-                    // connection waits). Left in the backlog, a connection
-                    // would never be announced again (edge-triggered): free
-                    // the spare descriptor, accept it, close it, take the
-                    // spare back. Another thread may have taken the spare's
-                    // place when it was last freed: it is taken back first.
-                    take_back_spare(&mut self.spare_fd);
-                    let Some(spare) = self.spare_fd.take() else {
-                        // None to be had: what waits, waits until a retry
-                        // finds one.
-                        self.retry_accept_at(Instant::now() + ACCEPT_RETRY);
-                        return;
-                    };
-                    drop(spare);
-                    // A connection accepted is closed at once, before the
-                    // spare is taken back, which may need its descriptor.
-                    let failed = socket.accept().err();
-                    take_back_spare(&mut self.spare_fd);
-                    match failed {
-                        None => self.accept_refusals.record(self.index, || {
-                            format!("accept failed: {e}; refusing new connections")
-                        }),
-                        // None waits: the next comes with an event.
-                        Some(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                        // Another thread took the descriptor the spare gave
-                        // back: what waits is taken up at the retry.
-                        Some(e)
-                            if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) =>
-                        {
-                            self.retry_accept_at(Instant::now() + ACCEPT_RETRY);
-                            return;
-                        }
-                        // That connection failed on its own; more may wait.
-                        Some(e)
-                            if e.kind() == io::ErrorKind::Interrupted
-                                || is_connection_error(&e) => {}
-                        // One of the system's (ENOBUFS): as below.
-                        Some(e) => {
-                            self.accept_refusals
-                                .record(self.index, || format!("accept failed: {e}"));
-                            self.retry_accept_at(Instant::now() + ACCEPT_RETRY);
-                            return;
-                        }
+                    if self.refuse_without_descriptors(listener, &e) {
+                        continue;
                     }
-                    continue;
+                    return;
                 }
                 Err(e) => {
                     self.accept_refusals
@@ -295,6 +254,53 @@ impl Worker {
         // taken up at the end of this pass of the event loop, after the
         // clients' events, and from then on once per pass.
         self.retry_accept_at(Instant::now());
+    }
+
+    /// Out of descriptors (`error`, which accept gives whether or not a
+    /// connection waits). Left in the backlog, a connection would never be
+    /// announced again (edge-triggered): frees the spare descriptor,
+    /// accepts it, closes it, takes the spare back. Another thread may have
+    /// taken the spare's place when it was last freed: it is taken back
+    /// first. Whether to go on accepting.
+    #[cold]
+    fn refuse_without_descriptors(&mut self, listener: usize, error: &io::Error) -> bool {
+        take_back_spare(&mut self.spare_fd);
+        let Some((socket, _)) = &self.listeners[listener] else {
+            return false;
+        };
+        let Some(spare) = self.spare_fd.take() else {
+            // None to be had: what waits, waits until a retry finds one.
+            self.retry_accept_at(Instant::now() + ACCEPT_RETRY);
+            return false;
+        };
+        drop(spare);
+        // A connection accepted is closed at once, before the spare is
+        // taken back, which may need its descriptor.
+        let failed = socket.accept().err();
+        take_back_spare(&mut self.spare_fd);
+        match failed {
+            None => self.accept_refusals.record(self.index, || {
+                format!("accept failed: {error}; refusing new connections")
+            }),
+            // None waits: the next comes with an event.
+            Some(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            // Another thread took the descriptor the spare gave back: what
+            // waits is taken up at the retry.
+            Some(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                self.retry_accept_at(Instant::now() + ACCEPT_RETRY);
+                return false;
+            }
+            // That connection failed on its own; more may wait.
+            Some(e) if e.kind() == io::ErrorKind::Interrupted || is_connection_error(&e) => {}
+            // One of the system's (ENOBUFS): as for accept's own errors.
+            Some(e) => {
+                self.accept_refusals
+                    .record(self.index, || format!("accept failed: {e}"));
+                self.retry_accept_at(Instant::now() + ACCEPT_RETRY);
+                return false;
+            }
+        }
+        true
     }
 
     /// Tries the listeners again at `at`, or sooner if another listener

@@ -370,86 +370,19 @@ impl Worker {
             // Before sleeping: what the steps above queued for the apps
             // (resumed reads, close notices) wakes them now.
             self.flush_inbound();
-            if let Some(started) = self.shutting_down {
-                let waited = started.elapsed();
-                if waited > self.limits.close_timeout {
-                    self.close_all();
-                }
-                // The notices an app's full ring left in its backlog (the
-                // close notices of this shutdown, say) are still handed to
-                // it as it makes room, for as long again at most: an app
-                // hears of every client it was told of before its fini.
-                // Not an app that is gone (its failure stops the server):
-                // its ring is never read again.
-                self.drop_backlogs_of_gone_apps();
-                let open = self.slots.iter().any(|s| s.conn.is_some());
-                let waiting: usize = self.apps.iter().map(|a| a.backlog.len()).sum();
-                if !open && (waiting == 0 || waited > 2 * self.limits.close_timeout) {
-                    if waiting > 0 {
-                        log::warn!(
-                            "worker {}: {waiting} open or close notices its apps did not take \
-                             in time are dropped",
-                            self.index
-                        );
-                    }
-                    self.close_all();
-                    return Ok(());
-                }
+            if let Some(started) = self.shutting_down
+                && self.shutdown_done(started)
+            {
+                return Ok(());
             }
-            // Apps do not signal freed ring space: while something waits for
-            // it, poll again within a millisecond rather than spin.
-            let waiting =
-                !self.stalled.is_empty() || self.apps.iter().any(|a| !a.backlog.is_empty());
-            let timeout = if busy || !self.unread.is_empty() {
-                Some(Duration::ZERO)
-            } else {
-                // A stop request is work until the shutdown began; from
-                // then on the flag stays set and would keep the loop awake.
-                let (outbound, stop) = (&mut self.outbound, &self.stop);
-                let stop_unseen = self.shutting_down.is_none();
-                let sleep = self.notifier.prepare_sleep(|| {
-                    outbound.iter_mut().any(|ring| !ring.is_empty())
-                        || (stop_unseen && stop.fetch_or(false, Ordering::AcqRel))
-                });
-                match (sleep, waiting) {
-                    (false, _) => Some(Duration::ZERO),
-                    (true, false) => self.next_timeout(),
-                    (true, true) => Some(self.next_timeout().map_or(RETRY, |t| t.min(RETRY))),
-                }
-            };
+            let timeout = self.poll_timeout(busy);
             match self.poll.poll(&mut self.events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
             self.notifier.awake();
-            // Who used up a read turn before this poll gets the next after
-            // its events (a read deferred from here on waits for the next
-            // poll): one turn per client and loop.
-            std::mem::swap(&mut self.unread, &mut self.resuming);
-            // Taken out while the handlers borrow `self`; no allocation.
-            let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
-            for event in &events {
-                match event.token().0 {
-                    // An app published: its rings are read at the top of
-                    // the loop.
-                    t if t == NOTIFY.0 => self.notifier.drain(),
-                    t if t == IDLE_TICK.0 => self.check_idle(),
-                    t if t == TRIM_TICK.0 => self.trim_inbound(),
-                    t if t < self.conn_base() => self.accept(t - LISTENER_BASE),
-                    t => {
-                        let slot = (t - self.conn_base()) as u32;
-                        if event.is_writable() && self.has_output(slot) {
-                            self.on_writable(slot);
-                        }
-                        let closed = event.is_read_closed() || event.is_error();
-                        if event.is_readable() || closed {
-                            self.on_readable(slot, closed);
-                        }
-                    }
-                }
-            }
-            self.events = events;
+            self.handle_events();
             self.resume_reads();
             self.expire_deadlines();
             self.accept_later();
@@ -457,6 +390,96 @@ impl Worker {
             // delivers the next pass of outbound frames.
             self.flush_inbound();
         }
+    }
+
+    /// A shutdown's step, begun at `started`: closes what is left once
+    /// `close_timeout` has passed, and whether the worker is done (every
+    /// connection closed, and the apps took their notices or had as long
+    /// again to).
+    #[cold]
+    fn shutdown_done(&mut self, started: Instant) -> bool {
+        let waited = started.elapsed();
+        if waited > self.limits.close_timeout {
+            self.close_all();
+        }
+        // The notices an app's full ring left in its backlog (the close
+        // notices of this shutdown, say) are still handed to it as it makes
+        // room, for as long again at most: an app hears of every client it
+        // was told of before its fini. Not an app that is gone (its failure
+        // stops the server): its ring is never read again.
+        self.drop_backlogs_of_gone_apps();
+        let open = self.slots.iter().any(|s| s.conn.is_some());
+        let waiting: usize = self.apps.iter().map(|a| a.backlog.len()).sum();
+        if open || (waiting > 0 && waited <= 2 * self.limits.close_timeout) {
+            return false;
+        }
+        if waiting > 0 {
+            log::warn!(
+                "worker {}: {waiting} open or close notices its apps did not take in time are \
+                 dropped",
+                self.index
+            );
+        }
+        self.close_all();
+        true
+    }
+
+    /// How long the next poll may sleep: not at all while there is work
+    /// (`busy`: outbound frames were delivered), else until the next
+    /// deadline, or a millisecond while something waits for ring space.
+    #[inline(always)]
+    fn poll_timeout(&mut self, busy: bool) -> Option<Duration> {
+        if busy || !self.unread.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        // Apps do not signal freed ring space: while something waits for
+        // it, poll again within a millisecond rather than spin.
+        let waiting = !self.stalled.is_empty() || self.apps.iter().any(|a| !a.backlog.is_empty());
+        // A stop request is work until the shutdown began; from then on
+        // the flag stays set and would keep the loop awake.
+        let (outbound, stop) = (&mut self.outbound, &self.stop);
+        let stop_unseen = self.shutting_down.is_none();
+        let sleep = self.notifier.prepare_sleep(|| {
+            outbound.iter_mut().any(|ring| !ring.is_empty())
+                || (stop_unseen && stop.fetch_or(false, Ordering::AcqRel))
+        });
+        match (sleep, waiting) {
+            (false, _) => Some(Duration::ZERO),
+            (true, false) => self.next_timeout(),
+            (true, true) => Some(self.next_timeout().map_or(RETRY, |t| t.min(RETRY))),
+        }
+    }
+
+    /// Handles what the poll returned.
+    #[inline(always)]
+    fn handle_events(&mut self) {
+        // Who used up a read turn before this poll gets the next after its
+        // events (a read deferred from here on waits for the next poll):
+        // one turn per client and loop.
+        std::mem::swap(&mut self.unread, &mut self.resuming);
+        // Taken out while the handlers borrow `self`; no allocation.
+        let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        for event in &events {
+            match event.token().0 {
+                // An app published: its rings are read at the top of the
+                // loop.
+                t if t == NOTIFY.0 => self.notifier.drain(),
+                t if t == IDLE_TICK.0 => self.check_idle(),
+                t if t == TRIM_TICK.0 => self.trim_inbound(),
+                t if t < self.conn_base() => self.accept(t - LISTENER_BASE),
+                t => {
+                    let slot = (t - self.conn_base()) as u32;
+                    if event.is_writable() && self.has_output(slot) {
+                        self.on_writable(slot);
+                    }
+                    let closed = event.is_read_closed() || event.is_error();
+                    if event.is_readable() || closed {
+                        self.on_readable(slot, closed);
+                    }
+                }
+            }
+        }
+        self.events = events;
     }
 
     /// How long the poll may sleep: until the next deadline.
