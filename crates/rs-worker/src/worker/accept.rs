@@ -199,11 +199,11 @@ impl ConnectionBudget {
 impl Worker {
     pub(super) fn accept(&mut self, listener: usize) {
         for _ in 0..ACCEPTS_PER_TURN {
-            let Some((socket, port)) = &self.listeners[listener] else {
+            let Some(listening) = &self.listeners[listener] else {
                 return;
             };
-            let port = *port;
-            let (stream, peer) = match socket.accept() {
+            let (port, scheme) = (listening.port, listening.scheme);
+            let (stream, peer) = match listening.socket.accept() {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -241,7 +241,7 @@ impl Worker {
                 });
                 continue;
             }
-            if let Err(e) = self.add_conn(stream, peer, port, self.schemes[listener]) {
+            if let Err(e) = self.add_conn(stream, peer, port, scheme) {
                 // Out of slots or epoll watches, say: as likely as the
                 // others to come in a flood.
                 self.accept_refusals.record(self.index, || {
@@ -265,7 +265,7 @@ impl Worker {
     #[cold]
     fn refuse_without_descriptors(&mut self, listener: usize, error: &io::Error) -> bool {
         take_back_spare(&mut self.spare_fd);
-        let Some((socket, _)) = &self.listeners[listener] else {
+        let Some(listening) = &self.listeners[listener] else {
             return false;
         };
         let Some(spare) = self.spare_fd.take() else {
@@ -276,7 +276,7 @@ impl Worker {
         drop(spare);
         // A connection accepted is closed at once, before the spare is
         // taken back, which may need its descriptor.
-        let failed = socket.accept().err();
+        let failed = listening.socket.accept().err();
         take_back_spare(&mut self.spare_fd);
         match failed {
             None => self.accept_refusals.record(self.index, || {

@@ -162,14 +162,21 @@ impl WorkerHandle {
     }
 }
 
+/// A listening socket of a worker's.
+struct Listening {
+    socket: TcpListener,
+    /// The configured port it serves.
+    port: u16,
+    scheme: Scheme,
+}
+
 /// One worker thread's state.
 pub struct Worker {
     index: u16,
     poll: Poll,
     events: Events,
-    listeners: Vec<Option<(TcpListener, u16)>>,
-    /// What each listener serves, by index.
-    schemes: Vec<Scheme>,
+    /// Its listening sockets (none once its shutdown began).
+    listeners: Vec<Option<Listening>>,
     tls: Option<Arc<TlsConfig>>,
     notifier: Notifier,
     routes: Arc<Routes>,
@@ -276,7 +283,6 @@ impl Worker {
             Interest::READABLE,
         )?;
         let mut listeners = Vec::new();
-        let mut schemes = Vec::new();
         for (i, listener) in setup.listeners.into_iter().enumerate() {
             if listener.scheme == Scheme::Wss && setup.tls.is_none() {
                 return Err(WorkerError::NoCertificates {
@@ -287,8 +293,11 @@ impl Worker {
             let mut socket = TcpListener::from_std(listener.listen().map_err(WorkerError::Listen)?);
             poll.registry()
                 .register(&mut socket, Token(LISTENER_BASE + i), Interest::READABLE)?;
-            listeners.push(Some((socket, port)));
-            schemes.push(scheme);
+            listeners.push(Some(Listening {
+                socket,
+                port,
+                scheme,
+            }));
         }
         let app_count = setup.apps.len();
         let (apps, outbound) = setup
@@ -309,7 +318,6 @@ impl Worker {
             poll,
             events: Events::with_capacity(setup.limits.events.max(1)),
             listeners,
-            schemes,
             tls: setup.tls,
             notifier: setup.notifier,
             routes: setup.routes,
@@ -502,8 +510,8 @@ impl Worker {
     fn begin_shutdown(&mut self) {
         self.shutting_down = Some(Instant::now());
         for listener in &mut self.listeners {
-            if let Some((mut socket, _)) = listener.take() {
-                let _ = self.poll.registry().deregister(&mut socket);
+            if let Some(mut listening) = listener.take() {
+                let _ = self.poll.registry().deregister(&mut listening.socket);
             }
         }
         for slot in 0..self.slots.len() as u32 {
