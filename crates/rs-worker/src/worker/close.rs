@@ -114,8 +114,9 @@ impl Worker {
         }
     }
 
-    /// Writes what is pending, then closes (see [`Phase::Finishing`]), or
-    /// drops the connection when `timeout` passes.
+    /// Writes what is pending, then closes (see [`Phase::Finishing`]; with
+    /// `drain`, for a client that may still be sending, our side is shut
+    /// down first), or drops the connection when `timeout` passes.
     pub(super) fn finish(&mut self, slot: u32, timeout: Duration, drain: bool) {
         self.leave_session(slot);
         self.release_partial(slot);
@@ -263,7 +264,7 @@ impl Worker {
     }
 
     /// Drops a connection now.
-    pub(super) fn close(&mut self, slot: u32) {
+    pub(super) fn drop_conn(&mut self, slot: u32) {
         self.leave_session(slot);
         self.release_partial(slot);
         self.forget_stall(slot);
@@ -303,7 +304,7 @@ impl Worker {
                     // The app did not answer the close frame in time.
                     self.answer_close_now(slot);
                 } else {
-                    self.close(slot);
+                    self.drop_conn(slot);
                 }
             }
         }

@@ -408,7 +408,7 @@ impl Worker {
     fn shutdown_done(&mut self, started: Instant) -> bool {
         let waited = started.elapsed();
         if waited > self.limits.close_timeout {
-            self.close_all();
+            self.drop_all();
         }
         // The notices an app's full ring left in its backlog (the close
         // notices of this shutdown, say) are still handed to it as it makes
@@ -428,7 +428,7 @@ impl Worker {
                 self.index
             );
         }
-        self.close_all();
+        self.drop_all();
         true
     }
 
@@ -523,16 +523,18 @@ impl Worker {
                         Some(Phase::Handshake(..))
                     ) =>
                 {
-                    self.close(slot)
+                    self.drop_conn(slot)
                 }
                 _ => {}
             }
         }
     }
 
-    fn close_all(&mut self) {
+    /// Drops every connection now (a shutdown's end), and publishes the
+    /// close notices that go to the apps.
+    fn drop_all(&mut self) {
         for slot in 0..self.slots.len() as u32 {
-            self.close(slot);
+            self.drop_conn(slot);
         }
         for app in &mut self.apps {
             app.inbound.flush();

@@ -81,7 +81,7 @@ impl Worker {
                 }
                 Ok(0) => {
                     // The client closed its side (or went away).
-                    self.close(slot);
+                    self.drop_conn(slot);
                     break;
                 }
                 Ok(n) => {
@@ -116,7 +116,7 @@ impl Worker {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     log::debug!("client {} ({}): read failed: {e}", conn.id, conn.peer);
-                    self.close(slot);
+                    self.drop_conn(slot);
                     break;
                 }
             }
@@ -229,7 +229,7 @@ impl Worker {
                 conn.discarded = 0;
                 self.answer_close_now(slot);
             } else {
-                self.close(slot);
+                self.drop_conn(slot);
             }
         }
     }

@@ -35,7 +35,7 @@ impl Worker {
         let flushed = conn.stream.send_buffered();
         if let Err(e) = flushed.and_then(|()| conn.output.flush(&mut conn.stream)) {
             log::debug!("client {} ({}): write failed: {e}", conn.id, conn.peer);
-            self.close(slot);
+            self.drop_conn(slot);
             return;
         }
         if conn.output_paused {
@@ -56,7 +56,7 @@ impl Worker {
         // TLS: close_notify goes out before TCP is shut down or closed.
         if let Err(e) = conn.stream.close_notify() {
             log::debug!("client {} ({}): write failed: {e}", conn.id, conn.peer);
-            self.close(slot);
+            self.drop_conn(slot);
             return;
         }
         if conn.stream.has_buffered() {
@@ -68,7 +68,7 @@ impl Worker {
         // §5.5.1), or more than was read, so that no reset overtakes our
         // close frame.
         if !drain && conn.discarded == 0 && !conn.stream.has_unread_input() {
-            self.close(slot);
+            self.drop_conn(slot);
             return;
         }
         conn.write_shut = true;
@@ -76,7 +76,7 @@ impl Worker {
         // rather than on the read that sees its end again after our
         // shutdown (the kernel reports it anew).
         if conn.peer_closed || conn.stream.shutdown_write().is_err() {
-            self.close(slot);
+            self.drop_conn(slot);
         }
     }
 
@@ -109,7 +109,7 @@ impl Worker {
         if let Some(conn) = self.conn(slot) {
             log::debug!("client {} ({}): write failed: {error}", conn.id, conn.peer);
         }
-        self.close(slot);
+        self.drop_conn(slot);
     }
 
     /// Queues a frame for `slot`, written when the delivery pass ends.
