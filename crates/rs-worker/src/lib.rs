@@ -23,7 +23,9 @@
 //!
 //! Logging goes through `log`: refusals of new connections at `warn`,
 //! per-client events (protocol errors, timeouts, clients closed on a
-//! limit) at `debug`, details (reads paused and resumed) at `trace`.
+//! limit) at `debug`, details (reads paused and resumed) at `trace`. The
+//! daemon's `log_level` names sit one step off below `warn`: its `notice`
+//! is `log`'s `Info`, its `info` `Debug` and its `debug` `Trace`.
 //!
 //! A worker is built from a [`WorkerSetup`] (its listeners, rings and
 //! limits: the daemon makes one per worker from the configuration), runs
