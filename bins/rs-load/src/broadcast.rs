@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use rs_proto::{DataKind, FrameHeader, apply_mask};
 
 use crate::conn::{Conn, Session};
-use crate::echo::duration_nanos;
 use crate::error::{ConnError, LoadError};
 use crate::histogram::Histogram;
 use crate::payload::{COUNTER_LEN, check_chunk, first_difference, hex_u32, parse_hex_u32};
@@ -201,10 +200,7 @@ fn set_round(conn: &mut Conn<BroadcastSession>) {
 fn send(conn: &mut Conn<BroadcastSession>, now: Instant) -> Result<(), LoadError> {
     conn.session.left -= 1;
     conn.session.sent_at = now;
-    conn.send().map_err(|error| LoadError::Conn {
-        conn: conn.index,
-        error,
-    })
+    conn.send().map_err(|error| conn.fail(error))
 }
 
 /// One broadcast thread: its clients are `ids` of `clients`; each sends
@@ -259,16 +255,13 @@ pub(crate) fn run_thread(
                 continue;
             };
             conn.on_ready(&mut ctx.rbuf, hangup(event))
-                .map_err(|error| LoadError::Conn {
-                    conn: conn.index,
-                    error,
-                })?;
+                .map_err(|error| conn.fail(error))?;
             total += std::mem::take(&mut conn.session.delivered);
             if !conn.session.round_done {
                 continue;
             }
             let now = Instant::now();
-            latency.record(duration_nanos(now - conn.session.sent_at));
+            latency.record_duration(now - conn.session.sent_at);
             conn.session.advance();
             if conn.session.left == 0 {
                 active -= 1;
@@ -294,13 +287,8 @@ pub(crate) fn run_thread(
                 .then_some(waited)
                 .or_else(|| window.stalled(conn.session.sent_at, now));
             if let Some(waited) = lost {
-                return Err(LoadError::Conn {
-                    conn: conn.index,
-                    error: ConnError::Stalled {
-                        what: "a broadcast round",
-                        waited,
-                    },
-                });
+                let what = "a broadcast round";
+                return Err(conn.fail(ConnError::Stalled { what, waited }));
             }
         }
     }

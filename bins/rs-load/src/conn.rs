@@ -20,7 +20,7 @@ use rs_proto::{
     apply_mask,
 };
 
-use crate::error::ConnError;
+use crate::error::{ConnError, LoadError};
 use crate::frame::{Control, FrameReader, FrameSink};
 use crate::handshake::{self, Accept, HandshakeError, MAX_RESPONSE_HEAD};
 use crate::rng::Rng;
@@ -161,6 +161,16 @@ pub(crate) struct Conn<S> {
     mask_key: [u8; 4],
     /// The server's close frame arrived during our closing handshake.
     close_received: bool,
+}
+
+impl<S> Conn<S> {
+    /// `error`, as this connection's failure of the run.
+    pub(crate) fn fail(&self, error: ConnError) -> LoadError {
+        LoadError::Conn {
+            conn: self.index,
+            error,
+        }
+    }
 }
 
 impl<S: Session> Conn<S> {

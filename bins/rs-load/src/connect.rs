@@ -9,7 +9,6 @@ use std::time::Instant;
 use mio::Token;
 
 use crate::conn::{Conn, Ignore, State};
-use crate::echo::duration_nanos;
 use crate::error::{ConnError, LoadError};
 use crate::histogram::Histogram;
 use crate::worker::{Ctx, ThreadResult, hangup};
@@ -31,15 +30,11 @@ pub(crate) fn run_thread(
     let Some(window) = ctx.wait_for_start(&mut conns)? else {
         return Ok(ctx.finish(latency, 0, None));
     };
-    let error = |conn: &Conn<Ignore>, error| LoadError::Conn {
-        conn: conn.index,
-        error,
-    };
     let mut active = 0usize;
     for (i, conn) in conns.iter_mut().enumerate() {
         if left[i] > 0 {
             conn.open(&ctx.target, ctx.poll.registry(), Token(i), &mut ctx.rng)
-                .map_err(|e| error(conn, e))?;
+                .map_err(|e| conn.fail(e))?;
             active += 1;
         }
     }
@@ -57,18 +52,18 @@ pub(crate) fn run_thread(
             };
             let before = conn.state();
             conn.on_ready(&mut ctx.rbuf, hangup(event))
-                .map_err(|e| error(conn, e))?;
+                .map_err(|e| conn.fail(e))?;
             match conn.state() {
                 State::Open if before != State::Open => {
-                    latency.record(duration_nanos(conn.started.elapsed()));
-                    conn.close().map_err(|e| error(conn, e))?;
+                    latency.record_duration(conn.started.elapsed());
+                    conn.close().map_err(|e| conn.fail(e))?;
                 }
                 State::Closed => {
                     total += 1;
                     left[i] -= 1;
                     if left[i] > 0 && Instant::now() < window.deadline {
                         conn.open(&ctx.target, ctx.poll.registry(), Token(i), &mut ctx.rng)
-                            .map_err(|e| error(conn, e))?;
+                            .map_err(|e| conn.fail(e))?;
                     } else {
                         conn.drop_socket();
                         active -= 1;
@@ -87,7 +82,7 @@ pub(crate) fn run_thread(
                 && let Some(waited) = window.stalled(conn.started, now)
             {
                 let what = "a handshake and its close";
-                return Err(error(conn, ConnError::Stalled { what, waited }));
+                return Err(conn.fail(ConnError::Stalled { what, waited }));
             }
         }
     }

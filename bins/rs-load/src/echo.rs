@@ -195,7 +195,7 @@ pub(crate) fn run_thread(
             active += 1;
             // Timed from now, not from the window's start: this thread saw
             // the start up to a poll's wait (1 ms) late.
-            send(conn, Instant::now()).map_err(|error| conn_error(conn, error))?;
+            send(conn, Instant::now()).map_err(|error| conn.fail(error))?;
         }
     }
     let mut total = 0u64;
@@ -215,7 +215,7 @@ pub(crate) fn run_thread(
             for conn in conns.iter().filter(|c| c.session.expecting) {
                 if let Some(waited) = window.stalled(conn.session.sent_at, now) {
                     let what = "an echo";
-                    return Err(conn_error(conn, ConnError::Stalled { what, waited }));
+                    return Err(conn.fail(ConnError::Stalled { what, waited }));
                 }
             }
         } else if !in_window && now >= until {
@@ -235,7 +235,7 @@ pub(crate) fn run_thread(
                 continue;
             };
             conn.on_ready(&mut ctx.rbuf, hangup(event))
-                .map_err(|error| conn_error(conn, error))?;
+                .map_err(|error| conn.fail(error))?;
             if !conn.session.complete {
                 continue;
             }
@@ -245,14 +245,14 @@ pub(crate) fn run_thread(
                 continue;
             }
             let now = Instant::now();
-            latency.record(duration_nanos(now - conn.session.sent_at));
+            latency.record_duration(now - conn.session.sent_at);
             total += 1;
             if conn.session.left == 0 {
                 active -= 1;
                 continue;
             }
             next_message(conn);
-            send(conn, now).map_err(|error| conn_error(conn, error))?;
+            send(conn, now).map_err(|error| conn.fail(error))?;
         }
         if in_window {
             ctx.progress().total.store(total, Ordering::Relaxed);
@@ -264,18 +264,6 @@ pub(crate) fn run_thread(
     let result = ctx.finish(latency, total, finished_at);
     ctx.close_all(&mut conns)?;
     Ok(result)
-}
-
-fn conn_error<S>(conn: &Conn<S>, error: ConnError) -> LoadError {
-    LoadError::Conn {
-        conn: conn.index,
-        error,
-    }
-}
-
-/// A duration in nanoseconds, saturating.
-pub(crate) fn duration_nanos(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -75,6 +75,12 @@ impl Histogram {
         self.max = self.max.max(value);
     }
 
+    /// Adds one duration, in nanoseconds (saturating).
+    #[inline]
+    pub fn record_duration(&mut self, duration: std::time::Duration) {
+        self.record(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+    }
+
     /// How many values were recorded.
     pub fn count(&self) -> u64 {
         self.count

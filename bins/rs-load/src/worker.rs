@@ -192,10 +192,7 @@ impl Ctx {
                     Token(next),
                     &mut self.rng,
                 )
-                .map_err(|error| LoadError::Conn {
-                    conn: conn.index,
-                    error,
-                })?;
+                .map_err(|error| conn.fail(error))?;
                 next += 1;
                 opening += 1;
             }
@@ -229,10 +226,7 @@ impl Ctx {
         let deadline = Instant::now() + END_GRACE;
         let mut closing = 0usize;
         for conn in conns.iter_mut().filter(|c| c.state() == State::Open) {
-            conn.close().map_err(|error| LoadError::Conn {
-                conn: conn.index,
-                error,
-            })?;
+            conn.close().map_err(|error| conn.fail(error))?;
             closing += 1;
         }
         while closing > 0 && !self.shared.stopped() {
@@ -288,10 +282,7 @@ impl Ctx {
             if let Some(conn) = conns.get_mut(event.token().0) {
                 let before = conn.state();
                 conn.on_ready(&mut self.rbuf, hangup(event))
-                    .map_err(|error| LoadError::Conn {
-                        conn: conn.index,
-                        error,
-                    })?;
+                    .map_err(|error| conn.fail(error))?;
                 if conn.state() != before {
                     moved(before, conn.state());
                 }
