@@ -16,6 +16,9 @@ use super::conn::{Phase, Stalled};
 use super::to_apps::{Payload, enqueue};
 
 impl Worker {
+    /// Decodes `slot`'s `input` (unmasked in place) and hands on what it
+    /// holds, until it is used up or something stops it (see
+    /// [`stop_processing`](Self::stop_processing)).
     pub(super) fn process_frames(&mut self, slot: u32, input: &mut [u8]) {
         let mut pos = 0;
         while pos < input.len() {
@@ -100,58 +103,62 @@ impl Worker {
                 Err(error) if session.is_none() => Reply::fail_closing(conn.id, &conn.peer, &error),
                 Err(error) => Reply::fail(conn.id, &conn.peer, &error),
             };
-            match reply {
-                Reply::ClientClose(code) => {
-                    // Answered with the same code (RFC 6455 §5.5.1), by the
-                    // app behind its replies to the messages before it, so
-                    // that a client that sends a request and closes at once
-                    // still gets the answer. The pongs owed go now.
-                    if !self.pongs.is_empty() {
-                        self.send_pongs(slot);
-                    }
-                    self.await_close_answer(slot, code);
-                    self.discard_rest(slot, &input[pos..]);
-                    return;
+            self.stop_processing(slot, reply, &input[pos..]);
+            return;
+        }
+    }
+
+    /// Acts on what stops the processing of `slot`'s input (`rest` is
+    /// what is left of it): the client's close frame, the end of a close
+    /// handshake, a message its app's ring cannot take now, or a failure.
+    #[cold]
+    fn stop_processing(&mut self, slot: u32, reply: Reply, rest: &[u8]) {
+        match reply {
+            Reply::ClientClose(code) => {
+                // Answered with the same code (RFC 6455 §5.5.1), by the
+                // app behind its replies to the messages before it, so
+                // that a client that sends a request and closes at once
+                // still gets the answer. The pongs owed go now.
+                if !self.pongs.is_empty() {
+                    self.send_pongs(slot);
                 }
-                Reply::ClosingDone => {
-                    self.finish(slot, self.limits.close_timeout, false);
-                    return;
+                self.await_close_answer(slot, code);
+                self.discard_rest(slot, rest);
+            }
+            Reply::ClosingDone => {
+                self.finish(slot, self.limits.close_timeout, false);
+            }
+            Reply::Abandon => {
+                // Our close frame went out already: never a second one.
+                self.finish(slot, self.limits.close_timeout, true);
+            }
+            Reply::Pause(app) => {
+                // The app's ring is full: the message waits in its
+                // backlog; keep the rest of the input and stop reading
+                // this client until it drains. The rest counts in the
+                // backlog's bytes: thousands of paused clients could
+                // each hold a read's worth.
+                let Some(conn) = self.conn(slot) else { return };
+                log::trace!("client {}: app ring full, reading paused", conn.id);
+                let rest = rest.to_vec();
+                let held = rest.len();
+                conn.stalled = Some(Stalled {
+                    app,
+                    rest,
+                    until_replies: None,
+                });
+                let generation = conn.id.generation();
+                self.stalled.push((slot, generation));
+                let link = &mut self.apps[usize::from(app)];
+                link.backlog_bytes += held;
+                self.backlog_full |= link.holds_too_much();
+            }
+            Reply::Fail(code, reason) => {
+                if !self.pongs.is_empty() {
+                    self.send_pongs(slot);
                 }
-                Reply::Abandon => {
-                    // Our close frame went out already: never a second one.
-                    self.finish(slot, self.limits.close_timeout, true);
-                    return;
-                }
-                Reply::Pause(app) => {
-                    // The app's ring is full: the message waits in its
-                    // backlog; keep the rest of the input and stop reading
-                    // this client until it drains. The rest counts in the
-                    // backlog's bytes: thousands of paused clients could
-                    // each hold a read's worth.
-                    let Some(conn) = self.conn(slot) else { return };
-                    log::trace!("client {}: app ring full, reading paused", conn.id);
-                    let rest = input[pos..].to_vec();
-                    let held = rest.len();
-                    conn.stalled = Some(Stalled {
-                        app,
-                        rest,
-                        until_replies: None,
-                    });
-                    let generation = conn.id.generation();
-                    self.stalled.push((slot, generation));
-                    let link = &mut self.apps[usize::from(app)];
-                    link.backlog_bytes += held;
-                    self.backlog_full |= link.holds_too_much();
-                    return;
-                }
-                Reply::Fail(code, reason) => {
-                    if !self.pongs.is_empty() {
-                        self.send_pongs(slot);
-                    }
-                    self.fail_behind_replies(slot, code, &reason);
-                    self.discard_rest(slot, &input[pos..]);
-                    return;
-                }
+                self.fail_behind_replies(slot, code, &reason);
+                self.discard_rest(slot, rest);
             }
         }
     }
