@@ -392,46 +392,60 @@ pub fn read_outbound(buf: &[u8]) -> Result<Outbound<'_>, WireError> {
             len: buf.len(),
         });
     };
-    let [target, flags, r0, r1, c0, c1, c2, c3] = *header;
-    // The most common messages, a frame for one client with its payload or
-    // with a lent one, read in one step; anything else, errors included,
-    // takes the general way below.
-    if target == TARGET_SINGLE
-        && [r0, r1] == [0, 0]
-        && u32::from_ne_bytes([c0, c1, c2, c3]) == 1
-        && let Some((raw, frame)) = rest.split_first_chunk::<CLIENT_ID_LEN>()
-        && let Some(client) = ClientId::from_u64(u64::from_ne_bytes(*raw))
-    {
-        let recipients = Recipients::Single(client);
-        match flags {
-            0 | FLAG_CLOSE_AFTER if !frame.is_empty() => {
-                return Ok(Outbound {
-                    recipients,
-                    close_after: flags != 0,
-                    frame,
-                    lent: None,
-                });
-            }
-            FLAG_LENT => {
-                if let Some((lent, head)) = frame.split_first_chunk::<LENT_LEN>()
-                    && !head.is_empty()
-                {
-                    let (address, len) = lent.split_at(8);
-                    let lent = LentPayload {
-                        address: u64::from_ne_bytes(address.try_into().expect("8 bytes")) as usize,
-                        len: u64::from_ne_bytes(len.try_into().expect("8 bytes")) as usize,
-                    };
-                    return Ok(Outbound {
-                        recipients,
-                        close_after: false,
-                        frame: head,
-                        lent: Some(lent),
-                    });
-                }
-            }
-            _ => {}
-        }
+    // The most common messages in one step; anything else, errors
+    // included, takes the general way.
+    match read_single(header, rest) {
+        Some(message) => Ok(message),
+        None => read_general(buf.len(), header, rest),
     }
+}
+
+/// A well-formed frame for one client, with its payload or a lent one
+/// (`header` and the `rest` of the message); `None` for anything else.
+#[inline(always)]
+fn read_single<'a>(header: &[u8; OUTBOUND_HEADER_LEN], rest: &'a [u8]) -> Option<Outbound<'a>> {
+    let [target, flags, r0, r1, c0, c1, c2, c3] = *header;
+    if target != TARGET_SINGLE || [r0, r1] != [0, 0] || u32::from_ne_bytes([c0, c1, c2, c3]) != 1 {
+        return None;
+    }
+    let (raw, frame) = rest.split_first_chunk::<CLIENT_ID_LEN>()?;
+    let recipients = Recipients::Single(ClientId::from_u64(u64::from_ne_bytes(*raw))?);
+    match flags {
+        0 | FLAG_CLOSE_AFTER if !frame.is_empty() => Some(Outbound {
+            recipients,
+            close_after: flags != 0,
+            frame,
+            lent: None,
+        }),
+        FLAG_LENT => {
+            let (lent, head) = frame.split_first_chunk::<LENT_LEN>()?;
+            if head.is_empty() {
+                return None;
+            }
+            let (address, len) = lent.split_at(8);
+            let lent = LentPayload {
+                address: u64::from_ne_bytes(address.try_into().expect("8 bytes")) as usize,
+                len: u64::from_ne_bytes(len.try_into().expect("8 bytes")) as usize,
+            };
+            Some(Outbound {
+                recipients,
+                close_after: false,
+                frame: head,
+                lent: Some(lent),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Any message of `len` bytes (`header` and the `rest`), checked field by
+/// field: each error names what is wrong.
+fn read_general<'a>(
+    len: usize,
+    header: &[u8; OUTBOUND_HEADER_LEN],
+    rest: &'a [u8],
+) -> Result<Outbound<'a>, WireError> {
+    let [target, flags, r0, r1, c0, c1, c2, c3] = *header;
     if flags & !(FLAG_CLOSE_AFTER | FLAG_LENT) != 0 {
         return Err(WireError::UnknownFlags(flags));
     }
@@ -446,7 +460,7 @@ pub fn read_outbound(buf: &[u8]) -> Result<Outbound<'_>, WireError> {
     check_id_count(target, count)?;
     let too_short = WireError::TooShort {
         needed: outbound_len(count, 0),
-        len: buf.len(),
+        len,
     };
     let ids_len = count.checked_mul(CLIENT_ID_LEN).ok_or(too_short)?;
     let (id_bytes, frame) = rest.split_at_checked(ids_len).ok_or(too_short)?;
