@@ -71,12 +71,12 @@ pub(crate) fn lookup_user(name: &str) -> Result<User, String> {
     })
 }
 
-/// Room above what `fd_alloc_c` needs that root gives the hard open-files
-/// limit, for the apps' files.
+/// Room above what `fd_alloc_c` needs that the open-files limits go to,
+/// for the apps' files.
 const HARD_LIMIT_HEADROOM: u64 = 65_536;
 
-/// The hard open-files limit systemd gives services: root raises a lower
-/// one at least that far.
+/// The hard open-files limit systemd gives services: the limits go at
+/// least that far.
 const SYSTEMD_HARD_LIMIT: u64 = 524_288;
 
 /// The descriptors `fd_alloc_c` connections need with the workers' own
@@ -87,41 +87,31 @@ pub(crate) fn descriptors_needed(fd_alloc_c: usize, worker_fds: u64) -> u64 {
 
 /// Sets `RLIMIT_NOFILE` for `needed` descriptors ([`descriptors_needed`]
 /// by `fd_alloc_c`). Connections are counted and refused past `fd_alloc_c`
-/// whatever the limit, so the limit only has to leave room: the soft limit
-/// goes up to the hard limit (within `fs.nr_open`; never lowered), and
-/// what connections do not take is the apps' (a file or a socket per
-/// client, say). As root the hard limit is raised first, if lower, to
-/// `needed` plus 64 Ki, or systemd's 512 Ki if more, within `fs.nr_open`.
-/// Where the hard limit is below `needed` (not root, or root without
-/// `CAP_SYS_RESOURCE`, as in many containers), the warning returned says
-/// what to change.
+/// whatever the limit, so the limit only has to leave room: what
+/// connections do not take is the apps' (a file or a socket per client,
+/// say). The soft limit goes up to the hard limit, but not past `needed`
+/// plus 64 Ki, or systemd's 512 Ki if more (what the process starts
+/// inherits it: some programs close every descriptor up to it); it is
+/// never lowered. As root the hard limit is raised first, if lower, to
+/// that bound. Both stay within `fs.nr_open`. Where the hard limit is
+/// below `needed` (not root, or root without `CAP_SYS_RESOURCE`, as in
+/// many containers), the warning returned says what to change.
 pub(crate) fn set_open_files_limit(
     needed: u64,
     fd_alloc_c: usize,
 ) -> Result<Option<String>, String> {
     let (soft, hard) = open_files_limit()?;
     let nr_open = nr_open();
-    // Bounded, as what the process starts inherits it.
-    let ceiling = nr_open.map_or(needed, |most| {
-        needed
-            .saturating_add(HARD_LIMIT_HEADROOM)
-            .max(SYSTEMD_HARD_LIMIT)
-            .min(most)
-    });
-    let hard = if hard < ceiling
-        && ceiling >= needed
-        && is_root()
-        && set_open_files(soft.min(ceiling), ceiling).is_ok()
-    {
-        ceiling
+    // A hard limit above fs.nr_open (lowered since it was set) could not
+    // be set again.
+    let hard = nr_open.map_or(hard, |most| hard.min(most));
+    let bound = limit_bound(needed, nr_open);
+    let hard = if hard < bound && is_root() && set_open_files(soft.min(bound), bound).is_ok() {
+        bound
     } else {
         hard
     };
-    // No soft limit goes above fs.nr_open, even below an unlimited hard
-    // one; without it known, the soft limit goes as far as needed.
-    let top = nr_open
-        .map_or(needed.min(hard), |most| hard.min(most))
-        .max(soft);
+    let top = soft_limit(bound, soft, hard);
     set_open_files(top, hard).map_err(|e| format!("setrlimit(RLIMIT_NOFILE, {top}): {e}"))?;
     Ok((top < needed).then(|| {
         let (why, raise) = match nr_open.filter(|&nr_open| needed > nr_open) {
@@ -143,6 +133,21 @@ pub(crate) fn set_open_files_limit(
              needs{why}: {raise} or lower fd_alloc_c"
         )
     }))
+}
+
+/// How far the open-files limits go for `needed` descriptors: 64 Ki more,
+/// or 512 Ki if more, within `fs.nr_open` (if known).
+fn limit_bound(needed: u64, nr_open: Option<u64>) -> u64 {
+    let bound = needed
+        .saturating_add(HARD_LIMIT_HEADROOM)
+        .max(SYSTEMD_HARD_LIMIT);
+    nr_open.map_or(bound, |most| bound.min(most))
+}
+
+/// The soft limit under `hard`: up to `bound`, never below the `soft`
+/// one there was.
+fn soft_limit(bound: u64, soft: u64, hard: u64) -> u64 {
+    hard.min(bound).max(soft.min(hard))
 }
 
 /// A warning when the open-files limit leaves less room than `held`, the
@@ -422,6 +427,22 @@ fn last_capability() -> libc::c_ulong {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_soft_limit_goes_to_the_hard_one_within_its_bound_and_is_never_lowered() {
+        assert_eq!(limit_bound(4_160, Some(1 << 20)), 524_288);
+        assert_eq!(limit_bound(1_000_000, Some(1 << 20)), 1 << 20);
+        assert_eq!(limit_bound(1_000_000, None), 1_065_536);
+        let bound = limit_bound(4_160, Some(1 << 20));
+        // A unit's LimitNOFILE=65536, a shell's 1024:
+        assert_eq!(soft_limit(bound, 1_024, 65_536), 65_536);
+        // Docker's infinity (soft and hard ~1 Gi) is left as it is; a
+        // hard one alone does not lift the soft one past the bound.
+        assert_eq!(soft_limit(bound, 1 << 30, 1 << 30), 1 << 30);
+        assert_eq!(soft_limit(bound, 1_024, 1 << 30), 524_288);
+        // Below what connections need, the hard limit is all there is.
+        assert_eq!(soft_limit(bound, 1_024, 2_000), 2_000);
+    }
 
     #[test]
     fn files_beyond_the_room_the_limit_leaves_are_warned_about() {

@@ -1910,8 +1910,8 @@ fn fd_alloc_c_connections_fit_beside_the_files_apps_opened_in_their_init() {
 fn the_soft_open_files_limit_goes_to_the_hard_limit_for_files_apps_open_per_client() {
     // 40 connections and 3 files kept per client (160 with the app's 100
     // from its init) fit under 1,000 but not under the 116 connections
-    // need: the soft limit goes to the hard one (or higher, with it, when
-    // root can raise that).
+    // need: the soft limit goes to the hard one (or higher, with it, to
+    // 512 Ki when root can raise that).
     let (server, _build) = server_holding_files(Some((200, 1000)), 100, 3);
     let limits: Vec<u64> = open_files_limits(server.pid())
         .iter()

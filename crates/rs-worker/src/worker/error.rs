@@ -55,9 +55,11 @@ impl fmt::Display for WorkerError {
 
 impl std::error::Error for WorkerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // Listen and Io display their error as theirs: what it came from
+        // is its source.
         match self {
-            Self::Listen(error) => Some(error),
-            Self::Io(error) => Some(error),
+            Self::Listen(error) => error.source(),
+            Self::Io(error) => error.source(),
             Self::IndexTooLarge { .. } | Self::NoCertificates { .. } => None,
         }
     }
