@@ -1,24 +1,33 @@
 //! What changed between two configurations, key by key: what a reload
-//! compares. Every field is destructured, so a key added to the model
-//! cannot be left out of the comparison.
+//! compares. Every field is named (see [`differing`]), so a key added to
+//! the model cannot be left out of the comparison.
 
 use crate::model::{AppConfig, Config, PortConfig};
 
-/// `(key, differs)` for each binding `key` (destructured from the old
-/// configuration, by the name of its key) against the field of `new`.
+/// `(key, differs)` for each field of `$old` (a `$ty`) in `compare`, in
+/// that order: whether it differs from the same field of `$new`, or what
+/// the expression after its name says (the field bound by its name).
+/// Every field is named, in `compare` or in `skip` (no key): the pattern
+/// is exhaustive, so a field added to `$ty` does not compile until it is.
 macro_rules! differing {
-    ($new:ident: $($key:ident),*) => {
-        [$((stringify!($key), *$key != $new.$key)),*]
-    };
+    ($ty:ident $old:ident, $new:ident, skip [$($skip:ident),*],
+     compare [$($key:ident $(: $differs:expr)?),* $(,)?]) => {{
+        // (An expression may compare otherwise than by the binding.)
+        #[allow(unused_variables)]
+        let $ty { $($skip: _,)* $($key),* } = $old;
+        [$((stringify!($key), differing!(@one $key, $new $(, $differs)?))),*]
+    }};
+    (@one $key:ident, $new:ident) => { *$key != $new.$key };
+    (@one $key:ident, $new:ident, $differs:expr) => { $differs };
 }
 
 impl Config {
     /// The keys whose values differ from `self` in `new`, named as in the
-    /// file, in its order: `ports` (compared in any order: a port's
-    /// socket does not depend on it), `worker_c` (by the worker count it
-    /// gives on this machine), the other top-level keys, then `apps` (when
-    /// their number differs) and `apps[i].KEY` for each app's own (its
-    /// endpoints as `apps[i].endpoints`). The file's path is no key.
+    /// file, in its order: `ports` are compared in any order (a port's
+    /// socket does not depend on it), `apps` by their number, `worker_c`
+    /// by the worker count it gives on this machine; then `apps[i].KEY`
+    /// for each app's own (its endpoints as `apps[i].endpoints`). The
+    /// file's path is no key.
     ///
     /// ```
     /// let text = |idle: u32| format!(r#"{{
@@ -32,66 +41,41 @@ impl Config {
     /// assert!(old.changed_keys(&old).is_empty());
     /// ```
     pub fn changed_keys(&self, new: &Config) -> Vec<String> {
-        let Config {
-            file: _,
-            ports,
-            certs,
-            apps,
-            log_level,
-            worker_c: _,
-            shutdown_wait_http,
-            shutdown_wait_ws,
-            idle_timeout,
-            fd_alloc_c,
-            max_ws_msg_size,
-            max_ws_frame_chain_size,
-            realloc_multiplier,
-            worker_rbuf_size,
-            inbound_ring_buf_size,
-            outbound_ring_buf_size,
-            owrefs_elem_c,
-            epoll_buf_elem_c,
-            update_queue_size,
-            user,
-            max_pending_output,
-            max_pending_output_total,
-            max_partial_msgs_size,
-            max_http_request_size,
-            max_conns_per_ip,
-        } = self;
         let same_workers = self.effective_worker_c() == new.effective_worker_c();
-        let changed = [
-            ("ports", !same_ports(ports, &new.ports)),
-            ("worker_c", !same_workers),
-        ]
+        let changed = differing!(Config self, new,
+            skip [file],
+            compare [
+                ports: !same_ports(ports, &new.ports),
+                certs,
+                // Their number; each app's own keys follow.
+                apps: apps.len() != new.apps.len(),
+                log_level,
+                worker_c: !same_workers,
+                shutdown_wait_http,
+                shutdown_wait_ws,
+                idle_timeout,
+                fd_alloc_c,
+                max_ws_msg_size,
+                max_ws_frame_chain_size,
+                realloc_multiplier,
+                worker_rbuf_size,
+                inbound_ring_buf_size,
+                outbound_ring_buf_size,
+                owrefs_elem_c,
+                epoll_buf_elem_c,
+                update_queue_size,
+                user,
+                max_pending_output,
+                max_pending_output_total,
+                max_partial_msgs_size,
+                max_http_request_size,
+                max_conns_per_ip,
+            ]
+        )
         .into_iter()
-        .chain(differing![new:
-            certs,
-            log_level,
-            shutdown_wait_http,
-            shutdown_wait_ws,
-            idle_timeout,
-            fd_alloc_c,
-            max_ws_msg_size,
-            max_ws_frame_chain_size,
-            realloc_multiplier,
-            worker_rbuf_size,
-            inbound_ring_buf_size,
-            outbound_ring_buf_size,
-            owrefs_elem_c,
-            epoll_buf_elem_c,
-            update_queue_size,
-            user,
-            max_pending_output,
-            max_pending_output_total,
-            max_partial_msgs_size,
-            max_http_request_size,
-            max_conns_per_ip
-        ])
-        .chain([("apps", apps.len() != new.apps.len())])
         .filter_map(|(key, differs)| differs.then_some(key));
         let mut changed: Vec<String> = changed.map(str::to_owned).collect();
-        for (i, (old, app)) in apps.iter().zip(&new.apps).enumerate() {
+        for (i, (old, app)) in self.apps.iter().zip(&new.apps).enumerate() {
             changed.extend(
                 old.changed_keys(app)
                     .into_iter()
@@ -105,26 +89,19 @@ impl Config {
 impl AppConfig {
     /// The keys of one app whose values differ in `new`.
     fn changed_keys(&self, new: &AppConfig) -> Vec<&'static str> {
-        let AppConfig {
-            name,
-            app_path,
-            endpoints,
-            no_open_cb,
-            no_close_cb,
-            wbuf_size,
-            update_queue_size,
-            close_client_on_panic,
-        } = self;
-        differing![new:
-            name,
-            app_path,
-            endpoints,
-            no_open_cb,
-            no_close_cb,
-            wbuf_size,
-            update_queue_size,
-            close_client_on_panic
-        ]
+        differing!(AppConfig self, new,
+            skip [],
+            compare [
+                name,
+                app_path,
+                endpoints,
+                no_open_cb,
+                no_close_cb,
+                wbuf_size,
+                update_queue_size,
+                close_client_on_panic,
+            ]
+        )
         .into_iter()
         .filter_map(|(key, differs)| differs.then_some(key))
         .collect()
@@ -173,34 +150,16 @@ mod tests {
             max_partial_msgs_size: 7777777, max_http_request_size: 7777, max_conns_per_ip: 7,
         "#;
         let keys = config("worker_c: 2", PORTS, APP).changed_keys(&config(changed, PORTS, APP));
-        assert_eq!(
-            keys,
-            [
-                "worker_c",
-                "log_level",
-                "shutdown_wait_http",
-                "shutdown_wait_ws",
-                "idle_timeout",
-                "fd_alloc_c",
-                "max_ws_msg_size",
-                "max_ws_frame_chain_size",
-                "realloc_multiplier",
-                "worker_rbuf_size",
-                "inbound_ring_buf_size",
-                "outbound_ring_buf_size",
-                "owrefs_elem_c",
-                "epoll_buf_elem_c",
-                "update_queue_size",
-                "user",
-                "max_pending_output",
-                "max_pending_output_total",
-                "max_partial_msgs_size",
-                "max_http_request_size",
-                "max_conns_per_ip",
-                // Its own is the global one unless it has one.
-                "apps[0].update_queue_size",
-            ]
-        );
+        // Every key of the file but those the values above leave alone, in
+        // its order; the app's own update_queue_size is the global one
+        // unless it has one.
+        let mut expected: Vec<&str> = crate::parse::ROOT_KEYS
+            .iter()
+            .copied()
+            .filter(|key| !["ports", "certs", "apps"].contains(key))
+            .collect();
+        expected.push("apps[0].update_queue_size");
+        assert_eq!(keys, expected);
     }
 
     #[test]
@@ -212,19 +171,11 @@ mod tests {
             endpoints: [{endpoint_id: 1, url: "ws://localhost:8080/b"}]}"#;
         let old = config("", PORTS, &format!("{APP}, {second}"));
         let keys = old.changed_keys(&config("", PORTS, &format!("{APP}, {changed}")));
-        let expected: Vec<String> = [
-            "name",
-            "app_path",
-            "endpoints",
-            "no_open_cb",
-            "no_close_cb",
-            "wbuf_size",
-            "update_queue_size",
-            "close_client_on_panic",
-        ]
-        .iter()
-        .map(|key| format!("apps[1].{key}"))
-        .collect();
+        // Every key of an app, in the file's order.
+        let expected: Vec<String> = crate::parse::APP_KEYS
+            .iter()
+            .map(|key| format!("apps[1].{key}"))
+            .collect();
         assert_eq!(keys, expected);
         assert_eq!(old.changed_keys(&config("", PORTS, APP)), ["apps"]);
     }
