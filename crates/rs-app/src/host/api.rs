@@ -40,7 +40,7 @@ const MAX_LOG_LEN: usize = 1 << 20;
 
 /// Which callback is running; decides which helpers are available.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Callback {
+pub(crate) enum CallbackKind {
     Init,
     Open,
     Read,
@@ -49,7 +49,7 @@ pub(crate) enum Callback {
     Fini,
 }
 
-impl Callback {
+impl CallbackKind {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Init => "init",
@@ -136,7 +136,7 @@ pub(crate) struct HostState {
     /// The request headers given to the running open callback, likewise
     /// (see `AppHeaders`).
     app_headers: (*const u8, usize),
-    callback: Option<Callback>,
+    callback: Option<CallbackKind>,
     client: Option<CurrentClient>,
     outbound: Vec<Producer>,
     /// When back-pressure was last reported, to log it once per second.
@@ -222,7 +222,7 @@ impl HostState {
     /// Runs `f` with a context for `callback` about `client`.
     pub(crate) fn call(
         &mut self,
-        callback: Callback,
+        callback: CallbackKind,
         client: Option<CurrentClient>,
         f: impl FnOnce(*mut Ctx) -> i32,
     ) -> i32 {
@@ -258,7 +258,7 @@ impl HostState {
             let headers = details.headers.as_bytes();
             self.app_headers = (headers.as_ptr(), headers.len());
         }
-        let status = self.call(Callback::Open, Some(client), f);
+        let status = self.call(CallbackKind::Open, Some(client), f);
         self.open_details = [(std::ptr::null(), 0); 2];
         self.app_headers = (std::ptr::null(), 0);
         status
@@ -308,7 +308,7 @@ impl HostState {
         self.message = (payload.as_ptr(), payload.len());
         self.case_byte = case_byte;
         self.lend_to = lend_to;
-        let status = self.call(Callback::Read, Some(client), f);
+        let status = self.call(CallbackKind::Read, Some(client), f);
         self.message = (std::ptr::null(), 0);
         status
     }
@@ -495,7 +495,7 @@ impl HostState {
             return abi::SEND_TOO_LARGE;
         }
         if target == abi::TARGET_CUR
-            && self.callback != Some(Callback::Close)
+            && self.callback != Some(CallbackKind::Close)
             && let Some(client) = self.client
             && let Some(status) = self.reply(opcode, client.id, client.data_kind)
         {
@@ -504,12 +504,12 @@ impl HostState {
         // The current client as a one-element list, without allocating.
         let current: [ClientId; 1];
         let (target, ids): (u8, &[ClientId]) = match (target, self.client) {
-            (abi::TARGET_CUR, Some(client)) if self.callback != Some(Callback::Close) => {
+            (abi::TARGET_CUR, Some(client)) if self.callback != Some(CallbackKind::Close) => {
                 current = [client.id];
                 (abi::TARGET_SINGLE, &current)
             }
             (abi::TARGET_EVERY_EXCEPT_CUR, Some(client))
-                if self.callback != Some(Callback::Close) =>
+                if self.callback != Some(CallbackKind::Close) =>
             {
                 current = [client.id];
                 (abi::TARGET_EVERY_EXCEPT_SINGLE, &current)
@@ -842,7 +842,7 @@ unsafe extern "C" fn host_send(
     let host = unsafe { host(ctx) };
     // Refused or not, what was written is gone: a later send in the same
     // callback starts afresh.
-    if matches!(host.callback, Some(Callback::Init | Callback::Fini)) {
+    if matches!(host.callback, Some(CallbackKind::Init | CallbackKind::Fini)) {
         host.forget_written();
         return abi::SEND_NOT_AVAILABLE;
     }
@@ -891,7 +891,7 @@ unsafe extern "C" fn host_send(
 unsafe extern "C" fn host_close_client(ctx: *mut Ctx, client_id: u64, code: u16) -> i32 {
     // SAFETY: called by the app with the context of the running callback.
     let host = unsafe { host(ctx) };
-    if matches!(host.callback, Some(Callback::Init | Callback::Fini)) {
+    if matches!(host.callback, Some(CallbackKind::Init | CallbackKind::Fini)) {
         return abi::SEND_NOT_AVAILABLE;
     }
     match ClientId::from_u64(client_id) {
@@ -918,7 +918,7 @@ unsafe extern "C" fn host_client_addr(ctx: *mut Ctx, addr: *mut PeerAddr) -> i32
     // SAFETY: called by the app with the context of the running callback.
     let host = unsafe { host(ctx) };
     match (host.callback, host.client) {
-        (Some(Callback::Open | Callback::Read), Some(client)) if !addr.is_null() => {
+        (Some(CallbackKind::Open | CallbackKind::Read), Some(client)) if !addr.is_null() => {
             // SAFETY: the app passes a writable `PeerAddr` (ABI contract).
             unsafe { addr.write(client.peer) };
             0
@@ -931,7 +931,7 @@ unsafe extern "C" fn host_read_data_kind(ctx: *mut Ctx) -> i32 {
     // SAFETY: called by the app with the context of the running callback.
     let host = unsafe { host(ctx) };
     match (host.callback, &host.client) {
-        (Some(Callback::Read), Some(client)) => i32::from(client.data_kind),
+        (Some(CallbackKind::Read), Some(client)) => i32::from(client.data_kind),
         _ => -1,
     }
 }
@@ -958,7 +958,7 @@ unsafe extern "C" fn host_open_detail<const WHICH: usize>(
     // SAFETY: called by the app with the context of the running callback.
     let host = unsafe { host(ctx) };
     let (start, n) = match host.callback {
-        Some(Callback::Open) => host.open_details[WHICH],
+        Some(CallbackKind::Open) => host.open_details[WHICH],
         _ => (std::ptr::null(), 0),
     };
     if !len.is_null() {
@@ -982,7 +982,7 @@ unsafe extern "C" fn host_header(
     let host = unsafe { host(ctx) };
     let value = match (host.callback, host.app_headers) {
         // A name longer than the headers names none of them: not read.
-        (Some(Callback::Open), (start, n))
+        (Some(CallbackKind::Open), (start, n))
             if !start.is_null() && !name.is_null() && name_len <= n =>
         {
             // SAFETY: lent by `call_open` for this callback: the

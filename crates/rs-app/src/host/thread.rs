@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rs_proto::CloseCode;
 use rs_ring::{Consumer, Parker, Producer, Waker};
 
-use super::api::{Callback as Which, CurrentClient, HostState};
+use super::api::{CallbackKind, CurrentClient, HostState};
 use super::load::App;
 use super::pace::{self, Pace};
 use crate::abi::{self, STATUS_PANICKED};
@@ -184,13 +184,13 @@ impl AppThread {
         if let Some(init) = self.app.init {
             let status = self
                 .host
-                .call(Which::Init, None, |ctx| call_callback(init, ctx));
-            check_status(&self.host.name, Which::Init, status)?;
+                .call(CallbackKind::Init, None, |ctx| call_callback(init, ctx));
+            check_status(&self.host.name, CallbackKind::Init, status)?;
         }
         initialized();
         let result = self.event_loop();
         if let Some(fini) = self.app.fini {
-            self.host.call(Which::Fini, None, |ctx| {
+            self.host.call(CallbackKind::Fini, None, |ctx| {
                 // SAFETY: the ABI's fini callback with a live context, after
                 // a successful init, once, on the app's own thread.
                 unsafe { fini(ctx) };
@@ -317,8 +317,8 @@ impl AppThread {
         };
         let status = self
             .host
-            .call(Which::Timer, None, |ctx| call_callback(timer, ctx));
-        check_status(&self.host.name, Which::Timer, status)?;
+            .call(CallbackKind::Timer, None, |ctx| call_callback(timer, ctx));
+        check_status(&self.host.name, CallbackKind::Timer, status)?;
         Ok((status > 0).then(|| Instant::now() + Duration::from_micros(status as u64)))
     }
 }
@@ -375,7 +375,7 @@ fn dispatch(
                 }
                 host.call_open(details, client, |ctx| call_callback(f, ctx))
             });
-            client_status(host, Which::Open, status.unwrap_or(0), client)
+            client_status(host, CallbackKind::Open, status.unwrap_or(0), client)
         }
         InboundKind::Close => close_callback(app, host, client),
         InboundKind::CloseFrame => {
@@ -403,7 +403,7 @@ fn dispatch(
                 // the payload validated against the case's arguments.
                 unsafe { read(ctx, payload.as_ptr(), payload.len()) }
             });
-            client_status(host, Which::Read, status, client)
+            client_status(host, CallbackKind::Read, status, client)
         }
     }
 }
@@ -452,8 +452,10 @@ fn close_callback(app: &App, host: &mut HostState, client: CurrentClient) -> Res
     let Some(close) = app.close.filter(|_| !host.no_close_cb) else {
         return Ok(());
     };
-    let status = host.call(Which::Close, Some(client), |ctx| call_callback(close, ctx));
-    match check_status(&host.name, Which::Close, status) {
+    let status = host.call(CallbackKind::Close, Some(client), |ctx| {
+        call_callback(close, ctx)
+    });
+    match check_status(&host.name, CallbackKind::Close, status) {
         Ok(_) => Ok(()),
         Err(error) => survive_panic(host, error, status, None),
     }
@@ -462,7 +464,7 @@ fn close_callback(app: &App, host: &mut HostState, client: CurrentClient) -> Res
 /// Applies an open or read status: 4000-4899 closes the client.
 fn client_status(
     host: &mut HostState,
-    which: Which,
+    which: CallbackKind,
     status: i32,
     client: CurrentClient,
 ) -> Result<(), AppError> {
@@ -515,7 +517,7 @@ fn survive_panic(
 /// Checks a callback's status against what the seed allows it to return;
 /// `Ok(Some(code))` for an open or read status that closes the client.
 #[inline(always)]
-fn check_status(app: &str, which: Which, status: i32) -> Result<Option<u16>, AppError> {
+fn check_status(app: &str, which: CallbackKind, status: i32) -> Result<Option<u16>, AppError> {
     // Nearly every callback returns 0: decide that without the call.
     if status == 0 {
         return Ok(None);
@@ -524,7 +526,11 @@ fn check_status(app: &str, which: Which, status: i32) -> Result<Option<u16>, App
 }
 
 #[cold]
-fn check_other_status(app: &str, which: Which, status: i32) -> Result<Option<u16>, AppError> {
+fn check_other_status(
+    app: &str,
+    which: CallbackKind,
+    status: i32,
+) -> Result<Option<u16>, AppError> {
     let error = |reason: String| AppError {
         app: app.to_owned(),
         callback: which.name(),
@@ -534,8 +540,10 @@ fn check_other_status(app: &str, which: Which, status: i32) -> Result<Option<u16
         (_, 0) => Ok(None),
         (_, -1) => Err(error("returned -1 (fatal)".into())),
         (_, STATUS_PANICKED) => Err(error("panicked (see the log line before this one)".into())),
-        (Which::Open | Which::Read, code) if (4000..=4899).contains(&code) => Ok(Some(code as u16)),
-        (Which::Timer, t) if t > 0 => Ok(None),
+        (CallbackKind::Open | CallbackKind::Read, code) if (4000..=4899).contains(&code) => {
+            Ok(Some(code as u16))
+        }
+        (CallbackKind::Timer, t) if t > 0 => Ok(None),
         (which, other) => Err(error(format!(
             "returned {other}; {} callbacks may return {}",
             which.name(),
@@ -553,59 +561,63 @@ mod tests {
     #[test]
     fn each_callback_accepts_exactly_the_statuses_the_seed_allows() {
         // The callback, what it returns, and the close code or the error.
-        type Case = (Which, i32, Result<Option<u16>, &'static str>);
+        type Case = (CallbackKind, i32, Result<Option<u16>, &'static str>);
         let cases: &[Case] = &[
-            (Which::Init, 0, Ok(None)),
+            (CallbackKind::Init, 0, Ok(None)),
             (
-                Which::Init,
+                CallbackKind::Init,
                 1,
                 Err("init callback returned 1; init callbacks may return 0 or -1"),
             ),
-            (Which::Init, -1, Err("init callback returned -1 (fatal)")),
-            (Which::Open, 4000, Ok(Some(4000))),
-            (Which::Open, 4899, Ok(Some(4899))),
             (
-                Which::Open,
+                CallbackKind::Init,
+                -1,
+                Err("init callback returned -1 (fatal)"),
+            ),
+            (CallbackKind::Open, 4000, Ok(Some(4000))),
+            (CallbackKind::Open, 4899, Ok(Some(4899))),
+            (
+                CallbackKind::Open,
                 3999,
                 Err("open callback returned 3999; open callbacks may return 0, -1 or 4000-4899"),
             ),
             (
-                Which::Open,
+                CallbackKind::Open,
                 1000,
                 Err("open callback returned 1000; open callbacks may return 0, -1 or 4000-4899"),
             ),
             (
-                Which::Read,
+                CallbackKind::Read,
                 4900,
                 Err("read callback returned 4900; read callbacks may return 0, -1 or 4000-4899"),
             ),
             (
-                Which::Read,
+                CallbackKind::Read,
                 -2,
                 Err("read callback returned -2; read callbacks may return 0, -1 or 4000-4899"),
             ),
             (
-                Which::Read,
+                CallbackKind::Read,
                 i32::MIN,
                 Err("read callback panicked (see the log line before this one)"),
             ),
             (
-                Which::Close,
+                CallbackKind::Close,
                 4000,
                 Err("close callback returned 4000; close callbacks may return 0 or -1"),
             ),
-            (Which::Timer, 1, Ok(None)),
-            (Which::Timer, 4000, Ok(None)),
-            (Which::Timer, i32::MAX, Ok(None)),
+            (CallbackKind::Timer, 1, Ok(None)),
+            (CallbackKind::Timer, 4000, Ok(None)),
+            (CallbackKind::Timer, i32::MAX, Ok(None)),
             (
-                Which::Timer,
+                CallbackKind::Timer,
                 -2,
                 Err(
                     "timer callback returned -2; timer callbacks may return -1, 0 or a positive number of microseconds",
                 ),
             ),
             (
-                Which::Fini,
+                CallbackKind::Fini,
                 1,
                 Err("fini callback returned 1; fini callbacks may return 0 or -1"),
             ),
