@@ -55,6 +55,8 @@ pub mod prelude {
         Close, Conf, DataKind, Init, Level, Open, Outbox, Read, SendError, Timer,
     };
     pub use crate::wire::ClientId;
+    /// For `write!` into a context or an [`Outbox`](crate::sdk::Outbox).
+    pub use std::fmt::Write as _;
 }
 
 /// The Rust samples of the app guide (docs/app-guide.md), built and run as

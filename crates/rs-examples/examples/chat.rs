@@ -28,27 +28,27 @@ struct Rooms {
 const MAX_NAME: usize = 32;
 
 impl Rooms {
-    /// How `client` is shown to the others.
-    fn who(&self, client: ClientId) -> String {
-        self.names
-            .get(&client)
-            .cloned()
-            .unwrap_or_else(|| client.to_string())
+    /// Writes how `client` is shown to the others: its name, or its id.
+    fn write_who(&self, out: &mut Outbox, client: ClientId) {
+        match self.names.get(&client) {
+            Some(name) => out.w_str(name),
+            None => {
+                let _ = write!(out, "{client}");
+            }
+        }
     }
 
-    /// Sends `text` to the members of `endpoint` but `me`.
-    fn tell_others(
+    /// Sends what `out` holds to the members of `endpoint` but `me`.
+    fn send_to_others(
         &mut self,
         out: &mut Outbox,
         endpoint: u16,
         me: ClientId,
-        text: &str,
     ) -> Result<(), SendError> {
         let members = self.members.get(&endpoint).map_or(&[][..], Vec::as_slice);
         self.others.clear();
         self.others
             .extend(members.iter().copied().filter(|&c| c != me));
-        out.w_str(text);
         out.to_multi(DataKind::Utf8, &self.others)
     }
 }
@@ -101,21 +101,27 @@ fn join(rs: &mut Open<Rooms>) -> i32 {
     if let Some(name) = name {
         rooms.names.insert(me, name);
     }
-    let joined = format!("{} joined", rooms.who(me));
+    rooms.write_who(&mut out, me);
+    out.w_str(" joined");
     rooms
-        .tell_others(&mut out, endpoint, me, &joined)
+        .send_to_others(&mut out, endpoint, me)
         .map_or_else(SendError::status, |()| 0)
 }
 
 fn say(rs: &mut Read<Rooms>, text: &str) -> i32 {
     let (endpoint, me) = (rs.endpoint_id(), rs.client_id());
     let (rooms, mut out) = rs.split();
-    let shown: String = text
-        .chars()
-        .map(|c| if breaks_a_line(c) { '\u{fffd}' } else { c })
-        .collect();
-    let line = format!("{}: {shown}", rooms.who(me));
-    match rooms.tell_others(&mut out, endpoint, me, &line) {
+    rooms.write_who(&mut out, me);
+    out.w_str(": ");
+    // Written in runs, each character that breaks a line shown as U+FFFD:
+    // nothing is allocated per message.
+    for (i, run) in text.split(breaks_a_line).enumerate() {
+        if i > 0 {
+            out.w_str("\u{fffd}");
+        }
+        out.w_str(run);
+    }
+    match rooms.send_to_others(&mut out, endpoint, me) {
         Ok(()) => 0,
         // A long list of recipients is split, but a text grows as it is
         // shown: the sender's doing, not the app's.
@@ -130,10 +136,11 @@ fn leave(rs: &mut Close<Rooms>) -> i32 {
     if let Some(members) = rooms.members.get_mut(&endpoint) {
         members.retain(|&c| c != me);
     }
-    let left = format!("{} left", rooms.who(me));
+    rooms.write_who(&mut out, me);
+    out.w_str(" left");
     rooms.names.remove(&me);
     rooms
-        .tell_others(&mut out, endpoint, me, &left)
+        .send_to_others(&mut out, endpoint, me)
         .map_or_else(SendError::status, |()| 0)
 }
 

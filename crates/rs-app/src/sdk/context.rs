@@ -23,8 +23,8 @@ use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::abi::{
-    self, Ctx, HostApi, PeerAddr, SEND_INVALID_ARGUMENT, SEND_INVALID_UTF8, SEND_NO_CURRENT_CLIENT,
-    SEND_NOT_AVAILABLE, SEND_OK, SEND_SHUTTING_DOWN, SEND_TOO_LARGE,
+    self, Ctx, HostApi, PeerAddr, SEND_INVALID_ARGUMENT, SEND_INVALID_UTF8, SEND_OK,
+    SEND_SHUTTING_DOWN, SEND_TOO_LARGE,
 };
 use crate::wire::ClientId;
 
@@ -268,11 +268,9 @@ impl<'a, S> Raw<'a, S> {
         let status = unsafe {
             ((*self.api).send)(self.ctx, kind.abi(), target, ids.as_ptr().cast(), ids.len())
         };
-        match status {
-            // Only reachable through a host bug: the types rule these out.
-            SEND_NO_CURRENT_CLIENT | SEND_NOT_AVAILABLE => Err(SendError::Other(status)),
-            status => SendError::check(status),
-        }
+        // SEND_NO_CURRENT_CLIENT and SEND_NOT_AVAILABLE only through a host
+        // bug (the types rule them out): `Other`, as any unknown status.
+        SendError::check(status)
     }
 
     fn close_client(&mut self, client: ClientId, code: u16) -> Result<(), SendError> {
@@ -534,6 +532,15 @@ macro_rules! io {
                 (self.raw.state(), outbox)
             }
         }
+
+        /// `write!` appends to the write buffer, as `w_str` does, without
+        /// allocating.
+        impl<S> fmt::Write for $name<'_, S> {
+            fn write_str(&mut self, text: &str) -> fmt::Result {
+                self.w_str(text);
+                Ok(())
+            }
+        }
     )*};
 }
 
@@ -572,6 +579,28 @@ pub struct Outbox<'a> {
 
 impl Outbox<'_> {
     io_methods!();
+}
+
+/// `write!` appends to the write buffer, as `w_str` does, without
+/// allocating.
+///
+/// ```
+/// use rs_app::prelude::*;
+///
+/// fn join(rs: &mut Open) -> i32 {
+///     let me = rs.client_id();
+///     let (_, mut out) = rs.split();
+///     let _ = write!(out, "{me} joined");
+///     out.to_every(DataKind::Utf8).map_or_else(SendError::status, |()| 0)
+/// }
+/// # fn say(_: &mut Read, _: &[u8]) -> i32 { 0 }
+/// # rs_app! { init: none, open: join, read: any(say, bytes()), close: none, timer: none }
+/// ```
+impl fmt::Write for Outbox<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.w_str(text);
+        Ok(())
+    }
 }
 
 macro_rules! client {
