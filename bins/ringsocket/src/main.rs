@@ -2,12 +2,14 @@
 //!
 //! ```text
 //! ringsocket [--check] [CONFIG]
+//! ringsocket [--daemon] [--pidfile PATH] [CONFIG]
 //! ```
 //!
-//! This binary only wires the crates together: it reads the command line,
+//! This binary wires the crates together: it reads the command line,
 //! loads the configuration with `rs_conf`, and runs the startup sequence
-//! (see `serve`). `--check` validates a configuration without starting
-//! anything. Exit status: 0 success, 1 the server failed, 2 invalid command
+//! (see `serve`), and it holds what belongs to a daemon alone (detaching
+//! and the pidfile, privileges, logging to stderr or syslog). `--check`
+//! validates a configuration without starting anything. Exit status: 0 success, 1 the server failed, 2 invalid command
 //! line or configuration.
 
 /// `eprintln!` that never panics: a full or closed stderr (`2>/dev/full`, a

@@ -68,7 +68,8 @@ pub(crate) enum State {
     Closed,
 }
 
-/// One masked control frame, at most 139 bytes.
+/// One masked control frame: at most 131 bytes (a 6-byte header and 125
+/// of payload) in a buffer of the longest masked header's room.
 #[derive(Clone, Copy, Debug)]
 struct ControlFrame {
     bytes: [u8; MAX_MASKED_HEADER_LEN + MAX_CONTROL_PAYLOAD],

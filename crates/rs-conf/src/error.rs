@@ -46,7 +46,9 @@ pub enum ErrorKind {
     IpAddrsWithInterface,
     /// A port combines IP family flags that contradict each other.
     ConflictingFamilyFlags,
-    /// Two ports with the same number listen on overlapping addresses.
+    /// Two ports with the same number, or two addresses in one port's
+    /// `ip_addrs`, listen on overlapping addresses (`0.0.0.0` takes
+    /// `127.0.0.1`, say).
     DuplicatePort,
     /// `certs` is absent or empty although some port is encrypted.
     CertsRequired,

@@ -230,9 +230,7 @@ impl AllowedOrigin {
             origin,
         })
     }
-}
 
-impl AllowedOrigin {
     /// Whether this is the wildcard `*`, which allows every origin.
     pub fn is_any(&self) -> bool {
         self.origin == Self::ANY

@@ -17,7 +17,8 @@ const KEY_LEN: usize = 24;
 /// A valid WebSocket upgrade request, reduced to what a server needs.
 ///
 /// Produced by [`RequestParser`](crate::RequestParser). Owned and small:
-/// all its text lives in one allocation.
+/// the request line's and the handshake's fields share one allocation,
+/// the headers kept for the app another.
 ///
 /// `host` and `port` are the request's authority: taken from an
 /// absolute-form target (`GET ws://host:port/path HTTP/1.1`) when there is

@@ -66,7 +66,9 @@ impl CallbackKind {
         match self {
             Self::Open | Self::Read => "0, -1 or 4000-4899",
             Self::Timer => "-1, 0 or a positive number of microseconds",
-            _ => "0 or -1",
+            Self::Init | Self::Close => "0 or -1",
+            // Its status is never checked.
+            Self::Fini => "nothing: fini returns no status",
         }
     }
 }
@@ -525,10 +527,10 @@ impl HostState {
                 abi::TARGET_SINGLE
                 | abi::TARGET_MULTI
                 | abi::TARGET_EVERY
-                | abi::TARGET_EVERY_EXCEPT_SINGLE,
+                | abi::TARGET_EVERY_EXCEPT_SINGLE
+                | abi::TARGET_EVERY_EXCEPT_MULTI,
                 _,
-            )
-            | (abi::TARGET_EVERY_EXCEPT_MULTI, _) => (target, ids),
+            ) => (target, ids),
             _ => return abi::SEND_INVALID_ARGUMENT,
         };
         if let Some(payload) = self.take_lent() {

@@ -330,7 +330,6 @@ fn call_callback(f: abi::Callback, ctx: *mut abi::Ctx) -> i32 {
     unsafe { f(ctx) }
 }
 
-/// Handles one inbound message.
 /// Hands the message `bytes` from a worker's ring to the app; a read's
 /// payload may be lent to the worker `lend_to` (see `HostState::lend_to`).
 fn dispatch(
@@ -433,7 +432,8 @@ fn select_case<'a>(
 
 /// Closes `client`, whose message no read case takes, with the code for
 /// why: the client's mistake, or the app's declaration's, so logged (at
-/// `info`) for whoever looks into clients closed at once.
+/// `log_level` `info`, `log`'s `Debug`) for whoever looks into clients
+/// closed at once.
 #[cold]
 #[inline(never)]
 fn close_for(host: &mut HostState, client: CurrentClient, violation: Violation) {
@@ -615,11 +615,6 @@ mod tests {
                 Err(
                     "timer callback returned -2; timer callbacks may return -1, 0 or a positive number of microseconds",
                 ),
-            ),
-            (
-                CallbackKind::Fini,
-                1,
-                Err("fini callback returned 1; fini callbacks may return 0 or -1"),
             ),
         ];
         for &(which, status, expected) in cases {
