@@ -27,6 +27,7 @@ mod config;
 mod daemon;
 mod exit;
 mod logging;
+mod pidfile;
 mod privileges;
 mod serve;
 mod signals;

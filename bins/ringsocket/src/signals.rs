@@ -142,7 +142,7 @@ pub(crate) fn forward(events: Sender<Event>) -> std::io::Result<()> {
                     log::warn!("{signal} during shutdown: exiting now");
                     // At once, as promised: what the log can take now.
                     crate::logging::flush(std::time::Duration::from_millis(100));
-                    crate::daemon::remove_pidfile_now();
+                    crate::pidfile::remove_pidfile_now();
                     // _exit, not exit: exit flushes every stdio stream,
                     // an app's too, whose thread may be blocked writing to
                     // it (a full pipe) with the stream locked, and runs the

@@ -26,7 +26,8 @@ use rs_worker::{
 };
 
 use crate::cli::ServeOptions;
-use crate::daemon::{self, PidFile};
+use crate::daemon;
+use crate::pidfile::PidFile;
 use crate::privileges::{self, User};
 use crate::signals::{self, Signal};
 use crate::{config, exit, logging};
