@@ -792,7 +792,8 @@ fn an_app_sending_to_a_worker_that_ended_still_gets_every_close_before_fini() {
         let Message::Binary(id) = next_message(&mut client) else {
             panic!("no id")
         };
-        if u64::from_be_bytes(id[..8].try_into().unwrap()) >> 54 == 0 {
+        let id = u64::from_be_bytes(id[..8].try_into().unwrap());
+        if support::probe::id_parts(id).0 == 0 {
             kept.push(client);
         }
     }

@@ -8,6 +8,7 @@ mod support;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use support::probe::{id_parts, probe_client, probe_close, probe_stall, probe_target, text};
 use support::raw::{self, RawWs};
 use support::{
     AppSpec, Client, Server, assert_silent, close_code, connect, next_message, set_timeout,
@@ -15,9 +16,9 @@ use support::{
 };
 use tungstenite::Message;
 
-/// The worker of a client id (rs_app::wire layout).
+/// The worker of a client id.
 fn worker_of(id: u64) -> u64 {
-    id >> 54
+    id_parts(id).0
 }
 
 /// The probe app on `/probe` with `workers` workers and `globals`.
@@ -27,15 +28,6 @@ fn probe_server(workers: usize, globals: &str) -> Server {
         &[AppSpec::simple("probe")],
         &format!(r#""worker_c": {workers}, {globals}"#),
     )
-}
-
-/// Connects to the probe and returns the client and its id.
-fn probe_client(server: &Server) -> (Client, u64) {
-    let mut client = connect(&server.url("/probe"));
-    let Message::Text(welcome) = next_message(&mut client) else {
-        panic!("no welcome")
-    };
-    (client, welcome_id(&welcome))
 }
 
 /// At least `count` probe clients, and more if it takes more to have one on
@@ -56,37 +48,6 @@ fn clients_on_two_workers(server: &Server, count: usize) -> Vec<(Client, u64)> {
         clients.push(probe_client(server));
     }
     clients
-}
-
-/// The probe's case 5: "t<target>" to the target with these ids.
-fn probe_target(target: u8, ids: &[u64]) -> Message {
-    let mut message = vec![5, target];
-    for id in ids {
-        message.extend_from_slice(&id.to_be_bytes());
-    }
-    Message::binary(message)
-}
-
-/// The probe's case 7: close client `id` with `code`.
-fn probe_close(id: u64, code: u16) -> Message {
-    let mut message = vec![7];
-    message.extend_from_slice(&id.to_be_bytes());
-    message.extend_from_slice(&code.to_be_bytes());
-    Message::binary(message)
-}
-
-/// The probe's case 12: the app sleeps `ms`, then replies an empty frame.
-fn probe_stall(ms: u16) -> Message {
-    let mut message = vec![12];
-    message.extend_from_slice(&ms.to_be_bytes());
-    Message::binary(message)
-}
-
-fn text(message: &Message) -> String {
-    match message {
-        Message::Text(t) => t.to_string(),
-        other => format!("{other:?}"),
-    }
 }
 
 // ------------------------------------------------------------ join race

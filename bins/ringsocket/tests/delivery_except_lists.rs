@@ -4,35 +4,8 @@
 
 mod support;
 
-use support::{AppSpec, Client, Server, close_code, connect, next_message, welcome_id};
-use tungstenite::Message;
-
-fn id_parts(id: u64) -> (u64, u64, u64) {
-    (id >> 54, (id >> 32) & 0x3f_ffff, id & 0xffff_ffff)
-}
-
-fn probe_client(server: &Server) -> (Client, u64) {
-    let mut client = connect(&server.url("/probe"));
-    let Message::Text(welcome) = next_message(&mut client) else {
-        panic!("no welcome")
-    };
-    (client, welcome_id(&welcome))
-}
-
-fn probe_target(target: u8, ids: &[u64]) -> Message {
-    let mut message = vec![5, target];
-    for id in ids {
-        message.extend_from_slice(&id.to_be_bytes());
-    }
-    Message::binary(message)
-}
-
-fn text(m: Message) -> String {
-    match m {
-        Message::Text(t) => t.to_string(),
-        other => format!("{other:?}"),
-    }
-}
+use support::probe::{id_parts, probe_client, probe_target, text};
+use support::{AppSpec, Client, Server, close_code, next_message};
 
 #[test]
 fn a_stale_id_in_an_except_list_does_not_except_the_client_now_in_its_slot() {
@@ -43,7 +16,7 @@ fn a_stale_id_in_an_except_list_does_not_except_the_client_now_in_its_slot() {
     a.close(None).unwrap();
     assert_eq!(close_code(&mut a), 1005);
     for (c, _) in &mut clients {
-        assert_eq!(text(next_message(c)), format!("bye {a_id}"));
+        assert_eq!(text(&next_message(c)), format!("bye {a_id}"));
     }
     // b: the next client a's worker gets, in a's slot.
     let (b, b_id) = loop {
@@ -87,7 +60,7 @@ fn a_stale_id_in_an_except_list_does_not_except_the_client_now_in_its_slot() {
             .map(|(t, _)| format!("t{t}"))
             .chain(["t3".to_owned()])
             .collect();
-        let got: Vec<String> = expected.iter().map(|_| text(next_message(c))).collect();
+        let got: Vec<String> = expected.iter().map(|_| text(&next_message(c))).collect();
         assert_eq!(got, expected, "client {i} (id {id}, b is {b_index})");
     }
 }

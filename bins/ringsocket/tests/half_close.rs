@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
+use support::probe::{big_case, burst_case, stall_case};
 use support::raw::{BINARY, CLOSE, TEXT, encode, masked};
 use support::tls::*;
 use support::*;
@@ -143,26 +144,8 @@ fn welcome(stream: &mut impl Read, mut buf: Vec<u8>) -> (u64, Vec<u8>) {
     }
 }
 
-/// Probe case 11: `count` binary frames, each holding its index (u16).
-fn burst(count: u16) -> Vec<u8> {
-    let [hi, lo] = count.to_be_bytes();
-    masked(BINARY, &[11, hi, lo])
-}
-
-/// Probe case 12: the app sleeps `ms`, then replies an empty binary frame.
-fn stall(ms: u16) -> Vec<u8> {
-    let [hi, lo] = ms.to_be_bytes();
-    masked(BINARY, &[12, hi, lo])
-}
-
 fn close_1000() -> Vec<u8> {
     masked(CLOSE, &1000u16.to_be_bytes())
-}
-
-/// Probe case 13: one binary frame of `kib` KiB.
-fn big(kib: u16) -> Vec<u8> {
-    let [hi, lo] = kib.to_be_bytes();
-    masked(BINARY, &[13, hi, lo])
 }
 
 #[test]
@@ -182,7 +165,7 @@ fn a_slow_consumer_that_sent_its_close_frame_is_failed_once() {
     let mut tcp = small_window_tcp(server.addr());
     let buf = upgrade(&mut tcp, "localhost", "/probe");
     let (client_id, _) = welcome(&mut tcp, buf);
-    let mut requests = big(4096).repeat(4);
+    let mut requests = masked(BINARY, &big_case(4096)).repeat(4);
     requests.extend(close_1000());
     tcp.write_all(&requests).unwrap();
     let failed = format!("client {client_id} (");
@@ -228,7 +211,7 @@ fn a_half_closed_client_gets_all_its_replies_and_the_close_answer() {
     const BURSTS: usize = 32;
     let mut requests = Vec::new();
     for _ in 0..BURSTS {
-        requests.extend(burst(u16::MAX));
+        requests.extend(masked(BINARY, &burst_case(u16::MAX)));
     }
     requests.extend(close_1000());
     tcp.write_all(&requests).unwrap();
@@ -288,12 +271,12 @@ fn run_answering(
 ) -> Transcript {
     let mut bursts = Vec::new();
     for _ in 0..ANSWERING_BURSTS {
-        bursts.extend(burst(u16::MAX));
+        bursts.extend(masked(BINARY, &burst_case(u16::MAX)));
     }
     stream.write_all(&bursts).unwrap();
     stream.flush().unwrap();
     std::thread::sleep(Duration::from_millis(2500));
-    let mut last = stall(1500);
+    let mut last = masked(BINARY, &stall_case(1500));
     last.extend(close_1000());
     stream.write_all(&last).unwrap();
     stream.flush().unwrap();
@@ -408,7 +391,7 @@ fn drain_after_end_of_stream<O: Read + Write, S: Read + Write>(
     let bursts = bursts();
     let mut requests = Vec::new();
     for _ in 0..bursts {
-        requests.extend(burst(u16::MAX));
+        requests.extend(masked(BINARY, &burst_case(u16::MAX)));
     }
     requests.extend(masked(BINARY, &tell(*observer_id)));
     stream.write_all(&requests).unwrap();

@@ -11,6 +11,7 @@ mod support;
 
 use std::time::Duration;
 
+use support::probe::{big_case, close_case, stall_case};
 use support::raw::{self, RawWs, Received};
 use support::{AppSpec, Server, welcome_id, wmem_max};
 
@@ -19,26 +20,6 @@ fn client(server: &Server) -> (RawWs, u64) {
     let mut c = RawWs::connect_with_receive_buffer(server.addr(), "/probe", 64 << 10);
     let welcome = String::from_utf8(c.frame().payload).unwrap();
     (c, welcome_id(&welcome))
-}
-
-fn big(kib: u16) -> Vec<u8> {
-    let mut m = vec![13];
-    m.extend_from_slice(&kib.to_be_bytes());
-    m
-}
-
-fn close_req(id: u64, code: u16) -> Vec<u8> {
-    let mut m = vec![7];
-    m.extend_from_slice(&id.to_be_bytes());
-    m.extend_from_slice(&code.to_be_bytes());
-    m
-}
-
-/// The probe's case 12: its app sleeps `ms`.
-fn stall(ms: u16) -> Vec<u8> {
-    let mut m = vec![12];
-    m.extend_from_slice(&ms.to_be_bytes());
-    m
 }
 
 /// A server of the probe app (and a second app from the same library,
@@ -78,19 +59,19 @@ fn shedding_a_closing_client_that_asked_for_a_pong_keeps_its_close_frame() {
     // While the app sleeps, x asks for big frames it does not read, then
     // to be closed with 4000 (close_client): the close frame comes behind
     // the frames' unread part.
-    z_client.send(raw::BINARY, &stall(1000));
+    z_client.send(raw::BINARY, &stall_case(1000));
     std::thread::sleep(Duration::from_millis(200));
     for _ in 0..mib {
-        x_client.send(raw::BINARY, &big(1024));
+        x_client.send(raw::BINARY, &big_case(1024));
     }
-    x_client.send(raw::BINARY, &close_req(x_id, 4000));
+    x_client.send(raw::BINARY, &close_case(x_id, 4000));
     std::thread::sleep(Duration::from_millis(1500));
     // x pings: the pong is owed after our close frame (RFC 6455 §5.5.2).
     x_client.send(raw::PING, b"p1");
     std::thread::sleep(Duration::from_millis(300));
     // y asks for as much: the worker now holds more than the total.
     for _ in 0..mib {
-        y_client.send(raw::BINARY, &big(1024));
+        y_client.send(raw::BINARY, &big_case(1024));
     }
     std::thread::sleep(Duration::from_millis(1000));
     // x reads everything it gets.
@@ -156,16 +137,16 @@ fn shed_while_waiting_for_the_app(x_last: &[u8]) -> (Vec<String>, u64, Option<u1
     let (mut z, _) = probe_at(&server, "/probe");
     let (mut y, _) = probe_at(&server, "/probe2");
     for _ in 0..12 {
-        x.send(raw::BINARY, &big(1024));
+        x.send(raw::BINARY, &big_case(1024));
     }
     std::thread::sleep(Duration::from_millis(500));
     // The probe app sleeps 3 s (case 12, from z); x ends meanwhile.
-    z.send(raw::BINARY, &stall(3000));
+    z.send(raw::BINARY, &stall_case(3000));
     std::thread::sleep(Duration::from_millis(200));
     x.send_raw(x_last);
     std::thread::sleep(Duration::from_millis(200));
     for _ in 0..20 {
-        y.send(raw::BINARY, &big(1024));
+        y.send(raw::BINARY, &big_case(1024));
     }
     std::thread::sleep(Duration::from_millis(1000));
     let shed = log

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use support::probe::{id_parts, probe_client, probe_close, probe_target};
 use support::*;
 use tungstenite::Message;
 
@@ -425,16 +426,6 @@ fn probe_server() -> Server {
     Server::start_with(1, &[AppSpec::simple("probe")], r#""worker_c": 1,"#)
 }
 
-/// Connects to the probe app and returns the client and the id its
-/// welcome gave it.
-fn probe_client(server: &Server) -> (Client, u64) {
-    let mut client = connect(&server.url("/probe"));
-    let Message::Text(welcome) = next_message(&mut client) else {
-        panic!("no welcome")
-    };
-    (client, welcome_id(&welcome))
-}
-
 #[test]
 fn the_open_callback_is_told_the_chosen_subprotocol_and_the_query() {
     let server = Server::start(&[AppSpec {
@@ -619,20 +610,6 @@ fn replies_of_slow_callbacks_go_out_as_they_are_made() {
     }
 }
 
-/// (worker, slot, generation) of an id (rs_app::wire layout).
-fn id_parts(id: u64) -> (u64, u64, u64) {
-    (id >> 54, (id >> 32) & 0x3f_ffff, id & 0xffff_ffff)
-}
-
-/// The probe's case 5: "t<target>" to the target with these ids.
-fn probe_target(target: u8, ids: &[u64]) -> Message {
-    let mut message = vec![5, target];
-    for id in ids {
-        message.extend_from_slice(&id.to_be_bytes());
-    }
-    Message::binary(message)
-}
-
 #[test]
 fn every_client_except_a_list_reaches_exactly_the_others_on_every_worker() {
     // A short list (scanned for each member) and a long one (sorted once
@@ -657,14 +634,6 @@ fn every_client_except_a_list_reaches_exactly_the_others_on_every_worker() {
             assert_eq!(next_message(client), Message::text("t3"), "client {i}");
         }
     }
-}
-
-/// The probe's case 7: close client `id` with `code`.
-fn probe_close(id: u64, code: u16) -> Message {
-    let mut message = vec![7];
-    message.extend_from_slice(&id.to_be_bytes());
-    message.extend_from_slice(&code.to_be_bytes());
-    Message::binary(message)
 }
 
 /// `a` connects and leaves (seen by `observer` as "bye"), then `b` takes

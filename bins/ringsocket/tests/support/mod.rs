@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod probe;
 pub mod raw;
 pub mod tls;
 
