@@ -17,8 +17,8 @@ use rs_proto::{DataKind, FrameHeader, apply_mask};
 use crate::conn::{Conn, Session};
 use crate::error::{ConnError, LoadError};
 use crate::histogram::Histogram;
+use crate::load_thread::{LoadThread, ThreadResult, hangup};
 use crate::payload::{COUNTER_LEN, check_chunk, first_difference, hex_u32, parse_hex_u32};
-use crate::worker::{Ctx, ThreadResult, hangup};
 
 /// Bytes in front of a broadcast payload: the sender, then the round.
 pub(crate) const PREFIX_LEN: usize = 2 * COUNTER_LEN;
@@ -206,7 +206,7 @@ fn send(conn: &mut Conn<BroadcastSession>, now: Instant) -> Result<(), LoadError
 /// One broadcast thread: its clients are `ids` of `clients`; each sends
 /// `rounds` messages (unbounded until the deadline with `u64::MAX`).
 pub(crate) fn run_thread(
-    mut ctx: Ctx,
+    mut ctx: LoadThread,
     ids: &[usize],
     clients: usize,
     rounds: u64,

@@ -86,7 +86,7 @@ pub struct WsUrl {
     /// The port (80 if none; 443 for `wss://`).
     pub port: u16,
     /// The request target: the path and any query (`/` if none).
-    pub path: String,
+    pub target: String,
     /// `host[:port]` as written, the default `Host` header.
     pub authority: String,
 }
@@ -96,7 +96,7 @@ impl WsUrl {
     ///
     /// ```
     /// let url = rs_load::WsUrl::parse("ws://[::1]:9000/echo?x=1").unwrap();
-    /// assert_eq!((url.host.as_str(), url.port, url.path.as_str()), ("::1", 9000, "/echo?x=1"));
+    /// assert_eq!((url.host.as_str(), url.port, url.target.as_str()), ("::1", 9000, "/echo?x=1"));
     /// assert_eq!(url.authority, "[::1]:9000");
     /// let url = rs_load::WsUrl::parse("wss://localhost/echo").unwrap();
     /// assert_eq!((url.tls, url.port), (true, 443));
@@ -150,7 +150,7 @@ impl WsUrl {
             tls,
             host: host.to_owned(),
             port,
-            path,
+            target: path,
             authority: authority.to_owned(),
         })
     }
@@ -244,7 +244,7 @@ impl Options {
     /// };
     /// assert_eq!((options.mode, options.conns, options.size), (Mode::Echo, 10, 512));
     /// assert_eq!(options.count, Some(1000));
-    /// assert_eq!(options.url.path, "/echo");
+    /// assert_eq!(options.url.target, "/echo");
     /// ```
     pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, LoadError> {
         let usage = |message: String| LoadError::Usage(message);
@@ -417,13 +417,13 @@ mod tests {
     fn defaults() {
         let o = options(&["echo"]);
         assert_eq!(o.url.authority, "127.0.0.1:8080");
-        assert_eq!(o.url.path, "/echo");
+        assert_eq!(o.url.target, "/echo");
         assert_eq!(o.host_header, "127.0.0.1:8080");
         assert_eq!((o.conns, o.size, o.text, o.threads), (100, 20, false, 1));
         assert_eq!(o.duration, Duration::from_secs(10));
         assert_eq!((o.count, o.server_pid, o.origin), (None, None, None));
         assert_eq!((o.url.tls, o.ca), (false, None));
-        assert_eq!(options(&["broadcast"]).url.path, "/broadcast");
+        assert_eq!(options(&["broadcast"]).url.target, "/broadcast");
     }
 
     #[test]
@@ -528,9 +528,9 @@ mod tests {
     #[test]
     fn urls() {
         let u = WsUrl::parse("ws://localhost").unwrap();
-        assert_eq!((u.port, u.path.as_str()), (80, "/"));
+        assert_eq!((u.port, u.target.as_str()), (80, "/"));
         let u = WsUrl::parse("WS://127.0.0.1:8080?q").unwrap();
-        assert_eq!((u.host.as_str(), u.path.as_str()), ("127.0.0.1", "/?q"));
+        assert_eq!((u.host.as_str(), u.target.as_str()), ("127.0.0.1", "/?q"));
         for (url, why) in [
             (
                 "http://x/",
@@ -555,7 +555,7 @@ mod tests {
         let u = WsUrl::parse("WSS://localhost/echo").unwrap();
         assert!(u.tls);
         assert_eq!(
-            (u.host.as_str(), u.port, u.path.as_str()),
+            (u.host.as_str(), u.port, u.target.as_str()),
             ("localhost", 443, "/echo")
         );
         assert_eq!(u.authority, "localhost");

@@ -421,7 +421,7 @@ impl<S: Session> Conn<S> {
         Err(ConnError::Eof)
     }
 
-    // Inlined into both readers, as it was into the one before TLS.
+    // Inlined into both readers (plain and TLS): the per-read hot path.
     #[inline(always)]
     fn on_bytes(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
         match self.state {
@@ -470,7 +470,7 @@ impl<S: Session> Conn<S> {
 /// `out_pos`, to `sink` as far as it takes them (the rest waits for the
 /// sink's writable event). A control frame goes first unless it would cut
 /// into a data frame.
-// Inlined like the loop it was inside `flush` before TLS.
+// Inlined into `flush` for each transport: the per-message hot path.
 #[inline(always)]
 fn write_pending<W: Write>(
     sink: &mut W,

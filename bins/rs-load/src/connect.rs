@@ -11,12 +11,12 @@ use mio::Token;
 use crate::conn::{Conn, Ignore, State};
 use crate::error::{ConnError, LoadError};
 use crate::histogram::Histogram;
-use crate::worker::{Ctx, ThreadResult, hangup};
+use crate::load_thread::{LoadThread, ThreadResult, hangup};
 
 /// One connect thread: slots numbered `slots`, each doing `budgets[i]`
 /// handshakes (or as many as fit before the deadline).
 pub(crate) fn run_thread(
-    mut ctx: Ctx,
+    mut ctx: LoadThread,
     slots: &[usize],
     budgets: &[u64],
 ) -> Result<ThreadResult, LoadError> {

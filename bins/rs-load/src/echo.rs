@@ -10,8 +10,8 @@ use rs_proto::{DataKind, FrameHeader, apply_mask};
 use crate::conn::{Conn, Session};
 use crate::error::{ConnError, LoadError};
 use crate::histogram::Histogram;
+use crate::load_thread::{END_GRACE, LoadThread, ThreadResult, hangup};
 use crate::payload::{COUNTER_LEN, check_chunk, first_difference, hex_u32};
-use crate::worker::{Ctx, END_GRACE, ThreadResult, hangup};
 
 /// One echo connection's state: the message in flight and what is left.
 pub(crate) struct EchoSession {
@@ -164,7 +164,7 @@ fn send(conn: &mut Conn<EchoSession>, now: Instant) -> Result<(), ConnError> {
 /// `first` in steps of `step`), waits for the start, then runs the closed
 /// loop until the deadline or until every budget is spent.
 pub(crate) fn run_thread(
-    mut ctx: Ctx,
+    mut ctx: LoadThread,
     conn_indices: &[usize],
     budgets: &[u64],
     pattern: Arc<[u8]>,

@@ -10,9 +10,9 @@ use crate::conn::{Conn, Ignore};
 use crate::error::{ConnError, LoadError};
 use crate::handshake::{accept_for, check_response, new_key};
 use crate::histogram::Histogram;
+use crate::load_thread::{LoadThread, ThreadResult};
 use crate::rng::Rng;
 use crate::target::Target;
-use crate::worker::{Ctx, ThreadResult};
 
 /// How long the warm-up connection's connect, handshake and each read may
 /// take.
@@ -86,7 +86,7 @@ fn tls_or_io(error: std::io::Error) -> ConnError {
 }
 
 /// One idle thread holding connections `ids`.
-pub(crate) fn run_thread(mut ctx: Ctx, ids: &[usize]) -> Result<ThreadResult, LoadError> {
+pub(crate) fn run_thread(mut ctx: LoadThread, ids: &[usize]) -> Result<ThreadResult, LoadError> {
     let capacity = ctx.target.request.len();
     let mut conns: Vec<Conn<Ignore>> = ids
         .iter()

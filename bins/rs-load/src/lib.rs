@@ -53,6 +53,7 @@ mod frame;
 mod handshake;
 mod histogram;
 mod idle;
+mod load_thread;
 mod payload;
 mod procfs;
 mod rng;
@@ -60,7 +61,6 @@ mod run;
 mod target;
 mod tls;
 mod transport;
-mod worker;
 
 pub use cli::{Command, Mode, Options, USAGE, WsUrl};
 pub use error::{CaError, ConnError, LoadError};

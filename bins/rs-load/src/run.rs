@@ -14,9 +14,9 @@ use rs_proto::DataKind;
 use crate::cli::{Mode, Options};
 use crate::error::LoadError;
 use crate::histogram::Histogram;
+use crate::load_thread::{LoadThread, Shared, ThreadResult, Window, share};
 use crate::procfs::{self, CpuTime};
 use crate::target::Target;
-use crate::worker::{Ctx, Shared, ThreadResult, Window, share};
 use crate::{broadcast, connect, echo, idle, payload};
 
 /// How long opening all connections may take.
@@ -234,7 +234,7 @@ pub fn run(options: &Options, progress: &mut dyn Write) -> Result<Report, LoadEr
     let shared = Arc::new(Shared::new(options.threads, SETUP_TIMEOUT));
     let mut handles = Vec::with_capacity(options.threads);
     for thread in 0..options.threads {
-        let ctx = Ctx::new(thread, Arc::clone(&target), Arc::clone(&shared));
+        let ctx = LoadThread::new(thread, Arc::clone(&target), Arc::clone(&shared));
         let options = options.clone();
         let thread_shared = Arc::clone(&shared);
         let spawned = thread::Builder::new()
@@ -316,7 +316,7 @@ pub fn run(options: &Options, progress: &mut dyn Write) -> Result<Report, LoadEr
 }
 
 /// One load thread's work, by mode.
-fn load_thread(ctx: Ctx, options: &Options) -> Result<ThreadResult, LoadError> {
+fn load_thread(ctx: LoadThread, options: &Options) -> Result<ThreadResult, LoadError> {
     let (threads, conns) = (options.threads, options.conns);
     let ids: Vec<usize> = (ctx.thread..conns).step_by(threads).collect();
     let kind = if options.text {

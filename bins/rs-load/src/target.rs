@@ -25,7 +25,7 @@ impl Target {
     pub(crate) fn new(options: &Options) -> Result<Self, LoadError> {
         let addr = options.url.resolve_loopback()?;
         let request = RequestTemplate::new(
-            &options.url.path,
+            &options.url.target,
             &options.host_header,
             options.origin.as_deref(),
         );

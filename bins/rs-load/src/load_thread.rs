@@ -111,7 +111,7 @@ pub(crate) struct ThreadResult {
 }
 
 /// One load thread's event loop and what it needs to open connections.
-pub(crate) struct Ctx {
+pub(crate) struct LoadThread {
     /// The thread's number.
     pub(crate) thread: usize,
     pub(crate) poll: Poll,
@@ -122,7 +122,7 @@ pub(crate) struct Ctx {
     pub(crate) shared: Arc<Shared>,
 }
 
-impl Ctx {
+impl LoadThread {
     /// A thread's context.
     pub(crate) fn new(
         thread: usize,
