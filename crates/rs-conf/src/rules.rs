@@ -11,9 +11,9 @@ use crate::defaults;
 use crate::error::{ErrorKind, Errors};
 use crate::host::hostname_covers;
 use crate::model::PortConfig;
-use crate::parse::Document;
+use crate::parse::{Document, EndpointFacts};
 use crate::path::JsonPath;
-use crate::url::Scheme;
+use crate::url::{EndpointUrl, Scheme};
 use crate::value::quote;
 
 pub(crate) fn check(errs: &mut Errors<'_>, doc: &Document) {
@@ -202,24 +202,10 @@ fn parent(name_path: &JsonPath) -> String {
 }
 
 /// Each endpoint's port must be configured with the URL's encryption, and
-/// a `wss://` host must be covered by a cert.
+/// a `wss://` host must be covered by a cert (the two errors of an
+/// endpoint together, in that order).
 fn endpoints_match_ports_and_certs(errs: &mut Errors<'_>, doc: &Document) {
-    let ports_known = doc.ports_valid
-        && doc
-            .ports
-            .iter()
-            .all(|p| p.number.is_some() && p.unencrypted.is_some());
-    let mut configured: Vec<u16> = Vec::new();
-    for n in doc.ports.iter().filter_map(|p| p.number) {
-        if !configured.contains(&n) {
-            configured.push(n);
-        }
-    }
-    let configured_list = configured
-        .iter()
-        .map(u16::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let ports = ConfiguredPorts::of(doc);
     let certs_known =
         doc.certs_valid_type && doc.certs.iter().flatten().all(|c| c.hostnames.is_some());
     let all_hostnames: Vec<&str> = doc
@@ -228,54 +214,9 @@ fn endpoints_match_ports_and_certs(errs: &mut Errors<'_>, doc: &Document) {
         .flatten()
         .flat_map(|c| c.hostnames.iter().flatten().map(|(_, n)| n.as_str()))
         .collect();
-
     for endpoint in doc.apps.iter().flat_map(|a| &a.endpoints) {
         let Some(url) = &endpoint.url else { continue };
-        let same_number: Vec<usize> = (0..doc.ports.len())
-            .filter(|&i| doc.ports[i].number == Some(url.port))
-            .collect();
-        if same_number.is_empty() {
-            if ports_known {
-                errs.at(
-                    &endpoint.url_path,
-                    Some(quote(&url.raw)),
-                    ErrorKind::UnconfiguredPort,
-                    format!(
-                        "port {} is not a configured port (configured: {configured_list})",
-                        url.port
-                    ),
-                );
-            }
-        } else if same_number
-            .iter()
-            .all(|&i| doc.ports[i].unencrypted.is_some())
-        {
-            let wants_unencrypted = url.scheme == Scheme::Ws;
-            if !same_number
-                .iter()
-                .any(|&i| doc.ports[i].unencrypted == Some(wants_unencrypted))
-            {
-                let port_path = doc.ports_path.index(same_number[0]);
-                let message = if wants_unencrypted {
-                    format!(
-                        "ws:// needs a port with \"is_unencrypted\": true, but port {} ({port_path}) is encrypted",
-                        url.port
-                    )
-                } else {
-                    format!(
-                        "wss:// needs an encrypted port, but port {} ({port_path}) has \"is_unencrypted\": true",
-                        url.port
-                    )
-                };
-                errs.at(
-                    &endpoint.url_path,
-                    Some(quote(&url.raw)),
-                    ErrorKind::SchemePortMismatch,
-                    message,
-                );
-            }
-        }
-
+        ports.check(errs, doc, endpoint, url);
         if url.is_secure()
             && certs_known
             && !all_hostnames.iter().any(|p| hostname_covers(p, &url.host))
@@ -295,6 +236,95 @@ fn endpoints_match_ports_and_certs(errs: &mut Errors<'_>, doc: &Document) {
                 ),
             );
         }
+    }
+}
+
+/// The configured ports, as an endpoint's URL is checked against them.
+struct ConfiguredPorts {
+    /// Every port has its number and encryption (else an endpoint's port
+    /// missing from them may be the misconfigured port's).
+    known: bool,
+    /// The numbers, each once, for the error message.
+    list: String,
+}
+
+impl ConfiguredPorts {
+    fn of(doc: &Document) -> Self {
+        let known = doc.ports_valid
+            && doc
+                .ports
+                .iter()
+                .all(|p| p.number.is_some() && p.unencrypted.is_some());
+        let mut numbers: Vec<u16> = Vec::new();
+        for n in doc.ports.iter().filter_map(|p| p.number) {
+            if !numbers.contains(&n) {
+                numbers.push(n);
+            }
+        }
+        let list = numbers
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        Self { known, list }
+    }
+
+    /// `url`'s port must be one of them, with the URL's encryption.
+    fn check(
+        &self,
+        errs: &mut Errors<'_>,
+        doc: &Document,
+        endpoint: &EndpointFacts,
+        url: &EndpointUrl,
+    ) {
+        let same_number: Vec<usize> = (0..doc.ports.len())
+            .filter(|&i| doc.ports[i].number == Some(url.port))
+            .collect();
+        if same_number.is_empty() {
+            if self.known {
+                errs.at(
+                    &endpoint.url_path,
+                    Some(quote(&url.raw)),
+                    ErrorKind::UnconfiguredPort,
+                    format!(
+                        "port {} is not a configured port (configured: {})",
+                        url.port, self.list
+                    ),
+                );
+            }
+            return;
+        }
+        if !same_number
+            .iter()
+            .all(|&i| doc.ports[i].unencrypted.is_some())
+        {
+            return;
+        }
+        let wants_unencrypted = url.scheme == Scheme::Ws;
+        if same_number
+            .iter()
+            .any(|&i| doc.ports[i].unencrypted == Some(wants_unencrypted))
+        {
+            return;
+        }
+        let port_path = doc.ports_path.index(same_number[0]);
+        let message = if wants_unencrypted {
+            format!(
+                "ws:// needs a port with \"is_unencrypted\": true, but port {} ({port_path}) is encrypted",
+                url.port
+            )
+        } else {
+            format!(
+                "wss:// needs an encrypted port, but port {} ({port_path}) has \"is_unencrypted\": true",
+                url.port
+            )
+        };
+        errs.at(
+            &endpoint.url_path,
+            Some(quote(&url.raw)),
+            ErrorKind::SchemePortMismatch,
+            message,
+        );
     }
 }
 
