@@ -247,38 +247,67 @@ impl Options {
     /// assert_eq!(options.url.target, "/echo");
     /// ```
     pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, LoadError> {
+        match Flags::read(args)? {
+            Some(flags) => flags.check().map(Command::Run),
+            None => Ok(Command::Help),
+        }
+    }
+}
+
+/// The command line as given, each value read but not yet checked against
+/// the others.
+struct Flags {
+    mode: Option<Mode>,
+    url: Option<String>,
+    host_header: Option<String>,
+    origin: Option<String>,
+    ca: Option<PathBuf>,
+    conns: usize,
+    size: usize,
+    text: bool,
+    threads: usize,
+    duration: f64,
+    count: Option<u64>,
+    server_pid: Option<u32>,
+}
+
+impl Flags {
+    /// Reads `args`; `None` if help is asked for.
+    fn read<I: IntoIterator<Item = String>>(args: I) -> Result<Option<Self>, LoadError> {
         let usage = |message: String| LoadError::Usage(message);
         let mut args = args.into_iter();
-        let mut mode = None;
-        let mut url = None;
-        let mut host_header = None;
-        let mut origin = None;
-        let mut ca = None;
-        let mut conns = 100usize;
-        let mut size = 20usize;
-        let mut text = false;
-        let mut threads = 1usize;
-        let mut duration = 10.0f64;
-        let mut count = None;
-        let mut server_pid = None;
+        let mut flags = Self {
+            mode: None,
+            url: None,
+            host_header: None,
+            origin: None,
+            ca: None,
+            conns: 100,
+            size: 20,
+            text: false,
+            threads: 1,
+            duration: 10.0,
+            count: None,
+            server_pid: None,
+        };
         while let Some(arg) = args.next() {
             let mut value = |name: &str| {
                 args.next()
                     .ok_or_else(|| usage(format!("{name} needs a value")))
             };
             match arg.as_str() {
-                "--help" | "-h" => return Ok(Command::Help),
-                "--url" => url = Some(value("--url")?),
-                "--host" => host_header = Some(header_value("--host", value("--host")?)?),
-                "--origin" => origin = Some(header_value("--origin", value("--origin")?)?),
-                "--ca" => ca = Some(PathBuf::from(value("--ca")?)),
-                "--conns" => conns = number(&value("--conns")?, "--conns")?,
-                "--size" => size = number(&value("--size")?, "--size")?,
-                "--text" => text = true,
-                "--threads" => threads = number(&value("--threads")?, "--threads")?,
+                "--help" | "-h" => return Ok(None),
+                "--url" => flags.url = Some(value("--url")?),
+                "--host" => flags.host_header = Some(header_value("--host", value("--host")?)?),
+                "--origin" => flags.origin = Some(header_value("--origin", value("--origin")?)?),
+                "--ca" => flags.ca = Some(PathBuf::from(value("--ca")?)),
+                "--conns" => flags.conns = number(&value("--conns")?, "--conns")?,
+                "--size" => flags.size = number(&value("--size")?, "--size")?,
+                "--text" => flags.text = true,
+                "--threads" => flags.threads = number(&value("--threads")?, "--threads")?,
                 "--duration" => {
                     let v = value("--duration")?;
-                    duration = v
+                    flags.duration = v
                         .parse()
                         .ok()
                         .filter(|d: &f64| *d > 0.0 && *d <= MAX_DURATION)
@@ -286,12 +315,12 @@ impl Options {
                             usage(format!("--duration {v:?}: expected seconds, more than 0 and at most {MAX_DURATION}"))
                         })?;
                 }
-                "--count" => count = Some(number(&value("--count")?, "--count")?),
+                "--count" => flags.count = Some(number(&value("--count")?, "--count")?),
                 "--server-pid" => {
-                    server_pid = Some(number(&value("--server-pid")?, "--server-pid")?)
+                    flags.server_pid = Some(number(&value("--server-pid")?, "--server-pid")?)
                 }
-                "echo" | "broadcast" | "connect" | "idle" if mode.is_none() => {
-                    mode = Some(match arg.as_str() {
+                "echo" | "broadcast" | "connect" | "idle" if flags.mode.is_none() => {
+                    flags.mode = Some(match arg.as_str() {
                         "echo" => Mode::Echo,
                         "broadcast" => Mode::Broadcast,
                         "connect" => Mode::Connect,
@@ -301,6 +330,26 @@ impl Options {
                 other => return Err(usage(format!("unexpected argument {other:?}"))),
             }
         }
+        Ok(Some(flags))
+    }
+
+    /// The options, once the flags are checked against each other.
+    fn check(self) -> Result<Options, LoadError> {
+        let usage = |message: String| LoadError::Usage(message);
+        let Self {
+            mode,
+            url,
+            host_header,
+            origin,
+            ca,
+            conns,
+            size,
+            text,
+            threads,
+            duration,
+            count,
+            server_pid,
+        } = self;
         let mode = mode.ok_or_else(|| usage("no mode: echo, broadcast, connect or idle".into()))?;
         let url = WsUrl::parse(url.as_deref().unwrap_or(match mode {
             Mode::Broadcast => "ws://127.0.0.1:8080/broadcast",
@@ -347,7 +396,7 @@ impl Options {
                 "idle measures the server's memory: give --server-pid".into(),
             ));
         }
-        Ok(Command::Run(Options {
+        Ok(Options {
             mode,
             host_header: host_header.unwrap_or_else(|| url.authority.clone()),
             url,
@@ -360,7 +409,7 @@ impl Options {
             duration: Duration::from_secs_f64(duration),
             count,
             server_pid,
-        }))
+        })
     }
 }
 
