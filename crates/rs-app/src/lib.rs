@@ -55,7 +55,7 @@ pub mod prelude {
         Close, Conf, DataKind, Init, Level, Open, Outbox, Read, SendError, Timer,
     };
     pub use crate::wire::ClientId;
-    /// For `write!` into a context or an [`Outbox`](crate::sdk::Outbox).
+    /// For `write!` into a context or an [`Outbox`].
     pub use std::fmt::Write as _;
 }
 

@@ -10,8 +10,8 @@
 //! Build them with `cargo build -p rs-examples --examples`; the shared
 //! objects land in `target/debug/examples/` (`libecho.so`, …), where the
 //! configurations in `conf/` look for them. The `probe*`, `not_an_app` and
-//! `wrong_abi` examples are test apps, for rs-app's and the server's
-//! integration tests.
+//! `wrong_abi` examples are test apps (the probes for this crate's and the
+//! server's integration tests, the other two for its loading tests).
 //!
 //! `c/echo.c` and `c/silly_calc.c` are the same two apps written in C
 //! against `rs-app`'s `include/ringsocket_app.h`; each says how to build it

@@ -18,7 +18,8 @@ pub fn probe_client(server: &Server) -> (Client, u64) {
 
 /// (worker, slot, generation) of a client id.
 pub fn id_parts(id: u64) -> (u64, u64, u64) {
-    let id = rs_app::wire::ClientId::from_u64(id).expect("a client id is never 0");
+    let id = rs_app::wire::ClientId::from_u64(id)
+        .unwrap_or_else(|| panic!("{id} is no client id (0, or generation 0)"));
     (id.worker().into(), id.slot().into(), id.generation().into())
 }
 
