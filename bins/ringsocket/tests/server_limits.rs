@@ -1913,11 +1913,8 @@ fn the_soft_open_files_limit_goes_to_the_hard_limit_for_files_apps_open_per_clie
     // need: the soft limit goes to the hard one (or higher, with it, to
     // 512 Ki when root can raise that).
     let (server, _build) = server_holding_files(Some((200, 1000)), 100, 3);
-    let limits: Vec<u64> = open_files_limits(server.pid())
-        .iter()
-        .map(|limit| limit.parse().unwrap())
-        .collect();
-    assert!(limits[0] >= 1000 && limits[0] == limits[1], "{limits:?}");
+    let (soft, hard) = soft_and_hard(server.pid());
+    assert!(soft >= 1000 && soft == hard, "{soft} {hard}");
     assert_forty_clients_served(&server);
 }
 
@@ -1925,7 +1922,7 @@ fn the_soft_open_files_limit_goes_to_the_hard_limit_for_files_apps_open_per_clie
 fn a_higher_soft_open_files_limit_is_not_lowered() {
     // Root with CAP_SYS_RESOURCE may raise the hard limit, never lower.
     let (server, _build) = server_holding_files(Some((3000, 3000)), 0, 0);
-    let soft: u64 = open_files_limits(server.pid())[0].parse().unwrap();
+    let (soft, _) = soft_and_hard(server.pid());
     assert!(soft >= 3000, "{soft}");
 }
 
@@ -1938,11 +1935,8 @@ fn under_a_hard_limit_just_enough_for_connections_room_is_made_for_files_or_aske
     if can_raise_hard_limits() {
         // Root with CAP_SYS_RESOURCE raises the hard limit with room, and
         // the soft limit with it.
-        let limits: Vec<u64> = open_files_limits(server.pid())
-            .iter()
-            .map(|limit| limit.parse().unwrap())
-            .collect();
-        assert!(limits[0] >= 216 && limits[1] == limits[0], "{limits:?}");
+        let (soft, hard) = soft_and_hard(server.pid());
+        assert!(soft >= 216 && soft == hard, "{soft} {hard}");
         assert_forty_clients_served(&server);
     } else {
         // Anyone else is told what to raise, with the numbers.
@@ -2101,6 +2095,13 @@ fn an_fd_alloc_c_above_the_hard_limit_starts_with_the_hard_limit_and_says_why() 
                 .contains("raise the hard limit (e.g. LimitNOFILE=")
         );
     }
+}
+
+/// The soft and hard open-files limits of process `pid`, which are
+/// numbers (never "unlimited": no limit goes above fs.nr_open).
+fn soft_and_hard(pid: u32) -> (u64, u64) {
+    let limits = open_files_limits(pid);
+    (limits[0].parse().unwrap(), limits[1].parse().unwrap())
 }
 
 /// The soft and hard "Max open files" of process `pid`, as /proc shows them.
